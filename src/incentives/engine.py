@@ -1,0 +1,221 @@
+"""Evaluating a period's population: policies in plan order, team policies by group.
+
+The flow is one way: records are checked (:mod:`incentives.records`), grouped
+by period, and each period's population goes through the compiled policies in
+plan order. A payee-scoped policy sees one payee at a time; a group-scoped one
+sees every payee of its group (``population`` scope: everyone in the period),
+with all earlier results. Records are ordered by (period, group, payee) first,
+so results never depend on the order records arrive in.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import EvaluationError, IncentivesError, RecordError
+from .inputs import DatedValue
+from .money import CONTEXT, ZERO
+from .periods import parse_period
+from .policies.base import Compiled
+from .records import RecordReader
+from .runtime import PayeeState, PeriodContext, Record
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .results import Run
+
+__all__ = ["CompiledPlan"]
+
+_EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
+
+
+class CompiledPlan:
+    """A plan whose formulas are checked and compiled; evaluates populations."""
+
+    def __init__(self, plan: Plan, policies: list[Compiled]) -> None:
+        self.plan = plan
+        self.policies = policies
+        self.reader = RecordReader(plan.inputs)
+        self._periods: dict[str, PeriodContext] = {}
+        self.event_names = list(plan.inputs.events)
+
+    # ------------------------------------------------------------------
+    def period(self, period: str) -> PeriodContext:
+        """The shared context of ``period``: dates and parameter values in force."""
+        ctx = self._periods.get(period)
+        if ctx is None:
+            start, end = parse_period(period)
+            env: dict[str, Any] = {}
+            for name, value in self.plan.parameters.items():
+                if isinstance(value, DatedValue):
+                    found = value.at(end)
+                    if found is None:
+                        first = min(value.values)
+                        raise EvaluationError(
+                            f"parameter {name!r} has no value before {first.isoformat()}",
+                            period=period)
+                    env[name] = found
+                else:
+                    env[name] = value
+            env["period"] = period
+            env["total"] = ZERO
+            ctx = PeriodContext(period, start, end, env)
+            env["period_days"] = decimal.Decimal(ctx.days)
+            self._periods[period] = ctx
+        return ctx
+
+    def state_for(self, record: Record, period: PeriodContext) -> PayeeState:
+        """A fresh evaluation state for ``record``."""
+        env = period.base_env.copy()
+        env.update(record.metrics)
+        env.update(record.attributes)
+        for name in self.event_names:
+            env[name + "_count"] = decimal.Decimal(len(record.events.get(name, ())))
+        return PayeeState(record, env)
+
+    # ------------------------------------------------------------------
+    def check(self, raw_records: Iterable[Any]) -> tuple[list[Record], list[IncentivesError]]:
+        """Check raw records; duplicates of (period, payee) are all errors."""
+        records: list[Record] = []
+        errors: list[IncentivesError] = []
+        reader = self.reader
+        for i, raw in enumerate(_rows(raw_records)):
+            if isinstance(raw, IncentivesError):
+                errors.append(raw)
+                continue
+            try:
+                records.append(reader.read(raw, i))
+            except RecordError as exc:
+                errors.append(exc)
+        counts = Counter(r.key for r in records)
+        dupes = {k for k, n in counts.items() if n > 1}
+        if dupes:
+            for period, payee in sorted(dupes):
+                errors.append(RecordError(
+                    f"{counts[(period, payee)]} records for the same payee and period; "
+                    "none of them was evaluated", payee=payee, period=period, field="payee"))
+            records = [r for r in records if r.key not in dupes]
+        return records, errors
+
+    def evaluate(
+        self,
+        raw_records: Iterable[Any],
+        *,
+        errors: Literal["raise", "collect"] = "raise",
+        state: Any = None,
+    ) -> Run:
+        """Evaluate a population (see :meth:`incentives.Plan.evaluate`)."""
+        from .results import PayeeResult, Run
+
+        records, problems = self.check(raw_records)
+        if problems and errors == "raise":
+            raise problems[0]
+        by_period: dict[str, list[Record]] = defaultdict(list)
+        for r in records:
+            by_period[r.period].append(r)
+        results: list[PayeeResult] = []
+        with decimal.localcontext(CONTEXT):
+            for period in sorted(by_period):
+                try:
+                    pctx = self.period(period)
+                except EvaluationError as exc:
+                    if errors == "raise":
+                        raise
+                    problems.append(exc)
+                    continue
+                states = self.evaluate_period(by_period[period], pctx)
+                for s in states:
+                    if s.error is not None:
+                        if errors == "raise":
+                            raise s.error
+                        problems.append(s.error)  # type: ignore[arg-type]
+                    else:
+                        results.append(PayeeResult.from_state(s))
+        results.sort(key=lambda r: (r.period, r.payee))
+        return Run(plan=self.plan, results=results, errors=problems)
+
+    def evaluate_period(self, records: list[Record], pctx: PeriodContext) -> list[PayeeState]:
+        """Run every policy over one period's records; return the final states."""
+        records = sorted(records, key=lambda r: (r.group or "", r.payee))
+        states = [self.state_for(r, pctx) for r in records]
+        live = states
+        for policy in self.policies:
+            failed = False
+            if policy.scope == "payee":
+                apply, when = policy.apply, policy.when
+                for s in live:
+                    try:
+                        if when is None or when(s.env):
+                            apply(s)
+                        else:
+                            policy.skip(s)
+                    except IncentivesError as exc:
+                        failed = True
+                        s.error = _located(exc, s, pctx, policy)
+                    except _EVAL_ERRORS as exc:
+                        failed = True
+                        s.error = EvaluationError(_describe(exc), payee=s.payee,
+                                                  period=pctx.period, policy=policy.id)
+            else:
+                for group, members in _groups(live, policy.scope):
+                    try:
+                        policy.apply_group(members, group, pctx)
+                    except (IncentivesError, *_EVAL_ERRORS) as exc:
+                        failed = True
+                        for s in members:
+                            s.error = EvaluationError(
+                                f"{_describe(exc)} (whole group {group!r} not evaluated)",
+                                payee=s.payee, period=pctx.period, policy=policy.id,
+                                group=group)
+                    failed = failed or any(s.error is not None for s in members)
+            if failed:
+                live = [s for s in live if s.error is None]
+        return states
+
+
+def _rows(raw_records: Iterable[Any]) -> Iterable[Any]:
+    to_dicts = getattr(raw_records, "to_dict", None)
+    if to_dicts is not None and hasattr(raw_records, "columns"):
+        from .dataframes import frame_rows
+
+        return frame_rows(raw_records)
+    return raw_records
+
+
+def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list[PayeeState]]]:
+    if scope == "population":
+        return [(None, states)]
+    out: dict[str | None, list[PayeeState]] = {}
+    for s in states:
+        out.setdefault(s.record.group, []).append(s)
+    return sorted(out.items(), key=lambda kv: kv[0] or "")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, decimal.DivisionByZero | ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, decimal.Overflow):
+        return "a number grew too large"
+    if isinstance(exc, decimal.InvalidOperation):
+        return "an invalid operation (such as 0 / 0)"
+    if isinstance(exc, IncentivesError) and hasattr(exc, "message"):
+        return str(exc.message)
+    return str(exc) or type(exc).__name__
+
+
+def _located(exc: IncentivesError, s: PayeeState, pctx: PeriodContext,
+             policy: Compiled) -> IncentivesError:
+    if isinstance(exc, EvaluationError):
+        exc.payee = exc.payee or s.payee
+        exc.period = exc.period or pctx.period
+        exc.policy = exc.policy or policy.id
+        exc.args = (exc._render(),)
+        return exc
+    if isinstance(exc, RecordError):
+        exc.payee = exc.payee or s.payee
+        exc.period = exc.period or pctx.period
+        exc.args = (exc._render(),)
+    return exc

@@ -1,0 +1,247 @@
+"""The exception tree of ``incentives``.
+
+Every error the library raises on purpose is one of these; each subclasses the
+built-in it resembles, so ``except ValueError`` keeps working, and each carries
+its facts as attributes, not only as prose::
+
+    IncentivesError(Exception)
+    ├── PlanError(ValueError)            .file .line .path .policy .suggestion
+    │   ├── FormulaError                 .formula .name
+    │   │   └── FormulaLimitError        a documented limit was exceeded
+    │   └── PlanLimitError               the plan text itself is too large / deep
+    ├── RecordError(ValueError)          .payee .period .field
+    ├── EvaluationError(ArithmeticError) .payee .period .policy
+    │   └── InfeasibleError              bounds that cannot be met (pools, balancing)
+    ├── StateError(ValueError)           a ledger / state document is wrong
+    └── UsageError(ValueError)           the command line or an API call is wrong
+
+Errors never paste tracebacks into their message; third-party errors are
+translated at the boundary and chained with ``from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from difflib import get_close_matches
+from typing import Any
+
+__all__ = [
+    "EvaluationError",
+    "FormulaError",
+    "FormulaLimitError",
+    "IncentivesError",
+    "InfeasibleError",
+    "PlanError",
+    "PlanLimitError",
+    "RecordError",
+    "StateError",
+    "UsageError",
+    "did_you_mean",
+    "format_path",
+]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """Return a ``did you mean 'x'?`` hint, or ``None`` if nothing is close.
+
+    >>> did_you_mean("trafic_revenue", ["traffic_revenue", "new_fax"])
+    "did you mean 'traffic_revenue'?"
+    """
+    matches = get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else None
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a path inside a plan the way people write it.
+
+    >>> format_path(("policies", 2, "tiers", 1, "rate"))
+    'policies[2].tiers[1].rate'
+    """
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class IncentivesError(Exception):
+    """Base class of every error ``incentives`` raises on purpose."""
+
+
+class PlanError(IncentivesError, ValueError):
+    """A plan is malformed: it is refused when it loads.
+
+    The message reads like ``plan.yaml:41 policies[2] (tiered 'traffic'):
+    tiers[1].rate: unknown name 'trafic_revenue'; did you mean 'traffic_revenue'?``
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        path: Sequence[str | int] = (),
+        policy: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = tuple(path)
+        self.policy = policy
+        self.suggestion = suggestion
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.file or "<plan>"
+        if self.line is not None:
+            where += f":{self.line}"
+        parts = [where]
+        if self.path:
+            parts.append(format_path(self.path))
+        if self.policy:
+            parts.append(f"(policy {self.policy!r})")
+        text = " ".join(parts) + ": " + self.message
+        if self.suggestion:
+            text += f"; {self.suggestion}"
+        return text
+
+    def located(
+        self,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        path: Sequence[str | int] | None = None,
+        policy: str | None = None,
+    ) -> PlanError:
+        """Return a copy of this error with missing location facts filled in."""
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        clone.file = self.file or file
+        clone.line = self.line if self.line is not None else line
+        clone.path = self.path or tuple(path or ())
+        clone.policy = self.policy or policy
+        Exception.__init__(clone, clone._render())
+        return clone
+
+
+class FormulaError(PlanError):
+    """A formula in a plan cannot be accepted (unknown name, forbidden construct)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        formula: str | None = None,
+        name: str | None = None,
+        **where: Any,
+    ) -> None:
+        self.formula = formula
+        self.name = name
+        super().__init__(message, **where)
+
+
+class FormulaLimitError(FormulaError):
+    """A formula exceeds a documented limit (length, depth, power, string size)."""
+
+
+class PlanLimitError(PlanError):
+    """A plan file exceeds a documented limit (size, nesting, alias expansion)."""
+
+
+class RecordError(IncentivesError, ValueError):
+    """A performance record is wrong: reported with its payee, period and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payee: str | None = None,
+        period: str | None = None,
+        field: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        self.message = message
+        self.payee = payee
+        self.period = period
+        self.field = field
+        self.index = index
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        who = f"payee {self.payee!r}" if self.payee is not None else "record"
+        if self.index is not None and self.payee is None:
+            who += f" #{self.index + 1}"
+        if self.period:
+            who += f" period {self.period}"
+        if self.field:
+            who += f" field {self.field!r}"
+        return f"{who}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as it appears in the ``errors`` list of JSON output."""
+        return {
+            "kind": "record",
+            "payee": self.payee,
+            "period": self.period,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class EvaluationError(IncentivesError, ArithmeticError):
+    """A record is valid but a policy cannot be evaluated for it (e.g. division by zero)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payee: str | None = None,
+        period: str | None = None,
+        policy: str | None = None,
+        group: str | None = None,
+    ) -> None:
+        self.message = message
+        self.payee = payee
+        self.period = period
+        self.policy = policy
+        self.group = group
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.payee is not None:
+            parts.append(f"payee {self.payee!r}")
+        elif self.group is not None:
+            parts.append(f"group {self.group!r}")
+        if self.period:
+            parts.append(f"period {self.period}")
+        if self.policy:
+            parts.append(f"policy {self.policy!r}")
+        return (" ".join(parts) + ": " if parts else "") + self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as it appears in the ``errors`` list of JSON output."""
+        return {
+            "kind": "evaluation",
+            "payee": self.payee,
+            "period": self.period,
+            "group": self.group,
+            "policy": self.policy,
+            "message": self.message,
+        }
+
+
+class InfeasibleError(EvaluationError):
+    """Bounds that cannot all be met (a pool's floors exceed the pool, and so on)."""
+
+
+class StateError(IncentivesError, ValueError):
+    """A state (ledger) document is malformed, foreign, or from another plan."""
+
+
+class UsageError(IncentivesError, ValueError):
+    """The command line, or an API call, is used wrongly."""

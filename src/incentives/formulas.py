@@ -1,0 +1,537 @@
+"""Formulas: checked once when a plan loads, evaluated many times, exactly.
+
+This is the only module that knows simpleeval. A formula is a short Python
+expression over declared names (inputs, parameters, earlier results) and a
+small whitelist of functions. When a plan loads, each formula is
+
+1. parsed and checked against :data:`LIMITS` (length, depth, size, powers,
+   string literals) and a whitelist of syntax: no attribute access, no
+   subscripts, no lambdas, comprehensions, imports or keyword arguments;
+2. checked for names: every name must be declared, else a :class:`FormulaError`
+   with a did-you-mean suggestion; names starting with ``_`` are refused;
+3. type-checked lightly (numbers, text, booleans), so ``employment + 1`` fails
+   at load rather than on the 40,000th record;
+4. compiled twice: a *reference* evaluator (simpleeval walking the checked
+   tree) and a *fast path* (the checked tree turned into one Python function,
+   the way a person would write it by hand). A property test shows the two
+   agree.
+
+Numeric literals are exact decimals: ``0.05`` is five hundredths.
+
+>>> f = compile_formula("min(traffic_revenue * 0.03, 5000)", {"traffic_revenue": "number"})
+>>> f({"traffic_revenue": Decimal("48000.50")})
+Decimal('1440.0150')
+>>> f.reference({"traffic_revenue": Decimal("48000.50")})
+Decimal('1440.0150')
+"""
+
+from __future__ import annotations
+
+import ast
+import decimal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import simpleeval
+
+from .errors import FormulaError, FormulaLimitError, did_you_mean
+from .money import CONTEXT, ZERO, Rounding
+
+__all__ = [
+    "FUNCTIONS",
+    "LIMITS",
+    "Formula",
+    "NameType",
+    "compile_formula",
+]
+
+NameType = Literal["number", "text", "bool", "date", "any"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The documented limits every formula is held to when a plan loads."""
+
+    max_length: int = 2000
+    max_depth: int = 40
+    max_nodes: int = 400
+    max_string: int = 200
+    max_exponent: int = 64
+    max_literal_digits: int = 24
+
+
+LIMITS = Limits()
+
+_ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+_ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+# --------------------------------------------------------------------------
+# whitelisted functions
+
+
+def _clamp(x: Decimal, lo: Decimal, hi: Decimal) -> Decimal:
+    if lo > hi:
+        raise ValueError(f"clamp: lower bound {lo} is above upper bound {hi}")
+    return lo if x < lo else hi if x > hi else x
+
+
+def _div(a: Decimal, b: Decimal, otherwise: Decimal) -> Decimal:
+    return otherwise if b == 0 else a / b
+
+
+def _floor(x: Decimal) -> Decimal:
+    return x.to_integral_value(rounding=decimal.ROUND_FLOOR)
+
+
+def _ceil(x: Decimal) -> Decimal:
+    return x.to_integral_value(rounding=decimal.ROUND_CEILING)
+
+
+def _min(*xs: Any) -> Any:
+    return min(xs)
+
+
+def _max(*xs: Any) -> Any:
+    return max(xs)
+
+
+def _pow(a: Decimal, b: Decimal) -> Decimal:
+    # the exponent is a checked literal; the context bounds the digits
+    return a**b
+
+
+@dataclass(frozen=True)
+class _Fn:
+    impl: Callable[..., Any]
+    min_args: int
+    max_args: int | None
+    doc: str
+
+
+#: The functions a formula may call, with their arity and meaning.
+FUNCTIONS: dict[str, _Fn] = {
+    "min": _Fn(_min, 2, None, "the smallest of two or more numbers"),
+    "max": _Fn(_max, 2, None, "the largest of two or more numbers"),
+    "abs": _Fn(abs, 1, 1, "the absolute value"),
+    "clamp": _Fn(_clamp, 3, 3, "clamp(x, lo, hi): x held between lo and hi"),
+    "div": _Fn(_div, 3, 3, "div(a, b, otherwise): a / b, or `otherwise` when b is 0"),
+    "floor": _Fn(_floor, 1, 1, "round down to a whole number"),
+    "ceil": _Fn(_ceil, 1, 1, "round up to a whole number"),
+    "round": _Fn(abs, 1, 1, "round to the plan's quantum with the plan's mode"),
+    "round_to": _Fn(abs, 2, 2, "round_to(x, q): round to quantum q with the plan's mode"),
+}
+
+
+def _functions_for(rounding: Rounding) -> dict[str, Callable[..., Any]]:
+    def _round(x: Decimal) -> Decimal:
+        return rounding.round(x)
+
+    def _round_to(x: Decimal, q: Decimal) -> Decimal:
+        if q <= 0:
+            raise ValueError("round_to: the quantum must be positive")
+        return Rounding(quantum=q, mode=rounding.mode).round(x)
+
+    impls = {name: fn.impl for name, fn in FUNCTIONS.items()}
+    impls["round"] = _round
+    impls["round_to"] = _round_to
+    return impls
+
+
+_DEFAULT_ROUNDING = Rounding()
+_DEFAULT_FUNCS = _functions_for(_DEFAULT_ROUNDING)
+
+
+# --------------------------------------------------------------------------
+# the compiled formula
+
+
+@dataclass(eq=False)
+class Formula:
+    """A checked, compiled formula. Call it with a mapping of names to values."""
+
+    source: str
+    names: frozenset[str]
+    result_type: NameType
+    _fast: Callable[[Mapping[str, Any]], Any] = field(repr=False)
+    _tree: ast.expr = field(repr=False)
+    _funcs: dict[str, Callable[..., Any]] = field(repr=False)
+    constant: Decimal | None = None
+
+    def __call__(self, env: Mapping[str, Any]) -> Any:
+        """Evaluate on the fast path."""
+        return self._fast(env)
+
+    def reference(self, env: Mapping[str, Any]) -> Any:
+        """Evaluate with simpleeval walking the checked tree (the reference path)."""
+        evaluator = simpleeval.EvalWithCompoundTypes(
+            functions=self._funcs, names=dict(env)
+        )
+        evaluator.operators[ast.Pow] = _pow
+        with decimal.localcontext(CONTEXT):
+            return evaluator.eval(self.source, previously_parsed=self._tree)
+
+    def substitute(self, env: Mapping[str, Any]) -> str:
+        """The formula with each name replaced by its value, for explanations.
+
+        >>> compile_formula("a * 0.02", {"a": "number"}).substitute({"a": Decimal("300")})
+        '300 * 0.02'
+        """
+        tree = _Substituter(self.source, env).visit(_parse(self.source))
+        return ast.unparse(tree)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+class _Substituter(ast.NodeTransformer):
+    def __init__(self, source: str, env: Mapping[str, Any]) -> None:
+        self.source = source
+        self.env = env
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.env:
+            value = self.env[node.id]
+            text = repr(value) if isinstance(value, str) else str(value)
+            return ast.Name(id=text, ctx=ast.Load())
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            text = ast.get_source_segment(self.source, node) or repr(node.value)
+            return ast.Name(id=text, ctx=ast.Load())
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+
+def _parse(source: str) -> ast.expr:
+    return ast.parse(source.strip(), mode="eval").body
+
+
+def _literal(source: str, node: ast.Constant) -> Decimal:
+    text = ast.get_source_segment(source, node)
+    if text is None:  # pragma: no cover - ast always records positions here
+        text = repr(node.value)
+    return Decimal(text.replace("_", ""))
+
+
+class _Checker:
+    """Walks a parsed formula: whitelist, limits, names and light types."""
+
+    def __init__(self, source: str, names: Mapping[str, NameType], where: dict[str, Any]):
+        self.source = source
+        self.names = names
+        self.where = where
+        self.used: set[str] = set()
+        self.nodes = 0
+
+    def fail(self, message: str, *, limit: bool = False, name: str | None = None,
+             suggestion: str | None = None) -> FormulaError:
+        cls = FormulaLimitError if limit else FormulaError
+        return cls(
+            f"{message} in formula {self.source!r}",
+            formula=self.source,
+            name=name,
+            suggestion=suggestion,
+            **self.where,
+        )
+
+    def check(self, node: ast.AST, depth: int = 0) -> NameType:
+        self.nodes += 1
+        if self.nodes > LIMITS.max_nodes:
+            raise self.fail(f"formula too large (more than {LIMITS.max_nodes} parts)", limit=True)
+        if depth > LIMITS.max_depth:
+            raise self.fail(f"formula nested too deeply (more than {LIMITS.max_depth})", limit=True)
+        d = depth + 1
+        if isinstance(node, ast.Constant):
+            return self._constant(node)
+        if isinstance(node, ast.Name):
+            return self._name(node)
+        if isinstance(node, ast.BinOp):
+            if not isinstance(node.op, _ARITH):
+                raise self.fail(f"operator {type(node.op).__name__} is not allowed")
+            if isinstance(node.op, ast.Pow):
+                self._exponent(node.right)
+            left = self.check(node.left, d)
+            right = self.check(node.right, d)
+            for side in (left, right):
+                if side not in ("number", "any"):
+                    raise self.fail(f"arithmetic on {side} values is not allowed")
+            return "number"
+        if isinstance(node, ast.UnaryOp):
+            operand = self.check(node.operand, d)
+            if isinstance(node.op, ast.Not):
+                return "bool"
+            if isinstance(node.op, (ast.USub, ast.UAdd)):
+                if operand not in ("number", "any"):
+                    raise self.fail(f"a sign on a {operand} value is not allowed")
+                return "number"
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed")
+        if isinstance(node, ast.BoolOp):
+            kinds = {self.check(v, d) for v in node.values}
+            return kinds.pop() if len(kinds) == 1 else "any"
+        if isinstance(node, ast.Compare):
+            return self._compare(node, d)
+        if isinstance(node, ast.IfExp):
+            self.check(node.test, d)
+            a, b = self.check(node.body, d), self.check(node.orelse, d)
+            return a if a == b else "any"
+        if isinstance(node, ast.Call):
+            return self._call(node, d)
+        what = {
+            ast.Attribute: "attribute access (a.b)",
+            ast.Subscript: "subscripts (a[b])",
+            ast.Lambda: "lambda",
+            ast.ListComp: "comprehensions",
+            ast.SetComp: "comprehensions",
+            ast.DictComp: "comprehensions",
+            ast.GeneratorExp: "generator expressions",
+            ast.JoinedStr: "f-strings",
+            ast.NamedExpr: "assignment (:=)",
+            ast.Starred: "star arguments",
+            ast.Await: "await",
+            ast.Yield: "yield",
+            ast.YieldFrom: "yield",
+            ast.Dict: "dict literals",
+            ast.Set: "set literals",
+            ast.List: "list literals outside 'in'",
+            ast.Tuple: "tuples outside 'in'",
+            ast.Slice: "slices",
+        }.get(type(node), type(node).__name__)
+        raise self.fail(f"{what} not allowed")
+
+    def _constant(self, node: ast.Constant) -> NameType:
+        v = node.value
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, (int, float)):
+            text = ast.get_source_segment(self.source, node) or ""
+            digits = len(text.replace("_", "").replace(".", ""))
+            if digits > LIMITS.max_literal_digits or (isinstance(v, float) and (
+                v != v or v in (float("inf"), float("-inf")) or abs(v) >= 1e18
+            )) or (isinstance(v, int) and abs(v) >= 10**18):
+                raise self.fail(f"number {text[:40]} is too large", limit=True)
+            return "number"
+        if isinstance(v, str):
+            if len(v) > LIMITS.max_string:
+                raise self.fail(
+                    f"string literal too long ({len(v)} characters, at most {LIMITS.max_string})",
+                    limit=True,
+                )
+            return "text"
+        raise self.fail(f"literal {type(v).__name__} not allowed")
+
+    def _name(self, node: ast.Name) -> NameType:
+        name = node.id
+        if name.startswith("_"):
+            raise self.fail(f"name {name!r} is not allowed (names may not start with '_')",
+                            name=name)
+        if name not in self.names:
+            hint = did_you_mean(name, self.names)
+            if name in FUNCTIONS:
+                hint = f"{name!r} is a function: call it as {name}(...)"
+            raise self.fail(f"unknown name {name!r}", name=name, suggestion=hint)
+        self.used.add(name)
+        return self.names[name]
+
+    def _exponent(self, node: ast.AST) -> None:
+        inner = node.operand if isinstance(node, ast.UnaryOp) and isinstance(
+            node.op, (ast.USub, ast.UAdd)) else node
+        if not (isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float))
+                and not isinstance(inner.value, bool)):
+            raise self.fail("the exponent of ** must be a number written in the formula",
+                            limit=True)
+        if abs(inner.value) > LIMITS.max_exponent:
+            raise self.fail(
+                f"exponent {inner.value} too large (at most {LIMITS.max_exponent})", limit=True
+            )
+
+    def _compare(self, node: ast.Compare, d: int) -> NameType:
+        left = self.check(node.left, d)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)):
+                if not isinstance(comp, (ast.Tuple, ast.List)):
+                    raise self.fail("'in' needs a literal list, e.g. reason in ('closure', 'moved')")
+                for elt in comp.elts:
+                    if not isinstance(elt, ast.Constant):
+                        raise self.fail("the list after 'in' may hold only literals")
+                    self.check(elt, d)
+                left = "any"
+                continue
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                raise self.fail("'is' not allowed; use ==")
+            right = self.check(comp, d)
+            if isinstance(op, _ORDER) and "any" not in (left, right) and left != right:
+                raise self.fail(f"cannot order {left} against {right}")
+            left = right
+        return "bool"
+
+    def _call(self, node: ast.Call, d: int) -> NameType:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail("only the listed functions may be called")
+        fname = node.func.id
+        fn = FUNCTIONS.get(fname)
+        if fn is None:
+            raise self.fail(
+                f"unknown function {fname!r}", name=fname,
+                suggestion=did_you_mean(fname, FUNCTIONS) or
+                "functions: " + ", ".join(sorted(FUNCTIONS)),
+            )
+        if node.keywords:
+            raise self.fail(f"{fname}() takes no keyword arguments")
+        n = len(node.args)
+        if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
+            want = (str(fn.min_args) if fn.max_args == fn.min_args
+                    else f"at least {fn.min_args}" if fn.max_args is None
+                    else f"{fn.min_args} to {fn.max_args}")
+            raise self.fail(f"{fname}() takes {want} arguments, got {n}")
+        for a in node.args:
+            kind = self.check(a, d)
+            if fname not in ("min", "max") and kind not in ("number", "any"):
+                raise self.fail(f"{fname}() needs numbers, got {kind}")
+        return "number" if fname not in ("min", "max") else "any"
+
+
+class _FastPath(ast.NodeTransformer):
+    """Turns a checked tree into the body of ``lambda e: ...``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.consts: dict[str, Any] = {}
+
+    def _bind(self, value: Any) -> ast.Name:
+        key = f"_k{len(self.consts)}"
+        self.consts[key] = value
+        return ast.Name(id=key, ctx=ast.Load())
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Subscript(
+            value=ast.Name(id="e", ctx=ast.Load()), slice=ast.Constant(node.id), ctx=ast.Load()
+        )
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return self._bind(_literal(self.source, node))
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Pow):
+            return ast.Call(func=ast.Name(id="_pow", ctx=ast.Load()),
+                            args=[node.left, node.right], keywords=[])
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        assert isinstance(node.func, ast.Name)
+        node.func = ast.Name(id="_f_" + node.func.id, ctx=ast.Load())
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+
+class _DecimalLiterals(ast.NodeTransformer):
+    """For the reference path: numeric literals become exact Decimal constants."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return ast.copy_location(ast.Constant(_literal(self.source, node)), node)  # type: ignore[arg-type]
+        return node
+
+
+def compile_formula(
+    source: str | int | Decimal,
+    names: Mapping[str, NameType],
+    *,
+    rounding: Rounding | None = None,
+    where: dict[str, Any] | None = None,
+    expect: NameType | None = None,
+) -> Formula:
+    """Check and compile ``source`` against the declared ``names``.
+
+    ``where`` holds location facts (file, line, path, policy) for errors.
+    ``expect`` is the type the formula must produce (``"number"`` for an
+    amount, ``"bool"`` for a condition).
+    """
+    loc = dict(where or {})
+    if isinstance(source, (int, Decimal)) and not isinstance(source, bool):
+        source = str(source)
+    if not isinstance(source, str):
+        raise FormulaError(f"a formula must be text or a number, not {type(source).__name__}",
+                           **loc)
+    if len(source) > LIMITS.max_length:
+        raise FormulaLimitError(
+            f"formula too long ({len(source)} characters, at most {LIMITS.max_length})",
+            formula=source[:80] + "...", **loc,
+        )
+    if not source.strip():
+        raise FormulaError("formula is empty", formula=source, **loc)
+    text = source.strip()
+    try:
+        tree = _parse(text)
+    except SyntaxError as exc:
+        raise FormulaError(
+            f"cannot parse formula {text!r}: {exc.msg}", formula=text, **loc
+        ) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise FormulaLimitError("formula nested too deeply", formula=text[:80], **loc) from None
+    checker = _Checker(text, names, loc)
+    kind = checker.check(tree)
+    if expect == "number" and kind not in ("number", "any"):
+        raise FormulaError(f"formula {text!r} gives {kind}, but a number is needed",
+                           formula=text, **loc)
+    rnd = rounding or _DEFAULT_ROUNDING
+    funcs = _DEFAULT_FUNCS if rounding is None else _functions_for(rnd)
+
+    constant: Decimal | None = None
+    if isinstance(tree, ast.Constant) and kind == "number":
+        constant = _literal(text, tree)
+
+    fast_tr = _FastPath(text)
+    body = fast_tr.visit(_parse(text))
+    lam = ast.Expression(
+        body=ast.Lambda(
+            args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="e")], vararg=None,
+                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+            body=body,
+        )
+    )
+    ast.fix_missing_locations(lam)
+    scope: dict[str, Any] = {"__builtins__": {}, "_pow": _pow}
+    scope.update(fast_tr.consts)
+    scope.update({"_f_" + k: v for k, v in funcs.items()})
+    # The tree was built only from the whitelisted nodes checked above.
+    code = compile(lam, "<formula>", "eval")
+    fast = eval(code, scope)
+
+    ref_tree = _DecimalLiterals(text).visit(_parse(text))
+    return Formula(
+        source=text,
+        names=frozenset(checker.used),
+        result_type=kind,
+        _fast=fast,
+        _tree=ref_tree,
+        _funcs=funcs,
+        constant=constant,
+    )
+
+
+def as_number(value: Any) -> Decimal:
+    """Coerce a formula's result to a Decimal amount (booleans count as 0 or 1 only
+    when a plan means it: they are refused here)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got a condition ({value})")
+    if isinstance(value, int):
+        return Decimal(value)
+    raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+
+
+ZERO_FORMULA_RESULT = ZERO

@@ -1,0 +1,127 @@
+"""What a plan declares it reads: metrics, attributes, event lists, parameters.
+
+Every declared input is either required or has a default, so a formula never
+meets a missing name: a record that lacks a required input is an error that
+names the payee and the field, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .formulas import NameType
+from .policies.base import Identifier, StrictModel
+
+__all__ = ["AttributeSpec", "DatedValue", "EventSpec", "Inputs", "MetricSpec", "Parameter"]
+
+Scalar = Decimal | bool | str
+
+
+def _none_to_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+class MetricSpec(StrictModel):
+    """A number in a record's ``metrics``. Required unless it has a ``default``."""
+
+    label: str | None = None
+    default: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    integer: bool = False
+    column: str | None = Field(default=None, description="the CSV header, when not the name")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class AttributeSpec(StrictModel):
+    """A fact about the payee in a record's ``attributes`` (grade, employment...)."""
+
+    type: Literal["text", "number", "bool"] = "text"
+    label: str | None = None
+    default: Scalar | None = None
+    allowed: list[Scalar] | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    integer: bool = False
+    column: str | None = None
+
+
+class EventSpec(StrictModel):
+    """A list of dated facts in a record's ``events`` (e.g. lost customers).
+
+    ``fields`` maps each field to its type; fields in ``optional`` may be absent.
+    """
+
+    label: str | None = None
+    fields: dict[Identifier, Literal["text", "number", "date", "bool"]] = Field(min_length=1)
+    optional: list[Identifier] = []
+
+
+class Inputs(StrictModel):
+    """The inputs a plan declares."""
+
+    metrics: dict[Identifier, MetricSpec] = {}
+    attributes: dict[Identifier, AttributeSpec] = {}
+    events: dict[Identifier, EventSpec] = {}
+
+    @field_validator("metrics", "attributes", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {k: _none_to_empty(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Inputs:
+        both = set(self.metrics) & set(self.attributes)
+        if both:
+            raise ValueError(f"declared both as metric and attribute: {', '.join(sorted(both))}")
+        return self
+
+    def names(self) -> dict[str, NameType]:
+        """The formula names the inputs provide, with their types."""
+        out: dict[str, NameType] = {m: "number" for m in self.metrics}
+        for a, spec in self.attributes.items():
+            out[a] = "number" if spec.type == "number" else spec.type
+        for e in self.events:
+            out[f"{e}_count"] = "number"
+        return out
+
+
+class DatedValue(StrictModel):
+    """A parameter whose value changes on effective dates."""
+
+    label: str | None = None
+    values: dict[dt.date, Scalar] = Field(min_length=1)
+
+    def at(self, day: dt.date) -> Scalar | None:
+        """The value in force on ``day`` (``None`` before the first date)."""
+        found = None
+        for start in sorted(self.values):
+            if start <= day:
+                found = self.values[start]
+        return found
+
+
+Parameter = Scalar | DatedValue
+
+
+def parameter_type(value: Parameter) -> NameType:
+    """The formula type of a parameter."""
+    sample = value.values[min(value.values)] if isinstance(value, DatedValue) else value
+    if isinstance(sample, bool):
+        return "bool"
+    if isinstance(sample, Decimal):
+        return "number"
+    return "text"

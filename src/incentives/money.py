@@ -1,0 +1,176 @@
+"""Money: exact decimals, a plan's rounding rule, and exact splits.
+
+Every amount is a :class:`decimal.Decimal`. A float never touches an amount:
+numbers from YAML, JSON and CSV are read from their text, and a Python float
+handed in by a caller is read from its shortest ``repr`` (``0.1`` is exactly
+one tenth), never from its binary value.
+
+>>> r = Rounding(quantum=Decimal("0.01"), mode="half_up")
+>>> r.round(Decimal("2.345"))
+Decimal('2.35')
+>>> split(Decimal("100.00"), [1, 1, 1])
+[Decimal('33.34'), Decimal('33.33'), Decimal('33.33')]
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+__all__ = [
+    "CONTEXT",
+    "MAX_DIGITS",
+    "ZERO",
+    "Rounding",
+    "RoundingMode",
+    "split",
+    "to_decimal",
+]
+
+ZERO = Decimal(0)
+
+#: The arithmetic context every evaluation runs in: 34 significant digits
+#: (IEEE decimal128), and overflow, invalid operations and division by zero
+#: raise instead of producing infinities or NaN.
+CONTEXT = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emax=999_999,
+    Emin=-999_999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+#: The largest number of digits before the decimal point an input may have.
+MAX_DIGITS = 18
+
+RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
+
+_MODES: dict[str, str] = {
+    "half_up": decimal.ROUND_HALF_UP,
+    "half_even": decimal.ROUND_HALF_EVEN,
+    "half_down": decimal.ROUND_HALF_DOWN,
+    "up": decimal.ROUND_UP,
+    "down": decimal.ROUND_DOWN,
+    "ceiling": decimal.ROUND_CEILING,
+    "floor": decimal.ROUND_FLOOR,
+}
+
+
+def to_decimal(value: Any, *, what: str = "value") -> Decimal:
+    """Read ``value`` as an exact, finite decimal, or raise ``ValueError``.
+
+    Accepts Decimal, int, str (``"1,200.50"`` is refused: commas are ambiguous)
+    and float (read from its shortest repr). Booleans, blanks, NaN and
+    infinities are refused.
+
+    >>> to_decimal("48000.50")
+    Decimal('48000.50')
+    >>> to_decimal(0.1)
+    Decimal('0.1')
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, not a boolean ({value})")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"{what} is blank")
+        try:
+            result = Decimal(text)
+        except decimal.InvalidOperation:
+            raise ValueError(f"{what} is not a number: {value!r}") from None
+    else:
+        raise ValueError(f"{what} must be a number, not {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite number, not {value!r}")
+    if result.adjusted() >= MAX_DIGITS:
+        raise ValueError(f"{what} is too large ({value!r}): at most {MAX_DIGITS} digits")
+    return result
+
+
+class Rounding(BaseModel):
+    """A plan's rounding rule: a quantum and a mode.
+
+    Each line is rounded once, when it is made; a total is the sum of rounded
+    lines, so a statement always adds up.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantum: Decimal = Decimal("0.01")
+    mode: RoundingMode = "half_up"
+
+    @field_validator("quantum")
+    @classmethod
+    def _positive_power_of_ten(cls, q: Decimal) -> Decimal:
+        if not q.is_finite() or q <= 0:
+            raise ValueError("quantum must be a positive number such as 0.01 or 1")
+        return q
+
+    def round(self, amount: Decimal) -> Decimal:
+        """Round ``amount`` to this rule."""
+        q = self.quantum
+        if q == 1 or q.as_tuple().digits == (1,):
+            return amount.quantize(q, rounding=_MODES[self.mode], context=CONTEXT)
+        # A quantum such as 0.05 or 5: round the multiple, then scale back.
+        units = (amount / q).quantize(Decimal(1), rounding=_MODES[self.mode], context=CONTEXT)
+        return (units * q).quantize(
+            Decimal(1).scaleb(q.as_tuple().exponent)  # type: ignore[arg-type]
+        )
+
+    @property
+    def decimal_mode(self) -> str:
+        """The :mod:`decimal` rounding constant of this rule."""
+        return _MODES[self.mode]
+
+
+def split(
+    amount: Decimal,
+    weights: Sequence[Decimal | int],
+    *,
+    quantum: Decimal = Decimal("0.01"),
+    order: Sequence[Any] | None = None,
+) -> list[Decimal]:
+    """Split ``amount`` by ``weights`` into shares that sum to it exactly.
+
+    Each share is first rounded down to ``quantum`` (towards zero); the cents
+    left over go one each to the largest remainders. Ties in the remainder
+    are broken by ``order`` (a sort key per share, smallest first; by default
+    the position in ``weights``), so the result is deterministic.
+
+    >>> split(Decimal("10.00"), [1, 2])
+    [Decimal('3.33'), Decimal('6.67')]
+    >>> split(Decimal("0.02"), [1, 1, 1], order=["c", "b", "a"])
+    [Decimal('0.00'), Decimal('0.01'), Decimal('0.01')]
+    """
+    ws = [Decimal(w) for w in weights]
+    if not ws:
+        raise ValueError("cannot split among nobody")
+    if any(w < 0 for w in ws):
+        raise ValueError("weights must not be negative")
+    total_w = sum(ws, ZERO)
+    if total_w == 0:
+        raise ValueError("weights sum to zero")
+    exp = quantum.as_tuple().exponent
+    sign = -1 if amount < 0 else 1
+    units_total = int((abs(amount) / quantum).to_integral_value(rounding=decimal.ROUND_DOWN))
+    if Decimal(units_total) * quantum != abs(amount):
+        raise ValueError(f"{amount} is not a whole number of {quantum}")
+    with decimal.localcontext(CONTEXT):
+        exact = [Decimal(units_total) * w / total_w for w in ws]
+    floors = [int(e.to_integral_value(rounding=decimal.ROUND_DOWN)) for e in exact]
+    left = units_total - sum(floors)
+    keys = list(order) if order is not None else list(range(len(ws)))
+    ranking = sorted(range(len(ws)), key=lambda i: (-(exact[i] - floors[i]), keys[i]))
+    for i in ranking[:left]:
+        floors[i] += 1
+    return [(sign * Decimal(u) * quantum).quantize(Decimal(1).scaleb(exp)) for u in floors]  # type: ignore[arg-type]

@@ -1,0 +1,338 @@
+"""Plans: files -> validated models -> compiled, ready to evaluate.
+
+>>> plan = load_plan('''
+... name: demo
+... inputs:
+...   metrics: {sales: {}}
+... policies:
+...   - {type: formula, id: commission, label: Commission, amount: sales * 0.05}
+... ''')
+>>> plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"sales": "1234.50"}}]).results[0].total
+Decimal('61.73')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import PlanError, did_you_mean
+from .formulas import NameType
+from .inputs import Inputs, Parameter, parameter_type
+from .money import Rounding
+from .policies import POLICY_TYPES, PolicySpec
+from .policies.base import (
+    CompileContext,
+    Compiled,
+    Identifier,
+    PolicyBase,
+    StrictModel,
+    names_of,
+)
+from .yamlio import LineMap, dump_yaml, load_yaml
+
+if TYPE_CHECKING:
+    from .engine import CompiledPlan
+    from .results import Run
+
+__all__ = ["BUILTIN_NAMES", "Plan", "load_plan"]
+
+#: Names every formula may read, whatever the plan declares.
+BUILTIN_NAMES: dict[str, NameType] = {
+    "total": "number",
+    "period": "text",
+    "period_days": "number",
+}
+
+
+class Plan(StrictModel):
+    """A named, versioned set of policies with its inputs, parameters and rounding.
+
+    Build one in Python from policy objects, or load one with :func:`load_plan`.
+    """
+
+    name: str
+    version: str = "1"
+    description: str | None = None
+    currency: str | None = None
+    effective_from: dt.date | None = None
+    period: Literal["month", "quarter", "year"] = "month"
+    rounding: Rounding = Rounding()
+    inputs: Inputs = Inputs()
+    parameters: dict[Identifier, Parameter] = {}
+    policies: list[PolicySpec] = Field(min_length=1)
+
+    _file: str | None = PrivateAttr(default=None)
+    _lines: LineMap = PrivateAttr(default_factory=dict)
+    _compiled: CompiledPlan | None = PrivateAttr(default=None)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format(value, "f")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Plan:
+        seen: dict[str, str] = {}
+        for n in BUILTIN_NAMES:
+            seen[n] = "a built-in name"
+        for n in self.inputs.names():
+            if n in seen:
+                raise ValueError(f"input {n!r} clashes with {seen[n]}")
+            seen[n] = "an input"
+        for n in self.parameters:
+            if n in seen:
+                raise ValueError(f"parameter {n!r} clashes with {seen[n]}")
+            seen[n] = "a parameter"
+        for p in _flatten(self.policies):
+            for n in p.publishes():
+                if n in seen:
+                    raise ValueError(f"policy id {p.id!r} makes name {n!r}, which clashes "
+                                     f"with {seen[n]}; give the policy another id")
+                seen[n] = f"policy {p.id!r}"
+        return self
+
+    # ---------------------------------------------------------------- compile
+
+    def compile(self) -> CompiledPlan:
+        """Check every formula and prepare the plan for evaluation (cached)."""
+        if self._compiled is None:
+            from .engine import CompiledPlan
+
+            self._compiled = CompiledPlan(self, self._compile_policies())
+        return self._compiled
+
+    def names(self) -> dict[str, NameType]:
+        """Every name a formula at the start of the plan may read."""
+        names: dict[str, NameType] = dict(BUILTIN_NAMES)
+        names.update(self.inputs.names())
+        names.update({k: parameter_type(v) for k, v in self.parameters.items()})
+        return names
+
+    def _compile_policies(self) -> list[Compiled]:
+        events = {name: dict(spec.fields) for name, spec in self.inputs.events.items()}
+        ctx = CompileContext(
+            names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
+            later=names_of(_flatten(self.policies)), events=events,
+        )
+        compiled = []
+        for i, spec in enumerate(self.policies):
+            sub = ctx.sub("policies", i, policy=spec.id)
+            compiled.append(spec.compile(sub))
+            ctx.define(spec.publishes())
+        return compiled
+
+    # ----------------------------------------------------------- evaluation
+
+    def evaluate(
+        self,
+        records: Iterable[Any],
+        *,
+        errors: Literal["raise", "collect"] = "raise",
+        state: Any = None,
+    ) -> Run:
+        """Evaluate a population of records (dicts, :class:`Record`, or a DataFrame).
+
+        With ``errors="collect"`` bad records are reported in ``run.errors`` and
+        the good ones are still evaluated; with ``"raise"`` (the default) the
+        first error is raised.
+        """
+        return self.compile().evaluate(records, errors=errors, state=state)
+
+    # ------------------------------------------------------------ authoring
+
+    def policy(self, policy_id: str) -> PolicyBase:
+        """The policy with id ``policy_id``."""
+        for p in self.policies:
+            if p.id == policy_id:
+                return p
+        raise KeyError(f"no policy {policy_id!r}; policies: {', '.join(self.policy_ids)}")
+
+    @property
+    def policy_ids(self) -> list[str]:
+        """The ids of the plan's policies, in order."""
+        return [p.id for p in self.policies]
+
+    def with_policy(self, policy: PolicyBase, *, after: str | None = None,
+                    before: str | None = None) -> Plan:
+        """A copy with ``policy`` added (at the end, or after / before another)."""
+        items = list(self.policies)
+        if after is not None:
+            items.insert(self.policy_ids.index(self._known(after)) + 1, policy)
+        elif before is not None:
+            items.insert(self.policy_ids.index(self._known(before)), policy)
+        else:
+            items.append(policy)
+        return self.replace_fields(policies=items)
+
+    def without_policy(self, policy_id: str) -> Plan:
+        """A copy without the policy ``policy_id``."""
+        self._known(policy_id)
+        return self.replace_fields(policies=[p for p in self.policies if p.id != policy_id])
+
+    def replace_policy(self, policy_id: str, policy: PolicyBase) -> Plan:
+        """A copy with the policy ``policy_id`` replaced by ``policy``."""
+        self._known(policy_id)
+        return self.replace_fields(
+            policies=[policy if p.id == policy_id else p for p in self.policies])
+
+    def with_parameters(self, **values: Any) -> Plan:
+        """A copy with parameters overridden (``plan.with_parameters(floor=800)``)."""
+        unknown = [k for k in values if k not in self.parameters]
+        if unknown:
+            hint = did_you_mean(unknown[0], self.parameters)
+            raise KeyError(f"unknown parameter {unknown[0]!r}" + (f"; {hint}" if hint else ""))
+        return self.replace_fields(parameters={**self.parameters, **values})
+
+    def replace_fields(self, **changes: Any) -> Plan:
+        """A validated copy with some top-level fields changed."""
+        data = self.model_dump(mode="python", exclude_defaults=True, by_alias=True)
+        data.update({k: _dump(v) for k, v in changes.items()})
+        new = Plan.model_validate(data)
+        return new
+
+    def _known(self, policy_id: str) -> str:
+        if policy_id not in self.policy_ids:
+            hint = did_you_mean(policy_id, self.policy_ids)
+            raise KeyError(f"no policy {policy_id!r}" + (f"; {hint}" if hint else ""))
+        return policy_id
+
+    # ------------------------------------------------------------ files
+
+    def to_data(self) -> dict[str, Any]:
+        """The plan as plain data, as it would be written in a file."""
+        return self.model_dump(mode="python", exclude_defaults=True, by_alias=True)
+
+    def to_yaml(self) -> str:
+        """The plan as YAML text that :func:`load_plan` reads back to an equal plan."""
+        return dump_yaml(self.to_data())
+
+    @property
+    def source_file(self) -> str | None:
+        """The file the plan was loaded from, if any."""
+        return self._file
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, StrictModel):
+        return value.model_dump(mode="python", exclude_defaults=True, by_alias=True)
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+def _flatten(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
+    out: list[PolicyBase] = []
+    for p in policies:
+        out.append(p)
+        children = getattr(p, "policies", None)
+        if isinstance(children, list):
+            out.extend(_flatten(children))
+    return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Plan:
+    """Load a plan from a file path or from YAML text, or raise :class:`PlanError`.
+
+    A string holding a newline or a ``:`` is read as YAML text; otherwise as a path.
+    """
+    text, name = _read_source(source, file)
+    data, lines = load_yaml(text, file=name)
+    if not isinstance(data, dict):
+        raise PlanError("a plan is a mapping with name, inputs and policies", file=name, line=1)
+    if "plan" in data and len(data) == 1 and isinstance(data["plan"], dict):
+        data = data["plan"]
+        lines = {k[1:]: v for k, v in lines.items() if k[:1] == ("plan",)}
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, data, lines, name) from None
+    plan._file = name
+    plan._lines = lines
+    plan.compile()
+    return plan
+
+
+def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str, str | None]:
+    if isinstance(source, str) and ("\n" in source or ":" in source.split("/")[-1]):
+        return source, file
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan file: {exc.strerror or exc}",
+                        file=str(source)) from None
+    try:
+        return raw.decode("utf-8-sig"), file or str(source)
+    except UnicodeDecodeError:
+        raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None
+
+
+def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None) -> PlanError:
+    """The first pydantic error as a located :class:`PlanError`."""
+    err = exc.errors(include_url=False)[0]
+    loc: list[str | int] = []
+    node: Any = data
+    policy: str | None = None
+    for part in err["loc"]:
+        if (isinstance(node, dict) and part not in node and isinstance(part, str)
+                and (part in POLICY_TYPES or "[" in part or part.startswith("function-"))):
+            continue  # pydantic's name for a union member, not a key of the data
+        loc.append(part)
+        if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
+            policy = str(node["id"])
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
+        policy = str(node["id"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    message = err["msg"]
+    suggestion = None
+    if kind == "unknown_key":
+        loc.append(ctx["key"])
+        message = f"unknown key {ctx['key']!r}"
+        suggestion = ctx.get("hint")
+    elif kind == "union_tag_invalid":
+        tag = str(ctx.get("tag"))
+        loc.append("type")
+        message = f"unknown policy type {tag!r}"
+        suggestion = did_you_mean(tag, POLICY_TYPES) or (
+            "types: " + ", ".join(sorted(POLICY_TYPES)))
+    elif kind == "union_tag_not_found":
+        message = "a policy needs 'type:'"
+        suggestion = "types: " + ", ".join(sorted(POLICY_TYPES))
+    elif kind == "missing":
+        message = f"missing required key {loc[-1]!r}" if loc else "missing a required key"
+    elif kind in ("value_error", "assertion_error"):
+        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    line = None
+    probe = tuple(loc)
+    while probe:
+        if probe in lines:
+            line = lines[probe]
+            break
+        probe = probe[:-1]
+    if line is None and () in lines:
+        line = lines[()]
+    return PlanError(message, file=file, line=line, path=loc, policy=policy,
+                     suggestion=suggestion)

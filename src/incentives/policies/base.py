@@ -1,0 +1,280 @@
+"""What every policy shares: its spec model, its compiled form, the compile context.
+
+A policy has two halves:
+
+- a *spec*: a frozen pydantic model, what a plan file says (``type``, ``id``,
+  ``label``, ``when`` and the mechanism's own fields). Specs validate strictly
+  (unknown keys are errors with a suggestion) and dump back to YAML.
+- a *compiled* policy: made once when the plan compiles, with its formulas
+  checked and compiled, its tables prepared; it evaluates states cheaply.
+
+A payee-scoped compiled policy implements :meth:`Compiled.apply` (one payee);
+a team-scoped one sets ``scope = "group"`` (or ``"population"``) and
+implements :meth:`Compiled.apply_group`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ..errors import PlanError, did_you_mean
+from ..formulas import Formula, NameType, compile_formula
+from ..money import ZERO, Rounding
+from ..runtime import PayeeState, PeriodContext
+
+if TYPE_CHECKING:
+    from ..yamlio import LineMap
+
+__all__ = [
+    "CompileContext",
+    "Compiled",
+    "Expr",
+    "Identifier",
+    "PolicyBase",
+    "StrictModel",
+]
+
+Scope = Literal["payee", "group", "population"]
+
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]*$",
+                           max_length=64)
+]
+
+
+def _to_expr(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+#: A formula, written as text (``"traffic_revenue * 0.02"``) or as a number.
+Expr = Annotated[str, BeforeValidator(_to_expr)]
+
+
+class StrictModel(BaseModel):
+    """A frozen model whose unknown keys are errors with a did-you-mean."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known: set[str] = set()
+            for name, f in cls.model_fields.items():
+                known.add(name)
+                if f.alias:
+                    known.add(f.alias)
+            for key in data:
+                if key not in known:
+                    hint = did_you_mean(str(key), known) or (
+                        "known keys: " + ", ".join(sorted(known))
+                    )
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key {key!r}; {hint}",
+                        {"key": key, "hint": hint},
+                    )
+        return data
+
+
+class PolicyBase(StrictModel):
+    """Fields every policy has."""
+
+    type: str
+    id: Identifier
+    label: str | None = None
+    when: Expr | None = None
+
+    #: "payee", "group" (sees every payee of its group) or "population"
+    scope: ClassVar[Scope] = "payee"
+
+    @model_serializer(mode="wrap")
+    def _keep_type(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        data = handler(self)
+        if isinstance(data, dict) and "type" not in data:
+            data = {"type": self.type, **data}
+        return data
+
+    def publishes(self) -> dict[str, NameType]:
+        """Names this policy makes available to later policies, with their types."""
+        return {self.id: "number"}
+
+    def compile(self, ctx: CompileContext) -> Compiled:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def title(self) -> str:
+        """The label, or the id when there is none."""
+        return self.label or self.id
+
+
+class CompileContext:
+    """Where a policy is compiled: the names it may use, and where errors point."""
+
+    def __init__(
+        self,
+        *,
+        names: dict[str, NameType],
+        rounding: Rounding,
+        file: str | None = None,
+        lines: LineMap | None = None,
+        later: Mapping[str, str] | None = None,
+        prefix: tuple[str | int, ...] = (),
+        policy: str | None = None,
+        events: Mapping[str, Mapping[str, NameType]] | None = None,
+    ) -> None:
+        self.names = names
+        self.events = dict(events or {})
+        self.rounding = rounding
+        self.file = file
+        self.lines = lines or {}
+        self.later = dict(later or {})
+        self.prefix = prefix
+        self.policy = policy
+
+    def sub(self, *path: str | int, policy: str | None = None) -> CompileContext:
+        """A context for a part of this one (a policy inside a plan, a child policy)."""
+        return CompileContext(
+            names=self.names, rounding=self.rounding, file=self.file, lines=self.lines,
+            later=self.later, prefix=(*self.prefix, *path), policy=policy or self.policy,
+            events=self.events,
+        )
+
+    def event_fields(self, name: str, *path: str | int) -> dict[str, NameType]:
+        """The declared fields of the event list ``name``, or a plan error."""
+        if name not in self.events:
+            raise self.error(f"unknown event list {name!r}", *path,
+                             suggestion=did_you_mean(name, self.events)
+                             or "declare it under inputs.events")
+        return dict(self.events[name])
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        """The line of the longest known prefix of ``path``."""
+        full = tuple(path)
+        while full:
+            if full in self.lines:
+                return self.lines[full]
+            full = full[:-1]
+        return self.lines.get(())
+
+    def where(self, *path: str | int) -> dict[str, Any]:
+        full = (*self.prefix, *path)
+        return {"file": self.file, "line": self.line(full), "path": full, "policy": self.policy}
+
+    def error(self, message: str, *path: str | int, suggestion: str | None = None) -> PlanError:
+        """A plan error located at ``path`` (relative to this context)."""
+        return PlanError(message, suggestion=suggestion, **self.where(*path))
+
+    def formula(
+        self,
+        source: str | Decimal | int,
+        *path: str | int,
+        expect: NameType | None = "number",
+        extra: Mapping[str, NameType] | None = None,
+    ) -> Formula:
+        """Check and compile a formula found at ``path``."""
+        names = self.names if not extra else {**self.names, **extra}
+        try:
+            return compile_formula(source, names, rounding=self.rounding,
+                                   where=self.where(*path), expect=expect)
+        except PlanError as exc:
+            name = getattr(exc, "name", None)
+            if name and name in self.later and name not in names:
+                exc.suggestion = (f"{name!r} is made by policy {self.later[name]!r}, "
+                                  "which runs later: policies run in plan order")
+                raise exc.located() from None
+            raise
+
+    def number(self, source: str | Decimal | int | None, *path: str | int) -> Formula | None:
+        """Compile an optional numeric formula."""
+        if source is None:
+            return None
+        return self.formula(source, *path, expect="number")
+
+    def condition(self, source: str | None, *path: str | int) -> Formula | None:
+        """Compile an optional condition."""
+        if source is None:
+            return None
+        return self.formula(source, *path, expect=None)
+
+    def define(self, names: Mapping[str, NameType]) -> None:
+        """Make ``names`` visible to the policies compiled after this point."""
+        for n, t in names.items():
+            self.names.setdefault(n, t)
+        for n in names:
+            self.later.pop(n, None)
+
+
+class Compiled:
+    """A policy ready to evaluate. Subclasses implement ``apply`` or ``apply_group``."""
+
+    scope: Scope = "payee"
+    line_type: str = "pay"
+
+    def __init__(self, spec: PolicyBase, ctx: CompileContext) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.label = spec.title
+        self.scope = spec.scope
+        self.when = ctx.condition(spec.when, "when")
+        self.round: Callable[[Decimal], Decimal] = ctx.rounding.round
+
+    def applies(self, s: PayeeState) -> bool:
+        """Whether the ``when`` condition holds for ``s`` (always, with none)."""
+        return self.when is None or bool(self.when(s.env))
+
+    def skip(self, s: PayeeState) -> None:
+        """What a policy leaves behind when its ``when`` is false: its name is zero."""
+        s.env[self.id] = ZERO
+
+    def apply(self, s: PayeeState) -> None:  # pragma: no cover - abstract
+        """Evaluate this policy for one payee."""
+        raise NotImplementedError
+
+    def apply_group(
+        self, states: list[PayeeState], group: str | None, period: PeriodContext
+    ) -> None:
+        """Evaluate this policy for every payee of a group (team-scoped policies)."""
+        for s in states:
+            if self.applies(s):
+                self.apply(s)
+            else:
+                self.skip(s)
+
+    def line(self, s: PayeeState, amount: Decimal, details: dict[str, Any] | None = None,
+             *, type: str | None = None) -> Decimal:
+        """Round ``amount`` once and add it as this policy's line; return it rounded."""
+        rounded = self.round(amount)
+        if not rounded:
+            rounded = abs(rounded)  # never a "-0.00" line
+        s.add_line(self.id, self.label, rounded, type or self.line_type, details)
+        return rounded
+
+
+def names_of(specs: Iterable[PolicyBase]) -> dict[str, str]:
+    """Every name published by ``specs``, mapped to the policy that publishes it."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        for n in spec.publishes():
+            out.setdefault(n, spec.id)
+    return out

@@ -1,0 +1,109 @@
+"""Base pay: a fixed amount, or one looked up by attributes, optionally prorated.
+
+>>> from incentives import Plan, BasePay
+>>> plan = Plan(name="demo", inputs={"attributes": {"grade": {"type": "text"}}},
+...             policies=[BasePay(id="base", by=["grade"], table={"A": 5000, "B": 4000})])
+>>> plan.evaluate([{"payee": "a", "period": "2026-05", "attributes": {"grade": "B"}}]).results[0].total
+Decimal('4000.00')
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from ..errors import EvaluationError
+from ..money import to_decimal
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+
+__all__ = ["BasePay"]
+
+
+class BasePay(PolicyBase):
+    """Base pay: ``amount`` (a formula), or a ``table`` looked up ``by`` attributes.
+
+    ``prorate`` is a factor formula, e.g. ``days_worked / period_days``.
+    """
+
+    type: Literal["base_pay"] = "base_pay"
+    amount: Expr | None = None
+    by: list[Identifier] | None = None
+    table: dict[str, Any] | None = None
+    default: Expr | None = None
+    prorate: Expr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BasePay:
+        if (self.amount is None) == (self.table is None):
+            raise ValueError("give either 'amount' or 'by' with 'table'")
+        if self.table is not None and not self.by:
+            raise ValueError("a 'table' needs 'by': the attributes it is looked up by")
+        if self.by is not None and self.table is None:
+            raise ValueError("'by' needs a 'table'")
+        return self
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledBasePay(self, ctx)
+
+
+class _CompiledBasePay(Compiled):
+    line_type = "base"
+
+    def __init__(self, spec: BasePay, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.amount = ctx.number(spec.amount, "amount")
+        self.default = ctx.number(spec.default, "default")
+        self.prorate = ctx.number(spec.prorate, "prorate")
+        self.by = tuple(spec.by or ())
+        for i, attr in enumerate(self.by):
+            if attr not in ctx.names:
+                ctx.formula(attr, "by", i)  # raises with a did-you-mean
+        self.table: dict[tuple[str, ...], Decimal] = {}
+        if spec.table is not None:
+            self._flatten(spec.table, (), ctx)
+
+    def _flatten(self, node: Any, key: tuple[str, ...], ctx: CompileContext) -> None:
+        depth = len(key)
+        if depth == len(self.by):
+            try:
+                self.table[key] = to_decimal(node, what="amount")
+            except ValueError as exc:
+                raise ctx.error(str(exc), "table", *key) from None
+            return
+        if not isinstance(node, dict):
+            raise ctx.error(
+                f"the table must be nested {len(self.by)} levels deep (by {', '.join(self.by)})",
+                "table", *key,
+            )
+        for k, v in node.items():
+            self._flatten(v, (*key, str(k)), ctx)
+
+    def apply(self, s: PayeeState) -> None:
+        env = s.env
+        details: dict[str, Any] = {}
+        if self.amount is not None:
+            full = self.amount(env)
+            details["formula"] = self.amount.source
+        else:
+            key = tuple(str(env[a]) for a in self.by)
+            found = self.table.get(key)
+            if found is None:
+                if self.default is None:
+                    known = ", ".join("/".join(k) for k in sorted(self.table))
+                    raise EvaluationError(
+                        f"no base pay for {' / '.join(f'{a}={v!r}' for a, v in zip(self.by, key, strict=True))}"
+                        f" (the table has {known})"
+                    )
+                found = self.default(env)
+            full = found
+            details["lookup"] = dict(zip(self.by, key, strict=True))
+        details["full_amount"] = full
+        if self.prorate is not None:
+            factor = self.prorate(env)
+            details["prorate"] = {"formula": self.prorate.source,
+                                  "substituted": self.prorate.substitute(env), "factor": factor}
+            full = full * factor
+        self.line(s, full, details)

@@ -1,0 +1,66 @@
+"""Free formulas: a line whose amount is a formula, and a named value with no line.
+
+``value`` policies name an intermediate result (``variable_pay = commission +
+new_business``) that later policies read; they add nothing to pay.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..formulas import NameType
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, PolicyBase
+
+__all__ = ["FormulaLine", "Value"]
+
+
+class FormulaLine(PolicyBase):
+    """A line whose amount is ``amount``, a formula over earlier names."""
+
+    type: Literal["formula"] = "formula"
+    amount: Expr
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledFormulaLine(self, ctx)
+
+
+class _CompiledFormulaLine(Compiled):
+    def __init__(self, spec: FormulaLine, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.amount = ctx.formula(spec.amount, "amount")
+
+    def apply(self, s: PayeeState) -> None:
+        f = self.amount
+        self.line(s, f(s.env), {"formula": f.source, "substituted": f.substitute(s.env)})
+
+
+class Value(PolicyBase):
+    """A named intermediate result: no line, but later formulas can read it.
+
+    With ``round: true`` the value is rounded to the plan's quantum.
+    """
+
+    type: Literal["value"] = "value"
+    value: Expr
+    round: bool = False
+
+    def publishes(self) -> dict[str, NameType]:
+        return {self.id: "any"}
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledValue(self, ctx)
+
+
+class _CompiledValue(Compiled):
+    def __init__(self, spec: Value, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.value = ctx.formula(spec.value, "value", expect=None)
+        self.rounding = spec.round
+        ctx.names[spec.id] = self.value.result_type
+
+    def apply(self, s: PayeeState) -> None:
+        v = self.value(s.env)
+        if self.rounding:
+            v = self.round(v)
+        s.set_value(self.id, v)

@@ -1,0 +1,77 @@
+"""Band modifiers: multiply or add to earlier results by a band of some measure.
+
+For example, customer evaluation bands: below 80 the commission is cut by 20%,
+from 95 it is raised by 10%. The modifier adds one line: ``(factor - 1) x base
++ add``, where ``base`` is the sum of the named results in ``of``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left, bisect_right
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..money import ZERO
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+__all__ = ["Band", "Modifier"]
+
+ONE = Decimal(1)
+
+
+class Band(StrictModel):
+    """A band of the measure: from where it starts, the factor and/or amount it applies."""
+
+    start: Decimal = Field(alias="from")
+    factor: Decimal = ONE
+    add: Decimal = ZERO
+    label: str | None = None
+
+
+class Modifier(PolicyBase):
+    """Adjust the sum of ``of`` by the band that ``measure`` falls in."""
+
+    type: Literal["modifier"] = "modifier"
+    of: list[Identifier] = Field(min_length=1)
+    measure: Expr
+    on_threshold: Literal["above", "below"]
+    bands: list[Band] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> Modifier:
+        starts = [b.start for b in self.bands]
+        if any(b <= a for a, b in itertools.pairwise(starts)):
+            raise ValueError("bands must be in increasing order of 'from'")
+        return self
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledModifier(self, ctx)
+
+
+class _CompiledModifier(Compiled):
+    line_type = "modifier"
+
+    def __init__(self, spec: Modifier, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.of = [ctx.formula(name, "of", i) for i, name in enumerate(spec.of)]
+        self.measure = ctx.formula(spec.measure, "measure")
+        self.starts = [b.start for b in spec.bands]
+        self.bands = spec.bands
+        self.above = spec.on_threshold == "above"
+
+    def apply(self, s: PayeeState) -> None:
+        env = s.env
+        base = sum((f(env) for f in self.of), ZERO)
+        m = self.measure(env)
+        i = (bisect_right if self.above else bisect_left)(self.starts, m) - 1
+        if i < 0:
+            self.line(s, ZERO, {"measure": m, "band": None, "base": base})
+            return
+        band = self.bands[i]
+        amount = (band.factor - ONE) * base + band.add
+        self.line(s, amount, {"measure": m, "band": i, "band_label": band.label,
+                              "factor": band.factor, "add": band.add, "base": base})

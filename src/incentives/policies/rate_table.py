@@ -1,0 +1,85 @@
+"""Per-product rate tables: a reward per unit of each product sold.
+
+New business is rewarded by product, by how hard it is to sell:
+
+>>> from incentives import Plan, RateTable
+>>> rt = RateTable(id="new_business", items={"new_fax": 60, "new_ipvpn": 260})
+>>> plan = Plan(name="demo", inputs={"metrics": {"new_fax": {"default": 0}, "new_ipvpn": {"default": 0}}},
+...             policies=[rt])
+>>> plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"new_fax": 3}}]).results[0].total
+Decimal('180.00')
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from ..money import ZERO
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+__all__ = ["RateItem", "RateTable"]
+
+
+class RateItem(StrictModel):
+    """One product: how many were sold (``quantity``, default the metric named like
+    the item) and the reward ``per_unit``."""
+
+    quantity: Expr | None = None
+    per_unit: Expr
+    label: str | None = None
+
+
+class RateTable(PolicyBase):
+    """Sum over products of quantity x per-unit reward. ``items`` maps a product
+    id to a per-unit amount, or to a :class:`RateItem`."""
+
+    type: Literal["rate_table"] = "rate_table"
+    items: dict[Identifier, RateItem] = Field(min_length=1)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: ({"per_unit": v} if isinstance(v, (int, str, Decimal)) and not isinstance(v, bool) else v)
+                for k, v in value.items()
+            }
+        return value
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledRateTable(self, ctx)
+
+
+class _CompiledRateTable(Compiled):
+    line_type = "new_business"
+
+    def __init__(self, spec: RateTable, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.items = [
+            (
+                key,
+                item.label or key,
+                ctx.formula(item.quantity if item.quantity is not None else key,
+                            "items", key, "quantity"),
+                ctx.formula(item.per_unit, "items", key, "per_unit"),
+            )
+            for key, item in spec.items.items()
+        ]
+
+    def apply(self, s: PayeeState) -> None:
+        env = s.env
+        total = ZERO
+        rows = []
+        for key, label, qty_f, unit_f in self.items:
+            qty = qty_f(env)
+            unit = unit_f(env)
+            amount = qty * unit
+            total += amount
+            if qty:
+                rows.append({"item": key, "label": label, "quantity": qty, "per_unit": unit,
+                             "amount": amount})
+        self.line(s, total, {"items": rows})

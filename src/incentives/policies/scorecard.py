@@ -1,0 +1,190 @@
+"""KPI scorecards: weighted attainments, caps and floors, gates, a payout table.
+
+Each KPI's attainment is ``actual / target`` (``higher`` is better) or
+``target / actual`` (``lower`` is better), held between its ``floor`` and
+``cap``. The score is the sum of weight x attainment (weights must add up to
+``weights_total``, 100 by default, so the score is in points). Gates pay
+nothing below them. The payout percentage is read from ``payout`` (score to
+percent, interpolated between points unless ``interpolate: false``), or is the
+score itself; the bonus is ``target_bonus`` x percent / 100.
+
+The policy publishes ``<id>`` (the bonus), ``<id>_score`` and ``<id>_percent``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_right
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..errors import EvaluationError
+from ..formulas import NameType
+from ..money import ZERO
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+__all__ = ["KPI", "Gate", "PayoutPoint", "Scorecard"]
+
+HUNDRED = Decimal(100)
+
+
+class KPI(StrictModel):
+    """One KPI of a scorecard."""
+
+    id: Identifier
+    label: str | None = None
+    actual: Expr
+    target: Expr
+    weight: Decimal = Field(ge=0)
+    direction: Literal["higher", "lower"] = "higher"
+    cap: Decimal | None = None
+    floor: Decimal | None = None
+
+
+class Gate(StrictModel):
+    """Pay nothing unless the score (or one KPI's attainment) reaches a minimum."""
+
+    min_score: Decimal | None = None
+    kpi: Identifier | None = None
+    min_attainment: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Gate:
+        if (self.min_score is None) == (self.kpi is None):
+            raise ValueError("a gate is either 'min_score', or 'kpi' with 'min_attainment'")
+        if self.kpi is not None and self.min_attainment is None:
+            raise ValueError("a KPI gate needs 'min_attainment'")
+        return self
+
+
+class PayoutPoint(StrictModel):
+    """A point of the score-to-payout table."""
+
+    score: Decimal
+    percent: Decimal
+
+
+class Scorecard(PolicyBase):
+    """A weighted KPI scorecard paying ``target_bonus`` x payout percent / 100."""
+
+    type: Literal["scorecard"] = "scorecard"
+    kpis: list[KPI] = Field(min_length=1)
+    weights_total: Decimal = HUNDRED
+    gates: list[Gate] = []
+    payout: list[PayoutPoint] | None = None
+    interpolate: bool = True
+    target_bonus: Expr
+
+    @model_validator(mode="after")
+    def _check(self) -> Scorecard:
+        total = sum((k.weight for k in self.kpis), ZERO)
+        if total != self.weights_total:
+            raise ValueError(
+                f"KPI weights add up to {total}, not {self.weights_total} "
+                "(set 'weights_total' if that is meant)"
+            )
+        ids = [k.id for k in self.kpis]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate KPI ids: {', '.join(sorted(dup))}")
+        for k in self.kpis:
+            if k.cap is not None and k.floor is not None and k.floor > k.cap:
+                raise ValueError(f"KPI {k.id!r}: floor {k.floor} is above cap {k.cap}")
+        for g in self.gates:
+            if g.kpi is not None and g.kpi not in ids:
+                raise ValueError(f"gate names unknown KPI {g.kpi!r}; KPIs: {', '.join(ids)}")
+        if self.payout is not None:
+            scores = [p.score for p in self.payout]
+            if any(b <= a for a, b in itertools.pairwise(scores)):
+                raise ValueError("payout points must be in increasing order of score")
+        return self
+
+    def publishes(self) -> dict[str, NameType]:
+        return {self.id: "number", f"{self.id}_score": "number", f"{self.id}_percent": "number"}
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledScorecard(self, ctx)
+
+
+class _CompiledScorecard(Compiled):
+    line_type = "bonus"
+
+    def __init__(self, spec: Scorecard, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.kpis = [
+            (k, ctx.formula(k.actual, "kpis", i, "actual"), ctx.formula(k.target, "kpis", i, "target"))
+            for i, k in enumerate(spec.kpis)
+        ]
+        self.target_bonus = ctx.formula(spec.target_bonus, "target_bonus")
+        self.gates = spec.gates
+        self.points = [(p.score, p.percent) for p in spec.payout] if spec.payout else None
+        self.interpolate = spec.interpolate
+
+    def percent(self, score: Decimal) -> Decimal:
+        if self.points is None:
+            return score
+        scores = [p[0] for p in self.points]
+        i = bisect_right(scores, score) - 1
+        if i < 0:
+            return ZERO
+        if i + 1 == len(self.points) or not self.interpolate:
+            return self.points[i][1]
+        (s0, p0), (s1, p1) = self.points[i], self.points[i + 1]
+        return p0 + (p1 - p0) * (score - s0) / (s1 - s0)
+
+    def apply(self, s: PayeeState) -> None:
+        env = s.env
+        score = ZERO
+        rows: list[dict[str, Any]] = []
+        attainments: dict[str, Decimal] = {}
+        for kpi, actual_f, target_f in self.kpis:
+            actual, target = actual_f(env), target_f(env)
+            if kpi.direction == "higher":
+                if target == 0:
+                    raise EvaluationError(f"KPI {kpi.id!r}: target is zero")
+                att = actual / target
+            elif actual == 0:
+                if kpi.cap is None:
+                    raise EvaluationError(
+                        f"KPI {kpi.id!r}: actual is zero with lower-is-better and no cap")
+                att = kpi.cap
+            else:
+                att = target / actual
+            raw = att
+            if kpi.cap is not None and att > kpi.cap:
+                att = kpi.cap
+            if kpi.floor is not None and att < kpi.floor:
+                att = kpi.floor
+            points = kpi.weight * att
+            score += points
+            attainments[kpi.id] = att
+            rows.append({"kpi": kpi.id, "label": kpi.label or kpi.id, "actual": actual,
+                         "target": target, "attainment": raw, "counted": att,
+                         "weight": kpi.weight, "points": points})
+        failed = None
+        for g in self.gates:
+            if g.min_score is not None and score < g.min_score:
+                failed = f"score {score} is below the gate {g.min_score}"
+            elif g.kpi is not None and g.min_attainment is not None and attainments[g.kpi] < g.min_attainment:
+                failed = (f"KPI {g.kpi} attainment {attainments[g.kpi]} is below the gate "
+                          f"{g.min_attainment}")
+            if failed:
+                break
+        target_bonus = self.target_bonus(env)
+        percent = ZERO if failed else self.percent(score)
+        amount = target_bonus * percent / HUNDRED
+        details: dict[str, Any] = {"kpis": rows, "score": score, "percent": percent,
+                                   "target_bonus": target_bonus}
+        if failed:
+            details["gate_failed"] = failed
+        s.set_value(f"{self.id}_score", score)
+        s.set_value(f"{self.id}_percent", percent, show=False)
+        self.line(s, amount, details)
+
+    def skip(self, s: PayeeState) -> None:
+        super().skip(s)
+        s.env[f"{self.id}_score"] = ZERO
+        s.env[f"{self.id}_percent"] = ZERO

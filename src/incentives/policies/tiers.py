@@ -1,0 +1,175 @@
+"""Tiered commission: the tier method and the boundary rule are stated, never guessed.
+
+Tier *i* spans from its ``from`` up to the next tier's ``from``. A basis below
+the first tier earns nothing. Methods:
+
+- ``marginal``: each slice of the basis earns its own tier's rate;
+- ``retroactive``: the whole basis (or ``applies_to``) earns the rate of the
+  highest tier reached;
+- ``step``: a fixed ``amount`` for the highest tier reached;
+- ``interpolated``: amounts interpolated inside the reached tier, between its
+  ``amount`` and the next tier's (the last tier pays its amount, plus ``rate``
+  per unit above its start when given).
+
+``on_threshold`` says where a basis exactly on a threshold belongs: ``above``
+(the tier that starts there) or ``below`` (the tier that ends there). It is
+required for the methods where it matters (retroactive and step).
+
+``scale`` multiplies every threshold (e.g. ``scale: quota`` with thresholds
+``1.0``, ``1.2`` makes tiers on quota attainment: accelerators).
+
+>>> from incentives import Plan, Tiered
+>>> t = Tiered(id="c", basis="revenue", method="marginal",
+...            tiers=[{"from": 0, "rate": "0.02"}, {"from": 30000, "rate": "0.04"}])
+>>> plan = Plan(name="demo", inputs={"metrics": {"revenue": {}}}, policies=[t])
+>>> plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"revenue": 50000}}]).results[0].total
+Decimal('1400.00')
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..money import ZERO
+from ..runtime import PayeeState
+from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
+
+__all__ = ["Tier", "Tiered"]
+
+Method = Literal["marginal", "retroactive", "step", "interpolated"]
+
+
+class Tier(StrictModel):
+    """One tier: where it starts, and its rate or amount."""
+
+    start: Decimal = Field(alias="from")
+    rate: Decimal | None = None
+    amount: Decimal | None = None
+    label: str | None = None
+
+
+class Tiered(PolicyBase):
+    """Commission on a ``basis`` by tiers, with the method and boundary rule stated."""
+
+    type: Literal["tiered"] = "tiered"
+    basis: Expr
+    method: Method
+    on_threshold: Literal["above", "below"] | None = None
+    tiers: list[Tier] = Field(min_length=1)
+    scale: Expr | None = None
+    applies_to: Expr | None = None
+    cap: Expr | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Tiered:
+        starts = [t.start for t in self.tiers]
+        for i in range(1, len(starts)):
+            if starts[i] <= starts[i - 1]:
+                raise ValueError(
+                    f"tiers must be in increasing order of 'from': tier {i} starts at "
+                    f"{starts[i]}, not above tier {i - 1} at {starts[i - 1]}"
+                )
+        need = "amount" if self.method in ("step", "interpolated") else "rate"
+        for i, t in enumerate(self.tiers):
+            if getattr(t, need) is None:
+                raise ValueError(f"tier {i}: method {self.method!r} needs {need!r} on every tier")
+            if t.rate is not None and t.rate < 0:
+                raise ValueError(f"tier {i}: rate {t.rate} is negative")
+        if self.method in ("retroactive", "step") and self.on_threshold is None:
+            raise ValueError(
+                f"method {self.method!r} needs 'on_threshold: above' or 'on_threshold: below' "
+                "(where a basis exactly on a threshold belongs)"
+            )
+        if self.applies_to is not None and self.method != "retroactive":
+            raise ValueError("'applies_to' is only for method 'retroactive'")
+        return self
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledTiered(self, ctx)
+
+
+class _CompiledTiered(Compiled):
+    line_type = "commission"
+
+    def __init__(self, spec: Tiered, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.basis = ctx.formula(spec.basis, "basis")
+        self.scale = ctx.number(spec.scale, "scale")
+        self.applies_to = ctx.number(spec.applies_to, "applies_to")
+        self.cap = ctx.number(spec.cap, "cap")
+        self.method = spec.method
+        self.above = spec.on_threshold != "below"
+        self.starts = [t.start for t in spec.tiers]
+        self.rates = [t.rate if t.rate is not None else ZERO for t in spec.tiers]
+        self.amounts = [t.amount if t.amount is not None else ZERO for t in spec.tiers]
+        self.labels = [t.label for t in spec.tiers]
+        self.has_rate = [t.rate is not None for t in spec.tiers]
+
+    def reached(self, basis: Decimal, starts: list[Decimal]) -> int:
+        """The index of the tier ``basis`` falls in, or -1 below the first tier."""
+        if self.above:
+            return bisect_right(starts, basis) - 1
+        # 'below': a basis on a threshold stays in the tier that ends there
+        return bisect_left(starts, basis) - 1
+
+    def apply(self, s: PayeeState) -> None:
+        env = s.env
+        basis = self.basis(env)
+        starts = self.starts
+        details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
+                                   "method": self.method}
+        if self.scale is not None:
+            factor = self.scale(env)
+            starts = [x * factor for x in starts]
+            details["scale"] = factor
+        n = len(starts)
+        i = self.reached(basis, starts)
+        if self.method == "marginal":
+            amount = ZERO
+            slices = []
+            for k in range(n):
+                lo = starts[k]
+                if basis <= lo:
+                    break
+                hi = starts[k + 1] if k + 1 < n else None
+                top = basis if hi is None or basis < hi else hi
+                part = (top - lo) * self.rates[k]
+                amount += part
+                slices.append({"from": lo, "to": top, "rate": self.rates[k], "amount": part})
+            details["slices"] = slices
+        elif self.method == "retroactive":
+            applied = self.applies_to(env) if self.applies_to is not None else basis
+            rate = self.rates[i] if i >= 0 else ZERO
+            amount = applied * rate
+            details.update(tier=i, rate=rate, applied_to=applied)
+        elif self.method == "step":
+            amount = self.amounts[i] if i >= 0 else ZERO
+            details.update(tier=i)
+        else:  # interpolated
+            if i < 0:
+                amount = ZERO
+            elif i + 1 < n:
+                lo, hi = starts[i], starts[i + 1]
+                a0, a1 = self.amounts[i], self.amounts[i + 1]
+                amount = a0 + (a1 - a0) * (basis - lo) / (hi - lo)
+            else:
+                amount = self.amounts[i]
+                if self.has_rate[i]:
+                    amount += (basis - starts[i]) * self.rates[i]
+            details.update(tier=i)
+        if i >= 0 and self.labels[i]:
+            details["tier_label"] = self.labels[i]
+        if i + 1 < n:
+            details["next_threshold"] = starts[i + 1]
+            details["to_next_tier"] = starts[i + 1] - basis
+        if self.cap is not None:
+            limit = self.cap(env)
+            if amount > limit:
+                details["capped"] = {"limit": limit, "uncapped": amount}
+                amount = limit
+        details["amount"] = amount
+        self.line(s, amount, details)

@@ -1,0 +1,315 @@
+"""Performance records: from dicts, JSON, JSONL and CSV, checked against a plan.
+
+A record is one payee in one period::
+
+    {"payee": "m-017", "period": "2026-05", "group": "fuzhou-key-accounts",
+     "attributes": {"employment": "contract", "days_worked": 18},
+     "metrics": {"traffic_revenue": "48000.50", "new_ipvpn": 1},
+     "events": {"lost_customers": [{"id": "c-88", "monthly_value": 1200,
+                "reason": "competitor", "acquired": "2026-02-10", "lost": "2026-05-03"}]}}
+
+Numbers may be JSON numbers or strings; both are read as exact decimals (JSON
+is parsed with ``parse_float=Decimal``; no float is ever made). A flat mapping
+(a CSV row, a DataFrame row) puts the declared inputs at the top level.
+
+A missing required field, a blank, a non-number, NaN or an infinity is a
+:class:`~incentives.errors.RecordError` naming the payee, period and field:
+never a zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .errors import RecordError, UsageError, did_you_mean
+from .inputs import AttributeSpec, Inputs, MetricSpec
+from .money import to_decimal
+from .periods import parse_period
+from .runtime import Record
+
+__all__ = ["RecordReader", "iter_raw_records", "read_records_file"]
+
+_TOP = ("payee", "period", "group")
+_NESTED = ("metrics", "attributes", "events")
+_MISSING = object()
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class RecordReader:
+    """Checks raw records against a plan's declared inputs and converts them.
+
+    ``unknown="error"`` (the default) reports a field the plan does not declare
+    (with a did-you-mean); ``"ignore"`` drops such fields.
+    """
+
+    def __init__(self, inputs: Inputs, *, unknown: str = "error",
+                 default_period: str | None = None) -> None:
+        self.inputs = inputs
+        self.unknown = unknown
+        self.default_period = default_period
+        self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
+        self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
+
+    # ------------------------------------------------------------------
+    def read(self, raw: Any, index: int | None = None) -> Record:
+        """Check one raw record and return it converted, or raise :class:`RecordError`."""
+        if isinstance(raw, Record):
+            raw = {"payee": raw.payee, "period": raw.period, "group": raw.group,
+                   "attributes": raw.attributes, "metrics": raw.metrics, "events": raw.events}
+        if not isinstance(raw, Mapping):
+            raise RecordError(f"a record is a mapping, not {type(raw).__name__}", index=index)
+        payee_raw = raw.get("payee")
+        if _blank(payee_raw):
+            raise RecordError("missing payee", field="payee", index=index)
+        if isinstance(payee_raw, (Decimal, int)) and not isinstance(payee_raw, bool):
+            payee_raw = format(payee_raw, "f") if isinstance(payee_raw, Decimal) else str(payee_raw)
+        if not isinstance(payee_raw, str):
+            raise RecordError("payee must be text", field="payee", index=index)
+        payee = payee_raw.strip()
+        period = raw.get("period")
+        if _blank(period):
+            period = self.default_period
+        if period is None:
+            raise RecordError("missing period", payee=payee, field="period")
+        period = str(period).strip()
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            raise RecordError(str(exc), payee=payee, field="period") from None
+        group = raw.get("group")
+        group = None if _blank(group) else str(group).strip()
+
+        def fail(message: str, field: str) -> RecordError:
+            return RecordError(message, payee=payee, period=period, field=field)
+
+        if any(k in raw for k in _NESTED):
+            for k in raw:
+                if k not in _TOP and k not in _NESTED:
+                    raise fail(f"unknown key {k!r}" + self._hint(k, (*_TOP, *_NESTED)), str(k))
+            metrics_raw = self._mapping(raw.get("metrics"), "metrics", fail)
+            attrs_raw = self._mapping(raw.get("attributes"), "attributes", fail)
+            events_raw = self._mapping(raw.get("events"), "events", fail)
+            metrics_raw = {self.metric_columns.get(k, k): v for k, v in metrics_raw.items()}
+            attrs_raw = {self.attr_columns.get(k, k): v for k, v in attrs_raw.items()}
+            self._unknown(metrics_raw, self.inputs.metrics, "metrics", fail)
+            self._unknown(attrs_raw, self.inputs.attributes, "attributes", fail)
+        else:
+            metrics_raw, attrs_raw, events_raw = {}, {}, {}
+            for k, v in raw.items():
+                if k in _TOP:
+                    continue
+                if k in self.metric_columns:
+                    metrics_raw[self.metric_columns[k]] = v
+                elif k in self.attr_columns:
+                    attrs_raw[self.attr_columns[k]] = v
+                elif self.unknown == "error":
+                    known = [*self.metric_columns, *self.attr_columns]
+                    raise fail(f"unknown field {k!r}" + self._hint(str(k), known), str(k))
+        metrics = {name: self._metric(name, spec, metrics_raw.get(name, _MISSING), fail)
+                   for name, spec in self.inputs.metrics.items()}
+        attributes = {name: self._attribute(name, spec, attrs_raw.get(name, _MISSING), fail)
+                      for name, spec in self.inputs.attributes.items()}
+        events = self._events(events_raw, fail)
+        return Record(payee, period, group, attributes, metrics, events)
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _hint(name: str, known: Iterable[str]) -> str:
+        hint = did_you_mean(name, known)
+        return f"; {hint}" if hint else ""
+
+    @staticmethod
+    def _mapping(value: Any, what: str, fail: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise fail(f"{what} must be a mapping of names to values", what)
+        return dict(value)
+
+    def _unknown(self, given: Mapping[str, Any], declared: Mapping[str, Any], what: str,
+                 fail: Any) -> None:
+        if self.unknown != "error":
+            return
+        for k in given:
+            if k not in declared:
+                raise fail(f"unknown {what[:-1]} {k!r}" + self._hint(str(k), declared),
+                           f"{what}.{k}")
+
+    @staticmethod
+    def _number(value: Any, spec: MetricSpec | AttributeSpec, field: str, fail: Any) -> Decimal:
+        try:
+            number = to_decimal(value, what="value")
+        except ValueError as exc:
+            raise fail(str(exc), field) from None
+        if spec.integer and number != number.to_integral_value():
+            raise fail(f"must be a whole number, not {value}", field)
+        if spec.min is not None and number < spec.min:
+            raise fail(f"{number} is below the minimum {spec.min}", field)
+        if spec.max is not None and number > spec.max:
+            raise fail(f"{number} is above the maximum {spec.max}", field)
+        return number
+
+    def _metric(self, name: str, spec: MetricSpec, value: Any, fail: Any) -> Decimal:
+        field = f"metrics.{name}"
+        if value is _MISSING or _blank(value):
+            if spec.default is not None:
+                return spec.default
+            raise fail("missing required metric" if value is _MISSING or value is None
+                       else "blank value for a required metric", field)
+        return self._number(value, spec, field, fail)
+
+    def _attribute(self, name: str, spec: AttributeSpec, value: Any, fail: Any) -> Any:
+        field = f"attributes.{name}"
+        if value is _MISSING or _blank(value):
+            if spec.default is not None:
+                return spec.default
+            raise fail("missing required attribute", field)
+        if spec.type == "number":
+            out: Any = self._number(value, spec, field, fail)
+        elif spec.type == "bool":
+            if isinstance(value, bool):
+                out = value
+            elif isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"):
+                out = True
+            elif isinstance(value, str) and value.strip().lower() in ("false", "no", "0"):
+                out = False
+            else:
+                raise fail(f"must be true or false, not {value!r}", field)
+        else:
+            if isinstance(value, (dict, list, bool)):
+                raise fail(f"must be text, not {type(value).__name__}", field)
+            out = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+        if spec.allowed is not None and out not in spec.allowed:
+            allowed = [str(a) for a in spec.allowed]
+            raise fail(f"{out!r} is not one of {', '.join(allowed)}"
+                       + self._hint(str(out), allowed), field)
+        return out
+
+    def _events(self, given: Mapping[str, Any], fail: Any) -> dict[str, list[dict[str, Any]]]:
+        declared = self.inputs.events
+        for k in given:
+            if k not in declared:
+                raise fail(f"unknown event list {k!r}" + self._hint(str(k), declared),
+                           f"events.{k}")
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, spec in declared.items():
+            items = given.get(name)
+            if items is None:
+                out[name] = []
+                continue
+            if not isinstance(items, list):
+                raise fail("must be a list of events", f"events.{name}")
+            rows = []
+            for i, item in enumerate(items):
+                where = f"events.{name}[{i}]"
+                if not isinstance(item, Mapping):
+                    raise fail("an event is a mapping of fields", where)
+                for k in item:
+                    if k not in spec.fields:
+                        raise fail(f"unknown field {k!r}" + self._hint(str(k), spec.fields),
+                                   f"{where}.{k}")
+                row: dict[str, Any] = {}
+                for fname, ftype in spec.fields.items():
+                    value = item.get(fname)
+                    fwhere = f"{where}.{fname}"
+                    if _blank(value):
+                        if fname in spec.optional:
+                            continue
+                        raise fail("missing event field", fwhere)
+                    row[fname] = self._event_value(value, ftype, fwhere, fail)
+                rows.append(row)
+            out[name] = rows
+        return out
+
+    @staticmethod
+    def _event_value(value: Any, ftype: str, where: str, fail: Any) -> Any:
+        if ftype == "number":
+            try:
+                return to_decimal(value)
+            except ValueError as exc:
+                raise fail(str(exc), where) from None
+        if ftype == "date":
+            if isinstance(value, dt.date):
+                return value
+            try:
+                return dt.date.fromisoformat(str(value).strip())
+            except ValueError:
+                raise fail(f"{value!r} is not a date like 2026-05-03", where) from None
+        if ftype == "bool":
+            if not isinstance(value, bool):
+                raise fail(f"must be true or false, not {value!r}", where)
+            return value
+        return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal, parse_constant=lambda c: c)
+
+
+def iter_raw_records(path: str | Path) -> Iterator[Any]:
+    """Yield the raw records of a JSON, JSONL or CSV file, in file order.
+
+    A line of JSONL that is not JSON is yielded as a :class:`RecordError`, so
+    the good lines are still read.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    try:
+        handle = p.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot read records file {str(path)!r}: {exc.strerror}") from None
+    with handle:
+        if suffix == ".csv":
+            yield from _iter_csv(handle)
+        elif suffix in (".jsonl", ".ndjson"):
+            for n, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield _loads(line)
+                except json.JSONDecodeError as exc:
+                    yield RecordError(f"line {n} is not JSON: {exc.msg}", field=f"line {n}")
+        elif suffix == ".json":
+            try:
+                data = _loads(handle.read())
+            except json.JSONDecodeError as exc:
+                raise UsageError(
+                    f"{str(path)!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
+            if isinstance(data, dict) and "records" in data:
+                data = data["records"]
+            if not isinstance(data, list):
+                raise UsageError(f"{str(path)!r}: expected a list of records")
+            yield from data
+        else:
+            raise UsageError(
+                f"cannot tell the format of {str(path)!r}: use .json, .jsonl or .csv")
+
+
+def _iter_csv(handle: io.TextIOBase) -> Iterator[dict[str, Any]]:
+    reader = csv.DictReader(handle)
+    for row in reader:
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if k is None:
+                clean["__extra__"] = v
+                continue
+            clean[k.strip()] = v
+        yield clean
+
+
+def read_records_file(path: str | Path) -> list[Any]:
+    """Every raw record of a file, as a list (see :func:`iter_raw_records`)."""
+    return list(iter_raw_records(path))

@@ -1,0 +1,217 @@
+"""Results: per payee, the lines, total, titles and flags; a run of a population.
+
+JSON output follows the contract in DESIGN.md: every amount is a decimal
+string, and identical inputs give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .errors import IncentivesError
+from .money import ZERO
+from .runtime import Line, PayeeState, jsonable
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = ["PayeeResult", "Run"]
+
+
+@dataclass
+class PayeeResult:
+    """One payee's pay for one period."""
+
+    payee: str
+    period: str
+    group: str | None
+    lines: list[Line]
+    total: Decimal
+    titles: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, s: PayeeState) -> PayeeResult:
+        r = s.record
+        total = sum((line.amount for line in s.lines), ZERO)
+        return cls(r.payee, r.period, r.group, s.lines, total, list(s.titles), list(s.flags),
+                   dict(s.values))
+
+    def amount(self, policy: str) -> Decimal:
+        """The sum of this payee's lines from ``policy`` (zero if it made none)."""
+        return sum((line.amount for line in self.lines if line.policy == policy), ZERO)
+
+    def line(self, policy: str) -> Line:
+        """The (first) line made by ``policy``; ``KeyError`` if there is none."""
+        for line in self.lines:
+            if line.policy == policy:
+                return line
+        raise KeyError(f"payee {self.payee!r} has no line from {policy!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: amounts as decimal strings."""
+        return {
+            "payee": self.payee,
+            "period": self.period,
+            "group": self.group,
+            "total": str(self.total),
+            "lines": [line.to_dict() for line in self.lines],
+            "titles": list(self.titles),
+            "flags": list(self.flags),
+            "values": jsonable(self.values),
+        }
+
+
+@dataclass
+class Run:
+    """The results of evaluating a population, with the errors of the records that failed."""
+
+    plan: Plan
+    results: list[PayeeResult]
+    errors: list[IncentivesError] = field(default_factory=list)
+    state: Any = None
+
+    def __iter__(self) -> Iterator[PayeeResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, payee: str) -> PayeeResult:
+        return self.get(payee)
+
+    def get(self, payee: str, period: str | None = None) -> PayeeResult:
+        """The result of ``payee`` (in ``period``, when the run has several)."""
+        found = [r for r in self.results
+                 if r.payee == payee and (period is None or r.period == period)]
+        if not found:
+            raise KeyError(f"no result for payee {payee!r}"
+                           + (f" in period {period}" if period else ""))
+        if len(found) > 1:
+            raise KeyError(f"payee {payee!r} has results in several periods; name one")
+        return found[0]
+
+    @property
+    def total(self) -> Decimal:
+        """The sum of every payee's total."""
+        return sum((r.total for r in self.results), ZERO)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every record was evaluated."""
+        return not self.errors
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data in the documented shape."""
+        return {
+            "plan": {"name": self.plan.name, "version": self.plan.version},
+            "results": [r.to_dict() for r in self.results],
+            "errors": [_error_dict(e) for e in self.errors],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The run as JSON text; byte-identical for identical inputs."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent) + "\n"
+
+    def columns(self) -> list[str]:
+        """The policy ids that made lines, in plan order."""
+        seen: dict[str, None] = {}
+        order = {pid: i for i, pid in enumerate(_all_ids(self.plan))}
+        for r in self.results:
+            for line in r.lines:
+                seen.setdefault(line.policy, None)
+        return sorted(seen, key=lambda pid: order.get(pid, len(order)))
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One flat row per payee and period: a column per policy, the total, titles, flags."""
+        cols = self.columns()
+        rows = []
+        for r in self.results:
+            row: dict[str, Any] = {"payee": r.payee, "period": r.period, "group": r.group or ""}
+            for c in cols:
+                row[c] = r.amount(c)
+            row["total"] = r.total
+            row["titles"] = "; ".join(r.titles)
+            row["flags"] = "; ".join(r.flags)
+            rows.append(row)
+        return rows
+
+    def to_csv(self) -> str:
+        """The run as CSV: one row per payee and period."""
+        rows = self.to_rows()
+        out = io.StringIO()
+        header = ["payee", "period", "group", *self.columns(), "total", "titles", "flags"]
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: str(v) for k, v in row.items()})
+        return out.getvalue()
+
+    def to_table(self) -> str:
+        """The run as a text table for a terminal."""
+        cols = self.columns()
+        labels = _labels(self.plan)
+        header = ["payee", "period", "group", *[labels.get(c, c) for c in cols], "total"]
+        body = []
+        for r in self.results:
+            body.append([r.payee, r.period, r.group or "", *[str(r.amount(c)) for c in cols],
+                         str(r.total)])
+        if self.results:
+            body.append(["", "", "total", *[str(sum((r.amount(c) for r in self.results), ZERO))
+                                            for c in cols], str(self.total)])
+        widths = [max(_width(row[i]) for row in [header, *body]) for i in range(len(header))]
+        numeric = [False, False, False] + [True] * (len(header) - 3)
+
+        def fmt(row: list[str]) -> str:
+            cells = []
+            for cell, w, num in zip(row, widths, numeric, strict=True):
+                pad = " " * (w - _width(cell))
+                cells.append(pad + cell if num else cell + pad)
+            return "  ".join(cells).rstrip()
+
+        lines = [fmt(header), "  ".join("-" * w for w in widths)]
+        lines += [fmt(row) for row in body]
+        extras = [f"{r.payee} {r.period}: titles {', '.join(r.titles)}"
+                  for r in self.results if r.titles]
+        extras += [f"{r.payee} {r.period}: flags {', '.join(r.flags)}"
+                   for r in self.results if r.flags]
+        if extras:
+            lines += ["", *extras]
+        if self.errors:
+            lines += ["", f"{len(self.errors)} record(s) not evaluated:"]
+            lines += [f"  {e}" for e in self.errors]
+        return "\n".join(lines) + "\n"
+
+
+def _error_dict(e: IncentivesError) -> dict[str, Any]:
+    to_dict = getattr(e, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()  # type: ignore[no-any-return]
+    return {"kind": type(e).__name__, "message": str(e)}
+
+
+def _all_ids(plan: Plan) -> list[str]:
+    from .plan import _flatten
+
+    return [p.id for p in _flatten(plan.policies)]
+
+
+def _labels(plan: Plan) -> dict[str, str]:
+    from .plan import _flatten
+
+    return {p.id: p.title for p in _flatten(plan.policies)}
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)

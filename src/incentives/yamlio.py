@@ -1,0 +1,170 @@
+"""YAML in and out, safely, exactly, and with line numbers.
+
+Plans are loaded with PyYAML's *safe* composer only; this module then builds
+the Python data itself so that
+
+- every float-looking scalar becomes an exact :class:`~decimal.Decimal`
+  (``0.05`` is five hundredths, never a binary float);
+- every node's line is remembered by its path inside the document, so an
+  error can say ``plan.yaml:41 policies[2].tiers[1].rate``;
+- aliases are counted as they expand, so a "billion laughs" document is
+  refused (:class:`~incentives.errors.PlanLimitError`) instead of eating memory;
+- duplicate keys are errors, not silently last-one-wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+from .errors import PlanError, PlanLimitError
+
+__all__ = ["MAX_NODES", "MAX_TEXT", "LineMap", "dump_yaml", "load_yaml"]
+
+#: The most nodes a plan document may expand to (aliases included).
+MAX_NODES = 50_000
+#: The largest plan text accepted, in characters.
+MAX_TEXT = 2_000_000
+#: The deepest nesting accepted.
+MAX_DEPTH = 60
+
+Path = tuple[str | int, ...]
+LineMap = dict[Path, int]
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_PLAIN = re.compile(r"^[-+]?[0-9][0-9_]*$")
+
+
+class _Builder:
+    def __init__(self, file: str | None) -> None:
+        self.file = file
+        self.lines: LineMap = {}
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def fail(self, message: str, node: yaml.Node, path: Path) -> PlanError:
+        return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path)
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise PlanLimitError(
+                f"the document expands to more than {MAX_NODES} nodes "
+                "(are aliases nested to multiply it?)",
+                file=self.file, line=node.start_mark.line + 1, path=path,
+            )
+        if len(path) > MAX_DEPTH:
+            raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
+                                 file=self.file, line=node.start_mark.line + 1, path=path)
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                value = self.build(value_node, path)
+                sources = value if isinstance(value, list) else [value]
+                for src in sources:
+                    if not isinstance(src, dict):
+                        raise self.fail("'<<' merges only mappings", key_node, path)
+                    for k, v in src.items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail("mapping keys must be plain text", key_node, path)
+            key = self._scalar(key_node, path)
+            if isinstance(key, Decimal):
+                key = key_node.value
+            if not isinstance(key, (str, int)):
+                key = str(key_node.value)
+            if key in out:
+                raise self.fail(f"duplicate key {key!r}", key_node, (*path, key))
+            out[key] = self.build(value_node, (*path, key))
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        if node.tag == _FLOAT_TAG:
+            text = node.value.replace("_", "")
+            if text.lower().lstrip("+-") in (".inf", ".nan"):
+                raise self.fail(f"{node.value} is not a finite number", node, path)
+            try:
+                return Decimal(text)
+            except InvalidOperation:
+                raise self.fail(f"{node.value!r} is not a number", node, path) from None
+        if node.tag == _INT_TAG and _INT_PLAIN.match(node.value):
+            return int(node.value.replace("_", ""))
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self.fail(f"cannot read value {node.value!r}: {exc}", node, path) from None
+        if isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, float):  # pragma: no cover - floats are handled above
+            return Decimal(node.value)
+        return value
+
+
+def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
+    """Parse one YAML document safely; return the data and its line map."""
+    if len(text) > MAX_TEXT:
+        raise PlanLimitError(f"plan text too large ({len(text)} characters, at most {MAX_TEXT})",
+                             file=file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise PlanError(f"YAML syntax: {problem}", file=file, line=line,
+                        suggestion="check the indentation and the ':' after each key") from None
+    except yaml.YAMLError as exc:
+        raise PlanError(f"YAML syntax: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise PlanError("the plan is empty", file=file)
+    builder = _Builder(file)
+    data = builder.build(node, ())
+    return data, builder.lines
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
+    text = format(value, "f")
+    tag = _FLOAT_TAG if "." in text else _INT_TAG
+    return dumper.represent_scalar(tag, text)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(Decimal, _represent_decimal)
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """Dump plain data (dicts, lists, Decimals, dates) to YAML text that
+    :func:`load_yaml` reads back to equal data."""
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+                     default_flow_style=False, width=100)
