@@ -102,6 +102,14 @@ class Plan(StrictModel):
                 seen[n] = f"policy {p.id!r}"
         return self
 
+    def __eq__(self, other: object) -> bool:
+        # Plans are equal when what they say is equal (not where they were loaded from).
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
     # ---------------------------------------------------------------- compile
 
     def compile(self) -> CompiledPlan:
