@@ -159,6 +159,7 @@ class Formula:
     _tree: ast.expr = field(repr=False)
     _funcs: dict[str, Callable[..., Any]] = field(repr=False)
     constant: Decimal | None = None
+    _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
         """Evaluate on the fast path."""
@@ -179,24 +180,49 @@ class Formula:
         >>> compile_formula("a * 0.02", {"a": "number"}).substitute({"a": Decimal("300")})
         '300 * 0.02'
         """
-        tree = _Substituter(self.source, env).visit(_parse(self.source))
-        return ast.unparse(tree)
+        template = self._template
+        if template is None:
+            template = self._template = _substitution_template(self.source)
+        texts, slots = template
+        out = [texts[0]]
+        for name, text in zip(slots, texts[1:], strict=True):
+            if name in env:
+                value = env[name]
+                out.append(repr(value) if isinstance(value, str) else str(value))
+            else:
+                out.append(name)
+            out.append(text)
+        return "".join(out)
 
     def __str__(self) -> str:
         return self.source
 
 
+def _substitution_template(source: str) -> tuple[list[str], list[str]]:
+    """The formula unparsed once with a marker for each name: (texts, names).
+
+    ``substitute`` joins the texts with each name's value, which gives what
+    unparsing the tree with the values in place would (a name is written as
+    its text, whatever it holds), without parsing again for every record.
+    A NUL byte cannot occur in a formula's source (it does not parse), and
+    ``ast.unparse`` escapes it inside string literals, so it marks safely.
+    """
+    slots: list[str] = []
+    tree = _Substituter(source, slots).visit(_parse(source))
+    parts = ast.unparse(tree).split("\x00")
+    texts = parts[0::2]
+    assert [int(i) for i in parts[1::2]] == list(range(len(slots)))
+    return texts, slots
+
+
 class _Substituter(ast.NodeTransformer):
-    def __init__(self, source: str, env: Mapping[str, Any]) -> None:
+    def __init__(self, source: str, slots: list[str]) -> None:
         self.source = source
-        self.env = env
+        self.slots = slots
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in self.env:
-            value = self.env[node.id]
-            text = repr(value) if isinstance(value, str) else str(value)
-            return ast.Name(id=text, ctx=ast.Load())
-        return node
+        self.slots.append(node.id)
+        return ast.Name(id=f"\x00{len(self.slots) - 1}\x00", ctx=ast.Load())
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
