@@ -95,7 +95,8 @@ def test_tier_cap_and_hints() -> None:
     r = _one(plan, metrics={"x": "150"})
     assert r.total == D("3.00")
     details = r.line("c").details
-    assert details["capped"] == {"limit": D(3), "uncapped": D("4.00")}
+    assert details["capped"]["limit"] == D(3)
+    assert details["capped"]["uncapped"] == D("4.00")
     assert details["to_next_tier"] == D(50)
 
 

@@ -31,6 +31,7 @@ from .policies.base import (
     CompileContext,
     Compiled,
     Identifier,
+    PathError,
     PolicyBase,
     StrictModel,
     names_of,
@@ -94,12 +95,15 @@ class Plan(StrictModel):
             if n in seen:
                 raise ValueError(f"parameter {n!r} clashes with {seen[n]}")
             seen[n] = "a parameter"
-        for p in _flatten(self.policies):
-            for n in p.publishes():
-                if n in seen:
-                    raise ValueError(f"policy id {p.id!r} makes name {n!r}, which clashes "
-                                     f"with {seen[n]}; give the policy another id")
-                seen[n] = f"policy {p.id!r}"
+        for i, p in enumerate(self.policies):
+            for q in _flatten([p]):
+                for n in q.publishes():
+                    if n in seen:
+                        where = ("policies", i) if q is p else ("policies", i, "policies")
+                        raise PathError(f"policy id {q.id!r} makes name {n!r}, which clashes "
+                                        f"with {seen[n]}; give the policy another id",
+                                        *where, "id")
+                    seen[n] = f"policy {q.id!r}"
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -333,6 +337,9 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
         message = f"missing required key {loc[-1]!r}" if loc else "missing a required key"
     elif kind in ("value_error", "assertion_error"):
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        extra = getattr(ctx.get("error"), "path", None)
+        if extra:
+            loc.extend(extra)
     line = None
     probe = tuple(loc)
     while probe:

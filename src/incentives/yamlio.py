@@ -155,7 +155,12 @@ def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNo
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    if any(ch in "\x85\u2028\u2029" or (not ch.isprintable() and ch != "\n") for ch in value):
+        style: str | None = '"'  # escaped, so line breaks YAML knows survive a round trip
+    elif "\n" in value:
+        style = "|"
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

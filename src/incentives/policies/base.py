@@ -70,6 +70,18 @@ def _to_expr(value: Any) -> Any:
 Expr = Annotated[str, BeforeValidator(_to_expr)]
 
 
+class PathError(ValueError):
+    """A validation error that knows where, inside the model, it belongs.
+
+    Raise it from a model validator with the path below the model (e.g.
+    ``("tiers", 2, "from")``); plan loading adds it to the error's location.
+    """
+
+    def __init__(self, message: str, *path: str | int) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class StrictModel(BaseModel):
     """A frozen model whose unknown keys are errors with a did-you-mean."""
 
