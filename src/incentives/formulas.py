@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 import simpleeval
 
-from .errors import FormulaError, FormulaLimitError, did_you_mean
+from .errors import EvaluationError, FormulaError, FormulaLimitError, did_you_mean
 from .money import CONTEXT, ZERO, Rounding
 
 __all__ = [
@@ -64,6 +65,7 @@ class Limits:
 
 LIMITS = Limits()
 
+_DECIMAL_LITERAL = re.compile(r"^[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9_]+)?$|^\.[0-9_]+([eE][-+]?[0-9_]+)?$")
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
@@ -100,6 +102,8 @@ def _max(*xs: Any) -> Any:
 
 def _pow(a: Decimal, b: Decimal) -> Decimal:
     # the exponent is a checked literal; the context bounds the digits
+    if not a and b < 0:
+        raise ZeroDivisionError("0 raised to a negative power")
     return a**b
 
 
@@ -162,8 +166,15 @@ class Formula:
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
-        """Evaluate on the fast path."""
-        return self._fast(env)
+        """Evaluate on the fast path.
+
+        A failure (division by zero, a number too large, a missing name) is an
+        :class:`~incentives.errors.EvaluationError` naming the formula.
+        """
+        try:
+            return self._fast(env)
+        except _RUNTIME_ERRORS as exc:
+            raise _evaluation_error(self.source, exc) from exc
 
     def reference(self, env: Mapping[str, Any]) -> Any:
         """Evaluate with simpleeval walking the checked tree (the reference path)."""
@@ -171,8 +182,11 @@ class Formula:
             functions=self._funcs, names=dict(env)
         )
         evaluator.operators[ast.Pow] = _pow
-        with decimal.localcontext(CONTEXT):
-            return evaluator.eval(self.source, previously_parsed=self._tree)
+        try:
+            with decimal.localcontext(CONTEXT):
+                return evaluator.eval(self.source, previously_parsed=self._tree)
+        except (*_RUNTIME_ERRORS, simpleeval.InvalidExpression) as exc:
+            raise _evaluation_error(self.source, exc) from exc
 
     def substitute(self, env: Mapping[str, Any]) -> str:
         """The formula with each name replaced by its value, for explanations.
@@ -198,6 +212,30 @@ class Formula:
         return self.source
 
 
+_RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
+
+
+def _evaluation_error(source: str, exc: BaseException) -> EvaluationError:
+    """A runtime failure of a formula as the library's own error."""
+    if isinstance(exc, EvaluationError):
+        return exc
+    if isinstance(exc, (ZeroDivisionError, decimal.DivisionByZero)):
+        what = "division by zero"
+        if "negative power" in str(exc):
+            what = "0 raised to a negative power"
+    elif isinstance(exc, decimal.Overflow):
+        what = "a number grew too large"
+    elif isinstance(exc, decimal.InvalidOperation):
+        what = "an invalid operation (such as 0 / 0, or a root of a negative number)"
+    elif isinstance(exc, KeyError):
+        what = f"no value for {exc.args[0]!r}" if exc.args else "a missing value"
+    elif isinstance(exc, simpleeval.NameNotDefined):
+        what = f"no value for {getattr(exc, 'name', '?')!r}"
+    else:
+        what = str(exc) or type(exc).__name__
+    return EvaluationError(f"{what} in formula {source!r}")
+
+
 def _substitution_template(source: str) -> tuple[list[str], list[str]]:
     """The formula unparsed once with a marker for each name: (texts, names).
 
@@ -210,9 +248,8 @@ def _substitution_template(source: str) -> tuple[list[str], list[str]]:
     slots: list[str] = []
     tree = _Substituter(source, slots).visit(_parse(source))
     parts = ast.unparse(tree).split("\x00")
-    texts = parts[0::2]
-    assert [int(i) for i in parts[1::2]] == list(range(len(slots)))
-    return texts, slots
+    # unparsing may write the names in another order than the visit (``a if b else c``)
+    return parts[0::2], [slots[int(i)] for i in parts[1::2]]
 
 
 class _Substituter(ast.NodeTransformer):
@@ -300,12 +337,14 @@ class _Checker:
             raise self.fail(f"operator {type(node.op).__name__} is not allowed")
         if isinstance(node, ast.BoolOp):
             kinds = {self.check(v, d) for v in node.values}
+            self._no_mix(kinds, "and/or")
             return kinds.pop() if len(kinds) == 1 else "any"
         if isinstance(node, ast.Compare):
             return self._compare(node, d)
         if isinstance(node, ast.IfExp):
             self.check(node.test, d)
             a, b = self.check(node.body, d), self.check(node.orelse, d)
+            self._no_mix({a, b}, "the two sides of 'x if c else y'")
             return a if a == b else "any"
         if isinstance(node, ast.Call):
             return self._call(node, d)
@@ -337,6 +376,8 @@ class _Checker:
             return "bool"
         if isinstance(v, (int, float)):
             text = ast.get_source_segment(self.source, node) or ""
+            if not _DECIMAL_LITERAL.match(text):
+                raise self.fail(f"number {text[:40]!r} is not written in decimal digits")
             digits = len(text.replace("_", "").replace(".", ""))
             if digits > LIMITS.max_literal_digits or (isinstance(v, float) and (
                 v != v or v in (float("inf"), float("-inf")) or abs(v) >= 1e18
@@ -394,6 +435,8 @@ class _Checker:
             right = self.check(comp, d)
             if isinstance(op, _ORDER) and "any" not in (left, right) and left != right:
                 raise self.fail(f"cannot order {left} against {right}")
+            if {left, right} == {"number", "text"}:
+                raise self.fail("comparing a number with text is always false")
             left = right
         return "bool"
 
@@ -416,11 +459,30 @@ class _Checker:
                     else f"at least {fn.min_args}" if fn.max_args is None
                     else f"{fn.min_args} to {fn.max_args}")
             raise self.fail(f"{fname}() takes {want} arguments, got {n}")
+        kinds = set()
         for a in node.args:
             kind = self.check(a, d)
-            if fname not in ("min", "max") and kind not in ("number", "any"):
-                raise self.fail(f"{fname}() needs numbers, got {kind}")
-        return "number" if fname not in ("min", "max") else "any"
+            kinds.add(kind)
+            if kind not in ("number", "any"):
+                if fname not in ("min", "max") or kind == "bool":
+                    raise self.fail(f"{fname}() needs numbers, got {kind}")
+        if fname == "clamp" and all(isinstance(a, ast.Constant) for a in node.args[1:]):
+            lo, hi = (_literal(self.source, a) for a in node.args[1:])  # type: ignore[arg-type]
+            if lo > hi:
+                raise self.fail(f"clamp(): the lower bound {lo} is above the upper bound {hi}")
+        if fname == "round_to" and isinstance(node.args[1], ast.Constant):
+            if _literal(self.source, node.args[1]) <= 0:  # type: ignore[arg-type]
+                raise self.fail("round_to(): the quantum must be positive")
+        if fname in ("min", "max"):
+            self._no_mix(kinds, f"{fname}()")
+            return kinds.pop() if len(kinds) == 1 else "any"
+        return "number"
+
+    def _no_mix(self, kinds: set[NameType], what: str) -> None:
+        """Refuse mixing numbers and text (or conditions) where one value is chosen."""
+        known = kinds - {"any"}
+        if "text" in known and len(known) > 1:
+            raise self.fail(f"{what} mixes text with {sorted(known - {'text'})[0]} values")
 
 
 class _FastPath(ast.NodeTransformer):
@@ -535,6 +597,8 @@ def compile_formula(
     # The tree was built only from the whitelisted nodes checked above.
     code = compile(lam, "<formula>", "eval")
     fast = eval(code, scope)
+    if expect == "number" and kind == "any":
+        fast = _numeric(fast)
 
     ref_tree = _DecimalLiterals(text).visit(_parse(text))
     return Formula(
@@ -546,6 +610,20 @@ def compile_formula(
         _funcs=funcs,
         constant=constant,
     )
+
+
+def _numeric(fast: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """Guard a formula whose type is only known at run time: it must give a number."""
+
+    def checked(env: Mapping[str, Any]) -> Any:
+        value = fast(env)
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value)
+        raise TypeError(f"gives {type(value).__name__} {value!r}, but a number is needed")
+
+    return checked
 
 
 def as_number(value: Any) -> Decimal:
