@@ -463,16 +463,15 @@ class _Checker:
         for a in node.args:
             kind = self.check(a, d)
             kinds.add(kind)
-            if kind not in ("number", "any"):
-                if fname not in ("min", "max") or kind == "bool":
-                    raise self.fail(f"{fname}() needs numbers, got {kind}")
+            if kind not in ("number", "any") and (fname not in ("min", "max") or kind == "bool"):
+                raise self.fail(f"{fname}() needs numbers, got {kind}")
         if fname == "clamp" and all(isinstance(a, ast.Constant) for a in node.args[1:]):
             lo, hi = (_literal(self.source, a) for a in node.args[1:])  # type: ignore[arg-type]
             if lo > hi:
                 raise self.fail(f"clamp(): the lower bound {lo} is above the upper bound {hi}")
-        if fname == "round_to" and isinstance(node.args[1], ast.Constant):
-            if _literal(self.source, node.args[1]) <= 0:  # type: ignore[arg-type]
-                raise self.fail("round_to(): the quantum must be positive")
+        if (fname == "round_to" and isinstance(node.args[1], ast.Constant)
+                and _literal(self.source, node.args[1]) <= 0):
+            raise self.fail("round_to(): the quantum must be positive")
         if fname in ("min", "max"):
             self._no_mix(kinds, f"{fname}()")
             return kinds.pop() if len(kinds) == 1 else "any"
@@ -482,7 +481,7 @@ class _Checker:
         """Refuse mixing numbers and text (or conditions) where one value is chosen."""
         known = kinds - {"any"}
         if "text" in known and len(known) > 1:
-            raise self.fail(f"{what} mixes text with {sorted(known - {'text'})[0]} values")
+            raise self.fail(f"{what}: text mixed with {sorted(known - {'text'})[0]} values")
 
 
 class _FastPath(ast.NodeTransformer):

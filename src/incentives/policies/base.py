@@ -29,9 +29,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..errors import PlanError, did_you_mean
+from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
-from ..money import ZERO, Rounding
+from ..money import MAX_DIGITS, ZERO, Rounding
 from ..runtime import PayeeState, PeriodContext
 
 if TYPE_CHECKING:
@@ -276,11 +276,25 @@ class Compiled:
     def line(self, s: PayeeState, amount: Decimal, details: dict[str, Any] | None = None,
              *, type: str | None = None) -> Decimal:
         """Round ``amount`` once and add it as this policy's line; return it rounded."""
+        if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
+            amount = _checked_amount(amount)
         rounded = self.round(amount)
         if not rounded:
             rounded = abs(rounded)  # never a "-0.00" line
         s.add_line(self.id, self.label, rounded, type or self.line_type, details)
         return rounded
+
+
+def _checked_amount(amount: Any) -> Decimal:
+    """An amount that is not a finite Decimal of at most MAX_DIGITS whole digits is refused."""
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        amount = Decimal(amount)
+    if not isinstance(amount, Decimal):
+        raise EvaluationError(f"the amount is {type(amount).__name__} {amount!r}, not a number")
+    if not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
+        raise EvaluationError(f"the amount {amount:.6E} is too large "
+                              f"(at most {MAX_DIGITS} digits before the point)")
+    return amount
 
 
 def names_of(specs: Iterable[PolicyBase]) -> dict[str, str]:
