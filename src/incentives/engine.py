@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import decimal
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import EvaluationError, IncentivesError, RecordError
+from .errors import EvaluationError, IncentivesError, RecordError, StateError
 from .inputs import DatedValue
+from .ledger import ADJUSTMENTS, State, pay_adjustments
 from .money import CONTEXT, ZERO
 from .periods import parse_period
 from .policies.base import Compiled
@@ -116,6 +117,8 @@ class CompiledPlan:
         by_period: dict[str, list[Record]] = defaultdict(list)
         for r in records:
             by_period[r.period].append(r)
+        book = self.opening_state(state)
+        book.check_open(by_period)
         results: list[PayeeResult] = []
         with decimal.localcontext(CONTEXT):
             for period in sorted(by_period):
@@ -126,7 +129,8 @@ class CompiledPlan:
                         raise
                     problems.append(exc)
                     continue
-                states = self.evaluate_period(by_period[period], pctx)
+                states = self.evaluate_period(by_period[period], pctx, book)
+                book.close_period(period, states, self.plan)
                 for s in states:
                     if s.error is not None:
                         if errors == "raise":
@@ -135,12 +139,33 @@ class CompiledPlan:
                     else:
                         results.append(PayeeResult.from_state(s))
         results.sort(key=lambda r: (r.period, r.payee))
-        return Run(plan=self.plan, results=results, errors=problems)
+        return Run(plan=self.plan, results=results, errors=problems, state=book)
 
-    def evaluate_period(self, records: list[Record], pctx: PeriodContext) -> list[PayeeState]:
-        """Run every policy over one period's records; return the final states."""
+    def opening_state(self, state: Any) -> State:
+        """A copy of ``state`` (a :class:`~incentives.ledger.State` or its JSON data)
+        checked against this plan; an empty state for ``None``."""
+        if state is None:
+            return State.empty(self.plan)
+        if isinstance(state, Mapping):
+            state = State.from_data(state)
+        if not isinstance(state, State):
+            raise StateError(f"state must be an incentives.ledger.State, not "
+                             f"{type(state).__name__}")
+        state.check_plan(self.plan)
+        return state.copy()
+
+    def evaluate_period(self, records: list[Record], pctx: PeriodContext,
+                        book: State | None = None) -> list[PayeeState]:
+        """Run every policy over one period's records; return the final states.
+
+        With ``book``, each payee opens with its ledger from it (the caller closes
+        the period with :meth:`State.close_period`).
+        """
         records = sorted(records, key=lambda r: (r.group or "", r.payee))
         states = [self.state_for(r, pctx) for r in records]
+        if book is not None and book.payees:
+            for s in states:
+                book.open_payee(s)
         live = states
         for policy in self.policies:
             failed = False
@@ -173,6 +198,10 @@ class CompiledPlan:
                     failed = failed or any(s.error is not None for s in members)
             if failed:
                 live = [s for s in live if s.error is None]
+        if book is not None and book.payees:
+            for s in live:
+                if ADJUSTMENTS in s.ledger:
+                    pay_adjustments(s, self.plan.rounding)
         return states
 
 

@@ -11,13 +11,29 @@ total after penalties" is written by placing the floor after the penalty.
 >>> r = plan.evaluate([{"payee": "y", "period": "2026-05", "metrics": {"sales": 10000}}]).results[0]
 >>> [(line.policy, line.amount) for line in r.lines]
 [('commission', Decimal('200.00')), ('guarantee', Decimal('500.00'))]
+
+A *recoverable* floor (a draw) records its top-up as owed in the payee's
+ledger; later earnings above the floor repay it (a negative line), at most
+``recovery_limit`` per period. Forgiveness: in a period that ends on or after
+``forgive_on``, or where ``forgive_when`` holds (e.g. the payee leaves),
+earnings above the floor still repay first and whatever is still owed at the
+end of the period is forgiven. In every period, paid minus earned equals the
+change in the balance plus what was forgiven. The balance after the period is
+published as ``<id>_balance``. See :mod:`incentives.ledger` for the state.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Literal
 
+from pydantic import model_validator
+
+from ..formulas import NameType
 from ..money import ZERO
+from ..periods import parse_period
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
 
@@ -30,9 +46,36 @@ class Floor(PolicyBase):
     type: Literal["floor"] = "floor"
     amount: Expr
     of: Identifier = "total"
+    #: a draw: the top-up is owed back out of later earnings above the floor
+    recoverable: bool = False
+    #: at most this much is recovered in one period (a formula)
+    recovery_limit: Expr | None = None
+    #: what is still owed at the end of a period ending on or after this date is forgiven
+    forgive_on: dt.date | None = None
+    #: a condition (e.g. ``status == "left"``): when it holds, what is still owed is forgiven
+    forgive_when: Expr | None = None
+
+    @model_validator(mode="after")
+    def _draw_only(self) -> Floor:
+        if not self.recoverable:
+            given = [k for k in ("recovery_limit", "forgive_on", "forgive_when")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given[0]} needs recoverable: true")
+        return self
+
+    def publishes(self) -> dict[str, NameType]:
+        if self.recoverable:
+            return {self.id: "number", f"{self.id}_balance": "number"}
+        return {self.id: "number"}
 
     def compile(self, ctx: CompileContext) -> Compiled:
         return _CompiledFloor(self, ctx)
+
+
+@lru_cache(maxsize=256)
+def _end(period: str) -> dt.date:
+    return parse_period(period)[1]
 
 
 class _CompiledFloor(Compiled):
@@ -42,9 +85,66 @@ class _CompiledFloor(Compiled):
         super().__init__(spec, ctx)
         self.amount = ctx.formula(spec.amount, "amount")
         self.of = ctx.formula(spec.of, "of")
+        self.recoverable = spec.recoverable
+        self.limit = ctx.number(spec.recovery_limit, "recovery_limit")
+        self.forgive_on = spec.forgive_on
+        self.forgive_when = ctx.condition(spec.forgive_when, "forgive_when")
+
+    def check_entry(self, entry: Any) -> None:
+        """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
+        from ..ledger import amount_of
+
+        if not isinstance(entry, dict) or set(entry) != {"balance"}:
+            raise ValueError('a draw entry is {"balance": "<amount>"}')
+        if amount_of(entry, "balance") < 0:
+            raise ValueError("a draw balance cannot be negative")
 
     def apply(self, s: PayeeState) -> None:
+        if self.recoverable:
+            self._draw(s)
+            return
         floor = self.amount(s.env)
         current = self.of(s.env)
         top_up = floor - current if current < floor else ZERO
-        self.line(s, top_up, {"floor": floor, "of": self.of.source, "before": current})
+        self.line(s, top_up, {"floor": floor, "floor_formula": self.amount.source,
+                              "of": self.of.source, "before": current})
+
+    def skip(self, s: PayeeState) -> None:
+        super().skip(s)
+        if self.recoverable:
+            entry = s.ledger.get(self.id)
+            s.env[f"{self.id}_balance"] = Decimal(entry["balance"]) if entry else ZERO
+
+    def _draw(self, s: PayeeState) -> None:
+        env = s.env
+        floor = self.amount(env)
+        current = self.of(env)
+        entry = s.ledger.get(self.id)
+        opening = Decimal(entry["balance"]) if entry else ZERO
+        top_up = recovery = ZERO
+        details: dict[str, Any] = {"floor": floor, "floor_formula": self.amount.source,
+                                   "of": self.of.source, "before": current,
+                                   "recoverable": True, "opening_balance": opening}
+        if current < floor:
+            top_up = self.round(floor - current)
+        elif opening > 0:
+            recovery = min(current - floor, opening)
+            if self.limit is not None:
+                limit = max(self.limit(env), ZERO)
+                details["recovery_limit"] = limit
+                recovery = min(recovery, limit)
+            recovery = self.round(recovery)
+        closing = opening + top_up - recovery
+        forgiven = ZERO
+        if closing and ((self.forgive_on is not None and _end(s.record.period) >= self.forgive_on)
+                        or (self.forgive_when is not None and self.forgive_when(env))):
+            forgiven, closing = closing, ZERO
+        details.update(top_up=top_up, recovery=recovery, forgiven=forgiven,
+                       closing_balance=closing)
+        self.line(s, top_up - recovery, details,
+                  type="floor_top_up" if recovery == 0 else "draw_recovery")
+        if closing:
+            s.ledger[self.id] = {"balance": str(closing)}
+        else:
+            s.ledger.pop(self.id, None)
+        s.set_value(f"{self.id}_balance", closing)

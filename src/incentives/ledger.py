@@ -1,0 +1,559 @@
+"""State carried between periods: draws owed, penalties carried, commissions, deferrals.
+
+A :class:`State` is what one period hands to the next. It belongs to one plan
+(by name; the plan's version may change from period to period), knows which
+periods are closed, and holds one small *ledger* per payee: a mapping from a
+policy id to that policy's entry (a draw balance, a penalty carried forward,
+the commissions earned per customer, the deferred bonuses not yet due).
+Entries are plain JSON data, amounts as decimal strings, so the state is the
+same object in memory and on disk.
+
+>>> from incentives import Plan, Floor, FormulaLine
+>>> plan = Plan(name="draw", inputs={"metrics": {"sales": {}}},
+...             policies=[FormulaLine(id="commission", amount="sales * 0.1"),
+...                       Floor(id="draw", amount=2500, recoverable=True)])
+>>> may = plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"sales": 15000}}],
+...                     state=State.empty(plan))
+>>> may["a"].total, may.state.payees["a"]
+(Decimal('2500.00'), {'draw': {'balance': '1000.00'}})
+>>> june = plan.evaluate([{"payee": "a", "period": "2026-06", "metrics": {"sales": 30000}}],
+...                      state=State.from_json(may.state.to_json()))
+>>> june["a"].total, june.state.payees
+(Decimal('2500.00'), {'a': {'draw': {'balance': '500.00'}}})
+
+The document on disk (``incentives run ... --state FILE``)::
+
+    {"format": "incentives.state", "format_version": 1,
+     "plan": {"name": "draw", "version": "1"},
+     "closed": [{"period": "2026-05", "plan_version": "1"}, ...],
+     "payees": {"a": {"draw": {"balance": "500.00"}}}}
+
+A state is refused (:class:`~incentives.errors.StateError`) when it is not
+this format, is another plan's, is malformed, or when a run would evaluate a
+period the state has already closed (re-run a period from the state that
+opened it, or post a correction with :func:`correct`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StateError
+from .money import ZERO
+from .periods import parse_period, period_kind
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .results import Run
+    from .runtime import PayeeState
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "State",
+    "VersionedPlan",
+    "correct",
+    "load_state_file",
+    "save_state_file",
+    "shift_period",
+]
+
+FORMAT = "incentives.state"
+FORMAT_VERSION = 1
+#: The ledger key that holds corrections waiting to be paid (see :func:`correct`).
+ADJUSTMENTS = "_adjustments"
+_MAX_STATE_BYTES = 512 * 1024 * 1024
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of plain JSON data (faster than :func:`copy.deepcopy`)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _period_end(period: str) -> dt.date:
+    return parse_period(period)[1]
+
+
+def _period_key(period: str) -> tuple[bool, dt.date, str]:
+    """Sort key: by end date; a malformed period sorts last (its records report it)."""
+    try:
+        return (True, _period_end(period), period)
+    except ValueError:
+        return (False, dt.date.max, period)
+
+
+@dataclass
+class State:
+    """The state of one plan after its closed periods: one ledger per payee.
+
+    ``payees`` maps a payee to its ledger: ``{policy_id: entry}``, plain JSON
+    data with amounts as decimal strings. Payees with an empty ledger are left out.
+    """
+
+    plan: str
+    plan_version: str | None = None
+    closed: list[dict[str, str]] = field(default_factory=list)
+    payees: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ build
+    @classmethod
+    def empty(cls, plan: Plan | str) -> State:
+        """A state with nothing in it yet, for ``plan`` (a plan or its name)."""
+        name = plan if isinstance(plan, str) else plan.name
+        return cls(plan=name)
+
+    def copy(self) -> State:
+        """An independent copy (evaluation never changes the state it is given)."""
+        return State(self.plan, self.plan_version, _copy(self.closed), _copy(self.payees))
+
+    @property
+    def last_period(self) -> str | None:
+        """The latest closed period, or ``None``."""
+        return self.closed[-1]["period"] if self.closed else None
+
+    @property
+    def periods(self) -> list[str]:
+        """The closed periods, oldest first."""
+        return [c["period"] for c in self.closed]
+
+    def ledger(self, payee: str) -> dict[str, Any]:
+        """A copy of ``payee``'s ledger (empty if it has none)."""
+        ledger: dict[str, Any] = _copy(self.payees.get(payee, {}))
+        return ledger
+
+    def balance(self, payee: str, policy: str, key: str = "balance") -> Decimal:
+        """An amount in ``payee``'s entry for ``policy`` (zero when there is none).
+
+        >>> s = State("p", payees={"a": {"draw": {"balance": "500.00"}}})
+        >>> s.balance("a", "draw"), s.balance("b", "draw")
+        (Decimal('500.00'), Decimal('0'))
+        """
+        entry = self.payees.get(payee, {}).get(policy)
+        if not isinstance(entry, dict) or key not in entry:
+            return ZERO
+        return Decimal(entry[key])
+
+    # ------------------------------------------------------------ checks used by the engine
+    def check_plan(self, plan: Plan) -> None:
+        """Refuse a state that belongs to another plan."""
+        if self.plan != plan.name:
+            raise StateError(
+                f"the state belongs to plan {self.plan!r}, not {plan.name!r}; "
+                "use the state file of this plan, or start without one")
+
+    def check_open(self, periods: Iterable[str]) -> None:
+        """Refuse to evaluate a period that is not after the last closed one."""
+        last = self.last_period
+        if last is None:
+            return
+        last_end = _period_end(last)
+        for p in sorted(set(periods)):
+            if _period_end(p) <= last_end:
+                raise StateError(
+                    f"period {p} is already closed in this state (last closed: {last}); "
+                    "re-run it from the state that opened it, or post a correction "
+                    "with incentives.ledger.correct")
+
+    def open_payee(self, s: PayeeState) -> None:
+        """Give ``s`` its opening ledger (a copy)."""
+        entry = self.payees.get(s.payee)
+        if entry:
+            s.ledger = _copy(entry)
+
+    def close_period(self, period: str, states: Iterable[PayeeState], plan: Plan) -> None:
+        """Record the closing ledgers of a period's successful payees and close it.
+
+        A payee whose evaluation failed keeps its opening ledger.
+        """
+        payees = self.payees
+        for s in states:
+            if s.error is not None:
+                continue
+            if s.ledger:
+                payees[s.payee] = s.ledger
+            else:
+                payees.pop(s.payee, None)
+        self.closed.append({"period": period, "plan_version": plan.version})
+        self.plan_version = plan.version
+
+    # ------------------------------------------------------------ JSON
+    def to_data(self) -> dict[str, Any]:
+        """The state as a JSON-ready document (payees sorted)."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "plan": {"name": self.plan, "version": self.plan_version},
+            "closed": _copy(self.closed),
+            "payees": {k: _copy(self.payees[k]) for k in sorted(self.payees)},
+        }
+
+    def to_json(self) -> str:
+        """The state as JSON text; byte-identical for equal states."""
+        return json.dumps(self.to_data(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_data(cls, data: Any, *, source: str = "the state") -> State:
+        """Read a state document, or raise :class:`StateError` saying what is wrong."""
+        def bad(message: str) -> StateError:
+            return StateError(f"{source}: {message}")
+
+        if not isinstance(data, dict):
+            raise bad("not a state document (expected a JSON object)")
+        if data.get("format") != FORMAT:
+            raise bad(f"not an incentives state document (format is {data.get('format')!r}, "
+                      f"expected {FORMAT!r})")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise bad(f"state format version {version!r} is not supported "
+                      f"(this library reads version {FORMAT_VERSION})")
+        unknown = set(data) - {"format", "format_version", "plan", "closed", "payees"}
+        if unknown:
+            raise bad(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
+        plan = data.get("plan")
+        if (not isinstance(plan, dict) or not isinstance(plan.get("name"), str)
+                or not isinstance(plan.get("version"), (str, type(None)))):
+            raise bad("'plan' must be {\"name\": text, \"version\": text or null}")
+        closed = data.get("closed")
+        if not isinstance(closed, list):
+            raise bad("'closed' must be a list of closed periods")
+        ends: list[dt.date] = []
+        for i, c in enumerate(closed):
+            if (not isinstance(c, dict) or set(c) != {"period", "plan_version"}
+                    or not isinstance(c["period"], str)
+                    or not isinstance(c["plan_version"], (str, type(None)))):
+                raise bad(f"closed[{i}] must be {{\"period\": ..., \"plan_version\": ...}}")
+            try:
+                period_kind(c["period"])
+                ends.append(_period_end(c["period"]))
+            except ValueError as exc:
+                raise bad(f"closed[{i}]: {exc}") from None
+        if ends != sorted(ends) or len(set(ends)) != len(ends):
+            raise bad("'closed' periods are not in order")
+        payees = data.get("payees")
+        if not isinstance(payees, dict):
+            raise bad("'payees' must be an object of payee -> ledger")
+        for payee, ledger in payees.items():
+            if not isinstance(ledger, dict):
+                raise bad(f"payees[{payee!r}] must be an object of policy id -> entry")
+            _check_plain(ledger, f"payees[{payee!r}]", bad)
+        return cls(plan["name"], plan.get("version"), _copy(closed), _copy(payees))
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "the state") -> State:
+        """Read a state from JSON text (see :meth:`from_data`)."""
+        try:
+            data = json.loads(text, parse_float=_no_float, parse_constant=_no_constant,
+                              object_pairs_hook=_no_duplicates)
+        except StateError as exc:
+            raise StateError(f"{source}: {exc}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise StateError(f"{source}: not valid JSON ({exc})") from None
+        return cls.from_data(data, source=source)
+
+
+def _no_float(text: str) -> Any:
+    raise StateError(f"amounts are decimal strings in a state file, not JSON numbers ({text})")
+
+
+def _no_constant(text: str) -> Any:
+    raise StateError(f"{text} is not allowed in a state file")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise StateError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _check_plain(value: Any, where: str, bad: Any, depth: int = 0) -> None:
+    if depth > 20:
+        raise bad(f"{where}: nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(v, f"{where}.{k}", bad, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]", bad, depth + 1)
+    elif not isinstance(value, (str, int, bool, type(None))):
+        raise bad(f"{where}: {type(value).__name__} is not allowed")
+
+
+def check_entries(state: State, plan: Plan) -> None:
+    """Let each stateful policy of ``plan`` check its entries; :class:`StateError` if wrong."""
+    checkers = {p.id: p for p in plan.compile().policies if hasattr(p, "check_entry")}
+    for payee, ledger in state.payees.items():
+        for pid, entry in ledger.items():
+            try:
+                if pid == ADJUSTMENTS:
+                    _check_adjustments(entry)
+                elif pid in checkers:
+                    checkers[pid].check_entry(entry)
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                raise StateError(
+                    f"the state's entry for payee {payee!r}, policy {pid!r}, is malformed: "
+                    f"{exc}") from None
+
+
+def amount_of(entry: Mapping[str, Any], key: str) -> Decimal:
+    """Read the decimal string ``entry[key]`` (``ValueError`` when it is not one).
+
+    >>> amount_of({"balance": "12.50"}, "balance")
+    Decimal('12.50')
+    """
+    text = entry[key]
+    if not isinstance(text, str):
+        raise ValueError(f"{key!r} must be a decimal string, not {text!r}")
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"{key!r} is not a number: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"{key!r} must be finite: {text!r}")
+    return value
+
+
+def money_text(amount: Decimal) -> str:
+    """An amount as it is stored in a ledger entry.
+
+    >>> money_text(Decimal("-0.00"))
+    '0.00'
+    """
+    return str(amount if amount else abs(amount))
+
+
+# ---------------------------------------------------------------------- files
+
+
+def load_state_file(path: str | os.PathLike[str], plan: Plan) -> State:
+    """The state in ``path`` for ``plan``; an empty state when the file does not exist.
+
+    Raises :class:`StateError` for a file that is unreadable, malformed, another
+    format, or another plan's.
+    """
+    p = Path(path)
+    if not p.exists():
+        return State.empty(plan)
+    try:
+        size = p.stat().st_size
+        if size > _MAX_STATE_BYTES:
+            raise StateError(f"{path}: the state file is too large ({size} bytes)")
+        text = p.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the state file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise StateError(f"{path}: the state file is not UTF-8 text") from None
+    state = State.from_json(text, source=str(path))
+    state.check_plan(plan)
+    check_entries(state, plan)
+    return state
+
+
+def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
+    """Write ``state`` to ``path`` atomically (the old file stays whole until then)."""
+    from .fileio import atomic_write
+
+    if not isinstance(state, State):
+        raise StateError(f"not a state: {type(state).__name__}")
+    atomic_write(path, state.to_json())
+
+
+# ---------------------------------------------------------------------- periods
+
+
+def shift_period(period: str, n: int) -> str:
+    """The period ``n`` periods of the same kind after ``period``.
+
+    >>> shift_period("2026-11", 3), shift_period("2026-Q4", 1), shift_period("2026", 2)
+    ('2027-02', '2027-Q1', '2028')
+    """
+    kind = period_kind(period)
+    start, _ = parse_period(period)
+    if kind == "year":
+        return str(start.year + n)
+    if kind == "quarter":
+        q = start.year * 4 + (start.month - 1) // 3 + n
+        return f"{q // 4}-Q{q % 4 + 1}"
+    m = start.year * 12 + start.month - 1 + n
+    return f"{m // 12}-{m % 12 + 1:02d}"
+
+
+def span_of(period: str, over: str) -> tuple[str, bool]:
+    """The quarter or year ``period`` falls in, and whether ``period`` closes it.
+
+    >>> span_of("2026-06", "quarter"), span_of("2026-06", "year")
+    (('2026-Q2', True), ('2026', False))
+    """
+    start, end = parse_period(period)
+    span = str(start.year) if over == "year" else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return span, _period_end(span) == end
+
+
+# ---------------------------------------------------------------------- adjustments
+
+
+def _check_adjustments(entry: Any) -> None:
+    if not isinstance(entry, list):
+        raise ValueError("adjustments must be a list")
+    for item in entry:
+        if not isinstance(item, dict) or not {"period", "policy", "amount"} <= set(item):
+            raise ValueError("an adjustment has period, policy and amount")
+        amount_of(item, "amount")
+
+
+def pay_adjustments(s: PayeeState, rounding: Any) -> None:
+    """Add the corrections waiting in ``s``'s ledger as ``adjustment`` lines."""
+    pending = s.ledger.pop(ADJUSTMENTS, None)
+    if not pending:
+        return
+    for item in pending:
+        amount = rounding.round(Decimal(item["amount"]))
+        s.add_line("adjustment", f"Adjustment for {item['period']} ({item['policy']})",
+                   amount, "adjustment",
+                   {"period": item["period"], "policy": item["policy"],
+                    "paid": item.get("paid"), "corrected": item.get("corrected")})
+
+
+def _paid_lines(paid: Run | Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    out: dict[tuple[str, str], dict[str, Decimal]] = {}
+    if isinstance(paid, Mapping):
+        for r in paid.get("results", []):
+            per = out.setdefault((r["period"], r["payee"]), {})
+            for li in r["lines"]:
+                per[li["id"]] = per.get(li["id"], ZERO) + Decimal(li["amount"])
+        return out
+    for res in paid.results:
+        per = out.setdefault((res.period, res.payee), {})
+        for line in res.lines:
+            per[line.policy] = per.get(line.policy, ZERO) + line.amount
+    return out
+
+
+def correct(
+    plan: Plan,
+    records: Iterable[Any],
+    *,
+    paid: Run | Mapping[str, Any],
+    opening: State,
+    state: State,
+) -> State:
+    """Post a correction of closed period(s) into ``state``, to be paid in the next run.
+
+    ``records`` are the corrected records of periods that ``state`` has closed;
+    ``paid`` is the run (or its JSON data) that was paid for them, and
+    ``opening`` the state those periods were opened with. The periods are
+    evaluated again from ``opening``; for each payee and policy, the difference
+    between the corrected and the paid amount waits in ``state`` and becomes an
+    ``adjustment`` line in that payee's next evaluated period. What was paid is
+    never rewritten. Returns the new state (``state`` itself is not changed).
+
+    Ledger balances (a draw owed, a penalty carried) are not re-derived: the
+    correction moves pay, not balances.
+    """
+    again = plan.evaluate(records, state=opening.copy())
+    closed = set(state.periods)
+    before = _paid_lines(paid)
+    new = state.copy()
+    for res in again.results:
+        if res.period not in closed:
+            raise StateError(f"period {res.period} is not closed in the state; "
+                             "run it normally instead of correcting it")
+        old = before.get((res.period, res.payee), {})
+        now: dict[str, Decimal] = {}
+        for line in res.lines:
+            now[line.policy] = now.get(line.policy, ZERO) + line.amount
+        for pid in [*now, *(k for k in old if k not in now)]:
+            diff = now.get(pid, ZERO) - old.get(pid, ZERO)
+            if diff:
+                ledger = new.payees.setdefault(res.payee, {})
+                ledger.setdefault(ADJUSTMENTS, []).append({
+                    "period": res.period, "policy": pid, "amount": money_text(diff),
+                    "paid": money_text(old.get(pid, ZERO)),
+                    "corrected": money_text(now.get(pid, ZERO))})
+    return new
+
+
+# ---------------------------------------------------------------------- plan versions
+
+
+class VersionedPlan:
+    """Several versions of one plan; each period is evaluated with the version in force.
+
+    A version is in force from its ``effective_from`` date (the first version may
+    have none) until the next version's. Every version must have the same name:
+    the state belongs to the plan, whatever its version.
+
+    >>> from incentives import Plan, FormulaLine
+    >>> v1 = Plan(name="p", version="1", inputs={"metrics": {"sales": {}}},
+    ...           policies=[FormulaLine(id="c", amount="sales * 0.02")])
+    >>> v2 = v1.replace_fields(version="2", effective_from="2026-07-01",
+    ...                        policies=[FormulaLine(id="c", amount="sales * 0.03")])
+    >>> run = VersionedPlan([v1, v2]).evaluate(
+    ...     [{"payee": "a", "period": p, "metrics": {"sales": 1000}} for p in ("2026-06", "2026-07")])
+    >>> [(r.period, r.total) for r in run]
+    [('2026-06', Decimal('20.00')), ('2026-07', Decimal('30.00'))]
+    >>> run.state.closed
+    [{'period': '2026-06', 'plan_version': '1'}, {'period': '2026-07', 'plan_version': '2'}]
+    """
+
+    def __init__(self, versions: Iterable[Plan]) -> None:
+        plans = list(versions)
+        if not plans:
+            raise ValueError("no plan versions given")
+        names = {p.name for p in plans}
+        if len(names) != 1:
+            raise ValueError(f"plan versions must share one name, not {sorted(names)}")
+        starts = [p.effective_from or dt.date.min for p in plans]
+        if len(set(starts)) != len(starts):
+            raise ValueError("two plan versions take effect on the same date")
+        self.versions = [p for _, p in sorted(zip(starts, plans, strict=True),
+                                              key=lambda t: t[0])]
+        self.name = plans[0].name
+
+    def at(self, period: str) -> Plan:
+        """The version in force for ``period`` (on its first day)."""
+        start, _ = parse_period(period)
+        found = None
+        for p in self.versions:
+            if (p.effective_from or dt.date.min) <= start:
+                found = p
+        if found is None:
+            first = self.versions[0].effective_from
+            raise StateError(f"no version of plan {self.name!r} is in force in {period} "
+                             f"(the first takes effect on {first})")
+        return found
+
+    def evaluate(self, records: Iterable[Any], *, state: State | None = None,
+                 errors: Any = "raise") -> Run:
+        """Evaluate records of any periods, each period with its version, carrying state."""
+        from .results import Run
+
+        by_period: dict[str, list[Any]] = {}
+        for raw in records:
+            period = raw.get("period") if isinstance(raw, Mapping) else getattr(
+                raw, "period", None)
+            by_period.setdefault(str(period), []).append(raw)
+        current = state.copy() if state is not None else State.empty(self.name)
+        results = []
+        problems = []
+        last: Plan = self.versions[-1]
+        for period in sorted(by_period, key=_period_key):
+            last = self.at(period) if _period_key(period)[0] else self.versions[-1]
+            run = last.evaluate(by_period[period], state=current, errors=errors)
+            results.extend(run.results)
+            problems.extend(run.errors)
+            current = run.state
+        return Run(plan=last, results=results, errors=problems, state=current)
