@@ -23,7 +23,16 @@ import yaml
 
 from .errors import PlanError, PlanLimitError
 
-__all__ = ["MAX_NODES", "MAX_TEXT", "LineMap", "dump_yaml", "load_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_NUMBER_DIGITS",
+    "MAX_SIGNIFICANT",
+    "MAX_TEXT",
+    "LineMap",
+    "dump_yaml",
+    "load_yaml",
+]
 
 #: The most nodes a plan document may expand to (aliases included).
 MAX_NODES = 50_000
@@ -31,6 +40,11 @@ MAX_NODES = 50_000
 MAX_TEXT = 2_000_000
 #: The deepest nesting accepted.
 MAX_DEPTH = 60
+#: The most digits before the decimal point a number in a plan may have
+#: (the same as :data:`incentives.money.MAX_DIGITS` for records).
+MAX_NUMBER_DIGITS = 18
+#: The most significant digits a number in a plan may have (the arithmetic's precision).
+MAX_SIGNIFICANT = 34
 
 Path = tuple[str | int, ...]
 LineMap = dict[Path, int]
@@ -50,6 +64,21 @@ class _Builder:
 
     def fail(self, message: str, node: yaml.Node, path: Path) -> PlanError:
         return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path)
+
+    def _too_large(self, node: yaml.Node, path: Path) -> PlanLimitError:
+        value = node.value if isinstance(node.value, str) else "?"
+        return PlanLimitError(
+            f"number {value[:40]}{'...' if len(value) > 40 else ''} is too large "
+            f"(at most {MAX_NUMBER_DIGITS} digits before the point, "
+            f"{MAX_SIGNIFICANT} significant digits)",
+            file=self.file, line=node.start_mark.line + 1, path=path)
+
+    def _magnitude(self, value: Decimal, node: yaml.Node, path: Path) -> Decimal:
+        if value and (value.adjusted() >= MAX_NUMBER_DIGITS
+                      or len(value.as_tuple().digits) > MAX_SIGNIFICANT
+                      or value.adjusted() < -MAX_SIGNIFICANT):
+            raise self._too_large(node, path)
+        return value
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -103,15 +132,25 @@ class _Builder:
             if text.lower().lstrip("+-") in (".inf", ".nan"):
                 raise self.fail(f"{node.value} is not a finite number", node, path)
             try:
-                return Decimal(text)
+                return self._magnitude(Decimal(text), node, path)
             except InvalidOperation:
                 raise self.fail(f"{node.value!r} is not a number", node, path) from None
         if node.tag == _INT_TAG and _INT_PLAIN.match(node.value):
+            digits = node.value.replace("_", "").lstrip("+-")
+            if len(digits) > MAX_NUMBER_DIGITS:
+                raise self._too_large(node, path)
             return int(node.value.replace("_", ""))
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise self.fail(f"cannot read value {node.value!r}: {exc}", node, path) from None
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise self.fail(f"cannot read value {node.value[:80]!r}: {problem}",
+                            node, path) from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise self.fail(f"cannot read value {node.value[:80]!r}: {exc}", node, path) from None
+        if isinstance(value, int) and not isinstance(value, bool) and (
+                abs(value) >= 10**MAX_NUMBER_DIGITS):
+            raise self._too_large(node, path)
         if isinstance(value, dt.datetime):
             return value
         if isinstance(value, float):  # pragma: no cover - floats are handled above
