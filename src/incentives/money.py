@@ -46,6 +46,8 @@ CONTEXT = decimal.Context(
 
 #: The largest number of digits before the decimal point an input may have.
 MAX_DIGITS = 18
+#: The longest text read as a number (digits, sign, point and exponent).
+MAX_NUMBER_TEXT = 100
 
 RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
 
@@ -77,6 +79,8 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
     elif isinstance(value, bool):
         raise ValueError(f"{what} must be a number, not a boolean ({value})")
     elif isinstance(value, int):
+        if value.bit_length() > 64:
+            raise ValueError(f"{what} is too large: at most {MAX_DIGITS} digits before the point")
         result = Decimal(value)
     elif isinstance(value, float):
         result = Decimal(repr(value))
@@ -84,6 +88,8 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
         text = value.strip()
         if not text:
             raise ValueError(f"{what} is blank")
+        if len(text) > MAX_NUMBER_TEXT:
+            raise ValueError(f"{what} is too long to be a number ({len(text)} characters)")
         try:
             result = Decimal(text)
         except decimal.InvalidOperation:
@@ -94,6 +100,9 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
         raise ValueError(f"{what} must be a finite number, not {value!r}")
     if result.adjusted() >= MAX_DIGITS:
         raise ValueError(f"{what} is too large ({value!r}): at most {MAX_DIGITS} digits")
+    if result and (len(result.as_tuple().digits) > CONTEXT.prec or result.adjusted() < -CONTEXT.prec):
+        raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
+                         f"({value!r}): at most {CONTEXT.prec} significant digits")
     return result
 
 
