@@ -36,6 +36,7 @@ from .policies.base import (
     StrictModel,
     names_of,
 )
+from .testing.declared import InvariantSpec, check_declared
 from .yamlio import LineMap, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class Plan(StrictModel):
     inputs: Inputs = Inputs()
     parameters: dict[Identifier, Parameter] = {}
     policies: list[PolicySpec] = Field(min_length=1)
+    #: the invariants the plan promises (checked by ``incentives audit``)
+    invariants: list[InvariantSpec] = []
 
     _file: str | None = PrivateAttr(default=None)
     _lines: LineMap = PrivateAttr(default_factory=dict)
@@ -104,6 +107,8 @@ class Plan(StrictModel):
                                         f"with {seen[n]}; give the policy another id",
                                         *where, "id")
                     seen[n] = f"policy {q.id!r}"
+        for message, at in check_declared(self.invariants, self.inputs, self.policies):
+            raise PathError(message, "invariants", *at)
         return self
 
     def __eq__(self, other: object) -> bool:
