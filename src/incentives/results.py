@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import IncentivesError
 from .money import ZERO
-from .runtime import Line, PayeeState, jsonable
+from .runtime import Line, PayeeState, Record, jsonable
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -36,13 +36,17 @@ class PayeeResult:
     titles: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    #: the checked record this result was computed from (for statements), when known
+    record: Record | None = field(default=None, repr=False, compare=False)
+    #: the plan that made this result (for statements), when known
+    plan: Plan | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_state(cls, s: PayeeState) -> PayeeResult:
         r = s.record
         total = sum((line.amount for line in s.lines), ZERO)
         return cls(r.payee, r.period, r.group, s.lines, total, list(s.titles), list(s.flags),
-                   dict(s.values))
+                   dict(s.values), record=r)
 
     def amount(self, policy: str) -> Decimal:
         """The sum of this payee's lines from ``policy`` (zero if it made none)."""
@@ -54,6 +58,21 @@ class PayeeResult:
             if line.policy == policy:
                 return line
         raise KeyError(f"payee {self.payee!r} has no line from {policy!r}")
+
+    def explain(self, format: str = "text", lang: str = "en") -> str:
+        """This payee's statement, which a person can recompute by hand.
+
+        ``format`` is ``text``, ``markdown`` or ``html``; ``lang`` is ``en`` or ``zh``.
+        See :mod:`incentives.explain`.
+        """
+        from .explain import explain
+
+        return explain(self, format=format, lang=lang)
+
+    def _repr_html_(self) -> str:
+        from .explain import result_html
+
+        return result_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: amounts as decimal strings."""
@@ -78,8 +97,23 @@ class Run:
     errors: list[IncentivesError] = field(default_factory=list)
     state: Any = None
 
+    def __post_init__(self) -> None:
+        for r in self.results:
+            if r.plan is None:
+                r.plan = self.plan
+
     def __iter__(self) -> Iterator[PayeeResult]:
         return iter(self.results)
+
+    def explain(self, payee: str, period: str | None = None, *, format: str = "text",
+                lang: str = "en") -> str:
+        """The statement of ``payee`` (in ``period``, when the run has several)."""
+        return self.get(payee, period).explain(format=format, lang=lang)
+
+    def _repr_html_(self) -> str:
+        from .explain import run_html
+
+        return run_html(self)
 
     def __len__(self) -> int:
         return len(self.results)

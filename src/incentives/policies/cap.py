@@ -44,4 +44,5 @@ class _CompiledCap(Compiled):
         limit = self.limit(s.env)
         current = self.of(s.env)
         cut = limit - current if current > limit else ZERO
-        self.line(s, cut, {"limit": limit, "of": self.of.source, "before": current})
+        self.line(s, cut, {"limit": limit, "limit_formula": self.limit.source,
+                           "of": self.of.source, "before": current})

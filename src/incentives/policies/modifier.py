@@ -62,6 +62,7 @@ class _CompiledModifier(Compiled):
         self.starts = [b.start for b in spec.bands]
         self.bands = spec.bands
         self.above = spec.on_threshold == "above"
+        self.spec_of = list(spec.of)
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
@@ -69,9 +70,11 @@ class _CompiledModifier(Compiled):
         m = self.measure(env)
         i = (bisect_right if self.above else bisect_left)(self.starts, m) - 1
         if i < 0:
-            self.line(s, ZERO, {"measure": m, "band": None, "base": base})
+            self.line(s, ZERO, {"measure": m, "measure_formula": self.measure.source,
+                                "band": None, "of": self.spec_of, "base": base})
             return
         band = self.bands[i]
         amount = (band.factor - ONE) * base + band.add
-        self.line(s, amount, {"measure": m, "band": i, "band_label": band.label,
+        self.line(s, amount, {"measure": m, "measure_formula": self.measure.source,
+                              "of": self.spec_of, "band": i, "band_label": band.label,
                               "factor": band.factor, "add": band.add, "base": base})

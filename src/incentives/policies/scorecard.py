@@ -178,6 +178,8 @@ class _CompiledScorecard(Compiled):
         amount = target_bonus * percent / HUNDRED
         details: dict[str, Any] = {"kpis": rows, "score": score, "percent": percent,
                                    "target_bonus": target_bonus}
+        if self.points is not None:
+            details["payout_table"] = [{"score": a, "percent": b} for a, b in self.points]
         if failed:
             details["gate_failed"] = failed
         s.set_value(f"{self.id}_score", score)

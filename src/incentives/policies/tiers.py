@@ -122,6 +122,8 @@ class _CompiledTiered(Compiled):
         starts = self.starts
         details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
                                    "method": self.method}
+        if self.basis.source.strip() not in env:
+            details["basis_substituted"] = self.basis.substitute(env)
         if self.scale is not None:
             factor = self.scale(env)
             starts = [x * factor for x in starts]
@@ -169,7 +171,8 @@ class _CompiledTiered(Compiled):
         if self.cap is not None:
             limit = self.cap(env)
             if amount > limit:
-                details["capped"] = {"limit": limit, "uncapped": amount}
+                details["capped"] = {"limit": limit, "limit_formula": self.cap.source,
+                                     "uncapped": amount}
                 amount = limit
         details["amount"] = amount
         self.line(s, amount, details)

@@ -1,0 +1,71 @@
+"""``incentives explain``: one payee's statement, which the payee can recompute by hand.
+
+Exit status: 0 ok; 1 the payee's record failed (the error is printed); 2 the
+plan or the command line is wrong (an unknown payee is a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from .errors import UsageError, did_you_mean
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``explain`` subcommand to the ``incentives`` parser."""
+    from .explain import FORMATS, LANGS
+
+    p = sub.add_parser("explain", help="one payee's statement, line by line, ending in the total")
+    p.add_argument("plan", help="the plan file (YAML)")
+    p.add_argument("records", help="records: .json, .jsonl or .csv")
+    p.add_argument("--payee", required=True, help="the payee to explain")
+    p.add_argument("--period", help="the period to explain (and of records that name none)")
+    p.add_argument("--format", choices=list(FORMATS), default="text")
+    p.add_argument("--lang", choices=list(LANGS), default="en",
+                   help="the language of the statement's own phrases (labels come from the plan)")
+    p.add_argument("--state", help="the state (ledger) file to start from (read only)")
+    p.add_argument("--out", help="write the statement to this file (atomically)")
+    p.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from .cli import EXIT_OK, EXIT_RECORDS, _load_state
+    from .explain import explain
+    from .fileio import atomic_write
+    from .plan import load_plan
+    from .records import iter_raw_records
+
+    plan = load_plan(args.plan)
+    compiled = plan.compile()
+    if args.period:
+        compiled.reader.default_period = args.period
+    state = _load_state(plan, args.state) if args.state else None
+    run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+    found = [r for r in run.results
+             if r.payee == args.payee and (args.period is None or r.period == args.period)]
+    failed = [e for e in run.errors if getattr(e, "payee", None) == args.payee
+              and (args.period is None or getattr(e, "period", None) in (None, args.period))]
+    if failed and not found:
+        for e in failed:
+            sys.stderr.write(f"error: {e}\n")
+        return EXIT_RECORDS
+    if not found:
+        payees = sorted({r.payee for r in run.results})
+        hint = did_you_mean(args.payee, payees) or (
+            "payees: " + ", ".join(payees[:10]) + (" ..." if len(payees) > 10 else ""))
+        where = f" in period {args.period}" if args.period else ""
+        raise UsageError(f"no result for payee {args.payee!r}{where}; {hint}")
+    if len(found) > 1:
+        periods = ", ".join(sorted(r.period for r in found))
+        raise UsageError(f"payee {args.payee!r} has results in several periods ({periods}); "
+                         "name one with --period")
+    text = explain(found[0], format=args.format, lang=args.lang, plan=plan)
+    if args.out:
+        atomic_write(args.out, text)
+    else:
+        out.write(text)
+    return EXIT_OK

@@ -1,0 +1,1032 @@
+"""Statements a payee can recompute by hand: text, Markdown and HTML, in English and Chinese.
+
+A statement lists a payee's lines in plan order. Under each line is its
+*working*: rows of the form ``what: expression = result``, where the
+expression holds only numbers the statement prints, so a person with a
+calculator (or a spreadsheet) can check every figure. The last row of a line
+ends in the line's amount, and the statement ends in the total, written as the
+sum of the lines. Labels come from the plan (in any language); the
+statement's own phrases exist in English (``lang="en"``) and Chinese
+(``lang="zh"``).
+
+>>> from incentives import Plan, Tiered
+>>> plan = Plan(name="demo", inputs={"metrics": {"revenue": {}}}, policies=[
+...     Tiered(id="commission", basis="revenue", method="marginal",
+...            tiers=[{"from": 0, "rate": "0.02"}, {"from": 30000, "rate": "0.04"}])])
+>>> result = plan.evaluate([{"payee": "a", "period": "2026-05",
+...                          "metrics": {"revenue": 50000}}]).results[0]
+>>> print(result.explain())  # doctest: +NORMALIZE_WHITESPACE
+Pay statement: a, 2026-05
+Plan: demo (version 1)
+<BLANKLINE>
+Inputs
+  revenue: 50,000
+<BLANKLINE>
+1. commission                                                           1,400.00
+   basis: revenue = 50,000
+   method: marginal (each slice earns its own tier's rate)
+   slice 0 to 30,000: 30,000 x 0.02 = 600.00
+   slice 30,000 to 50,000: 20,000 x 0.04 = 800.00
+   sum: 600.00 + 800.00 = 1,400.00
+<BLANKLINE>
+Total: 1,400.00 = 1,400.00
+<BLANKLINE>
+>>> "薪酬对账单" in result.explain(lang="zh")
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import UsageError
+from .money import ZERO
+from .runtime import Line
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .policies.base import PolicyBase
+    from .results import PayeeResult, Run
+
+__all__ = ["FORMATS", "LANGS", "Statement", "Step", "build_statement", "explain", "render"]
+
+Format = Literal["text", "markdown", "html"]
+Lang = Literal["en", "zh"]
+FORMATS: tuple[str, ...] = ("text", "markdown", "html")
+LANGS: tuple[str, ...] = ("en", "zh")
+
+# --------------------------------------------------------------------- phrases
+_PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Pay statement",
+        "plan": "Plan",
+        "version": "version",
+        "group": "Group",
+        "currency": "Amounts in",
+        "inputs": "Inputs",
+        "lines": "Lines",
+        "line": "Line",
+        "amount": "Amount",
+        "working": "Working",
+        "total": "Total",
+        "hints": "Next steps",
+        "titles": "Titles",
+        "flags": "Flags",
+        "value": "value",
+        "value_note": "a named value, not a pay line",
+        "no_lines": "no lines",
+        "count": "count",
+        "basis": "basis",
+        "method": "method",
+        "marginal": "marginal (each slice earns its own tier's rate)",
+        "retroactive": "retroactive (the whole basis earns the rate of the tier reached)",
+        "step": "step (a fixed amount for the tier reached)",
+        "interpolated": "interpolated (between the amounts of the tier reached and the next)",
+        "slice": "slice {lo} to {hi}",
+        "sum": "sum",
+        "scale": "thresholds scaled by",
+        "tier": "tier reached",
+        "tier_from": "tier {n} (from {start})",
+        "below_first": "below the first tier",
+        "commission": "commission",
+        "cap": "cap",
+        "capped": "held at the cap",
+        "next_tier": "{gap} more of {basis} reaches the next tier (from {threshold})",
+        "nothing_sold": "nothing sold",
+        "customer": "customer {id} ({reason})",
+        "exempt": "customer {id}: exempt ({reason})",
+        "no_customers": "no lost customers",
+        "before_cap": "before the cap",
+        "charged": "charged",
+        "above_cap": "{amount} above the cap is not charged",
+        "floor": "floor",
+        "before": "{what} before",
+        "top_up": "top-up",
+        "limit": "limit",
+        "cut": "cut",
+        "measure": "measure",
+        "band": "band {n}",
+        "no_band": "below the first band: no change",
+        "adjustment": "adjustment",
+        "of": "of",
+        "attainment": "{kpi} attainment",
+        "counted": "{kpi} counted",
+        "points": "{kpi} points",
+        "score": "score",
+        "gate_failed": "gate not met: {reason}",
+        "percent": "payout percent",
+        "percent_table": "payout percent (from the payout table)",
+        "bonus": "bonus",
+        "lookup": "looked up by {keys}",
+        "full_amount": "full amount",
+        "prorated": "prorated",
+        "formula": "formula",
+        "rule_larger_of": "the larger of",
+        "rule_smaller_of": "the smaller of",
+        "rule_sum_of": "the sum of",
+        "child": "{id}",
+        "details": "details",
+        "approx": "about",
+        "not_found": "no result for payee {payee!r}",
+    },
+    "zh": {
+        "title": "薪酬对账单",
+        "plan": "方案",
+        "version": "版本",
+        "group": "团队",
+        "currency": "币种",
+        "inputs": "输入数据",
+        "lines": "明细",
+        "line": "项目",
+        "amount": "金额",
+        "working": "计算过程",
+        "total": "合计",
+        "hints": "下一步",
+        "titles": "称号",
+        "flags": "标记",
+        "value": "中间值",
+        "value_note": "中间值，不计入合计",
+        "no_lines": "无明细",
+        "count": "个数",
+        "basis": "计提基数",
+        "method": "计算方法",
+        "marginal": "超额累进（各段按本段费率）",
+        "retroactive": "全额累进（全部基数按所达档费率）",
+        "step": "阶梯定额（按所达档的固定金额）",
+        "interpolated": "档内插值（在所达档与下一档金额之间插值）",
+        "slice": "分段 {lo} 至 {hi}",
+        "sum": "小计",
+        "scale": "档位起点乘以",
+        "tier": "所达档位",
+        "tier_from": "第 {n} 档（起点 {start}）",
+        "below_first": "未达第一档",
+        "commission": "提成",
+        "cap": "封顶",
+        "capped": "按封顶计",
+        "next_tier": "{basis}再增加 {gap} 即达下一档（起点 {threshold}）",
+        "nothing_sold": "无销售",
+        "customer": "客户 {id}（{reason}）",
+        "exempt": "客户 {id}：免扣（{reason}）",
+        "no_customers": "无流失客户",
+        "before_cap": "封顶前",
+        "charged": "实扣",
+        "above_cap": "超出封顶的 {amount} 不扣",
+        "floor": "保底",
+        "before": "此前{what}",
+        "top_up": "补足",
+        "limit": "上限",
+        "cut": "削减",
+        "measure": "考核值",
+        "band": "第 {n} 档",
+        "no_band": "未达第一档：不调整",
+        "adjustment": "调整",
+        "of": "调整对象",
+        "attainment": "{kpi} 完成率",
+        "counted": "{kpi} 计入",
+        "points": "{kpi} 得分",
+        "score": "总分",
+        "gate_failed": "未达门槛：{reason}",
+        "percent": "兑现比例",
+        "percent_table": "兑现比例（查兑现表）",
+        "bonus": "奖金",
+        "lookup": "按 {keys} 查表",
+        "full_amount": "全额",
+        "prorated": "按比例折算",
+        "formula": "公式",
+        "rule_larger_of": "取较大者",
+        "rule_smaller_of": "取较小者",
+        "rule_sum_of": "求和",
+        "child": "{id}",
+        "details": "明细数据",
+        "approx": "约",
+        "not_found": "没有收款人 {payee!r} 的结果",
+    },
+}
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in _PHRASES:
+        raise UsageError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
+
+
+# ---------------------------------------------------------------------- model
+@dataclass
+class Step:
+    """One row of a line's working: ``label: expr = result`` (each part optional)."""
+
+    label: str
+    expr: str | None = None
+    result: str | None = None
+
+    def text(self) -> str:
+        body = " = ".join(p for p in (self.expr, self.result) if p is not None)
+        return f"{self.label}: {body}" if body else self.label
+
+
+@dataclass
+class StatementLine:
+    """A line of the statement: a pay line (numbered) or a named value (unnumbered)."""
+
+    label: str
+    policy: str
+    amount: str | None
+    steps: list[Step] = field(default_factory=list)
+    number: int | None = None
+
+
+@dataclass
+class Statement:
+    """Everything a statement shows, already worded and formatted."""
+
+    lang: str
+    title: str
+    header: list[tuple[str, str]]
+    inputs: list[tuple[str, str]]
+    lines: list[StatementLine]
+    total: str
+    total_working: str
+    hints: list[str]
+    titles: list[str]
+    flags: list[str]
+
+
+# ----------------------------------------------------------------- formatting
+class _Fmt:
+    def __init__(self, quantum: Decimal) -> None:
+        self.quantum = quantum
+
+    def money(self, value: Any) -> str:
+        """An amount: at the plan's quantum when it is exact there, else every digit."""
+        d = _dec(value)
+        if d is None:
+            return str(value)
+        q = self.quantum.normalize()
+        exp = q.as_tuple().exponent
+        places = Decimal(1).scaleb(exp) if isinstance(exp, int) and exp < 0 else Decimal(1)
+        if d == d.quantize(places):
+            return format(d.quantize(places), ",f")
+        return format(d.normalize(), ",f")
+
+    def num(self, value: Any) -> str:
+        """A plain number, without trailing zeros, with thousands separators."""
+        d = _dec(value)
+        if d is None:
+            return str(value)
+        if d == d.to_integral_value():
+            return format(d.quantize(Decimal(1)), ",f")
+        return format(d.normalize(), ",f")
+
+    def approx(self, value: Any, places: int = 4) -> tuple[str, bool]:
+        """A number rounded for display to ``places``; whether it was rounded."""
+        d = _dec(value)
+        if d is None:
+            return str(value), False
+        shown = d.quantize(Decimal(1).scaleb(-places))
+        if shown == d:
+            return self.num(d), False
+        return self.num(shown.normalize()), True
+
+    def expr(self, text: str) -> str:
+        """A substituted formula, for people: ``*`` as ``x``, numbers with separators."""
+        text = re.sub(r"\s*\*\s*", " x ", text)
+        return re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])",
+                      lambda m: format(Decimal(m.group()), ",f"), text)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return None
+    return None
+
+
+def _signed_sum(amounts: Sequence[str]) -> str:
+    """``a + b - c`` from formatted amounts (a leading minus becomes a subtraction)."""
+    if not amounts:
+        return "0"
+    out = amounts[0]
+    for a in amounts[1:]:
+        out += f" - {a[1:]}" if a.startswith("-") else f" + {a}"
+    return out
+
+
+# ---------------------------------------------------------------- line workers
+class _Ctx:
+    """What a line's worker needs: phrases, formatting, the plan and the result."""
+
+    def __init__(self, lang: str, fmt: _Fmt, plan: Plan | None, result: PayeeResult,
+                 labels: Mapping[str, str]) -> None:
+        self.p = _PHRASES[lang]
+        self.fmt = fmt
+        self.plan = plan
+        self.result = result
+        self.labels = labels
+        self.hints: list[str] = []
+
+    def t(self, key: str, **kw: Any) -> str:
+        return self.p[key].format(**kw)
+
+    def name(self, ident: str) -> str:
+        """An input or policy named for people: its label and id, or the id."""
+        label = self.labels.get(ident)
+        return f"{label} ({ident})" if label and label != ident else ident
+
+
+Worker = Callable[[_Ctx, Line, "PolicyBase | None"], list[Step]]
+
+
+def _tiered(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    basis_f = str(d.get("basis_formula", "basis"))
+    basis = f.num(d.get("basis"))
+    if "basis_substituted" in d:
+        steps.append(Step(c.t("basis"), f"{f.expr(basis_f)} = {f.expr(str(d['basis_substituted']))}",
+                          basis))
+    else:
+        steps.append(Step(c.t("basis"), c.name(basis_f), basis))
+    method = str(d.get("method", ""))
+    steps.append(Step(c.t("method"), c.p.get(method, method)))
+    if "scale" in d:
+        steps.append(Step(c.t("scale"), None, f.num(d["scale"])))
+    tiers = list(getattr(spec, "tiers", []) or [])
+    scale = _dec(d.get("scale")) or Decimal(1)
+    if method == "marginal":
+        parts = []
+        for sl in d.get("slices", []):
+            lo, hi = _dec(sl["from"]) or ZERO, _dec(sl["to"]) or ZERO
+            amt = f.money(sl["amount"])
+            parts.append(amt)
+            steps.append(Step(c.t("slice", lo=f.num(lo), hi=f.num(hi)),
+                              f"{f.num(hi - lo)} x {f.num(sl['rate'])}", amt))
+        if len(parts) > 1:
+            steps.append(Step(c.t("sum"), _signed_sum(parts), f.money(_uncapped(d))))
+        elif not parts:
+            steps.append(Step(c.t("below_first"), None, f.money(ZERO)))
+    else:
+        i = int(d.get("tier", -1))
+        if i < 0:
+            steps.append(Step(c.t("tier"), None, c.t("below_first")))
+        else:
+            start = tiers[i].start * scale if i < len(tiers) else None
+            label = d.get("tier_label")
+            reached = c.t("tier_from", n=i + 1, start=f.num(start) if start is not None else "?")
+            steps.append(Step(c.t("tier"), None, reached + (f" {label}" if label else "")))
+        if method == "retroactive":
+            steps.append(Step(c.t("commission"),
+                              f"{f.num(d.get('applied_to'))} x {f.num(d.get('rate'))}",
+                              f.money(_uncapped(d))))
+        elif method == "interpolated" and 0 <= i < len(tiers):
+            t0 = tiers[i]
+            if i + 1 < len(tiers):
+                t1 = tiers[i + 1]
+                lo, hi = t0.start * scale, t1.start * scale
+                a0, a1 = t0.amount or ZERO, t1.amount or ZERO
+                steps.append(Step(c.t("commission"),
+                                  f"{f.num(a0)} + ({f.num(a1)} - {f.num(a0)}) x "
+                                  f"({basis} - {f.num(lo)}) / ({f.num(hi)} - {f.num(lo)})",
+                                  f.money(_uncapped(d))))
+            elif t0.rate is not None:
+                steps.append(Step(c.t("commission"),
+                                  f"{f.num(t0.amount)} + ({basis} - {f.num(t0.start * scale)}) x "
+                                  f"{f.num(t0.rate)}", f.money(_uncapped(d))))
+            else:
+                steps.append(Step(c.t("commission"), None, f.money(_uncapped(d))))
+        else:
+            steps.append(Step(c.t("commission"), None, f.money(_uncapped(d))))
+    capped = d.get("capped")
+    if isinstance(capped, Mapping):
+        steps.append(Step(c.t("cap"), f"min({f.money(capped['uncapped'])}, "
+                                      f"{f.money(capped['limit'])})", f.money(d.get("amount"))))
+    if _needs_rounding(steps, f.money(line.amount)):
+        steps.append(Step(c.t("amount"), None, f.money(line.amount)))
+    if "to_next_tier" in d and "next_threshold" in d:
+        c.hints.append(f"{line.label}: " + c.t(
+            "next_tier", gap=f.num(d["to_next_tier"]), basis=c.labels.get(basis_f, basis_f),
+            threshold=f.num(d["next_threshold"])))
+    return steps
+
+
+def _uncapped(d: Mapping[str, Any]) -> Any:
+    capped = d.get("capped")
+    if isinstance(capped, Mapping):
+        return capped.get("uncapped")
+    return d.get("amount")
+
+
+def _needs_rounding(steps: list[Step], amount: str) -> bool:
+    """Whether the working does not already end in the line's amount."""
+    return not steps or steps[-1].result != amount
+
+
+def _rate_table(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    f = c.fmt
+    steps = []
+    parts = []
+    for row in line.details.get("items", []):
+        label = row.get("label") or row.get("item")
+        item = str(row.get("item"))
+        name = f"{label} ({item})" if label != item else item
+        amt = f.money(row.get("amount"))
+        parts.append(amt)
+        steps.append(Step(name, f"{f.num(row.get('quantity'))} x {f.num(row.get('per_unit'))}",
+                          amt))
+    if not parts:
+        steps.append(Step(c.t("nothing_sold"), None, f.money(ZERO)))
+    elif len(parts) > 1:
+        steps.append(Step(c.t("sum"), _signed_sum(parts), f.money(line.amount)))
+    return steps
+
+
+def _churn(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    parts = []
+    for row in d.get("customers", []):
+        cid, reason = row.get("id"), row.get("reason")
+        if row.get("exempt"):
+            steps.append(Step(c.t("exempt", id=cid, reason=reason), None, f.money(ZERO)))
+            continue
+        amt = f.money(row.get("amount"))
+        parts.append(amt)
+        expr = f.expr(str(row["substituted"])) if "substituted" in row else None
+        steps.append(Step(c.t("customer", id=cid, reason=reason), expr, amt))
+    uncapped = f.money(d.get("uncapped", ZERO))
+    if not d.get("customers"):
+        steps.append(Step(c.t("no_customers"), None, f.money(ZERO)))
+        return steps
+    if len(parts) > 1:
+        steps.append(Step(c.t("before_cap"), _signed_sum(parts), uncapped))
+    if "cap" in d:
+        cap = f.money(d["cap"])
+        expr = f.expr(str(d["cap_substituted"])) if "cap_substituted" in d else None
+        steps.append(Step(c.t("cap"), expr, cap))
+        steps.append(Step(c.t("charged"), f"-min({uncapped}, {cap})", f.money(line.amount)))
+        if "above_cap" in d:
+            steps.append(Step(c.t("above_cap", amount=f.money(d["above_cap"]))))
+    else:
+        steps.append(Step(c.t("charged"), f"-{uncapped}", f.money(line.amount)))
+    return steps
+
+
+def _floor(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    of = str(d.get("of", "total"))
+    floor, before = f.money(d.get("floor")), f.money(d.get("before"))
+    steps = []
+    formula = d.get("floor_formula")
+    steps.append(Step(c.t("floor"), c.name(str(formula)) if formula and formula != floor else None,
+                      floor))
+    steps.append(Step(c.t("before", what=c.name(of)), None, before))
+    steps.append(Step(c.t("top_up"), f"max(0, {floor} - {before})", f.money(line.amount)))
+    return steps
+
+
+def _cap(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    of = str(d.get("of", "total"))
+    limit, before = f.money(d.get("limit")), f.money(d.get("before"))
+    formula = d.get("limit_formula")
+    return [
+        Step(c.t("limit"), c.name(str(formula)) if formula and formula != limit else None, limit),
+        Step(c.t("before", what=c.name(of)), None, before),
+        Step(c.t("cut"), f"-max(0, {before} - {limit})", f.money(line.amount)),
+    ]
+
+
+def _modifier(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    mf = d.get("measure_formula")
+    steps.append(Step(c.t("measure"), c.name(str(mf)) if mf else None, f.num(d.get("measure"))))
+    of = d.get("of")
+    if of:
+        steps.append(Step(c.t("of"), " + ".join(c.name(str(o)) for o in of), f.money(d.get("base"))))
+    if d.get("band") is None:
+        steps.append(Step(c.t("no_band"), None, f.money(line.amount)))
+        return steps
+    band = c.t("band", n=int(d["band"]) + 1)
+    if d.get("band_label"):
+        band += f" {d['band_label']}"
+    steps.append(Step(band))
+    steps.append(Step(c.t("adjustment"),
+                      f"({f.num(d.get('factor'))} - 1) x {f.money(d.get('base'))} + "
+                      f"{f.num(d.get('add'))}", f.money(line.amount)))
+    return steps
+
+
+def _scorecard(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    points = []
+    for k in d.get("kpis", []):
+        name = str(k.get("label") or k.get("kpi"))
+        raw, raw_rounded = f.approx(k.get("attainment"), 6)
+        direction_lower = False
+        for kpi in getattr(spec, "kpis", []) or []:
+            if kpi.id == k.get("kpi") and kpi.direction == "lower":
+                direction_lower = True
+        ratio = (f"{f.num(k.get('target'))} / {f.num(k.get('actual'))}" if direction_lower
+                 else f"{f.num(k.get('actual'))} / {f.num(k.get('target'))}")
+        steps.append(Step(c.t("attainment", kpi=name), ratio,
+                          (c.t("approx") + " " if raw_rounded else "") + raw))
+        counted, counted_rounded = f.approx(k.get("counted"), 6)
+        if k.get("counted") != k.get("attainment"):
+            held = k.get("counted")
+            bound = "min" if (_dec(held) or ZERO) < (_dec(k.get("attainment")) or ZERO) else "max"
+            steps.append(Step(c.t("counted", kpi=name), f"{bound}({raw}, {counted})", counted))
+        pts, pts_rounded = f.approx(k.get("points"), 6)
+        points.append(pts)
+        steps.append(Step(c.t("points", kpi=name), f"{f.num(k.get('weight'))} x {counted}",
+                          (c.t("approx") + " " if pts_rounded or counted_rounded else "") + pts))
+    score, _ = f.approx(d.get("score"), 6)
+    steps.append(Step(c.t("score"), " + ".join(points), score))
+    if d.get("gate_failed"):
+        steps.append(Step(c.t("gate_failed", reason=d["gate_failed"])))
+    percent, _ = f.approx(d.get("percent"), 6)
+    steps.append(Step(c.t("percent_table") if d.get("payout_table") else c.t("percent"), None,
+                      percent))
+    steps.append(Step(c.t("bonus"), f"{f.money(d.get('target_bonus'))} x {percent} / 100",
+                      f.money(line.amount)))
+    return steps
+
+
+def _base_pay(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    full = f.money(d.get("full_amount"))
+    if "lookup" in d:
+        keys = ", ".join(f"{c.name(str(k))}={v}" for k, v in d["lookup"].items())
+        steps.append(Step(c.t("lookup", keys=keys), None, full))
+    elif "formula" in d:
+        steps.append(Step(c.t("full_amount"), c.name(str(d["formula"])), full))
+    pr = d.get("prorate")
+    if isinstance(pr, Mapping):
+        steps.append(Step(c.t("prorated"),
+                          f"{full} x ({f.expr(str(pr.get('substituted')))})", f.money(line.amount)))
+    return steps
+
+
+def _formula(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    return [Step(c.t("formula"), f.expr(str(d.get("formula")))),
+            Step(c.t("amount"), f.expr(str(d.get("substituted"))), f.money(line.amount))]
+
+
+def _combine(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    children = d.get("children", {})
+    steps = [Step(c.name(str(k)), None, f.money(v)) for k, v in children.items()]
+    amounts = [f.money(v) for v in children.values()]
+    rule = str(d.get("rule"))
+    expr = {"larger_of": f"max({', '.join(amounts)})",
+            "smaller_of": f"min({', '.join(amounts)})"}.get(rule, _signed_sum(amounts))
+    steps.append(Step(c.p.get(f"rule_{rule}", rule), expr, f.money(line.amount)))
+    return steps
+
+
+def _generic(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    """Details of a policy this module does not know: every key, flattened, in order."""
+    f = c.fmt
+    steps: list[Step] = []
+    d = line.details
+    if "formula" in d and "substituted" in d:
+        steps.append(Step(c.t("formula"), f.expr(str(d["formula"]))))
+        steps.append(Step(c.t("amount"), f.expr(str(d["substituted"])), f.money(line.amount)))
+    for key, value in d.items():
+        if key in ("formula", "substituted"):
+            continue
+        _flatten_detail(c, str(key), value, steps)
+        if any(w in str(key) for w in ("to_next", "gap", "next_")) and not isinstance(
+                value, (Mapping, list)):
+            c.hints.append(f"{line.label}: {key} {_plain(f, value)}")
+    return steps
+
+
+def _plain(f: _Fmt, value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (Decimal, int)):
+        return f.num(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _flatten_detail(c: _Ctx, key: str, value: Any, steps: list[Step], depth: int = 0) -> None:
+    if depth > 3:
+        steps.append(Step(key, None, str(value)))
+        return
+    if isinstance(value, Mapping):
+        if all(not isinstance(v, (Mapping, list)) for v in value.values()):
+            inner = ", ".join(f"{k} {_plain(c.fmt, v)}" for k, v in value.items())
+            steps.append(Step(key, None, inner or "-"))
+        else:
+            for k, v in value.items():
+                _flatten_detail(c, f"{key}.{k}", v, steps, depth + 1)
+    elif isinstance(value, list):
+        if not value:
+            steps.append(Step(key, None, "-"))
+        for i, v in enumerate(value):
+            _flatten_detail(c, f"{key}[{i + 1}]", v, steps, depth + 1)
+    else:
+        steps.append(Step(key, None, _plain(c.fmt, value)))
+
+
+_WORKERS: dict[str, Worker] = {
+    "tiered": _tiered,
+    "rate_table": _rate_table,
+    "churn_penalty": _churn,
+    "floor": _floor,
+    "cap": _cap,
+    "modifier": _modifier,
+    "scorecard": _scorecard,
+    "base_pay": _base_pay,
+    "formula": _formula,
+    "larger_of": _combine,
+    "smaller_of": _combine,
+    "sum_of": _combine,
+}
+
+
+def _worker_by_shape(d: Mapping[str, Any]) -> Worker:
+    """For lines whose policy is unknown (no plan at hand): guess from the details' keys."""
+    if "method" in d and ("slices" in d or "tier" in d):
+        return _tiered
+    if "customers" in d and "uncapped" in d:
+        return _churn
+    if "kpis" in d and "score" in d:
+        return _scorecard
+    if "full_amount" in d:
+        return _base_pay
+    if "rule" in d and "children" in d:
+        return _combine
+    if set(d) >= {"floor", "before", "of"}:
+        return _floor
+    if set(d) >= {"limit", "before", "of"}:
+        return _cap
+    if set(d) >= {"measure", "band", "base"}:
+        return _modifier
+    if set(d) == {"items"}:
+        return _rate_table
+    return _generic
+
+
+# ---------------------------------------------------------------- the builder
+def build_statement(result: PayeeResult, *, plan: Plan | None = None,
+                    lang: str = "en") -> Statement:
+    """Word and format ``result``'s statement (the renderers only lay it out)."""
+    _check_lang(lang)
+    plan = plan if plan is not None else result.plan
+    p = _PHRASES[lang]
+    quantum = plan.rounding.quantum if plan is not None else Decimal("0.01")
+    fmt = _Fmt(quantum)
+    specs, labels, order = _plan_index(plan)
+    c = _Ctx(lang, fmt, plan, result, labels)
+
+    header: list[tuple[str, str]] = []
+    if plan is not None:
+        header.append((p["plan"], f"{plan.name} ({p['version']} {plan.version})"))
+    if result.group:
+        header.append((p["group"], result.group))
+    if plan is not None and plan.currency:
+        header.append((p["currency"], plan.currency))
+
+    inputs = _inputs(result, plan, fmt, c)
+    env = _env(result, plan)
+
+    lines: list[StatementLine] = []
+    by_policy: dict[str, list[Line]] = {}
+    for line in result.lines:
+        by_policy.setdefault(line.policy, []).append(line)
+    n = 0
+    seen: set[str] = set()
+    for pid in [*order, *[x for x in by_policy if x not in order]]:
+        seen.add(pid)
+        spec = specs.get(pid)
+        for line in by_policy.get(pid, []):
+            n += 1
+            worker = _WORKERS.get(spec.type, _generic) if spec is not None else _worker_by_shape(
+                line.details)
+            if worker is _generic and spec is None:
+                worker = _worker_by_shape(line.details)
+            try:
+                steps = worker(c, line, spec)
+            except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+                steps = _generic(c, line, spec)  # details not in the shape expected
+            lines.append(StatementLine(line.label, line.policy, fmt.money(line.amount), steps, n))
+        # add each line's amount to the environment, for later named values
+        for line in by_policy.get(pid, []):
+            env[pid] = env.get(pid, ZERO) + line.amount if isinstance(
+                env.get(pid, ZERO), Decimal) else line.amount
+            env["total"] = env.get("total", ZERO) + line.amount
+        if spec is not None and spec.type == "value" and pid in result.values:
+            lines.append(_value_line(c, spec, result.values[pid], env, plan))
+    amounts = [fmt.money(line.amount) for line in result.lines]
+    total = fmt.money(result.total)
+    total_working = f"{_signed_sum(amounts)} = {total}" if amounts else f"{p['no_lines']}: {total}"
+    return Statement(
+        lang=lang,
+        title=f"{p['title']}: {result.payee}, {result.period}",
+        header=header,
+        inputs=inputs,
+        lines=lines,
+        total=total,
+        total_working=total_working,
+        hints=c.hints,
+        titles=list(result.titles),
+        flags=list(result.flags),
+    )
+
+
+def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str], list[str]]:
+    if plan is None:
+        return {}, {}, []
+    from .plan import _flatten
+
+    specs = {s.id: s for s in _flatten(plan.policies)}
+    labels: dict[str, str] = {}
+    for name, m in plan.inputs.metrics.items():
+        if m.label:
+            labels[name] = m.label
+    for name, a in plan.inputs.attributes.items():
+        if a.label:
+            labels[name] = a.label
+    for name, e in plan.inputs.events.items():
+        if e.label:
+            labels[name] = e.label
+    for name, prm in plan.parameters.items():
+        label = getattr(prm, "label", None)
+        if label:
+            labels[name] = label
+    for s in specs.values():
+        if s.label:
+            labels[s.id] = s.label
+    return specs, labels, [s.id for s in plan.policies]
+
+
+def _inputs(result: PayeeResult, plan: Plan | None, fmt: _Fmt, c: _Ctx) -> list[tuple[str, str]]:
+    rec = result.record
+    if rec is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for k, v in rec.attributes.items():
+        out.append((c.name(k), _plain(fmt, v)))
+    for k, v in rec.metrics.items():
+        out.append((c.name(k), fmt.num(v)))
+    for k, events in rec.events.items():
+        out.append((c.name(k), f"{len(events)}"))
+    return out
+
+
+def _env(result: PayeeResult, plan: Plan | None) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    if plan is not None:
+        with contextlib.suppress(Exception):  # parameters only help to word named values
+            env.update(plan.compile().period(result.period).base_env)
+    rec = result.record
+    if rec is not None:
+        env.update(rec.attributes)
+        env.update(rec.metrics)
+        for k, events in rec.events.items():
+            env[f"{k}_count"] = Decimal(len(events))
+    env["total"] = ZERO
+    return env
+
+
+def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
+                plan: Plan | None) -> StatementLine:
+    f = c.fmt
+    steps: list[Step] = []
+    formula = None
+    if plan is not None:
+        for compiled in plan.compile().policies:
+            if compiled.id == spec.id:
+                formula = getattr(compiled, "value", None)
+    shown = f.money(value) if isinstance(value, Decimal) else _plain(f, value)
+    source = getattr(spec, "value", None)
+    if formula is not None and hasattr(formula, "substitute"):
+        sub = f.expr(formula.substitute(env))
+        steps.append(Step(c.t("formula"), f.expr(str(source))))
+        steps.append(Step(c.t("value"), sub, shown))
+    else:
+        steps.append(Step(c.t("value"), None, shown))
+    env[spec.id] = value
+    return StatementLine(spec.title, spec.id, None, steps, None)
+
+
+# ------------------------------------------------------------------ renderers
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def render_text(st: Statement, width: int = 80) -> str:
+    p = _PHRASES[st.lang]
+    out = [st.title]
+    out += [f"{k}: {v}" for k, v in st.header]
+    if st.inputs:
+        out += ["", p["inputs"]]
+        out += [f"  {k}: {v}" for k, v in st.inputs]
+    out.append("")
+    for line in st.lines:
+        if line.number is None:
+            out.append(f"-- {line.label}: {p['value_note']}")
+        else:
+            head = f"{line.number}. {line.label}"
+            amount = line.amount or ""
+            pad = max(2, width - _width(head) - _width(amount))
+            out.append(head + " " * pad + amount)
+        out += [f"   {s.text()}" for s in line.steps]
+    if not st.lines:
+        out.append(p["no_lines"])
+    out += ["", f"{p['total']}: {st.total_working}"]
+    if st.titles:
+        out += ["", f"{p['titles']}: {', '.join(st.titles)}"]
+    if st.flags:
+        out += ["", f"{p['flags']}: {', '.join(st.flags)}"]
+    if st.hints:
+        out += ["", p["hints"]]
+        out += [f"  - {h}" for h in st.hints]
+    return "\n".join(out) + "\n"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#])")
+
+
+def _md(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def render_markdown(st: Statement) -> str:
+    p = _PHRASES[st.lang]
+    out = [f"# {_md(st.title)}", ""]
+    for k, v in st.header:
+        out.append(f"- **{_md(k)}**: {_md(v)}")
+    if st.header:
+        out.append("")
+    if st.inputs:
+        out += [f"## {p['inputs']}", ""]
+        out += [f"- {_md(k)}: {_md(v)}" for k, v in st.inputs]
+        out.append("")
+    out += [f"## {p['lines']}", "", f"| # | {p['line']} | {p['amount']} |", "|---:|---|---:|"]
+    for line in st.lines:
+        if line.number is not None:
+            out.append(f"| {line.number} | {_md(line.label)} | {_md(line.amount or '')} |")
+    out.append(f"| | **{p['total']}** | **{_md(st.total)}** |")
+    out.append("")
+    for line in st.lines:
+        if line.number is None:
+            out.append(f"### {_md(line.label)} ({p['value_note']})")
+        else:
+            out.append(f"### {line.number}. {_md(line.label)}: {_md(line.amount or '')}")
+        out.append("")
+        out += [f"- {_md(s.text())}" for s in line.steps]
+        out.append("")
+    out += [f"**{p['total']}**: {_md(st.total_working)}", ""]
+    if st.titles:
+        out += [f"**{p['titles']}**: {_md(', '.join(st.titles))}", ""]
+    if st.flags:
+        out += [f"**{p['flags']}**: {_md(', '.join(st.flags))}", ""]
+    if st.hints:
+        out += [f"## {p['hints']}", ""]
+        out += [f"- {_md(h)}" for h in st.hints]
+        out.append("")
+    return "\n".join(out)
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def render_html_fragment(st: Statement) -> str:
+    """The statement as an HTML fragment (a ``<div>``), every text escaped."""
+    p = _PHRASES[st.lang]
+    out = [f'<div class="incentives-statement" lang="{_h(_html_lang(st.lang))}">',
+           f"<h2>{_h(st.title)}</h2>"]
+    if st.header:
+        out.append("<dl>")
+        for k, v in st.header:
+            out.append(f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>")
+        out.append("</dl>")
+    if st.inputs:
+        out.append(f"<h3>{_h(p['inputs'])}</h3>")
+        out.append("<table><tbody>")
+        for k, v in st.inputs:
+            out.append(f'<tr><th scope="row">{_h(k)}</th><td class="num">{_h(v)}</td></tr>')
+        out.append("</tbody></table>")
+    out.append(f"<h3>{_h(p['lines'])}</h3>")
+    out.append("<table>")
+    out.append(f'<thead><tr><th>#</th><th>{_h(p["line"])}</th><th>{_h(p["working"])}</th>'
+               f'<th class="num">{_h(p["amount"])}</th></tr></thead>')
+    out.append("<tbody>")
+    for line in st.lines:
+        steps = "".join(f"<li>{_h(s.text())}</li>" for s in line.steps)
+        num = "" if line.number is None else str(line.number)
+        label = line.label if line.number is not None else f"{line.label} ({p['value_note']})"
+        out.append(f"<tr><td>{num}</td><td>{_h(label)}</td><td><ul>{steps}</ul></td>"
+                   f'<td class="num">{_h(line.amount or "")}</td></tr>')
+    out.append("</tbody>")
+    out.append(f'<tfoot><tr><th></th><th>{_h(p["total"])}</th><td>{_h(st.total_working)}</td>'
+               f'<td class="num"><strong>{_h(st.total)}</strong></td></tr></tfoot>')
+    out.append("</table>")
+    if st.titles:
+        out.append(f"<p><strong>{_h(p['titles'])}</strong>: {_h(', '.join(st.titles))}</p>")
+    if st.flags:
+        out.append(f"<p><strong>{_h(p['flags'])}</strong>: {_h(', '.join(st.flags))}</p>")
+    if st.hints:
+        out.append(f"<h3>{_h(p['hints'])}</h3><ul>")
+        out += [f"<li>{_h(h)}</li>" for h in st.hints]
+        out.append("</ul>")
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def _html_lang(lang: str) -> str:
+    return {"zh": "zh-CN"}.get(lang, lang)
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
+        ".num{text-align:right;white-space:nowrap}ul{margin:0;padding-left:1.2em}")
+
+
+def render_html(st: Statement) -> str:
+    """The statement as a complete HTML5 document (UTF-8)."""
+    return (f'<!DOCTYPE html>\n<html lang="{_h(_html_lang(st.lang))}">\n<head>\n'
+            f'<meta charset="utf-8">\n<title>{_h(st.title)}</title>\n'
+            f"<style>{_CSS}</style>\n</head>\n<body>\n{render_html_fragment(st)}\n"
+            "</body>\n</html>\n")
+
+
+def render(st: Statement, format: str = "text") -> str:
+    """Lay out a built statement as ``text``, ``markdown`` or ``html``."""
+    if format == "text":
+        return render_text(st)
+    if format == "markdown":
+        return render_markdown(st)
+    if format == "html":
+        return render_html(st)
+    raise UsageError(f"unknown statement format {format!r}; choose one of: {', '.join(FORMATS)}")
+
+
+def explain(result: PayeeResult, *, format: str = "text", lang: str = "en",
+            plan: Plan | None = None) -> str:
+    """``result``'s statement in ``format`` (text, markdown, html) and ``lang`` (en, zh)."""
+    if format not in FORMATS:
+        raise UsageError(f"unknown statement format {format!r}; choose one of: {', '.join(FORMATS)}")
+    return render(build_statement(result, plan=plan, lang=lang), format)
+
+
+# --------------------------------------------------------------- notebook html
+def result_html(result: PayeeResult) -> str:
+    """A payee's result as an HTML table (for ``_repr_html_``)."""
+    return render_html_fragment(build_statement(result, lang="en"))
+
+
+def run_html(run: Run, *, max_rows: int = 200) -> str:
+    """A run as an HTML table: one row per payee and period, a column per policy."""
+    cols = run.columns()
+    from .results import _labels
+
+    labels = _labels(run.plan)
+    out = ['<table class="incentives-run">', "<thead><tr><th>payee</th><th>period</th>"
+           "<th>group</th>"]
+    out += [f'<th class="num">{_h(labels.get(c, c))}</th>' for c in cols]
+    out.append('<th class="num">total</th><th>titles</th><th>flags</th></tr></thead><tbody>')
+    for r in run.results[:max_rows]:
+        cells = [f"<td>{_h(r.payee)}</td><td>{_h(r.period)}</td><td>{_h(r.group or '')}</td>"]
+        cells += [f'<td class="num">{_h(str(r.amount(c)))}</td>' for c in cols]
+        cells.append(f'<td class="num">{_h(str(r.total))}</td><td>{_h(", ".join(r.titles))}</td>'
+                     f"<td>{_h(', '.join(r.flags))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody>")
+    more = len(run.results) - max_rows
+    foot = f"{len(run.results)} results" + (f" ({more} not shown)" if more > 0 else "")
+    if run.errors:
+        foot += f"; {len(run.errors)} record(s) not evaluated"
+    out.append(f'<tfoot><tr><td colspan="3">{_h(foot)}</td>'
+               + "".join(f'<td class="num">{_h(str(sum((r.amount(c) for r in run.results), ZERO)))}'
+                         "</td>" for c in cols)
+               + f'<td class="num"><strong>{_h(str(run.total))}</strong></td><td></td><td></td>'
+               "</tr></tfoot>")
+    out.append("</table>")
+    if run.errors:
+        out.append("<ul>" + "".join(f"<li>{_h(str(e))}</li>" for e in run.errors) + "</ul>")
+    return "\n".join(out)

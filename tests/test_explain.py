@@ -1,0 +1,350 @@
+"""Statements: a payee recomputes every line by hand, in every format and language."""
+
+from __future__ import annotations
+
+import ast
+import html.parser
+import re
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incentives import FormulaLine, Plan, load_plan
+from incentives.errors import UsageError
+from incentives.explain import build_statement
+from incentives.records import read_records_file
+from incentives.results import PayeeResult, Run
+
+TELECOM = Path(__file__).resolve().parent.parent / "examples" / "telecom"
+BANK = Path(__file__).resolve().parent.parent / "examples" / "bank"
+
+
+def telecom_run() -> Run:
+    plan = load_plan(TELECOM / "plan.yaml")
+    return plan.evaluate(read_records_file(TELECOM / "records.jsonl"))
+
+
+def bank_run() -> Run:
+    plan = load_plan(BANK / "plan.yaml")
+    return plan.evaluate(read_records_file(BANK / "records.json"))
+
+
+# ------------------------------------------------------------ hand arithmetic
+def _number(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def hand_eval(expr: str) -> Decimal:
+    """Evaluate what a person would type into a calculator: numbers with thousands
+    separators, ``x`` for times, ``+ - /``, parentheses, ``min`` and ``max``."""
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr)  # 1,500.00 -> 1500.00
+    text = text.replace(" x ", " * ")
+    tree = ast.parse(text, mode="eval").body
+
+    def ev(node: ast.AST) -> Decimal:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            segment = ast.get_source_segment(text, node)
+            assert segment is not None
+            return Decimal(segment)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            ops: dict[type, Callable[[Decimal, Decimal], Decimal]] = {
+                ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y,
+                ast.Mult: lambda x, y: x * y, ast.Div: lambda x, y: x / y}
+            return ops[type(node.op)](a, b)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            args = [ev(a) for a in node.args]
+            return {"min": min, "max": max}[node.func.id](args)
+        raise AssertionError(f"not hand arithmetic: {ast.dump(node)} in {expr!r}")
+
+    return ev(tree)
+
+
+def agrees(expr: str, shown: str) -> bool:
+    """Whether ``expr`` computes to ``shown`` at the precision ``shown`` is printed with."""
+    value = hand_eval(expr)
+    target = _number(shown)
+    exp = target.as_tuple().exponent
+    assert isinstance(exp, int)
+    return value.quantize(Decimal(1).scaleb(exp), rounding=ROUND_HALF_UP) == target
+
+
+ARITH = re.compile(r"^[\d\s.,+\-x/()%minax]+$")
+HEAD = re.compile(r"^(\d+)\. (.+?)\s{2,}(-?[\d,]+\.\d\d)$")
+ROW = re.compile(r"^   (?P<label>[^:]+): (?P<body>.+)$")
+
+
+def recompute_text_statement(text: str) -> tuple[list[Decimal], Decimal, int]:
+    """Parse a text statement; check every ``expr = result`` row by hand arithmetic,
+    that each line's working ends in its amount, and that the total is the sum.
+
+    Returns the line amounts, the total and how many rows were recomputed.
+    """
+    lines: list[tuple[Decimal, list[str]]] = []
+    total_row = None
+    checked = 0
+    for raw in text.splitlines():
+        m = HEAD.match(raw)
+        if m:
+            lines.append((_number(m.group(3)), []))
+            continue
+        if raw.startswith("-- "):  # a named value, not a pay line
+            lines.append((Decimal("NaN"), []))
+            continue
+        if raw.startswith("Total: "):
+            total_row = raw[len("Total: "):]
+            continue
+        r = ROW.match(raw)
+        if r and lines:
+            body = r.group("body")
+            lines[-1][1].append(body)
+            parts = body.split(" = ")
+            if len(parts) >= 2 and ARITH.match(parts[-2]) and re.search(r"\d", parts[-2]):
+                assert agrees(parts[-2], parts[-1]), f"{raw!r} does not recompute"
+                checked += 1
+    amounts = []
+    for amount, rows in lines:
+        if amount.is_nan():
+            continue
+        assert rows, "a line without working"
+        last = rows[-1].split(" = ")[-1]
+        assert _number(last) == amount, f"working ends in {last}, the line says {amount}"
+        amounts.append(amount)
+    assert total_row is not None
+    expr, shown = total_row.rsplit(" = ", 1)
+    assert agrees(expr, shown)
+    terms = [_number(t) for t in re.findall(r"[\d,]+\.\d\d", expr)]
+    assert [abs(a) for a in amounts] == terms, "the total does not add the lines shown"
+    assert sum(amounts, Decimal(0)) == _number(shown)
+    return amounts, _number(shown), checked
+
+
+def test_hand_eval_reads_thousands_and_calls() -> None:
+    assert hand_eval("min(1.5 x 1,000, 0.4 x 1,580)") == Decimal("632.0")
+    assert hand_eval("-min(1,500.00, 632.00)") == Decimal("-632.00")
+    assert agrees("3,000.00 x (20 / 31)", "1,935.48")
+    assert not agrees("3 x 60", "181.00")
+
+
+def test_e1_payee_x_recomputes_by_hand() -> None:
+    text = telecom_run()["X"].explain()
+    # the numbers E1 is about, as printed
+    assert "slice 0 to 30,000: 30,000 x 0.02 = 600.00" in text
+    assert "slice 30,000 to 50,000: 20,000 x 0.04 = 800.00" in text
+    assert "sum: 600.00 + 800.00 = 1,400.00" in text
+    assert "网络传真 (new_fax): 3 x 60 = 180.00" in text
+    assert "customer c-88 (competitor): 1.5 x 1,000 = 1,500.00" in text
+    assert "cap: 0.4 x 1,580.00 = 632.00" in text
+    assert "charged: -min(1,500.00, 632.00) = -632.00" in text
+    assert "868.00 above the cap is not charged" in text
+    assert "top-up: max(0, 700.00 - 948.00) = 0.00" in text
+    amounts, total, checked = recompute_text_statement(text)
+    assert amounts == [Decimal("1400.00"), Decimal("180.00"), Decimal("-632.00"),
+                       Decimal("0.00")]
+    assert total == Decimal("948.00")
+    assert checked >= 8
+    assert "Total: 1,400.00 + 180.00 - 632.00 + 0.00 = 948.00" in text
+
+
+@pytest.mark.parametrize("payee", ["X", "Y", "Z"])
+def test_every_e1_statement_recomputes(payee: str) -> None:
+    run = telecom_run()
+    amounts, total, _ = recompute_text_statement(run[payee].explain())
+    assert total == run[payee].total
+    assert amounts == [line.amount for line in run[payee].lines]
+
+
+@pytest.mark.parametrize("payee", ["P", "Q"])
+def test_bank_statements_recompute(payee: str) -> None:
+    run = bank_run()
+    _, total, checked = recompute_text_statement(run[payee].explain())
+    assert total == run[payee].total
+    assert checked >= 5
+
+
+def test_recompute_catches_a_wrong_figure() -> None:
+    text = telecom_run()["X"].explain().replace("20,000 x 0.04 = 800.00", "20,000 x 0.04 = 900.00")
+    with pytest.raises(AssertionError):
+        recompute_text_statement(text)
+
+
+def test_next_tier_hint() -> None:
+    text = telecom_run()["X"].explain()
+    assert "30,000 more of 通信费收入 reaches the next tier (from 80,000)" in text
+    zh = telecom_run()["Y"].explain(lang="zh")
+    assert "通信费收入再增加 20,000 即达下一档（起点 30,000）" in zh
+
+
+def test_gate_failure_is_explained() -> None:
+    text = bank_run()["Q"].explain()
+    assert "gate not met: score 54" in text
+    assert "bonus: 4,000.00 x 0 / 100 = 0.00" in text
+    assert "prorated: 3,000.00 x (20 / 31) = 1,935.48" in text
+    assert "存款增量 counted: min(1.3, 1.2) = 1.2" in bank_run()["P"].explain()
+
+
+# ---------------------------------------------------------- formats and langs
+class StrictHTML(html.parser.HTMLParser):
+    """Fails on any tag closed out of order, left open, or closed without opening."""
+
+    VOID = {"meta", "br", "hr", "img", "input", "link", "col"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.seen: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append(tag)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert tag not in self.VOID, f"</{tag}> closes a void element"
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def check(self, doc: str) -> str:
+        self.feed(doc)
+        self.close()
+        assert not self.stack, f"left open: {self.stack}"
+        return "".join(self.text)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_cli_explain_every_format_and_language(cli: Callable[..., Any], fmt: str,
+                                               lang: str) -> None:
+    r = cli("explain", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--payee", "X",
+            "--format", fmt, "--lang", lang)
+    assert r.code == 0, r.err
+    out = r.out
+    assert "通信费提成 (traffic commission)" in out  # the plan's own (Chinese) label
+    assert "948.00" in out
+    assert "1,400.00" in out
+    assert "-632.00" in out
+    phrase = {"en": "Pay statement", "zh": "薪酬对账单"}[lang]
+    total = {"en": "Total", "zh": "合计"}[lang]
+    assert phrase in out
+    assert total in out
+    if lang == "zh":
+        assert "Pay statement" not in out
+        assert "slice" not in out
+        assert "分段 0 至 30,000: 30,000 x 0.02 = 600.00" in out
+    if fmt == "html":
+        assert out.startswith("<!DOCTYPE html>")
+        assert '<meta charset="utf-8">' in out
+        text = StrictHTML().check(out)
+        assert "30,000 x 0.02 = 600.00" in text
+    elif fmt == "markdown":
+        assert out.startswith("# ")
+        assert "| 1 | 通信费提成 (traffic commission) | 1,400.00 |" in out
+    elif lang == "en":
+        recompute_text_statement(out)
+
+
+def test_zh_text_statement_recomputes_too() -> None:
+    text = telecom_run()["X"].explain(lang="zh")
+    assert "合计: 1,400.00 + 180.00 - 632.00 + 0.00 = 948.00" in text
+    recompute_text_statement(text.replace("合计: ", "Total: "))
+
+
+def test_html_escapes_labels_from_the_plan() -> None:
+    plan = Plan(name="<b>bold</b> & co", inputs={"metrics": {"sales": {}}}, policies=[
+        FormulaLine(id="bonus", label='<script>alert("x")</script> & 奖金', amount="sales * 0.1")])
+    result = plan.evaluate([{"payee": "<a>", "period": "2026-05", "metrics": {"sales": 100}}])[
+        "<a>"]
+    doc = result.explain(format="html", lang="zh")
+    assert "<script>" not in doc
+    assert "<b>" not in doc
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 奖金" in doc
+    text = StrictHTML().check(doc)
+    assert '<script>alert("x")</script> & 奖金' in text  # the reader sees the label as written
+    assert "100 x 0.1 = 10.00" in text
+    md = result.explain(format="markdown")
+    assert "\\<script\\>" in md
+    StrictHTML().check(result._repr_html_())
+
+
+def test_unknown_format_and_language() -> None:
+    result = telecom_run()["X"]
+    with pytest.raises(UsageError, match="unknown statement format 'pdf'"):
+        result.explain(format="pdf")
+    with pytest.raises(UsageError, match="unknown language 'fr'"):
+        result.explain(lang="fr")
+
+
+def test_cli_explain_unknown_payee_is_a_usage_error(cli: Callable[..., Any]) -> None:
+    r = cli("explain", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--payee", "x")
+    assert r.code == 2
+    assert "no result for payee 'x'" in r.err
+    assert "payees: X, Y, Z" in r.err
+
+
+def test_cli_explain_failed_record_exits_1(cli: Callable[..., Any], tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"payee": "X", "period": "2026-05", "metrics": {"new_fax": 1}}\n'
+                       '{"payee": "Y", "period": "2026-05", "metrics": {"traffic_revenue": 1}}\n',
+                       encoding="utf-8")
+    r = cli("explain", TELECOM / "plan.yaml", records, "--payee", "X")
+    assert r.code == 1
+    assert "traffic_revenue" in r.err
+
+
+def test_cli_explain_period_and_out(cli: Callable[..., Any], tmp_path: Path) -> None:
+    out = tmp_path / "statement.md"
+    r = cli("explain", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--payee", "Y",
+            "--period", "2026-05", "--format", "markdown", "--out", out)
+    assert r.code == 0
+    assert r.out == ""
+    assert "**Total**: 200.00 + 0.00 + 0.00 + 500.00 = 700.00" in out.read_text(encoding="utf-8")
+    r = cli("explain", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--payee", "Y",
+            "--period", "2026-06")
+    assert r.code == 2
+    assert "in period 2026-06" in r.err
+
+
+def test_statement_without_a_plan_uses_the_details() -> None:
+    result = telecom_run()["X"]
+    bare = PayeeResult(result.payee, result.period, result.group, result.lines, result.total)
+    text = bare.explain()
+    amounts, total, _ = recompute_text_statement(text)
+    assert total == Decimal("948.00")
+    assert len(amounts) == 4
+
+
+def test_generic_details_are_listed() -> None:
+    from incentives.runtime import Line
+
+    line = Line("contest", "Sales contest", Decimal("350.00"), "prize",
+                {"rank": 2, "tied_with": ["B", "C"], "shared": {"prizes": "700", "ways": 2},
+                 "score_gap_to_next": Decimal("6")})
+    r = PayeeResult("B", "2026-05", "g", [line], Decimal("350.00"))
+    st = build_statement(r)
+    rows = [s.text() for s in st.lines[0].steps]
+    assert "rank: 2" in rows
+    assert "tied_with[1]: B" in rows
+    assert "shared: prizes 700, ways 2" in rows
+    assert st.hints == ["Sales contest: score_gap_to_next 6"]
+
+
+# ------------------------------------------------------------------ notebook
+def test_repr_html_of_result_and_run() -> None:
+    run = telecom_run()
+    table = run._repr_html_()
+    text = StrictHTML().check(table)
+    assert "<table" in table
+    assert "通信费提成 (traffic commission)" in text
+    assert "5708.00" in text  # 948.00 + 700.00 + 4060.00
+    for r in run:
+        StrictHTML().check(r._repr_html_())
+    assert "1,400.00" in run["X"]._repr_html_()
