@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     ReparseEvaluator,
     best_time,
     compare,
@@ -41,8 +41,8 @@ from common import (  # noqa: E402
     round_cent,
 )
 
-from incentives import Plan, load_plan  # noqa: E402
-from incentives.money import CONTEXT  # noqa: E402
+from incentives import Plan, load_plan
+from incentives.money import CONTEXT
 
 PLAN_YAML = """\
 name: formula-heavy

@@ -48,7 +48,7 @@ def quick() -> bool:
 def round_cent(x: Decimal) -> Decimal:
     """Half-up to the cent: the plans' rounding rule, written by hand."""
     r = x.quantize(CENT, rounding=decimal.ROUND_HALF_UP, context=CONTEXT)
-    return abs(r) if not r else r
+    return r if r else abs(r)
 
 
 def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

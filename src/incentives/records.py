@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import RecordError, UsageError, did_you_mean
 from .inputs import AttributeSpec, Inputs, MetricSpec
-from .money import to_decimal
+from .money import MAX_DIGITS, to_decimal
 from .periods import parse_period
 from .runtime import Record
 
@@ -39,6 +39,12 @@ __all__ = ["RecordReader", "iter_raw_records", "read_records_file"]
 _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")
 _MISSING = object()
+_NESTED_KEYS = frozenset((*_TOP, *_NESTED))
+_GOOD_PERIODS: set[str] = set()
+
+
+class _Slow(Exception):
+    """The fast path met something it leaves to the full check."""
 
 
 def _blank(value: Any) -> bool:
@@ -59,10 +65,130 @@ class RecordReader:
         self.default_period = default_period
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
+        # prepared once for the fast path (see _fast)
+        self._metric_plan = [(name, spec.default, spec.min, spec.max, spec.integer)
+                             for name, spec in inputs.metrics.items()]
+        self._attr_plan = [(name, spec.type, spec.default, spec.min, spec.max, spec.integer,
+                            None if spec.allowed is None else frozenset(spec.allowed))
+                           for name, spec in inputs.attributes.items()]
+        self._metric_names = frozenset(inputs.metrics)
+        self._attr_names = frozenset(inputs.attributes)
+        self._plain_columns = (all(k == v for k, v in self.metric_columns.items())
+                               and all(k == v for k, v in self.attr_columns.items()))
+        # a flat row's column is a metric's before an attribute's, as in _read
+        self._flat_columns = {**{k: (False, v) for k, v in self.attr_columns.items()},
+                              **{k: (True, v) for k, v in self.metric_columns.items()}}
 
     # ------------------------------------------------------------------
     def read(self, raw: Any, index: int | None = None) -> Record:
-        """Check one raw record and return it converted, or raise :class:`RecordError`."""
+        """Check one raw record and return it converted, or raise :class:`RecordError`.
+
+        Well-formed records take a fast path prepared once per plan; anything
+        unusual (a blank, a bad value, an unknown key) takes the full check,
+        which gives the same record or the located error.
+        """
+        if type(raw) is dict:
+            try:
+                return self._fast(raw)
+            except _Slow:
+                pass
+        return self._read(raw, index)
+
+    def _fast(self, raw: dict[str, Any]) -> Record:
+        """The common case, checked with what was prepared once; :class:`_Slow` otherwise."""
+        payee = raw.get("payee")
+        if type(payee) is not str:
+            raise _Slow
+        payee = payee.strip()
+        period = raw.get("period")
+        if period is None or period == "":
+            period = self.default_period
+        if type(period) is not str:
+            raise _Slow
+        period = period.strip()
+        if not payee or period not in _GOOD_PERIODS:
+            if not payee or not period:
+                raise _Slow
+            try:
+                parse_period(period)
+            except ValueError:
+                raise _Slow from None
+            _GOOD_PERIODS.add(period)
+        group = raw.get("group")
+        if group is not None:
+            if type(group) is not str:
+                raise _Slow
+            group = group.strip() or None
+        if "metrics" in raw or "attributes" in raw or "events" in raw:
+            if not raw.keys() <= _NESTED_KEYS or not self._plain_columns:
+                raise _Slow
+            metrics_raw = raw.get("metrics")
+            attrs_raw = raw.get("attributes")
+            events_raw = raw.get("events")
+            if metrics_raw is None:
+                metrics_raw = {}
+            if attrs_raw is None:
+                attrs_raw = {}
+            if (type(metrics_raw) is not dict or type(attrs_raw) is not dict
+                    or not metrics_raw.keys() <= self._metric_names
+                    or not attrs_raw.keys() <= self._attr_names):
+                raise _Slow
+        else:
+            metrics_raw, attrs_raw, events_raw = {}, {}, None
+            columns = self._flat_columns
+            for k, v in raw.items():
+                if k in _TOP:
+                    continue
+                found = columns.get(k)
+                if found is None:
+                    raise _Slow
+                (metrics_raw if found[0] else attrs_raw)[found[1]] = v
+        metrics: dict[str, Decimal] = {}
+        for name, default, lo, hi, integer in self._metric_plan:
+            value = metrics_raw.get(name)
+            if value is None:
+                if default is None:
+                    raise _Slow
+                metrics[name] = default
+                continue
+            metrics[name] = _fast_number(value, lo, hi, integer)
+        attributes: dict[str, Any] = {}
+        for name, kind, adefault, lo, hi, integer, allowed in self._attr_plan:
+            value = attrs_raw.get(name)
+            if value is None:
+                if adefault is None:
+                    raise _Slow
+                attributes[name] = adefault
+                continue
+            if kind == "text":
+                if type(value) is not str:
+                    raise _Slow
+                out: Any = value.strip()
+                if not out:
+                    raise _Slow
+            elif kind == "number":
+                out = _fast_number(value, lo, hi, integer)
+            else:
+                raise _Slow
+            if allowed is not None and out not in allowed:
+                raise _Slow
+            attributes[name] = out
+        if events_raw:
+            if type(events_raw) is not dict:
+                raise _Slow
+
+            def fail(message: str, field: str) -> RecordError:
+                return RecordError(message, payee=payee, period=period, field=field)
+
+            events = self._events(events_raw, fail)
+        elif events_raw is None or type(events_raw) is dict:
+            events = {name: [] for name in self.inputs.events}
+        else:
+            raise _Slow
+        return Record(payee, period, group, attributes, metrics, events)
+
+    def _read(self, raw: Any, index: int | None = None) -> Record:
+        """The full check of one raw record (every error located)."""
         if isinstance(raw, Record):
             raw = {"payee": raw.payee, "period": raw.period, "group": raw.group,
                    "attributes": raw.attributes, "metrics": raw.metrics, "events": raw.events}
@@ -250,6 +376,29 @@ class RecordReader:
                 raise fail(f"must be true or false, not {value!r}", where)
             return value
         return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bool) -> Decimal:
+    """A number the fast path accepts as it is, or :class:`_Slow`."""
+    t = type(value)
+    number: Decimal
+    if t is Decimal:
+        number = value
+    elif t is int:
+        number = Decimal(value)
+    elif t is str:
+        try:
+            number = to_decimal(value)
+        except ValueError:
+            raise _Slow from None
+        return _fast_number(number, lo, hi, integer)
+    else:
+        raise _Slow
+    if (not number.is_finite() or number.adjusted() >= MAX_DIGITS
+            or (lo is not None and number < lo) or (hi is not None and number > hi)
+            or (integer and number != number.to_integral_value())):
+        raise _Slow
+    return number
 
 
 # ---------------------------------------------------------------------- files

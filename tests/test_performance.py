@@ -1,0 +1,247 @@
+"""Speed work must not change behaviour: fast paths agree with the full ones.
+
+Speed itself is measured by the benchmarks (``benchmarks/``), never by a timed test.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incentives import compile_formula, load_plan
+from incentives.errors import RecordError
+from incentives.records import RecordReader
+
+ROOT = Path(__file__).resolve().parent.parent
+
+D = Decimal
+
+
+def _bench(name: str) -> ModuleType:
+    """Import a benchmark script as a module (they live outside the package)."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(path.parent))
+
+
+# --------------------------------------------------------------------------
+# the benchmarks' baselines agree with the library, to the cent
+
+
+def test_formula_benchmark_agrees_with_handwritten_and_reparse() -> None:
+    bench = _bench("bench_formulas")
+    records = bench.make_records(400, seed=11)
+    run = bench.make_plan().evaluate(records)
+    assert len(run.results) == 400
+    hand = bench.handwritten(records)
+    assert bench.compare(run.results, hand) == []
+    assert bench.compare(run.results, bench.reparse(records)) == []
+    # the comparison is not vacuous: a cent off on one line is seen
+    key = next(iter(hand))
+    hand[key]["kpi"] += D("0.01")
+    assert len(bench.compare(run.results, hand)) == 1
+    # and the plan exercises every line it has, not just zeros
+    for policy in ("commission", "visit_pay", "quality", "kpi", "cost_share", "floor"):
+        assert any(r.amount(policy) != 0 for r in run.results), policy
+
+
+# --------------------------------------------------------------------------
+# Formula.substitute: a template made once gives what unparsing the tree gives
+
+
+class _OldSubstituter(ast.NodeTransformer):
+    """The original per-call implementation, kept here as the reference."""
+
+    def __init__(self, source: str, env: dict[str, Any]) -> None:
+        self.source, self.env = source, env
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.env:
+            v = self.env[node.id]
+            return ast.Name(id=repr(v) if isinstance(v, str) else str(v), ctx=ast.Load())
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            text = ast.get_source_segment(self.source, node) or repr(node.value)
+            return ast.Name(id=text, ctx=ast.Load())
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+
+def _old_substitute(source: str, env: dict[str, Any]) -> str:
+    tree = _OldSubstituter(source, env).visit(ast.parse(source.strip(), mode="eval").body)
+    return ast.unparse(tree)
+
+
+NAMES = {"a": "number", "b": "number", "c": "number", "grade": "text", "ok": "bool"}
+FORMULAS = [
+    "a * 0.02",
+    "min(a * 0.03, 5000) + b",
+    "clamp((a - 80) * 25, 0, 500) if c == 0 else b",
+    "-min(a * 0.01, max(b, 0) * 0.1)",
+    "a if grade == 'A\\x00' else (b if ok else c)",
+    "(a + b) * (c - 1.50) / 2 ** 2",
+    "grade in ('A', 'B') and not ok or a >= b",
+    "1_000 * a",
+]
+
+
+@pytest.mark.parametrize("source", FORMULAS)
+@given(a=st.decimals(allow_nan=False, allow_infinity=False, places=2),
+       b=st.integers(-10**6, 10**6), grade=st.sampled_from(["A", "B's", "中"]),
+       drop=st.sets(st.sampled_from(["a", "b", "c", "grade", "ok"])))
+def test_substitute_matches_reparsing(source: str, a: Decimal, b: int, grade: str,
+                                      drop: set[str]) -> None:
+    env: dict[str, Any] = {"a": a, "b": D(b), "c": D("0"), "grade": grade, "ok": True}
+    for k in drop:
+        del env[k]
+    f = compile_formula(source, NAMES)
+    assert f.substitute(env) == _old_substitute(source, env)
+
+
+# --------------------------------------------------------------------------
+# RecordReader: the fast path gives what the full check gives, error or record
+
+PLAN_TEXT = """
+name: reader
+inputs:
+  metrics:
+    revenue: {min: 0}
+    visits: {default: 0, integer: true, min: 0, max: 500}
+    score: {column: Score}
+  attributes:
+    grade: {allowed: [A, B]}
+    days: {type: number, min: 0, max: 31, default: 31}
+    active: {type: bool, default: true}
+  events:
+    lost: {fields: {id: text, value: number}}
+policies:
+  - {type: formula, id: pay, amount: revenue * 0.01}
+"""
+#: one plan with a CSV column name for a metric, one without (the fast path's case)
+INPUTS = [load_plan(PLAN_TEXT).inputs,
+          load_plan(PLAN_TEXT.replace("{column: Score}", "{}")).inputs]
+
+
+def _outcome(fn: Any, raw: Any) -> str:
+    try:
+        return "ok " + repr(fn(raw))
+    except RecordError as exc:
+        return f"error {exc}"
+
+
+values = st.one_of(
+    st.none(), st.just(""), st.just("  "), st.just("12.50"), st.just(" 7 "), st.just("x"),
+    st.just("NaN"), st.booleans(), st.integers(-5, 600), st.integers(10**17, 10**19),
+    st.decimals(allow_nan=True, allow_infinity=True, places=1),
+    st.just(1.5), st.just([]), st.just({}), st.sampled_from(["A", "B", "C", " A "]),
+)
+keys = st.sampled_from(["revenue", "visits", "score", "Score", "grade", "days", "active",
+                        "lost", "bogus"])
+
+
+@st.composite
+def raw_records(draw: st.DrawFn) -> Any:
+    """Mostly well-formed records (nested or flat), with a few things spoilt."""
+    flat = draw(st.booleans())
+    metrics: dict[str, Any] = {"revenue": draw(st.sampled_from([D("10.50"), 7, "3.25"])),
+                               "score": draw(st.sampled_from([D(4), "4.0", 0]))}
+    if draw(st.booleans()):
+        metrics["visits"] = draw(st.sampled_from([3, D(2), "5"]))
+    attributes: dict[str, Any] = {"grade": draw(st.sampled_from(["A", "B", " B "]))}
+    if draw(st.booleans()):
+        attributes["days"] = draw(st.sampled_from([D(20), "30", 31]))
+    raw: dict[str, Any] = {"payee": draw(st.sampled_from(["m-1", " m-2 "])),
+                           "period": draw(st.sampled_from(["2026-05", "2026-Q2", ""]))}
+    if draw(st.booleans()):
+        raw["group"] = draw(st.sampled_from(["g1", " g2 ", None]))
+    if flat:
+        raw.update(metrics)
+        raw.update(attributes)
+    else:
+        raw["metrics"] = metrics
+        raw["attributes"] = attributes
+        if draw(st.booleans()):
+            raw["events"] = draw(st.one_of(
+                st.none(), st.just([]), st.just(""), st.just({}),
+                st.just({"lost": [{"id": "c1", "value": "10"}]}),
+                st.just({"lost": [{"id": "c1"}]}), st.just({"lots": []})))
+    for _ in range(draw(st.integers(0, 2))):
+        where = draw(st.sampled_from(["top", "metrics", "attributes"]))
+        target = raw if flat or where == "top" or not isinstance(raw.get(where), dict) \
+            else raw[where]
+        key = draw(st.one_of(keys, st.sampled_from(["payee", "period", "group", "metrics"])))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(values)
+    return raw
+
+
+@given(raw=raw_records(), default_period=st.sampled_from([None, "2026-06"]),
+       inputs=st.sampled_from(INPUTS))
+def test_fast_reader_agrees_with_full_check(raw: Any, default_period: str | None,
+                                            inputs: Any) -> None:
+    reader = RecordReader(inputs, default_period=default_period)
+    assert _outcome(reader.read, raw) == _outcome(reader._read, raw)
+
+
+def test_fast_reader_reads_the_common_shapes() -> None:
+    reader = RecordReader(INPUTS[0])
+    nested = {"payee": "m-1", "period": "2026-05", "group": "g",
+              "metrics": {"revenue": D("10.50"), "visits": 3, "Score": "4"},
+              "attributes": {"grade": "A"}}
+    # 'Score' is a CSV column name: the nested form takes the full check, same record
+    assert _outcome(reader.read, nested) == _outcome(reader._read, nested)
+    rec = RecordReader(INPUTS[1])._fast({**nested, "metrics": {"revenue": D("10.50"), "visits": 3, "score": 4}})
+    assert rec.metrics == {"revenue": D("10.50"), "visits": D(3), "score": D(4)}
+    assert rec.attributes == {"grade": "A", "days": D(31), "active": True}
+    flat = {"payee": "m-1", "period": "2026-05", "revenue": "10.50", "Score": "4", "grade": "B"}
+    assert reader.read(flat).metrics["score"] == D(4)
+
+
+# --------------------------------------------------------------------------
+# start-up stays light
+
+
+def test_import_does_not_load_heavy_extras() -> None:
+    code = ("import sys, incentives, incentives.cli\n"
+            "heavy = ['pandas', 'matplotlib', 'dask', 'hypothesis', 'numpy']\n"
+            "print(','.join(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+def test_help_does_not_load_heavy_extras() -> None:
+    code = ("import sys\nfrom incentives.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ['pandas', 'matplotlib', 'dask', 'hypothesis', 'numpy']\n"
+            "print('LOADED:' + ','.join(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip().endswith("LOADED:")
+    assert "run" in out.stdout
