@@ -12,17 +12,28 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
+from .aggregate import Accumulate, PeriodQuota
+from .balancing import Balance, MeanBounds, RatioBounds
 from .base import CompileContext, Compiled, PolicyBase
 from .base_pay import BasePay
 from .cap import Cap
 from .churn import ChurnPenalty
+from .clawback import Clawback, ClawbackStep
 from .combine import LargerOf, SmallerOf, SumOf
+from .contest import Contest, PrizeBand
+from .deferral import Deferral
 from .floor import Floor
 from .formula_line import FormulaLine, Value
+from .group_values import GroupValues
+from .honour import Honour
+from .leader import LeaderBonus
 from .modifier import Band, Modifier
+from .pool import BonusPool
 from .quota import Quota, QuotaSplit
+from .ranking import RankingFlag
 from .rate_table import RateItem, RateTable
 from .scorecard import KPI, Gate, PayoutPoint, Scorecard
+from .spread import SpreadFigures
 from .tiers import Tier, Tiered
 
 _CLASSES: tuple[type[PolicyBase], ...] = (
@@ -35,11 +46,23 @@ _CLASSES: tuple[type[PolicyBase], ...] = (
     FormulaLine,
     Value,
     ChurnPenalty,
+    Clawback,
+    Deferral,
+    Accumulate,
+    PeriodQuota,
     Floor,
     Cap,
     LargerOf,
     SmallerOf,
     SumOf,
+    GroupValues,
+    Contest,
+    Honour,
+    RankingFlag,
+    BonusPool,
+    Balance,
+    LeaderBonus,
+    SpreadFigures,
 )
 
 #: Each policy ``type:`` tag and its class.
@@ -58,26 +81,42 @@ for _cls in (LargerOf, SmallerOf, SumOf):
 __all__ = [
     "KPI",
     "POLICY_TYPES",
+    "Accumulate",
+    "Balance",
     "Band",
     "BasePay",
+    "BonusPool",
     "Cap",
     "ChurnPenalty",
+    "Clawback",
+    "ClawbackStep",
     "CompileContext",
     "Compiled",
+    "Contest",
+    "Deferral",
     "Floor",
     "FormulaLine",
     "Gate",
+    "GroupValues",
+    "Honour",
     "LargerOf",
+    "LeaderBonus",
+    "MeanBounds",
     "Modifier",
     "PayoutPoint",
+    "PeriodQuota",
     "PolicyBase",
     "PolicySpec",
+    "PrizeBand",
     "Quota",
     "QuotaSplit",
+    "RankingFlag",
     "RateItem",
     "RateTable",
+    "RatioBounds",
     "Scorecard",
     "SmallerOf",
+    "SpreadFigures",
     "SumOf",
     "Tier",
     "Tiered",

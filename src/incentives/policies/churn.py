@@ -4,7 +4,13 @@ Each lost customer (an event in the record's ``events`` list) costs
 ``per_customer``, a formula that may read the event's fields (e.g.
 ``1.5 * monthly_value``) as well as earlier results. Customers lost for an
 exempt reason cost nothing. The period's penalty is held at most at ``cap``
-(e.g. ``0.4 * variable_pay``). The line is negative.
+(e.g. ``0.4 * variable_pay``, or an absolute amount). The line is negative.
+
+What is above the cap is forgiven (``above_cap: forgive``, the default) or
+carried forward (``above_cap: carry_forward``): kept in the payee's ledger and
+added to the next evaluated period's penalty, where the cap applies again.
+A clawback of the commission earned on a lost customer is
+:class:`~incentives.policies.clawback.Clawback`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ class ChurnPenalty(PolicyBase):
     exempt_reasons: list[str] = []
     reason_field: Identifier = "reason"
     cap: Expr | None = None
+    #: what happens to the part above the cap
+    above_cap: Literal["forgive", "carry_forward"] = "forgive"
 
     def compile(self, ctx: CompileContext) -> Compiled:
         return _CompiledChurn(self, ctx)
@@ -48,6 +56,18 @@ class _CompiledChurn(Compiled):
         self.cap = ctx.number(spec.cap, "cap")
         self.exempt = frozenset(spec.exempt_reasons)
         self.reason_field = spec.reason_field
+        self.carry = spec.above_cap == "carry_forward"
+        if self.carry and spec.cap is None:
+            raise ctx.error("above_cap: carry_forward needs a cap", "above_cap")
+
+    def check_entry(self, entry: Any) -> None:
+        """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
+        from ..ledger import amount_of
+
+        if not isinstance(entry, dict) or set(entry) != {"carried"}:
+            raise ValueError('a churn entry is {"carried": "<amount>"}')
+        if amount_of(entry, "carried") < 0:
+            raise ValueError("a carried penalty cannot be negative")
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
@@ -59,16 +79,37 @@ class _CompiledChurn(Compiled):
             if reason in self.exempt:
                 row.update(amount=ZERO, exempt=True)
             else:
-                amount: Decimal = self.per_customer(ChainMap(event, env))
-                row["amount"] = amount
+                scope = ChainMap(event, env)
+                amount: Decimal = self.per_customer(scope)
+                row.update(formula=self.per_customer.source,
+                           substituted=self.per_customer.substitute(scope), amount=amount)
                 total += amount
             rows.append(row)
         details: dict[str, Any] = {"customers": rows, "uncapped": total}
+        entry = s.ledger.get(self.id) if self.carry else None
+        if entry:
+            carried_in = Decimal(entry["carried"])
+            details["carried_in"] = carried_in
+            total += carried_in
         if self.cap is not None:
             limit = self.cap(env)
             limit = max(limit, ZERO)
             details["cap"] = limit
+            details["cap_formula"] = self.cap.source
+            details["cap_substituted"] = self.cap.substitute(env)
             if total > limit:
                 details["above_cap"] = total - limit
-                total = limit
+                if self.carry:
+                    due = self.round(total)
+                    total = min(due, self.round(limit))
+                    details["carried_forward"] = due - total
+                else:
+                    details["forgiven"] = total - limit
+                    total = limit
+        if self.carry:
+            carried = details.get("carried_forward", ZERO)
+            if carried:
+                s.ledger[self.id] = {"carried": str(carried)}
+            else:
+                s.ledger.pop(self.id, None)
         self.line(s, -total, details)
