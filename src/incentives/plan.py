@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,7 @@ from .errors import PlanError, did_you_mean
 from .formulas import NameType
 from .inputs import Inputs, Parameter, parameter_type
 from .money import Rounding
-from .policies import POLICY_TYPES, PolicySpec
+from .policies import POLICY_TYPES, Cap, Floor, PolicySpec
 from .policies.base import (
     CompileContext,
     Compiled,
@@ -96,7 +97,7 @@ class Plan(StrictModel):
             seen[n] = "an input"
         for n in self.parameters:
             if n in seen:
-                raise ValueError(f"parameter {n!r} clashes with {seen[n]}")
+                raise PathError(f"parameter {n!r} clashes with {seen[n]}", "parameters", n)
             seen[n] = "a parameter"
         for i, p in enumerate(self.policies):
             for q in _flatten([p]):
@@ -110,6 +111,35 @@ class Plan(StrictModel):
         for message, at in check_declared(self.invariants, self.inputs, self.policies):
             raise PathError(message, "invariants", *at)
         return self
+
+    @model_validator(mode="after")
+    def _bounds_can_hold(self) -> Plan:
+        """A floor above a cap on the same result cannot both hold: refused."""
+        floors: dict[str, tuple[int, Decimal]] = {}
+        caps: dict[str, tuple[int, Decimal]] = {}
+        for i, p in enumerate(self.policies):
+            if isinstance(p, (Floor, Cap)) and p.when is None:
+                value = self._constant(p.amount if isinstance(p, Floor) else p.limit)
+                if value is not None:
+                    (floors if isinstance(p, Floor) else caps).setdefault(p.of, (i, value))
+        for of, (i, low) in floors.items():
+            if of in caps and low > caps[of][1]:
+                j, high = caps[of]
+                at = max(i, j)
+                raise PathError(
+                    f"the floor {low} (policies[{i}]) is above the cap {high} (policies[{j}]) "
+                    f"on {of!r}: both cannot hold", "policies", at,
+                    "amount" if at == i else "limit")
+        return self
+
+    def _constant(self, expr: str) -> Decimal | None:
+        """The value of a formula that is a number or a plain parameter, else None."""
+        value: Any = self.parameters.get(expr.strip(), expr)
+        try:
+            number = Decimal(value) if isinstance(value, str) else value
+        except ArithmeticError:
+            return None
+        return number if isinstance(number, Decimal) and number.is_finite() else None
 
     def __eq__(self, other: object) -> bool:
         # Plans are equal when what they say is equal (not where they were loaded from).
@@ -300,6 +330,40 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
         raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None
 
 
+_TYPE_WORDS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "decimal_type": "a number",
+    "decimal_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "date_type": "a date like 2026-05-01",
+    "date_parsing": "a date like 2026-05-01",
+    "date_from_datetime_parsing": "a date like 2026-05-01",
+}
+
+
+def _describe_input(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{value}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (int, Decimal)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"{value[:40]!r}"
+    return type(value).__name__
+
+
 def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None) -> PlanError:
     """The first pydantic error as a located :class:`PlanError`."""
     err = exc.errors(include_url=False)[0]
@@ -312,7 +376,7 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
             continue  # pydantic's name for a union member, not a key of the data
         loc.append(part)
         if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-            policy = str(node["id"])
+            policy = node["id"] if isinstance(node["id"], str) else None
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
@@ -320,7 +384,7 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
         else:
             node = None
     if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-        policy = str(node["id"])
+        policy = node["id"] if isinstance(node["id"], str) else None
     kind = err["type"]
     ctx = err.get("ctx") or {}
     message = err["msg"]
@@ -340,6 +404,16 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
         suggestion = "types: " + ", ".join(sorted(POLICY_TYPES))
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}" if loc else "missing a required key"
+    elif kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        got = err.get("input")
+        message = f"{got!r} is not one of {', '.join(expected)}" if expected else message
+        suggestion = did_you_mean(str(got), expected) if expected else None
+    elif kind == "string_pattern_mismatch":
+        message = (f"{err.get('input')!r} is not a valid name: a name starts with a letter "
+                   "and holds letters, digits and '_'")
+    elif kind in _TYPE_WORDS:
+        message = f"must be {_TYPE_WORDS[kind]}, not {_describe_input(err.get('input'))}"
     elif kind in ("value_error", "assertion_error"):
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         extra = getattr(ctx.get("error"), "path", None)

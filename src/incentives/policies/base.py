@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    WithJsonSchema,
     model_serializer,
     model_validator,
 )
@@ -67,7 +68,12 @@ def _to_expr(value: Any) -> Any:
 
 
 #: A formula, written as text (``"traffic_revenue * 0.02"``) or as a number.
-Expr = Annotated[str, BeforeValidator(_to_expr)]
+Expr = Annotated[
+    str,
+    BeforeValidator(_to_expr),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+                    "x-formula": True}),
+]
 
 
 class PathError(ValueError):
@@ -212,8 +218,12 @@ class CompileContext:
         except PlanError as exc:
             name = getattr(exc, "name", None)
             if name and name in self.later and name not in names:
-                exc.suggestion = (f"{name!r} is made by policy {self.later[name]!r}, "
-                                  "which runs later: policies run in plan order")
+                maker = self.later[name]
+                exc.suggestion = (
+                    f"a policy cannot read its own result {name!r} (circular reference)"
+                    if maker == self.policy else
+                    f"{name!r} is made by policy {maker!r}, which runs later: "
+                    "policies run in plan order (a circular reference if it reads this one)")
                 raise exc.located() from None
             raise
 
