@@ -1,0 +1,313 @@
+"""The plan format's JSON Schema, and the reference page generated from it.
+
+``incentives schema`` prints the JSON Schema of a plan file, so editors can
+validate and complete plans (in VS Code, with the YAML extension, put
+``# yaml-language-server: $schema=plan.schema.json`` at the top of a plan).
+``python -m incentives.docgen`` writes ``docs/reference.md`` from the same
+schema; ``python -m incentives.docgen --check`` exits 1 when the committed page
+is out of date.
+
+The schema is deterministic: the same code gives byte-identical text.
+
+>>> schema = plan_schema()
+>>> schema["properties"]["policies"]["items"]["discriminator"]["propertyName"]
+'type'
+>>> "Tiered" in schema["$defs"]
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["main", "plan_schema", "register", "render_reference", "schema_json"]
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: The user-guide page of each policy type, when there is one.
+GUIDE: dict[str, str] = {
+    "base_pay": "base-pay.md",
+    "tiered": "tiers.md",
+    "rate_table": "rate-tables.md",
+    "quota": "quota.md",
+    "scorecard": "scorecard.md",
+    "modifier": "modifiers.md",
+    "floor": "floor-and-cap.md",
+    "cap": "floor-and-cap.md",
+    "formula": "formulas.md",
+    "value": "formulas.md",
+    "larger_of": "composition.md",
+    "smaller_of": "composition.md",
+    "sum_of": "composition.md",
+    "contest": "team.md",
+    "honour": "team.md",
+    "ranking_flag": "team.md",
+    "bonus_pool": "team.md",
+    "balance": "team.md",
+    "clawback": "periods.md",
+    "deferral": "periods.md",
+    "accumulate": "periods.md",
+    "period_quota": "periods.md",
+}
+
+#: What the fields every policy has mean.
+COMMON: dict[str, str] = {
+    "type": "the policy type (the tag this section is about)",
+    "id": "unique in the plan; later formulas read the policy's result by this name",
+    "label": "shown on statements and tables (any language)",
+    "when": "a condition: the policy applies only to payees for whom it holds",
+}
+
+
+def plan_schema() -> dict[str, Any]:
+    """The JSON Schema of a plan file, as a dict (``$defs`` in name order)."""
+    from .plan import Plan
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # defaults that are not JSON (computed ones) are left out
+        schema = Plan.model_json_schema()
+    defs = schema.pop("$defs", {})
+    out: dict[str, Any] = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": "https://incentives.invalid/plan.schema.json",
+        "title": "incentives plan",
+    }
+    out.update(schema)
+    out["title"] = "incentives plan"
+    out["$defs"] = {k: defs[k] for k in sorted(defs)}
+    return out
+
+
+def schema_json() -> str:
+    """The plan schema as JSON text (UTF-8, two-space indents, a final newline)."""
+    return json.dumps(plan_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+# ------------------------------------------------------------------ reference
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def _anchor(name: str) -> str:
+    return name.lower()
+
+
+def _type(node: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A short, human type for a schema node."""
+    if node.get("x-formula"):
+        return "formula"
+    if "$ref" in node:
+        name = _ref_name(node["$ref"])
+        return f"[{name}](#{_anchor(name)})"
+    if "const" in node:
+        return f"`{json.dumps(node['const'], ensure_ascii=False)}`"
+    if "enum" in node:
+        return " or ".join(f"`{json.dumps(v, ensure_ascii=False)}`" for v in node["enum"])
+    if "anyOf" in node or "oneOf" in node:
+        options = node.get("anyOf") or node.get("oneOf") or []
+        kinds = [o for o in options if o.get("type") != "null"]
+        if (len(kinds) == 2 and {o.get("type") for o in kinds} == {"number", "string"}
+                and any("pattern" in o for o in kinds)):
+            return "number"
+        parts: list[str] = []
+        for o in kinds:
+            t = _type(o, defs)
+            if t not in parts:
+                parts.append(t)
+        if len(parts) > 1 and "text" in parts and "number" in parts:
+            parts.remove("text")
+            parts[parts.index("number")] = "number or text"
+        return " or ".join(parts) or "null"
+    t = node.get("type")
+    if t == "array":
+        return f"list of {_type(node.get('items', {}), defs)}"
+    if t == "object":
+        if "patternProperties" in node:
+            inner = next(iter(node["patternProperties"].values()))
+            return f"map of name to {_type(inner, defs)}"
+        if isinstance(node.get("additionalProperties"), dict):
+            return f"map of text to {_type(node['additionalProperties'], defs)}"
+        return "mapping"
+    if t == "string":
+        if node.get("format") == "date":
+            return "date (YYYY-MM-DD)"
+        if "pattern" in node and node["pattern"].startswith("^[A-Za-z"):
+            return "name"
+        return "text"
+    if t == "number":
+        return "number"
+    if t == "integer":
+        return "integer"
+    if t == "boolean":
+        return "true/false"
+    return "any"
+
+
+def _default(node: dict[str, Any]) -> str:
+    if "default" not in node:
+        return ""
+    value = node["default"]
+    if value is None:
+        return "none"
+    if value in ({}, []):
+        return "empty"
+    return f"`{json.dumps(value, ensure_ascii=False)}`"
+
+
+def _doc(text: str | None) -> str:
+    """A docstring as Markdown: ``x`` becomes `x`, doctest examples are left out."""
+    if not text:
+        return ""
+    kept = []
+    for para in text.strip().split("\n\n"):
+        if para.lstrip().startswith(">>>"):
+            continue
+        kept.append(" ".join(line.strip() for line in para.splitlines()))
+    text = re.sub(r":[a-z]+:`~?\.*([^`]+)`", r"`\1`", "\n\n".join(kept))
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _fields_table(node: dict[str, Any], defs: dict[str, Any], *, policy: bool = False) -> list[str]:
+    props: dict[str, Any] = node.get("properties", {})
+    if not props:
+        return ["(no fields)", ""]
+    required = set(node.get("required", []))
+    out = ["| field | type | required | default | meaning |", "|---|---|---|---|---|"]
+    for name, prop in props.items():
+        req = "yes" if name in required else ""
+        desc = _doc(prop.get("description")) or (COMMON.get(name, "") if policy else "")
+        out.append(f"| `{name}` | {_cell(_type(prop, defs))} | {req} | {_cell(_default(prop))} "
+                   f"| {_cell(desc)} |")
+    out.append("")
+    return out
+
+
+def render_reference() -> str:
+    """``docs/reference.md``: every plan key and policy type, from the schema."""
+    schema = plan_schema()
+    defs: dict[str, Any] = schema["$defs"]
+    mapping: dict[str, str] = schema["properties"]["policies"]["items"]["discriminator"]["mapping"]
+    policy_defs = {_ref_name(ref): tag for tag, ref in mapping.items()}
+    out = [
+        "# Plan reference",
+        "",
+        "<!-- Generated by `python -m incentives.docgen` from the plan's JSON Schema. "
+        "Do not edit by hand. -->",
+        "",
+        "This page lists every key of a plan file and every policy type, generated from "
+        "the JSON Schema that `incentives schema` prints. A *formula* is a short expression "
+        "(see [formulas](formulas.md)) or a plain number; a *name* is an identifier "
+        "(letters, digits and `_`, Chinese allowed); a *number* may be written as a YAML "
+        "number or as text and is read as an exact decimal.",
+        "",
+        "To have an editor check and complete plan files, save the schema and point the "
+        "YAML language server at it:",
+        "",
+        "```sh",
+        "incentives schema > plan.schema.json",
+        "```",
+        "",
+        "and put `# yaml-language-server: $schema=plan.schema.json` on the first line of a plan.",
+        "",
+        "## Plan",
+        "",
+        _doc(schema.get("description")),
+        "",
+        *_fields_table(schema, defs),
+        "## Policy types",
+        "",
+        "Each policy is a mapping with a `type:` tag. Every policy has `type`, `id` (a name, "
+        "unique in the plan; later formulas read the policy's result by it), an optional "
+        "`label` (shown on statements; any language) and an optional `when` (a condition: "
+        "the policy applies only to payees for whom it holds).",
+        "",
+        "| type | policy | guide |",
+        "|---|---|---|",
+    ]
+    for tag in sorted(mapping):
+        name = _ref_name(mapping[tag])
+        guide = f"[{GUIDE[tag]}]({GUIDE[tag]})" if tag in GUIDE else ""
+        out.append(f"| `{tag}` | [{name}](#{_anchor(name)}) | {guide} |")
+    out.append("")
+    for tag in sorted(mapping):
+        name = _ref_name(mapping[tag])
+        node = defs[name]
+        out += [f"### {name}", "", f"`type: {tag}`", ""]
+        doc = _doc(node.get("description"))
+        if doc:
+            out += [doc, ""]
+        if tag in GUIDE:
+            out += [f"Guide: [{GUIDE[tag]}]({GUIDE[tag]}).", ""]
+        out += _fields_table(node, defs, policy=True)
+    out += ["## Other parts", ""]
+    for name, node in defs.items():
+        if name in policy_defs:
+            continue
+        out += [f"### {name}", ""]
+        doc = _doc(node.get("description"))
+        if doc:
+            out += [doc, ""]
+        if "enum" in node:
+            out += ["One of " + ", ".join(f"`{v}`" for v in node["enum"]) + ".", ""]
+        else:
+            out += _fields_table(node, defs)
+    text = "\n".join(out)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------ CLI
+def register(sub: Any) -> None:
+    """Add ``incentives schema`` to the command line."""
+    p = sub.add_parser("schema", help="print the JSON Schema of the plan format")
+    p.add_argument("--out", help="write the schema to this file (atomically)")
+    p.set_defaults(func=cmd_schema)
+
+
+def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from .fileio import atomic_write
+
+    text = schema_json()
+    if args.out:
+        atomic_write(args.out, text)
+    else:
+        out.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m incentives.docgen [--check] [--out PATH]``: write the reference page."""
+    parser = argparse.ArgumentParser(prog="python -m incentives.docgen",
+                                     description="generate docs/reference.md from the schema")
+    parser.add_argument("--out", default="docs/reference.md")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the file differs from what would be generated")
+    args = parser.parse_args(argv)
+    text = render_reference()
+    path = Path(args.out)
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            sys.stderr.write(f"{path} is out of date: run python -m incentives.docgen\n")
+            return 1
+        return 0
+    from .fileio import atomic_write
+
+    atomic_write(path, text)
+    sys.stdout.write(f"wrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
