@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import EvaluationError, IncentivesError, RecordError, StateError
+from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
 from .inputs import DatedValue
 from .ledger import ADJUSTMENTS, State, pay_adjustments
 from .money import CONTEXT, ZERO
@@ -190,8 +190,11 @@ class CompiledPlan:
                         policy.apply_group(members, group, pctx)
                     except (IncentivesError, *_EVAL_ERRORS) as exc:
                         failed = True
+                        # an InfeasibleError stays one (pools, balancing), for every member
+                        kind = InfeasibleError if isinstance(exc, InfeasibleError) else \
+                            EvaluationError
                         for s in members:
-                            s.error = EvaluationError(
+                            s.error = kind(
                                 f"{_describe(exc)} (whole group {group!r} not evaluated)",
                                 payee=s.payee, period=pctx.period, policy=policy.id,
                                 group=group)

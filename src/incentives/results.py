@@ -144,12 +144,36 @@ class Run:
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data in the documented shape."""
-        return {
+        """JSON-ready data in the documented shape (plus ``groups`` when the plan has
+        group figures)."""
+        data: dict[str, Any] = {
             "plan": {"name": self.plan.name, "version": self.plan.version},
             "results": [r.to_dict() for r in self.results],
             "errors": [_error_dict(e) for e in self.errors],
         }
+        if _group_names(self.plan):
+            data["groups"] = jsonable(self.groups())
+        return data
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Per period and group, the figures team policies publish once per group
+        (spread figures, group values, pools): ``[{"period", "group", "size",
+        "values": {...}}]``, sorted by period and group."""
+        names = _group_names(self.plan)
+        if not names:
+            return []
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in self.results:
+            key = (r.period, r.group or "")
+            entry = out.get(key)
+            if entry is None:
+                entry = out[key] = {"period": r.period, "group": r.group, "size": 0,
+                                    "values": {}}
+            entry["size"] += 1
+            for n in names:
+                if n in r.values and n not in entry["values"]:
+                    entry["values"][n] = r.values[n]
+        return [out[k] for k in sorted(out)]
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The run as JSON text; byte-identical for identical inputs."""
@@ -217,6 +241,11 @@ class Run:
                   for r in self.results if r.titles]
         extras += [f"{r.payee} {r.period}: flags {', '.join(r.flags)}"
                    for r in self.results if r.flags]
+        for g in self.groups():
+            if g["values"]:
+                figures = ", ".join(f"{k} {'-' if v is None else v}"
+                                    for k, v in g["values"].items())
+                extras.append(f"group {g['group'] or '-'} {g['period']}: {figures}")
         if extras:
             lines += ["", *extras]
         if self.errors:
@@ -236,6 +265,17 @@ def _all_ids(plan: Plan) -> list[str]:
     from .plan import _flatten
 
     return [p.id for p in _flatten(plan.policies)]
+
+
+def _group_names(plan: Plan) -> list[str]:
+    from .plan import _flatten
+
+    names: list[str] = []
+    for p in _flatten(plan.policies):
+        group_names = getattr(p, "group_names", None)
+        if group_names is not None:
+            names.extend(group_names())
+    return names
 
 
 def _labels(plan: Plan) -> dict[str, str]:

@@ -1,0 +1,232 @@
+"""Competition awards (contests): prizes by rank within a group.
+
+Payees for whom ``when`` holds enter; those whose ``score`` reaches the
+``threshold`` (at least it with ``order: desc``, at most it with ``asc``)
+qualify and are ranked within their group. Prizes go by position, from
+``prizes`` (1st, 2nd, ...) or from percentile ``bands`` (position ``p`` of
+``n`` qualified payees is in a band with ``top: t`` when ``p <= t * n``; the
+first such band pays). With fewer than ``min_participants`` qualified
+payees, nobody wins a prize.
+
+Ties on the score are settled by the stated rule (``ties``, required):
+
+- ``share``: the tied payees pool the prizes of the positions they occupy
+  and split the pool evenly, exactly (:func:`incentives.split`: cents that
+  cannot be split evenly go one each to the payee ids that sort first);
+- ``best``: each tied payee gets the prize of the best position of the tie;
+- ``keys``: ties are broken by ``tie_keys``, then by payee id (ascending).
+
+Every entrant gets a line (zero without a prize) whose details hold the
+score, the rank, the tie and how it was settled, and ``gap_to_next_prize``:
+how much more score (less, with ``asc``) draws level with the lowest-placed
+payee who gets a larger prize. The policy publishes ``<id>`` (the prize) and
+``<id>_rank`` (1 = best; tied payees share a rank under ``share`` and
+``best``; 0 for payees not ranked).
+
+>>> from incentives import Plan, Contest
+>>> plan = Plan(name="demo", inputs={"metrics": {"score": {}}}, policies=[
+...     Contest(id="contest", score="score", prizes=[800, 500, 200], threshold=70, ties="share")])
+>>> run = plan.evaluate([{"payee": p, "period": "2026-05", "group": "g", "metrics": {"score": s}}
+...                      for p, s in [("A", 91), ("B", 85), ("C", 85), ("D", 72), ("E", 64)]])
+>>> [str(r.total) for r in run]
+['800.00', '350.00', '350.00', '0.00', '0.00']
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..errors import EvaluationError
+from ..formulas import Formula, NameType
+from ..money import ZERO, split
+from ..runtime import PayeeState, PeriodContext
+from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
+from .team import RankKey, rank
+
+__all__ = ["Contest", "PrizeBand"]
+
+
+class PrizeBand(StrictModel):
+    """A percentile band: the positions within the ``top`` share of qualified payees."""
+
+    top: Decimal = Field(gt=0, le=1)
+    prize: Expr
+
+
+class Contest(PolicyBase):
+    """Prizes by rank within a group (see the module docs for the tie rules)."""
+
+    type: Literal["contest"] = "contest"
+    score: Expr
+    order: Literal["desc", "asc"] = "desc"
+    threshold: Expr | None = None
+    prizes: list[Expr] | None = None
+    bands: list[PrizeBand] | None = None
+    min_participants: int = Field(default=1, ge=1)
+    ties: Literal["share", "best", "keys"]
+    tie_keys: list[RankKey] = []
+
+    scope = "group"
+
+    @model_validator(mode="after")
+    def _check(self) -> Contest:
+        if (self.prizes is None) == (self.bands is None):
+            raise ValueError("give either 'prizes' (by rank) or 'bands' (by percentile)")
+        if self.prizes is not None and not self.prizes:
+            raise ValueError("'prizes' is empty")
+        if self.bands is not None:
+            if not self.bands:
+                raise ValueError("'bands' is empty")
+            tops = [b.top for b in self.bands]
+            if any(b <= a for a, b in itertools.pairwise(tops)):
+                raise ValueError("bands must be in increasing order of 'top'")
+        if self.ties == "keys" and not self.tie_keys:
+            raise ValueError("ties: keys needs 'tie_keys' (payee id is always the last key)")
+        if self.ties != "keys" and self.tie_keys:
+            raise ValueError("'tie_keys' is only used with ties: keys")
+        return self
+
+    def publishes(self) -> dict[str, NameType]:
+        return {self.id: "number", f"{self.id}_rank": "number"}
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledContest(self, ctx)
+
+
+class _CompiledContest(Compiled):
+    line_type = "award"
+
+    def __init__(self, spec: Contest, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.spec: Contest = spec
+        self.quantum = ctx.rounding.quantum
+        self.score = ctx.formula(spec.score, "score")
+        self.threshold = ctx.number(spec.threshold, "threshold")
+        self.prizes: list[Formula] = []
+        self.bands: list[tuple[Decimal, Formula]] = []
+        if spec.prizes is not None:
+            self.prizes = [ctx.formula(p, "prizes", i) for i, p in enumerate(spec.prizes)]
+        else:
+            assert spec.bands is not None
+            self.bands = [(b.top, ctx.formula(b.prize, "bands", i, "prize"))
+                          for i, b in enumerate(spec.bands)]
+        self.tie_keys = [(ctx.formula(k.by, "tie_keys", i, "by"), k.order)
+                         for i, k in enumerate(spec.tie_keys)]
+
+    def skip(self, s: PayeeState) -> None:
+        super().skip(s)
+        s.env[f"{self.id}_rank"] = ZERO
+
+    def _amount(self, f: Formula, env: dict[str, Any]) -> Decimal:
+        try:
+            return self.round(f(env))
+        except KeyError as exc:
+            raise EvaluationError(
+                f"prize {f.source!r} uses {exc.args[0]!r}: prizes may use parameters only"
+            ) from None
+
+    def _position_prizes(self, n: int, env: dict[str, Any]) -> list[Decimal]:
+        """The prize of each position 1..n (zero past the last prize)."""
+        if self.prizes:
+            values = [self._amount(f, env) for f in self.prizes]
+            return [values[p] if p < len(values) else ZERO for p in range(n)]
+        bands = [(top, self._amount(f, env)) for top, f in self.bands]
+        out = []
+        for p in range(1, n + 1):
+            out.append(next((amount for top, amount in bands if p <= top * n), ZERO))
+        return out
+
+    def apply_group(self, states: list[PayeeState], group: str | None,
+                    period: PeriodContext) -> None:
+        spec = self.spec
+        entrants: list[PayeeState] = []
+        for s in states:
+            if self.applies(s):
+                entrants.append(s)
+            else:
+                self.skip(s)
+        if not entrants:
+            return
+        desc = spec.order == "desc"
+        scores = {s.payee: self.score(s.env) for s in entrants}
+        thresholds: dict[str, Decimal | None] = {}
+        qualified: list[PayeeState] = []
+        for s in entrants:
+            t = self.threshold(s.env) if self.threshold is not None else None
+            thresholds[s.payee] = t
+            sc = scores[s.payee]
+            if t is None or (sc >= t if desc else sc <= t):
+                qualified.append(s)
+        keys = [(self.score, spec.order)]
+        if spec.ties == "keys":
+            keys += self.tie_keys
+        ranked = rank(qualified, keys)
+        n = len(ranked)
+        pays = n >= spec.min_participants
+        prizes = self._position_prizes(n, period.base_env) if n else []
+        amounts: dict[str, Decimal] = {}
+        info: dict[str, dict[str, Any]] = {}
+        # ties on the score alone (for share / best); with keys every position is its own
+        score_blocks: list[list[int]] = []
+        for pos, s in enumerate(ranked.members):
+            if (spec.ties != "keys" and score_blocks
+                    and scores[ranked.members[score_blocks[-1][0]].payee] == scores[s.payee]):
+                score_blocks[-1].append(pos)
+            else:
+                score_blocks.append([pos])
+        for block in score_blocks:
+            payees = [ranked.members[p].payee for p in block]
+            positions = [p + 1 for p in block]
+            block_prizes = [prizes[p] for p in block]
+            if not pays:
+                shares = [ZERO] * len(block)
+            elif len(block) == 1 or spec.ties == "keys":
+                shares = block_prizes
+            elif spec.ties == "best":
+                shares = [block_prizes[0]] * len(block)
+            else:
+                pooled = sum(block_prizes, ZERO)
+                shares = split(pooled, [1] * len(block), quantum=self.quantum, order=payees)
+            for p, payee, share in zip(block, payees, shares, strict=True):
+                d: dict[str, Any] = {"rank": block[0] + 1, "position": p + 1}
+                if len(block) > 1:
+                    d["tie"] = {"rule": spec.ties, "with": [x for x in payees if x != payee],
+                                "positions": positions, "prizes": block_prizes}
+                    if spec.ties == "share":
+                        d["tie"]["pooled"] = sum(block_prizes, ZERO)
+                if spec.ties == "keys":
+                    d["keys"] = [str(v) for v in ranked.values[p]]
+                amounts[payee] = share
+                info[payee] = d
+        winners = [(scores[pe], amt) for pe, amt in amounts.items()]
+        for s in entrants:
+            sc = scores[s.payee]
+            mine = amounts.get(s.payee, ZERO)
+            better = [x for x, amt in winners if amt > mine]
+            gap: Decimal | None = None
+            if better:
+                target = min(better) if desc else max(better)
+                gap = max(target - sc if desc else sc - target, ZERO)
+            t = thresholds[s.payee]
+            details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
+                                       "qualified": s.payee in amounts, "participants": n,
+                                       "min_participants": spec.min_participants}
+            if s.payee in info:
+                details.update(info[s.payee])
+                s.set_value(f"{self.id}_rank", Decimal(info[s.payee]["rank"]))
+            else:
+                details["rank"] = None
+                assert t is not None
+                details["gap_to_qualify"] = t - sc if desc else sc - t
+                if gap is not None:
+                    gap = max(gap, details["gap_to_qualify"])
+                s.set_value(f"{self.id}_rank", ZERO, show=False)
+            if not pays and n:
+                details["not_paid"] = (f"{n} qualified, fewer than the minimum of "
+                                       f"{spec.min_participants}")
+            details["gap_to_next_prize"] = gap
+            self.line(s, mine, details)

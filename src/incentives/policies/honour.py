@@ -1,0 +1,132 @@
+"""Honour awards: a title (and optionally cash) for those who meet criteria.
+
+Among the payees of a group for whom ``when`` holds, those meeting
+``criteria`` are candidates. They are ranked by ``keys`` (best first); at
+most ``max`` of them (and at most ``max_share`` of the group's eligible
+payees, rounded as ``share_rounding`` says) get the ``title`` and ``cash``.
+When the cut-off falls inside a tie (payees equal on every key), the stated
+``cutoff_ties`` rule settles it: ``include`` all of them, ``exclude`` all of
+them, or break the tie by ``keys``, i.e. by payee id, ascending, the final
+key (see :mod:`incentives.policies.team`).
+
+The title goes to the payee's ``titles``; the cash (if any) is a line.
+Candidates who miss out get a zero line (when there is cash) whose details
+say why. The policy publishes ``<id>`` (the cash), ``<id>_awarded`` (a
+condition) and ``<id>_rank`` (rank among the candidates, 0 for others).
+
+>>> from incentives import Plan, Honour
+>>> plan = Plan(name="demo", inputs={"metrics": {"satisfaction": {}, "revenue": {}}},
+...             policies=[Honour(id="star", title="Service Star", criteria="satisfaction >= 95",
+...                              keys=["satisfaction", "revenue"], max=1, cutoff_ties="keys",
+...                              cash=300)])
+>>> run = plan.evaluate([
+...     {"payee": "A", "period": "2026-05", "metrics": {"satisfaction": 97, "revenue": 100}},
+...     {"payee": "B", "period": "2026-05", "metrics": {"satisfaction": 97, "revenue": 200}}])
+>>> run["B"].titles, str(run["B"].total), run["A"].titles
+(['Service Star'], '300.00', [])
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..formulas import NameType
+from ..money import ZERO
+from ..runtime import PayeeState, PeriodContext
+from .base import CompileContext, Compiled, Expr, PolicyBase
+from .team import CutoffRule, RankKey, ShareRounding, count_for, rank, select
+
+__all__ = ["Honour"]
+
+
+class Honour(PolicyBase):
+    """A title (with optional cash) for the best candidates meeting ``criteria``."""
+
+    type: Literal["honour"] = "honour"
+    #: the title awarded (written ``title:`` in a plan)
+    award: str = Field(alias="title")
+    criteria: Expr = "True"
+    keys: list[RankKey] = Field(min_length=1)
+    max: int | None = Field(default=None, ge=0)
+    max_share: Decimal | None = Field(default=None, ge=0, le=1)
+    share_rounding: ShareRounding = "down"
+    cutoff_ties: CutoffRule
+    cash: Expr | None = None
+
+    scope = "group"
+
+    @model_validator(mode="after")
+    def _check(self) -> Honour:
+        if self.max is None and self.max_share is None:
+            raise ValueError("give 'max' (at most N per group) and/or 'max_share'")
+        return self
+
+    def publishes(self) -> dict[str, NameType]:
+        return {self.id: "number", f"{self.id}_awarded": "bool", f"{self.id}_rank": "number"}
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledHonour(self, ctx)
+
+
+class _CompiledHonour(Compiled):
+    line_type = "award"
+
+    def __init__(self, spec: Honour, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.spec: Honour = spec
+        self.criteria = ctx.formula(spec.criteria, "criteria", expect=None)
+        self.keys = [(ctx.formula(k.by, "keys", i, "by"), k.order)
+                     for i, k in enumerate(spec.keys)]
+        self.cash = ctx.number(spec.cash, "cash")
+
+    def skip(self, s: PayeeState) -> None:
+        super().skip(s)
+        s.env[f"{self.id}_awarded"] = False
+        s.env[f"{self.id}_rank"] = ZERO
+
+    def apply_group(self, states: list[PayeeState], group: str | None,
+                    period: PeriodContext) -> None:
+        spec = self.spec
+        eligible: list[PayeeState] = []
+        for s in states:
+            if self.applies(s):
+                eligible.append(s)
+            else:
+                self.skip(s)
+        candidates = [s for s in eligible if self.criteria(s.env)]
+        limit = count_for(len(eligible), count=spec.max, share=spec.max_share,
+                          rounding=spec.share_rounding)
+        ranked = rank(candidates, self.keys)
+        chosen, note = select(ranked, limit, side="top", rule=spec.cutoff_ties)
+        ranks = ranked.competition_ranks()
+        position = {s.payee: p for p, s in enumerate(ranked.members)}
+        for s in eligible:
+            p = position.get(s.payee)
+            won = p is not None and p in chosen
+            details: dict[str, Any] = {"title": spec.award, "criteria": self.criteria.source,
+                                       "met_criteria": p is not None, "candidates": len(ranked),
+                                       "limit": limit}
+            if p is not None:
+                details["rank"] = ranks[p]
+                details["keys"] = [str(v) for v in ranked.values[p]]
+                if note is not None and s.payee in note["tied"]:
+                    details["cutoff_tie"] = note
+                if not won:
+                    details["reason"] = ("tied at the cut-off, excluded by the rule"
+                                         if note is not None and s.payee in note["tied"]
+                                         else "ranked below the cut-off")
+                s.set_value(f"{self.id}_rank", Decimal(ranks[p]), show=False)
+            else:
+                details["reason"] = "does not meet the criteria"
+                s.env[f"{self.id}_rank"] = ZERO
+            s.set_value(f"{self.id}_awarded", won, show=False)
+            if won:
+                s.titles.append(spec.award)
+            if self.cash is not None:
+                amount = self.cash(s.env) if won else ZERO
+                self.line(s, amount, details)
+            else:
+                s.env[self.id] = ZERO

@@ -1,0 +1,148 @@
+"""Bonus pools: a group's pool shared by weights, within per-person floors and caps.
+
+For each group, the ``pool`` is a formula (a fixed amount, or a figure over
+the group's results: declare group ``aggregates`` such as ``{branch_revenue:
+{sum: revenue}}`` and write ``pool: branch_revenue * 0.05``). Aggregates are
+taken over every member of the group (``when`` does not filter them); the
+pool is shared among the members for whom ``when`` holds, and is rounded
+once, to the plan's rounding, before it is shared.
+
+Each sharer's share is ``f x weight`` with one common factor ``f`` for
+everybody, except those held at their ``floor`` or ``cap`` (water-filling,
+:func:`incentives.allocation.fill`). The shares are then rounded to the
+plan's quantum so that they add up to the pool exactly, by largest remainder
+(ties: payee id ascending), never past a bound (a floor is rounded up and a
+cap down to the quantum first). ``floor`` and ``cap`` are formulas per
+person and may read ``pool``, ``mean_share`` (pool / sharers) and
+``sharers``, besides the aggregates and the payee's own names. Floors above
+the pool, or caps below it, are an :class:`~incentives.InfeasibleError` with
+the numbers.
+
+The policy publishes ``<id>`` (the share) and ``<id>_pool`` (the group's
+pool, the same for every member).
+
+>>> from incentives import Plan, BonusPool
+>>> plan = Plan(name="demo", inputs={"metrics": {"score": {}}}, policies=[
+...     BonusPool(id="pool", pool=9000, weight="score",
+...               floor="0.5 * mean_share", cap="1.5 * mean_share")])
+>>> run = plan.evaluate([{"payee": p, "period": "2026-05", "group": "g", "metrics": {"score": s}}
+...                      for p, s in [("A", 70), ("B", 20), ("C", 10)]])
+>>> [str(r.total) for r in run]
+['4500.00', '3000.00', '1500.00']
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from ..allocation import fill, round_to_total
+from ..errors import EvaluationError, InfeasibleError
+from ..formulas import NameType
+from ..money import ZERO
+from ..runtime import PayeeState, PeriodContext
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+from .team import Aggregate, CompiledAggregates
+
+__all__ = ["BonusPool"]
+
+_SHARE_NAMES: dict[str, NameType] = {"pool": "number", "mean_share": "number",
+                                     "sharers": "number"}
+
+
+class BonusPool(PolicyBase):
+    """A group pool shared by ``weight`` with optional per-person ``floor`` and ``cap``."""
+
+    type: Literal["bonus_pool"] = "bonus_pool"
+    aggregates: dict[Identifier, Aggregate] = {}
+    pool: Expr
+    weight: Expr = "1"
+    floor: Expr | None = None
+    cap: Expr | None = None
+
+    scope = "group"
+
+    def publishes(self) -> dict[str, NameType]:
+        return {self.id: "number", f"{self.id}_pool": "number"}
+
+    def group_names(self) -> list[str]:
+        """Names whose value is the same for every member of a group."""
+        return [f"{self.id}_pool"]
+
+    def compile(self, ctx: CompileContext) -> Compiled:
+        return _CompiledPool(self, ctx)
+
+
+class _CompiledPool(Compiled):
+    line_type = "bonus"
+
+    def __init__(self, spec: BonusPool, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.quantum = ctx.rounding.quantum
+        self.aggregates = CompiledAggregates(dict(spec.aggregates), ctx, "aggregates")
+        agg_names: dict[str, NameType] = {n: "number" for n in spec.aggregates}
+        for n in agg_names:
+            if n in ctx.names or n in _SHARE_NAMES:
+                raise ctx.error(f"aggregate {n!r} clashes with a name the plan already has",
+                                "aggregates", n, suggestion="give the aggregate another name")
+        self.pool = ctx.formula(spec.pool, "pool", extra=agg_names)
+        extra = {**agg_names, **_SHARE_NAMES}
+        self.weight = ctx.formula(spec.weight, "weight", extra=agg_names)
+        self.floor = ctx.formula(spec.floor, "floor", extra=extra) if spec.floor else None
+        self.cap = ctx.formula(spec.cap, "cap", extra=extra) if spec.cap else None
+
+    def skip(self, s: PayeeState) -> None:
+        super().skip(s)
+        s.env[f"{self.id}_pool"] = ZERO
+
+    def apply_group(self, states: list[PayeeState], group: str | None,
+                    period: PeriodContext) -> None:
+        sharers: list[PayeeState] = []
+        for s in states:
+            if self.applies(s):
+                sharers.append(s)
+            else:
+                self.skip(s)
+        if not sharers:
+            return
+        sharers.sort(key=lambda s: s.payee)
+        aggs = self.aggregates(states, group)
+        pools = {self.pool({**s.env, **aggs}) for s in sharers}
+        if len(pools) != 1:
+            raise EvaluationError(
+                f"pool {self.id!r}: the pool formula differs between members "
+                f"({', '.join(sorted(map(str, pools)))}); write it over parameters and "
+                "aggregates", group=group)
+        pool = self.round(pools.pop())
+        if pool < 0:
+            raise InfeasibleError(f"pool {self.id!r} is negative ({pool})", group=group)
+        n = len(sharers)
+        mean_share = pool / n
+        weights: list[Decimal] = []
+        floors: list[Decimal | None] = []
+        caps: list[Decimal | None] = []
+        for s in sharers:
+            env = {**s.env, **aggs, "pool": pool, "mean_share": mean_share,
+                   "sharers": Decimal(n)}
+            w = self.weight(env)
+            if w < 0:
+                raise InfeasibleError(f"pool {self.id!r}: payee {s.payee!r} has a negative "
+                                      f"weight ({w})", group=group)
+            weights.append(w)
+            floors.append(self.floor(env) if self.floor else None)
+            caps.append(self.cap(env) if self.cap else None)
+        try:
+            shares = fill(pool, weights, lower=floors, upper=caps)
+            paid = round_to_total(shares.amounts, pool, self.quantum, lower=floors,
+                                  upper=caps, order=[s.payee for s in sharers])
+        except InfeasibleError as exc:
+            raise InfeasibleError(f"pool {self.id!r} of {pool} among {n}: {exc.message}",
+                                  group=group) from None
+        for i, s in enumerate(sharers):
+            details: dict[str, Any] = {
+                "pool": pool, "sharers": n, "aggregates": aggs, "weight": weights[i],
+                "factor": shares.factor, "floor": floors[i], "cap": caps[i],
+                "held_at": shares.held[i], "exact_share": shares.amounts[i],
+            }
+            s.set_value(f"{self.id}_pool", pool)
+            self.line(s, paid[i], details)
