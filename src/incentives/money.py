@@ -15,7 +15,7 @@ Decimal('2.35')
 from __future__ import annotations
 
 import decimal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -128,7 +128,7 @@ class Rounding(BaseModel):
     def round(self, amount: Decimal) -> Decimal:
         """Round ``amount`` to this rule."""
         q = self.quantum
-        if q == 1 or q.as_tuple().digits == (1,):
+        if _power_of_ten(q):
             return amount.quantize(q, rounding=_MODES[self.mode], context=CONTEXT)
         # A quantum such as 0.05 or 5: round the multiple, then scale back.
         units = (amount / q).quantize(Decimal(1), rounding=_MODES[self.mode], context=CONTEXT)
@@ -136,10 +136,37 @@ class Rounding(BaseModel):
             Decimal(1).scaleb(q.as_tuple().exponent)  # type: ignore[arg-type]
         )
 
+    def rounder(self) -> Callable[[Decimal], Decimal]:
+        """A function rounding to this rule, made once (what policies call per line).
+
+        >>> Rounding().rounder()(Decimal("2.345"))
+        Decimal('2.35')
+        """
+        q, mode = self.quantum, _MODES[self.mode]
+        if not _power_of_ten(q):
+            return self.round
+        context = CONTEXT
+
+        def rounded(amount: Decimal) -> Decimal:
+            return amount.quantize(q, mode, context)
+
+        return rounded
+
     @property
     def decimal_mode(self) -> str:
         """The :mod:`decimal` rounding constant of this rule."""
         return _MODES[self.mode]
+
+
+_POWERS: dict[Decimal, bool] = {}
+
+
+def _power_of_ten(q: Decimal) -> bool:
+    """Whether the quantum ``q`` is 1, 10, 0.01...: a plain quantize (cached per quantum)."""
+    found = _POWERS.get(q)
+    if found is None:
+        found = _POWERS[q] = bool(q == 1 or q.as_tuple().digits == (1,))
+    return found
 
 
 def split(

@@ -259,7 +259,7 @@ class Compiled:
         self.label = spec.title
         self.scope = spec.scope
         self.when = ctx.condition(spec.when, "when")
-        self.round: Callable[[Decimal], Decimal] = ctx.rounding.round
+        self.round: Callable[[Decimal], Decimal] = ctx.rounding.rounder()
 
     def applies(self, s: PayeeState) -> bool:
         """Whether the ``when`` condition holds for ``s`` (always, with none)."""

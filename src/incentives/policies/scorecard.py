@@ -121,13 +121,13 @@ class _CompiledScorecard(Compiled):
         self.target_bonus = ctx.formula(spec.target_bonus, "target_bonus")
         self.gates = spec.gates
         self.points = [(p.score, p.percent) for p in spec.payout] if spec.payout else None
+        self.scores = [p[0] for p in self.points] if self.points else []
         self.interpolate = spec.interpolate
 
     def percent(self, score: Decimal) -> Decimal:
         if self.points is None:
             return score
-        scores = [p[0] for p in self.points]
-        i = bisect_right(scores, score) - 1
+        i = bisect_right(self.scores, score) - 1
         if i < 0:
             return ZERO
         if i + 1 == len(self.points) or not self.interpolate:
