@@ -159,9 +159,14 @@ class _CompiledBalance(Compiled):
             if exact == before:
                 after = list(before)
             else:
+                # cents left over go first to the larger amounts (taken back from the
+                # smaller ones first), so rounding never swaps two people
+                rank = sorted(range(n), key=lambda i: (-before[i], members[i].payee))
+                order = [0] * n
+                for r, i in enumerate(rank):
+                    order[i] = r
                 after = round_to_total(exact, total, q, lower=None if unmet else lower,
-                                       upper=None if unmet else upper,
-                                       order=[s.payee for s in members])
+                                       upper=None if unmet else upper, order=order)
         except InfeasibleError as exc:
             raise InfeasibleError(exc.message, group=group) from None
         spread_before = spread_figures(before)
