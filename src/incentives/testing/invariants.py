@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ..results import PayeeResult, Run
 
 __all__ = [
+    "BALANCING_TYPES",
     "POOL_TYPES",
     "InvariantViolation",
     "cap_holds",
@@ -71,6 +72,9 @@ DEFAULT_RISES: tuple[Decimal, ...] = (Decimal("0.01"), Decimal(1), Decimal(100),
 
 #: Policy types that share out a pool (checked by :func:`pool_conserved`).
 POOL_TYPES: tuple[str, ...] = ("bonus_pool",)
+
+#: Policy types that rebalance a group's amounts keeping its total.
+BALANCING_TYPES: tuple[str, ...] = ("balance",)
 
 #: Keys of a line's details that may state the pool it shares.
 _POOL_KEYS = ("pool", "pool_amount")
@@ -420,21 +424,29 @@ def total_is_sum_of_lines(plan: Plan, records: Iterable[Any]) -> int:
 
 
 def pool_conserved(plan: Plan, records: Iterable[Any], *,
-                   types: Sequence[str] = POOL_TYPES) -> int:
-    """Each pool pays out exactly: per period and group, the lines of a pool
-    policy add up to the pool its lines state (``details["pool"]``).
+                   types: Sequence[str] = POOL_TYPES,
+                   balancing: Sequence[str] = BALANCING_TYPES) -> int:
+    """Each pool pays out exactly, and balancing keeps each group's total.
 
-    Pool policies are found by type (``types``, default :data:`POOL_TYPES`)
-    and, whatever their type, by lines whose details state a ``pool``. A plan
-    without pools checks nothing (the count returned is 0).
+    - Pools: per period and group, the lines of a pool policy add up to the
+      pool its lines state (``details["pool"]``). Pool policies are found by
+      type (``types``, default :data:`POOL_TYPES`) and, whatever their type,
+      by lines whose details state a ``pool``.
+    - Balancing (``balancing``, default :data:`BALANCING_TYPES`): per period
+      and group, the adjustment lines add up to exactly zero.
+
+    A plan with neither checks nothing (the count returned is 0).
     """
     recs = _checked(plan, records)
     run = _evaluate(plan, recs)
     pool_ids = {p.id for kind in types for p in _specs_of_type(plan, kind)}
+    zero_ids = {p.id for kind in balancing for p in _specs_of_type(plan, kind)}
     buckets: dict[tuple[str, str | None, str], list[tuple[PayeeResult, Decimal, Any]]] = {}
     for res in run.results:
         for line in res.lines:
             stated = next((line.details[k] for k in _POOL_KEYS if k in line.details), None)
+            if line.policy in zero_ids:
+                stated = ZERO
             if line.policy in pool_ids or stated is not None:
                 buckets.setdefault((res.period, res.group, line.policy), []).append(
                     (res, line.amount, stated))
@@ -449,18 +461,19 @@ def pool_conserved(plan: Plan, records: Iterable[Any], *,
         paid = sum((a for _, a, _ in items), ZERO)
         checks += 1
         where = f"group {group!r}" if group is not None else "the population"
+        pair = [(r.payee, r) for r, _, _ in items[:2]]
         if len(stated) > 1:
             raise InvariantViolation(
                 "pool_conserved", f"pool {pid!r} in {where} ({period}) states different pool "
-                f"amounts: {', '.join(sorted(map(str, stated)))}", members,
-                [(r.payee, r) for r, _, _ in items[:2]])
+                f"amounts: {', '.join(sorted(map(str, stated)))}", members, pair)
         pool = stated.pop()
         if paid != pool:
-            raise InvariantViolation(
-                "pool_conserved", f"pool {pid!r} in {where} ({period}) is {pool} but pays out "
-                f"{paid} (off by {paid - pool})", members,
-                [(r.payee, r) for r, _, _ in items[:2]],
-                {"pool": pool, "paid": paid})
+            what = (f"balancing {pid!r} in {where} ({period}) changes the group's total by "
+                    f"{paid}" if pid in zero_ids else
+                    f"pool {pid!r} in {where} ({period}) is {pool} but pays out {paid} "
+                    f"(off by {paid - pool})")
+            raise InvariantViolation("pool_conserved", what, members, pair,
+                                     {"pool": pool, "paid": paid})
     return checks
 
 
