@@ -1,7 +1,9 @@
 """The command line: ``incentives validate | run | ...``.
 
 Exit status: 0 ok; 1 some records failed (they are reported, the rest are
-evaluated); 2 the plan or the command line is wrong.
+evaluated); 2 the plan, the state file (``--state``) or the command line is wrong.
+With ``--state FILE`` the new state replaces FILE only when every record was
+evaluated; otherwise FILE is left as it was.
 
 Each subcommand is a small function; other modules add theirs through
 :data:`EXTRA_COMMANDS` (imported lazily, so ``incentives --help`` stays light).
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from .errors import IncentivesError, PlanError, UsageError
+from .errors import IncentivesError, PlanError, StateError, UsageError
 
 __all__ = ["main"]
 
@@ -94,7 +96,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write(text)
     if args.state and run.state is not None:
-        _save_state(run, args.state)
+        if run.errors:
+            sys.stderr.write(f"state not written: {len(run.errors)} record(s) failed; "
+                             f"{args.state} is unchanged (fix them and run the period again)\n")
+        else:
+            _save_state(run, args.state)
     for e in run.errors:
         sys.stderr.write(f"error: {e}\n")
     return EXIT_RECORDS if run.errors else EXIT_OK
@@ -139,7 +145,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     stream = out if out is not None else sys.stdout
     try:
         code: int = args.func(args, stream)
-    except (PlanError, UsageError) as exc:
+    except (PlanError, UsageError, StateError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except IncentivesError as exc:

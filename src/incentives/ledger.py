@@ -81,6 +81,15 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _sorted(value: Any) -> Any:
+    """A copy of plain JSON data with every mapping's keys sorted."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def _period_end(period: str) -> dt.date:
     return parse_period(period)[1]
 
@@ -145,11 +154,11 @@ class State:
         return Decimal(entry[key])
 
     # ------------------------------------------------------------ checks used by the engine
-    def check_plan(self, plan: Plan) -> None:
+    def check_plan(self, plan: Plan, *, source: str = "the state") -> None:
         """Refuse a state that belongs to another plan."""
         if self.plan != plan.name:
             raise StateError(
-                f"the state belongs to plan {self.plan!r}, not {plan.name!r}; "
+                f"{source}: belongs to plan {self.plan!r}, not {plan.name!r}; "
                 "use the state file of this plan, or start without one")
 
     def check_open(self, periods: Iterable[str]) -> None:
@@ -195,12 +204,12 @@ class State:
             "format_version": FORMAT_VERSION,
             "plan": {"name": self.plan, "version": self.plan_version},
             "closed": _copy(self.closed),
-            "payees": {k: _copy(self.payees[k]) for k in sorted(self.payees)},
+            "payees": {k: _sorted(self.payees[k]) for k in sorted(self.payees)},
         }
 
     def to_json(self) -> str:
         """The state as JSON text; byte-identical for equal states."""
-        return json.dumps(self.to_data(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        return json.dumps(self.to_data(), ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
     def from_data(cls, data: Any, *, source: str = "the state") -> State:
@@ -292,7 +301,7 @@ def _check_plain(value: Any, where: str, bad: Any, depth: int = 0) -> None:
         raise bad(f"{where}: {type(value).__name__} is not allowed")
 
 
-def check_entries(state: State, plan: Plan) -> None:
+def check_entries(state: State, plan: Plan, *, source: str = "the state") -> None:
     """Let each stateful policy of ``plan`` check its entries; :class:`StateError` if wrong."""
     checkers = {p.id: p for p in plan.compile().policies if hasattr(p, "check_entry")}
     for payee, ledger in state.payees.items():
@@ -304,7 +313,7 @@ def check_entries(state: State, plan: Plan) -> None:
                     checkers[pid].check_entry(entry)
             except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
                 raise StateError(
-                    f"the state's entry for payee {payee!r}, policy {pid!r}, is malformed: "
+                    f"{source}: the entry of payee {payee!r}, policy {pid!r}, is malformed: "
                     f"{exc}") from None
 
 
@@ -357,8 +366,8 @@ def load_state_file(path: str | os.PathLike[str], plan: Plan) -> State:
     except UnicodeDecodeError:
         raise StateError(f"{path}: the state file is not UTF-8 text") from None
     state = State.from_json(text, source=str(path))
-    state.check_plan(plan)
-    check_entries(state, plan)
+    state.check_plan(plan, source=str(path))
+    check_entries(state, plan, source=str(path))
     return state
 
 
