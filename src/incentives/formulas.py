@@ -296,8 +296,9 @@ class _Checker:
     def fail(self, message: str, *, limit: bool = False, name: str | None = None,
              suggestion: str | None = None) -> FormulaError:
         cls = FormulaLimitError if limit else FormulaError
+        shown = self.source if len(self.source) <= 120 else self.source[:100] + " ..."
         return cls(
-            f"{message} in formula {self.source!r}",
+            f"{message} in formula {shown!r}",
             formula=self.source,
             name=name,
             suggestion=suggestion,

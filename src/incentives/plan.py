@@ -301,7 +301,8 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
     text, name = _read_source(source, file)
     data, lines = load_yaml(text, file=name)
     if not isinstance(data, dict):
-        raise PlanError("a plan is a mapping with name, inputs and policies", file=name, line=1)
+        raise PlanError("a plan is a mapping with name, inputs and policies", file=name,
+                        line=lines.get((), 1))
     if "plan" in data and len(data) == 1 and isinstance(data["plan"], dict):
         data = data["plan"]
         lines = {k[1:]: v for k, v in lines.items() if k[:1] == ("plan",)}
@@ -329,6 +330,13 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
     except UnicodeDecodeError:
         raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None
 
+
+_BOUND_WORDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "above",
+    "less_than_equal": "at most",
+    "less_than": "below",
+}
 
 _TYPE_WORDS = {
     "string_type": "text",
@@ -412,6 +420,11 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
     elif kind == "string_pattern_mismatch":
         message = (f"{err.get('input')!r} is not a valid name: a name starts with a letter "
                    "and holds letters, digits and '_'")
+    elif kind in _BOUND_WORDS:
+        bound = next(iter(ctx.values()), "?") if ctx else "?"
+        message = f"must be {_BOUND_WORDS[kind]} {bound}, not {_describe_input(err.get('input'))}"
+    elif kind == "too_short":
+        message = f"needs at least {ctx.get('min_length', 1)} item(s)"
     elif kind in _TYPE_WORDS:
         message = f"must be {_TYPE_WORDS[kind]}, not {_describe_input(err.get('input'))}"
     elif kind in ("value_error", "assertion_error"):

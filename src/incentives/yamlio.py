@@ -52,6 +52,7 @@ LineMap = dict[Path, int]
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _INT_PLAIN = re.compile(r"^[-+]?[0-9][0-9_]*$")
 
 
@@ -92,6 +93,8 @@ class _Builder:
             raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
                                  file=self.file, line=node.start_mark.line + 1, path=path)
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            raise self.fail(f"the tag {node.tag!r} is not allowed in a plan", node, path)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -121,6 +124,8 @@ class _Builder:
                 key = str(key_node.value)
             if key in out:
                 raise self.fail(f"duplicate key {key!r}", key_node, (*path, key))
+            # an error about a key points at the key's line (a block value starts below it)
+            self.lines.setdefault((*path, key), key_node.start_mark.line + 1)
             out[key] = self.build(value_node, (*path, key))
         for k, v in merged.items():
             out.setdefault(k, v)
