@@ -243,8 +243,7 @@ class Run:
                    for r in self.results if r.flags]
         for g in self.groups():
             if g["values"]:
-                figures = ", ".join(f"{k} {'-' if v is None else v}"
-                                    for k, v in g["values"].items())
+                figures = ", ".join(f"{k} {_short(v)}" for k, v in g["values"].items())
                 extras.append(f"group {g['group'] or '-'} {g['period']}: {figures}")
         if extras:
             lines += ["", *extras]
@@ -265,6 +264,15 @@ def _all_ids(plan: Plan) -> list[str]:
     from .plan import _flatten
 
     return [p.id for p in _flatten(plan.policies)]
+
+
+def _short(value: Any) -> str:
+    """A figure for a terminal: at most 4 decimal places ('-' when undefined)."""
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal) and value.as_tuple().exponent < -4:  # type: ignore[operator]
+        return str(value.quantize(Decimal("0.0001")))
+    return str(value)
 
 
 def _group_names(plan: Plan) -> list[str]:
