@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["frame_rows"]
+__all__ = ["frame_rows", "run_frame"]
 
 
 def _clean(value: Any) -> Any:
@@ -32,3 +32,36 @@ def frame_rows(frame: Any) -> Iterator[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
     for row in frame.itertuples(index=False, name=None):
         yield {c: _clean(v) for c, v in zip(columns, row, strict=True)}
+
+
+def run_frame(run: Any, *, floats: bool = False) -> Any:
+    """A run as a pandas DataFrame: one row per payee and period.
+
+    Columns: ``payee``, ``period``, ``group`` (``None`` when the record named
+    none), one column per policy that made lines (its id, in plan order), then
+    ``total``, ``titles`` and ``flags`` (each joined with ``"; "``). Amounts are
+    exact :class:`~decimal.Decimal` objects (``object`` dtype); with
+    ``floats=True`` they are ``float64``, for plotting (never for paying).
+    """
+    import pandas as pd
+
+    columns = run.columns()
+    rows = []
+    for r in run.results:
+        row: dict[str, Any] = {"payee": r.payee, "period": r.period, "group": r.group}
+        for c in columns:
+            row[c] = r.amount(c)
+        row["total"] = r.total
+        row["titles"] = "; ".join(r.titles)
+        row["flags"] = "; ".join(r.flags)
+        rows.append(row)
+    header = ["payee", "period", "group", *columns, "total", "titles", "flags"]
+    frame = pd.DataFrame(rows, columns=header)
+    amounts = [*columns, "total"]
+    if floats:
+        for c in amounts:
+            frame[c] = pd.Series([float(v) for v in frame[c]], index=frame.index, dtype="float64")
+    else:
+        for c in amounts:
+            frame[c] = frame[c].astype(object)
+    return frame

@@ -202,6 +202,17 @@ class Run:
             rows.append(row)
         return rows
 
+    def to_dataframe(self, *, floats: bool = False) -> Any:
+        """The run as a pandas DataFrame: one row per payee and period (needs pandas).
+
+        A column per policy that made lines, then ``total``, ``titles``, ``flags``;
+        amounts are exact Decimals, or float64 with ``floats=True`` (for plotting).
+        See :func:`incentives.dataframes.run_frame`.
+        """
+        from .dataframes import run_frame
+
+        return run_frame(self, floats=floats)
+
     def to_csv(self) -> str:
         """The run as CSV: one row per payee and period."""
         rows = self.to_rows()

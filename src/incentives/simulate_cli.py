@@ -1,0 +1,317 @@
+"""``incentives simulate``: a baseline and its variants on a population, as a report.
+
+::
+
+    incentives simulate plan.yaml --synthetic 5000 --seed 7 \\
+        --variant higher-floor.yaml --sweep floor_amount=500,700,900 --out report/
+
+writes ``report/report.html`` (and ``report.md``) with the comparison tables
+and PNG plots beside them, plus ``summary.csv``, ``groups.csv`` and
+``changes.csv`` with exact figures. A variant file is either a whole plan
+(it has ``policies``) or a list of changes to the baseline::
+
+    name: higher floor
+    parameters: {floor_amount: 900}
+    changes:
+      policies.commission.tiers[1].rate: 0.05
+    remove: [churn_penalty]
+    add:
+      - {type: cap, id: ceiling, limit: 8000}
+
+Needs the ``simulate`` extra (pandas is not needed; matplotlib and tqdm are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .simulate import Comparison, Simulation, Variant
+
+__all__ = ["cmd_simulate", "load_variant", "register", "write_report"]
+
+_VARIANT_KEYS = ("name", "parameters", "changes", "remove", "add")
+
+
+def register(sub: Any) -> None:
+    """Add the ``simulate`` subcommand."""
+    p = sub.add_parser(
+        "simulate",
+        help="run a plan and its variants on a population; write a report with plots",
+        description="Evaluate a baseline plan and its variants on the same population "
+                    "(a records file or a seeded synthetic one) and write a report "
+                    "(HTML and Markdown, with PNG plots and CSV tables) to --out.",
+    )
+    p.add_argument("plan", help="the baseline plan file (YAML)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--population", metavar="FILE", help="records: .json, .jsonl or .csv")
+    src.add_argument("--synthetic", metavar="N", type=int,
+                     help="make N synthetic payees fitting the plan's inputs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic population")
+    p.add_argument("--period", default="2026-05", help="period of the synthetic population")
+    p.add_argument("--groups", type=int, default=4, help="groups in the synthetic population")
+    p.add_argument("--variant", metavar="FILE", action="append", default=[],
+                   help="a variant file (a plan, or changes to the baseline); repeatable")
+    p.add_argument("--sweep", metavar="PARAM=v1,v2,...",
+                   help="one variant per value of a parameter (or a path such as "
+                        "policies.commission.tiers[1].rate)")
+    p.add_argument("--revenue", metavar="METRIC",
+                   help="the metric cost is measured against (default: one named like "
+                        "revenue or sales)")
+    p.add_argument("--top", type=int, default=10, help="biggest per-payee changes to list")
+    p.add_argument("--out", required=True, metavar="DIR", help="the report's folder")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show the progress bar (default: on a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_simulate)
+
+
+def load_variant(path: str | Path, base: Plan) -> Variant:
+    """Read a variant file: a whole plan, or changes to ``base``."""
+    from .plan import load_plan
+    from .simulate import Variant, variant
+    from .yamlio import load_yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the variant file {str(path)!r}: "
+                         f"{exc.strerror or exc}") from None
+    data, _ = load_yaml(text, file=str(path))
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a variant file is a mapping (a plan, or name/changes)")
+    if "policies" in data or "plan" in data:
+        plan = load_plan(p)
+        return Variant(p.stem if plan.name == base.name else plan.name, plan, base)
+    for key in data:
+        if key not in _VARIANT_KEYS:
+            hint = did_you_mean(str(key), _VARIANT_KEYS)
+            raise UsageError(f"{path}: unknown key {key!r}" + (f"; {hint}" if hint else "")
+                             + f"; a variant file has {', '.join(_VARIANT_KEYS)}")
+    remove = data.get("remove") or []
+    add = data.get("add") or []
+    if not isinstance(remove, list) or not isinstance(add, list):
+        raise UsageError(f"{path}: 'remove' and 'add' are lists")
+    return variant(base, str(data.get("name") or p.stem),
+                   parameters=data.get("parameters") or {},
+                   changes=data.get("changes") or {}, remove=[str(x) for x in remove], add=add)
+
+
+def _parse_sweep(text: str) -> tuple[str, list[str]]:
+    name, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not name.strip() or not items:
+        raise UsageError(f"--sweep {text!r}: write it as PARAM=v1,v2,...")
+    return name.strip(), items
+
+
+def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from .plan import load_plan
+    from .populations import _revenue_metric, synthetic
+    from .records import read_records_file
+    from .simulate import simulate, sweep
+
+    plan = load_plan(args.plan)
+    if args.synthetic is not None:
+        if args.synthetic < 1:
+            raise UsageError("--synthetic needs at least 1 payee")
+        population: list[Any] = synthetic(plan, args.synthetic, seed=args.seed,
+                                          period=args.period, groups=args.groups)
+        source = f"{args.synthetic} synthetic payees (seed {args.seed}, period {args.period})"
+    else:
+        population = read_records_file(args.population)
+        source = f"{len(population)} records from {Path(args.population).name}"
+    variants = [load_variant(v, plan) for v in args.variant]
+    if args.sweep:
+        param, values = _parse_sweep(args.sweep)
+        variants += sweep(plan, param, values)
+    revenue = args.revenue or _revenue_metric(plan, None)
+    if args.revenue:
+        _revenue_metric(plan, args.revenue)  # a clear error for an unknown metric
+    sim = simulate(plan, variants, population, progress=args.progress)
+    comparison = sim.compare(revenue=revenue, top=args.top)
+    files = write_report(sim, comparison, args.out, source=source, revenue=revenue)
+    out.write(comparison.to_text())
+    errors = len(sim.baseline.run.errors)
+    if errors:
+        out.write(f"\n{errors} record(s) could not be evaluated under the baseline; "
+                  "see the report\n")
+    out.write(f"\nreport: {files[0]}\n")
+    return 1 if errors else 0
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _cell(value: Any, key: str) -> str:
+    from .simulate import format_figure
+
+    if isinstance(value, Decimal) or value is None:
+        return format_figure(value, key=key)
+    return str(value)
+
+
+def _table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    if not rows:
+        return [], []
+    header = list(rows[0])
+    return header, [[_cell(r[k], k) for k in header] for r in rows]
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    header, body = _table_rows(rows)
+    if not header:
+        return "(none)\n"
+
+    def esc(x: str) -> str:
+        return x.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    header, body = _table_rows(rows)
+    if not header:
+        return "<p>(none)</p>\n"
+    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+           + "</tr></thead>", "<tbody>"]
+    for row in body:
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if v is None else (format(v, "f") if isinstance(v, Decimal)
+                                                 else str(v)) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _held_record(sim: Simulation, revenue: str) -> dict[str, Any]:
+    """A typical record for the pay curve: every metric at its median, no events."""
+    from .simulate import percentile
+
+    metrics: dict[str, Decimal] = {}
+    names = list(sim.records[0].metrics) if sim.records else []
+    for name in names:
+        if name != revenue:
+            metrics[name] = percentile([r.metrics[name] for r in sim.records], "0.5")
+    attributes = dict(sim.records[0].attributes) if sim.records else {}
+    return {"metrics": metrics, "attributes": attributes,
+            "period": sim.records[0].period if sim.records else "2026-05"}
+
+
+def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *,
+                 source: str = "", revenue: str | None = None) -> list[Path]:
+    """Write the report (HTML, Markdown, CSV tables, PNG plots) to ``out_dir``.
+
+    Returns the files written, the HTML page first.
+    """
+    from . import plots
+    from .fileio import atomic_write
+    from .simulate import percentile
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures: list[tuple[str, str]] = []
+    written: list[Path] = []
+
+    def figure(name: str, caption: str, fig: Any) -> None:
+        written.append(plots.save(fig, folder / name))
+        figures.append((name, caption))
+
+    figure("distribution.png", "Distribution of pay", plots.pay_distribution(sim))
+    figure("lorenz.png", "Lorenz curve of pay (with each Gini)", plots.lorenz(sim))
+    if revenue and sim.records:
+        top = percentile([r.metrics[revenue] for r in sim.records], "0.99")
+        step = max(top / 60, Decimal(1))
+        values = [step * i for i in range(61)]
+        plans = {o.name: o.plan for o in sim.outcomes}
+        if len(plans) > 8:  # a long sweep: the baseline and the two ends
+            names = [sim.outcomes[0].name, sim.outcomes[1].name, sim.outcomes[-1].name]
+            plans = {n: plans[n] for n in names}
+        figure("pay_curve.png", f"Pay against {revenue}, other metrics at their median",
+               plots.pay_curve(plans, _held_record(sim, revenue), revenue, values))
+    swept = [o for o in sim.variants if o.variant is not None and o.variant.parameter]
+    if swept:
+        figure("sweep_cost.png", "Total cost against the swept parameter", plots.sweep_cost(sim))
+
+    tables = {
+        "summary.csv": comparison.rows(),
+        "groups.csv": comparison.group_rows(),
+        "changes.csv": comparison.change_rows(),
+    }
+    for name, rows in tables.items():
+        atomic_write(folder / name, _csv(rows))
+        written.append(folder / name)
+
+    variants_text = [o.variant.summary() if o.variant is not None else o.name
+                     for o in sim.variants]
+    errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
+    title = f"Simulation of {sim.baseline.plan.name}"
+    md = [f"# {title}", "", f"Population: {source or f'{len(sim.records)} records'}.",
+          f"Cost is measured against `{revenue}`." if revenue else "", "", "## Variants", ""]
+    md += ["```", *(variants_text or ["(no variants)"]), "```", "",
+           "## Headline figures", "", _markdown_table(comparison.rows()),
+           "Shares are of payees; `cost_per_revenue` is total cost over total revenue; "
+           "winners and losers are payees whose total rose or fell against the baseline.", "",
+           "## Spread per group", "", _markdown_table(comparison.group_rows()),
+           "## Biggest per-payee changes", "", _markdown_table(comparison.change_rows()),
+           "## Plots", ""]
+    for name, caption in figures:
+        md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    if errors:
+        md += ["## Records not evaluated", ""]
+        md += [f"- {name}: {e}" for name, e in errors[:50]]
+    atomic_write(folder / "report.md", "\n".join(md) + "\n")
+
+    variants_html = html.escape("\n".join(variants_text or ["(no variants)"]))
+    page = [
+        "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:3px 8px}td{text-align:right;font-variant-numeric:tabular-nums}"
+        "td:first-child{text-align:left}figure{margin:1.5em 0}img{max-width:100%}</style>",
+        "</head><body>", f"<h1>{html.escape(title)}</h1>",
+        f"<p>Population: {html.escape(source or f'{len(sim.records)} records')}."
+        + (f" Cost is measured against <code>{html.escape(revenue)}</code>." if revenue else "")
+        + "</p>",
+        "<h2>Variants</h2>", f"<pre>{variants_html}</pre>",
+        "<h2>Headline figures</h2>", _html_table(comparison.rows()),
+        "<p>Shares are of payees; cost_per_revenue is total cost over total revenue; "
+        "winners and losers are payees whose total rose or fell against the baseline.</p>",
+        "<h2>Spread per group</h2>", _html_table(comparison.group_rows()),
+        "<h2>Biggest per-payee changes</h2>", _html_table(comparison.change_rows()),
+        "<h2>Plots</h2>",
+    ]
+    for name, caption in figures:
+        page.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    if errors:
+        page.append("<h2>Records not evaluated</h2><ul>")
+        page += [f"<li>{html.escape(name)}: {html.escape(str(e))}</li>" for name, e in errors[:50]]
+        page.append("</ul>")
+    page.append("</body></html>")
+    atomic_write(folder / "report.html", "\n".join(page) + "\n")
+    return [folder / "report.html", folder / "report.md", *written]
+
