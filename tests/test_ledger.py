@@ -193,7 +193,16 @@ def test_e7_clawback_from_the_ledger(lost: str, expected: Decimal) -> None:
                                  "clawed": "0", "held": "0"}}
     later = plan.evaluate([_lost(lost)], state=feb.state)
     assert later["a"].total == expected
-    assert "a" not in later.state.payees  # the customer is settled (or its window passed)
+    if lost < "2026-08":  # settled: kept until its window passes, so it is clawed only once
+        assert later.state.payees["a"]["clawback"]["customers"]["c-1"] == {
+            "earned": "400.00", "acquired": "2026-02-01", "clawed": str(-expected),
+            "held": "0", "lost": lost}
+        again = plan.evaluate([_lost("2026-08-03")], state=later.state)
+        assert again["a"].total == D("0.00")
+        assert again["a"].line("clawback").details["lost"][0]["note"] == (
+            f"already lost on {lost}")
+    else:  # lost after the window: nothing clawed and nothing kept
+        assert "a" not in later.state.payees
 
 
 def test_e7_clawback_never_twice_and_exempt_reasons() -> None:
@@ -289,7 +298,9 @@ def test_e1_penalty_carried_forward_api(examples: Path) -> None:
     assert july.amount("churn_penalty") == D("-400.00")
     assert july.amount("clawback") == D("-260.00")
     assert july.amount("floor") == D("360.00")
-    assert run.state.payees == {"X": {"churn_penalty": {"carried": "844.00"}}}
+    assert run.state.payees["X"]["churn_penalty"] == {"carried": "844.00"}
+    assert run.state.payees["X"]["clawback"]["customers"]["c-201"]["clawed"] == "260.00"
+    assert set(run.state.payees) == {"X"}
 
 
 def test_e1_penalty_carried_forward_cli(examples: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -302,7 +313,10 @@ def test_e1_penalty_carried_forward_cli(examples: Path, tmp_path: Path, cli) -> 
         got = {r["payee"]: r["total"] for r in json.loads(res.out)["results"]}
         assert got == totals, period
     saved = json.loads(state.read_text(encoding="utf-8"))
-    assert saved["payees"] == {"X": {"churn_penalty": {"carried": "844.00"}}}
+    assert saved["payees"]["X"]["churn_penalty"] == {"carried": "844.00"}
+    assert saved["payees"]["X"]["clawback"] == {"customers": {"c-201": {
+        "acquired": "2026-06-08", "clawed": "260.00", "earned": "260.00", "held": "0",
+        "lost": "2026-07-20"}}}
     assert [c["period"] for c in saved["closed"]] == list(TELECOM_TOTALS)
 
 

@@ -43,6 +43,9 @@ from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, Strict
 __all__ = ["Clawback", "ClawbackStep"]
 
 _ENTRY_KEYS = {"earned", "acquired", "clawed", "held"}
+#: a lost customer stays in the ledger (with its loss date) until its window
+#: passes, so a repeated loss event claws nothing more
+_SETTLED_KEYS = _ENTRY_KEYS | {"lost"}
 
 
 class ClawbackStep(StrictModel):
@@ -142,9 +145,11 @@ class _CompiledClawback(Compiled):
                 entry["customers"], dict):
             raise ValueError('a clawback entry is {"customers": {id: {...}}}')
         for cid, c in entry["customers"].items():
-            if not isinstance(c, dict) or set(c) != _ENTRY_KEYS:
+            if not isinstance(c, dict) or set(c) not in (_ENTRY_KEYS, _SETTLED_KEYS):
                 raise ValueError(f"customer {cid!r}: needs {', '.join(sorted(_ENTRY_KEYS))}")
             dt.date.fromisoformat(c["acquired"])
+            if "lost" in c:
+                dt.date.fromisoformat(c["lost"])
             earned, clawed, held = (amount_of(c, k) for k in ("earned", "clawed", "held"))
             if not ZERO <= clawed <= earned or not ZERO <= held <= earned - clawed:
                 raise ValueError(f"customer {cid!r}: amounts out of range")
@@ -176,6 +181,8 @@ class _CompiledClawback(Compiled):
                 held = self.round(amount * self.holdback) if spec.pay else ZERO
                 acquired: dt.date = event[spec.acquired_field]
                 old = book.get(cid)
+                if old is not None and "lost" in old:  # won again after a loss: a new start
+                    old = None
                 if old is not None:  # more commission on a customer already in the book
                     acquired = max(acquired, dt.date.fromisoformat(old["acquired"]))
                     amount_total = Decimal(old["earned"]) + amount
@@ -220,6 +227,10 @@ class _CompiledClawback(Compiled):
         if reason is not None:
             row["reason"] = reason
         c = book.pop(cid, None)
+        if c is not None and "lost" in c:
+            book[cid] = c
+            row.update(amount=ZERO, note=f"already lost on {c['lost']}")
+            return row
         if c is not None:
             earned, acquired = Decimal(c["earned"]), dt.date.fromisoformat(c["acquired"])
             already, held = Decimal(c["clawed"]), Decimal(c["held"])
@@ -247,4 +258,7 @@ class _CompiledClawback(Compiled):
             row["from_held"] = from_held
         row["_from_pay"] = due - from_held
         row["_released"] = held - from_held
+        if _days(acquired, lost) <= self.window:
+            book[cid] = {"earned": str(earned), "acquired": acquired.isoformat(),
+                         "clawed": str(already + due), "held": "0", "lost": lost.isoformat()}
         return row
