@@ -139,7 +139,8 @@ def test_e1_payee_x_recomputes_by_hand() -> None:
     assert "sum: 600.00 + 800.00 = 1,400.00" in text
     assert "网络传真 (new_fax): 3 x 60 = 180.00" in text
     assert "customer c-88 (competitor): 1.5 x 1,000 = 1,500.00" in text
-    assert "cap: 0.4 x 1,580.00 = 632.00" in text
+    assert "per lost customer: churn_multiple x monthly_value" in text
+    assert "cap: churn_cap_share x variable_pay = 0.4 x 1,580.00 = 632.00" in text
     assert "charged: -min(1,500.00, 632.00) = -632.00" in text
     assert "868.00 above the cap is not charged" in text
     assert "top-up: max(0, 700.00 - 948.00) = 0.00" in text
@@ -207,7 +208,8 @@ class StrictHTML(html.parser.HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         assert tag not in self.VOID, f"</{tag}> closes a void element"
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+        assert self.stack, f"</{tag}> closes nothing"
+        assert self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1]}>"
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:

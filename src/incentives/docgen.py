@@ -118,9 +118,9 @@ def _type(node: dict[str, Any], defs: dict[str, Any]) -> str:
             return "number"
         parts: list[str] = []
         for o in kinds:
-            t = _type(o, defs)
-            if t not in parts:
-                parts.append(t)
+            shown = _type(o, defs)
+            if shown not in parts:
+                parts.append(shown)
         if len(parts) > 1 and "text" in parts and "number" in parts:
             parts.remove("text")
             parts[parts.index("number")] = "number or text"
@@ -260,6 +260,16 @@ def render_reference() -> str:
             out += [doc, ""]
         if "enum" in node:
             out += ["One of " + ", ".join(f"`{v}`" for v in node["enum"]) + ".", ""]
+        elif "anyOf" in node:
+            objects = [o for o in node["anyOf"] if "properties" in o]
+            if objects:
+                doc = _doc(objects[0].get("description"))
+                if doc:
+                    out += [doc, ""]
+                out += ["A mapping, or the shorthand: a formula or a number alone.", ""]
+                out += _fields_table(objects[0], defs)
+            else:
+                out += [f"A {_type(node, defs)}.", ""]
         else:
             out += _fields_table(node, defs)
     text = "\n".join(out)

@@ -74,6 +74,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "lines": "Lines",
         "line": "Line",
         "amount": "Amount",
+        "calc": "amount",
         "working": "Working",
         "total": "Total",
         "hints": "Next steps",
@@ -81,6 +82,19 @@ _PHRASES: dict[str, dict[str, str]] = {
         "flags": "Flags",
         "value": "value",
         "value_note": "a named value, not a pay line",
+        "total_name": "total",
+        "per_customer": "per lost customer",
+        "carried_in": "carried in from earlier periods",
+        "carried_forward": "{amount} above the cap is carried forward to the next period",
+        "opening_balance": "owed at the start (draw balance)",
+        "recovery": "recovered from pay above the floor",
+        "closing_balance": "owed at the end (draw balance)",
+        "forgiven": "forgiven",
+        "lost_after": "customer {id} lost {lost}, {days} days after it was won",
+        "no_commission": "customer {id}: {note}",
+        "paid": "paid now",
+        "released": "released from holdback",
+        "clawed_back": "clawed back from pay",
         "no_lines": "no lines",
         "count": "count",
         "basis": "basis",
@@ -146,6 +160,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "lines": "明细",
         "line": "项目",
         "amount": "金额",
+        "calc": "金额",
         "working": "计算过程",
         "total": "合计",
         "hints": "下一步",
@@ -153,6 +168,19 @@ _PHRASES: dict[str, dict[str, str]] = {
         "flags": "标记",
         "value": "中间值",
         "value_note": "中间值，不计入合计",
+        "total_name": "合计",
+        "per_customer": "每个流失客户",
+        "carried_in": "以前期间结转",
+        "carried_forward": "超出封顶的 {amount} 结转至下期",
+        "opening_balance": "期初欠款（预支余额）",
+        "recovery": "从保底以上收入中收回",
+        "closing_balance": "期末欠款（预支余额）",
+        "forgiven": "豁免",
+        "lost_after": "客户 {id} 于 {lost} 流失，距获客 {days} 天",
+        "no_commission": "客户 {id}：{note}",
+        "paid": "本期发放",
+        "released": "释放的暂扣",
+        "clawed_back": "从本期收入中追回",
         "no_lines": "无明细",
         "count": "个数",
         "basis": "计提基数",
@@ -179,7 +207,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "charged": "实扣",
         "above_cap": "超出封顶的 {amount} 不扣",
         "floor": "保底",
-        "before": "此前{what}",
+        "before": "此前的{what}",
         "top_up": "补足",
         "limit": "上限",
         "cut": "削减",
@@ -343,6 +371,8 @@ class _Ctx:
 
     def name(self, ident: str) -> str:
         """An input or policy named for people: its label and id, or the id."""
+        if ident == "total":
+            return self.p["total_name"]
         label = self.labels.get(ident)
         return f"{label} ({ident})" if label and label != ident else ident
 
@@ -414,7 +444,7 @@ def _tiered(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         steps.append(Step(c.t("cap"), f"min({f.money(capped['uncapped'])}, "
                                       f"{f.money(capped['limit'])})", f.money(d.get("amount"))))
     if _needs_rounding(steps, f.money(line.amount)):
-        steps.append(Step(c.t("amount"), None, f.money(line.amount)))
+        steps.append(Step(c.t("calc"), None, f.money(line.amount)))
     if "to_next_tier" in d and "next_threshold" in d:
         c.hints.append(f"{line.label}: " + c.t(
             "next_tier", gap=f.num(d["to_next_tier"]), basis=c.labels.get(basis_f, basis_f),
@@ -427,6 +457,23 @@ def _uncapped(d: Mapping[str, Any]) -> Any:
     if isinstance(capped, Mapping):
         return capped.get("uncapped")
     return d.get("amount")
+
+
+def _formula_shown(c: _Ctx, formula: Any, substituted: Any) -> str | None:
+    """A formula beside its value: a single name with its label, else the substituted text."""
+    if not _is_name(formula):
+        return None
+    text = str(formula).strip()
+    if re.fullmatch(r"[^\W\d]\w*", text):
+        return c.name(text)
+    if substituted is not None:
+        return f"{c.fmt.expr(text)} = {c.fmt.expr(str(substituted))}"
+    return c.fmt.expr(text)
+
+
+def _is_name(formula: Any) -> bool:
+    """Whether a formula is worth showing beside its value (not a plain number)."""
+    return bool(formula) and _dec(str(formula).strip()) is None
 
 
 def _needs_rounding(steps: list[Step], amount: str) -> bool:
@@ -457,6 +504,9 @@ def _churn(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d, f = line.details, c.fmt
     steps = []
     parts = []
+    formulas = {row["formula"] for row in d.get("customers", []) if "formula" in row}
+    if len(formulas) == 1:
+        steps.append(Step(c.t("per_customer"), f.expr(formulas.pop())))
     for row in d.get("customers", []):
         cid, reason = row.get("id"), row.get("reason")
         if row.get("exempt"):
@@ -466,21 +516,30 @@ def _churn(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         parts.append(amt)
         expr = f.expr(str(row["substituted"])) if "substituted" in row else None
         steps.append(Step(c.t("customer", id=cid, reason=reason), expr, amt))
-    uncapped = f.money(d.get("uncapped", ZERO))
-    if not d.get("customers"):
-        steps.append(Step(c.t("no_customers"), None, f.money(ZERO)))
+    due = _dec(d.get("uncapped")) or ZERO
+    if "carried_in" in d:
+        carried = f.money(d["carried_in"])
+        steps.append(Step(c.t("carried_in"), None, carried))
+        parts.append(carried)
+        due += _dec(d["carried_in"]) or ZERO
+    if not parts:
+        steps.append(Step(c.t("no_customers") if not d.get("customers") else c.t("charged"),
+                          None, f.money(line.amount)))
         return steps
+    shown_due = f.money(due)
     if len(parts) > 1:
-        steps.append(Step(c.t("before_cap"), _signed_sum(parts), uncapped))
+        steps.append(Step(c.t("before_cap"), _signed_sum(parts), shown_due))
     if "cap" in d:
         cap = f.money(d["cap"])
-        expr = f.expr(str(d["cap_substituted"])) if "cap_substituted" in d else None
+        expr = _formula_shown(c, d.get("cap_formula"), d.get("cap_substituted"))
         steps.append(Step(c.t("cap"), expr, cap))
-        steps.append(Step(c.t("charged"), f"-min({uncapped}, {cap})", f.money(line.amount)))
-        if "above_cap" in d:
+        steps.append(Step(c.t("charged"), f"-min({shown_due}, {cap})", f.money(line.amount)))
+        if d.get("carried_forward"):
+            steps.append(Step(c.t("carried_forward", amount=f.money(d["carried_forward"]))))
+        elif "above_cap" in d:
             steps.append(Step(c.t("above_cap", amount=f.money(d["above_cap"]))))
     else:
-        steps.append(Step(c.t("charged"), f"-{uncapped}", f.money(line.amount)))
+        steps.append(Step(c.t("charged"), f"-{shown_due}", f.money(line.amount)))
     return steps
 
 
@@ -490,11 +549,70 @@ def _floor(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     floor, before = f.money(d.get("floor")), f.money(d.get("before"))
     steps = []
     formula = d.get("floor_formula")
-    steps.append(Step(c.t("floor"), c.name(str(formula)) if formula and formula != floor else None,
+    steps.append(Step(c.t("floor"), _formula_shown(c, formula, d.get("floor_substituted")),
                       floor))
     steps.append(Step(c.t("before", what=c.name(of)), None, before))
-    steps.append(Step(c.t("top_up"), f"max(0, {floor} - {before})", f.money(line.amount)))
+    if not d.get("recoverable"):
+        steps.append(Step(c.t("top_up"), f"max(0, {floor} - {before})", f.money(line.amount)))
+        return steps
+    opening = f.money(d.get("opening_balance", ZERO))
+    top_up, recovery = f.money(d.get("top_up", ZERO)), f.money(d.get("recovery", ZERO))
+    steps.append(Step(c.t("opening_balance"), None, opening))
+    steps.append(Step(c.t("top_up"), f"max(0, {floor} - {before})", top_up))
+    if (_dec(d.get("top_up")) or ZERO) == 0:
+        bounds = [f"max(0, {before} - {floor})", opening]
+        if "recovery_limit" in d:
+            bounds.append(f.money(d["recovery_limit"]))
+        steps.append(Step(c.t("recovery"), f"min({', '.join(bounds)})", recovery))
+    closing = f"{opening} + {top_up} - {recovery}"
+    if (_dec(d.get("forgiven")) or ZERO) != 0:
+        closing += f" - {f.money(d['forgiven'])}"
+        steps.append(Step(c.t("forgiven"), None, f.money(d["forgiven"])))
+    steps.append(Step(c.t("closing_balance"), closing, f.money(d.get("closing_balance", ZERO))))
+    steps.append(Step(c.t("calc"), f"{top_up} - {recovery}", f.money(line.amount)))
     return steps
+
+
+def _clawback(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    for row in d.get("lost", []):
+        cid = row.get("id")
+        if "note" in row:
+            steps.append(Step(c.t("no_commission", id=cid, note=row["note"]), None,
+                              f.money(row.get("amount", ZERO))))
+            continue
+        what = c.t("lost_after", id=cid, lost=_plain(f, row.get("lost")), days=row.get("days"))
+        if row.get("exempt"):
+            what += f" ({row.get('reason')})"
+        amount = _dec(row.get("amount")) or ZERO
+        earned, share = _dec(row.get("earned")), _dec(row.get("share"))
+        expr = None
+        if earned is not None and share is not None and -amount == f_round(c, earned * share):
+            expr = f"-({f.money(earned)} x {f.num(share)})"
+        steps.append(Step(what, expr, f.money(amount)))
+    for row in d.get("won", []):
+        steps.append(Step(f"{row.get('id')} ({_plain(f, row.get('acquired'))})", None,
+                          f.money(row.get("earned"))))
+    parts = []
+    for key in ("paid", "released"):
+        if key in d:
+            steps.append(Step(c.t(key), None, f.money(d[key])))
+            parts.append(f.money(d[key]))
+    clawed = f.money(d.get("clawed_back", ZERO))
+    steps.append(Step(c.t("clawed_back"), None, clawed))
+    if parts:
+        steps.append(Step(c.t("calc"), " + ".join(parts) + f" - {clawed}", f.money(line.amount)))
+    elif line.amount:
+        steps.append(Step(c.t("calc"), f"-{clawed}", f.money(line.amount)))
+    return steps
+
+
+def f_round(c: _Ctx, amount: Decimal) -> Decimal:
+    """``amount`` rounded by the plan's rule (the quantum, half-up when no plan is known)."""
+    if c.plan is not None:
+        return c.plan.rounding.round(amount)
+    return amount.quantize(Decimal("0.01"))
 
 
 def _cap(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
@@ -503,7 +621,7 @@ def _cap(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     limit, before = f.money(d.get("limit")), f.money(d.get("before"))
     formula = d.get("limit_formula")
     return [
-        Step(c.t("limit"), c.name(str(formula)) if formula and formula != limit else None, limit),
+        Step(c.t("limit"), _formula_shown(c, formula, d.get("limit_substituted")), limit),
         Step(c.t("before", what=c.name(of)), None, before),
         Step(c.t("cut"), f"-max(0, {before} - {limit})", f.money(line.amount)),
     ]
@@ -520,7 +638,11 @@ def _modifier(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     if d.get("band") is None:
         steps.append(Step(c.t("no_band"), None, f.money(line.amount)))
         return steps
-    band = c.t("band", n=int(d["band"]) + 1)
+    i = int(d["band"])
+    band = c.t("band", n=i + 1)
+    bands = list(getattr(spec, "bands", []) or [])
+    if i < len(bands):
+        band = c.t("tier_from", n=i + 1, start=f.num(bands[i].start))
     if d.get("band_label"):
         band += f" {d['band_label']}"
     steps.append(Step(band))
@@ -585,7 +707,7 @@ def _base_pay(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
 def _formula(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d, f = line.details, c.fmt
     return [Step(c.t("formula"), f.expr(str(d.get("formula")))),
-            Step(c.t("amount"), f.expr(str(d.get("substituted"))), f.money(line.amount))]
+            Step(c.t("calc"), f.expr(str(d.get("substituted"))), f.money(line.amount))]
 
 
 def _combine(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
@@ -607,7 +729,7 @@ def _generic(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d = line.details
     if "formula" in d and "substituted" in d:
         steps.append(Step(c.t("formula"), f.expr(str(d["formula"]))))
-        steps.append(Step(c.t("amount"), f.expr(str(d["substituted"])), f.money(line.amount)))
+        steps.append(Step(c.t("calc"), f.expr(str(d["substituted"])), f.money(line.amount)))
     for key, value in d.items():
         if key in ("formula", "substituted"):
             continue
@@ -652,6 +774,7 @@ _WORKERS: dict[str, Worker] = {
     "tiered": _tiered,
     "rate_table": _rate_table,
     "churn_penalty": _churn,
+    "clawback": _clawback,
     "floor": _floor,
     "cap": _cap,
     "modifier": _modifier,
@@ -737,6 +860,12 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
             env["total"] = env.get("total", ZERO) + line.amount
         if spec is not None and spec.type == "value" and pid in result.values:
             lines.append(_value_line(c, spec, result.values[pid], env, plan))
+        elif spec is not None and pid not in by_policy:
+            published = [n for n in spec.publishes() if n in result.values]
+            if published:
+                lines.append(StatementLine(spec.title, pid, None, [
+                    Step(c.name(n), None, _plain(fmt, result.values[n])) for n in published]))
+                env.update({n: result.values[n] for n in published})
     amounts = [fmt.money(line.amount) for line in result.lines]
     total = fmt.money(result.total)
     total_working = f"{_signed_sum(amounts)} = {total}" if amounts else f"{p['no_lines']}: {total}"

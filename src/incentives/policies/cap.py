@@ -12,7 +12,7 @@ Decimal('5000.00')
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ..money import ZERO
 from ..runtime import PayeeState
@@ -44,5 +44,8 @@ class _CompiledCap(Compiled):
         limit = self.limit(s.env)
         current = self.of(s.env)
         cut = limit - current if current > limit else ZERO
-        self.line(s, cut, {"limit": limit, "limit_formula": self.limit.source,
-                           "of": self.of.source, "before": current})
+        details: dict[str, Any] = {"limit": limit, "limit_formula": self.limit.source,
+                                   "of": self.of.source, "before": current}
+        if self.limit.constant is None:
+            details["limit_substituted"] = self.limit.substitute(s.env)
+        self.line(s, cut, details)

@@ -106,8 +106,11 @@ class _CompiledFloor(Compiled):
         floor = self.amount(s.env)
         current = self.of(s.env)
         top_up = floor - current if current < floor else ZERO
-        self.line(s, top_up, {"floor": floor, "floor_formula": self.amount.source,
-                              "of": self.of.source, "before": current})
+        details: dict[str, Any] = {"floor": floor, "floor_formula": self.amount.source,
+                                   "of": self.of.source, "before": current}
+        if self.amount.constant is None:
+            details["floor_substituted"] = self.amount.substitute(s.env)
+        self.line(s, top_up, details)
 
     def skip(self, s: PayeeState) -> None:
         super().skip(s)

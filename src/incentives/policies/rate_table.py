@@ -32,6 +32,11 @@ class RateItem(StrictModel):
     per_unit: Expr
     label: str | None = None
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        """The schema accepts the shorthand too: a number alone is short for ``{per_unit: <number>}``."""
+        return {"anyOf": [{"type": "string"}, {"type": "number"}, handler(core_schema)]}
+
 
 class RateTable(PolicyBase):
     """Sum over products of quantity x per-unit reward. ``items`` maps a product

@@ -56,6 +56,11 @@ class _RankKey(StrictModel):
     by: Expr
     order: Literal["desc", "asc"] = "desc"
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        """The schema accepts the shorthand too: ``revenue``, a formula alone, is short for ``{by: revenue}``."""
+        return {"anyOf": [{"type": "string"}, {"type": "number"}, handler(core_schema)]}
+
 
 #: A ranking key; ``"revenue"`` is short for ``{by: revenue, order: desc}``.
 RankKey = Annotated[_RankKey, BeforeValidator(_key_shorthand)]
