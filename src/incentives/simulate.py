@@ -467,10 +467,14 @@ def _progress(items: Sequence[Any], enabled: bool | None, desc: str) -> Iterable
 class Simulation:
     """A baseline and its variants evaluated on one population."""
 
-    def __init__(self, baseline: Outcome, variants: list[Outcome], records: list[Record]) -> None:
+    def __init__(self, baseline: Outcome, variants: list[Outcome]) -> None:
         self.baseline = baseline
         self.variants = variants
-        self.records = records
+
+    @property
+    def records(self) -> list[Record]:
+        """The checked records of the payees the baseline evaluated."""
+        return [r.record for r in self.baseline.run.results if r.record is not None]
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -504,12 +508,13 @@ class Simulation:
 
         ``revenue`` names the metric that cost is measured against.
         """
-        rev = self.metric(revenue) if revenue else None
-        base = summarize(self.baseline.run, name=self.baseline.name, revenue=rev)
+        if revenue:
+            self.metric(revenue)  # a clear error for a metric the records lack
+        base = summarize(self.baseline.run, name=self.baseline.name, revenue=revenue)
         out = [base]
         for o in self.variants:
-            out.append(summarize(o.run, name=o.name, revenue=rev, baseline=self.baseline.run,
-                                 top=top))
+            out.append(summarize(o.run, name=o.name, revenue=revenue,
+                                 baseline=self.baseline.run, top=top))
         return Comparison(out)
 
 
@@ -529,8 +534,6 @@ def simulate(
     raises the first instead).
     """
     records = _population(population)
-    compiled = baseline.compile()
-    checked, _ = compiled.check(records)
     items: list[tuple[str, Plan, Variant | None]] = [("baseline", baseline, None)]
     for i, v in enumerate(variants):
         if isinstance(v, Variant):
@@ -546,7 +549,7 @@ def simulate(
     for name, plan, var in _progress(items, progress, "simulate"):
         run = plan.evaluate(records, errors=mode)
         outcomes.append(Outcome(name, plan, run, var))
-    return Simulation(outcomes[0], outcomes[1:], checked)
+    return Simulation(outcomes[0], outcomes[1:])
 
 
 # ---------------------------------------------------------------- figures
@@ -574,8 +577,8 @@ def percentile(values: Sequence[Decimal], p: Decimal | str | int) -> Decimal:
         h = (len(xs) - 1) * q
         lo = int(h)
         frac = h - lo
-        if lo + 1 >= len(xs):
-            return xs[-1]
+        if lo + 1 >= len(xs) or frac == 0 or xs[lo + 1] == xs[lo]:
+            return xs[lo]
         return xs[lo] + frac * (xs[lo + 1] - xs[lo])
 
 
@@ -699,14 +702,15 @@ def summarize(
     run: Run,
     *,
     name: str = "baseline",
-    revenue: Mapping[tuple[str, str], Decimal] | None = None,
+    revenue: str | Mapping[tuple[str, str], Decimal] | None = None,
     baseline: Run | None = None,
     top: int = 5,
 ) -> Summary:
     """The figures of one run; with ``baseline``, also its winners and losers.
 
     - ``total_cost``: the sum of every payee's total; ``cost_per_revenue``: that
-      over the sum of ``revenue`` (by (period, payee)) of the payees evaluated;
+      over the sum of ``revenue`` of the payees evaluated (``revenue`` names a
+      metric of the records, or maps (period, payee) to an amount);
     - ``mean``, ``median``, ``p10``, ``p90`` of payee totals (see :func:`percentile`);
     - ``on_floor`` / ``at_cap``: payees with a floor line above zero / a cap line
       below zero (or a capped commission);
@@ -721,7 +725,7 @@ def summarize(
         rev_total: Decimal | None = None
         ratio: Decimal | None = None
         if revenue is not None:
-            rev_total = sum((revenue[(r.period, r.payee)] for r in results), ZERO)
+            rev_total = sum((_revenue(r, revenue) for r in results), ZERO)
             ratio = cost / rev_total if rev_total else None
         mean = cost / len(totals) if totals else None
     groups: dict[str | None, list[Decimal]] = {}
@@ -752,6 +756,15 @@ def summarize(
 
 def _tidy(x: Decimal | None) -> Decimal | None:
     return x.normalize() if x is not None and x == 0 else x
+
+
+def _revenue(r: PayeeResult, revenue: str | Mapping[tuple[str, str], Decimal]) -> Decimal:
+    if not isinstance(revenue, str):
+        return revenue[(r.period, r.payee)]
+    if r.record is None or revenue not in r.record.metrics:
+        raise UsageError(f"no metric {revenue!r} for payee {r.payee!r} in {r.period}")
+    value: Decimal = r.record.metrics[revenue]
+    return value
 
 
 def changes(baseline: Run, other: Run, *, top: int = 5) -> Changes:
