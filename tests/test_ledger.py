@@ -489,3 +489,69 @@ def test_evaluate_never_changes_the_given_state() -> None:
     assert first.to_json() == again.to_json()
     assert first.state.to_json() == again.state.to_json()
     assert first.state.balance("a", "draw") == D("2500.00")
+
+
+REVIEW = """
+name: review
+inputs:
+  metrics: {sales: {}}
+policies:
+  - {type: period_quota, id: quota, target: 30000, over: quarter}
+  - {type: accumulate, id: qtd_sales, of: sales, over: quarter}
+  - {type: accumulate, id: qtd_quota, of: quota, over: quarter}
+  - {type: value, id: attainment, value: qtd_sales / qtd_quota}
+  - type: ranking_flag
+    id: bottom
+    when: qtd_sales_closing
+    flag: bottom of the quarter
+    side: bottom
+    count: 1
+    keys: [attainment]
+    cutoff_ties: include
+"""
+
+
+def test_quarterly_review_ranks_the_quarter_to_date() -> None:
+    plan = load_plan(REVIEW)
+    sales = {"a": [9000, 9000, 13000], "b": [12000, 2000, 11000], "c": [10000, 10000, 10000]}
+    records = [{"payee": p, "period": f"2026-0{4 + i}", "group": "g", "metrics": {"sales": s}}
+               for p, months in sales.items() for i, s in enumerate(months)]
+    run = plan.evaluate(records)
+    # the quarter is what counts: b led April but finishes on 25,000 of 30,000
+    june = {p: run.get(p, "2026-06") for p in sales}
+    assert {p: r.values["attainment"].quantize(D("0.0001")) for p, r in june.items()} == {
+        "a": D("1.0333"), "b": D("0.8333"), "c": D("1.0000")}
+    assert [p for p, r in june.items() if r.flags] == ["b"]
+    assert not any(r.flags for r in run if r.period != "2026-06")
+
+
+def test_correct_command_posts_adjustments_paid_next_run(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    plan = tmp_path / "e6.yaml"
+    plan.write_text(E6_YAML, encoding="utf-8")
+    opening, state = tmp_path / "opening.json", tmp_path / "state.json"
+    save_state_file(State("e6"), opening)
+    save_state_file(State("e6"), state)
+    jan = _write_month(tmp_path, "jan.jsonl", e6_records(["3000"]))
+    res = cli("run", plan, jan, "--state", state, "--format", "json",
+              "--out", tmp_path / "paid.json")
+    assert res.code == 0, res.err
+    fixed = _write_month(tmp_path, "fixed.jsonl", e6_records(["3200"]))
+    res = cli("correct", plan, fixed, "--paid", tmp_path / "paid.json", "--opening", opening,
+              "--state", state)
+    assert res.code == 0, res.err
+    assert res.out == "a 2026-01 earnings: paid 3000.00, corrected 3200.00, adjustment 200.00\n"
+    feb = _write_month(tmp_path, "feb.jsonl", e6_records(["3000"], start=2))
+    res = cli("run", plan, feb, "--state", state, "--format", "json")
+    assert res.code == 0, res.err
+    result = json.loads(res.out)["results"][0]
+    assert result["total"] == "3200.00"
+    assert result["lines"][-1]["id"] == "adjustment"
+    assert result["lines"][-1]["amount"] == "200.00"
+    # a paid file that is not a run is refused, and the state is left alone
+    before = state.read_bytes()
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    res = cli("correct", plan, fixed, "--paid", tmp_path / "bad.json", "--opening", opening,
+              "--state", state)
+    assert res.code == 2
+    assert "not the JSON output" in res.err
+    assert state.read_bytes() == before

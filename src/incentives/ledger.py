@@ -191,7 +191,7 @@ class State:
                 continue
             if s.ledger:
                 payees[s.payee] = s.ledger
-            else:
+            elif payees:
                 payees.pop(s.payee, None)
         self.closed.append({"period": period, "plan_version": plan.version})
         self.plan_version = plan.version
