@@ -281,6 +281,9 @@ def _events(spec: EventSpec, period: str, fields: Mapping[str, st.SearchStrategy
                 row[name] = draw(st.text(_IDS, min_size=1, max_size=6))
         return row
 
+    if "id" in spec.fields:  # event ids are unique within a list
+        return st.lists(one(), max_size=max_events,
+                        unique_by=lambda e: e["id"] if "id" in e else id(e))
     return st.lists(one(), max_size=max_events)
 
 
@@ -341,9 +344,11 @@ def records(
                                                                                 "periods")
     group_st = _groups(groups)
     marks = _landmarks(plan) if landmarks else []
-    metric_st = {name: metric_over.get(name) or _numbers(spec, lo, hi, places, marks)
+    metric_st = {name: metric_over[name] if name in metric_over
+                 else _numbers(spec, lo, hi, places, marks)
                  for name, spec in inputs.metrics.items()}
-    attr_st = {name: attr_over.get(name) or _attribute(spec, lo, hi, places)
+    attr_st = {name: attr_over[name] if name in attr_over
+               else _attribute(spec, lo, hi, places)
                for name, spec in inputs.attributes.items()}
 
     @st.composite
