@@ -183,7 +183,7 @@ def test_next_tier_hint() -> None:
 
 def test_gate_failure_is_explained() -> None:
     text = bank_run()["Q"].explain()
-    assert "gate not met: score 54" in text
+    assert "gate: score 54, at least 60 needed: not met" in text
     assert "bonus: 4,000.00 x 0 / 100 = 0.00" in text
     assert "prorated: 3,000.00 x (20 / 31) = 1,935.48" in text
     assert "存款增量 counted: min(1.3, 1.2) = 1.2" in bank_run()["P"].explain()
@@ -350,3 +350,92 @@ def test_repr_html_of_result_and_run() -> None:
     for r in run:
         StrictHTML().check(r._repr_html_())
     assert "1,400.00" in run["X"]._repr_html_()
+
+
+# ------------------------------------------------- every example, every payee
+def _runs() -> list[tuple[str, Run]]:
+    runs: list[tuple[str, Run]] = [("telecom", telecom_run()), ("bank", bank_run())]
+    tobacco = EXAMPLES / "tobacco"
+    if (tobacco / "plan.yaml").exists():
+        plan = load_plan(tobacco / "plan.yaml")
+        runs.append(("tobacco", plan.evaluate(read_records_file(tobacco / "records.jsonl"))))
+    ledger_plan = TELECOM / "plan-ledger.yaml"
+    if ledger_plan.exists():
+        plan = load_plan(ledger_plan)
+        state = None
+        for name in ("records.jsonl", "records-2026-06.jsonl", "records-2026-07.jsonl"):
+            month = plan.evaluate(read_records_file(TELECOM / name), state=state)
+            state = month.state
+            runs.append((f"telecom-ledger {name}", month))
+    return runs
+
+
+def test_every_example_statement_recomputes_in_both_languages() -> None:
+    checked = 0
+    for name, run in _runs():
+        for r in run:
+            for lang in ("en", "zh"):
+                text = r.explain(lang=lang)
+                if lang == "zh":
+                    text = text.replace("\n合计: ", "\nTotal: ")
+                try:
+                    _, total, n = recompute_text_statement(text)
+                except AssertionError as exc:
+                    raise AssertionError(f"{name} {r.payee} ({lang}): {exc}\n{text}") from exc
+                assert total == r.total
+                checked += n
+            StrictHTML().check(r.explain(format="html", lang="zh"))
+    assert checked > 200
+
+
+def test_team_lines_explained() -> None:
+    from incentives import Contest
+
+    plan = Plan(name="e3", inputs={"metrics": {"score": {}}}, policies=[
+        Contest(id="contest", label="竞赛 contest", score="score", prizes=[800, 500, 200],
+                threshold=70, ties="share")])
+    run = plan.evaluate([{"payee": p, "period": "2026-05", "group": "g", "metrics": {"score": s}}
+                         for p, s in [("A", 91), ("B", 85), ("C", 85), ("D", 72), ("E", 64)]])
+    b = run["B"].explain()
+    assert ("tied with C at positions 2, 3; the tied positions' prizes shared evenly: "
+            "(500.00 + 200.00) / 2 = 350.00") in b
+    assert "竞赛 contest: 6 more score draws level with a larger prize" in b
+    e = run["E"].explain(lang="zh")
+    assert "门槛: 总分 64，至少需 70：未达标" in e
+    assert "得分再提高 21 即可追平更高一档奖金" in e  # level with B and C at 85: D at 72 wins nothing
+    d = run["D"].explain()
+    assert "rank 4 of 4 qualified (position 4)" in d
+
+
+# ------------------------------------------------ committed example statements
+EXAMPLES = TELECOM.parent
+STATEMENTS = [
+    ("telecom", "records.jsonl", "X", "markdown", "zh", "statement-X.zh.md"),
+    ("telecom", "records.jsonl", "X", "text", "en", "statement-X.en.txt"),
+    ("bank", "records.json", "P", "text", "en", "statement-P.en.txt"),
+    ("bank", "records.json", "Q", "markdown", "zh", "statement-Q.zh.md"),
+    ("tobacco", "records.jsonl", "GL-02", "text", "en", "statement-GL-02.en.txt"),
+    ("tobacco", "records.jsonl", "CS-04", "markdown", "zh", "statement-CS-04.zh.md"),
+]
+
+
+@pytest.mark.parametrize(("example", "records", "payee", "fmt", "lang", "name"), STATEMENTS)
+def test_committed_example_statement_is_current(cli: Callable[..., Any], tmp_path: Path,
+                                                example: str, records: str, payee: str,
+                                                fmt: str, lang: str, name: str) -> None:
+    folder = EXAMPLES / example
+    out = tmp_path / name
+    r = cli("explain", folder / "plan.yaml", folder / records, "--payee", payee,
+            "--format", fmt, "--lang", lang, "--out", out)
+    assert r.code == 0, r.err
+    regenerate = (f"incentives explain examples/{example}/plan.yaml examples/{example}/{records} "
+                  f"--payee {payee} --format {fmt} --lang {lang} "
+                  f"--out examples/{example}/{name}")
+    committed = (folder / name).read_text(encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == committed, f"out of date; run: {regenerate}"
+
+
+def test_committed_e1_statement_recomputes() -> None:
+    text = (TELECOM / "statement-X.en.txt").read_text(encoding="utf-8")
+    _, total, _ = recompute_text_statement(text)
+    assert total == Decimal("948.00")

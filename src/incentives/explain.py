@@ -43,7 +43,7 @@ import html
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UsageError
@@ -83,6 +83,38 @@ _PHRASES: dict[str, dict[str, str]] = {
         "value": "value",
         "value_note": "a named value, not a pay line",
         "total_name": "total",
+        "qualified": "qualified",
+        "not_qualified": "not qualified",
+        "threshold": "threshold",
+        "rank": "rank {rank} of {n} qualified (position {position})",
+        "tied": "tied with {with_} at positions {positions}",
+        "tie_share": "the tied positions' prizes shared evenly",
+        "tie_best": "each gets the best tied position's prize",
+        "tie_cents": "(shared exactly: a cent that cannot be split evenly goes to the payee ids first in order)",
+        "prize": "prize for position {position}",
+        "prize_none": "prize",
+        "not_paid": "no prizes: {reason}",
+        "gap_prize": "{gap} more score draws level with a larger prize",
+        "criteria": "criteria",
+        "met": "met",
+        "not_met": "not met",
+        "honour_rank": "rank {rank} of {n} candidates (at most {limit} awarded); ranked by",
+        "cutoff_tie": "tied at the cut-off: {tied}; rule {rule}: {chosen} chosen",
+        "awarded": "{title} awarded",
+        "not_awarded": "{title} not awarded ({reason})",
+        "pool": "pool, shared among {n}",
+        "share_calc": "share: weight x common factor",
+        "held_floor": "held at the floor",
+        "held_cap": "held at the cap",
+        "paid_rounded": "paid (to the cent, the shares adding up to the pool exactly)",
+        "group_mean": "group mean",
+        "balanced": "balanced",
+        "after_rounded": "after (to the cent, the group's total kept exactly)",
+        "spread_before": "spread before",
+        "spread_after": "spread after",
+        "ratio": "max/min {ratio} ({hi} / {lo})",
+        "unmet": "bounds not met: {what}",
+        "team": "team",
         "per_customer": "per lost customer",
         "carried_in": "carried in from earlier periods",
         "carried_forward": "{amount} above the cap is carried forward to the next period",
@@ -135,6 +167,9 @@ _PHRASES: dict[str, dict[str, str]] = {
         "points": "{kpi} points",
         "score": "score",
         "gate_failed": "gate not met: {reason}",
+        "gate": "gate",
+        "at_least": "{what} {value}, at least {min} needed: {verdict}",
+        "at_most": "{what} {value}, at most {min} allowed: {verdict}",
         "percent": "payout percent",
         "percent_table": "payout percent (from the payout table)",
         "bonus": "bonus",
@@ -169,6 +204,38 @@ _PHRASES: dict[str, dict[str, str]] = {
         "value": "中间值",
         "value_note": "中间值，不计入合计",
         "total_name": "合计",
+        "qualified": "达标",
+        "not_qualified": "未达标",
+        "threshold": "门槛",
+        "rank": "在 {n} 名达标者中排第 {rank}（名次 {position}）",
+        "tied": "与 {with_} 并列（名次 {positions}）",
+        "tie_share": "并列名次的奖金平均分配",
+        "tie_best": "各得并列最高名次的奖金",
+        "tie_cents": "（精确分配：不能均分的分按收款人编号顺序依次分配）",
+        "prize": "第 {position} 名奖金",
+        "prize_none": "奖金",
+        "not_paid": "不发奖：{reason}",
+        "gap_prize": "得分再提高 {gap} 即可追平更高一档奖金",
+        "criteria": "评选条件",
+        "met": "符合",
+        "not_met": "不符合",
+        "honour_rank": "在 {n} 名候选人中排第 {rank}（至多 {limit} 名）；排序依据",
+        "cutoff_tie": "名额线并列：{tied}；规则 {rule}：选中 {chosen}",
+        "awarded": "获得{title}",
+        "not_awarded": "未获得{title}（{reason}）",
+        "pool": "奖金池，{n} 人分配",
+        "share_calc": "份额：权重 x 统一系数",
+        "held_floor": "按下限",
+        "held_cap": "按上限",
+        "paid_rounded": "实发（精确到分，各份额之和恰等于奖金池）",
+        "group_mean": "团队平均",
+        "balanced": "均衡后",
+        "after_rounded": "调整后（精确到分，团队合计不变）",
+        "spread_before": "调整前差距",
+        "spread_after": "调整后差距",
+        "ratio": "最高/最低 {ratio}（{hi} / {lo}）",
+        "unmet": "未能满足的界限：{what}",
+        "team": "团队",
         "per_customer": "每个流失客户",
         "carried_in": "以前期间结转",
         "carried_forward": "超出封顶的 {amount} 结转至下期",
@@ -221,6 +288,9 @@ _PHRASES: dict[str, dict[str, str]] = {
         "points": "{kpi} 得分",
         "score": "总分",
         "gate_failed": "未达门槛：{reason}",
+        "gate": "门槛",
+        "at_least": "{what} {value}，至少需 {min}：{verdict}",
+        "at_most": "{what} {value}，至多 {min}：{verdict}",
         "percent": "兑现比例",
         "percent_table": "兑现比例（查兑现表）",
         "bonus": "奖金",
@@ -254,7 +324,8 @@ class Step:
     result: str | None = None
 
     def text(self) -> str:
-        body = " = ".join(p for p in (self.expr, self.result) if p is not None)
+        sep = " " if self.result is not None and self.result.startswith("≈ ") else " = "
+        body = sep.join(p for p in (self.expr, self.result) if p is not None)
         return f"{self.label}: {body}" if body else self.label
 
 
@@ -316,7 +387,7 @@ class _Fmt:
         d = _dec(value)
         if d is None:
             return str(value), False
-        shown = d.quantize(Decimal(1).scaleb(-places))
+        shown = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
         if shown == d:
             return self.num(d), False
         return self.num(shown.normalize()), True
@@ -656,6 +727,8 @@ def _scorecard(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d, f = line.details, c.fmt
     steps = []
     points = []
+    labels_of_kpis = {str(k.get("kpi")): str(k.get("label") or k.get("kpi"))
+                      for k in d.get("kpis", [])}
     for k in d.get("kpis", []):
         name = str(k.get("label") or k.get("kpi"))
         raw, raw_rounded = f.approx(k.get("attainment"), 6)
@@ -678,7 +751,16 @@ def _scorecard(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
                           (c.t("approx") + " " if pts_rounded or counted_rounded else "") + pts))
     score, _ = f.approx(d.get("score"), 6)
     steps.append(Step(c.t("score"), " + ".join(points), score))
-    if d.get("gate_failed"):
+    gates = d.get("gates")
+    if isinstance(gates, list):
+        for g in gates:
+            what = c.t("score") if g.get("of") == "score" else c.t(
+                "attainment", kpi=labels_of_kpis.get(str(g.get("of")), str(g.get("of"))))
+            value, _ = f.approx(g.get("value"), 6)
+            verdict = c.t("met") if g.get("met") else c.t("not_met")
+            steps.append(Step(c.t("gate"), None, c.t("at_least", what=what, value=value,
+                                                      min=f.num(g.get("min")), verdict=verdict)))
+    elif d.get("gate_failed"):
         steps.append(Step(c.t("gate_failed", reason=d["gate_failed"])))
     percent, _ = f.approx(d.get("percent"), 6)
     steps.append(Step(c.t("percent_table") if d.get("payout_table") else c.t("percent"), None,
@@ -770,11 +852,180 @@ def _flatten_detail(c: _Ctx, key: str, value: Any, steps: list[Step], depth: int
         steps.append(Step(key, None, _plain(c.fmt, value)))
 
 
+# ------------------------------------------------------------ team policies
+class _Approx:
+    """Numbers for working rows: exact when short, else to 6 places, remembering that."""
+
+    def __init__(self, f: _Fmt) -> None:
+        self.f = f
+        self.rounded = False
+
+    def __call__(self, value: Any) -> str:
+        text, rounded = self.f.approx(value, 6)
+        self.rounded = self.rounded or rounded
+        return text
+
+    def result(self, value: Any) -> str:
+        text = self(value)
+        if self.rounded:
+            self.rounded = False
+            return "≈ " + text
+        return text
+
+
+def _contest(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    a = _Approx(f)
+    steps = []
+    score_f = getattr(spec, "score", None)
+    score = a(d.get("score"))
+    a.rounded = False
+    shown_f = c.fmt.expr(str(score_f)) if _is_name(score_f) and str(score_f) != score else None
+    steps.append(Step(c.t("score"), shown_f, a.result(d.get("score"))))
+    t = d.get("threshold")
+    if t is not None:
+        key = "at_least" if d.get("order", "desc") == "desc" else "at_most"
+        verdict = c.t("qualified") if d.get("rank") is not None else c.t("not_qualified")
+        steps.append(Step(c.t("threshold"), None, c.t(key, what=c.t("score"), value=score,
+                                                      min=f.num(t), verdict=verdict)))
+    rank = d.get("rank")
+    if rank is not None:
+        steps.append(Step(c.t("rank", rank=rank, n=d.get("participants"),
+                              position=d.get("position"))))
+    tie = d.get("tie")
+    amount = f.money(line.amount)
+    if isinstance(tie, Mapping):
+        with_ = ", ".join(str(x) for x in tie.get("with", []))
+        positions = ", ".join(str(x) for x in tie.get("positions", []))
+        prizes = [f.money(x) for x in tie.get("prizes", [])]
+        what = c.t("tied", with_=with_, positions=positions)
+        rule = tie.get("rule")
+        if rule == "share":
+            k = len(prizes)
+            pooled = _dec(tie.get("pooled")) or ZERO
+            exact = f_round(c, pooled / k) if k else ZERO
+            if k and exact == line.amount:
+                steps.append(Step(what + "; " + c.t("tie_share"),
+                                  f"({' + '.join(prizes)}) / {k}", amount))
+            else:
+                steps.append(Step(c.t("tie_cents")))
+                steps.append(Step(what + "; " + c.t("tie_share"), None, amount))
+        elif rule == "best":
+            steps.append(Step(what + "; " + c.t("tie_best"), None, amount))
+        else:
+            steps.append(Step(what, None, amount))
+    elif rank is not None:
+        steps.append(Step(c.t("prize", position=d.get("position")), None, amount))
+    if d.get("not_paid"):
+        steps.append(Step(c.t("not_paid", reason=d["not_paid"]), None, amount))
+    elif rank is None:
+        steps.append(Step(c.t("prize_none"), None, amount))
+    gap = d.get("gap_to_next_prize")
+    if gap is not None and (_dec(gap) or ZERO) > 0:
+        c.hints.append(f"{line.label}: " + c.t("gap_prize", gap=a(gap)))
+    return steps
+
+
+_REASONS_ZH = {
+    "does not meet the criteria": "不符合评选条件",
+    "ranked below the cut-off": "排名在名额线以下",
+    "tied at the cut-off, excluded by the rule": "名额线并列，按规则不入选",
+}
+
+
+def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    verdict = c.t("met") if d.get("met_criteria") else c.t("not_met")
+    steps = [Step(c.t("criteria"), None, f"{c.fmt.expr(str(d.get('criteria')))}: {verdict}")]
+    if d.get("rank") is not None:
+        keys = ", ".join(str(k) for k in d.get("keys", []))
+        steps.append(Step(c.t("honour_rank", rank=d["rank"], n=d.get("candidates"),
+                                limit=d.get("limit")), None, keys or None))
+    tie = d.get("cutoff_tie")
+    if isinstance(tie, Mapping):
+        steps.append(Step(c.t("cutoff_tie", tied=", ".join(map(str, tie.get("tied", []))),
+                              rule=tie.get("rule"),
+                              chosen=", ".join(map(str, tie.get("chosen", []))))))
+    title = str(d.get("title", ""))
+    reason = str(d.get("reason", ""))
+    if c.p is _PHRASES["zh"]:
+        reason = _REASONS_ZH.get(reason, reason)
+    won = title in c.result.titles and not d.get("reason")
+    steps.append(Step(c.t("awarded", title=title) if won else
+                      c.t("not_awarded", title=title, reason=reason), None,
+                      f.money(line.amount)))
+    return steps
+
+
+def _pool(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    a = _Approx(f)
+    steps = [Step(c.t("pool", n=d.get("sharers")), None, f.money(d.get("pool")))]
+    aggs = d.get("aggregates")
+    if isinstance(aggs, Mapping):
+        steps += [Step(c.name(str(k)), None, a.result(v)) for k, v in aggs.items()]
+    weight, factor = _dec(d.get("weight")), _dec(d.get("factor"))
+    if weight is not None and factor is not None:
+        expr = f"{a(weight)} x {a(factor)}"
+        steps.append(Step(c.t("share_calc"), expr, a.result(weight * factor)))
+    held = str(d.get("held_at") or "")
+    if held:
+        is_floor = held in ("lower", "floor", "min")
+        bound = d.get("floor") if is_floor else d.get("cap")
+        steps.append(Step(c.t("held_floor") if is_floor else c.t("held_cap"), None,
+                          f.money(bound)))
+    steps.append(Step(c.t("paid_rounded"), None, f.money(line.amount)))
+    return steps
+
+
+def _balance(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    a = _Approx(f)
+    before, after, mean = f.money(d.get("before")), f.money(d.get("after")), f.money(d.get("mean"))
+    steps = [Step(c.t("before", what=c.name(str(d.get("of")))), None, before),
+             Step(c.t("group_mean"), None, mean)]
+    if "k" in d:
+        expr = f"{mean} + {a(d['k'])} x ({before} - {mean})"
+        steps.append(Step(c.t("balanced"), expr, a.result(d.get("exact"))))
+    else:
+        steps.append(Step(c.t("balanced"), None, a.result(d.get("exact"))))
+    steps.append(Step(c.t("after_rounded"), None, after))
+    for key in ("spread_before", "spread_after"):
+        sp = d.get(key)
+        if isinstance(sp, Mapping) and "ratio" in sp:
+            steps.append(Step(c.t(key), None, c.t("ratio", ratio=a.result(sp["ratio"]),
+                                                  lo=f.money(sp.get("min")),
+                                                  hi=f.money(sp.get("max")))))
+    if d.get("unmet"):
+        steps.append(Step(c.t("unmet", what="; ".join(map(str, d["unmet"])))))
+    steps.append(Step(c.t("adjustment"), f"{after} - {before}", f.money(line.amount)))
+    return steps
+
+
+def _leader(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    a = _Approx(f)
+    steps = []
+    team = d.get("team")
+    if isinstance(team, list):
+        steps.append(Step(c.t("team"), None, ", ".join(map(str, team)) or "-"))
+    aggs = d.get("aggregates")
+    if isinstance(aggs, Mapping):
+        steps += [Step(c.name(str(k)), None, a.result(v)) for k, v in aggs.items()]
+    steps.append(Step(c.t("formula"), f.expr(str(d.get("formula")))))
+    steps.append(Step(c.t("calc"), f.expr(str(d.get("substituted"))), f.money(line.amount)))
+    return steps
+
 _WORKERS: dict[str, Worker] = {
     "tiered": _tiered,
     "rate_table": _rate_table,
     "churn_penalty": _churn,
     "clawback": _clawback,
+    "contest": _contest,
+    "honour": _honour,
+    "bonus_pool": _pool,
+    "balance": _balance,
+    "leader_bonus": _leader,
     "floor": _floor,
     "cap": _cap,
     "modifier": _modifier,
@@ -864,7 +1115,8 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
             published = [n for n in spec.publishes() if n in result.values]
             if published:
                 lines.append(StatementLine(spec.title, pid, None, [
-                    Step(c.name(n), None, _plain(fmt, result.values[n])) for n in published]))
+                    Step(c.name(n), None, _value_text(fmt, result.values[n]))
+                    for n in published]))
                 env.update({n: result.values[n] for n in published})
     amounts = [fmt.money(line.amount) for line in result.lines]
     total = fmt.money(result.total)
@@ -938,6 +1190,17 @@ def _env(result: PayeeResult, plan: Plan | None) -> dict[str, Any]:
     return env
 
 
+def _value_text(f: _Fmt, value: Any) -> str:
+    """A named value: money-like at the quantum, long decimals to 10 places."""
+    if isinstance(value, Decimal):
+        text, rounded = f.approx(value, 10)
+        if rounded:
+            return text
+        exp = value.as_tuple().exponent
+        return f.num(value) if isinstance(exp, int) and exp >= 0 else f.money(value)
+    return _plain(f, value)
+
+
 def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
                 plan: Plan | None) -> StatementLine:
     f = c.fmt
@@ -947,7 +1210,7 @@ def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
         for compiled in plan.compile().policies:
             if compiled.id == spec.id:
                 formula = getattr(compiled, "value", None)
-    shown = f.money(value) if isinstance(value, Decimal) else _plain(f, value)
+    shown = _value_text(f, value)
     source = getattr(spec, "value", None)
     if formula is not None and hasattr(formula, "substitute"):
         sub = f.expr(formula.substitute(env))

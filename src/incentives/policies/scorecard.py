@@ -165,6 +165,14 @@ class _CompiledScorecard(Compiled):
                          "target": target, "attainment": raw, "counted": att,
                          "weight": kpi.weight, "points": points})
         failed = None
+        gates: list[dict[str, Any]] = []
+        for g in self.gates:
+            if g.min_score is not None:
+                gates.append({"of": "score", "value": score, "min": g.min_score,
+                              "met": score >= g.min_score})
+            elif g.kpi is not None and g.min_attainment is not None:
+                gates.append({"of": g.kpi, "value": attainments[g.kpi], "min": g.min_attainment,
+                              "met": attainments[g.kpi] >= g.min_attainment})
         for g in self.gates:
             if g.min_score is not None and score < g.min_score:
                 failed = f"score {score} is below the gate {g.min_score}"
@@ -180,6 +188,8 @@ class _CompiledScorecard(Compiled):
                                    "target_bonus": target_bonus}
         if self.points is not None:
             details["payout_table"] = [{"score": a, "percent": b} for a, b in self.points]
+        if gates:
+            details["gates"] = gates
         if failed:
             details["gate_failed"] = failed
         s.set_value(f"{self.id}_score", score)
