@@ -62,8 +62,10 @@ class Finding:
         else:
             import json
 
+            from ..runtime import jsonable
+
             body = f"the plan fails on these records: {self.error}\n  records:\n" + "\n".join(
-                "    " + json.dumps(r, ensure_ascii=False) for r in self.records or [])
+                "    " + json.dumps(jsonable(r), ensure_ascii=False) for r in self.records or [])
         return head + "\n  " + body.replace("\n", "\n  ")
 
 

@@ -216,6 +216,18 @@ def _landmarks(plan: Plan) -> list[Decimal]:
     return sorted(found)
 
 
+def _fixed(low: Decimal, high: Decimal, places: int) -> st.SearchStrategy[Decimal]:
+    """Decimals with ``places`` decimal places from ``low`` to ``high``, drawn as whole
+    numbers of the quantum (fast, and they shrink towards ``low``)."""
+    quantum = D(1).scaleb(-places)
+    a = int((low / quantum).to_integral_value(rounding="ROUND_CEILING"))
+    b = int((high / quantum).to_integral_value(rounding="ROUND_FLOOR"))
+    if a > b:
+        raise InvalidArgument(f"no number with {places} decimal places lies between "
+                              f"{low} and {high}")
+    return st.integers(min_value=a, max_value=b).map(lambda n: (D(n) * quantum))
+
+
 def _numbers(spec: MetricSpec | AttributeSpec, lo: Decimal, hi: Decimal, places: int,
              marks: Sequence[Decimal]) -> st.SearchStrategy[Decimal]:
     low = spec.min if spec.min is not None else lo
@@ -227,8 +239,7 @@ def _numbers(spec: MetricSpec | AttributeSpec, lo: Decimal, hi: Decimal, places:
             raise InvalidArgument(f"no whole number lies between {low} and {high}")
         base: st.SearchStrategy[Decimal] = st.integers(min_value=a, max_value=b).map(D)
     else:
-        base = st.decimals(min_value=low, max_value=high, places=places,
-                           allow_nan=False, allow_infinity=False)
+        base = _fixed(low, high, places)
     if not marks:
         return base
     quantum = D(1).scaleb(-places)
@@ -260,6 +271,10 @@ def _attribute(spec: AttributeSpec, lo: Decimal, hi: Decimal,
 def _events(spec: EventSpec, period: str, fields: Mapping[str, st.SearchStrategy[Any]],
             max_events: int, places: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     start, end = parse_period(period)
+    amounts = _fixed(D(0), D(10000), places)
+    first = start - dt.timedelta(days=365)
+    days = st.integers(min_value=0, max_value=(end - first).days).map(
+        lambda n: first + dt.timedelta(days=n))
 
     @st.composite
     def one(draw: st.DrawFn) -> dict[str, Any]:
@@ -270,11 +285,9 @@ def _events(spec: EventSpec, period: str, fields: Mapping[str, st.SearchStrategy
             if name in fields:
                 row[name] = draw(fields[name])
             elif kind == "number":
-                row[name] = draw(st.decimals(min_value=0, max_value=10000, places=places,
-                                             allow_nan=False, allow_infinity=False))
+                row[name] = draw(amounts)
             elif kind == "date":
-                row[name] = draw(st.dates(min_value=start - dt.timedelta(days=365),
-                                          max_value=end)).isoformat()
+                row[name] = draw(days).isoformat()
             elif kind == "bool":
                 row[name] = draw(st.booleans())
             else:
@@ -351,9 +364,18 @@ def records(
                else _attribute(spec, lo, hi, places)
                for name, spec in inputs.attributes.items()}
 
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        period = draw(period_st)
+    events_st: dict[str, dict[str, st.SearchStrategy[list[dict[str, Any]]]]] = {}
+
+    def events_for(period: str) -> dict[str, st.SearchStrategy[list[dict[str, Any]]]]:
+        # event dates depend on the period: one set of strategies per period, made once
+        if period not in events_st:
+            events_st[period] = {
+                name: event_over[name] if name in event_over else
+                _events(spec, period, field_over.get(name, {}), max_events, places)
+                for name, spec in inputs.events.items()}
+        return events_st[period]
+
+    def fill(draw: st.DrawFn, period: str) -> dict[str, Any]:
         record: dict[str, Any] = {"payee": draw(payee_st), "period": period}
         group = draw(group_st)
         if group is not None:
@@ -363,13 +385,16 @@ def records(
         if metric_st:
             record["metrics"] = {k: draw(s) for k, s in metric_st.items()}
         if inputs.events:
-            record["events"] = {
-                name: draw(event_over[name]) if name in event_over else
-                draw(_events(spec, period, field_over.get(name, {}), max_events, places))
-                for name, spec in inputs.events.items()}
+            record["events"] = {k: draw(s) for k, s in events_for(period).items()}
         return record
 
-    return build()
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        return fill(draw, draw(period_st))
+
+    strategy = build()
+    strategy._incentives_fill = fill  # type: ignore[attr-defined]  # used by populations()
+    return strategy
 
 
 def _groups(groups: Any) -> st.SearchStrategy[str | None]:
@@ -401,10 +426,13 @@ def populations(
 
     >>> from incentives import load_plan
     >>> plan = load_plan("examples/bank/plan.yaml")
-    >>> from hypothesis import find
-    >>> pop = find(populations(plan, min_size=3, max_size=3), lambda pop: True)
-    >>> [r["payee"] for r in pop], len({r["period"] for r in pop})
-    (['p01', 'p02', 'p03'], 1)
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(populations(plan, min_size=3, max_size=3))
+    ... def check(pop):
+    ...     assert [r["payee"] for r in pop] == ["p01", "p02", "p03"]
+    ...     assert len({r["period"] for r in pop}) == 1
+    >>> check()
     """
     plan = _plan(plan, "populations()")
     min_size, max_size = _size(min_size, "min_size"), _size(max_size, "max_size")
@@ -418,17 +446,17 @@ def populations(
     group_st = _groups(groups)
     period_st = _plan_periods(plan) if periods is None else _strategy_or_value(periods,
                                                                                 "periods")
-    # made once, up front, so bad keyword arguments fail now
-    records(plan, groups=group_st, periods=period_st, **kwargs)
+    # made once, up front (so bad keyword arguments fail now), drawn once per payee
+    fill = records(plan, groups=group_st, periods=period_st, **kwargs)._incentives_fill  # type: ignore[attr-defined]
+    sizes = st.integers(min_value=min_size, max_value=max_size)
 
     @st.composite
     def build(draw: st.DrawFn) -> list[dict[str, Any]]:
         period = draw(period_st)
-        n = draw(st.integers(min_value=min_size, max_value=max_size))
-        one = records(plan, groups=group_st, periods=st.just(period), **kwargs)
+        n = draw(sizes)
         out = []
         for i in range(n):
-            r = draw(one)
+            r = fill(draw, period)
             r["payee"] = f"p{i + 1:02d}" if max_size < 100 else f"p{i + 1:03d}"
             out.append(r)
         return out
