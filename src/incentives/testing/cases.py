@@ -286,7 +286,16 @@ def run_case(case: Case) -> CaseResult:
         try:
             plan = plan.with_parameters(**case.parameters)
         except (KeyError, ValueError) as exc:
-            raise _fail(str(exc).strip("\"'"), case.file, case.lines, "parameters") from None
+            raise _fail(str(exc.args[0]) if exc.args else str(exc), case.file, case.lines,
+                        "parameters") from None
+    ids = _ids(plan)
+    for _, _, body, path in case.output:
+        for key in body:
+            if key not in _RESERVED and key not in ids:
+                hint = did_you_mean(str(key), [*ids, *_RESERVED])
+                raise _fail(f"{key!r} is not a policy of the plan nor one of "
+                            f"{', '.join(_RESERVED)}", case.file, case.lines, *path, key,
+                            suggestion=hint or f"policies: {', '.join(ids)}")
     result = CaseResult(case)
     try:
         run = plan.evaluate(case.input, errors="collect", state=case.state)
@@ -294,7 +303,6 @@ def run_case(case: Case) -> CaseResult:
         result.error = str(exc)
         return result
     result.run = run
-    ids = _ids(plan)
     errors: dict[str, list[str]] = {}
     for e in run.errors:
         payee = getattr(e, "payee", None)
@@ -320,7 +328,8 @@ def run_case(case: Case) -> CaseResult:
             res = run.get(payee, period)
         except KeyError as exc:
             result.mismatches.append(Mismatch(payee, period, "result", "a result",
-                                              str(exc).strip("\"'"), where))
+                                              str(exc.args[0]) if exc.args else "nothing",
+                                              where))
             continue
         result.mismatches += _compare(case, res, body, ids, path)
     return result
@@ -374,11 +383,6 @@ def _compare(case: Case, res: PayeeResult, body: Mapping[str, Any], ids: list[st
                                         case.where(vat)))
         elif key in ids:
             money(key, expected, res.amount(key), at)
-        else:
-            hint = did_you_mean(str(key), [*ids, *_RESERVED])
-            raise _fail(f"{key!r} is not a policy of the plan nor one of "
-                        f"{', '.join(_RESERVED)}", case.file, case.lines, *at,
-                        suggestion=hint or f"policies: {', '.join(ids)}")
     return out
 
 
