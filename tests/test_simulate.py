@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from incentives import Floor, PlanError, UsageError, load_plan
 from incentives.populations import Grade, synthetic
@@ -288,9 +290,8 @@ def test_run_to_dataframe_keeps_decimals_and_floats_on_request(small) -> None:  
     f = run_frame(run, floats=True)
     assert str(f["total"].dtype) == "float64"
     assert f["total"].sum() == 5600.0
-    to_dataframe = getattr(run, "to_dataframe", None)
-    if to_dataframe is not None:
-        assert to_dataframe().equals(df)
+    assert run.to_dataframe().equals(df)
+    assert run.to_dataframe(floats=True).equals(f)
 
 
 def test_comparison_dataframes(small) -> None:  # type: ignore[no-untyped-def]
@@ -381,3 +382,34 @@ def test_simulate_reads_a_dataframe_population(small, tmp_path: Path) -> None:  
     sim = simulate(small, [], frame, progress=False)
     assert sim.baseline.run.total == D(5600)
     assert sim.compare(revenue="sales")["baseline"].cost_per_revenue == D("0.1")
+
+
+# ---------------------------------------------------------------- properties
+
+
+@given(floor=st.integers(0, 500), rate=st.integers(0, 30), limit=st.integers(500, 3000),
+       sales=st.lists(st.integers(0, 30000), min_size=1, max_size=12))
+def test_changes_account_for_the_cost_difference_and_diffs_replay(
+        floor: int, rate: int, limit: int, sales: list[int]) -> None:
+    # the plan refuses a floor above the cap, so floors stay at or below the lowest cap
+    plan = load_plan(SMALL)
+    changes = {"policies.ceiling.limit": limit, "parameters.rate": D(rate) / 100}
+    v = variant(plan, "v", parameters={"floor_amount": floor}, changes=changes)
+    # the diff, replayed as changes on the baseline, gives the same plan back
+    replay = variant(plan, "replay", changes={c.path: c.after for c in v.changes()})
+    assert replay.plan == v.plan
+    people = [{"payee": f"p{i}", "period": "2026-05", "group": f"g{i % 3}",
+               "metrics": {"sales": x}} for i, x in enumerate(sales)]
+    c = simulate(plan, [v], people, progress=False).compare(revenue="sales")
+    base, s = c["baseline"], c["v"]
+    ch = s.changes
+    assert ch is not None
+    assert ch.winners + ch.losers + ch.unchanged == len(sales)
+    assert ch.net == s.total_cost - base.total_cost
+    assert base.p10 is not None
+    assert base.median is not None
+    assert base.p90 is not None
+    assert base.p10 <= base.median <= base.p90
+    for g in s.groups.values():
+        assert g.gini is None or D(0) <= g.gini < 1
+        assert g.max_min is None or g.max_min >= 1
