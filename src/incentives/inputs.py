@@ -72,6 +72,8 @@ class Inputs(StrictModel):
     metrics: dict[Identifier, MetricSpec] = {}
     attributes: dict[Identifier, AttributeSpec] = {}
     events: dict[Identifier, EventSpec] = {}
+    #: The groups records may name; when given, any other group (or none) is a record error.
+    groups: list[str] | None = None
 
     @field_validator("metrics", "attributes", mode="before")
     @classmethod

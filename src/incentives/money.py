@@ -100,7 +100,7 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
         raise ValueError(f"{what} must be a finite number, not {value!r}")
     if result.adjusted() >= MAX_DIGITS:
         raise ValueError(f"{what} is too large ({value!r}): at most {MAX_DIGITS} digits")
-    if result and (len(result.as_tuple().digits) > CONTEXT.prec or result.adjusted() < -CONTEXT.prec):
+    if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
                          f"({value!r}): at most {CONTEXT.prec} significant digits")
     return result

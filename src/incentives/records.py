@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import RecordError, UsageError, did_you_mean
 from .inputs import AttributeSpec, Inputs, MetricSpec
-from .money import MAX_DIGITS, to_decimal
+from .money import CONTEXT, MAX_DIGITS, to_decimal
 from .periods import parse_period
 from .runtime import Record
 
@@ -39,6 +39,9 @@ __all__ = ["RecordReader", "iter_raw_records", "read_records_file"]
 _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")
 _MISSING = object()
+_PLUS = CONTEXT.plus
+#: The longest text a record may hold in one field (payee, group, a text attribute...).
+MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
 _GOOD_PERIODS: set[str] = set()
 
@@ -71,6 +74,7 @@ class RecordReader:
         self._attr_plan = [(name, spec.type, spec.default, spec.min, spec.max, spec.integer,
                             None if spec.allowed is None else frozenset(spec.allowed))
                            for name, spec in inputs.attributes.items()]
+        self._groups = None if inputs.groups is None else frozenset(inputs.groups)
         self._metric_names = frozenset(inputs.metrics)
         self._attr_names = frozenset(inputs.attributes)
         self._plain_columns = (all(k == v for k, v in self.metric_columns.items())
@@ -100,6 +104,8 @@ class RecordReader:
         if type(payee) is not str:
             raise _Slow
         payee = payee.strip()
+        if len(payee) > MAX_TEXT_FIELD:
+            raise _Slow
         period = raw.get("period")
         if period is None or period == "":
             period = self.default_period
@@ -119,6 +125,8 @@ class RecordReader:
             if type(group) is not str:
                 raise _Slow
             group = group.strip() or None
+        if self._groups is not None and group not in self._groups:
+            raise _Slow
         if "metrics" in raw or "attributes" in raw or "events" in raw:
             if not raw.keys() <= _NESTED_KEYS or not self._plain_columns:
                 raise _Slow
@@ -164,7 +172,7 @@ class RecordReader:
                 if type(value) is not str:
                     raise _Slow
                 out: Any = value.strip()
-                if not out:
+                if not out or len(out) > MAX_TEXT_FIELD:
                     raise _Slow
             elif kind == "number":
                 out = _fast_number(value, lo, hi, integer)
@@ -202,6 +210,9 @@ class RecordReader:
         if not isinstance(payee_raw, str):
             raise RecordError("payee must be text", field="payee", index=index)
         payee = payee_raw.strip()
+        if len(payee) > MAX_TEXT_FIELD:
+            raise RecordError(f"payee is too long ({len(payee)} characters, at most "
+                              f"{MAX_TEXT_FIELD})", payee=payee[:40] + "...", field="payee")
         period = raw.get("period")
         if _blank(period):
             period = self.default_period
@@ -213,10 +224,11 @@ class RecordReader:
         except ValueError as exc:
             raise RecordError(str(exc), payee=payee, field="period") from None
         group = raw.get("group")
-        group = None if _blank(group) else str(group).strip()
 
         def fail(message: str, field: str) -> RecordError:
             return RecordError(message, payee=payee, period=period, field=field)
+
+        group = self._group(group, fail)
 
         if any(k in raw for k in _NESTED):
             for k in raw:
@@ -239,7 +251,7 @@ class RecordReader:
                 elif k in self.attr_columns:
                     attrs_raw[self.attr_columns[k]] = v
                 elif self.unknown == "error":
-                    known = [*self.metric_columns, *self.attr_columns]
+                    known = [*self.metric_columns, *self.attr_columns, *_NESTED]
                     raise fail(f"unknown field {k!r}" + self._hint(str(k), known), str(k))
         metrics = {name: self._metric(name, spec, metrics_raw.get(name, _MISSING), fail)
                    for name, spec in self.inputs.metrics.items()}
@@ -249,6 +261,24 @@ class RecordReader:
         return Record(payee, period, group, attributes, metrics, events)
 
     # ------------------------------------------------------------------
+    def _group(self, group: Any, fail: Any) -> str | None:
+        """The record's group: text, and one of the plan's ``inputs.groups`` if it names them."""
+        if _blank(group):
+            group = None
+        elif isinstance(group, (dict, list, bool)):
+            raise fail(f"group must be text, not {type(group).__name__}", "group")
+        else:
+            group = format(group, "f") if isinstance(group, Decimal) else str(group).strip()
+            if len(group) > MAX_TEXT_FIELD:
+                raise fail(f"group is too long ({len(group)} characters, at most "
+                           f"{MAX_TEXT_FIELD})", "group")
+        known = self.inputs.groups
+        if known is not None and group not in known:
+            if group is None:
+                raise fail("missing group (the plan declares its groups)", "group")
+            raise fail(f"unknown group {group!r}" + self._hint(group, known), "group")
+        return group  # type: ignore[no-any-return]
+
     @staticmethod
     def _hint(name: str, known: Iterable[str]) -> str:
         hint = did_you_mean(name, known)
@@ -315,6 +345,9 @@ class RecordReader:
             if isinstance(value, (dict, list, bool)):
                 raise fail(f"must be text, not {type(value).__name__}", field)
             out = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+            if len(out) > MAX_TEXT_FIELD:
+                raise fail(f"text too long ({len(out)} characters, at most {MAX_TEXT_FIELD})",
+                           field)
         if spec.allowed is not None and out not in spec.allowed:
             allowed = [str(a) for a in spec.allowed]
             raise fail(f"{out!r} is not one of {', '.join(allowed)}"
@@ -375,7 +408,12 @@ class RecordReader:
             if not isinstance(value, bool):
                 raise fail(f"must be true or false, not {value!r}", where)
             return value
-        return format(value, "f") if isinstance(value, Decimal) else str(value)
+        if isinstance(value, (dict, list, bool)):
+            raise fail(f"must be text, not {type(value).__name__}", where)
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        if len(text) > MAX_TEXT_FIELD:
+            raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", where)
+        return text
 
 
 def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bool) -> Decimal:
@@ -384,6 +422,8 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
     number: Decimal
     if t is Decimal:
         number = value
+        if number.is_finite() and _PLUS(number) != number:
+            raise _Slow  # more digits than the precision holds: the full check reports it
     elif t is int:
         number = Decimal(value)
     elif t is str:
@@ -404,8 +444,14 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 # ---------------------------------------------------------------------- files
 
 
+def _parse_int(text: str) -> int | Decimal:
+    # a very long integer stays a Decimal (the reader refuses it as too large)
+    return int(text) if len(text) <= 40 else Decimal(text)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal, parse_constant=lambda c: c)
+    return json.loads(text, parse_float=Decimal, parse_int=_parse_int,
+                      parse_constant=lambda c: c)
 
 
 def iter_raw_records(path: str | Path) -> Iterator[Any]:
