@@ -228,7 +228,7 @@ def test_fast_reader_reads_the_common_shapes() -> None:
 
 
 def test_import_does_not_load_heavy_extras() -> None:
-    code = ("import sys, incentives, incentives.cli\n"
+    code = ("import sys, incentives, incentives.cli, incentives.streaming\n"
             "heavy = ['pandas', 'matplotlib', 'dask', 'hypothesis', 'numpy']\n"
             "print(','.join(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -26,7 +26,8 @@ EXIT_OK, EXIT_RECORDS, EXIT_USAGE = 0, 1, 2
 #: Modules that add subcommands: each has ``register(subparsers) -> None``,
 #: setting ``func`` on its parser with ``set_defaults(func=...)``.
 EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.docgen", "incentives.simulate_cli",
-                             "incentives.testing.audit", "incentives.testing.cases"]
+                             "incentives.testing.audit", "incentives.testing.cases",
+                             "incentives.streaming"]
 
 
 class _Parser(argparse.ArgumentParser):

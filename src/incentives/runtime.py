@@ -119,6 +119,16 @@ class PayeeState:
 
 def jsonable(value: Any) -> Any:
     """Turn details into JSON-ready data: Decimals and dates become strings."""
+    # the common exact types first (this runs for every value of every line)
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is Decimal:
+        return str(value)
+    if t is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if t is list:
+        return [jsonable(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (dt.date, dt.datetime)):

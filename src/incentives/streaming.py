@@ -1,0 +1,460 @@
+"""Streaming evaluation: records in and results out as streams, memory bounded by a group.
+
+A plan evaluates a period's population, and team-scoped policies (contests,
+pools, balancing...) see every payee of their group in the period. So a
+stream is cut into *buckets*: one per ``(period, group)`` (one per period when
+a policy sees the whole population). Each bucket is evaluated on its own, as
+``plan.evaluate`` would evaluate it, and its results are written before the
+next one is read. Memory holds one bucket, not the file.
+
+Records need not arrive grouped. By default :func:`evaluate_stream` makes two
+passes:
+
+1. it reads and checks every record, and appends it to a temporary file for
+   its bucket (in ``spill_dir``, or the system's temporary folder; at most
+   :data:`MAX_OPEN` files open at once). Bad records are reported here; so are
+   duplicates (several records for one payee and period: none is evaluated,
+   as in ``plan.evaluate``), found from the (period, payee) keys, which are
+   spilled too, into :data:`KEY_PARTITIONS` files by payee;
+2. it evaluates the buckets in order of (period, group), each read back from
+   its file, and deletes the files.
+
+With ``grouped=True`` the input is trusted to be grouped already (each
+bucket's records together, e.g. a file sorted by period and group): one pass,
+no temporary files. A bucket that shows up again after another one started is
+a :class:`~incentives.UsageError` telling you to drop ``grouped``. A
+duplicate that falls in another bucket than the first copy is reported as an
+error for the later copy (the first was already written).
+
+Results come out bucket by bucket, by (period, group), and by payee within a
+bucket. JSON Lines output writes one result per line (the same object as an
+entry of ``results`` in ``incentives run --format json``); CSV output has the
+columns of ``incentives run --format csv``.
+
+>>> import io
+>>> from incentives import load_plan
+>>> plan = load_plan('''
+... name: demo
+... inputs: {metrics: {sales: {}}}
+... policies: [{type: formula, id: commission, amount: sales * 0.05}]
+... ''')
+>>> out = io.StringIO()
+>>> summary = evaluate_stream(plan, [{"payee": "a", "period": "2026-05", "metrics": {"sales": 1000}}], out)
+>>> import json
+>>> line = json.loads(out.getvalue())
+>>> line["payee"], line["total"], [x["amount"] for x in line["lines"]]
+('a', '50.00', ['50.00'])
+>>> summary.results, summary.total
+(1, Decimal('50.00'))
+
+On the command line: ``incentives stream PLAN RECORDS [--format jsonl|csv]
+[--out FILE] [--grouped] [--spill-dir DIR] [--errors FILE] [--period P]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zlib
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
+
+from .errors import IncentivesError, RecordError, UsageError
+from .money import ZERO
+from .records import RecordReader, iter_raw_records
+from .runtime import Record
+
+if TYPE_CHECKING:
+    from .engine import CompiledPlan
+    from .plan import Plan
+    from .results import Run
+
+__all__ = ["MAX_OPEN", "StreamSummary", "evaluate_stream", "iter_buckets", "register"]
+
+#: The most bucket files kept open at once while spilling.
+MAX_OPEN = 32
+
+#: How many files the (period, payee) keys are spread over to find duplicates.
+KEY_PARTITIONS = 16
+
+Key = tuple[str, str]
+
+_BUFFER = 4096  # bytes buffered per open spill file
+
+
+@dataclass
+class StreamSummary:
+    """What a streaming evaluation did: counts, the grand total, and the errors."""
+
+    results: int = 0
+    total: Decimal = ZERO
+    buckets: int = 0
+    largest_bucket: int = 0
+    errors: list[IncentivesError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every record was evaluated."""
+        return not self.errors
+
+
+def _compiled(plan: Plan | CompiledPlan) -> CompiledPlan:
+    from .engine import CompiledPlan
+
+    return plan if isinstance(plan, CompiledPlan) else plan.compile()
+
+
+def bucket_scope(compiled: CompiledPlan) -> Literal["period", "group"]:
+    """``"period"`` when some policy sees a period's whole population, else ``"group"``."""
+    return "period" if any(p.scope == "population" for p in compiled.policies) else "group"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # read back as the same Decimal
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} to a spill file")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def _raw_records(source: str | os.PathLike[str] | Iterable[Any]) -> Iterable[Any]:
+    if isinstance(source, (str, os.PathLike)):
+        return iter_raw_records(Path(source))
+    from .engine import _rows  # a DataFrame gives its rows
+
+    return _rows(source)
+
+
+class _Spill:
+    """Temporary files, one per bucket, holding ``[payee, raw record]`` lines."""
+
+    def __init__(self, spill_dir: str | os.PathLike[str] | None) -> None:
+        self.folder = tempfile.mkdtemp(prefix="incentives-stream-", dir=spill_dir)
+        self.paths: dict[Key, str] = {}  # plain text, lighter than Path objects
+        self.handles: OrderedDict[Key, IO[bytes]] = OrderedDict()
+
+    def add(self, key: Key, payee: str, raw: Any) -> None:
+        handle = self.handles.get(key)
+        if handle is None:
+            path = self.paths.get(key)
+            if path is None:
+                path = self.paths[key] = os.path.join(self.folder, f"{len(self.paths):06d}")
+            if len(self.handles) >= MAX_OPEN:
+                _, oldest = self.handles.popitem(last=False)
+                oldest.close()
+            handle = self.handles[key] = open(path, "ab", buffering=_BUFFER)  # noqa: SIM115
+        else:
+            self.handles.move_to_end(key)
+        handle.write((_dumps([payee, raw]) + "\n").encode("utf-8"))
+
+    def buckets(self) -> Iterator[tuple[Key, list[tuple[str, Any]]]]:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
+        for key in sorted(self.paths):
+            path = self.paths[key]
+            with open(path, encoding="utf-8") as text:
+                rows = [(payee, raw) for payee, raw in map(_loads, text)]
+            os.unlink(path)
+            yield key, rows
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _duplicate_error(period: str, payee: str, count: int) -> RecordError:
+    return RecordError(f"{count} records for the same payee and period; "
+                       "none of them was evaluated", payee=payee, period=period, field="payee")
+
+
+def iter_buckets(
+    plan: Plan | CompiledPlan,
+    source: str | os.PathLike[str] | Iterable[Any],
+    *,
+    grouped: bool = False,
+    default_period: str | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+    on_error: Callable[[IncentivesError], None] | None = None,
+) -> Iterator[Run]:
+    """Evaluate ``source`` bucket by bucket; yield one :class:`~incentives.Run` per bucket.
+
+    ``source`` is a records file (``.jsonl``, ``.csv``, ``.json``) or an
+    iterable of raw records. Errors found while reading (bad records,
+    duplicates) go to ``on_error`` (they are raised when it is ``None``);
+    errors found while evaluating a bucket are in that bucket's run.
+    """
+    compiled = _compiled(plan)
+    reader = RecordReader(compiled.plan.inputs, default_period=default_period)
+    by_period = bucket_scope(compiled) == "period"
+
+    def report(exc: IncentivesError) -> None:
+        if on_error is None:
+            raise exc
+        on_error(exc)
+
+    def evaluate(rows: list[tuple[str, Any]]) -> Run:
+        # the period is filled in already, so the plan's own reader needs no default
+        return compiled.evaluate([raw for _, raw in rows], errors="collect")
+
+    def checked(index: int, raw: Any) -> tuple[Key, str, Any] | None:
+        if isinstance(raw, IncentivesError):
+            report(raw)
+            return None
+        try:
+            record = reader.read(raw, index)
+        except RecordError as exc:
+            report(exc)
+            return None
+        if isinstance(raw, Record):
+            raw = {"payee": raw.payee, "period": raw.period, "group": raw.group,
+                   "attributes": raw.attributes, "metrics": raw.metrics, "events": raw.events}
+        if isinstance(raw, dict) and raw.get("period") != record.period:
+            raw = {**raw, "period": record.period}  # a default period, written in
+        key = (record.period, "" if by_period else (record.group or ""))
+        return key, record.payee, raw
+
+    if grouped:
+        yield from _grouped(_raw_records(source), checked, evaluate, report)
+        return
+    spill = _Spill(spill_dir)
+    keys = _Spill(spill_dir)
+    try:
+        for index, raw in enumerate(_raw_records(source)):
+            found = checked(index, raw)
+            if found is None:
+                continue
+            key, payee, raw = found
+            spill.add(key, payee, raw)
+            # (period, payee) keys, partitioned by payee: duplicates are found one
+            # partition at a time, so no set of every key is held in memory
+            keys.add(("", str(zlib.crc32(payee.encode("utf-8")) % KEY_PARTITIONS)), payee,
+                     key[0])
+        dupes: dict[tuple[str, str], int] = {}
+        for _, rows in keys.buckets():
+            seen = Counter((period, payee) for payee, period in rows)
+            dupes.update((k, n) for k, n in seen.items() if n > 1)
+        keys.close()
+        for period, payee in sorted(dupes):
+            report(_duplicate_error(period, payee, dupes[(period, payee)]))
+        for key, rows in spill.buckets():
+            if dupes:
+                rows = [(p, raw) for p, raw in rows if (key[0], p) not in dupes]
+            if rows:
+                yield evaluate(rows)
+    finally:
+        spill.close()
+        keys.close()
+
+
+def _grouped(
+    raws: Iterable[Any],
+    checked: Callable[[int, Any], tuple[Key, str, Any] | None],
+    evaluate: Callable[[list[tuple[str, Any]]], Run],
+    report: Callable[[IncentivesError], None],
+) -> Iterator[Run]:
+    current: Key | None = None
+    rows: list[tuple[str, Any]] = []
+    closed: set[Key] = set()
+    owner: dict[tuple[str, str], Key] = {}
+    for index, raw in enumerate(raws):
+        found = checked(index, raw)
+        if found is None:
+            continue
+        key, payee, raw = found
+        if key != current:
+            if key in closed:
+                what = f"group {key[1]!r} of period {key[0]}" if key[1] else f"period {key[0]}"
+                raise UsageError(
+                    f"the records are not grouped: {what} appears again at record "
+                    f"#{index + 1}, after other records; let incentives group them "
+                    "(drop --grouped / grouped=True)")
+            if current is not None:
+                closed.add(current)
+                if rows:
+                    yield evaluate(rows)
+            current, rows = key, []
+        first = owner.setdefault((key[0], payee), key)
+        if first != key:
+            report(RecordError(
+                f"another record for this payee and period (group {first[1]!r}) was "
+                "already evaluated; this one was not", payee=payee, period=key[0],
+                field="payee"))
+            continue
+        rows.append((payee, raw))
+    if rows:
+        yield evaluate(rows)
+
+
+def evaluate_stream(
+    plan: Plan | CompiledPlan,
+    source: str | os.PathLike[str] | Iterable[Any],
+    out: TextIO | str | os.PathLike[str],
+    *,
+    format: Literal["jsonl", "csv"] = "jsonl",
+    grouped: bool = False,
+    default_period: str | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+    on_error: Callable[[IncentivesError], None] | None = None,
+) -> StreamSummary:
+    """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
+
+    ``out`` is a text stream, or a path written atomically (a temporary file in
+    the same folder, renamed when complete). Errors are collected in the
+    summary (and passed to ``on_error`` as they happen, when given); the good
+    records are still evaluated.
+    """
+    if format not in ("jsonl", "csv"):
+        raise UsageError(f"unknown stream format {format!r}; use jsonl or csv")
+    summary = StreamSummary()
+
+    def error(exc: IncentivesError) -> None:
+        summary.errors.append(exc)
+        if on_error is not None:
+            on_error(exc)
+
+    compiled = _compiled(plan)
+    runs = iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
+                        spill_dir=spill_dir, on_error=error)
+    with _output(out) as handle:
+        if format == "jsonl":
+            for run in runs:
+                _count(summary, run, error)
+                for r in run.results:
+                    handle.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            _write_csv(compiled, runs, handle, summary, error, spill_dir)
+    return summary
+
+
+def _count(summary: StreamSummary, run: Run, error: Callable[[IncentivesError], None]) -> None:
+    summary.buckets += 1
+    size = len(run.results) + len(run.errors)
+    summary.largest_bucket = max(summary.largest_bucket, size)
+    summary.results += len(run.results)
+    summary.total += run.total
+    for e in run.errors:
+        error(e)
+
+
+def _write_csv(compiled: CompiledPlan, runs: Iterable[Run], handle: TextIO,
+               summary: StreamSummary, error: Callable[[IncentivesError], None],
+               spill_dir: str | os.PathLike[str] | None) -> None:
+    """CSV with the columns of ``Run.to_csv``: known only at the end, so the rows wait
+    in a temporary file (one line each), then are written under the header."""
+    from .results import _all_ids
+
+    order = {pid: i for i, pid in enumerate(_all_ids(compiled.plan))}
+    seen: dict[str, None] = {}
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=spill_dir) as rows:
+        for run in runs:
+            _count(summary, run, error)
+            for r in run.results:
+                amounts: dict[str, str] = {}
+                for line in r.lines:
+                    seen.setdefault(line.policy, None)
+                    amounts[line.policy] = str(r.amount(line.policy))
+                rows.write(_dumps([r.payee, r.period, r.group or "", amounts, str(r.total),
+                                   "; ".join(r.titles), "; ".join(r.flags)]) + "\n")
+        columns = sorted(seen, key=lambda pid: order.get(pid, len(order)))
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["payee", "period", "group", *columns, "total", "titles", "flags"])
+        rows.seek(0)
+        zero = str(ZERO)
+        for text in rows:
+            payee, period, group, amounts, total, titles, flags = json.loads(text)
+            writer.writerow([payee, period, group, *[amounts.get(c, zero) for c in columns],
+                             total, titles, flags])
+
+
+@contextlib.contextmanager
+def _output(out: TextIO | str | os.PathLike[str]) -> Iterator[TextIO]:
+    if not isinstance(out, (str, os.PathLike)):
+        yield out
+        return
+    target = Path(out)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def register(subparsers: Any) -> None:
+    """Add ``incentives stream`` to the command line."""
+    p = subparsers.add_parser(
+        "stream", help="evaluate a large records file as a stream (memory bounded by a group)",
+        description="Evaluate records as a stream: results are written bucket by bucket "
+                    "(period and group), so memory holds one group, not the file. Records "
+                    "need not be grouped: they are sorted into temporary files first, unless "
+                    "--grouped says they already are.")
+    p.add_argument("plan", help="the plan file (YAML)")
+    p.add_argument("records", help="records: .jsonl, .csv or .json")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
+                   help="jsonl: one result per line (default); csv: one row per payee")
+    p.add_argument("--out", help="write to this file (atomically) instead of stdout")
+    p.add_argument("--grouped", action="store_true",
+                   help="the records are already grouped by period and group: one pass, "
+                        "no temporary files")
+    p.add_argument("--spill-dir", help="where the temporary bucket files go")
+    p.add_argument("--errors", help="also write the errors to this file, one JSON per line")
+    p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
+    p.set_defaults(func=cmd_stream)
+
+
+def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
+    """``incentives stream``: exit 0 ok, 1 some records failed (reported), 2 usage."""
+    from .plan import load_plan
+    from .results import _error_dict
+
+    plan = load_plan(args.plan)
+    if args.period:
+        from .periods import parse_period
+
+        try:
+            parse_period(args.period)
+        except ValueError as exc:
+            raise UsageError(f"--period: {exc}") from None
+
+    def show(exc: IncentivesError) -> None:
+        sys.stderr.write(f"error: {exc}\n")
+
+    summary = evaluate_stream(plan, args.records, args.out or out, format=args.format,
+                              grouped=args.grouped, default_period=args.period,
+                              spill_dir=args.spill_dir, on_error=show)
+    if args.errors:
+        from .fileio import atomic_write
+
+        atomic_write(args.errors, "".join(
+            json.dumps(_error_dict(e), ensure_ascii=False) + "\n" for e in summary.errors))
+    return 1 if summary.errors else 0
