@@ -499,7 +499,7 @@ def _iter_csv(handle: io.TextIOBase) -> Iterator[dict[str, Any]]:
         clean: dict[str, Any] = {}
         for k, v in row.items():
             if k is None:
-                clean["__extra__"] = v
+                clean["<extra cells>"] = v  # more cells than the header names
                 continue
             clean[k.strip()] = v
         yield clean
