@@ -27,7 +27,7 @@ EXIT_OK, EXIT_RECORDS, EXIT_USAGE = 0, 1, 2
 #: setting ``func`` on its parser with ``set_defaults(func=...)``.
 EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.docgen", "incentives.simulate_cli",
                              "incentives.testing.audit", "incentives.testing.cases",
-                             "incentives.streaming"]
+                             "incentives.streaming", "incentives.ledger_cli"]
 
 
 class _Parser(argparse.ArgumentParser):
