@@ -52,8 +52,8 @@ class Accumulate(PolicyBase):
     """The running sum of ``of`` over the quarter or year (``over``), kept in the ledger."""
 
     type: Literal["accumulate"] = "accumulate"
-    of: Expr
-    over: Over = "year"
+    of: Expr = Field(description="the amount added each period (a formula)")
+    over: Over = Field(default="year", description="the sum restarts each quarter or year")
 
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_periods": "number",
@@ -107,11 +107,11 @@ class PeriodQuota(PolicyBase):
     """Split a quarter's or year's ``target`` into per-period quotas by ``weights``."""
 
     type: Literal["period_quota"] = "period_quota"
-    target: Expr
-    over: Over = "year"
-    #: one weight per period of the quarter or year (equal weights when absent)
-    weights: list[Decimal] | None = Field(default=None, min_length=1, max_length=12)
-    quantum: Decimal = Decimal("0.01")
+    target: Expr = Field(description="the quarter's or year's target (a formula)")
+    over: Over = Field(default="year", description="split a quarter's or a year's target")
+    weights: list[Decimal] | None = Field(default=None, min_length=1, max_length=12, description=(
+        "one weight per period of the quarter or year (equal weights when absent)"))
+    quantum: Decimal = Field(default=Decimal("0.01"), description="the quotas' unit")
 
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_to_date": "number"}

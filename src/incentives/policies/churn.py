@@ -19,6 +19,8 @@ from collections import ChainMap
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic import Field
+
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
@@ -35,8 +37,8 @@ class ChurnPenalty(PolicyBase):
     exempt_reasons: list[str] = []
     reason_field: Identifier = "reason"
     cap: Expr | None = None
-    #: what happens to the part above the cap
-    above_cap: Literal["forgive", "carry_forward"] = "forgive"
+    above_cap: Literal["forgive", "carry_forward"] = Field(default="forgive", description=(
+        "the part above the cap: forgiven, or carried forward to the next period's penalty"))
 
     def compile(self, ctx: CompileContext) -> Compiled:
         return _CompiledChurn(self, ctx)

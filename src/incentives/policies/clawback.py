@@ -51,31 +51,35 @@ _SETTLED_KEYS = _ENTRY_KEYS | {"lost"}
 class ClawbackStep(StrictModel):
     """Lost at most ``within_days`` after acquisition: ``share`` of the commission comes back."""
 
-    within_days: int = Field(gt=0)
-    share: Decimal = Field(ge=0, le=1)
+    within_days: int = Field(gt=0, description="lost at most this many days after acquisition")
+    share: Decimal = Field(ge=0, le=1, description="the share of the commission clawed back")
 
 
 class Clawback(PolicyBase):
     """Claw back the commission on customers lost within a window, by a schedule."""
 
     type: Literal["clawback"] = "clawback"
-    events: Identifier = "lost_customers"
-    customer_field: Identifier = "id"
-    acquired_field: Identifier = "acquired"
-    lost_field: Identifier = "lost"
+    events: Identifier = Field(default="lost_customers",
+                               description="the event list of lost customers")
+    customer_field: Identifier = Field(default="id", description="the customer's id field")
+    acquired_field: Identifier = Field(default="acquired",
+                                       description="the acquisition date field")
+    lost_field: Identifier = Field(default="lost", description="the loss date field")
     reason_field: Identifier = "reason"
-    exempt_reasons: list[str] = []
-    schedule: list[ClawbackStep] = Field(min_length=1)
-    #: a field of the loss event holding the commission earned on the customer
-    commission_field: Identifier | None = None
-    #: an event list of acquired customers whose commission is recorded in the ledger
-    earned_events: Identifier | None = None
-    #: the commission earned on one acquired customer (a formula of its fields)
-    earned_amount: Expr | None = None
-    #: pay that commission as part of this policy's line (needed for a holdback)
-    pay: bool = False
-    #: the share of the commission held back until the window passes (with pay: true)
-    holdback: Decimal | None = Field(default=None, ge=0, le=1)
+    exempt_reasons: list[str] = Field(default=[], description="losses for these reasons "
+                                      "claw nothing back")
+    schedule: list[ClawbackStep] = Field(min_length=1, description=(
+        "steps by increasing within_days; the first that fits gives the share"))
+    commission_field: Identifier | None = Field(default=None, description=(
+        "a field of the loss event holding the commission earned on the customer"))
+    earned_events: Identifier | None = Field(default=None, description=(
+        "an event list of acquired customers whose commission is recorded in the ledger"))
+    earned_amount: Expr | None = Field(default=None, description=(
+        "the commission earned on one acquired customer (a formula of its fields)"))
+    pay: bool = Field(default=False, description=(
+        "pay that commission as part of this policy's line (needed for a holdback)"))
+    holdback: Decimal | None = Field(default=None, ge=0, le=1, description=(
+        "the share of the commission held back until the window passes (with pay: true)"))
 
     @model_validator(mode="after")
     def _consistent(self) -> Clawback:

@@ -39,11 +39,13 @@ class Deferral(PolicyBase):
     """Hold back ``share`` of ``of`` and pay it ``after`` periods later if ``condition`` holds."""
 
     type: Literal["deferral"] = "deferral"
-    of: Expr
-    share: Expr
-    after: int = Field(ge=1, le=120)
-    condition: Expr | None = None
-    on_fail: Literal["forfeit", "wait"] = "forfeit"
+    of: Expr = Field(description="the amount a share of which is deferred (a formula)")
+    share: Expr = Field(description="the share deferred (a formula)")
+    after: int = Field(ge=1, le=120, description="paid this many periods later")
+    condition: Expr | None = Field(default=None, description=(
+        "checked in the due period (e.g. employed): paid only if it holds"))
+    on_fail: Literal["forfeit", "wait"] = Field(default="forfeit", description=(
+        "when the condition fails: forfeited, or waits for a later period"))
 
     def compile(self, ctx: CompileContext) -> Compiled:
         return _CompiledDeferral(self, ctx)

@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from ..formulas import NameType
 from ..money import ZERO
@@ -46,14 +46,14 @@ class Floor(PolicyBase):
     type: Literal["floor"] = "floor"
     amount: Expr
     of: Identifier = "total"
-    #: a draw: the top-up is owed back out of later earnings above the floor
-    recoverable: bool = False
-    #: at most this much is recovered in one period (a formula)
-    recovery_limit: Expr | None = None
-    #: what is still owed at the end of a period ending on or after this date is forgiven
-    forgive_on: dt.date | None = None
-    #: a condition (e.g. ``status == "left"``): when it holds, what is still owed is forgiven
-    forgive_when: Expr | None = None
+    recoverable: bool = Field(default=False, description=(
+        "a draw: the top-up is owed back out of later earnings above the floor"))
+    recovery_limit: Expr | None = Field(default=None, description=(
+        "at most this much is recovered in one period (a formula; needs recoverable)"))
+    forgive_on: dt.date | None = Field(default=None, description=(
+        "what is still owed at the end of a period ending on or after this date is forgiven"))
+    forgive_when: Expr | None = Field(default=None, description=(
+        'a condition (e.g. status == "left"): when it holds, what is still owed is forgiven'))
 
     @model_validator(mode="after")
     def _draw_only(self) -> Floor:
