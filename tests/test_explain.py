@@ -439,3 +439,33 @@ def test_committed_e1_statement_recomputes() -> None:
     text = (TELECOM / "statement-X.en.txt").read_text(encoding="utf-8")
     _, total, _ = recompute_text_statement(text)
     assert total == Decimal("948.00")
+
+
+def test_deferral_and_combined_children_are_explained() -> None:
+    from incentives import Deferral, LargerOf, Tiered
+
+    plan = Plan(name="d", inputs={"metrics": {"bonus_base": {}}},
+                policies=[FormulaLine(id="bonus", amount="bonus_base"),
+                          Deferral(id="deferred", of="bonus", share="0.3", after=2)])
+    run = plan.evaluate([{"payee": "a", "period": p, "metrics": {"bonus_base": b}}
+                         for p, b in [("2026-01", 1000), ("2026-02", 0), ("2026-03", 200)]])
+    jan = run.get("a", "2026-01").explain()
+    assert ("deferred now, paid in 2026-03 if the condition then holds: 0.3 x 1,000.00 = 300.00"
+            in jan)
+    assert "amount: 0 - 300.00 = -300.00" in jan
+    march = run.get("a", "2026-03").explain()
+    assert "deferred in 2026-01, due 2026-03, paid now: 300.00" in march
+    assert "amount: 300.00 - 60.00 = 240.00" in march
+    for r in run:
+        recompute_text_statement(r.explain())
+
+    best = Plan(name="b", inputs={"metrics": {"sales": {}}}, policies=[LargerOf(
+        id="pay", policies=[
+            Tiered(id="commission", basis="sales", method="marginal",
+                   tiers=[{"from": 0, "rate": "0.02"}, {"from": 30000, "rate": "0.04"}]),
+            FormulaLine(id="guarantee", amount=1000)])])
+    text = best.evaluate([{"payee": "a", "period": "2026-05",
+                           "metrics": {"sales": 50000}}])["a"].explain()
+    assert "commission › slice 30,000 to 50,000: 20,000 x 0.04 = 800.00" in text
+    assert "the larger of: max(1,400.00, 1,000.00) = 1,400.00" in text
+    recompute_text_statement(text)

@@ -115,6 +115,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "ratio": "max/min {ratio} ({hi} / {lo})",
         "unmet": "bounds not met: {what}",
         "team": "team",
+        "deferred_paid_out": "deferred in {period}, due {due}, paid now",
+        "deferred_forfeited": "deferred in {period}, due {due}, forfeited (condition not met)",
+        "deferred_waiting": "deferred in {period}, due {due}, still held (condition not met)",
+        "deferred_now": "deferred now, paid in {due} if the condition then holds",
         "per_customer": "per lost customer",
         "carried_in": "carried in from earlier periods",
         "carried_forward": "{amount} above the cap is carried forward to the next period",
@@ -236,6 +240,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "ratio": "最高/最低 {ratio}（{hi} / {lo}）",
         "unmet": "未能满足的界限：{what}",
         "team": "团队",
+        "deferred_paid_out": "{period} 递延、{due} 到期，本期发放",
+        "deferred_forfeited": "{period} 递延、{due} 到期，未满足条件，取消",
+        "deferred_waiting": "{period} 递延、{due} 到期，未满足条件，继续保留",
+        "deferred_now": "本期递延，{due} 满足条件时发放",
         "per_customer": "每个流失客户",
         "carried_in": "以前期间结转",
         "carried_forward": "超出封顶的 {amount} 结转至下期",
@@ -795,7 +803,23 @@ def _formula(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
 def _combine(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d, f = line.details, c.fmt
     children = d.get("children", {})
-    steps = [Step(c.name(str(k)), None, f.money(v)) for k, v in children.items()]
+    workings = d.get("workings", {})
+    child_specs = {s.id: s for s in getattr(spec, "policies", []) or []}
+    steps = []
+    for k, v in children.items():
+        w = workings.get(k) if isinstance(workings, Mapping) else None
+        if isinstance(w, Mapping) and isinstance(w.get("details"), Mapping):
+            child_spec = child_specs.get(str(k))
+            child = Line(str(k), child_spec.title if child_spec else str(k),
+                         _dec(w.get("amount")) or ZERO, str(w.get("type")), dict(w["details"]))
+            worker = (_WORKERS.get(child_spec.type, _generic) if child_spec is not None
+                      else _worker_by_shape(child.details))
+            try:
+                inner = worker(c, child, child_spec)
+            except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+                inner = []
+            steps += [Step(f"{c.name(str(k))} › {s.label}", s.expr, s.result) for s in inner]
+        steps.append(Step(c.name(str(k)), None, f.money(v)))
     amounts = [f.money(v) for v in children.values()]
     rule = str(d.get("rule"))
     expr = {"larger_of": f"max({', '.join(amounts)})",
@@ -1016,6 +1040,26 @@ def _leader(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     steps.append(Step(c.t("calc"), f.expr(str(d.get("substituted"))), f.money(line.amount)))
     return steps
 
+
+def _deferral(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
+    d, f = line.details, c.fmt
+    steps = []
+    parts = []
+    for key in ("paid_out", "forfeited", "waiting"):
+        for row in d.get(key, []):
+            amount = f.money(row.get("amount"))
+            steps.append(Step(c.t(f"deferred_{key}", period=row.get("from"), due=row.get("due")),
+                              None, amount))
+            if key == "paid_out":
+                parts.append(amount)
+    deferred = f.money(d.get("deferred", ZERO))
+    if d.get("deferred"):
+        steps.append(Step(c.t("deferred_now", due=d.get("due")),
+                          f"{f.num(d.get('share'))} x {f.money(d.get('of'))}", deferred))
+    expr = _signed_sum(parts) if parts else "0"
+    steps.append(Step(c.t("calc"), f"{expr} - {deferred}", f.money(line.amount)))
+    return steps
+
 _WORKERS: dict[str, Worker] = {
     "tiered": _tiered,
     "rate_table": _rate_table,
@@ -1026,6 +1070,7 @@ _WORKERS: dict[str, Worker] = {
     "bonus_pool": _pool,
     "balance": _balance,
     "leader_bonus": _leader,
+    "deferral": _deferral,
     "floor": _floor,
     "cap": _cap,
     "modifier": _modifier,

@@ -97,6 +97,10 @@ class _CompiledCombine(Compiled):
         for k, v in amounts.items():
             s.env[k] = v
         details: dict[str, Any] = {"rule": self.kind, "children": amounts}
+        # each child's own working, for statements
+        details["workings"] = {
+            line.policy: {"type": line.type, "amount": line.amount, "details": line.details}
+            for line in scratch.lines}
         if chosen:
             details["chosen"] = chosen[0]
         self.line(s, amount, details)
