@@ -40,6 +40,7 @@ losers), exact in Decimal, with DataFrame views when pandas is installed.
 from __future__ import annotations
 
 import decimal
+import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -508,13 +509,19 @@ class Simulation:
 
         ``revenue`` names the metric that cost is measured against.
         """
-        if revenue:
-            self.metric(revenue)  # a clear error for a metric the records lack
-        base = summarize(self.baseline.run, name=self.baseline.name, revenue=revenue)
-        out = [base]
-        for o in self.variants:
-            out.append(summarize(o.run, name=o.name, revenue=revenue,
-                                 baseline=self.baseline.run, top=top))
+        first = next((r.record for r in self.baseline.run.results if r.record is not None),
+                     None)
+        if revenue and first is not None and revenue not in first.metrics:
+            hint = did_you_mean(revenue, first.metrics)
+            raise UsageError(f"no metric {revenue!r} in the records"
+                             + (f"; {hint}" if hint else ""))
+        from .engine import paused_gc
+
+        with paused_gc():  # many small objects, no cycles: the collector is pure cost
+            out = [summarize(self.baseline.run, name=self.baseline.name, revenue=revenue)]
+            for o in self.variants:
+                out.append(summarize(o.run, name=o.name, revenue=revenue,
+                                     baseline=self.baseline.run, top=top))
         return Comparison(out)
 
 
@@ -546,9 +553,14 @@ def simulate(
         raise UsageError(f"two outcomes named {sorted(dupes)[0]!r}; give the variants other names")
     outcomes = []
     mode: Literal["raise", "collect"] = "raise" if errors == "raise" else "collect"
-    for name, plan, var in _progress(items, progress, "simulate"):
-        run = plan.evaluate(records, errors=mode)
-        outcomes.append(Outcome(name, plan, run, var))
+    from .engine import paused_gc
+
+    # the runs kept alive grow the heap; the collector's full passes over it between
+    # evaluations would make a sweep cost more than one evaluation per plan
+    with paused_gc():
+        for name, plan, var in _progress(items, progress, "simulate"):
+            run = plan.evaluate(records, errors=mode)
+            outcomes.append(Outcome(name, plan, run, var))
     return Simulation(outcomes[0], outcomes[1:])
 
 
@@ -569,10 +581,14 @@ def percentile(values: Sequence[Decimal], p: Decimal | str | int) -> Decimal:
     """
     if not values:
         raise ValueError("percentile of no values")
-    xs = sorted(values)
     q = Decimal(p)
     if not 0 <= q <= 1:
         raise ValueError(f"p must be between 0 and 1, not {p}")
+    return _percentile(sorted(values), q)
+
+
+def _percentile(xs: Sequence[Decimal], q: Decimal) -> Decimal:
+    """:func:`percentile` of values already sorted."""
     with decimal.localcontext(CONTEXT):
         h = (len(xs) - 1) * q
         lo = int(h)
@@ -719,18 +735,26 @@ def summarize(
     - ``changes``: per payee, variant total less baseline total.
     """
     results = run.results
-    totals = [r.total for r in results]
+    totals: list[Decimal] = []
+    groups: dict[str | None, list[Decimal]] = {}
+    floor_count = cap_count = 0
+    for r in results:
+        t = r.total
+        totals.append(t)
+        groups.setdefault(r.group, []).append(t)
+        if on_floor(r):
+            floor_count += 1
+        if at_cap(r):
+            cap_count += 1
+    ordered = sorted(totals)
     with decimal.localcontext(CONTEXT):
         cost = sum(totals, ZERO)
         rev_total: Decimal | None = None
         ratio: Decimal | None = None
         if revenue is not None:
-            rev_total = sum((_revenue(r, revenue) for r in results), ZERO)
+            rev_total = sum([_revenue(r, revenue) for r in results], ZERO)
             ratio = cost / rev_total if rev_total else None
         mean = cost / len(totals) if totals else None
-    groups: dict[str | None, list[Decimal]] = {}
-    for r in results:
-        groups.setdefault(r.group, []).append(r.total)
     spreads = {}
     for g in sorted(groups, key=lambda k: k or ""):
         xs = groups[g]
@@ -743,11 +767,11 @@ def summarize(
         revenue=rev_total,
         cost_per_revenue=ratio,
         mean=mean,
-        median=percentile(totals, "0.5") if totals else None,
-        p10=percentile(totals, "0.1") if totals else None,
-        p90=percentile(totals, "0.9") if totals else None,
-        on_floor=sum(1 for r in results if on_floor(r)),
-        at_cap=sum(1 for r in results if at_cap(r)),
+        median=_percentile(ordered, Decimal("0.5")) if totals else None,
+        p10=_percentile(ordered, Decimal("0.1")) if totals else None,
+        p90=_percentile(ordered, Decimal("0.9")) if totals else None,
+        on_floor=floor_count,
+        at_cap=cap_count,
         groups=spreads,
         changes=changes(baseline, run, top=top) if baseline is not None else None,
         errors=len(run.errors),
@@ -772,18 +796,27 @@ def changes(baseline: Run, other: Run, *, top: int = 5) -> Changes:
 
     ``biggest`` holds the ``top`` largest changes by size (ties: by period, payee).
     """
-    before = {(r.period, r.payee): r for r in baseline.results}
-    pairs = []
+    before = {(r.period, r.payee): r.total for r in baseline.results}
+    moved: list[tuple[Decimal, PayeeResult, Decimal]] = []
+    gains: list[Decimal] = []
+    losses: list[Decimal] = []
+    matched = 0
     for r in other.results:
         b = before.get((r.period, r.payee))
-        if b is not None:
-            pairs.append(PayeeChange(r.payee, r.period, r.group, b.total, r.total))
-    matched = len(pairs)
+        if b is None:
+            continue
+        matched += 1
+        d = r.total - b
+        if d > 0:
+            gains.append(d)
+        elif d < 0:
+            losses.append(-d)
+        else:
+            continue
+        moved.append((d, r, b))
     unmatched = (len(before) - matched) + (len(other.results) - matched)
-    gains = [p.change for p in pairs if p.change > 0]
-    losses = [-p.change for p in pairs if p.change < 0]
-    biggest = sorted((p for p in pairs if p.change != 0),
-                     key=lambda p: (-abs(p.change), p.period, p.payee))[:top]
+    chosen = heapq.nsmallest(top, moved, key=lambda m: (-abs(m[0]), m[1].period, m[1].payee))
+    biggest = [PayeeChange(r.payee, r.period, r.group, b, r.total) for _, r, b in chosen]
     return Changes(
         winners=len(gains),
         losers=len(losses),
