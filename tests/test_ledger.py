@@ -15,6 +15,7 @@ from incentives import (
     Floor,
     FormulaLine,
     Plan,
+    PlanError,
     State,
     StateError,
     VersionedPlan,
@@ -555,3 +556,86 @@ def test_correct_command_posts_adjustments_paid_next_run(tmp_path: Path, cli) ->
     assert res.code == 2
     assert "not the JSON output" in res.err
     assert state.read_bytes() == before
+
+
+# ---------------------------------------------------------------------- edges and errors
+
+
+def test_versions_must_share_a_name_and_be_in_force() -> None:
+    v1 = e6_plan().replace_fields(effective_from="2026-02-01")
+    with pytest.raises(ValueError, match="share one name"):
+        VersionedPlan([v1, v1.replace_fields(name="other", version="2")])
+    with pytest.raises(ValueError, match="same date"):
+        VersionedPlan([v1, v1.replace_fields(version="2")])
+    with pytest.raises(StateError, match="no version of plan 'e6' is in force in 2026-01"):
+        VersionedPlan([v1]).evaluate(e6_records(["1"]))
+
+
+def test_state_as_json_data_and_wrong_types() -> None:
+    plan = e6_plan()
+    jan = plan.evaluate(e6_records(["1500"]))
+    feb = plan.evaluate(e6_records(["3000"], start=2), state=jan.state.to_data())
+    assert feb["a"].total == D("2500.00")
+    with pytest.raises(StateError, match=r"must be an incentives\.ledger\.State"):
+        plan.evaluate(e6_records(["1"]), state="state.json")
+    with pytest.raises(StateError, match="belongs to plan 'x'"):
+        plan.evaluate(e6_records(["1"]), state=State("x"))
+
+
+def test_deferral_can_wait_for_its_condition() -> None:
+    plan = Plan(name="w", inputs={"metrics": {"b": {"default": 0}, "attainment": {"default": 0}}},
+                policies=[FormulaLine(id="bonus", amount="b"),
+                          Deferral(id="later", of="bonus", share=1, after=1,
+                                   condition="attainment >= 1", on_fail="wait")])
+    run = plan.evaluate([
+        {"payee": "a", "period": "2026-01", "metrics": {"b": 100}},
+        {"payee": "a", "period": "2026-02", "metrics": {"attainment": "0.9"}},
+        {"payee": "a", "period": "2026-03", "metrics": {"attainment": "1.1"}}])
+    assert [r.total for r in run] == [D("0.00"), D("0.00"), D("100.00")]
+    assert run.get("a", "2026-02").line("later").details["waiting"][0]["amount"] == D("100.00")
+
+
+def test_accumulate_skipped_and_period_quota_errors() -> None:
+    plan = load_plan("""
+name: acc
+inputs:
+  metrics: {sales: {}}
+policies:
+  - {type: accumulate, id: qtd, of: sales, over: quarter, when: sales > 0}
+  - {type: period_quota, id: q, target: 100, weights: [1, 2]}
+""")
+    run = plan.evaluate([{"payee": "a", "period": "2026-01", "metrics": {"sales": 5}},
+                         {"payee": "a", "period": "2026-02", "metrics": {"sales": 0}}],
+                        errors="collect")
+    assert [str(e) for e in run.errors] == [
+        "payee 'a' period 2026-01 policy 'q': period_quota 'q': 2 weights given, "
+        "but a year has 12 months",
+        "payee 'a' period 2026-02 policy 'q': period_quota 'q': 2 weights given, "
+        "but a year has 12 months"]
+    # a failed payee keeps its opening ledger: nothing accumulated
+    assert run.state.payees == {}
+    ok = plan.replace_policy("q", plan.policy("q").model_copy(update={"weights": None}))
+    run = ok.evaluate([{"payee": "a", "period": "2026-01", "metrics": {"sales": 5}},
+                       {"payee": "a", "period": "2026-02", "metrics": {"sales": 0}}])
+    assert run.get("a", "2026-02").values["qtd"] == D("5")  # skipped: the sum so far
+    assert run.get("a", "2026-02").values["q"] == D("8.34")  # 100 = 4 x 8.34 + 8 x 8.33
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"schedule": SCHEDULE}, "say where the commission"),
+    ({"schedule": SCHEDULE[::-1], "commission_field": "commission"}, "increasing within_days"),
+    ({"schedule": SCHEDULE, "commission_field": "commission", "holdback": "0.2"},
+     "holdback needs pay: true"),
+    ({"schedule": SCHEDULE, "earned_events": "new_customers"}, "together"),
+])
+def test_clawback_spec_errors(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Clawback(id="c", **spec)
+
+
+def test_clawback_plan_errors_are_located() -> None:
+    with pytest.raises(PlanError, match=r"lost_customers' has no field 'gone'") as info:
+        load_plan(E7_YAML.replace("earned_amount: commission",
+                                  "earned_amount: commission\n    lost_field: gone"))
+    assert info.value.path == ("policies", 0, "lost_field")
+    assert info.value.line == 15  # the line of lost_field
