@@ -151,6 +151,8 @@ class CompiledPlan:
                     else:
                         results.append(PayeeResult.from_state(s))
         results.sort(key=lambda r: (r.period, r.payee))
+        # errors in a stable order, whatever the order records arrived in
+        problems.sort(key=_error_key)
         return Run(plan=self.plan, results=results, errors=problems, state=book)
 
     def opening_state(self, state: Any) -> State:
@@ -256,6 +258,12 @@ def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list
     for s in states:
         out.setdefault(s.record.group, []).append(s)
     return sorted(out.items(), key=lambda kv: kv[0] or "")
+
+
+def _error_key(e: IncentivesError) -> tuple[str, str, str, str]:
+    facts = [getattr(e, name, None) for name in ("period", "payee", "field")]
+    message = getattr(e, "message", None) or str(e)
+    return (*(str(f) if f is not None else "" for f in facts), message)  # type: ignore[return-value]
 
 
 def _describe(exc: BaseException) -> str:
