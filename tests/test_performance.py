@@ -64,6 +64,29 @@ def test_formula_benchmark_agrees_with_handwritten_and_reparse() -> None:
         assert any(r.amount(policy) != 0 for r in run.results), policy
 
 
+def test_plan_benchmark_agrees_with_handwritten_and_reparse() -> None:
+    """The realistic plan (contest, team pool, balancing included): to the cent."""
+    bench = _bench("bench_plan")
+    plan = bench.make_plan()
+    assert {"contest", "bonus_pool", "balance"} <= {p.type for p in plan.policies}
+    seen: set[str] = set()
+    for period in bench.periods(2):
+        records = bench.make_records(150, period, seed=5)
+        run = plan.evaluate(records)
+        hand = bench.handwritten(records)
+        assert bench.compare(run.results, hand) == []
+        assert bench.compare(run.results, bench.reparse(records)) == []
+        seen |= {line.policy for r in run.results for line in r.lines if line.amount}
+        # a cent moved between two payees is seen on both
+        a, b = list(hand)[:2]
+        hand[a]["team_pool"] += D("0.01")
+        hand[b]["team_pool"] -= D("0.01")
+        assert len(bench.compare(run.results, hand)) == 2
+    # every mechanism paid someone something (balancing moved money too)
+    assert seen == {"base", "commission", "new_business", "kpi", "churn", "contest",
+                    "team_pool", "balance", "floor"}
+
+
 # --------------------------------------------------------------------------
 # Formula.substitute: a template made once gives what unparsing the tree gives
 
