@@ -385,6 +385,7 @@ def test_every_example_statement_recomputes_in_both_languages() -> None:
                 assert total == r.total
                 checked += n
             StrictHTML().check(r.explain(format="html", lang="zh"))
+            assert build_statement(r).fallbacks == [], f"{name} {r.payee}"
     assert checked > 200
 
 
@@ -469,3 +470,31 @@ def test_deferral_and_combined_children_are_explained() -> None:
     assert "commission › slice 30,000 to 50,000: 20,000 x 0.04 = 800.00" in text
     assert "the larger of: max(1,400.00, 1,000.00) = 1,400.00" in text
     recompute_text_statement(text)
+
+
+def test_honour_gap_to_title() -> None:
+    from incentives import Honour
+
+    plan = Plan(name="e8", inputs={"metrics": {"satisfaction": {}, "complaints": {},
+                                               "revenue": {}}},
+                policies=[Honour(id="star", label="Service Star", title="服务之星",
+                                 criteria="satisfaction >= 95 and complaints == 0",
+                                 keys=["satisfaction", "revenue"], max=2, cutoff_ties="keys",
+                                 cash=300)])
+    run = plan.evaluate([{"payee": p, "period": "2026-05", "group": "g",
+                          "metrics": {"satisfaction": s, "complaints": c, "revenue": r}}
+                         for p, s, c, r in [("A", 98, 0, 1), ("B", 97, 0, 50000),
+                                            ("C", 97, 0, 60000), ("D", 99, 1, 1),
+                                            ("E", 95, 0, 1)]])
+    assert [r.total for r in run] == [Decimal("300.00"), Decimal("0.00"), Decimal("300.00"),
+                                      Decimal("0.00"), Decimal("0.00")]
+    b = run["B"].explain()
+    assert "rank 3 of 4 candidates (at most 2 awarded); ranked by: 97, 50000" in b
+    assert "服务之星 not awarded (ranked below the cut-off): 0.00" in b
+    assert "level with the last holder of 服务之星 on satisfaction; the later keys decided" in b
+    e = run["E"].explain(lang="zh")
+    assert "satisfaction再提高 2 即可追平服务之星的最后一名获得者" in e
+    d = run["D"].explain()
+    assert "criteria: satisfaction >= 95 and complaints == 0: not met" in d
+    for r in run:
+        assert build_statement(r).fallbacks == []

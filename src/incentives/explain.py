@@ -115,6 +115,8 @@ _PHRASES: dict[str, dict[str, str]] = {
         "ratio": "max/min {ratio} ({hi} / {lo})",
         "unmet": "bounds not met: {what}",
         "team": "team",
+        "gap_title": "{gap} more {by} draws level with the last holder of {title}",
+        "gap_title_tie": "level with the last holder of {title} on {by}; the later keys decided",
         "deferred_paid_out": "deferred in {period}, due {due}, paid now",
         "deferred_forfeited": "deferred in {period}, due {due}, forfeited (condition not met)",
         "deferred_waiting": "deferred in {period}, due {due}, still held (condition not met)",
@@ -240,6 +242,8 @@ _PHRASES: dict[str, dict[str, str]] = {
         "ratio": "最高/最低 {ratio}（{hi} / {lo}）",
         "unmet": "未能满足的界限：{what}",
         "team": "团队",
+        "gap_title": "{by}再提高 {gap} 即可追平{title}的最后一名获得者",
+        "gap_title_tie": "{by}与{title}的最后一名获得者持平，由后续排序依据决定",
         "deferred_paid_out": "{period} 递延、{due} 到期，本期发放",
         "deferred_forfeited": "{period} 递延、{due} 到期，未满足条件，取消",
         "deferred_waiting": "{period} 递延、{due} 到期，未满足条件，继续保留",
@@ -362,6 +366,9 @@ class Statement:
     hints: list[str]
     titles: list[str]
     flags: list[str]
+    #: lines whose details were not in the shape their policy's renderer expects
+    #: (listed generically instead)
+    fallbacks: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------- formatting
@@ -445,8 +452,8 @@ class _Ctx:
         self.labels = labels
         self.hints: list[str] = []
 
-    def t(self, key: str, **kw: Any) -> str:
-        return self.p[key].format(**kw)
+    def t(self, phrase: str, /, **kw: Any) -> str:
+        return self.p[phrase].format(**kw)
 
     def name(self, ident: str) -> str:
         """An input or policy named for people: its label and id, or the id."""
@@ -971,6 +978,13 @@ def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
                               rule=tie.get("rule"),
                               chosen=", ".join(map(str, tie.get("chosen", []))))))
     title = str(d.get("title", ""))
+    gap = _dec(d.get("gap_to_title"))
+    if gap is not None:
+        keys = list(getattr(spec, "keys", []) or [])
+        key = c.name(str(keys[0].by)) if keys else "score"
+        hint = (c.t("gap_title", gap=c.fmt.num(gap), by=key, title=title) if gap > 0
+                else c.t("gap_title_tie", by=key, title=title))
+        c.hints.append(f"{line.label}: {hint}")
     reason = str(d.get("reason", ""))
     if c.p is _PHRASES["zh"]:
         reason = _REASONS_ZH.get(reason, reason)
@@ -1135,6 +1149,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
         by_policy.setdefault(line.policy, []).append(line)
     n = 0
     seen: set[str] = set()
+    fallbacks: list[str] = []
     for pid in [*order, *[x for x in by_policy if x not in order]]:
         seen.add(pid)
         spec = specs.get(pid)
@@ -1148,6 +1163,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
                 steps = worker(c, line, spec)
             except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
                 steps = _generic(c, line, spec)  # details not in the shape expected
+                fallbacks.append(line.policy)
             lines.append(StatementLine(line.label, line.policy, fmt.money(line.amount), steps, n))
         # add each line's amount to the environment, for later named values
         for line in by_policy.get(pid, []):
@@ -1177,6 +1193,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
         hints=c.hints,
         titles=list(result.titles),
         flags=list(result.flags),
+        fallbacks=fallbacks,
     )
 
 

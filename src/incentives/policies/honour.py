@@ -114,6 +114,12 @@ class _CompiledHonour(Compiled):
                 details["keys"] = [str(v) for v in ranked.values[p]]
                 if note is not None and s.payee in note["tied"]:
                     details["cutoff_tie"] = note
+                if not won and chosen:
+                    # how far the first key is from the last title-holder's (for statements)
+                    last = ranked.values[max(chosen)][0]
+                    mine = ranked.values[p][0]
+                    details["gap_to_title"] = (last - mine if self.keys[0][1] == "desc"
+                                               else mine - last)
                 if not won:
                     details["reason"] = ("tied at the cut-off, excluded by the rule"
                                          if note is not None and s.payee in note["tied"]
