@@ -477,7 +477,7 @@ def test_honour_gap_to_title() -> None:
 
     plan = Plan(name="e8", inputs={"metrics": {"satisfaction": {}, "complaints": {},
                                                "revenue": {}}},
-                policies=[Honour(id="star", label="Service Star", title="服务之星",
+                policies=[Honour(id="star", label="Service Star", award="服务之星",
                                  criteria="satisfaction >= 95 and complaints == 0",
                                  keys=["satisfaction", "revenue"], max=2, cutoff_ties="keys",
                                  cash=300)])

@@ -980,8 +980,8 @@ def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     title = str(d.get("title", ""))
     gap = _dec(d.get("gap_to_title"))
     if gap is not None:
-        keys = list(getattr(spec, "keys", []) or [])
-        key = c.name(str(keys[0].by)) if keys else "score"
+        rank_keys = list(getattr(spec, "keys", []) or [])
+        key = c.name(str(rank_keys[0].by)) if rank_keys else "score"
         hint = (c.t("gap_title", gap=c.fmt.num(gap), by=key, title=title) if gap > 0
                 else c.t("gap_title_tie", by=key, title=title))
         c.hints.append(f"{line.label}: {hint}")
