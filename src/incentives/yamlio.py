@@ -168,7 +168,10 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
     if len(text) > MAX_TEXT:
         raise PlanLimitError(f"plan text too large ({len(text)} characters, at most {MAX_TEXT})",
                              file=file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # a character YAML does not accept
+        raise PlanError(f"YAML: {str(exc).splitlines()[0]}", file=file) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
