@@ -104,7 +104,7 @@ def test_bank_records_are_accepted(record: dict[str, Any]) -> None:
     _accepted(BANK, [record])
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(populations(EVERYTHING, max_size=5))
 def test_every_kind_of_input_is_generated_within_its_declaration(
         population: list[dict[str, Any]]) -> None:

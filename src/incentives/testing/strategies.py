@@ -447,7 +447,8 @@ def populations(
     period_st = _plan_periods(plan) if periods is None else _strategy_or_value(periods,
                                                                                 "periods")
     # made once, up front (so bad keyword arguments fail now), drawn once per payee
-    fill = records(plan, groups=group_st, periods=period_st, **kwargs)._incentives_fill  # type: ignore[attr-defined]
+    fill = records(plan, payees=st.just("p"), groups=group_st, periods=period_st,
+                   **kwargs)._incentives_fill  # type: ignore[attr-defined]
     sizes = st.integers(min_value=min_size, max_value=max_size)
 
     @st.composite
