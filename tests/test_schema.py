@@ -103,3 +103,17 @@ def test_docgen_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert docgen_main(["--out", str(out), "--check"]) == 0
     assert out.read_text(encoding="utf-8") == render_reference()
     capsys.readouterr()
+
+
+CORE = ["BasePay", "Tiered", "Tier", "RateTable", "RateItem", "Quota", "QuotaSplit", "Scorecard",
+        "KPI", "Gate", "PayoutPoint", "Modifier", "Band", "Cap", "FormulaLine", "Value",
+        "ChurnPenalty", "LargerOf", "SmallerOf", "SumOf"]
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_core_fields_are_described_for_editors(name: str) -> None:
+    node = plan_schema()["$defs"][name]
+    if "properties" not in node:
+        node = next(o for o in node["anyOf"] if "properties" in o)
+    undocumented = [f for f, prop in node["properties"].items() if not prop.get("description")]
+    assert undocumented == [], f"{name}: add a '#:' comment above {undocumented}"

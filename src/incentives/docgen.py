@@ -19,15 +19,19 @@ True
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import json
 import re
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
-__all__ = ["main", "plan_schema", "register", "render_reference", "schema_json"]
+from pydantic import BaseModel
+
+__all__ = ["field_docs", "main", "plan_schema", "register", "render_reference", "schema_json"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -66,14 +70,91 @@ COMMON: dict[str, str] = {
 }
 
 
+def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every model reachable from ``root`` through its fields, by class name."""
+    found: dict[str, type[BaseModel]] = {}
+    todo: list[Any] = [root]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            if item.__name__ in found:
+                continue
+            found[item.__name__] = item
+            todo += [f.annotation for f in item.model_fields.values()]
+        else:
+            todo += list(get_args(item))
+    return found
+
+
+_FIELD = re.compile(r"^\s+(\w+)\s*:")
+
+
+@functools.cache
+def _class_sources(path: str) -> dict[str, list[str]]:
+    """The source lines of every class in the module file ``path`` (parsed once)."""
+    text = Path(path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    return {node.name: lines[node.lineno - 1:node.end_lineno]
+            for node in ast.walk(ast.parse(text)) if isinstance(node, ast.ClassDef)}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The ``#:`` comments written right above each field of ``cls`` (and its bases).
+
+    >>> from incentives import Tiered
+    >>> field_docs(Tiered)["method"].startswith("how the tiers turn the basis")
+    True
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        module = sys.modules.get(klass.__module__)
+        path = getattr(module, "__file__", None)
+        if not path or klass.__module__.split(".")[0] != "incentives":
+            continue
+        comment: list[str] = []
+        for line in _class_sources(path).get(klass.__name__, []):
+            stripped = line.strip()
+            if stripped.startswith("#:"):
+                comment.append(stripped[2:].strip())
+                continue
+            m = _FIELD.match(line)
+            if m and comment:
+                docs[m.group(1)] = " ".join(comment)
+            comment = []
+    return docs
+
+
 def plan_schema() -> dict[str, Any]:
-    """The JSON Schema of a plan file, as a dict (``$defs`` in name order)."""
+    """The JSON Schema of a plan file, as a dict (``$defs`` in name order).
+
+    Fields documented with a ``#:`` comment in the code get it as their
+    ``description``, so editors show it.
+    """
+    result: dict[str, Any] = json.loads(_schema_text())
+    return result
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
     from .plan import Plan
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # defaults that are not JSON (computed ones) are left out
         schema = Plan.model_json_schema()
+    models = _models(Plan)
+    _describe(schema, field_docs(Plan))
     defs = schema.pop("$defs", {})
+    for name, node in defs.items():
+        cls = models.get(name)
+        if cls is not None:
+            target = node
+            if "properties" not in node:  # a shorthand wrapper: anyOf [..., the mapping]
+                target = next((o for o in node.get("anyOf", []) if "properties" in o), node)
+            docs = field_docs(cls)
+            for fname, finfo in cls.model_fields.items():
+                if finfo.alias and fname in docs:
+                    docs.setdefault(finfo.alias, docs[fname])
+            _describe(target, docs)
     out: dict[str, Any] = {
         "$schema": SCHEMA_DIALECT,
         "$id": "https://incentives.invalid/plan.schema.json",
@@ -82,7 +163,13 @@ def plan_schema() -> dict[str, Any]:
     out.update(schema)
     out["title"] = "incentives plan"
     out["$defs"] = {k: defs[k] for k in sorted(defs)}
-    return out
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _describe(node: dict[str, Any], docs: dict[str, str]) -> None:
+    for name, prop in node.get("properties", {}).items():
+        if name in docs and "description" not in prop:
+            prop["description"] = docs[name]
 
 
 def schema_json() -> str:

@@ -118,9 +118,13 @@ class StrictModel(BaseModel):
 class PolicyBase(StrictModel):
     """Fields every policy has."""
 
+    #: the policy type: the tag that says which mechanism this is
     type: str
+    #: unique in the plan; later formulas read the policy's result by this name
     id: Identifier
+    #: shown on statements and tables (any language)
     label: str | None = None
+    #: a condition: the policy applies only to payees for whom it holds (else its result is zero)
     when: Expr | None = None
 
     #: "payee", "group" (sees every payee of its group) or "population"

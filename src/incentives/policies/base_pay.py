@@ -29,10 +29,15 @@ class BasePay(PolicyBase):
     """
 
     type: Literal["base_pay"] = "base_pay"
+    #: a fixed amount (a formula); or give `by` and `table`
     amount: Expr | None = None
+    #: the attributes the table is looked up by, in nesting order
     by: list[Identifier] | None = None
+    #: amounts nested one level per attribute in `by`
     table: dict[str, Any] | None = None
+    #: the amount for a combination the table lacks (else such a record is an error)
     default: Expr | None = None
+    #: a factor formula, e.g. `days_worked / period_days`
     prorate: Expr | None = None
 
     @model_validator(mode="after")

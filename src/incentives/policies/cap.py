@@ -25,7 +25,9 @@ class Cap(PolicyBase):
     """Hold ``of`` (default ``total``) at most at ``limit``."""
 
     type: Literal["cap"] = "cap"
+    #: the most `of` may come to (a formula)
     limit: Expr
+    #: what is capped: `total` (so far) or an earlier result
     of: Identifier = "total"
 
     def compile(self, ctx: CompileContext) -> Compiled:

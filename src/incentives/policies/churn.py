@@ -32,10 +32,15 @@ class ChurnPenalty(PolicyBase):
     """A penalty per lost customer, exemptions by reason, a cap per period."""
 
     type: Literal["churn_penalty"] = "churn_penalty"
+    #: the event list of lost customers
     events: Identifier = "lost_customers"
+    #: the penalty per lost customer: a formula that may read the event's fields
     per_customer: Expr
+    #: reasons that cost nothing (e.g. closure)
     exempt_reasons: list[str] = []
+    #: the event field holding the reason
     reason_field: Identifier = "reason"
+    #: the most the period's penalty comes to (a formula, e.g. `0.4 * variable_pay`)
     cap: Expr | None = None
     above_cap: Literal["forgive", "carry_forward"] = Field(default="forgive", description=(
         "the part above the cap: forgiven, or carried forward to the next period's penalty"))

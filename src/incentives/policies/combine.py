@@ -29,6 +29,7 @@ __all__ = ["LargerOf", "SmallerOf", "SumOf"]
 
 
 class _Combine(PolicyBase):
+    #: the child policies, evaluated as if alone
     policies: list[PolicySpec] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ class FormulaLine(PolicyBase):
     """A line whose amount is ``amount``, a formula over earlier names."""
 
     type: Literal["formula"] = "formula"
+    #: the line's amount (a formula over earlier names)
     amount: Expr
 
     def compile(self, ctx: CompileContext) -> Compiled:
@@ -42,7 +43,9 @@ class Value(PolicyBase):
     """
 
     type: Literal["value"] = "value"
+    #: the value (a formula)
     value: Expr
+    #: round the value to the plan's quantum
     round: bool = False
 
     def publishes(self) -> dict[str, NameType]:

@@ -26,9 +26,13 @@ ONE = Decimal(1)
 class Band(StrictModel):
     """A band of the measure: from where it starts, the factor and/or amount it applies."""
 
+    #: where the band starts (written `from:`)
     start: Decimal = Field(alias="from")
+    #: multiplies the base
     factor: Decimal = ONE
+    #: added to the base
     add: Decimal = ZERO
+    #: a name for the band, shown on statements
     label: str | None = None
 
 
@@ -36,9 +40,13 @@ class Modifier(PolicyBase):
     """Adjust the sum of ``of`` by the band that ``measure`` falls in."""
 
     type: Literal["modifier"] = "modifier"
+    #: the earlier results adjusted (their sum is the base)
     of: list[Identifier] = Field(min_length=1)
+    #: what selects the band (a formula)
     measure: Expr
+    #: where a measure exactly on a band's start belongs: `above` or `below`
     on_threshold: Literal["above", "below"]
+    #: the bands, in increasing order of `from`
     bands: list[Band] = Field(min_length=1)
 
     @model_validator(mode="after")

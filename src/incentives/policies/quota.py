@@ -25,8 +25,11 @@ __all__ = ["Quota", "QuotaSplit"]
 class QuotaSplit(StrictModel):
     """Split a group ``target`` among the group's members by ``weight``."""
 
+    #: the group's target (the same for every member)
     target: Expr
+    #: each member's weight in the split
     weight: Expr = "1"
+    #: the split is exact to this quantum
     quantum: Decimal = Decimal("0.01")
 
 
@@ -34,8 +37,11 @@ class Quota(PolicyBase):
     """A payee's quota (``quota``, or ``split`` from a group target) and attainment."""
 
     type: Literal["quota"] = "quota"
+    #: what counts against the quota (a formula)
     actual: Expr
+    #: the payee's quota (a formula); or give `split`
     quota: Expr | None = None
+    #: split a group target among the group's members by weight
     split: QuotaSplit | None = None
 
     @model_validator(mode="after")

@@ -28,8 +28,11 @@ class RateItem(StrictModel):
     """One product: how many were sold (``quantity``, default the metric named like
     the item) and the reward ``per_unit``."""
 
+    #: how many were sold (default: the metric named like the item)
     quantity: Expr | None = None
+    #: the reward per unit (a formula)
     per_unit: Expr
+    #: the product's name on statements
     label: str | None = None
 
     @classmethod
@@ -43,6 +46,7 @@ class RateTable(PolicyBase):
     id to a per-unit amount, or to a :class:`RateItem`."""
 
     type: Literal["rate_table"] = "rate_table"
+    #: product id to a per-unit reward, or to a mapping with quantity, per_unit and label
     items: dict[Identifier, RateItem] = Field(min_length=1)
 
     @field_validator("items", mode="before")

@@ -34,21 +34,32 @@ HUNDRED = Decimal(100)
 class KPI(StrictModel):
     """One KPI of a scorecard."""
 
+    #: the KPI's name
     id: Identifier
+    #: shown on statements
     label: str | None = None
+    #: the result achieved (a formula)
     actual: Expr
+    #: the target (a formula)
     target: Expr
+    #: points this KPI is worth at attainment 1
     weight: Decimal = Field(ge=0)
+    #: `higher` (actual / target) or `lower` is better (target / actual)
     direction: Literal["higher", "lower"] = "higher"
+    #: the most the attainment counts for
     cap: Decimal | None = None
+    #: the least the attainment counts for
     floor: Decimal | None = None
 
 
 class Gate(StrictModel):
     """Pay nothing unless the score (or one KPI's attainment) reaches a minimum."""
 
+    #: pay nothing below this score
     min_score: Decimal | None = None
+    #: a KPI whose attainment gates the bonus
     kpi: Identifier | None = None
+    #: pay nothing when that KPI's attainment is below this
     min_attainment: Decimal | None = None
 
     @model_validator(mode="after")
@@ -63,7 +74,9 @@ class Gate(StrictModel):
 class PayoutPoint(StrictModel):
     """A point of the score-to-payout table."""
 
+    #: a score
     score: Decimal
+    #: the payout percent at that score
     percent: Decimal
 
 
@@ -71,11 +84,17 @@ class Scorecard(PolicyBase):
     """A weighted KPI scorecard paying ``target_bonus`` x payout percent / 100."""
 
     type: Literal["scorecard"] = "scorecard"
+    #: the KPIs; their weights add up to `weights_total`
     kpis: list[KPI] = Field(min_length=1)
+    #: what the weights must add up to
     weights_total: Decimal = HUNDRED
+    #: conditions below which nothing is paid
     gates: list[Gate] = []
+    #: score to payout percent (default: the percent is the score)
     payout: list[PayoutPoint] | None = None
+    #: interpolate between payout points (else step down to the point below)
     interpolate: bool = True
+    #: the bonus at 100 percent (a formula)
     target_bonus: Expr
 
     @model_validator(mode="after")

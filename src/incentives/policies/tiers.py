@@ -46,9 +46,14 @@ Method = Literal["marginal", "retroactive", "step", "interpolated"]
 class Tier(StrictModel):
     """One tier: where it starts, and its rate or amount."""
 
+    #: where the tier starts (written `from:`); it ends where the next tier starts
     start: Decimal = Field(alias="from")
+    #: the rate of this tier (marginal, retroactive; interpolated: per unit above the last tier's
+    #: start)
     rate: Decimal | None = None
+    #: the amount of this tier (step, interpolated)
     amount: Decimal | None = None
+    #: a name for the tier, shown on statements
     label: str | None = None
 
 
@@ -56,12 +61,20 @@ class Tiered(PolicyBase):
     """Commission on a ``basis`` by tiers, with the method and boundary rule stated."""
 
     type: Literal["tiered"] = "tiered"
+    #: what the tiers apply to: a metric or a formula
     basis: Expr
+    #: how the tiers turn the basis into an amount: marginal, retroactive, step or interpolated
     method: Method
+    #: where a basis exactly on a threshold belongs: `above` (the tier starting there) or `below`;
+    #: required for retroactive and step
     on_threshold: Literal["above", "below"] | None = None
+    #: the tiers, in increasing order of `from`
     tiers: list[Tier] = Field(min_length=1)
+    #: multiplies every threshold (e.g. a quota, for tiers on attainment)
     scale: Expr | None = None
+    #: retroactive only: what the reached rate is paid on (default: the basis)
     applies_to: Expr | None = None
+    #: the most this commission pays (a formula)
     cap: Expr | None = None
 
     @model_validator(mode="after")
