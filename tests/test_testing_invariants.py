@@ -240,3 +240,17 @@ def test_a_violation_renders_records_that_reproduce_it() -> None:
     record = json.loads(lines[2])
     assert TELECOM.evaluate([record])["Y"].total == D("700.00")
     assert info.value.to_dict()["results"][0]["total"] == "700.00"
+
+
+def test_number_attributes_with_listed_values_rise_to_the_next_value() -> None:
+    plan = load_plan("""
+name: levels
+inputs:
+  attributes: {level: {type: number, allowed: [1, 2, 3]}}
+policies: [{type: formula, id: c, amount: level * 100}]
+""")
+    records = [{"payee": "a", "period": "2026-05", "attributes": {"level": 1}}]
+    assert monotone(plan, "level", records) == 2  # 1 -> 2 (rises of 0.01 and 1); none by 100
+    assert no_cliff(plan, "level", records, max_jump=100) == 1
+    with pytest.raises(InvariantViolation, match="from 1 to 2"):
+        no_cliff(plan, "level", records, max_jump=99)

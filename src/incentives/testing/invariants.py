@@ -209,6 +209,10 @@ def _spec(plan: Plan, name: str) -> Any:
 def _raised(plan: Plan, name: str, value: Decimal, by: Decimal) -> Decimal | None:
     """``value + by`` kept within the input's bounds and integrality; None if it cannot rise."""
     spec = _spec(plan, name)
+    allowed = getattr(spec, "allowed", None)
+    if allowed:  # a number attribute with listed values: the next one up, at least `by`
+        above = sorted(Decimal(a) for a in allowed if Decimal(a) >= value + by)
+        return above[0] if above else None
     if spec.integer:
         by = max(Decimal(1), by.to_integral_value(rounding=decimal.ROUND_CEILING))
     new = value + by
