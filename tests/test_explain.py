@@ -498,3 +498,16 @@ def test_honour_gap_to_title() -> None:
     assert "criteria: satisfaction >= 95 and complaints == 0: not met" in d
     for r in run:
         assert build_statement(r).fallbacks == []
+
+
+def test_cli_explain_reads_the_state_and_leaves_it(cli: Callable[..., Any], tmp_path: Path) -> None:
+    plan = TELECOM / "plan-ledger.yaml"
+    state = tmp_path / "state.json"
+    r = cli("run", plan, TELECOM / "records.jsonl", "--state", state)
+    assert r.code == 0, r.err
+    before = state.read_bytes()
+    r = cli("explain", plan, TELECOM / "records-2026-06.jsonl", "--payee", "X", "--state", state)
+    assert r.code == 0, r.err
+    assert "carried in from earlier periods: 868.00" in r.out
+    assert state.read_bytes() == before  # explaining never closes a period
+    recompute_text_statement(r.out)
