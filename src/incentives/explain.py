@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import UsageError
+from .errors import IncentivesError, UsageError
 from .money import ZERO
 from .runtime import Line
 
@@ -134,7 +134,6 @@ _PHRASES: dict[str, dict[str, str]] = {
         "released": "released from holdback",
         "clawed_back": "clawed back from pay",
         "no_lines": "no lines",
-        "count": "count",
         "basis": "basis",
         "method": "method",
         "marginal": "marginal (each slice earns its own tier's rate)",
@@ -149,7 +148,6 @@ _PHRASES: dict[str, dict[str, str]] = {
         "below_first": "below the first tier",
         "commission": "commission",
         "cap": "cap",
-        "capped": "held at the cap",
         "next_tier": "{gap} more of {basis} reaches the next tier (from {threshold})",
         "nothing_sold": "nothing sold",
         "customer": "customer {id} ({reason})",
@@ -165,6 +163,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "cut": "cut",
         "measure": "measure",
         "band": "band {n}",
+        "band_from": "band {n} (from {start})",
         "no_band": "below the first band: no change",
         "adjustment": "adjustment",
         "of": "of",
@@ -186,10 +185,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "rule_larger_of": "the larger of",
         "rule_smaller_of": "the smaller of",
         "rule_sum_of": "the sum of",
-        "child": "{id}",
-        "details": "details",
         "approx": "about",
-        "not_found": "no result for payee {payee!r}",
     },
     "zh": {
         "title": "薪酬对账单",
@@ -261,7 +257,6 @@ _PHRASES: dict[str, dict[str, str]] = {
         "released": "释放的暂扣",
         "clawed_back": "从本期收入中追回",
         "no_lines": "无明细",
-        "count": "个数",
         "basis": "计提基数",
         "method": "计算方法",
         "marginal": "超额累进（各段按本段费率）",
@@ -276,7 +271,6 @@ _PHRASES: dict[str, dict[str, str]] = {
         "below_first": "未达第一档",
         "commission": "提成",
         "cap": "封顶",
-        "capped": "按封顶计",
         "next_tier": "{basis}再增加 {gap} 即达下一档（起点 {threshold}）",
         "nothing_sold": "无销售",
         "customer": "客户 {id}（{reason}）",
@@ -292,6 +286,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "cut": "削减",
         "measure": "考核值",
         "band": "第 {n} 档",
+        "band_from": "第 {n} 档（起点 {start}）",
         "no_band": "未达第一档：不调整",
         "adjustment": "调整",
         "of": "调整对象",
@@ -313,10 +308,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "rule_larger_of": "取较大者",
         "rule_smaller_of": "取较小者",
         "rule_sum_of": "求和",
-        "child": "{id}",
-        "details": "明细数据",
         "approx": "约",
-        "not_found": "没有收款人 {payee!r} 的结果",
     },
 }
 
@@ -674,7 +666,7 @@ def _clawback(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         amount = _dec(row.get("amount")) or ZERO
         earned, share = _dec(row.get("earned")), _dec(row.get("share"))
         expr = None
-        if earned is not None and share is not None and -amount == f_round(c, earned * share):
+        if earned is not None and share is not None and -amount == _round_like_plan(c, earned * share):
             expr = f"-({f.money(earned)} x {f.num(share)})"
         steps.append(Step(what, expr, f.money(amount)))
     for row in d.get("won", []):
@@ -694,7 +686,7 @@ def _clawback(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     return steps
 
 
-def f_round(c: _Ctx, amount: Decimal) -> Decimal:
+def _round_like_plan(c: _Ctx, amount: Decimal) -> Decimal:
     """``amount`` rounded by the plan's rule (the quantum, half-up when no plan is known)."""
     if c.plan is not None:
         return c.plan.rounding.round(amount)
@@ -728,7 +720,7 @@ def _modifier(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     band = c.t("band", n=i + 1)
     bands = list(getattr(spec, "bands", []) or [])
     if i < len(bands):
-        band = c.t("tier_from", n=i + 1, start=f.num(bands[i].start))
+        band = c.t("band_from", n=i + 1, start=f.num(bands[i].start))
     if d.get("band_label"):
         band += f" {d['band_label']}"
     steps.append(Step(band))
@@ -934,7 +926,7 @@ def _contest(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         if rule == "share":
             k = len(prizes)
             pooled = _dec(tie.get("pooled")) or ZERO
-            exact = f_round(c, pooled / k) if k else ZERO
+            exact = _round_like_plan(c, pooled / k) if k else ZERO
             if k and exact == line.amount:
                 steps.append(Step(what + "; " + c.t("tie_share"),
                                   f"({' + '.join(prizes)}) / {k}", amount))
@@ -1148,10 +1140,8 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
     for line in result.lines:
         by_policy.setdefault(line.policy, []).append(line)
     n = 0
-    seen: set[str] = set()
     fallbacks: list[str] = []
     for pid in [*order, *[x for x in by_policy if x not in order]]:
-        seen.add(pid)
         spec = specs.get(pid)
         for line in by_policy.get(pid, []):
             n += 1
@@ -1240,7 +1230,7 @@ def _inputs(result: PayeeResult, plan: Plan | None, fmt: _Fmt, c: _Ctx) -> list[
 def _env(result: PayeeResult, plan: Plan | None) -> dict[str, Any]:
     env: dict[str, Any] = {}
     if plan is not None:
-        with contextlib.suppress(Exception):  # parameters only help to word named values
+        with contextlib.suppress(IncentivesError, ValueError):  # only to word named values
             env.update(plan.compile().period(result.period).base_env)
     rec = result.record
     if rec is not None:
