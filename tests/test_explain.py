@@ -511,3 +511,20 @@ def test_cli_explain_reads_the_state_and_leaves_it(cli: Callable[..., Any], tmp_
     assert "carried in from earlier periods: 868.00" in r.out
     assert state.read_bytes() == before  # explaining never closes a period
     recompute_text_statement(r.out)
+
+
+def test_html_parses_as_a_browser_would_without_errors() -> None:
+    """html5lib implements the WHATWG parsing algorithm browsers use; strict mode raises
+    on any parse error (a stray end tag, a missing doctype, bad nesting...)."""
+    html5lib = pytest.importorskip("html5lib")
+    pages = 0
+    for _, run in _runs():
+        html5lib.HTMLParser(strict=True).parseFragment(run._repr_html_())
+        for r in run:
+            for lang in ("en", "zh"):
+                html5lib.HTMLParser(strict=True).parse(r.explain(format="html", lang=lang))
+                pages += 1
+            html5lib.HTMLParser(strict=True).parseFragment(r._repr_html_())
+    assert pages > 20
+    with pytest.raises(html5lib.html5parser.ParseError):
+        html5lib.HTMLParser(strict=True).parse("<!DOCTYPE html><p>a</b>")
