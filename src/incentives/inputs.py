@@ -78,7 +78,7 @@ class Inputs(StrictModel):
     @field_validator("metrics", "attributes", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, list):
+        if isinstance(value, list) and all(isinstance(name, str) for name in value):
             return {name: {} for name in value}
         if isinstance(value, dict):
             return {k: _none_to_empty(v) for k, v in value.items()}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .errors import PlanError, did_you_mean
+from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
 from .inputs import Inputs, Parameter, parameter_type
 from .money import Rounding
@@ -310,10 +310,27 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         raise _translate(exc, data, lines, name) from None
+    except IncentivesError:
+        raise
+    except _UNEXPECTED as exc:  # a validator met a shape it did not expect
+        raise PlanError(f"cannot read this plan ({type(exc).__name__}: {exc})", file=name,
+                        line=lines.get(())) from exc
     plan._file = name
     plan._lines = lines
-    plan.compile()
+    try:
+        plan.compile()
+    except IncentivesError:
+        raise
+    except _UNEXPECTED as exc:
+        raise PlanError(f"cannot compile this plan ({type(exc).__name__}: {exc})", file=name,
+                        line=lines.get(())) from exc
     return plan
+
+
+#: Errors that are a defect, not a plan error, if they escape a validator or a compiler;
+#: ``load_plan`` still reports them as a :class:`PlanError` (chained), never raw.
+_UNEXPECTED = (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError,
+               ArithmeticError)
 
 
 def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str, str | None]:
