@@ -126,14 +126,17 @@ def fill(
         def at(f: Decimal) -> Decimal:
             return fixed + sum((_clamp(f * weights[i], los[i], his[i]) for i in free), ZERO)
 
-        # find the interval (a, b) of f where S(f) crosses the total
-        a: Decimal | None = None
-        b: Decimal | None = None
-        for p in bps:
-            if at(p) >= total:
-                b = p
-                break
-            a = p
+        # find the interval (a, b) of f where S(f) crosses the total: S is
+        # non-decreasing, so bisect for the first breakpoint where S reaches it
+        lo_i, hi_i = 0, len(bps)
+        while lo_i < hi_i:
+            mid = (lo_i + hi_i) // 2
+            if at(bps[mid]) >= total:
+                hi_i = mid
+            else:
+                lo_i = mid + 1
+        a: Decimal | None = bps[lo_i - 1] if lo_i > 0 else None
+        b: Decimal | None = bps[lo_i] if lo_i < len(bps) else None
         factor = _solve(total, weights, los, his, free, fixed, a, b)
         amounts = [_clamp(factor * weights[i], los[i], his[i]) if weights[i] > 0
                    else _clamp(ZERO, los[i], his[i]) for i in range(n)]

@@ -182,7 +182,7 @@ class _CompiledContest(Compiled):
             payees = [ranked.members[p].payee for p in block]
             positions = [p + 1 for p in block]
             block_prizes = [prizes[p] for p in block]
-            if not pays:
+            if not pays or not any(block_prizes):
                 shares = [ZERO] * len(block)
             elif len(block) == 1 or spec.ties == "keys":
                 shares = block_prizes
@@ -202,14 +202,25 @@ class _CompiledContest(Compiled):
                     d["keys"] = [str(v) for v in ranked.values[p]]
                 amounts[payee] = share
                 info[payee] = d
-        winners = [(scores[pe], amt) for pe, amt in amounts.items()]
+        # for each prize amount, the weakest score among those paid more (for the hints)
+        weakest_above: dict[Decimal, Decimal | None] = {}
+        weakest: Decimal | None = None
+        by_amount: dict[Decimal, list[Decimal]] = {}
+        for pe, amt in amounts.items():
+            by_amount.setdefault(amt, []).append(scores[pe])
+        by_amount.setdefault(ZERO, [])
+        for amt in sorted(by_amount, reverse=True):
+            weakest_above[amt] = weakest
+            group_weakest = (min if desc else max)(by_amount[amt], default=None)
+            if group_weakest is not None:
+                weakest = group_weakest if weakest is None else (
+                    min(weakest, group_weakest) if desc else max(weakest, group_weakest))
         for s in entrants:
             sc = scores[s.payee]
             mine = amounts.get(s.payee, ZERO)
-            better = [x for x, amt in winners if amt > mine]
+            target = weakest_above[mine]
             gap: Decimal | None = None
-            if better:
-                target = min(better) if desc else max(better)
+            if target is not None:
                 gap = max(target - sc if desc else sc - target, ZERO)
             t = thresholds[s.payee]
             details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,

@@ -77,8 +77,9 @@ class _CompiledLeader(Compiled):
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
         leaders = [s for s in states if self.leader(s.env) and self.applies(s)]
+        leader_ids = {s.payee for s in leaders}
         for s in states:
-            if s not in leaders:
+            if s.payee not in leader_ids:
                 self.skip(s)
         if not leaders:
             return
@@ -87,7 +88,6 @@ class _CompiledLeader(Compiled):
                 f"leader bonus {self.id!r}: {len(leaders)} leaders in one group "
                 f"({', '.join(s.payee for s in leaders)}); say 'leaders: any' to pay each",
                 group=group)
-        leader_ids = {s.payee for s in leaders}
         team = [s for s in states if s.payee not in leader_ids
                 and (self.members is None or self.members(s.env))]
         aggs = self.aggregates(team, group)
