@@ -213,6 +213,18 @@ def test_contest_minimum_participants() -> None:
     assert "fewer than the minimum of 3" in run["A"].line("contest").details["not_paid"]
 
 
+def test_contest_across_the_population() -> None:
+    plan = _contest_plan(prizes=[800, 500], ties="share", across="population")
+    run = plan.evaluate(_records({"A": 91, "B": 85}, group="north")
+                        + _records({"C": 95, "D": 10}, group="south"))
+    assert {r.payee: r.total for r in run} == {
+        "C": D("800.00"), "A": D("500.00"), "B": D("0.00"), "D": D("0.00")}
+    by_group = _contest_plan(prizes=[800, 500], ties="share").evaluate(
+        _records({"A": 91, "B": 85}, group="north") + _records({"C": 95, "D": 10}, group="south"))
+    assert by_group["B"].total == D("500.00")
+    assert load_plan(plan.to_yaml()) == plan
+
+
 def test_contest_needs_a_stated_tie_rule() -> None:
     with pytest.raises(PlanError, match="ties"):
         load_plan("""

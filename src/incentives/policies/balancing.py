@@ -56,7 +56,8 @@ from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
 from ..spread import spread_figures
-from .base import CompileContext, Compiled, Identifier, PolicyBase, StrictModel
+from .base import CompileContext, Identifier, StrictModel
+from .team import TeamCompiled, TeamPolicy
 
 __all__ = ["Balance", "MeanBounds", "RatioBounds"]
 
@@ -83,7 +84,7 @@ class RatioBounds(StrictModel):
         return self
 
 
-class Balance(PolicyBase):
+class Balance(TeamPolicy):
     """Keep the group's ``of`` amounts within ``mean`` and/or ``ratio`` bounds."""
 
     type: Literal["balance"] = "balance"
@@ -92,8 +93,6 @@ class Balance(PolicyBase):
     ratio: RatioBounds | None = None
     method: Literal["scale_about_mean", "clamp"]
     on_infeasible: Literal["error", "closest"] = "error"
-
-    scope = "group"
 
     @model_validator(mode="after")
     def _check(self) -> Balance:
@@ -107,11 +106,11 @@ class Balance(PolicyBase):
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number"}
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledBalance(self, ctx)
 
 
-class _CompiledBalance(Compiled):
+class _CompiledBalance(TeamCompiled):
     line_type = "adjustment"
 
     def __init__(self, spec: Balance, ctx: CompileContext) -> None:

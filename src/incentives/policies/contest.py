@@ -44,8 +44,8 @@ from ..errors import EvaluationError
 from ..formulas import Formula, NameType
 from ..money import ZERO, split
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
-from .team import RankKey, rank
+from .base import CompileContext, Expr, StrictModel
+from .team import RankKey, TeamCompiled, TeamPolicy, rank
 
 __all__ = ["Contest", "PrizeBand"]
 
@@ -57,7 +57,7 @@ class PrizeBand(StrictModel):
     prize: Expr
 
 
-class Contest(PolicyBase):
+class Contest(TeamPolicy):
     """Prizes by rank within a group (see the module docs for the tie rules)."""
 
     type: Literal["contest"] = "contest"
@@ -69,8 +69,6 @@ class Contest(PolicyBase):
     min_participants: int = Field(default=1, ge=1)
     ties: Literal["share", "best", "keys"]
     tie_keys: list[RankKey] = []
-
-    scope = "group"
 
     @model_validator(mode="after")
     def _check(self) -> Contest:
@@ -93,11 +91,11 @@ class Contest(PolicyBase):
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_rank": "number"}
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledContest(self, ctx)
 
 
-class _CompiledContest(Compiled):
+class _CompiledContest(TeamCompiled):
     line_type = "award"
 
     def __init__(self, spec: Contest, ctx: CompileContext) -> None:

@@ -26,19 +26,17 @@ from pydantic import Field
 
 from ..formulas import NameType
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, Identifier, PolicyBase
-from .team import Aggregate, CompiledAggregates
+from .base import CompileContext, Identifier
+from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["GroupValues"]
 
 
-class GroupValues(PolicyBase):
+class GroupValues(TeamPolicy):
     """Aggregates over each group's members, published to every member."""
 
     type: Literal["group_values"] = "group_values"
     values: dict[Identifier, Aggregate] = Field(min_length=1)
-
-    scope = "group"
 
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", **{n: "number" for n in self.values}}
@@ -47,11 +45,11 @@ class GroupValues(PolicyBase):
         """Names whose value is the same for every member of a group."""
         return list(self.publishes())
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledGroupValues(self, ctx)
 
 
-class _CompiledGroupValues(Compiled):
+class _CompiledGroupValues(TeamCompiled):
     def __init__(self, spec: GroupValues, ctx: CompileContext) -> None:
         super().__init__(spec, ctx)
         self.aggregates = CompiledAggregates(dict(spec.values), ctx, "values")

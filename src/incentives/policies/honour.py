@@ -36,13 +36,22 @@ from pydantic import Field, model_validator
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, Expr, PolicyBase
-from .team import CutoffRule, RankKey, ShareRounding, count_for, rank, select
+from .base import CompileContext, Expr
+from .team import (
+    CutoffRule,
+    RankKey,
+    ShareRounding,
+    TeamCompiled,
+    TeamPolicy,
+    count_for,
+    rank,
+    select,
+)
 
 __all__ = ["Honour"]
 
 
-class Honour(PolicyBase):
+class Honour(TeamPolicy):
     """A title (with optional cash) for the best candidates meeting ``criteria``."""
 
     type: Literal["honour"] = "honour"
@@ -56,8 +65,6 @@ class Honour(PolicyBase):
     cutoff_ties: CutoffRule
     cash: Expr | None = None
 
-    scope = "group"
-
     @model_validator(mode="after")
     def _check(self) -> Honour:
         if self.max is None and self.max_share is None:
@@ -67,11 +74,11 @@ class Honour(PolicyBase):
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_awarded": "bool", f"{self.id}_rank": "number"}
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledHonour(self, ctx)
 
 
-class _CompiledHonour(Compiled):
+class _CompiledHonour(TeamCompiled):
     line_type = "award"
 
     def __init__(self, spec: Honour, ctx: CompileContext) -> None:

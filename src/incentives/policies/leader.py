@@ -36,13 +36,13 @@ from pydantic import Field
 from ..errors import EvaluationError
 from ..formulas import NameType
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
-from .team import Aggregate, CompiledAggregates
+from .base import CompileContext, Expr, Identifier
+from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["LeaderBonus"]
 
 
-class LeaderBonus(PolicyBase):
+class LeaderBonus(TeamPolicy):
     """Pay each group's leader ``amount``, a formula over the team's ``aggregates``."""
 
     type: Literal["leader_bonus"] = "leader_bonus"
@@ -52,13 +52,11 @@ class LeaderBonus(PolicyBase):
     amount: Expr
     leaders: Literal["one", "any"] = "one"
 
-    scope = "group"
-
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledLeader(self, ctx)
 
 
-class _CompiledLeader(Compiled):
+class _CompiledLeader(TeamCompiled):
     line_type = "bonus"
 
     def __init__(self, spec: LeaderBonus, ctx: CompileContext) -> None:

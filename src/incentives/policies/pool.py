@@ -41,8 +41,8 @@ from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
-from .team import Aggregate, CompiledAggregates
+from .base import CompileContext, Expr, Identifier
+from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["BonusPool"]
 
@@ -50,7 +50,7 @@ _SHARE_NAMES: dict[str, NameType] = {"pool": "number", "mean_share": "number",
                                      "sharers": "number"}
 
 
-class BonusPool(PolicyBase):
+class BonusPool(TeamPolicy):
     """A group pool shared by ``weight`` with optional per-person ``floor`` and ``cap``."""
 
     type: Literal["bonus_pool"] = "bonus_pool"
@@ -60,8 +60,6 @@ class BonusPool(PolicyBase):
     floor: Expr | None = None
     cap: Expr | None = None
 
-    scope = "group"
-
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_pool": "number"}
 
@@ -69,11 +67,11 @@ class BonusPool(PolicyBase):
         """Names whose value is the same for every member of a group."""
         return [f"{self.id}_pool"]
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledPool(self, ctx)
 
 
-class _CompiledPool(Compiled):
+class _CompiledPool(TeamCompiled):
     line_type = "bonus"
 
     def __init__(self, spec: BonusPool, ctx: CompileContext) -> None:

@@ -32,13 +32,22 @@ from pydantic import Field, model_validator
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Compiled, PolicyBase
-from .team import CutoffRule, RankKey, ShareRounding, count_for, rank, select
+from .base import CompileContext
+from .team import (
+    CutoffRule,
+    RankKey,
+    ShareRounding,
+    TeamCompiled,
+    TeamPolicy,
+    count_for,
+    rank,
+    select,
+)
 
 __all__ = ["RankingFlag"]
 
 
-class RankingFlag(PolicyBase):
+class RankingFlag(TeamPolicy):
     """Flag the top or bottom ``count`` (or ``share``) of each group."""
 
     type: Literal["ranking_flag"] = "ranking_flag"
@@ -50,8 +59,6 @@ class RankingFlag(PolicyBase):
     share_rounding: ShareRounding = "down"
     cutoff_ties: CutoffRule
 
-    scope = "group"
-
     @model_validator(mode="after")
     def _check(self) -> RankingFlag:
         if self.count is None and self.share is None:
@@ -61,11 +68,11 @@ class RankingFlag(PolicyBase):
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "bool", f"{self.id}_rank": "number"}
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledRankingFlag(self, ctx)
 
 
-class _CompiledRankingFlag(Compiled):
+class _CompiledRankingFlag(TeamCompiled):
     def __init__(self, spec: RankingFlag, ctx: CompileContext) -> None:
         super().__init__(spec, ctx)
         self.spec: RankingFlag = spec

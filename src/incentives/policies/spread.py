@@ -28,20 +28,19 @@ from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
 from ..spread import spread_figures
-from .base import CompileContext, Compiled, Expr, PolicyBase
+from .base import CompileContext, Expr
+from .team import TeamCompiled, TeamPolicy
 
 __all__ = ["SpreadFigures"]
 
 _FIGURES = {"ratio": "ratio", "cv": "cv", "gini": "gini"}
 
 
-class SpreadFigures(PolicyBase):
+class SpreadFigures(TeamPolicy):
     """Max/min ratio, coefficient of variation and Gini of ``of`` within each group."""
 
     type: Literal["spread"] = "spread"
     of: Expr
-
-    scope = "group"
 
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", **{f"{self.id}_{k}": "number" for k in _FIGURES}}
@@ -50,11 +49,11 @@ class SpreadFigures(PolicyBase):
         """Names whose value is the same for every member of a group."""
         return list(self.publishes())
 
-    def compile(self, ctx: CompileContext) -> Compiled:
+    def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledSpread(self, ctx)
 
 
-class _CompiledSpread(Compiled):
+class _CompiledSpread(TeamCompiled):
     def __init__(self, spec: SpreadFigures, ctx: CompileContext) -> None:
         super().__init__(spec, ctx)
         self.of = ctx.formula(spec.of, "of")

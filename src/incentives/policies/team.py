@@ -28,20 +28,43 @@ from ..errors import EvaluationError
 from ..formulas import Formula, NameType
 from ..money import ZERO
 from ..runtime import PayeeState
-from .base import CompileContext, Expr, StrictModel
+from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
 
 __all__ = [
     "Aggregate",
     "CutoffRule",
     "RankKey",
     "Ranked",
+    "TeamCompiled",
+    "TeamPolicy",
     "count_for",
     "rank",
     "select",
 ]
 
 CutoffRule = Literal["include", "exclude", "keys"]
+Across = Literal["group", "population"]
 ShareRounding = Literal["down", "up", "nearest"]
+
+
+class TeamPolicy(PolicyBase):
+    """A policy that sees every payee of its group at once.
+
+    With ``across: population`` it sees every payee of the period instead
+    (one province-wide contest, say), whatever their group.
+    """
+
+    across: Across = "group"
+
+    scope = "group"
+
+
+class TeamCompiled(Compiled):
+    """The compiled half of a :class:`TeamPolicy`."""
+
+    def __init__(self, spec: TeamPolicy, ctx: CompileContext) -> None:
+        super().__init__(spec, ctx)
+        self.scope = spec.across
 
 
 def _key_shorthand(value: Any) -> Any:
