@@ -361,6 +361,14 @@ def test_balance_equal_amounts_cannot_stretch() -> None:
     assert [r.total for r in run] == [D("100.00"), D("100.00")]
 
 
+@pytest.mark.parametrize("method", ["scale_about_mean", "clamp"])
+def test_balance_leaves_equal_amounts_alone(method: str) -> None:
+    run = _balance_plan(mean={"min": "0.5", "max": "1.5"}, method=method).evaluate(
+        _records({"A": 0, "B": 0}))
+    assert [r.amount("balance") for r in run] == [D("0.00"), D("0.00")]
+    assert run.errors == []
+
+
 def test_balance_clamp_refuses_a_ratio() -> None:
     with pytest.raises(ValueError, match="clamp keeps 'mean' bounds only"):
         Balance(id="b", of="x", ratio={"max": 3}, method="clamp")

@@ -19,8 +19,10 @@ Methods (each keeps the group total to the cent and never swaps two people):
   new bonuses are ``clamp(f x b, a x mean, c x mean)`` with one common ``f``
   (only with ``mean`` bounds; a ratio range needs ``scale_about_mean``).
 
-Bounds that cannot all be met (a ratio range that the mean bounds forbid, a
-spread of equal bonuses that must widen, a mean that is not positive) are an
+Equal amounts (all zero, say) are left as they are, unless a ratio minimum
+asks them to widen. Bounds that cannot all be met (a ratio range that the
+mean bounds forbid, a spread of equal amounts that must widen, unequal
+amounts whose mean is not positive) are an
 :class:`~incentives.InfeasibleError`; with ``on_infeasible: closest`` the
 upper limits (the spread is never made wider than allowed) are met and the
 lower ones as closely as they allow, and each line's details report what
@@ -148,6 +150,9 @@ class _CompiledBalance(TeamCompiled):
                 k, unmet = self._k(before, m, group)
                 exact = list(before) if k == ONE else [m + k * (b - m) for b in before]
                 info = {"k": k}
+            elif max(before) == min(before):  # all equal: within any mean bounds already
+                exact = list(before)
+                info = {"factor": ONE, "held_at": [None] * n}
             else:
                 if m <= 0 or any(b < 0 for b in before):
                     raise InfeasibleError(f"balance {self.id!r}: clamp needs amounts that are "
@@ -188,11 +193,20 @@ class _CompiledBalance(TeamCompiled):
     def _k(self, b: list[Decimal], m: Decimal, group: str | None) -> tuple[Decimal, list[str]]:
         """The k closest to 1 that meets every bound (with the unmet ones, if closest)."""
         spec = self.spec
+        dmax, dmin = max(b) - m, min(b) - m
+        if dmax == 0:  # all equal: no k changes anything
+            unmet: list[str] = []
+            if spec.ratio is not None and spec.ratio.min is not None and spec.ratio.min > 1:
+                msg = (f"every amount is {m}: a spread of equal amounts cannot be "
+                       f"stretched to a max/min ratio of at least {spec.ratio.min}")
+                if spec.on_infeasible == "error":
+                    raise InfeasibleError(f"balance {self.id!r}: {msg}")
+                unmet.append(msg)
+            return ONE, unmet
         if m <= 0:
             raise InfeasibleError(f"balance {self.id!r}: the mean {m} is not positive; "
                                   "bounds relative to it mean nothing")
         lo_k, hi_k = ZERO, None
-        dmax, dmin = max(b) - m, min(b) - m
         why_lo = why_hi = ""
 
         def tighter(k: Decimal, why: str) -> None:
@@ -206,16 +220,7 @@ class _CompiledBalance(TeamCompiled):
                         f"each at least {spec.mean.min} x mean")
             if spec.mean.max is not None and dmax > 0:
                 tighter(m * (spec.mean.max - ONE) / dmax, f"each at most {spec.mean.max} x mean")
-        unmet: list[str] = []
         if spec.ratio is not None:
-            if dmax == 0:  # all equal: no k changes anything
-                if spec.ratio.min is not None and spec.ratio.min > 1:
-                    msg = (f"every amount is {m}: a spread of equal amounts cannot be "
-                           f"stretched to a max/min ratio of at least {spec.ratio.min}")
-                    if spec.on_infeasible == "error":
-                        raise InfeasibleError(f"balance {self.id!r}: {msg}")
-                    unmet.append(msg)
-                return ONE, unmet
 
             def k_for(r: Decimal) -> Decimal:
                 return (r - ONE) * m / (dmax - r * dmin)
@@ -234,7 +239,7 @@ class _CompiledBalance(TeamCompiled):
             k = lo_k
         if hi_k is not None and k > hi_k:
             k = hi_k
-        return k, unmet
+        return k, []
 
 
 def _bounds(spec: Balance, m: Decimal) -> dict[str, Any]:
