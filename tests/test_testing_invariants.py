@@ -254,3 +254,11 @@ policies: [{type: formula, id: c, amount: level * 100}]
     assert no_cliff(plan, "level", records, max_jump=100) == 1
     with pytest.raises(InvariantViolation, match="from 1 to 2"):
         no_cliff(plan, "level", records, max_jump=99)
+
+
+def test_a_recoverable_draw_keeps_its_floor_in_every_month() -> None:
+    plan = load_plan(ROOT / "tests/cases/plans/e6_draw.yaml")
+    records = [{"payee": "a", "period": f"2026-0{i + 1}", "metrics": {"earned": e}}
+               for i, e in enumerate(["1500", "3000", "4200"])]
+    assert floor_holds(plan, records) == 3  # recovery never takes pay below 2,500
+    assert monotone(plan, "earned", records, by=100) == 3
