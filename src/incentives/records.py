@@ -125,6 +125,8 @@ class RecordReader:
             if type(group) is not str:
                 raise _Slow
             group = group.strip() or None
+            if group is not None and len(group) > MAX_TEXT_FIELD:
+                raise _Slow
         if self._groups is not None and group not in self._groups:
             raise _Slow
         if "metrics" in raw or "attributes" in raw or "events" in raw:
