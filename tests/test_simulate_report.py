@@ -68,6 +68,24 @@ def test_each_plot_is_a_non_empty_png(tmp_path: Path) -> None:
     assert list(sweep_line.get_ydata()) == [float(o.run.total) for o in sim.variants]
 
 
+def test_sweep_cost_plots_one_swept_parameter() -> None:
+    from incentives import plots
+
+    plan = load_plan(ROOT / "examples/telecom/plan.yaml")
+    people = synthetic(plan, 20, seed=4)
+    other = variant(plan, "other", parameters={"churn_multiple": 2})
+    floors = sweep(plan, "floor_amount", [600, 800])
+    shares = sweep(plan, "churn_cap_share", ["0.2", "0.3", "0.5"])
+    sim = simulate(plan, [other, *floors, *shares], people, progress=False)
+    line = plots.sweep_cost(sim).axes[0].lines[0]
+    assert list(line.get_xdata()) == [600.0, 800.0]
+    fig = plots.sweep_cost(sim, parameter="churn_cap_share")
+    assert list(fig.axes[0].lines[0].get_xdata()) == [0.2, 0.3, 0.5]
+    assert fig.axes[0].get_xlabel() == "churn_cap_share"
+    with pytest.raises(ValueError, match="no swept variants of 'rate'"):
+        plots.sweep_cost(sim, parameter="rate")
+
+
 def test_lorenz_points_by_hand() -> None:
     from incentives.plots import lorenz_points
 

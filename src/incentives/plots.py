@@ -173,12 +173,22 @@ def lorenz(runs: Runs, *, title: str | None = None) -> Figure:
     return fig
 
 
-def sweep_cost(sim: Simulation, *, title: str | None = None) -> Figure:
-    """Total cost against the swept parameter (the variants made by :func:`sweep`)."""
-    points = [(o.variant.value, o.run.total, o.variant.parameter) for o in sim.variants
-              if o.variant is not None and o.variant.parameter is not None]
+def sweep_cost(sim: Simulation, *, parameter: str | None = None,
+               title: str | None = None) -> Figure:
+    """Total cost against a swept parameter (the variants made by :func:`sweep`).
+
+    Other variants are left out; with several swept parameters, ``parameter``
+    names the one to plot (default: the first).
+    """
+    swept = [o for o in sim.variants if o.variant is not None and o.variant.parameter]
+    if parameter is None and swept:
+        parameter = swept[0].variant.parameter  # type: ignore[union-attr]
+    points = [(o.variant.value, o.run.total, o.variant.parameter) for o in swept
+              if o.variant is not None and o.variant.parameter == parameter]
     if not points:
-        raise ValueError("the simulation has no swept variants (make them with sweep())")
+        raise ValueError("the simulation has no swept variants"
+                         + (f" of {parameter!r}" if parameter else "")
+                         + " (make them with sweep())")
     points.sort(key=lambda p: p[0])
     fig = _figure()
     ax = fig.add_subplot()
