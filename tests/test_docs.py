@@ -115,3 +115,19 @@ def test_harness_runs_in_order_skips_and_reports_the_line(tmp_path: Path,
 def test_harness_refuses_an_unclosed_block() -> None:
     with pytest.raises(ValueError, match="line 1: a ```python block is never closed"):
         python_blocks("```python\nx = 1\n")
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("name", doc_files())
+def test_relative_links_resolve(name: str) -> None:
+    page = ROOT / name
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#", 1)[0]).resolve()
+        if not path.exists():
+            broken.append(target)
+    assert broken == [], f"{name}: links to missing files: {broken}"
