@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from .policies.base import PolicyBase
     from .results import PayeeResult, Run
 
-__all__ = ["FORMATS", "LANGS", "Statement", "Step", "build_statement", "explain", "render"]
+__all__ = ["FORMATS", "LANGS", "Statement", "Step", "build_statement", "explain", "recompute",
+           "render"]
 
 Format = Literal["text", "markdown", "html"]
 Lang = Literal["en", "zh"]
@@ -1436,6 +1437,103 @@ def explain(result: PayeeResult, *, format: str = "text", lang: str = "en",
     if format not in FORMATS:
         raise UsageError(f"unknown statement format {format!r}; choose one of: {', '.join(FORMATS)}")
     return render(build_statement(result, plan=plan, lang=lang), format)
+
+
+# ------------------------------------------------------------- checking by hand
+_HEAD = re.compile(r"^(\d+)\. .+?\s{2,}(-?[\d,]+(?:\.\d+)?)$")
+_ROW = re.compile(r"^   (?P<label>[^:]+): (?P<body>.+)$")
+_ARITH = re.compile(r"^[\d\s.,+\-x/()minax]+$")
+
+
+def _hand(expr: str) -> Decimal:
+    """Evaluate calculator arithmetic: thousands separators, ``x``, ``+ - /``, min, max."""
+    import ast
+
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr).replace(" x ", " * ")
+
+    def ev(node: ast.AST) -> Decimal:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return Decimal(ast.get_source_segment(text, node) or "")
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult,
+                                                                  ast.Div)):
+            a, b = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            return a * b if isinstance(node.op, ast.Mult) else a / b
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("min", "max")):
+            args = [ev(a) for a in node.args]
+            return min(args) if node.func.id == "min" else max(args)
+        raise ValueError(f"not calculator arithmetic: {expr!r}")
+
+    return ev(ast.parse(text, mode="eval").body)
+
+
+def _printed(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def _agrees(expr: str, shown: str) -> bool:
+    target = _printed(shown)
+    exp = target.as_tuple().exponent
+    places = Decimal(1).scaleb(exp if isinstance(exp, int) else 0)
+    return _hand(expr).quantize(places, rounding=ROUND_HALF_UP) == target
+
+
+def recompute(text: str, *, lang: str = "en") -> Decimal:
+    """Check a text statement the way a payee would, and return its total.
+
+    Every working row ``what: expression = result`` whose expression is plain
+    arithmetic is recomputed from the numbers printed and must give the result
+    (at the precision it is printed to); each line's working must end in the
+    line's amount; the total must be the sum of the lines. A
+    :class:`ValueError` says which row does not add up.
+
+    >>> from incentives import load_plan, read_records_file
+    >>> run = load_plan("examples/telecom/plan.yaml").evaluate(
+    ...     read_records_file("examples/telecom/records.jsonl"))
+    >>> recompute(run["X"].explain())
+    Decimal('948.00')
+    """
+    _check_lang(lang)
+    total_label = _PHRASES[lang]["total"] + ": "
+    lines: list[tuple[Decimal, list[str]]] = []
+    total_row = None
+    for raw in text.splitlines():
+        head = _HEAD.match(raw)
+        if head:
+            lines.append((_printed(head.group(2)), []))
+        elif raw.startswith("-- "):
+            lines.append((Decimal("NaN"), []))
+        elif raw.startswith(total_label):
+            total_row = raw[len(total_label):]
+        else:
+            row = _ROW.match(raw)
+            if row and lines:
+                body = row.group("body")
+                lines[-1][1].append(body)
+                parts = body.split(" = ")
+                if (len(parts) >= 2 and _ARITH.match(parts[-2]) and re.search(r"\d", parts[-2])
+                        and not _agrees(parts[-2], parts[-1])):
+                    raise ValueError(f"{raw.strip()!r} does not add up")
+    amounts = []
+    for amount, rows in lines:
+        if amount.is_nan():
+            continue
+        if not rows or _printed(rows[-1].split(" = ")[-1].split(": ")[-1]) != amount:
+            raise ValueError(f"a line of {amount} whose working does not end in it")
+        amounts.append(amount)
+    if total_row is None:
+        raise ValueError("no total row")
+    expr, shown = total_row.rsplit(" = ", 1)
+    total = sum(amounts, Decimal(0))
+    if not _agrees(expr, shown) or total != _printed(shown):
+        raise ValueError(f"the total {shown} is not the sum of the lines ({total})")
+    return _printed(shown)
 
 
 # --------------------------------------------------------------- notebook html
