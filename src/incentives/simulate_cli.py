@@ -187,11 +187,11 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
     header, body = _table_rows(rows)
     if not header:
         return "<p>(none)</p>\n"
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    out = ["<div class='wide'><table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
            + "</tr></thead>", "<tbody>"]
     for row in body:
         out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out) + "\n"
 
 
@@ -288,7 +288,8 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     page = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}"
+        ".wide{overflow-x:auto}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:3px 8px}td{text-align:right;font-variant-numeric:tabular-nums}"
         "td:first-child{text-align:left}figure{margin:1.5em 0}img{max-width:100%}</style>",
