@@ -153,16 +153,16 @@ policies:
 
 
 def test_stream_memory_is_bounded_by_a_group_not_the_file(tmp_path: Path) -> None:
-    """8,000 records (3.6 MB of JSON Lines) in 400 interleaved groups: the peak of
+    """4,000 records (3.6 MB of JSON Lines) in 200 interleaved groups: the peak of
     Python memory while they are grouped, evaluated and written is a small
     fraction of the file (a run held in memory would be many times the file)."""
     path = tmp_path / "big.jsonl"
     rng = random.Random(4)
-    note = "customer visits and notes " * 16
+    note = "customer visits and notes " * 32
     with path.open("w", encoding="utf-8") as f:
-        for i in range(8_000):
+        for i in range(4_000):
             f.write(json.dumps({
-                "payee": f"p{i:06d}", "period": "2026-05", "group": f"g{rng.randrange(400):03d}",
+                "payee": f"p{i:06d}", "period": "2026-05", "group": f"g{rng.randrange(200):03d}",
                 "attributes": {"note": note},
                 "metrics": {"revenue": str(Decimal(rng.randrange(0, 9_000_000)).scaleb(-2))}})
                 + "\n")
@@ -176,10 +176,11 @@ def test_stream_memory_is_bounded_by_a_group_not_the_file(tmp_path: Path) -> Non
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert summary.results == 8_000
-    assert summary.buckets == 400
-    assert summary.largest_bucket < 40
+    assert summary.results == 4_000
+    assert summary.buckets == 200
+    assert summary.largest_bucket < 45
     assert size > 3_000_000
+    print(f"streamed {size:,} bytes of records with a peak of {peak:,} bytes")
     assert peak < size / 5, f"peak {peak:,} bytes for a file of {size:,} bytes"
     assert out.stat().st_size > size / 2  # every result was written
 
