@@ -36,12 +36,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic import model_validator
+
 from ..allocation import fill, round_to_total
 from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, Identifier
+from .base import CompileContext, Expr, Identifier, PathError
 from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["BonusPool"]
@@ -60,6 +62,15 @@ class BonusPool(TeamPolicy):
     floor: Expr | None = None
     cap: Expr | None = None
 
+    @model_validator(mode="after")
+    def _bounds_can_hold(self) -> BonusPool:
+        # numbers written in the plan: a floor above the cap can never be met
+        low, high = _literal(self.floor), _literal(self.cap)
+        if low is not None and high is not None and low > high:
+            raise PathError(f"the per-person floor {low} is above the cap {high}: "
+                            "both cannot hold", "floor")
+        return self
+
     def publishes(self) -> dict[str, NameType]:
         return {self.id: "number", f"{self.id}_pool": "number"}
 
@@ -69,6 +80,17 @@ class BonusPool(TeamPolicy):
 
     def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledPool(self, ctx)
+
+
+def _literal(expr: str | None) -> Decimal | None:
+    """The number a formula is, when it is just a number; else None."""
+    if expr is None:
+        return None
+    try:
+        value = Decimal(expr.strip())
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() else None
 
 
 class _CompiledPool(TeamCompiled):
