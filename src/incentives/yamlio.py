@@ -163,17 +163,82 @@ class _Builder:
         return value
 
 
+# a bracket, or a quoted string or a comment (whose brackets do not nest anything)
+_BRACKETS = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:^|(?<=\s))#[^\n]*|[\[\]{}]""",
+                       re.MULTILINE)
+
+
+def _check_flow_depth(text: str, file: str | None) -> None:
+    """Refuse ``[[[[...`` nested past :data:`MAX_DEPTH` before PyYAML parses it (its
+    parser slows down with the square of the nesting)."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        if len(m.group()) > 1 or m.group() in "\"'#":
+            continue
+        if m.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, m.start()) + 1
+                raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
+                                     file=file, line=line)
+        elif depth:
+            depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node, file: str | None) -> None:
+    """Refuse a document whose aliases expand it past :data:`MAX_NODES`, or refer to
+    themselves, before building anything: counted once per distinct node, so a
+    "billion laughs" document costs what its text costs."""
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            size[key] = min(1 + sum(size[id(c)] for c in _children(node)), MAX_NODES + 1)
+            if key == id(root) and size[key] > MAX_NODES:
+                break
+            continue
+        if key in size:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise PlanError("an alias refers to the list or mapping it is in",
+                                file=file, line=child.start_mark.line + 1)
+            if id(child) not in size:
+                stack.append((child, False))
+    if size.get(id(root), 0) > MAX_NODES:
+        raise PlanLimitError(
+            f"the document expands to more than {MAX_NODES} nodes "
+            "(are aliases nested to multiply it?)", file=file, line=root.start_mark.line + 1)
+
+
 def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
     """Parse one YAML document safely; return the data and its line map."""
     if len(text) > MAX_TEXT:
         raise PlanLimitError(f"plan text too large ({len(text)} characters, at most {MAX_TEXT})",
                              file=file)
+    _check_flow_depth(text, file)
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:  # a character YAML does not accept
         raise PlanError(f"YAML: {str(exc).splitlines()[0]}", file=file) from None
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep", file=file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -186,6 +251,7 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
         loader.dispose()
     if node is None:
         raise PlanError("the plan is empty", file=file)
+    _check_expansion(node, file)
     builder = _Builder(file)
     data = builder.build(node, ())
     return data, builder.lines
