@@ -213,3 +213,21 @@ def test_stream_command(cli: Callable[..., Any], tmp_path: Path, examples: Path)
     errs = [json.loads(x) for x in (tmp_path / "errors.jsonl").read_text().splitlines()]
     assert len(errs) == 1
     assert errs[0]["payee"] == "W"
+
+
+def test_stream_command_default_period(cli: Callable[..., Any], tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.to_yaml(), encoding="utf-8")
+    records = _records(40, 2)
+    for r in records:
+        del r["period"]
+    path = _write_jsonl(tmp_path / "r.jsonl", records)
+    r = cli("stream", plan, path, "--period", "2026-07")
+    assert r.code == 0, r.err
+    lines = [json.loads(x) for x in r.out.splitlines()]
+    assert {x["period"] for x in lines} == {"2026-07"}
+    assert len(lines) == 40
+    r = cli("stream", plan, path)
+    assert r.code == 1
+    assert "missing period" in r.err
+    assert cli("stream", plan, path, "--period", "July").code == 2

@@ -199,8 +199,8 @@ def iter_buckets(
 ) -> Iterator[Run]:
     """Evaluate ``source`` bucket by bucket; yield one :class:`~incentives.Run` per bucket.
 
-    ``source`` is a records file (``.jsonl``, ``.csv``, ``.json``) or an
-    iterable of raw records. Errors found while reading (bad records,
+    ``source`` is a records file (``.jsonl`` and ``.csv`` are read line by
+    line; a ``.json`` array is read whole) or an iterable of raw records. Errors found while reading (bad records,
     duplicates) go to ``on_error`` (they are raised when it is ``None``);
     errors found while evaluating a bucket are in that bucket's run.
     """
