@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StateError
 from .money import ZERO
-from .periods import parse_period, period_kind
+from .periods import parse_period, period_kind, shift_period
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -383,21 +383,6 @@ def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
 # ---------------------------------------------------------------------- periods
 
 
-def shift_period(period: str, n: int) -> str:
-    """The period ``n`` periods of the same kind after ``period``.
-
-    >>> shift_period("2026-11", 3), shift_period("2026-Q4", 1), shift_period("2026", 2)
-    ('2027-02', '2027-Q1', '2028')
-    """
-    kind = period_kind(period)
-    start, _ = parse_period(period)
-    if kind == "year":
-        return str(start.year + n)
-    if kind == "quarter":
-        q = start.year * 4 + (start.month - 1) // 3 + n
-        return f"{q // 4}-Q{q % 4 + 1}"
-    m = start.year * 12 + start.month - 1 + n
-    return f"{m // 12}-{m % 12 + 1:02d}"
 
 
 def span_of(period: str, over: str) -> tuple[str, bool]:

@@ -12,7 +12,7 @@ import calendar
 import datetime as dt
 import re
 
-__all__ = ["parse_period", "period_kind"]
+__all__ = ["parse_period", "period_kind", "shift_period"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -51,3 +51,20 @@ def parse_period(period: str) -> tuple[dt.date, dt.date]:
         year = int(m[1])
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     raise ValueError(f"period {period!r} is not YYYY-MM, YYYY-Qn or YYYY")
+
+
+def shift_period(period: str, n: int) -> str:
+    """The period ``n`` periods of the same kind after ``period``.
+
+    >>> shift_period("2026-11", 3), shift_period("2026-Q4", 1), shift_period("2026", 2)
+    ('2027-02', '2027-Q1', '2028')
+    """
+    kind = period_kind(period)
+    start, _ = parse_period(period)
+    if kind == "year":
+        return str(start.year + n)
+    if kind == "quarter":
+        q = start.year * 4 + (start.month - 1) // 3 + n
+        return f"{q // 4:04d}-Q{q % 4 + 1}"
+    m = start.year * 12 + start.month - 1 + n
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"

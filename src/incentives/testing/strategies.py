@@ -35,7 +35,7 @@ from hypothesis.errors import InvalidArgument
 
 from ..errors import did_you_mean
 from ..inputs import AttributeSpec, DatedValue, EventSpec, MetricSpec
-from ..periods import parse_period, period_kind
+from ..periods import parse_period, shift_period
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -111,16 +111,6 @@ def _overrides(given: Mapping[str, Any] | None, declared: Iterable[str], what: s
 # ----------------------------------------------------------------- periods
 
 
-def _shift(period: str, n: int) -> str:
-    kind = period_kind(period)
-    start, _ = parse_period(period)
-    if kind == "year":
-        return str(start.year + n)
-    if kind == "quarter":
-        q = start.year * 4 + (start.month - 1) // 3 + n
-        return f"{q // 4:04d}-Q{q % 4 + 1}"
-    m = start.year * 12 + start.month - 1 + n
-    return f"{m // 12:04d}-{m % 12 + 1:02d}"
 
 
 def _period_of(day: dt.date, kind: str) -> str:
@@ -160,9 +150,9 @@ def periods(*, kind: str = "month", min_value: str = "2025-01",
     if parse_period(first)[0] > parse_period(last)[0]:
         raise InvalidArgument(f"min_value={min_value!r} is after max_value={max_value!r}")
     count = 0
-    while _shift(first, count) != last:
+    while shift_period(first, count) != last:
         count += 1
-    return st.integers(min_value=0, max_value=count).map(lambda n: _shift(first, n))
+    return st.integers(min_value=0, max_value=count).map(lambda n: shift_period(first, n))
 
 
 def _plan_periods(plan: Plan) -> st.SearchStrategy[str]:
@@ -175,9 +165,9 @@ def _plan_periods(plan: Plan) -> st.SearchStrategy[str]:
         start = max(starts)
     first = _period_of(start, plan.period)
     if parse_period(first)[1] < start:  # pragma: no cover - a period ends after it starts
-        first = _shift(first, 1)
+        first = shift_period(first, 1)
     span = {"month": 23, "quarter": 7, "year": 1}[plan.period]
-    return periods(kind=plan.period, min_value=first, max_value=_shift(first, span))
+    return periods(kind=plan.period, min_value=first, max_value=shift_period(first, span))
 
 
 # ------------------------------------------------------------------ numbers
