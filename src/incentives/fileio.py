@@ -12,22 +12,27 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_open", "atomic_write"]
 
 
-def atomic_write(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, then rename.
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> Iterator[TextIO]:
+    """Open ``path`` for writing so that it appears only once complete.
 
-    The old file (if any) stays whole until the new one is complete.
+    Text goes to a temporary file in the same folder, which replaces ``path``
+    when the ``with`` block ends without an error; on any error (or an
+    interrupt) the temporary file is removed and the old file stays whole.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -35,3 +40,12 @@ def atomic_write(path: str | os.PathLike[str], text: str, *, encoding: str = "ut
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder, then rename.
+
+    The old file (if any) stays whole until the new one is complete.
+    """
+    with atomic_open(path, encoding=encoding) as handle:
+        handle.write(text)

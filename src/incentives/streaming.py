@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import IncentivesError, RecordError, UsageError
+from .fileio import atomic_open
 from .money import ZERO
 from .records import RecordReader, iter_raw_records
 from .runtime import Record
@@ -392,19 +393,8 @@ def _output(out: TextIO | str | os.PathLike[str]) -> Iterator[TextIO]:
     if not isinstance(out, (str, os.PathLike)):
         yield out
         return
-    target = Path(out)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(out) as handle:
+        yield handle
 
 
 # ---------------------------------------------------------------------- command line
