@@ -7,7 +7,8 @@ Each file opens with its manifest, in comment lines::
     # path: policies[0].amount         the path inside the plan the error names
     # line: none                       (only for errors about the whole file)
 
-and each is refused within one second, with an error naming the file, its line
+and each is refused within one second of CPU time (process time, so a busy
+machine cannot make the test flaky), with an error naming the file, its line
 and the path inside the plan.
 """
 
@@ -53,10 +54,10 @@ def test_the_corpus_is_large_enough() -> None:
 def test_hostile_plan_is_refused(path: Path) -> None:
     facts = manifest(path)
     expected = getattr(errors, facts["expect"])
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(IncentivesError) as info:
         load_plan(path)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     err = info.value
     assert type(err) is expected, f"{type(err).__name__}: {err}"
     assert facts["message"] in str(err)
@@ -86,10 +87,10 @@ def test_the_error_line_points_at_the_formula() -> None:
 def test_four_million_to_the_four_millionth_is_refused_in_under_a_second() -> None:
     from incentives import FormulaLimitError, compile_formula
 
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(FormulaLimitError, match="exponent 4000000 too large"):
         compile_formula("4000000 ** 4000000", {})
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 @pytest.mark.parametrize(
@@ -108,9 +109,9 @@ def test_huge_arithmetic_at_run_time_is_a_quick_evaluation_error(
                      f"  - {{type: formula, id: pay, amount: '{amount}'}}\n")
     records = [{"payee": "big", "period": "2026-05", "metrics": {"sales": "99999999999"}},
                {"payee": "zero", "period": "2026-05", "metrics": {"sales": "0"}}]
-    start = time.perf_counter()
+    start = time.process_time()
     run = plan.evaluate(records, errors="collect")
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     big = [e for e in run.errors if e.payee == "big"]
     assert [type(e) for e in big] == [EvaluationError]
     assert fragment in str(big[0])
