@@ -4,7 +4,10 @@ Exact (Decimal money, stated rounding), explainable (every line carries its
 working) and auditable (property-tested plans).
 
 >>> import incentives
->>> plan = incentives.load_plan("examples/telecom/plan.yaml")  # doctest: +SKIP
+>>> plan = incentives.load_plan("examples/telecom/plan.yaml")
+>>> run = plan.evaluate(incentives.read_records_file("examples/telecom/records.jsonl"))
+>>> str(run["X"].total), str(run.total)
+('948.00', '5708.00')
 """
 
 from __future__ import annotations
