@@ -191,7 +191,9 @@ class _CompiledContest(TeamCompiled):
                 shares = split(pooled, [1] * len(block), quantum=self.quantum, order=payees)
             for p, payee, share in zip(block, payees, shares, strict=True):
                 d: dict[str, Any] = {"rank": block[0] + 1, "position": p + 1}
-                if len(block) > 1:
+                if len(block) > 1 and any(block_prizes):
+                    # a tie among places that win nothing changes nothing (and its
+                    # details would grow with the square of the tie's size)
                     d["tie"] = {"rule": spec.ties, "with": [x for x in payees if x != payee],
                                 "positions": positions, "prizes": block_prizes}
                     if spec.ties == "share":
