@@ -17,7 +17,12 @@
 Importing this package imports neither hypothesis nor the plan machinery;
 names are loaded on first use.
 
->>> from incentives.testing import monotone  # doctest: +SKIP
+>>> from incentives import load_plan
+>>> from incentives.testing import monotone, total_is_sum_of_lines
+>>> plan = load_plan("examples/telecom/plan.yaml")
+>>> records = [{"payee": "a", "period": "2026-05", "metrics": {"traffic_revenue": 50000}}]
+>>> total_is_sum_of_lines(plan, records) > 0
+True
 """
 
 from __future__ import annotations
