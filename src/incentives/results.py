@@ -188,6 +188,14 @@ class Run:
                 seen.setdefault(line.policy, None)
         return sorted(seen, key=lambda pid: order.get(pid, len(order)))
 
+    def _amount(self, r: PayeeResult, policy: str) -> Decimal:
+        """``r``'s amount from ``policy``, written to the plan's quantum even when the
+        policy made no line for ``r`` (``0.00``, not ``0``)."""
+        amount = r.amount(policy)
+        if amount or any(line.policy == policy for line in r.lines):
+            return amount
+        return self.plan.rounding.round(ZERO)
+
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat row per payee and period: a column per policy, the total, titles, flags."""
         cols = self.columns()
@@ -195,7 +203,7 @@ class Run:
         for r in self.results:
             row: dict[str, Any] = {"payee": r.payee, "period": r.period, "group": r.group or ""}
             for c in cols:
-                row[c] = r.amount(c)
+                row[c] = self._amount(r, c)
             row["total"] = r.total
             row["titles"] = "; ".join(r.titles)
             row["flags"] = "; ".join(r.flags)
@@ -231,11 +239,14 @@ class Run:
         header = ["payee", "period", "group", *[labels.get(c, c) for c in cols], "total"]
         body = []
         for r in self.results:
-            body.append([r.payee, r.period, r.group or "", *[str(r.amount(c)) for c in cols],
+            made = {line.policy for line in r.lines}
+            body.append([r.payee, r.period, r.group or "",
+                         *[str(r.amount(c)) if c in made else "-" for c in cols],
                          str(r.total)])
         if self.results:
-            body.append(["", "", "total", *[str(sum((r.amount(c) for r in self.results), ZERO))
-                                            for c in cols], str(self.total)])
+            body.append(["", "", "total",
+                         *[str(sum((self._amount(r, c) for r in self.results), ZERO))
+                           for c in cols], str(self.total)])
         widths = [max(_width(row[i]) for row in [header, *body]) for i in range(len(header))]
         numeric = [False, False, False] + [True] * (len(header) - 3)
 
