@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -237,6 +237,23 @@ def _rises(by: Decimal | int | str | Sequence[Decimal | int | str]) -> list[Deci
     return out
 
 
+def _each_rise(plan: Plan, recs: list[Record], metric: str,
+               rises: list[Decimal]) -> Iterator[tuple[Record, Decimal, Decimal, Any, Any]]:
+    """For each record and each rise: the record, the metric before and after, and
+    the payee's result before and after (the rest of the population unchanged).
+    Rises that would leave the metric's declared bounds are skipped."""
+    before = _by_key(_evaluate(plan, recs))
+    for i, r in enumerate(recs):
+        old = _get(plan, r, metric)
+        for d in rises:
+            new = _raised(plan, metric, old, d)
+            if new is None:
+                continue
+            changed = [*recs[:i], _with(plan, r, metric, new), *recs[i + 1:]]
+            after = _by_key(_evaluate(plan, changed))
+            yield r, old, new, before[r.key], after[r.key]
+
+
 # ------------------------------------------------------------ invariants
 
 
@@ -252,27 +269,17 @@ def monotone(plan: Plan, metric: str, records: Iterable[Any], policy: str | None
     """
     _check_metric(plan, metric)
     _check_policy(plan, policy)
-    rises = _rises(by)
     recs = _checked(plan, records)
-    before = _by_key(_evaluate(plan, recs))
     checks = 0
-    for i, r in enumerate(recs):
-        old = _get(plan, r, metric)
-        for d in rises:
-            new = _raised(plan, metric, old, d)
-            if new is None:
-                continue
-            changed = [*recs[:i], _with(plan, r, metric, new), *recs[i + 1:]]
-            after = _by_key(_evaluate(plan, changed))
-            a, b = before[r.key], after[r.key]
-            checks += 1
-            if _pay(b, policy) < _pay(a, policy):
-                raise InvariantViolation(
-                    "monotone",
-                    f"{_what(policy)} of {r.payee} ({r.period}) falls from {_pay(a, policy)} "
-                    f"to {_pay(b, policy)} when {metric} rises from {old} to {new}",
-                    recs, [(f"{metric} = {old}", a), (f"{metric} = {new}", b)],
-                    {"payee": r.payee, "metric": metric, "from": old, "to": new})
+    for r, old, new, a, b in _each_rise(plan, recs, metric, _rises(by)):
+        checks += 1
+        if _pay(b, policy) < _pay(a, policy):
+            raise InvariantViolation(
+                "monotone",
+                f"{_what(policy)} of {r.payee} ({r.period}) falls from {_pay(a, policy)} "
+                f"to {_pay(b, policy)} when {metric} rises from {old} to {new}",
+                recs, [(f"{metric} = {old}", a), (f"{metric} = {new}", b)],
+                {"payee": r.payee, "metric": metric, "from": old, "to": new})
     return checks
 
 
@@ -293,16 +300,8 @@ def no_cliff(plan: Plan, metric: str, records: Iterable[Any], *, max_jump: Decim
     if limit < 0:
         raise UsageError("max_jump must not be negative")
     recs = _checked(plan, records)
-    before = _by_key(_evaluate(plan, recs))
     checks = 0
-    for i, r in enumerate(recs):
-        old = _get(plan, r, metric)
-        new = _raised(plan, metric, old, rise)
-        if new is None:
-            continue
-        changed = [*recs[:i], _with(plan, r, metric, new), *recs[i + 1:]]
-        after = _by_key(_evaluate(plan, changed))
-        a, b = before[r.key], after[r.key]
+    for r, old, new, a, b in _each_rise(plan, recs, metric, [rise]):
         checks += 1
         jump = _pay(b, policy) - _pay(a, policy)
         if abs(jump) > limit:
