@@ -446,3 +446,35 @@ policies:
 """)
     assert info.value.line == 8
     assert "did you mean 'score'" in str(info.value)
+
+
+def test_group_values_publish_exact_group_figures_to_every_member() -> None:
+    from incentives import load_plan
+
+    plan = load_plan("""
+name: group-values
+inputs: {metrics: {revenue: {}}}
+policies:
+  - type: group_values
+    id: branch
+    values:
+      branch_revenue: {sum: revenue}
+      branch_mean: {mean: revenue}
+      branch_best: {max: revenue}
+      branch_worst: {min: revenue}
+      big_sellers: {count: revenue >= 5000}
+  - {type: formula, id: share_bonus, amount: "1000 * revenue / branch_revenue"}
+""")
+    records = [{"payee": p, "period": "2026-05", "group": g, "metrics": {"revenue": v}}
+               for p, g, v in (("a", "n", 6000), ("b", "n", 3000), ("c", "n", 1000),
+                               ("d", "s", 4000))]
+    run = plan.evaluate(records)
+    a = run["a"].values
+    assert (a["branch"], a["branch_revenue"], a["branch_best"], a["branch_worst"],
+            a["big_sellers"]) == (Decimal(3), Decimal(10000), Decimal(6000), Decimal(1000),
+                                  Decimal(1))
+    assert a["branch_mean"] == Decimal("3333.333333333333333333333333333333")  # 34 digits
+    assert run["b"].values["branch_revenue"] == Decimal(10000)
+    assert [run[p].total for p in "abcd"] == [Decimal("600.00"), Decimal("300.00"),
+                                              Decimal("100.00"), Decimal("1000.00")]
+    assert run["d"].values["big_sellers"] == Decimal(0)
