@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Literal
 
 import simpleeval
@@ -164,6 +165,7 @@ class Formula:
     _funcs: dict[str, Callable[..., Any]] = field(repr=False)
     constant: Decimal | None = None
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
+    _getter: Callable[[Mapping[str, Any]], Any] | None = field(default=None, repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
         """Evaluate on the fast path.
@@ -171,10 +173,13 @@ class Formula:
         A failure (division by zero, a number too large, a missing name) is an
         :class:`~incentives.errors.EvaluationError` naming the formula.
         """
-        try:
-            return self._fast(env)
-        except _RUNTIME_ERRORS as exc:
-            raise _evaluation_error(self.source, exc) from exc
+        return self._fast(env)
+
+    @property
+    def fn(self) -> Callable[[Mapping[str, Any]], Any]:
+        """The compiled function itself (what calling the formula calls, one call
+        cheaper for the hot loops of policies); it raises the same errors."""
+        return self._fast
 
     def reference(self, env: Mapping[str, Any]) -> Any:
         """Evaluate with simpleeval walking the checked tree (the reference path)."""
@@ -207,6 +212,33 @@ class Formula:
                 out.append(name)
             out.append(text)
         return "".join(out)
+
+    def capture(self, env: Mapping[str, Any]) -> Any:
+        """The values of this formula's names in ``env``, captured cheaply now so that
+        :meth:`substitute_captured` can explain the formula later.
+
+        >>> f = compile_formula("a * b", {"a": "number", "b": "number"})
+        >>> f.substitute_captured(f.capture({"a": Decimal("3"), "b": Decimal("0.5")}))
+        '3 * 0.5'
+        """
+        getter = self._getter
+        if getter is None:
+            names = tuple(sorted(self.names))
+            if len(names) == 1:
+                return {names[0]: env[names[0]]} if names[0] in env else {}
+            if not names:
+                return {}
+            getter = self._getter = itemgetter(*names)
+        try:
+            return getter(env)
+        except KeyError:  # a name with no value (in a branch not taken)
+            return {n: env[n] for n in self.names if n in env}
+
+    def substitute_captured(self, captured: Any) -> str:
+        """:meth:`substitute` on values from :meth:`capture`."""
+        if type(captured) is tuple:
+            captured = dict(zip(sorted(self.names), captured, strict=True))
+        return self.substitute(captured)
 
     def __str__(self) -> str:
         return self.source
@@ -533,6 +565,16 @@ class _DecimalLiterals(ast.NodeTransformer):
         return node
 
 
+#: the shape of every compiled formula; the checked expression replaces ``None``
+_FUNCTION = """
+def _formula(e):
+    try:
+        return None
+    except _errors as exc:
+        raise _error(_source, exc) from exc
+"""
+
+
 def compile_formula(
     source: str | int | Decimal,
     names: Mapping[str, NameType],
@@ -583,22 +625,18 @@ def compile_formula(
 
     fast_tr = _FastPath(text)
     body = fast_tr.visit(_parse(text))
-    lam = ast.Expression(
-        body=ast.Lambda(
-            args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="e")], vararg=None,
-                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
-            body=body,
-        )
-    )
-    ast.fix_missing_locations(lam)
-    scope: dict[str, Any] = {"__builtins__": {}, "_pow": _pow}
+    module = ast.parse(_FUNCTION)
+    module.body[0].body[0].body[0].value = body  # type: ignore[attr-defined]
+    ast.fix_missing_locations(module)
+    scope: dict[str, Any] = {"__builtins__": {}, "_pow": _pow, "_errors": _RUNTIME_ERRORS,
+                             "_error": _evaluation_error, "_source": text}
     scope.update(fast_tr.consts)
     scope.update({"_f_" + k: v for k, v in funcs.items()})
     # The tree was built only from the whitelisted nodes checked above.
-    code = compile(lam, "<formula>", "eval")
-    fast = eval(code, scope)
+    exec(compile(module, "<formula>", "exec"), scope)
+    fast = scope["_formula"]
     if expect == "number" and kind == "any":
-        fast = _numeric(fast)
+        fast = _numeric(fast, text)
 
     ref_tree = _DecimalLiterals(text).visit(_parse(text))
     return Formula(
@@ -612,7 +650,8 @@ def compile_formula(
     )
 
 
-def _numeric(fast: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+def _numeric(fast: Callable[[Mapping[str, Any]], Any], source: str
+             ) -> Callable[[Mapping[str, Any]], Any]:
     """Guard a formula whose type is only known at run time: it must give a number."""
 
     def checked(env: Mapping[str, Any]) -> Any:
@@ -621,7 +660,8 @@ def _numeric(fast: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str,
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        raise TypeError(f"gives {type(value).__name__} {value!r}, but a number is needed")
+        raise _evaluation_error(source, TypeError(
+            f"gives {type(value).__name__} {value!r}, but a number is needed"))
 
     return checked
 

@@ -44,9 +44,10 @@ class PayeeResult:
     @classmethod
     def from_state(cls, s: PayeeState) -> PayeeResult:
         r = s.record
-        total = sum((line.amount for line in s.lines), ZERO)
-        return cls(r.payee, r.period, r.group, s.lines, total, list(s.titles), list(s.flags),
-                   dict(s.values), record=r)
+        # the state's running total is the sum of its lines (every line goes through
+        # PayeeState.add_line or Compiled.line); the state is not used afterwards
+        return cls(r.payee, r.period, r.group, s.lines, s.total, s.titles, s.flags, s.values,
+                   record=r)
 
     def amount(self, policy: str) -> Decimal:
         """The sum of this payee's lines from ``policy`` (zero if it made none)."""

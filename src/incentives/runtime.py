@@ -10,7 +10,7 @@ by the whole period (its dates, its parameter values).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,15 +37,68 @@ class Record:
         return (self.period, self.payee)
 
 
-@dataclass(slots=True)
 class Line:
-    """One amount a policy contributes to a payee's pay, with its explanation."""
+    """One amount a policy contributes to a payee's pay, with its explanation.
 
-    policy: str
-    label: str
-    amount: Decimal
-    type: str
-    details: dict[str, Any] = field(default_factory=dict)
+    ``details`` is the data that explains the amount (the basis, the slices of a
+    tier table, a scorecard's rows...). A policy may give it *lazily*: with
+    ``explain=function, using=values``, the values it used are captured when the
+    line is made and ``function(values)`` builds the details the first time they
+    are read. Most runs only need amounts and totals, so the explanation of a
+    line nobody reads is never built; reading it gives what building it eagerly
+    would have.
+    """
+
+    __slots__ = ("_details", "_explain", "_using", "amount", "label", "policy", "type")
+
+    def __init__(
+        self,
+        policy: str,
+        label: str,
+        amount: Decimal,
+        type: str,
+        details: dict[str, Any] | None = None,
+        explain: Callable[[Any], dict[str, Any]] | None = None,
+        using: Any = None,
+    ) -> None:
+        self.policy = policy
+        self.label = label
+        self.amount = amount
+        self.type = type
+        self._details = details if details is not None or explain is not None else {}
+        self._explain = explain
+        self._using = using
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The data that explains the amount (built on first use when given lazily)."""
+        d = self._details
+        if d is None:
+            d = self._details = self._explain(self._using)  # type: ignore[misc]
+            self._explain = self._using = None
+        return d
+
+    @details.setter
+    def details(self, value: dict[str, Any]) -> None:
+        self._details = value
+        self._explain = self._using = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Line):
+            return NotImplemented
+        o = other
+        return (self.policy == o.policy and self.label == o.label and self.amount == o.amount
+                and self.type == o.type and self.details == o.details)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Line(policy={self.policy!r}, label={self.label!r}, amount={self.amount!r}, "
+                f"type={self.type!r}, details={self.details!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled with its details built (the lazy form refers to the compiled plan)
+        return (Line, (self.policy, self.label, self.amount, self.type, self.details))
 
     def to_dict(self) -> dict[str, Any]:
         """The line as JSON-ready data (amounts as decimal strings)."""
@@ -99,9 +152,14 @@ class PayeeState:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
+        explain: Callable[[Any], dict[str, Any]] | None = None,
+        using: Any = None,
     ) -> Line:
-        """Append a line (already rounded) and update ``total`` and the policy's name."""
-        line = Line(policy, label, amount, type, details if details is not None else {})
+        """Append a line (already rounded) and update ``total`` and the policy's name.
+
+        The details are given as they are or lazily (see :class:`Line`).
+        """
+        line = Line(policy, label, amount, type, details, explain, using)
         self.lines.append(line)
         self.total += amount
         env = self.env

@@ -33,7 +33,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
 from ..money import MAX_DIGITS, ZERO, Rounding
-from ..runtime import PayeeState, PeriodContext
+from ..runtime import Line, PayeeState, PeriodContext
 
 if TYPE_CHECKING:
     from ..yamlio import LineMap
@@ -288,14 +288,26 @@ class Compiled:
                 self.skip(s)
 
     def line(self, s: PayeeState, amount: Decimal, details: dict[str, Any] | None = None,
-             *, type: str | None = None) -> Decimal:
-        """Round ``amount`` once and add it as this policy's line; return it rounded."""
+             *, type: str | None = None, explain: Callable[[Any], dict[str, Any]] | None = None,
+             using: Any = None) -> Decimal:
+        """Round ``amount`` once and add it as this policy's line; return it rounded.
+
+        ``details`` explain the amount; or ``explain(using)`` builds them when
+        first read, from values captured now (see :class:`~incentives.Line`).
+        """
         if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
             amount = _checked_amount(amount)
         rounded = self.round(amount)
         if not rounded:
             rounded = abs(rounded)  # never a "-0.00" line
-        s.add_line(self.id, self.label, rounded, type or self.line_type, details)
+        # PayeeState.add_line, written out: this runs for every line of every payee
+        s.lines.append(Line(self.id, self.label, rounded, type or self.line_type, details,
+                            explain, using))
+        total = s.total = s.total + rounded
+        env = s.env
+        env["total"] = total
+        pid = self.id
+        env[pid] = env[pid] + rounded if pid in env else rounded
         return rounded
 
 

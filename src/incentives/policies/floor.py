@@ -89,6 +89,7 @@ class _CompiledFloor(Compiled):
         self.limit = ctx.number(spec.recovery_limit, "recovery_limit")
         self.forgive_on = spec.forgive_on
         self.forgive_when = ctx.condition(spec.forgive_when, "forgive_when")
+        self._amount, self._of, self._explain = self.amount.fn, self.of.fn, self.details
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
@@ -103,14 +104,21 @@ class _CompiledFloor(Compiled):
         if self.recoverable:
             self._draw(s)
             return
-        floor = self.amount(s.env)
-        current = self.of(s.env)
-        top_up = floor - current if current < floor else ZERO
+        env = s.env
+        floor = self._amount(env)
+        current = self._of(env)
+        shown = None if self.amount.constant is not None else self.amount.capture(env)
+        self.line(s, floor - current if current < floor else ZERO,
+                  explain=self._explain, using=(floor, current, shown))
+
+    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+        """A (non-recoverable) floor line's details from the values it was made with."""
+        floor, current, shown = captured
         details: dict[str, Any] = {"floor": floor, "floor_formula": self.amount.source,
                                    "of": self.of.source, "before": current}
-        if self.amount.constant is None:
-            details["floor_substituted"] = self.amount.substitute(s.env)
-        self.line(s, top_up, details)
+        if shown is not None:
+            details["floor_substituted"] = self.amount.substitute_captured(shown)
+        return details
 
     def skip(self, s: PayeeState) -> None:
         super().skip(s)

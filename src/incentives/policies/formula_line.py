@@ -6,7 +6,7 @@ new_business``) that later policies read; they add nothing to pay.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ..formulas import NameType
 from ..runtime import PayeeState
@@ -30,10 +30,17 @@ class _CompiledFormulaLine(Compiled):
     def __init__(self, spec: FormulaLine, ctx: CompileContext) -> None:
         super().__init__(spec, ctx)
         self.amount = ctx.formula(spec.amount, "amount")
+        self._amount, self._explain = self.amount.fn, self.details
 
     def apply(self, s: PayeeState) -> None:
+        env = s.env
+        self.line(s, self._amount(env), explain=self._explain,
+                  using=self.amount.capture(env))
+
+    def details(self, captured: Any) -> dict[str, Any]:
+        """The line's details from the formula's values captured when it was made."""
         f = self.amount
-        self.line(s, f(s.env), {"formula": f.source, "substituted": f.substitute(s.env)})
+        return {"formula": f.source, "substituted": f.substitute_captured(captured)}
 
 
 class Value(PolicyBase):
@@ -61,9 +68,10 @@ class _CompiledValue(Compiled):
         self.value = ctx.formula(spec.value, "value", expect=None)
         self.rounding = spec.round
         ctx.names[spec.id] = self.value.result_type
+        self._value = self.value.fn
 
     def apply(self, s: PayeeState) -> None:
-        v = self.value(s.env)
+        v = self._value(s.env)
         if self.rounding:
             v = self.round(v)
-        s.set_value(self.id, v)
+        s.env[self.id] = s.values[self.id] = v

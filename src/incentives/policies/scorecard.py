@@ -142,6 +142,14 @@ class _CompiledScorecard(Compiled):
         self.points = [(p.score, p.percent) for p in spec.payout] if spec.payout else None
         self.scores = [p[0] for p in self.points] if self.points else []
         self.interpolate = spec.interpolate
+        # what apply reads per KPI, prepared once
+        self._plan = [(k.id, a.fn, t.fn, k.direction == "higher", k.cap, k.floor, k.weight)
+                      for k, a, t in self.kpis]
+        self._index = {k.id: i for i, (k, _, _) in enumerate(self.kpis)}
+        self._target_bonus = self.target_bonus.fn
+        self._score_name = f"{spec.id}_score"
+        self._percent_name = f"{spec.id}_percent"
+        self._explain = self.details
 
     def percent(self, score: Decimal) -> Decimal:
         if self.points is None:
@@ -157,52 +165,65 @@ class _CompiledScorecard(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         score = ZERO
-        rows: list[dict[str, Any]] = []
-        attainments: dict[str, Decimal] = {}
-        for kpi, actual_f, target_f in self.kpis:
+        # actual, target, attainment and counted attainment of each KPI, in one flat list
+        measured: list[Any] = []
+        for kpi_id, actual_f, target_f, higher, cap, floor, weight in self._plan:
             actual, target = actual_f(env), target_f(env)
-            if kpi.direction == "higher":
+            if higher:
                 if target == 0:
-                    raise EvaluationError(f"KPI {kpi.id!r}: target is zero")
+                    raise EvaluationError(f"KPI {kpi_id!r}: target is zero")
                 att = actual / target
             elif actual == 0:
-                if kpi.cap is None:
+                if cap is None:
                     raise EvaluationError(
-                        f"KPI {kpi.id!r}: actual is zero with lower-is-better and no cap")
-                att = kpi.cap
+                        f"KPI {kpi_id!r}: actual is zero with lower-is-better and no cap")
+                att = cap
             else:
                 att = target / actual
             raw = att
-            if kpi.cap is not None and att > kpi.cap:
-                att = kpi.cap
-            if kpi.floor is not None and att < kpi.floor:
-                att = kpi.floor
-            points = kpi.weight * att
-            score += points
-            attainments[kpi.id] = att
+            if cap is not None and att > cap:
+                att = cap
+            if floor is not None and att < floor:
+                att = floor
+            score += weight * att
+            measured += (actual, target, raw, att)
+        failed = self._gate_failed(score, measured) if self.gates else None
+        target_bonus = self._target_bonus(env)
+        percent = ZERO if failed else self.percent(score)
+        env[self._score_name] = s.values[self._score_name] = score
+        env[self._percent_name] = percent
+        measured += (score, percent, target_bonus, failed)
+        self.line(s, target_bonus * percent / HUNDRED, explain=self._explain, using=measured)
+
+    def _gate_failed(self, score: Decimal, measured: list[Any]) -> str | None:
+        """Why the first gate that is not met fails, or ``None`` when all are met."""
+        for g in self.gates:
+            if g.min_score is not None and score < g.min_score:
+                return f"score {score} is below the gate {g.min_score}"
+            if g.kpi is not None and g.min_attainment is not None:
+                att = measured[4 * self._index[g.kpi] + 3]
+                if att < g.min_attainment:
+                    return f"KPI {g.kpi} attainment {att} is below the gate {g.min_attainment}"
+        return None
+
+    def details(self, measured: list[Any]) -> dict[str, Any]:
+        """The line's details from what :meth:`apply` measured (built when first read)."""
+        score, percent, target_bonus, failed = measured[-4:]
+        rows: list[dict[str, Any]] = []
+        for i, (kpi, _, _) in enumerate(self.kpis):
+            actual, target, raw, att = measured[4 * i:4 * i + 4]
             rows.append({"kpi": kpi.id, "label": kpi.label or kpi.id, "actual": actual,
                          "target": target, "attainment": raw, "counted": att,
-                         "weight": kpi.weight, "points": points})
-        failed = None
+                         "weight": kpi.weight, "points": kpi.weight * att})
         gates: list[dict[str, Any]] = []
         for g in self.gates:
             if g.min_score is not None:
                 gates.append({"of": "score", "value": score, "min": g.min_score,
                               "met": score >= g.min_score})
             elif g.kpi is not None and g.min_attainment is not None:
-                gates.append({"of": g.kpi, "value": attainments[g.kpi], "min": g.min_attainment,
-                              "met": attainments[g.kpi] >= g.min_attainment})
-        for g in self.gates:
-            if g.min_score is not None and score < g.min_score:
-                failed = f"score {score} is below the gate {g.min_score}"
-            elif g.kpi is not None and g.min_attainment is not None and attainments[g.kpi] < g.min_attainment:
-                failed = (f"KPI {g.kpi} attainment {attainments[g.kpi]} is below the gate "
-                          f"{g.min_attainment}")
-            if failed:
-                break
-        target_bonus = self.target_bonus(env)
-        percent = ZERO if failed else self.percent(score)
-        amount = target_bonus * percent / HUNDRED
+                att = measured[4 * self._index[g.kpi] + 3]
+                gates.append({"of": g.kpi, "value": att, "min": g.min_attainment,
+                              "met": att >= g.min_attainment})
         details: dict[str, Any] = {"kpis": rows, "score": score, "percent": percent,
                                    "target_bonus": target_bonus}
         if self.points is not None:
@@ -211,9 +232,7 @@ class _CompiledScorecard(Compiled):
             details["gates"] = gates
         if failed:
             details["gate_failed"] = failed
-        s.set_value(f"{self.id}_score", score)
-        s.set_value(f"{self.id}_percent", percent, show=False)
-        self.line(s, amount, details)
+        return details
 
     def skip(self, s: PayeeState) -> None:
         super().skip(s)

@@ -121,6 +121,9 @@ class _CompiledTiered(Compiled):
         self.amounts = [t.amount if t.amount is not None else ZERO for t in spec.tiers]
         self.labels = [t.label for t in spec.tiers]
         self.has_rate = [t.rate is not None for t in spec.tiers]
+        self._basis = self.basis.fn
+        self._basis_name = self.basis.source.strip()
+        self._explain = self.details
 
     def reached(self, basis: Decimal, starts: list[Decimal]) -> int:
         """The index of the tier ``basis`` falls in, or -1 below the first tier."""
@@ -131,20 +134,27 @@ class _CompiledTiered(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
-        basis = self.basis(env)
-        starts = self.starts
-        details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
-                                   "method": self.method}
-        if self.basis.source.strip() not in env:
-            details["basis_substituted"] = self.basis.substitute(env)
-        if self.scale is not None:
-            factor = self.scale(env)
-            starts = [x * factor for x in starts]
-            details["scale"] = factor
+        basis = self._basis(env)
+        factor = None if self.scale is None else self.scale.fn(env)
+        applied = (self.applies_to.fn(env) if self.applies_to is not None
+                   and self.method == "retroactive" else None)
+        limit = None if self.cap is None else self.cap.fn(env)
+        shown = None if self._basis_name in env else self.basis.capture(env)
+        captured = (basis, factor, applied, limit, shown)
+        self.line(s, self.compute(basis, factor, applied, limit), explain=self._explain,
+                  using=captured)
+
+    def compute(self, basis: Decimal, factor: Decimal | None, applied: Decimal | None,
+                limit: Decimal | None, details: dict[str, Any] | None = None) -> Decimal:
+        """The commission on ``basis`` (thresholds scaled by ``factor``, the retroactive
+        rate applied to ``applied``, capped at ``limit``); with ``details``, fill them in
+        too (the slices, the tier reached, the distance to the next one)."""
+        starts = self.starts if factor is None else [x * factor for x in self.starts]
         n = len(starts)
         i = self.reached(basis, starts)
         if self.method == "marginal":
             amount = ZERO
+            rates = self.rates
             slices = []
             for k in range(n):
                 lo = starts[k]
@@ -152,18 +162,23 @@ class _CompiledTiered(Compiled):
                     break
                 hi = starts[k + 1] if k + 1 < n else None
                 top = basis if hi is None or basis < hi else hi
-                part = (top - lo) * self.rates[k]
+                part = (top - lo) * rates[k]
                 amount += part
-                slices.append({"from": lo, "to": top, "rate": self.rates[k], "amount": part})
-            details["slices"] = slices
+                if details is not None:
+                    slices.append({"from": lo, "to": top, "rate": rates[k], "amount": part})
+            if details is not None:
+                details["slices"] = slices
         elif self.method == "retroactive":
-            applied = self.applies_to(env) if self.applies_to is not None else basis
+            if applied is None:
+                applied = basis
             rate = self.rates[i] if i >= 0 else ZERO
             amount = applied * rate
-            details.update(tier=i, rate=rate, applied_to=applied)
+            if details is not None:
+                details.update(tier=i, rate=rate, applied_to=applied)
         elif self.method == "step":
             amount = self.amounts[i] if i >= 0 else ZERO
-            details.update(tier=i)
+            if details is not None:
+                details.update(tier=i)
         else:  # interpolated
             if i < 0:
                 amount = ZERO
@@ -175,17 +190,32 @@ class _CompiledTiered(Compiled):
                 amount = self.amounts[i]
                 if self.has_rate[i]:
                     amount += (basis - starts[i]) * self.rates[i]
-            details.update(tier=i)
-        if i >= 0 and self.labels[i]:
-            details["tier_label"] = self.labels[i]
-        if i + 1 < n:
-            details["next_threshold"] = starts[i + 1]
-            details["to_next_tier"] = starts[i + 1] - basis
-        if self.cap is not None:
-            limit = self.cap(env)
-            if amount > limit:
+            if details is not None:
+                details.update(tier=i)
+        if details is not None:
+            if i >= 0 and self.labels[i]:
+                details["tier_label"] = self.labels[i]
+            if i + 1 < n:
+                details["next_threshold"] = starts[i + 1]
+                details["to_next_tier"] = starts[i + 1] - basis
+        if limit is not None and amount > limit:
+            if details is not None:
+                assert self.cap is not None
                 details["capped"] = {"limit": limit, "limit_formula": self.cap.source,
                                      "uncapped": amount}
-                amount = limit
-        details["amount"] = amount
-        self.line(s, amount, details)
+            amount = limit
+        if details is not None:
+            details["amount"] = amount
+        return amount
+
+    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+        """The line's details from the values captured when it was made."""
+        basis, factor, applied, limit, shown = captured
+        details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
+                                   "method": self.method}
+        if shown is not None:
+            details["basis_substituted"] = self.basis.substitute_captured(shown)
+        if factor is not None:
+            details["scale"] = factor
+        self.compute(basis, factor, applied, limit, details)
+        return details
