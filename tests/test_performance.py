@@ -268,3 +268,65 @@ def test_help_does_not_load_heavy_extras() -> None:
                          check=True, cwd=ROOT)
     assert out.stdout.strip().endswith("LOADED:")
     assert "run" in out.stdout
+
+
+# --------------------------------------------------------------------------
+# lazy explanations: the details a line builds when first read are the ones
+# it would have built when it was made
+
+
+def _example_runs() -> list[tuple[str, Any, list[Any]]]:
+    from incentives.records import read_records_file
+
+    out: list[tuple[str, Any, list[Any]]] = []
+    for plan_file, records_file in (("telecom/plan.yaml", "telecom/records.jsonl"),
+                                    ("bank/plan.yaml", "bank/records.json"),
+                                    ("tobacco/plan.yaml", "tobacco/records.jsonl")):
+        out.append((plan_file, load_plan(ROOT / "examples" / plan_file),
+                    list(read_records_file(ROOT / "examples" / records_file))))
+    formulas, realistic = _bench("bench_formulas"), _bench("bench_plan")
+    out.append(("bench_formulas", formulas.make_plan(), formulas.make_records(300, seed=5)))
+    out.append(("bench_plan", realistic.make_plan(),
+                realistic.make_records(150, "2026-05", seed=5)))
+    return out
+
+
+def test_lazy_details_equal_details_built_when_the_line_is_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import decimal
+
+    from incentives.runtime import Line
+
+    runs = _example_runs()
+    lazy = []
+    for _, plan, records in runs:
+        run = plan.evaluate(records, errors="collect")
+        # read under a coarse context: the details are still built in the plan's
+        with decimal.localcontext(decimal.Context(prec=5)):
+            lazy.append(run.to_json())
+    built_at_once = 0
+    original = Line.__init__
+
+    def eager(self: Line, *args: Any, **kwargs: Any) -> None:
+        nonlocal built_at_once
+        original(self, *args, **kwargs)
+        if self._details is None:
+            built_at_once += 1
+        assert isinstance(self.details, dict)  # built now, from what was just captured
+
+    monkeypatch.setattr(Line, "__init__", eager)
+    for (name, plan, records), text in zip(runs, lazy, strict=True):
+        assert plan.evaluate(records, errors="collect").to_json() == text, name
+    assert built_at_once > 1000  # the lazy form was really used, for most lines
+
+
+def test_a_line_pickles_with_its_details_built() -> None:
+    import pickle
+
+    bench = _bench("bench_formulas")
+    run = bench.make_plan().evaluate(bench.make_records(3, seed=2))
+    line = run.results[0].line("kpi")
+    assert line._details is None
+    copy = pickle.loads(pickle.dumps(line))
+    assert copy == line
+    assert copy.details["kpis"][0]["kpi"] == "sales"

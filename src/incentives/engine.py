@@ -15,6 +15,7 @@ import decimal
 import gc
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledPlan"]
 
+#: (period, payee) of a record or result; (group, payee) of a record with a group
+_KEY = attrgetter("period", "payee")
+_GROUP_PAYEE = attrgetter("group", "payee")
 _EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
 
 
@@ -93,7 +97,10 @@ class CompiledPlan:
                 records.append(reader.read(raw, i))
             except RecordError as exc:
                 errors.append(exc)
-        counts = Counter(r.key for r in records)
+        keys = list(map(_KEY, records))
+        if len(set(keys)) == len(keys):
+            return records, errors
+        counts = Counter(keys)
         dupes = {k for k, n in counts.items() if n > 1}
         if dupes:
             for period, payee in sorted(dupes):
@@ -150,7 +157,7 @@ class CompiledPlan:
                         problems.append(s.error)  # type: ignore[arg-type]
                     else:
                         results.append(PayeeResult.from_state(s))
-        results.sort(key=lambda r: (r.period, r.payee))
+        results.sort(key=_KEY)
         # errors in a stable order, whatever the order records arrived in
         problems.sort(key=_error_key)
         return Run(plan=self.plan, results=results, errors=problems, state=book)
@@ -175,7 +182,10 @@ class CompiledPlan:
         With ``book``, each payee opens with its ledger from it (the caller closes
         the period with :meth:`State.close_period`).
         """
-        records = sorted(records, key=lambda r: (r.group or "", r.payee))
+        if all(r.group is not None for r in records):
+            records = sorted(records, key=_GROUP_PAYEE)
+        else:
+            records = sorted(records, key=lambda r: (r.group or "", r.payee))
         states = [self.state_for(r, pctx) for r in records]
         if book is not None and book.payees:
             for s in states:

@@ -93,14 +93,6 @@ def _ceil(x: Decimal) -> Decimal:
     return x.to_integral_value(rounding=decimal.ROUND_CEILING)
 
 
-def _min(*xs: Any) -> Any:
-    return min(xs)
-
-
-def _max(*xs: Any) -> Any:
-    return max(xs)
-
-
 def _pow(a: Decimal, b: Decimal) -> Decimal:
     # the exponent is a checked literal; the context bounds the digits
     if not a and b < 0:
@@ -118,8 +110,9 @@ class _Fn:
 
 #: The functions a formula may call, with their arity and meaning.
 FUNCTIONS: dict[str, _Fn] = {
-    "min": _Fn(_min, 2, None, "the smallest of two or more numbers"),
-    "max": _Fn(_max, 2, None, "the largest of two or more numbers"),
+    # the builtins themselves: always called with two or more plain arguments
+    "min": _Fn(min, 2, None, "the smallest of two or more numbers"),
+    "max": _Fn(max, 2, None, "the largest of two or more numbers"),
     "abs": _Fn(abs, 1, 1, "the absolute value"),
     "clamp": _Fn(_clamp, 3, 3, "clamp(x, lo, hi): x held between lo and hi"),
     "div": _Fn(_div, 3, 3, "div(a, b, otherwise): a / b, or `otherwise` when b is 0"),

@@ -69,11 +69,7 @@ class RecordReader:
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
         # prepared once for the fast path (see _fast)
-        self._metric_plan = [(name, spec.default, spec.min, spec.max, spec.integer)
-                             for name, spec in inputs.metrics.items()]
-        self._attr_plan = [(name, spec.type, spec.default, spec.min, spec.max, spec.integer,
-                            None if spec.allowed is None else frozenset(spec.allowed))
-                           for name, spec in inputs.attributes.items()]
+        self._convert = _converter(inputs)
         self._groups = None if inputs.groups is None else frozenset(inputs.groups)
         self._metric_names = frozenset(inputs.metrics)
         self._attr_names = frozenset(inputs.attributes)
@@ -153,36 +149,7 @@ class RecordReader:
                 if found is None:
                     raise _Slow
                 (metrics_raw if found[0] else attrs_raw)[found[1]] = v
-        metrics: dict[str, Decimal] = {}
-        for name, default, lo, hi, integer in self._metric_plan:
-            value = metrics_raw.get(name)
-            if value is None:
-                if default is None:
-                    raise _Slow
-                metrics[name] = default
-                continue
-            metrics[name] = _fast_number(value, lo, hi, integer)
-        attributes: dict[str, Any] = {}
-        for name, kind, adefault, lo, hi, integer, allowed in self._attr_plan:
-            value = attrs_raw.get(name)
-            if value is None:
-                if adefault is None:
-                    raise _Slow
-                attributes[name] = adefault
-                continue
-            if kind == "text":
-                if type(value) is not str:
-                    raise _Slow
-                out: Any = value.strip()
-                if not out or len(out) > MAX_TEXT_FIELD:
-                    raise _Slow
-            elif kind == "number":
-                out = _fast_number(value, lo, hi, integer)
-            else:
-                raise _Slow
-            if allowed is not None and out not in allowed:
-                raise _Slow
-            attributes[name] = out
+        metrics, attributes = self._convert(metrics_raw, attrs_raw)
         if events_raw:
             if type(events_raw) is not dict:
                 raise _Slow
@@ -416,6 +383,82 @@ class RecordReader:
         if len(text) > MAX_TEXT_FIELD:
             raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", where)
         return text
+
+
+def _converter(inputs: Inputs) -> Any:
+    """The fast path's conversion of a record's metrics and attributes, written out
+    as one Python function for these declared inputs (made once per plan).
+
+    ``convert(metrics_raw, attributes_raw)`` returns the checked ``(metrics,
+    attributes)`` dicts, or raises :class:`_Slow` for anything unusual (a missing
+    value, a bad number, text out of its allowed values...), which the full
+    check then reports. Only names and constants of the plan's declared inputs
+    go into the function: names as string literals (``repr``), constants by
+    reference in its namespace.
+    """
+    scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
+                             "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
+                             "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS}
+    code = ["def convert(mr, ar):"]
+
+    def const(value: Any) -> str:
+        name = f"_c{len(scope)}"
+        scope[name] = value
+        return name
+
+    def number(var: str, lo: Decimal | None, hi: Decimal | None, integer: bool) -> None:
+        bounds = [f"{var} < {const(lo)}" if lo is not None else "",
+                  f"{var} > {const(hi)}" if hi is not None else ""]
+        bounds = [c for c in bounds if c]
+        whole = [f"{var} != {var}.to_integral_value()"] if integer else []
+        code.append(f"    elif {var}.__class__ is _Decimal:")
+        code.append(f"        if not ({var}.is_finite() and _plus({var}) == {var} "
+                    f"and {var}.adjusted() < _MAXD): raise _Slow")
+        if bounds + whole:
+            code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
+        code.append(f"    elif {var}.__class__ is int and -_BIG < {var} < _BIG:")
+        code.append(f"        {var} = _Decimal({var})")
+        if bounds:
+            code.append(f"        if {' or '.join(bounds)}: raise _Slow")
+        code.append("    else:")
+        code.append(f"        {var} = _number({var}, {const(lo)}, {const(hi)}, {integer})")
+
+    def missing(var: str, default: Any) -> None:
+        code.append(f"    if {var} is None:")
+        code.append(f"        {var} = {const(default)}" if default is not None
+                    else "        raise _Slow")
+
+    metric_vars = []
+    for i, (name, mspec) in enumerate(inputs.metrics.items()):
+        var = f"m{i}"
+        metric_vars.append((name, var))
+        code.append(f"    {var} = mr.get({name!r})")
+        missing(var, mspec.default)
+        number(var, mspec.min, mspec.max, mspec.integer)
+    attr_vars = []
+    for i, (name, aspec) in enumerate(inputs.attributes.items()):
+        var = f"a{i}"
+        attr_vars.append((name, var))
+        code.append(f"    {var} = ar.get({name!r})")
+        missing(var, aspec.default)
+        if aspec.type == "text":
+            code.append(f"    elif {var}.__class__ is not str: raise _Slow")
+            code.append("    else:")
+            code.append(f"        {var} = {var}.strip()")
+            code.append(f"        if not {var} or len({var}) > _MAXT: raise _Slow")
+        elif aspec.type == "number":
+            number(var, aspec.min, aspec.max, aspec.integer)
+        else:
+            code.append("    else: raise _Slow")
+        if aspec.allowed is not None:
+            allowed = const(frozenset(aspec.allowed))
+            # a default is taken as declared; only a given value must be allowed
+            code.append(f"    if {var} not in {allowed} and ar.get({name!r}) is not None: "
+                        "raise _Slow")
+    code.append("    return ({" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
+                + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "})")
+    exec(compile("\n".join(code), "<record converter>", "exec"), scope)
+    return scope["convert"]
 
 
 def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bool) -> Decimal:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["PayeeResult", "Run"]
 
 
-@dataclass
+@dataclass(slots=True)
 class PayeeResult:
     """One payee's pay for one period."""
 

@@ -10,12 +10,13 @@ by the whole period (its dates, its parameter values).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .money import ZERO
+from .money import CONTEXT, ZERO
 
 __all__ = ["Line", "PayeeState", "PeriodContext", "Record", "jsonable"]
 
@@ -74,7 +75,9 @@ class Line:
         """The data that explains the amount (built on first use when given lazily)."""
         d = self._details
         if d is None:
-            d = self._details = self._explain(self._using)  # type: ignore[misc]
+            # built in the plans' arithmetic context, whatever the caller's is
+            with decimal.localcontext(CONTEXT):
+                d = self._details = self._explain(self._using)  # type: ignore[misc]
             self._explain = self._using = None
         return d
 

@@ -88,12 +88,11 @@ class _CompiledBasePay(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
-        details: dict[str, Any] = {}
+        key: tuple[str, ...] | None = None
         if self.amount is not None:
-            full = self.amount(env)
-            details["formula"] = self.amount.source
+            full = self.amount.fn(env)
         else:
-            key = tuple(str(env[a]) for a in self.by)
+            key = tuple([str(env[a]) for a in self.by])
             found = self.table.get(key)
             if found is None:
                 if self.default is None:
@@ -104,11 +103,24 @@ class _CompiledBasePay(Compiled):
                     )
                 found = self.default(env)
             full = found
+        if self.prorate is None:
+            self.line(s, full, explain=self.details, using=(key, full, None, None))
+            return
+        factor = self.prorate.fn(env)
+        self.line(s, full * factor, explain=self.details,
+                  using=(key, full, factor, self.prorate.capture(env)))
+
+    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+        """The line's details from the values captured when it was made."""
+        key, full, factor, shown = captured
+        details: dict[str, Any] = {}
+        if self.amount is not None:
+            details["formula"] = self.amount.source
+        else:
             details["lookup"] = dict(zip(self.by, key, strict=True))
         details["full_amount"] = full
         if self.prorate is not None:
-            factor = self.prorate(env)
             details["prorate"] = {"formula": self.prorate.source,
-                                  "substituted": self.prorate.substitute(env), "factor": factor}
-            full = full * factor
-        self.line(s, full, details)
+                                  "substituted": self.prorate.substitute_captured(shown),
+                                  "factor": factor}
+        return details

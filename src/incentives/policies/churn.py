@@ -78,45 +78,71 @@ class _CompiledChurn(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
-        rows: list[dict[str, Any]] = []
+        per_customer = self.per_customer
+        # per lost customer: its id, reason, penalty (None: exempt) and the values used
+        rows: list[tuple[Any, Any, Decimal | None, Any]] = []
         total = ZERO
         for event in s.record.events.get(self.events, ()):
             reason = event.get(self.reason_field)
-            row: dict[str, Any] = {"id": event.get("id"), "reason": reason}
             if reason in self.exempt:
-                row.update(amount=ZERO, exempt=True)
+                rows.append((event.get("id"), reason, None, None))
             else:
                 scope = ChainMap(event, env)
-                amount: Decimal = self.per_customer(scope)
-                row.update(formula=self.per_customer.source,
-                           substituted=self.per_customer.substitute(scope), amount=amount)
+                amount: Decimal = per_customer(scope)
+                rows.append((event.get("id"), reason, amount, per_customer.capture(scope)))
                 total += amount
-            rows.append(row)
-        details: dict[str, Any] = {"customers": rows, "uncapped": total}
+        uncapped = total
+        carried_in = limit = shown = above = carried_forward = forgiven = None
         entry = s.ledger.get(self.id) if self.carry else None
         if entry:
             carried_in = Decimal(entry["carried"])
-            details["carried_in"] = carried_in
             total += carried_in
         if self.cap is not None:
-            limit = self.cap(env)
-            limit = max(limit, ZERO)
-            details["cap"] = limit
-            details["cap_formula"] = self.cap.source
-            details["cap_substituted"] = self.cap.substitute(env)
+            limit = max(self.cap(env), ZERO)
+            shown = self.cap.capture(env)
             if total > limit:
-                details["above_cap"] = total - limit
+                above = total - limit
                 if self.carry:
                     due = self.round(total)
                     total = min(due, self.round(limit))
-                    details["carried_forward"] = due - total
+                    carried_forward = due - total
                 else:
-                    details["forgiven"] = total - limit
+                    forgiven = total - limit
                     total = limit
         if self.carry:
-            carried = details.get("carried_forward", ZERO)
-            if carried:
-                s.ledger[self.id] = {"carried": str(carried)}
+            if carried_forward:
+                s.ledger[self.id] = {"carried": str(carried_forward)}
             else:
                 s.ledger.pop(self.id, None)
-        self.line(s, -total, details)
+        self.line(s, -total, explain=self.details,
+                  using=(rows, uncapped, carried_in, limit, shown, above, carried_forward,
+                         forgiven))
+
+    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+        """The line's details from the values captured when it was made."""
+        rows, uncapped, carried_in, limit, shown, above, carried_forward, forgiven = captured
+        customers: list[dict[str, Any]] = []
+        for event_id, reason, amount, used in rows:
+            row: dict[str, Any] = {"id": event_id, "reason": reason}
+            if amount is None:
+                row.update(amount=ZERO, exempt=True)
+            else:
+                row.update(formula=self.per_customer.source,
+                           substituted=self.per_customer.substitute_captured(used),
+                           amount=amount)
+            customers.append(row)
+        details: dict[str, Any] = {"customers": customers, "uncapped": uncapped}
+        if carried_in is not None:
+            details["carried_in"] = carried_in
+        if limit is not None:
+            assert self.cap is not None
+            details["cap"] = limit
+            details["cap_formula"] = self.cap.source
+            details["cap_substituted"] = self.cap.substitute_captured(shown)
+            if above is not None:
+                details["above_cap"] = above
+                if carried_forward is not None:
+                    details["carried_forward"] = carried_forward
+                else:
+                    details["forgiven"] = forgiven
+        return details

@@ -82,13 +82,20 @@ class _CompiledRateTable(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         total = ZERO
+        used = []  # quantity and unit rate of each item, in one flat list
+        for _, _, qty_f, unit_f in self.items:
+            qty = qty_f.fn(env)
+            unit = unit_f.fn(env)
+            total += qty * unit
+            used += (qty, unit)
+        self.line(s, total, explain=self.details, using=used)
+
+    def details(self, used: list[Decimal]) -> dict[str, Any]:
+        """The line's details (the items sold) from the quantities and rates it used."""
         rows = []
-        for key, label, qty_f, unit_f in self.items:
-            qty = qty_f(env)
-            unit = unit_f(env)
-            amount = qty * unit
-            total += amount
+        for i, (key, label, _, _) in enumerate(self.items):
+            qty, unit = used[2 * i], used[2 * i + 1]
             if qty:
                 rows.append({"item": key, "label": label, "quantity": qty, "per_unit": unit,
-                             "amount": amount})
-        self.line(s, total, {"items": rows})
+                             "amount": qty * unit})
+        return {"items": rows}
