@@ -82,7 +82,7 @@ class _CompiledRateTable(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         total = ZERO
-        used = []  # quantity and unit rate of each item, in one flat list
+        used: list[Decimal] = []  # quantity and unit rate of each item, in one flat list
         for _, _, qty_f, unit_f in self.items:
             qty = qty_f.fn(env)
             unit = unit_f.fn(env)
