@@ -31,30 +31,17 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import quick
+from common import best_time, quick
 
-from incentives import Run, load_plan
+from incentives import load_plan
 from incentives.populations import synthetic
 from incentives.simulate import simulate, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def best_cpu(fn: Callable[[], Run], repeat: int) -> tuple[float, Run]:
-    """The least CPU time of ``repeat`` calls (steadier than wall time on a busy machine)."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.process_time()
-        result = fn()
-        best = min(best, time.process_time() - start)
-    assert result is not None
-    return best, result
 
 
 def main() -> int:
@@ -63,7 +50,7 @@ def main() -> int:
     people = synthetic(plan, n, seed=2026)
     values = [500 + 50 * i for i in range(20)]
 
-    single, run = best_cpu(lambda: plan.evaluate(people), 3)
+    single, run = best_time(lambda: plan.evaluate(people), 3)
 
     gc.collect()
     start = time.process_time()

@@ -76,9 +76,7 @@ class CompiledPlan:
 
     def state_for(self, record: Record, period: PeriodContext) -> PayeeState:
         """A fresh evaluation state for ``record``."""
-        env = period.base_env.copy()
-        env.update(record.metrics)
-        env.update(record.attributes)
+        env = {**period.base_env, **record.metrics, **record.attributes}
         for name in self.event_names:
             env[name + "_count"] = decimal.Decimal(len(record.events.get(name, ())))
         return PayeeState(record, env)

@@ -159,6 +159,7 @@ class Formula:
     constant: Decimal | None = None
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
     _getter: Callable[[Mapping[str, Any]], Any] | None = field(default=None, repr=False)
+    _sorted_names: tuple[str, ...] = field(default=(), repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
         """Evaluate on the fast path.
@@ -206,38 +207,44 @@ class Formula:
             out.append(text)
         return "".join(out)
 
-    def capture(self, env: Mapping[str, Any]) -> Any:
-        """The values of this formula's names in ``env``, captured cheaply now so that
-        :meth:`substitute_captured` can explain the formula later.
+    def capture(self, env: Mapping[str, Any], pool: list[Any]) -> None:
+        """Append the values of this formula's names in ``env`` to ``pool`` (one per name,
+        in sorted order), cheaply, so that :meth:`substituted` can explain the formula
+        later from them.
 
         >>> f = compile_formula("a * b", {"a": "number", "b": "number"})
-        >>> f.substitute_captured(f.capture({"a": Decimal("3"), "b": Decimal("0.5")}))
+        >>> pool = ["something else"]
+        >>> f.capture({"a": Decimal("3"), "b": Decimal("0.5")}, pool)
+        >>> f.substituted(pool, 1)
         '3 * 0.5'
         """
         getter = self._getter
-        if getter is None:
-            names = tuple(sorted(self.names))
-            if len(names) == 1:
-                return {names[0]: env[names[0]]} if names[0] in env else {}
-            if not names:
-                return {}
-            getter = self._getter = itemgetter(*names)
-        try:
-            return getter(env)
-        except KeyError:  # a name with no value (in a branch not taken)
-            return {n: env[n] for n in self.names if n in env}
+        if getter is not None:  # two names or more
+            try:
+                pool += getter(env)
+            except KeyError:  # a name with no value (in a branch not taken)
+                pool += [env.get(n, _ABSENT) for n in self._sorted_names]
+        elif self._sorted_names:
+            pool.append(env.get(self._sorted_names[0], _ABSENT))
 
-    def substitute_captured(self, captured: Any) -> str:
-        """:meth:`substitute` on values from :meth:`capture`."""
-        if type(captured) is tuple:
-            captured = dict(zip(sorted(self.names), captured, strict=True))
-        return self.substitute(captured)
+    def substituted(self, pool: list[Any], at: int) -> str:
+        """:meth:`substitute` on the values :meth:`capture` put in ``pool`` at ``at``."""
+        names = self._sorted_names
+        values = pool[at:at + len(names)]
+        return self.substitute({n: v for n, v in zip(names, values, strict=True)
+                                if v is not _ABSENT})
+
+    def __post_init__(self) -> None:
+        self._sorted_names = tuple(sorted(self.names))
+        if len(self._sorted_names) > 1:
+            self._getter = itemgetter(*self._sorted_names)
 
     def __str__(self) -> str:
         return self.source
 
 
 _RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
+_ABSENT = object()  # a captured name that had no value
 
 
 def _evaluation_error(source: str, exc: BaseException) -> EvaluationError:

@@ -153,6 +153,11 @@ class Rounding(BaseModel):
         return rounded
 
     @property
+    def plain_quantum(self) -> Decimal | None:
+        """The quantum when rounding to it is one ``quantize`` (1, 10, 0.01...), else None."""
+        return self.quantum if _power_of_ten(self.quantum) else None
+
+    @property
     def decimal_mode(self) -> str:
         """The :mod:`decimal` rounding constant of this rule."""
         return _MODES[self.mode]

@@ -42,15 +42,16 @@ class Line:
     """One amount a policy contributes to a payee's pay, with its explanation.
 
     ``details`` is the data that explains the amount (the basis, the slices of a
-    tier table, a scorecard's rows...). A policy may give it *lazily*: with
-    ``explain=function, using=values``, the values it used are captured when the
-    line is made and ``function(values)`` builds the details the first time they
-    are read. Most runs only need amounts and totals, so the explanation of a
-    line nobody reads is never built; reading it gives what building it eagerly
-    would have.
+    tier table, a scorecard's rows...). A policy may give it *lazily*: it puts
+    the values it used in its payee's ``pool`` (a list shared by the payee's
+    lines) starting at ``at``, and ``explain(pool, at)`` builds the details the
+    first time they are read. Most runs only need amounts and totals, so the
+    explanation of a line nobody reads is never built, and a payee's captured
+    values cost one list rather than a container per line. Reading the details
+    gives what building them when the line was made would have.
     """
 
-    __slots__ = ("_details", "_explain", "_using", "amount", "label", "policy", "type")
+    __slots__ = ("_at", "_details", "_explain", "_pool", "amount", "label", "policy", "type")
 
     def __init__(
         self,
@@ -59,16 +60,18 @@ class Line:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
-        explain: Callable[[Any], dict[str, Any]] | None = None,
-        using: Any = None,
+        explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
+        pool: list[Any] | None = None,
+        at: int = 0,
     ) -> None:
         self.policy = policy
         self.label = label
         self.amount = amount
         self.type = type
-        self._details = details if details is not None or explain is not None else {}
+        self._details = {} if details is None and explain is None else details
         self._explain = explain
-        self._using = using
+        self._pool = pool
+        self._at = at
 
     @property
     def details(self) -> dict[str, Any]:
@@ -77,14 +80,14 @@ class Line:
         if d is None:
             # built in the plans' arithmetic context, whatever the caller's is
             with decimal.localcontext(CONTEXT):
-                d = self._details = self._explain(self._using)  # type: ignore[misc]
-            self._explain = self._using = None
+                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc]
+            self._explain = self._pool = None
         return d
 
     @details.setter
     def details(self, value: dict[str, Any]) -> None:
         self._details = value
-        self._explain = self._using = None
+        self._explain = self._pool = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Line):
@@ -132,8 +135,8 @@ class PeriodContext:
 class PayeeState:
     """One payee's evaluation in progress."""
 
-    __slots__ = ("env", "error", "flags", "ledger", "lines", "payee", "record", "titles", "total",
-                 "values")
+    __slots__ = ("env", "error", "flags", "ledger", "lines", "payee", "pool", "record", "titles",
+                 "total", "values")
 
     def __init__(self, record: Record, env: dict[str, Any]) -> None:
         self.record = record
@@ -141,6 +144,8 @@ class PayeeState:
         self.payee: str = record.payee
         self.env = env
         self.lines: list[Line] = []
+        #: the values this payee's lines captured to explain themselves later (see Line)
+        self.pool: list[Any] = []
         self.titles: list[str] = []
         self.flags: list[str] = []
         self.values: dict[str, Any] = {}
@@ -155,14 +160,16 @@ class PayeeState:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
-        explain: Callable[[Any], dict[str, Any]] | None = None,
-        using: Any = None,
+        explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
+        at: int = 0,
     ) -> Line:
         """Append a line (already rounded) and update ``total`` and the policy's name.
 
-        The details are given as they are or lazily (see :class:`Line`).
+        The details are given as they are, or lazily: ``explain(self.pool, at)``
+        (see :class:`Line`).
         """
-        line = Line(policy, label, amount, type, details, explain, using)
+        line = Line(policy, label, amount, type, details, explain,
+                    self.pool if explain is not None else None, at)
         self.lines.append(line)
         self.total += amount
         env = self.env

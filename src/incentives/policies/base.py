@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
-from ..money import MAX_DIGITS, ZERO, Rounding
+from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding
 from ..runtime import Line, PayeeState, PeriodContext
 
 if TYPE_CHECKING:
@@ -264,6 +264,9 @@ class Compiled:
         self.scope = spec.scope
         self.when = ctx.condition(spec.when, "when")
         self.round: Callable[[Decimal], Decimal] = ctx.rounding.rounder()
+        # a power-of-ten quantum rounds with one quantize, written out in line()
+        self._quantum = ctx.rounding.plain_quantum
+        self._mode = ctx.rounding.decimal_mode
 
     def applies(self, s: PayeeState) -> bool:
         """Whether the ``when`` condition holds for ``s`` (always, with none)."""
@@ -288,21 +291,24 @@ class Compiled:
                 self.skip(s)
 
     def line(self, s: PayeeState, amount: Decimal, details: dict[str, Any] | None = None,
-             *, type: str | None = None, explain: Callable[[Any], dict[str, Any]] | None = None,
-             using: Any = None) -> Decimal:
+             *, type: str | None = None,
+             explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
+             at: int = 0) -> Decimal:
         """Round ``amount`` once and add it as this policy's line; return it rounded.
 
-        ``details`` explain the amount; or ``explain(using)`` builds them when
-        first read, from values captured now (see :class:`~incentives.Line`).
+        ``details`` explain the amount; or, lazily, ``explain(s.pool, at)`` builds
+        them when first read, from the values the policy put in the payee's pool
+        from ``at`` on (see :class:`~incentives.Line`).
         """
         if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
             amount = _checked_amount(amount)
-        rounded = self.round(amount)
+        q = self._quantum
+        rounded = amount.quantize(q, self._mode, CONTEXT) if q is not None else self.round(amount)
         if not rounded:
             rounded = abs(rounded)  # never a "-0.00" line
         # PayeeState.add_line, written out: this runs for every line of every payee
         s.lines.append(Line(self.id, self.label, rounded, type or self.line_type, details,
-                            explain, using))
+                            explain, s.pool if explain is not None else None, at))
         total = s.total = s.total + rounded
         env = s.env
         env["total"] = total

@@ -103,16 +103,20 @@ class _CompiledBasePay(Compiled):
                     )
                 found = self.default(env)
             full = found
+        pool = s.pool
+        at = len(pool)
         if self.prorate is None:
-            self.line(s, full, explain=self.details, using=(key, full, None, None))
+            pool += (key, full, None)
+            self.line(s, full, explain=self.details, at=at)
             return
         factor = self.prorate.fn(env)
-        self.line(s, full * factor, explain=self.details,
-                  using=(key, full, factor, self.prorate.capture(env)))
+        pool += (key, full, factor)
+        self.prorate.capture(env, pool)
+        self.line(s, full * factor, explain=self.details, at=at)
 
-    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        key, full, factor, shown = captured
+        key, full, factor = pool[at:at + 3]
         details: dict[str, Any] = {}
         if self.amount is not None:
             details["formula"] = self.amount.source
@@ -121,6 +125,6 @@ class _CompiledBasePay(Compiled):
         details["full_amount"] = full
         if self.prorate is not None:
             details["prorate"] = {"formula": self.prorate.source,
-                                  "substituted": self.prorate.substitute_captured(shown),
+                                  "substituted": self.prorate.substituted(pool, at + 3),
                                   "factor": factor}
         return details

@@ -79,27 +79,31 @@ class _CompiledChurn(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         per_customer = self.per_customer
-        # per lost customer: its id, reason, penalty (None: exempt) and the values used
-        rows: list[tuple[Any, Any, Decimal | None, Any]] = []
+        # in the payee's pool: the number of lost customers, then for each its id,
+        # reason, penalty (None: exempt) and the formula's values, then the totals
+        pool = s.pool
+        at = len(pool)
+        events = s.record.events.get(self.events, ())
+        pool.append(len(events))
         total = ZERO
-        for event in s.record.events.get(self.events, ()):
+        for event in events:
             reason = event.get(self.reason_field)
             if reason in self.exempt:
-                rows.append((event.get("id"), reason, None, None))
+                pool += (event.get("id"), reason, None)
             else:
                 scope = ChainMap(event, env)
                 amount: Decimal = per_customer(scope)
-                rows.append((event.get("id"), reason, amount, per_customer.capture(scope)))
+                pool += (event.get("id"), reason, amount)
+                per_customer.capture(scope, pool)
                 total += amount
         uncapped = total
-        carried_in = limit = shown = above = carried_forward = forgiven = None
+        carried_in = limit = above = carried_forward = forgiven = None
         entry = s.ledger.get(self.id) if self.carry else None
         if entry:
             carried_in = Decimal(entry["carried"])
             total += carried_in
         if self.cap is not None:
             limit = max(self.cap(env), ZERO)
-            shown = self.cap.capture(env)
             if total > limit:
                 above = total - limit
                 if self.carry:
@@ -114,23 +118,29 @@ class _CompiledChurn(Compiled):
                 s.ledger[self.id] = {"carried": str(carried_forward)}
             else:
                 s.ledger.pop(self.id, None)
-        self.line(s, -total, explain=self.details,
-                  using=(rows, uncapped, carried_in, limit, shown, above, carried_forward,
-                         forgiven))
+        pool += (uncapped, carried_in, limit, above, carried_forward, forgiven)
+        if self.cap is not None:
+            self.cap.capture(env, pool)
+        self.line(s, -total, explain=self.details, at=at)
 
-    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        rows, uncapped, carried_in, limit, shown, above, carried_forward, forgiven = captured
         customers: list[dict[str, Any]] = []
-        for event_id, reason, amount, used in rows:
+        width = len(self.per_customer.names)
+        i = at + 1
+        for _ in range(pool[at]):
+            event_id, reason, amount = pool[i:i + 3]
             row: dict[str, Any] = {"id": event_id, "reason": reason}
             if amount is None:
                 row.update(amount=ZERO, exempt=True)
+                i += 3
             else:
                 row.update(formula=self.per_customer.source,
-                           substituted=self.per_customer.substitute_captured(used),
+                           substituted=self.per_customer.substituted(pool, i + 3),
                            amount=amount)
+                i += 3 + width
             customers.append(row)
+        uncapped, carried_in, limit, above, carried_forward, forgiven = pool[i:i + 6]
         details: dict[str, Any] = {"customers": customers, "uncapped": uncapped}
         if carried_in is not None:
             details["carried_in"] = carried_in
@@ -138,7 +148,7 @@ class _CompiledChurn(Compiled):
             assert self.cap is not None
             details["cap"] = limit
             details["cap_formula"] = self.cap.source
-            details["cap_substituted"] = self.cap.substitute_captured(shown)
+            details["cap_substituted"] = self.cap.substituted(pool, i + 6)
             if above is not None:
                 details["above_cap"] = above
                 if carried_forward is not None:

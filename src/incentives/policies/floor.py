@@ -107,17 +107,20 @@ class _CompiledFloor(Compiled):
         env = s.env
         floor = self._amount(env)
         current = self._of(env)
-        shown = None if self.amount.constant is not None else self.amount.capture(env)
+        pool = s.pool
+        at = len(pool)
+        pool += (floor, current)
+        self.amount.capture(env, pool)
         self.line(s, floor - current if current < floor else ZERO,
-                  explain=self._explain, using=(floor, current, shown))
+                  explain=self._explain, at=at)
 
-    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """A (non-recoverable) floor line's details from the values it was made with."""
-        floor, current, shown = captured
+        floor, current = pool[at:at + 2]
         details: dict[str, Any] = {"floor": floor, "floor_formula": self.amount.source,
                                    "of": self.of.source, "before": current}
-        if shown is not None:
-            details["floor_substituted"] = self.amount.substitute_captured(shown)
+        if self.amount.constant is None:
+            details["floor_substituted"] = self.amount.substituted(pool, at + 2)
         return details
 
     def skip(self, s: PayeeState) -> None:

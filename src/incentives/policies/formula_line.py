@@ -34,13 +34,15 @@ class _CompiledFormulaLine(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
-        self.line(s, self._amount(env), explain=self._explain,
-                  using=self.amount.capture(env))
+        amount = self._amount(env)
+        at = len(s.pool)
+        self.amount.capture(env, s.pool)
+        self.line(s, amount, explain=self._explain, at=at)
 
-    def details(self, captured: Any) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the formula's values captured when it was made."""
         f = self.amount
-        return {"formula": f.source, "substituted": f.substitute_captured(captured)}
+        return {"formula": f.source, "substituted": f.substituted(pool, at)}
 
 
 class Value(PolicyBase):

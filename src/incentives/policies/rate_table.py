@@ -82,19 +82,20 @@ class _CompiledRateTable(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         total = ZERO
-        used: list[Decimal] = []  # quantity and unit rate of each item, in one flat list
+        used = s.pool  # quantity and unit rate of each item, in the payee's pool
+        at = len(used)
         for _, _, qty_f, unit_f in self.items:
             qty = qty_f.fn(env)
             unit = unit_f.fn(env)
             total += qty * unit
             used += (qty, unit)
-        self.line(s, total, explain=self.details, using=used)
+        self.line(s, total, explain=self.details, at=at)
 
-    def details(self, used: list[Decimal]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details (the items sold) from the quantities and rates it used."""
         rows = []
         for i, (key, label, _, _) in enumerate(self.items):
-            qty, unit = used[2 * i], used[2 * i + 1]
+            qty, unit = pool[at + 2 * i], pool[at + 2 * i + 1]
             if qty:
                 rows.append({"item": key, "label": label, "quantity": qty, "per_unit": unit,
                              "amount": qty * unit})

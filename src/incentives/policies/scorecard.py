@@ -165,8 +165,9 @@ class _CompiledScorecard(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         score = ZERO
-        # actual, target, attainment and counted attainment of each KPI, in one flat list
-        measured: list[Any] = []
+        # actual, target, attainment and counted attainment of each KPI, in the pool
+        measured = s.pool
+        at = len(measured)
         for kpi_id, actual_f, target_f, higher, cap, floor, weight in self._plan:
             actual, target = actual_f(env), target_f(env)
             if higher:
@@ -187,28 +188,30 @@ class _CompiledScorecard(Compiled):
                 att = floor
             score += weight * att
             measured += (actual, target, raw, att)
-        failed = self._gate_failed(score, measured) if self.gates else None
+        failed = self._gate_failed(score, measured, at) if self.gates else None
         target_bonus = self._target_bonus(env)
         percent = ZERO if failed else self.percent(score)
         env[self._score_name] = s.values[self._score_name] = score
         env[self._percent_name] = percent
         measured += (score, percent, target_bonus, failed)
-        self.line(s, target_bonus * percent / HUNDRED, explain=self._explain, using=measured)
+        self.line(s, target_bonus * percent / HUNDRED, explain=self._explain, at=at)
 
-    def _gate_failed(self, score: Decimal, measured: list[Any]) -> str | None:
+    def _gate_failed(self, score: Decimal, measured: list[Any], at: int) -> str | None:
         """Why the first gate that is not met fails, or ``None`` when all are met."""
         for g in self.gates:
             if g.min_score is not None and score < g.min_score:
                 return f"score {score} is below the gate {g.min_score}"
             if g.kpi is not None and g.min_attainment is not None:
-                att = measured[4 * self._index[g.kpi] + 3]
+                att = measured[at + 4 * self._index[g.kpi] + 3]
                 if att < g.min_attainment:
                     return f"KPI {g.kpi} attainment {att} is below the gate {g.min_attainment}"
         return None
 
-    def details(self, measured: list[Any]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from what :meth:`apply` measured (built when first read)."""
-        score, percent, target_bonus, failed = measured[-4:]
+        n = 4 * len(self.kpis)
+        measured = pool[at:at + n]
+        score, percent, target_bonus, failed = pool[at + n:at + n + 4]
         rows: list[dict[str, Any]] = []
         for i, (kpi, _, _) in enumerate(self.kpis):
             actual, target, raw, att = measured[4 * i:4 * i + 4]

@@ -122,7 +122,8 @@ class _CompiledTiered(Compiled):
         self.labels = [t.label for t in spec.tiers]
         self.has_rate = [t.rate is not None for t in spec.tiers]
         self._basis = self.basis.fn
-        self._basis_name = self.basis.source.strip()
+        # a basis that is more than one name is shown with its values substituted
+        self._show_basis = not self.basis.source.strip().isidentifier()
         self._explain = self.details
 
     def reached(self, basis: Decimal, starts: list[Decimal]) -> int:
@@ -139,10 +140,13 @@ class _CompiledTiered(Compiled):
         applied = (self.applies_to.fn(env) if self.applies_to is not None
                    and self.method == "retroactive" else None)
         limit = None if self.cap is None else self.cap.fn(env)
-        shown = None if self._basis_name in env else self.basis.capture(env)
-        captured = (basis, factor, applied, limit, shown)
-        self.line(s, self.compute(basis, factor, applied, limit), explain=self._explain,
-                  using=captured)
+        amount = self.compute(basis, factor, applied, limit)
+        pool = s.pool
+        at = len(pool)
+        pool += (basis, factor, applied, limit)
+        if self._show_basis:
+            self.basis.capture(env, pool)
+        self.line(s, amount, explain=self._explain, at=at)
 
     def compute(self, basis: Decimal, factor: Decimal | None, applied: Decimal | None,
                 limit: Decimal | None, details: dict[str, Any] | None = None) -> Decimal:
@@ -208,13 +212,13 @@ class _CompiledTiered(Compiled):
             details["amount"] = amount
         return amount
 
-    def details(self, captured: tuple[Any, ...]) -> dict[str, Any]:
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        basis, factor, applied, limit, shown = captured
+        basis, factor, applied, limit = pool[at:at + 4]
         details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
                                    "method": self.method}
-        if shown is not None:
-            details["basis_substituted"] = self.basis.substitute_captured(shown)
+        if self._show_basis:
+            details["basis_substituted"] = self.basis.substituted(pool, at + 4)
         if factor is not None:
             details["scale"] = factor
         self.compute(basis, factor, applied, limit, details)
