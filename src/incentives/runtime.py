@@ -80,7 +80,7 @@ class Line:
         if d is None:
             # built in the plans' arithmetic context, whatever the caller's is
             with decimal.localcontext(CONTEXT):
-                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc]
+                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc,arg-type]
             self._explain = self._pool = None
         return d
 
