@@ -170,8 +170,8 @@ def test_text_in_a_record() -> None:
     lambda: True,
 ])
 def test_an_amount_a_policy_pays(make: Callable[[], object]) -> None:
-    from incentives.policies.base import _checked_amount
+    from incentives.policies.base import checked_amount
 
     with pytest.raises(EvaluationError):
-        _checked_amount(make())
-    assert _checked_amount(Decimal("9" * MAX_DIGITS)) == Decimal("9" * MAX_DIGITS)
+        checked_amount(make())
+    assert checked_amount(Decimal("9" * MAX_DIGITS)) == Decimal("9" * MAX_DIGITS)

@@ -6,12 +6,10 @@ Speed itself is measured by the benchmarks (``benchmarks/``), never by a timed t
 from __future__ import annotations
 
 import ast
-import importlib.util
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,28 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
 
 
-def _bench(name: str) -> ModuleType:
-    """Import a benchmark script as a module (they live outside the package)."""
-    path = ROOT / "benchmarks" / f"{name}.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(path.parent))
-
-
 # --------------------------------------------------------------------------
 # the benchmarks' baselines agree with the library, to the cent
 
 
-def test_formula_benchmark_agrees_with_handwritten_and_reparse() -> None:
-    bench = _bench("bench_formulas")
+def test_formula_benchmark_agrees_with_handwritten_and_reparse(load_bench: Any) -> None:
+    bench = load_bench("bench_formulas")
     records = bench.make_records(400, seed=11)
     run = bench.make_plan().evaluate(records)
     assert len(run.results) == 400
@@ -64,9 +46,9 @@ def test_formula_benchmark_agrees_with_handwritten_and_reparse() -> None:
         assert any(r.amount(policy) != 0 for r in run.results), policy
 
 
-def test_plan_benchmark_agrees_with_handwritten_and_reparse() -> None:
+def test_plan_benchmark_agrees_with_handwritten_and_reparse(load_bench: Any) -> None:
     """The realistic plan (contest, team pool, balancing included): to the cent."""
-    bench = _bench("bench_plan")
+    bench = load_bench("bench_plan")
     plan = bench.make_plan()
     assert {"contest", "bonus_pool", "balance"} <= {p.type for p in plan.policies}
     seen: set[str] = set()
@@ -275,7 +257,7 @@ def test_help_does_not_load_heavy_extras() -> None:
 # it would have built when it was made
 
 
-def _example_runs() -> list[tuple[str, Any, list[Any]]]:
+def _example_runs(load_bench: Any) -> list[tuple[str, Any, list[Any]]]:
     from incentives.records import read_records_file
 
     out: list[tuple[str, Any, list[Any]]] = []
@@ -284,7 +266,7 @@ def _example_runs() -> list[tuple[str, Any, list[Any]]]:
                                     ("tobacco/plan.yaml", "tobacco/records.jsonl")):
         out.append((plan_file, load_plan(ROOT / "examples" / plan_file),
                     list(read_records_file(ROOT / "examples" / records_file))))
-    formulas, realistic = _bench("bench_formulas"), _bench("bench_plan")
+    formulas, realistic = load_bench("bench_formulas"), load_bench("bench_plan")
     out.append(("bench_formulas", formulas.make_plan(), formulas.make_records(300, seed=5)))
     out.append(("bench_plan", realistic.make_plan(),
                 realistic.make_records(150, "2026-05", seed=5)))
@@ -292,12 +274,12 @@ def _example_runs() -> list[tuple[str, Any, list[Any]]]:
 
 
 def test_lazy_details_equal_details_built_when_the_line_is_made(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, load_bench: Any) -> None:
     import decimal
 
     from incentives.runtime import Line
 
-    runs = _example_runs()
+    runs = _example_runs(load_bench)
     lazy = []
     for _, plan, records in runs:
         run = plan.evaluate(records, errors="collect")
@@ -320,10 +302,10 @@ def test_lazy_details_equal_details_built_when_the_line_is_made(
     assert built_at_once > 1000  # the lazy form was really used, for most lines
 
 
-def test_a_line_pickles_with_its_details_built() -> None:
+def test_a_line_pickles_with_its_details_built(load_bench: Any) -> None:
     import pickle
 
-    bench = _bench("bench_formulas")
+    bench = load_bench("bench_formulas")
     run = bench.make_plan().evaluate(bench.make_records(3, seed=2))
     line = run.results[0].line("kpi")
     assert line._details is None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
 from .inputs import DatedValue
+from .kernel import Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments
 from .money import CONTEXT, ZERO
 from .periods import parse_period
@@ -42,9 +43,13 @@ _EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.Decima
 class CompiledPlan:
     """A plan whose formulas are checked and compiled; evaluates populations."""
 
-    def __init__(self, plan: Plan, policies: list[Compiled]) -> None:
+    def __init__(self, plan: Plan, policies: list[Compiled], *, kernels: bool = True) -> None:
+        """``kernels=False`` evaluates payee policies one by one through their ``apply``
+        (the reference the kernels are tested against; slower)."""
         self.plan = plan
         self.policies = policies
+        self.steps: list[tuple[Kernel | None, list[Compiled]]] = _steps(
+            policies, plan.rounding, kernels)
         self.reader = RecordReader(plan.inputs)
         self._periods: dict[str, PeriodContext] = {}
         self.event_names = list(plan.inputs.events)
@@ -86,15 +91,7 @@ class CompiledPlan:
         """Check raw records; duplicates of (period, payee) are all errors."""
         records: list[Record] = []
         errors: list[IncentivesError] = []
-        reader = self.reader
-        for i, raw in enumerate(_rows(raw_records)):
-            if isinstance(raw, IncentivesError):
-                errors.append(raw)
-                continue
-            try:
-                records.append(reader.read(raw, i))
-            except RecordError as exc:
-                errors.append(exc)
+        self.reader.read_all(_rows(raw_records), records, errors)
         keys = list(map(_KEY, records))
         if len(set(keys)) == len(keys):
             return records, errors
@@ -189,7 +186,15 @@ class CompiledPlan:
             for s in states:
                 book.open_payee(s)
         live = states
-        for policy in self.policies:
+        for kernel, run in self.steps:
+            if kernel is not None:
+                # a run of payee policies written out as one function (incentives.kernel)
+                for s in live:
+                    kernel(s)
+                if any(s.error is not None for s in live):
+                    live = [s for s in live if s.error is None]
+                continue
+            policy = run[0]
             failed = False
             if policy.scope == "payee":
                 apply, when = policy.apply, policy.when
@@ -228,6 +233,23 @@ class CompiledPlan:
                 if ADJUSTMENTS in s.ledger:
                     pay_adjustments(s, self.plan.rounding)
         return states
+
+
+def _steps(policies: list[Compiled], rounding: Any, kernels: bool
+           ) -> list[tuple[Kernel | None, list[Compiled]]]:
+    """The plan as steps: each run of payee policies as one kernel, each team policy alone."""
+    steps: list[tuple[Kernel | None, list[Compiled]]] = []
+    run: list[Compiled] = []
+    for policy in [*policies, None]:
+        if policy is not None and policy.scope == "payee" and kernels:
+            run.append(policy)
+            continue
+        if run:
+            steps.append((compile_kernel(run, rounding), run))
+            run = []
+        if policy is not None:
+            steps.append((None, [policy]))
+    return steps
 
 
 @contextlib.contextmanager

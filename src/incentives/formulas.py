@@ -160,6 +160,9 @@ class Formula:
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
     _getter: Callable[[Mapping[str, Any]], Any] | None = field(default=None, repr=False)
     _sorted_names: tuple[str, ...] = field(default=(), repr=False)
+    #: the checked fast-path expression over ``e[...]`` and the scope its other names are
+    #: bound in, for :mod:`incentives.kernel` to inline (None: call the formula instead)
+    inline: tuple[ast.expr, dict[str, Any]] | None = field(default=None, repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
         """Evaluate on the fast path.
@@ -635,8 +638,12 @@ def compile_formula(
     # The tree was built only from the whitelisted nodes checked above.
     exec(compile(module, "<formula>", "exec"), scope)
     fast = scope["_formula"]
+    # the checked expression and the names it uses, for code that inlines it
+    # (incentives.kernel); a formula whose type is only known when it runs is not inlined
+    inline: tuple[ast.expr, dict[str, Any]] | None = (body, scope)
     if expect == "number" and kind == "any":
         fast = _numeric(fast, text)
+        inline = None
 
     ref_tree = _DecimalLiterals(text).visit(_parse(text))
     return Formula(
@@ -647,6 +654,7 @@ def compile_formula(
         _tree=ref_tree,
         _funcs=funcs,
         constant=constant,
+        inline=inline,
     )
 
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import RecordError, UsageError, did_you_mean
+from .errors import IncentivesError, RecordError, UsageError, did_you_mean
 from .inputs import AttributeSpec, Inputs, MetricSpec
 from .money import CONTEXT, MAX_DIGITS, to_decimal
 from .periods import parse_period
@@ -70,6 +70,7 @@ class RecordReader:
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
         # prepared once for the fast path (see _fast)
         self._convert = _converter(inputs)
+        self._event_names = tuple(inputs.events)
         self._groups = None if inputs.groups is None else frozenset(inputs.groups)
         self._metric_names = frozenset(inputs.metrics)
         self._attr_names = frozenset(inputs.attributes)
@@ -93,6 +94,26 @@ class RecordReader:
             except _Slow:
                 pass
         return self._read(raw, index)
+
+    def read_all(self, raws: Iterable[Any], records: list[Record],
+                 errors: list[IncentivesError]) -> None:
+        """:meth:`read` each raw record into ``records``, or its error into ``errors``
+        (a raw record that is already an error, as a JSONL line that is not JSON, too)."""
+        fast = self._fast
+        for i, raw in enumerate(raws):
+            if type(raw) is dict:
+                try:
+                    records.append(fast(raw))
+                    continue
+                except _Slow:
+                    pass
+            if isinstance(raw, IncentivesError):
+                errors.append(raw)
+                continue
+            try:
+                records.append(self._read(raw, i))
+            except RecordError as exc:
+                errors.append(exc)
 
     def _fast(self, raw: dict[str, Any]) -> Record:
         """The common case, checked with what was prepared once; :class:`_Slow` otherwise."""
@@ -159,7 +180,7 @@ class RecordReader:
 
             events = self._events(events_raw, fail)
         elif events_raw is None or type(events_raw) is dict:
-            events = {name: [] for name in self.inputs.events}
+            events = {name: [] for name in self._event_names} if self._event_names else {}
         else:
             raise _Slow
         return Record(payee, period, group, attributes, metrics, events)

@@ -36,6 +36,7 @@ from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding
 from ..runtime import Line, PayeeState, PeriodContext
 
 if TYPE_CHECKING:
+    from ..kernel import KernelWriter
     from ..yamlio import LineMap
 
 __all__ = [
@@ -280,6 +281,16 @@ class Compiled:
         """Evaluate this policy for one payee."""
         raise NotImplementedError
 
+    def emit(self, w: KernelWriter) -> bool:
+        """Write this policy's evaluation for one payee into a kernel (see
+        :mod:`incentives.kernel`): code doing exactly what :meth:`apply` does,
+        in the same order. Return False (the default) to be called as it is.
+
+        The code runs with ``s`` (the :class:`PayeeState`), ``e`` (its
+        environment), ``pool``, ``lines`` and ``values`` (its lists) in scope.
+        """
+        return False
+
     def apply_group(
         self, states: list[PayeeState], group: str | None, period: PeriodContext
     ) -> None:
@@ -301,7 +312,7 @@ class Compiled:
         from ``at`` on (see :class:`~incentives.Line`).
         """
         if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
-            amount = _checked_amount(amount)
+            amount = checked_amount(amount)
         q = self._quantum
         rounded = amount.quantize(q, self._mode, CONTEXT) if q is not None else self.round(amount)
         if not rounded:
@@ -317,7 +328,7 @@ class Compiled:
         return rounded
 
 
-def _checked_amount(amount: Any) -> Decimal:
+def checked_amount(amount: Any) -> Decimal:
     """An amount that is not a finite Decimal of at most MAX_DIGITS whole digits is refused."""
     if isinstance(amount, int) and not isinstance(amount, bool):
         amount = Decimal(amount)

@@ -10,7 +10,7 @@ Decimal('4000.00')
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import model_validator
 
@@ -18,6 +18,9 @@ from ..errors import EvaluationError
 from ..money import to_decimal
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["BasePay"]
 
@@ -88,6 +91,34 @@ class _CompiledBasePay(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
+        key, full = self.full_amount(env)
+        pool = s.pool
+        at = len(pool)
+        if self.prorate is None:
+            pool += (key, full, None)
+            self.line(s, full, explain=self.details, at=at)
+            return
+        factor = self.prorate.fn(env)
+        pool += (key, full, factor)
+        self.prorate.capture(env, pool)
+        self.line(s, full * factor, explain=self.details, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        key, full = w.temp("key"), w.temp("full")
+        w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
+        at = w.start()
+        if self.prorate is None:
+            w(f"pool += ({key}, {full}, None)")
+            w.line(self, full, explain=self.details, at=at)
+            return True
+        factor = w.evaluate(self.prorate)
+        w(f"pool += ({key}, {full}, {factor})")
+        w.capture(self.prorate)
+        w.line(self, f"{full} * {factor}", explain=self.details, at=at)
+        return True
+
+    def full_amount(self, env: dict[str, Any]) -> tuple[tuple[str, ...] | None, Decimal]:
+        """The table key looked up (None for an ``amount``) and the full amount, unprorated."""
         key: tuple[str, ...] | None = None
         if self.amount is not None:
             full = self.amount.fn(env)
@@ -103,16 +134,7 @@ class _CompiledBasePay(Compiled):
                     )
                 found = self.default(env)
             full = found
-        pool = s.pool
-        at = len(pool)
-        if self.prorate is None:
-            pool += (key, full, None)
-            self.line(s, full, explain=self.details, at=at)
-            return
-        factor = self.prorate.fn(env)
-        pool += (key, full, factor)
-        self.prorate.capture(env, pool)
-        self.line(s, full * factor, explain=self.details, at=at)
+        return key, full
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""

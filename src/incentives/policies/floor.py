@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -36,6 +36,9 @@ from ..money import ZERO
 from ..periods import parse_period
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["Floor"]
 
@@ -113,6 +116,18 @@ class _CompiledFloor(Compiled):
         self.amount.capture(env, pool)
         self.line(s, floor - current if current < floor else ZERO,
                   explain=self._explain, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        if self.recoverable:
+            return False
+        floor = w.evaluate(self.amount)
+        current = w.evaluate(self.of)
+        at = w.start()
+        w(f"pool += ({floor}, {current})")
+        w.capture(self.amount)
+        w.line(self, f"{floor} - {current} if {current} < {floor} else _ZERO",
+               explain=self._explain, at=at)
+        return True
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """A (non-recoverable) floor line's details from the values it was made with."""

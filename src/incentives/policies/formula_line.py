@@ -6,11 +6,14 @@ new_business``) that later policies read; they add nothing to pay.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..formulas import NameType
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, PolicyBase
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["FormulaLine", "Value"]
 
@@ -38,6 +41,13 @@ class _CompiledFormulaLine(Compiled):
         at = len(s.pool)
         self.amount.capture(env, s.pool)
         self.line(s, amount, explain=self._explain, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        amount = w.evaluate(self.amount)
+        at = w.start()
+        w.capture(self.amount)
+        w.line(self, amount, explain=self._explain, at=at)
+        return True
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the formula's values captured when it was made."""
@@ -77,3 +87,10 @@ class _CompiledValue(Compiled):
         if self.rounding:
             v = self.round(v)
         s.env[self.id] = s.values[self.id] = v
+
+    def emit(self, w: KernelWriter) -> bool:
+        v = w.evaluate(self.value)
+        if self.rounding:
+            w(f"{v} = {w.const(self.round)}({v})")
+        w(f"e[{self.id!r}] = values[{self.id!r}] = {v}")
+        return True

@@ -13,13 +13,16 @@ Decimal('180.00')
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["RateItem", "RateTable"]
 
@@ -90,6 +93,18 @@ class _CompiledRateTable(Compiled):
             total += qty * unit
             used += (qty, unit)
         self.line(s, total, explain=self.details, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        total = w.temp("t")
+        w(f"{total} = _ZERO")
+        at = w.start()
+        for _, _, qty_f, unit_f in self.items:
+            qty = w.evaluate(qty_f)
+            unit = w.evaluate(unit_f)
+            w(f"{total} = {total} + {qty} * {unit}")
+            w(f"pool += ({qty}, {unit})")
+        w.line(self, total, explain=self.details, at=at)
+        return True
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details (the items sold) from the quantities and rates it used."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_right
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -25,6 +25,9 @@ from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["KPI", "Gate", "PayoutPoint", "Scorecard"]
 
@@ -195,6 +198,49 @@ class _CompiledScorecard(Compiled):
         env[self._percent_name] = percent
         measured += (score, percent, target_bonus, failed)
         self.line(s, target_bonus * percent / HUNDRED, explain=self._explain, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        score = w.temp("score")
+        at = w.start()
+        w(f"{score} = _ZERO")
+        error = w.const(EvaluationError)
+        for (kpi_id, _, _, higher, cap, floor, weight), (_, actual_f, target_f) in zip(
+                self._plan, self.kpis, strict=True):
+            actual, target = w.evaluate(actual_f), w.evaluate(target_f)
+            att, raw = w.temp("att"), w.temp("raw")
+            if higher:
+                with w.block(f"if {target} == 0"):
+                    w(f"raise {error}({w.const(f'KPI {kpi_id!r}: target is zero')})")
+                w(f"{att} = {actual} / {target}")
+            else:
+                with w.block(f"if {actual} == 0"):
+                    if cap is None:
+                        message = f"KPI {kpi_id!r}: actual is zero with lower-is-better and no cap"
+                        w(f"raise {error}({w.const(message)})")
+                    else:
+                        w(f"{att} = {w.const(cap)}")
+                with w.block("else"):
+                    w(f"{att} = {target} / {actual}")
+            w(f"{raw} = {att}")
+            if cap is not None:
+                with w.block(f"if {att} > {w.const(cap)}"):
+                    w(f"{att} = {w.const(cap)}")
+            if floor is not None:
+                with w.block(f"if {att} < {w.const(floor)}"):
+                    w(f"{att} = {w.const(floor)}")
+            w(f"{score} = {score} + {w.const(weight)} * {att}")
+            w(f"pool += ({actual}, {target}, {raw}, {att})")
+        failed = w.temp("failed")
+        w(f"{failed} = {w.const(self._gate_failed)}({score}, pool, {at})" if self.gates
+          else f"{failed} = None")
+        bonus = w.evaluate(self.target_bonus)
+        percent = w.temp("percent")
+        w(f"{percent} = _ZERO if {failed} else {w.const(self.percent)}({score})")
+        w(f"e[{self._score_name!r}] = values[{self._score_name!r}] = {score}")
+        w(f"e[{self._percent_name!r}] = {percent}")
+        w(f"pool += ({score}, {percent}, {bonus}, {failed})")
+        w.line(self, f"{bonus} * {percent} / {w.const(HUNDRED)}", explain=self._explain, at=at)
+        return True
 
     def _gate_failed(self, score: Decimal, measured: list[Any], at: int) -> str | None:
         """Why the first gate that is not met fails, or ``None`` when all are met."""

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["Tier", "Tiered"]
 
@@ -147,6 +150,21 @@ class _CompiledTiered(Compiled):
         if self._show_basis:
             self.basis.capture(env, pool)
         self.line(s, amount, explain=self._explain, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        basis = w.evaluate(self.basis)
+        factor = "None" if self.scale is None else w.evaluate(self.scale)
+        applied = (w.evaluate(self.applies_to) if self.applies_to is not None
+                   and self.method == "retroactive" else "None")
+        limit = "None" if self.cap is None else w.evaluate(self.cap)
+        amount = w.temp()
+        w(f"{amount} = {w.const(self.compute)}({basis}, {factor}, {applied}, {limit})")
+        at = w.start()
+        w(f"pool += ({basis}, {factor}, {applied}, {limit})")
+        if self._show_basis:
+            w.capture(self.basis)
+        w.line(self, amount, explain=self._explain, at=at)
+        return True
 
     def compute(self, basis: Decimal, factor: Decimal | None, applied: Decimal | None,
                 limit: Decimal | None, details: dict[str, Any] | None = None) -> Decimal:

@@ -1,0 +1,238 @@
+"""Payee kernels: a run of payee-scoped policies compiled into one Python function.
+
+When a plan compiles, each run of consecutive payee-scoped policies (those
+between two team policies) becomes a *kernel*: one function, written out for
+this plan, that evaluates the whole run for one payee. Each policy that can
+write itself out (:meth:`~incentives.policies.base.Compiled.emit`) contributes
+its code with its formulas inlined (their checked expressions, over the
+payee's environment ``e``); any other policy is called as it is
+(``policy.apply(s)``). The kernel does what the policies' ``apply`` methods
+would do, in the same order, with the same rounding, lines, lazy details
+and errors; it only leaves out the calls between them. A test evaluates every
+example plan both ways and compares the JSON byte for byte.
+
+What goes into the generated source is safe by construction: formulas are
+the checked trees of :mod:`incentives.formulas` (no attribute access, only
+whitelisted calls), names and labels are string literals written with
+``repr``, and every other value (numbers, functions, policies) is bound by
+reference in the kernel's namespace, never written as text.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import decimal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from .errors import EvaluationError, IncentivesError, RecordError
+from .formulas import _ABSENT, Formula
+from .money import CONTEXT, MAX_DIGITS, ZERO, Rounding
+from .policies.base import Compiled, checked_amount
+from .runtime import Line, PayeeState
+
+__all__ = ["Kernel", "KernelWriter", "compile_kernel"]
+
+Kernel = Callable[[PayeeState], None]
+
+_EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
+
+
+class KernelWriter:
+    """Collects the source of a kernel and the values its namespace binds."""
+
+    def __init__(self, rounding: Rounding) -> None:
+        self.lines: list[str] = []
+        self.scope: dict[str, Any] = {"__builtins__": {}, "abs": abs, "len": len,
+                                      "_Decimal": Decimal, "_MAXD": MAX_DIGITS,
+                                      "_CTX": CONTEXT, "_Line": Line, "_ZERO": ZERO}
+        self._consts: dict[int, str] = {}
+        self._depth = 1
+        self._temp = 0
+        self.rounding = rounding
+
+    # ------------------------------------------------------------ text
+    def __call__(self, line: str) -> None:
+        """Add one line of code at the current indentation."""
+        self.lines.append("    " * self._depth + line)
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        """``header:`` followed by an indented block (what is written inside it)."""
+        self(header + ":")
+        self._depth += 1
+        mark = len(self.lines)
+        try:
+            yield
+        finally:
+            if len(self.lines) == mark:
+                self("pass")
+            self._depth -= 1
+
+    def const(self, value: Any) -> str:
+        """The name the kernel reads ``value`` by (bound once, by reference)."""
+        found = self._consts.get(id(value))
+        if found is not None and self.scope[found] is value:
+            return found
+        name = f"_c{len(self._consts)}"
+        self._consts[id(value)] = name
+        self.scope[name] = value
+        return name
+
+    def temp(self, stem: str = "v") -> str:
+        """A fresh local variable name."""
+        self._temp += 1
+        return f"_{stem}{self._temp}"
+
+    # ------------------------------------------------------------ formulas
+    def inline(self, f: Formula) -> str | None:
+        """The formula's checked expression as source over ``e`` (None: not inlinable)."""
+        if f.inline is None:
+            return None
+        body, scope = f.inline
+        writer = self
+
+        class _Bind(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                if node.id == "e":
+                    return node
+                return ast.copy_location(
+                    ast.Name(id=writer.const(scope[node.id]), ctx=ast.Load()), node)
+
+        return ast.unparse(_Bind().visit(copy.deepcopy(body)))
+
+    def evaluate(self, f: Formula, var: str | None = None) -> str:
+        """Write ``var = <formula>`` (errors as the formula's own); return ``var``."""
+        var = var or self.temp()
+        text = self.inline(f)
+        if text is None:
+            self(f"{var} = {self.const(f.fn)}(e)")
+            return var
+        with self.block("try"):
+            self(f"{var} = {text}")
+        with self.block("except _errors as exc"):
+            self(f"raise _error({self.const(f.source)}, exc) from exc")
+        return var
+
+    def capture(self, f: Formula) -> None:
+        """Write what ``f.capture(e, pool)`` does."""
+        getter = f._getter
+        if getter is not None:
+            with self.block("try"):
+                self(f"pool += {self.const(getter)}(e)")
+            with self.block("except KeyError"):
+                self(f"{self.const(f.capture)}(e, pool)")
+        elif f.names:
+            self(f"pool.append(e.get({f._sorted_names[0]!r}, {self.const(_ABSENT)}))")
+
+    def start(self) -> str:
+        """Write ``at = len(pool)`` (where a line's captured values start); return ``at``."""
+        at = self.temp("at")
+        self(f"{at} = len(pool)")
+        return at
+
+    # ------------------------------------------------------------ lines
+    def line(self, policy: Compiled, amount: str, *, explain: Any = None, at: str = "0",
+             type: str | None = None) -> str:
+        """Write what :meth:`Compiled.line` does for ``amount``; return the rounded amount."""
+        r = self.temp("r")
+        self(f"{r} = {amount}")
+        with self.block(f"if {r}.__class__ is not _Decimal or not {r}.is_finite() "
+                        f"or {r}.adjusted() >= _MAXD"):
+            self(f"{r} = {self.const(checked_amount)}({r})")
+        q = self.rounding.plain_quantum
+        if q is not None:
+            self(f"{r} = {r}.quantize({self.const(q)}, {self.rounding.decimal_mode!r}, _CTX)")
+        else:
+            self(f"{r} = {self.const(policy.round)}({r})")
+        with self.block(f"if not {r}"):
+            self(f"{r} = abs({r})")
+        details = "None" if explain is not None else "{}"
+        ex = self.const(explain) if explain is not None else "None"
+        pool = "pool" if explain is not None else "None"
+        self(f"lines.append(_Line({policy.id!r}, {self.const(policy.label)}, {r}, "
+             f"{(type or policy.line_type)!r}, {details}, {ex}, {pool}, {at}))")
+        self(f"s.total = e['total'] = s.total + {r}")
+        pid = repr(policy.id)
+        self(f"e[{pid}] = e[{pid}] + {r} if {pid} in e else {r}")
+        return r
+
+
+def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
+    """One function evaluating ``policies`` (payee-scoped, in order) for one payee.
+
+    The kernel never raises for a payee's own failure: like the engine's
+    policy-by-policy loop, it records the located error on ``s.error`` (and
+    evaluates nothing further for that payee).
+    """
+    w = KernelWriter(rounding)
+    w.scope["_errors"] = (ArithmeticError, ValueError, TypeError, KeyError)
+    from .formulas import _evaluation_error
+
+    w.scope["_error"] = _evaluation_error
+    w.scope["_fail"] = _failure(policies)
+    body: list[str] = []
+    w.lines = body
+    for i, policy in enumerate(policies):
+        w(f"step = {i}")
+        p = w.const(policy)
+        if policy.when is None:
+            if not policy.emit(w):
+                w(f"{p}.apply(s)")
+            continue
+        cond = w.evaluate(policy.when)
+        with w.block(f"if {cond}"):
+            if not policy.emit(w):
+                w(f"{p}.apply(s)")
+        with w.block("else"):
+            w(f"{p}.skip(s)")
+    source = ["def kernel(s):",
+              "    step = 0",
+              "    try:",
+              "        e = s.env",
+              "        pool = s.pool",
+              "        lines = s.lines",
+              "        values = s.values",
+              *("    " + line for line in body),
+              "    except _fail.catches as exc:",
+              "        _fail(s, step, exc)"]
+    text = "\n".join(source)
+    code = compile(text, "<incentives kernel>", "exec")
+    exec(code, w.scope)  # the source holds only checked formulas and literals (see above)
+    kernel: Kernel = w.scope["kernel"]
+    kernel.__doc__ = text  # what was compiled, for whoever debugs a plan
+    return kernel
+
+
+class _failure:
+    """Records a payee's failure inside a kernel the way the engine's loop does."""
+
+    catches = (IncentivesError, *_EVAL_ERRORS)
+
+    def __init__(self, policies: Sequence[Compiled]) -> None:
+        self.policies = list(policies)
+
+    def __call__(self, s: PayeeState, step: int, exc: BaseException) -> None:
+        from .engine import _describe
+
+        policy = self.policies[step]
+        period = s.record.period
+        if isinstance(exc, EvaluationError):
+            exc.payee = exc.payee or s.payee
+            exc.period = exc.period or period
+            exc.policy = exc.policy or policy.id
+            exc.args = (exc._render(),)
+            s.error = exc
+        elif isinstance(exc, RecordError):
+            exc.payee = exc.payee or s.payee
+            exc.period = exc.period or period
+            exc.args = (exc._render(),)
+            s.error = exc
+        elif isinstance(exc, IncentivesError):
+            s.error = exc
+        else:
+            s.error = EvaluationError(_describe(exc), payee=s.payee, period=period,
+                                      policy=policy.id)
