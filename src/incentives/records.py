@@ -107,6 +107,9 @@ class RecordReader:
                     continue
                 except _Slow:
                     pass
+                except RecordError as exc:
+                    errors.append(exc)
+                    continue
             if isinstance(raw, IncentivesError):
                 errors.append(raw)
                 continue
