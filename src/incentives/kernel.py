@@ -72,6 +72,15 @@ class KernelWriter:
                 self("pass")
             self._depth -= 1
 
+    def enter(self, header: str) -> None:
+        """Open a block (``header:``) that :meth:`leave` closes; for nesting in loops."""
+        self(header + ":")
+        self._depth += 1
+
+    def leave(self, blocks: int = 1) -> None:
+        """Close ``blocks`` blocks opened by :meth:`enter`."""
+        self._depth -= blocks
+
     def const(self, value: Any) -> str:
         """The name the kernel reads ``value`` by (bound once, by reference)."""
         found = self._consts.get(id(value))

@@ -231,16 +231,50 @@ class _CompiledScorecard(Compiled):
             w(f"{score} = {score} + {w.const(weight)} * {att}")
             w(f"pool += ({actual}, {target}, {raw}, {att})")
         failed = w.temp("failed")
-        w(f"{failed} = {w.const(self._gate_failed)}({score}, pool, {at})" if self.gates
-          else f"{failed} = None")
+        w(f"{failed} = None")
+        # _gate_failed(), written out: the first gate not met says why
+        keyword = "if"
+        for g in self.gates:
+            if g.min_score is not None:
+                with w.block(f"{keyword} {score} < {w.const(g.min_score)}"):
+                    message = w.const(f"score {{}} is below the gate {g.min_score}".format)
+                    w(f"{failed} = {message}({score})")
+            elif g.kpi is not None and g.min_attainment is not None:
+                att = f"pool[{at} + {4 * self._index[g.kpi] + 3}]"
+                with w.block(f"{keyword} {att} < {w.const(g.min_attainment)}"):
+                    message = w.const(
+                        f"KPI {g.kpi} attainment {{}} is below the gate {g.min_attainment}".format)
+                    w(f"{failed} = {message}({att})")
+            keyword = "elif"
         bonus = w.evaluate(self.target_bonus)
         percent = w.temp("percent")
-        w(f"{percent} = _ZERO if {failed} else {w.const(self.percent)}({score})")
+        self._emit_percent(w, score, percent, failed)
         w(f"e[{self._score_name!r}] = values[{self._score_name!r}] = {score}")
         w(f"e[{self._percent_name!r}] = {percent}")
         w(f"pool += ({score}, {percent}, {bonus}, {failed})")
         w.line(self, f"{bonus} * {percent} / {w.const(HUNDRED)}", explain=self._explain, at=at)
         return True
+
+    def _emit_percent(self, w: KernelWriter, score: str, percent: str, failed: str) -> None:
+        """percent(), written out for this payout table (zero when a gate failed)."""
+        points = self.points
+        if points is None:
+            w(f"{percent} = _ZERO if {failed} else {score}")
+            return
+        with w.block(f"if {failed} or {score} < {w.const(points[0][0])}"):
+            w(f"{percent} = _ZERO")
+        for i, (s0, p0) in enumerate(points):
+            if i + 1 == len(points):
+                with w.block("else"):
+                    w(f"{percent} = {w.const(p0)}")
+                break
+            s1, p1 = points[i + 1]
+            with w.block(f"elif {score} < {w.const(s1)}"):
+                if self.interpolate:
+                    w(f"{percent} = {w.const(p0)} + ({w.const(p1)} - {w.const(p0)}) * "
+                      f"({score} - {w.const(s0)}) / ({w.const(s1)} - {w.const(s0)})")
+                else:
+                    w(f"{percent} = {w.const(p0)}")
 
     def _gate_failed(self, score: Decimal, measured: list[Any], at: int) -> str | None:
         """Why the first gate that is not met fails, or ``None`` when all are met."""

@@ -158,7 +158,21 @@ class _CompiledTiered(Compiled):
                    and self.method == "retroactive" else "None")
         limit = "None" if self.cap is None else w.evaluate(self.cap)
         amount = w.temp()
-        w(f"{amount} = {w.const(self.compute)}({basis}, {factor}, {applied}, {limit})")
+        if self.method == "marginal" and self.scale is None:
+            # compute(), written out for this table: one slice per tier reached
+            w(f"{amount} = _ZERO")
+            starts = [w.const(x) for x in self.starts]
+            for k, lo in enumerate(starts):
+                w.enter(f"if {basis} > {lo}")
+                top = (f"({basis} if {basis} < {starts[k + 1]} else {starts[k + 1]})"
+                       if k + 1 < len(starts) else basis)
+                w(f"{amount} = {amount} + ({top} - {lo}) * {w.const(self.rates[k])}")
+            w.leave(len(starts))
+            if self.cap is not None:
+                with w.block(f"if {limit} is not None and {amount} > {limit}"):
+                    w(f"{amount} = {limit}")
+        else:
+            w(f"{amount} = {w.const(self.compute)}({basis}, {factor}, {applied}, {limit})")
         at = w.start()
         w(f"pool += ({basis}, {factor}, {applied}, {limit})")
         if self._show_basis:
