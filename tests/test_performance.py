@@ -312,3 +312,55 @@ def test_a_line_pickles_with_its_details_built(load_bench: Any) -> None:
     copy = pickle.loads(pickle.dumps(line))
     assert copy == line
     assert copy.details["kpis"][0]["kpi"] == "sales"
+
+
+# --------------------------------------------------------------------------
+# the collector: paused while a population is evaluated, results handed to the
+# oldest generation afterwards, a process's own frozen objects left frozen
+
+
+def _young(kind: type) -> int:
+    import gc
+
+    return sum(1 for o in gc.get_objects(0) if type(o) is kind)
+
+
+def test_results_leave_the_young_generation_and_the_collector_resumes(
+        load_bench: Any) -> None:
+    import gc
+
+    from incentives.results import PayeeResult
+
+    bench = load_bench("bench_formulas")
+    plan = bench.make_plan()
+    records = bench.make_records(50, seed=4)
+    assert gc.isenabled()
+    gc.collect()
+    run = plan.evaluate(records)
+    assert gc.isenabled()
+    assert _young(PayeeResult) == 0
+    assert sum(1 for o in gc.get_objects(2) if type(o) is PayeeResult) == 50
+    # with the collector already off (the caller's choice), it stays off
+    gc.disable()
+    try:
+        plan.evaluate(records)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    del run
+
+
+def test_a_process_that_froze_objects_keeps_them_frozen(load_bench: Any) -> None:
+    import gc
+
+    bench = load_bench("bench_formulas")
+    plan = bench.make_plan()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        plan.evaluate(bench.make_records(20, seed=4))
+        assert gc.get_freeze_count() > frozen // 2  # not thawed (a thaw leaves none)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
