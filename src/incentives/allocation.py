@@ -204,12 +204,12 @@ def round_to_total(
         if t_units != t_units.to_integral_value():
             raise ValueError(f"{total} is not a whole number of {q}")
         target = int(t_units)
-        lo_u = [None if lower is None or lower[i] is None
-                else _units(lower[i], q, decimal.ROUND_CEILING)  # type: ignore[arg-type]
-                for i in range(n)]
-        hi_u = [None if upper is None or upper[i] is None
-                else _units(upper[i], q, decimal.ROUND_FLOOR)  # type: ignore[arg-type]
-                for i in range(n)]
+        lo_u: list[int | None] = [None] * n if lower is None else [
+            None if lower[i] is None else _units(lower[i], q, decimal.ROUND_CEILING)  # type: ignore[arg-type]
+            for i in range(n)]
+        hi_u: list[int | None] = [None] * n if upper is None else [
+            None if upper[i] is None else _units(upper[i], q, decimal.ROUND_FLOOR)  # type: ignore[arg-type]
+            for i in range(n)]
         scaled = [v / q for v in values]
         base: list[int] = []
         rem: list[Decimal] = []
@@ -246,6 +246,9 @@ def round_to_total(
                 rem[i] += 1
             left = target - sum(base)
         exp = q.as_tuple().exponent
+        if q.as_tuple().digits == (1,) and isinstance(exp, int):
+            # a power of ten: u units are u written with the quantum's exponent
+            return [Decimal(u).scaleb(exp) for u in base]
         quant = Decimal(1).scaleb(exp)  # type: ignore[arg-type]
         return [(Decimal(u) * q).quantize(quant) if isinstance(exp, int) and exp < 0
                 else Decimal(u) * q for u in base]

@@ -173,22 +173,32 @@ class _CompiledBalance(TeamCompiled):
                                        upper=None if unmet else upper, order=order)
         except InfeasibleError as exc:
             raise InfeasibleError(exc.message, group=group) from None
-        spread_before = spread_figures(before)
-        spread_after = spread_figures(after)
+        # what every member's details are built from, when first read
+        found = (before, after, m, exact, info, unmet, {})  # {}: the spreads, once made
         for i, s in enumerate(members):
-            details: dict[str, Any] = {
-                "method": spec.method, "of": spec.of, "before": before[i], "after": after[i],
-                "mean": m, "bounds": _bounds(spec, m), "exact": exact[i],
-                "spread_before": spread_before, "spread_after": spread_after,
-            }
-            if "k" in info:
-                details["k"] = info["k"]
-            else:
-                details["factor"] = info["factor"]
-                details["held_at"] = info["held_at"][i]
-            if unmet:
-                details["unmet"] = unmet
-            self.line(s, after[i] - before[i], details)
+            at = len(s.pool)
+            s.pool += (found, i)
+            self.line(s, after[i] - before[i], explain=self.details, at=at)
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """A member's details from what :meth:`apply_group` found for the group."""
+        (before, after, m, exact, info, unmet, spreads), i = pool[at:at + 2]
+        spec = self.spec
+        if not spreads:  # figured once for the whole group, shared by its members
+            spreads.update(before=spread_figures(before), after=spread_figures(after))
+        details: dict[str, Any] = {
+            "method": spec.method, "of": spec.of, "before": before[i], "after": after[i],
+            "mean": m, "bounds": _bounds(spec, m), "exact": exact[i],
+            "spread_before": spreads["before"], "spread_after": spreads["after"],
+        }
+        if "k" in info:
+            details["k"] = info["k"]
+        else:
+            details["factor"] = info["factor"]
+            details["held_at"] = info["held_at"][i]
+        if unmet:
+            details["unmet"] = unmet
+        return details
 
     def _k(self, b: list[Decimal], m: Decimal, group: str | None) -> tuple[Decimal, list[str]]:
         """The k closest to 1 that meets every bound (with the unmet ones, if closest)."""

@@ -215,6 +215,7 @@ class _CompiledContest(TeamCompiled):
             if group_weakest is not None:
                 weakest = group_weakest if weakest is None else (
                     min(weakest, group_weakest) if desc else max(weakest, group_weakest))
+        rank_name = f"{self.id}_rank"
         for s in entrants:
             sc = scores[s.payee]
             mine = amounts.get(s.payee, ZERO)
@@ -223,21 +224,34 @@ class _CompiledContest(TeamCompiled):
             if target is not None:
                 gap = max(target - sc if desc else sc - target, ZERO)
             t = thresholds[s.payee]
-            details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
-                                       "qualified": s.payee in amounts, "participants": n,
-                                       "min_participants": spec.min_participants}
-            if s.payee in info:
-                details.update(info[s.payee])
-                s.set_value(f"{self.id}_rank", Decimal(info[s.payee]["rank"]))
+            placed = info.get(s.payee)
+            if placed is not None:
+                s.env[rank_name] = s.values[rank_name] = Decimal(placed["rank"])
             else:
-                details["rank"] = None
                 assert t is not None
-                details["gap_to_qualify"] = t - sc if desc else sc - t
+                short = t - sc if desc else sc - t
                 if gap is not None:
-                    gap = max(gap, details["gap_to_qualify"])
-                s.set_value(f"{self.id}_rank", ZERO, show=False)
-            if not pays and n:
-                details["not_paid"] = (f"{n} qualified, fewer than the minimum of "
-                                       f"{spec.min_participants}")
-            details["gap_to_next_prize"] = gap
-            self.line(s, mine, details)
+                    gap = max(gap, short)
+                s.env[rank_name] = ZERO
+            # the details are built when first read, from these
+            at = len(s.pool)
+            s.pool += (sc, t, placed, n, pays, gap)
+            self.line(s, mine, explain=self.details, at=at)
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """A contestant's details from what :meth:`apply_group` found for them."""
+        spec = self.spec
+        sc, t, placed, n, pays, gap = pool[at:at + 6]
+        details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
+                                   "qualified": placed is not None, "participants": n,
+                                   "min_participants": spec.min_participants}
+        if placed is not None:
+            details.update(placed)
+        else:
+            details["rank"] = None
+            details["gap_to_qualify"] = t - sc if spec.order == "desc" else sc - t
+        if not pays and n:
+            details["not_paid"] = (f"{n} qualified, fewer than the minimum of "
+                                   f"{spec.min_participants}")
+        details["gap_to_next_prize"] = gap
+        return details

@@ -34,6 +34,7 @@ pool, the same for every member).
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -93,6 +94,9 @@ def _literal(expr: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+_PAYEE = attrgetter("payee")
+
+
 class _CompiledPool(TeamCompiled):
     line_type = "bonus"
 
@@ -125,9 +129,13 @@ class _CompiledPool(TeamCompiled):
                 self.skip(s)
         if not sharers:
             return
-        sharers.sort(key=lambda s: s.payee)
+        sharers.sort(key=_PAYEE)
         aggs = self.aggregates(states, group)
-        pools = {self.pool({**s.env, **aggs}) for s in sharers}
+        if self.pool.names <= aggs.keys() | period.base_env.keys() - {"total"}:
+            # over parameters and aggregates only: the same for every sharer
+            pools = {self.pool({**period.base_env, **aggs})}
+        else:
+            pools = {self.pool({**s.env, **aggs}) for s in sharers}
         if len(pools) != 1:
             raise EvaluationError(
                 f"pool {self.id!r}: the pool formula differs between members "
@@ -141,9 +149,13 @@ class _CompiledPool(TeamCompiled):
         weights: list[Decimal] = []
         floors: list[Decimal | None] = []
         caps: list[Decimal | None] = []
+        shared = {**aggs, "pool": pool, "mean_share": mean_share, "sharers": Decimal(n)}
+        # formulas that read none of the shared names are evaluated on the payee's own
+        # names (no merged copy per sharer)
+        merge = any(f is not None and not f.names.isdisjoint(shared)
+                    for f in (self.weight, self.floor, self.cap))
         for s in sharers:
-            env = {**s.env, **aggs, "pool": pool, "mean_share": mean_share,
-                   "sharers": Decimal(n)}
+            env = {**s.env, **shared} if merge else s.env
             w = self.weight(env)
             if w < 0:
                 raise InfeasibleError(f"pool {self.id!r}: payee {s.payee!r} has a negative "
@@ -158,11 +170,18 @@ class _CompiledPool(TeamCompiled):
         except InfeasibleError as exc:
             raise InfeasibleError(f"pool {self.id!r} of {pool} among {n}: {exc.message}",
                                   group=group) from None
+        # what every sharer's details are built from, when first read
+        found = (pool, n, aggs, weights, shares, floors, caps)
+        name = f"{self.id}_pool"
         for i, s in enumerate(sharers):
-            details: dict[str, Any] = {
-                "pool": pool, "sharers": n, "aggregates": aggs, "weight": weights[i],
+            s.env[name] = s.values[name] = pool
+            at = len(s.pool)
+            s.pool += (found, i)
+            self.line(s, paid[i], explain=self.details, at=at)
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """A sharer's details from what :meth:`apply_group` found for the group."""
+        (amount, n, aggs, weights, shares, floors, caps), i = pool[at:at + 2]
+        return {"pool": amount, "sharers": n, "aggregates": aggs, "weight": weights[i],
                 "factor": shares.factor, "floor": floors[i], "cap": caps[i],
-                "held_at": shares.held[i], "exact_share": shares.amounts[i],
-            }
-            s.set_value(f"{self.id}_pool", pool)
-            self.line(s, paid[i], details)
+                "held_at": shares.held[i], "exact_share": shares.amounts[i]}
