@@ -174,7 +174,8 @@ class _CompiledBalance(TeamCompiled):
         except InfeasibleError as exc:
             raise InfeasibleError(exc.message, group=group) from None
         # what every member's details are built from, when first read
-        found = (before, after, m, exact, info, unmet, {})  # {}: the spreads, once made
+        spreads: dict[str, Any] = {}  # figured when first needed
+        found = (before, after, m, exact, info, unmet, spreads)
         for i, s in enumerate(members):
             at = len(s.pool)
             s.pool += (found, i)
