@@ -272,3 +272,29 @@ def test_tied_payees_are_treated_alike(xs: list[Decimal], tie_rule: str, cutoff:
         qualified = sum(1 for x in xs if x >= 3)
         assert sum(r.amount("contest") for r in run) == sum(
             [D(700), D(300), D(101)][:qualified], D(0))
+
+
+@given(values=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=15),
+       quantum=st.sampled_from([D("0.01"), D("0.05"), D("1"), D("10")]),
+       scale=st.sampled_from([D("0.001"), D("0.0001"), D("1")]),
+       data=st.data())
+def test_rounding_to_a_total_gives_the_largest_remainders_their_units(
+        values: list[int], quantum: Decimal, scale: Decimal, data: st.DataObject) -> None:
+    """Exact outcome, against the rule written out plainly: each value rounded down to the
+    quantum, then one quantum more to each of the largest remainders (ties: smaller key)."""
+    exact = [D(v) * scale for v in values]
+    with decimal.localcontext(CONTEXT):
+        units = [int((x / quantum).to_integral_value(rounding=decimal.ROUND_FLOOR))
+                 for x in exact]
+        whole = (sum(exact, D(0)) / quantum).to_integral_value(rounding=decimal.ROUND_HALF_UP)
+        left = int(whole) - sum(units)
+        keys = data.draw(st.permutations(list(range(len(values)))))
+        by_remainder = sorted(range(len(values)),
+                              key=lambda i: (-(exact[i] / quantum - units[i]), keys[i]))
+        for i in by_remainder[:left]:
+            units[i] += 1
+        want = [D(u) * quantum for u in units]
+        paid = round_to_total(exact, whole * quantum, quantum, order=keys)
+    assert paid == want
+    assert [x.as_tuple().exponent for x in paid] == [
+        min(quantum.as_tuple().exponent, 0)] * len(paid)  # type: ignore[operator]

@@ -24,7 +24,8 @@ Two steps, used by bonus pools and by bonus balancing:
 from __future__ import annotations
 
 import decimal
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -173,10 +174,6 @@ def _solve(total: Decimal, weights: Sequence[Decimal], los: Sequence[Decimal | N
     return f
 
 
-def _units(x: Decimal, q: Decimal, rounding: str) -> int:
-    return int((x / q).to_integral_value(rounding=rounding))
-
-
 def round_to_total(
     values: Sequence[Decimal],
     total: Decimal,
@@ -199,56 +196,73 @@ def round_to_total(
     n = len(values)
     keys = list(order) if order is not None else list(range(n))
     q = quantum
+    exp = q.as_tuple().exponent
+    # a power-of-ten quantum (0.01, 1, 10...): values become units by moving the point
+    shift = -exp if q.as_tuple().digits == (1,) and isinstance(exp, int) else None
     with decimal.localcontext(CONTEXT):
-        t_units = total / q
+        t_units = total.scaleb(shift) if shift is not None else total / q
         if t_units != t_units.to_integral_value():
             raise ValueError(f"{total} is not a whole number of {q}")
         target = int(t_units)
-        lo_u: list[int | None] = [None] * n if lower is None else [
-            None if lower[i] is None else _units(lower[i], q, decimal.ROUND_CEILING)  # type: ignore[arg-type]
-            for i in range(n)]
-        hi_u: list[int | None] = [None] * n if upper is None else [
-            None if upper[i] is None else _units(upper[i], q, decimal.ROUND_FLOOR)  # type: ignore[arg-type]
-            for i in range(n)]
-        scaled = [v / q for v in values]
-        base: list[int] = []
-        rem: list[Decimal] = []
-        for i, x in enumerate(scaled):
-            u = int(x.to_integral_value(rounding=decimal.ROUND_FLOOR))
-            lo, hi = lo_u[i], hi_u[i]
-            if lo is not None and hi is not None and lo > hi:
-                raise InfeasibleError(
-                    f"no multiple of {q} lies between the floor {lower[i]} and "  # type: ignore[index]
-                    f"the cap {upper[i]}")  # type: ignore[index]
-            if lo is not None and u < lo:
-                u = lo
-            if hi is not None and u > hi:
-                u = hi
-            base.append(u)
-            rem.append(x - u)
+
+        def units(bounds: Sequence[Decimal | None],
+                  rounding: Callable[[Decimal], int]) -> list[int | None]:
+            # bounds often repeat (one floor for all): each distinct one is worked out once
+            seen: dict[Decimal, int] = {}
+            out: list[int | None] = []
+            for b in bounds:
+                if b is None:
+                    out.append(None)
+                    continue
+                u = seen.get(b)
+                if u is None:
+                    scaled = b.scaleb(shift) if shift is not None else b / q
+                    u = seen[b] = rounding(scaled)
+                out.append(u)
+            return out
+
+        lo_u = [None] * n if lower is None else units(lower, math.ceil)
+        hi_u = [None] * n if upper is None else units(upper, math.floor)
+        scaled = ([v.scaleb(shift) for v in values] if shift is not None
+                  else [v / q for v in values])
+        base = [math.floor(x) for x in scaled]  # exact: a Decimal floors to an int
+        bounded = lower is not None or upper is not None
+        if bounded:
+            for i in range(n):
+                lo, hi = lo_u[i], hi_u[i]
+                if lo is not None and hi is not None and lo > hi:
+                    raise InfeasibleError(
+                        f"no multiple of {q} lies between the floor {lower[i]} and "  # type: ignore[index]
+                        f"the cap {upper[i]}")  # type: ignore[index]
+                if lo is not None and base[i] < lo:
+                    base[i] = lo
+                if hi is not None and base[i] > hi:
+                    base[i] = hi
+        rem = [x - u for x, u in zip(scaled, base, strict=True)]
         left = target - sum(base)
         while left > 0:
-            can = [i for i in range(n) if hi_u[i] is None or base[i] < hi_u[i]]  # type: ignore[operator]
+            # one unit each to the largest remainders (ties: smallest key), below the caps
+            can = sorted((-rem[i], keys[i], i) for i in range(n)
+                         if hi_u[i] is None or base[i] < hi_u[i])  # type: ignore[operator]
             if not can:
                 raise InfeasibleError(f"the caps (rounded to {q}) leave no room for {total}")
-            can.sort(key=lambda i: (-rem[i], keys[i]))
-            for i in can[:left]:
+            for _, _, i in can[:left]:
                 base[i] += 1
                 rem[i] -= 1
             left = target - sum(base)
         while left < 0:
-            can = [i for i in range(n) if lo_u[i] is None or base[i] > lo_u[i]]  # type: ignore[operator]
-            if not can:
+            # one unit back from each of the smallest remainders (ties: largest key)
+            back = [i for i in range(n) if lo_u[i] is None or base[i] > lo_u[i]]  # type: ignore[operator]
+            if not back:
                 raise InfeasibleError(f"the floors (rounded to {q}) need more than {total}")
-            can.sort(key=lambda i: (rem[i], _Rev(keys[i])))
-            for i in can[:-left]:
+            back.sort(key=lambda i: (rem[i], _Rev(keys[i])))
+            for i in back[:-left]:
                 base[i] -= 1
                 rem[i] += 1
             left = target - sum(base)
-        exp = q.as_tuple().exponent
-        if q.as_tuple().digits == (1,) and isinstance(exp, int):
-            # a power of ten: u units are u written with the quantum's exponent
-            return [Decimal(u).scaleb(exp) for u in base]
+        if shift is not None:
+            # u units are u written with the quantum's exponent
+            return [Decimal(u).scaleb(exp) for u in base]  # type: ignore[arg-type]
         quant = Decimal(1).scaleb(exp)  # type: ignore[arg-type]
         return [(Decimal(u) * q).quantize(quant) if isinstance(exp, int) and exp < 0
                 else Decimal(u) * q for u in base]

@@ -45,7 +45,7 @@ from ..formulas import Formula, NameType
 from ..money import ZERO, split
 from ..runtime import PayeeState, PeriodContext
 from .base import CompileContext, Expr, StrictModel
-from .team import RankKey, TeamCompiled, TeamPolicy, rank
+from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
 
 __all__ = ["Contest", "PrizeBand"]
 
@@ -142,41 +142,54 @@ class _CompiledContest(TeamCompiled):
                     period: PeriodContext) -> None:
         spec = self.spec
         entrants: list[PayeeState] = []
-        for s in states:
-            if self.applies(s):
-                entrants.append(s)
-            else:
-                self.skip(s)
+        if self.when is None:
+            entrants = states
+        else:
+            for s in states:
+                if self.applies(s):
+                    entrants.append(s)
+                else:
+                    self.skip(s)
         if not entrants:
             return
         desc = spec.order == "desc"
-        scores = {s.payee: self.score(s.env) for s in entrants}
+        score_of = self.score.fn
+        scores = {s.payee: score_of(s.env) for s in entrants}
         thresholds: dict[str, Decimal | None] = {}
         qualified: list[PayeeState] = []
+        threshold = self.threshold
+        same: Decimal | None = None
+        if threshold is not None and threshold.names <= period.base_env.keys() - {"total"}:
+            same = threshold(period.base_env)  # over parameters only: one for everybody
         for s in entrants:
-            t = self.threshold(s.env) if self.threshold is not None else None
+            t = same if same is not None or threshold is None else threshold(s.env)
             thresholds[s.payee] = t
             sc = scores[s.payee]
             if t is None or (sc >= t if desc else sc <= t):
                 qualified.append(s)
-        keys = [(self.score, spec.order)]
         if spec.ties == "keys":
-            keys += self.tie_keys
-        ranked = rank(qualified, keys)
+            ranked = rank(qualified, [(self.score, spec.order), *self.tie_keys])
+        else:  # the scores are known: rank by them (then payee id)
+            ranked = Ranked(qualified, [(_number(scores[s.payee], self.score),)
+                                        for s in qualified], (spec.order,))
         n = len(ranked)
         pays = n >= spec.min_participants
         prizes = self._position_prizes(n, period.base_env) if n else []
         amounts: dict[str, Decimal] = {}
         info: dict[str, dict[str, Any]] = {}
         # ties on the score alone (for share / best); with keys every position is its own
-        score_blocks: list[list[int]] = []
-        for pos, s in enumerate(ranked.members):
-            if (spec.ties != "keys" and score_blocks
-                    and scores[ranked.members[score_blocks[-1][0]].payee] == scores[s.payee]):
-                score_blocks[-1].append(pos)
-            else:
-                score_blocks.append([pos])
+        score_blocks = (ranked.blocks if spec.ties != "keys"
+                        else [[pos] for pos in range(n)])
+        members = ranked.members
         for block in score_blocks:
+            if len(block) == 1:  # no tie: the prize of its position
+                p = block[0]
+                d: dict[str, Any] = {"rank": p + 1, "position": p + 1}
+                if spec.ties == "keys":
+                    d["keys"] = [str(v) for v in ranked.values[p]]
+                amounts[members[p].payee] = prizes[p] if pays and prizes[p] else ZERO
+                info[members[p].payee] = d
+                continue
             payees = [ranked.members[p].payee for p in block]
             positions = [p + 1 for p in block]
             block_prizes = [prizes[p] for p in block]
@@ -190,7 +203,7 @@ class _CompiledContest(TeamCompiled):
                 pooled = sum(block_prizes, ZERO)
                 shares = split(pooled, [1] * len(block), quantum=self.quantum, order=payees)
             for p, payee, share in zip(block, payees, shares, strict=True):
-                d: dict[str, Any] = {"rank": block[0] + 1, "position": p + 1}
+                d = {"rank": block[0] + 1, "position": p + 1}
                 if len(block) > 1 and any(block_prizes):
                     # a tie among places that win nothing changes nothing (and its
                     # details would grow with the square of the tie's size)

@@ -157,12 +157,16 @@ class Ranked:
 
     def __init__(self, members: list[PayeeState], values: list[tuple[Decimal, ...]],
                  orders: Sequence[str]) -> None:
-        def sort_key(i: int) -> tuple[Any, ...]:
-            vals = values[i]
-            return (*(-v if o == "desc" else v for v, o in zip(vals, orders, strict=True)),
-                    members[i].payee)
-
-        idx = sorted(range(len(members)), key=sort_key)
+        keys: list[tuple[Any, ...]]
+        if len(orders) == 1:  # the common case, keyed without a function per member
+            if orders[0] == "desc":
+                keys = [(-v[0], m.payee) for v, m in zip(values, members, strict=True)]
+            else:
+                keys = [(v[0], m.payee) for v, m in zip(values, members, strict=True)]
+        else:
+            keys = [(*(-x if o == "desc" else x for x, o in zip(v, orders, strict=True)),
+                     m.payee) for v, m in zip(values, members, strict=True)]
+        idx = sorted(range(len(members)), key=keys.__getitem__)
         self.members = [members[i] for i in idx]
         self.values = [values[i] for i in idx]
         self.blocks: list[list[int]] = []  # positions (0-based) of each tie block
