@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
@@ -167,5 +168,37 @@ policies:
     records = [{"payee": p, "period": "2026-05",
                 "metrics": {"x": basis + i, "y": Decimal(i)}, "attributes": {"grade": g}}
                for i, (p, g) in enumerate([("a", "A"), ("b", "B"), ("c", "A")])]
+    fast, slow = both(plan, records)
+    assert fast == slow
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.tuples(st.integers(min_value=0, max_value=5000),
+                                 st.sampled_from(["closure", "price", "service"])),
+                       max_size=4),
+       sales=st.integers(min_value=-100, max_value=20000),
+       capped=st.booleans())
+def test_generated_churn_penalties_are_identical_both_ways(
+        values: list[tuple[int, str]], sales: int, capped: bool) -> None:
+    plan = load_plan(f"""
+name: churn
+inputs:
+  metrics: {{sales: {{}}}}
+  events:
+    lost_customers: {{fields: {{id: text, monthly_value: number, reason: text}}}}
+policies:
+  - {{type: formula, id: commission, amount: sales * 0.1}}
+  - type: churn_penalty
+    id: churn
+    events: lost_customers
+    per_customer: 1.5 * monthly_value
+    exempt_reasons: [closure]
+    {"cap: 0.4 * commission" if capped else ""}
+""")
+    events = [{"id": f"c{i}", "monthly_value": D(v), "reason": r}
+              for i, (v, r) in enumerate(values)]
+    records = [{"payee": "a", "period": "2026-05", "metrics": {"sales": D(sales)},
+                "events": {"lost_customers": events}},
+               {"payee": "b", "period": "2026-05", "metrics": {"sales": D(0)}}]
     fast, slow = both(plan, records)
     assert fast == slow

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections import ChainMap
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["ChurnPenalty"]
 
@@ -122,6 +125,43 @@ class _CompiledChurn(Compiled):
         if self.cap is not None:
             self.cap.capture(env, pool)
         self.line(s, -total, explain=self.details, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        if self.carry:  # a carried penalty goes through the ledger: called as it is
+            return False
+        at = w.start()
+        events, total = w.temp("events"), w.temp("t")
+        w(f"{events} = s.record.events.get({self.events!r}, ())")
+        w(f"pool.append(len({events}))")
+        w(f"{total} = _ZERO")
+        per_customer = w.const(self.per_customer)
+        with w.block(f"for event in {events}"):
+            w(f"reason = event.get({self.reason_field!r})")
+            with w.block(f"if reason in {w.const(self.exempt)}"):
+                w('pool += (event.get("id"), reason, None)')
+            with w.block("else"):
+                w(f"scope = {w.const(ChainMap)}(event, e)")
+                w(f"amount = {per_customer}(scope)")
+                w('pool += (event.get("id"), reason, amount)')
+                w(f"{w.const(self.per_customer.capture)}(scope, pool)")
+                w(f"{total} = {total} + amount")
+        uncapped = w.temp("uncapped")
+        w(f"{uncapped} = {total}")
+        if self.cap is None:
+            w(f"pool += ({uncapped}, None, None, None, None, None)")
+        else:
+            limit, above, forgiven = w.temp("limit"), w.temp("above"), w.temp("forgiven")
+            value = w.evaluate(self.cap)
+            w(f"{limit} = _ZERO if _ZERO > {value} else {value}")  # max(value, 0)
+            w(f"{above} = {forgiven} = None")
+            with w.block(f"if {total} > {limit}"):
+                w(f"{above} = {total} - {limit}")
+                w(f"{forgiven} = {total} - {limit}")
+                w(f"{total} = {limit}")
+            w(f"pool += ({uncapped}, None, {limit}, {above}, None, {forgiven})")
+            w.capture(self.cap)
+        w.line(self, f"-{total}", explain=self.details, at=at)
+        return True
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
