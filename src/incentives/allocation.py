@@ -84,6 +84,10 @@ def fill(
     n = len(weights)
     if n == 0:
         raise InfeasibleError(f"cannot share {total} among nobody")
+    if ((lower is None or all(b is None for b in lower))
+            and (upper is None or all(b is None for b in upper))
+            and (lower is None or len(lower) == n) and (upper is None or len(upper) == n)):
+        return _fill_unbounded(total, weights)
     los: list[Decimal | None] = list(lower) if lower is not None else [None] * n
     his: list[Decimal | None] = list(upper) if upper is not None else [None] * n
     if len(los) != n or len(his) != n:
@@ -143,6 +147,25 @@ def fill(
                    else _clamp(ZERO, los[i], his[i]) for i in range(n)]
     held = [_held(factor * weights[i], los[i], his[i]) for i in range(n)]
     return Fill(amounts, factor, held)
+
+
+def _fill_unbounded(total: Decimal, weights: Sequence[Decimal]) -> Fill:
+    """:func:`fill` with no bounds: the same arithmetic, without the bound checks."""
+    for i, w in enumerate(weights):
+        if w < 0:
+            raise InfeasibleError(f"weight {w} of share {i + 1} is negative")
+    with decimal.localcontext(CONTEXT):
+        slope = ZERO
+        for w in weights:
+            if w > 0:
+                slope += w
+        if slope == 0:
+            if total != ZERO:
+                raise InfeasibleError(f"every weight is zero: nothing to share {total} by")
+            return Fill([ZERO] * len(weights), None, [None] * len(weights))
+        factor = (total - ZERO) / slope
+        amounts = [factor * w if w > 0 else ZERO for w in weights]
+    return Fill(amounts, factor, [None] * len(weights))
 
 
 def _solve(total: Decimal, weights: Sequence[Decimal], los: Sequence[Decimal | None],

@@ -48,6 +48,7 @@ spread before and after (:func:`incentives.spread.spread_figures`).
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -112,6 +113,9 @@ class Balance(TeamPolicy):
         return _CompiledBalance(self, ctx)
 
 
+_PAYEE = attrgetter("payee")
+
+
 class _CompiledBalance(TeamCompiled):
     line_type = "adjustment"
 
@@ -131,9 +135,10 @@ class _CompiledBalance(TeamCompiled):
                 self.skip(s)
         if not members:
             return
-        members.sort(key=lambda s: s.payee)
+        members.sort(key=_PAYEE)
         spec = self.spec
-        before = [self.of(s.env) for s in members]
+        of = self.of.fn
+        before = [of(s.env) for s in members]
         total = sum(before, ZERO)
         q = self.quantum
         if (total / q) != (total / q).to_integral_value():
@@ -165,7 +170,8 @@ class _CompiledBalance(TeamCompiled):
             else:
                 # cents left over go first to the larger amounts (taken back from the
                 # smaller ones first), so rounding never swaps two people
-                rank = sorted(range(n), key=lambda i: (-before[i], members[i].payee))
+                keys = [(-b, s.payee) for b, s in zip(before, members, strict=True)]
+                rank = sorted(range(n), key=keys.__getitem__)
                 order = [0] * n
                 for r, i in enumerate(rank):
                     order[i] = r

@@ -154,9 +154,10 @@ class _CompiledPool(TeamCompiled):
         # names (no merged copy per sharer)
         merge = any(f is not None and not f.names.isdisjoint(shared)
                     for f in (self.weight, self.floor, self.cap))
+        weight = self.weight.fn
         for s in sharers:
             env = {**s.env, **shared} if merge else s.env
-            w = self.weight(env)
+            w = weight(env)
             if w < 0:
                 raise InfeasibleError(f"pool {self.id!r}: payee {s.payee!r} has a negative "
                                       f"weight ({w})", group=group)

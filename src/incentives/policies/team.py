@@ -137,7 +137,8 @@ class CompiledAggregates:
             if op == "count":
                 out[name] = Decimal(sum(1 for s in members if f(s.env)))
                 continue
-            values = [f(s.env) for s in members]
+            fn = f.fn
+            values = [fn(s.env) for s in members]
             if op == "sum":
                 out[name] = sum(values, ZERO)
             elif not values:
