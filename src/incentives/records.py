@@ -362,18 +362,26 @@ class RecordReader:
             if not isinstance(items, list):
                 raise fail("must be a list of events", f"events.{name}")
             rows = []
+            fields = spec.fields
             for i, item in enumerate(items):
-                where = f"events.{name}[{i}]"
                 if not isinstance(item, Mapping):
-                    raise fail("an event is a mapping of fields", where)
-                for k in item:
-                    if k not in spec.fields:
-                        raise fail(f"unknown field {k!r}" + self._hint(str(k), spec.fields),
-                                   f"{where}.{k}")
+                    raise fail("an event is a mapping of fields", f"events.{name}[{i}]")
+                if not item.keys() <= fields.keys():
+                    k = next(k for k in item if k not in fields)
+                    raise fail(f"unknown field {k!r}" + self._hint(str(k), fields),
+                               f"events.{name}[{i}].{k}")
                 row: dict[str, Any] = {}
-                for fname, ftype in spec.fields.items():
+                for fname, ftype in fields.items():
                     value = item.get(fname)
-                    fwhere = f"{where}.{fname}"
+                    if (ftype == "number" and value.__class__ is Decimal and value.is_finite()
+                            and value.adjusted() < MAX_DIGITS and _PLUS(value) == value):
+                        row[fname] = value  # the common case: what to_decimal gives
+                        continue
+                    if ftype == "text" and value.__class__ is str and value.strip() \
+                            and len(value) <= MAX_TEXT_FIELD:
+                        row[fname] = value
+                        continue
+                    fwhere = f"events.{name}[{i}].{fname}"
                     if _blank(value):
                         if fname in spec.optional:
                             continue
