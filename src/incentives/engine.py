@@ -186,6 +186,8 @@ class CompiledPlan:
             for s in states:
                 book.open_payee(s)
         live = states
+        # the groups of the payees still in, made again only when someone drops out
+        partition: dict[str, list[tuple[str | None, list[PayeeState]]]] = {}
         for kernel, run in self.steps:
             if kernel is not None:
                 # a run of payee policies written out as one function (incentives.kernel)
@@ -193,6 +195,7 @@ class CompiledPlan:
                     kernel(s)
                 if any(s.error is not None for s in live):
                     live = [s for s in live if s.error is None]
+                    partition.clear()
                 continue
             policy = run[0]
             failed = False
@@ -212,7 +215,10 @@ class CompiledPlan:
                         s.error = EvaluationError(_describe(exc), payee=s.payee,
                                                   period=pctx.period, policy=policy.id)
             else:
-                for group, members in _groups(live, policy.scope):
+                groups = partition.get(policy.scope)
+                if groups is None:
+                    groups = partition[policy.scope] = _groups(live, policy.scope)
+                for group, members in groups:
                     try:
                         policy.apply_group(members, group, pctx)
                     except (IncentivesError, *_EVAL_ERRORS) as exc:
@@ -228,6 +234,7 @@ class CompiledPlan:
                     failed = failed or any(s.error is not None for s in members)
             if failed:
                 live = [s for s in live if s.error is None]
+                partition.clear()
         if book is not None and book.payees:
             for s in live:
                 if ADJUSTMENTS in s.ledger:

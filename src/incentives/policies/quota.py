@@ -88,9 +88,11 @@ class _CompiledQuota(Compiled):
         if self.split is None:
             super().apply_group(states, group, period)
             return
-        members = [s for s in states if self.applies(s)]
+        members = []
         for s in states:
-            if s not in members:
+            if self.applies(s):
+                members.append(s)
+            else:
                 self.skip(s)
         if not members:
             return
