@@ -202,3 +202,25 @@ policies:
                {"payee": "b", "period": "2026-05", "metrics": {"sales": D(0)}}]
     fast, slow = both(plan, records)
     assert fast == slow
+
+
+def test_long_tier_tables_and_long_plans_compile_and_agree() -> None:
+    from incentives.engine import KERNEL_POLICIES
+
+    tiers = ", ".join(f"{{from: {i * 100}, rate: 0.0{i % 9 + 1}}}" for i in range(150))
+    many = "\n".join(f"  - {{type: formula, id: f{i}, amount: x * 0.01 + {i}}}"
+                     for i in range(KERNEL_POLICIES * 2 + 5))
+    plan = load_plan(f"""
+name: long
+inputs: {{metrics: {{x: {{}}}}}}
+policies:
+  - {{type: tiered, id: t, basis: x, method: marginal, tiers: [{tiers}]}}
+{many}
+""")
+    kernels = [k for k, _ in plan.compile().steps if k is not None]
+    assert len(kernels) == 3  # cut at KERNEL_POLICIES policies each
+    records = [{"payee": p, "period": "2026-05", "metrics": {"x": D(x)}}
+               for p, x in (("a", 12345), ("b", 0), ("c", 14999), ("d", 15001))]
+    fast, slow = both(plan, records)
+    assert fast == slow
+    assert plan.evaluate(records)["a"].amount("t") == D("609.15")

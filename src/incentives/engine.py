@@ -250,13 +250,19 @@ def _steps(policies: list[Compiled], rounding: Any, kernels: bool
     for policy in [*policies, None]:
         if policy is not None and policy.scope == "payee" and kernels:
             run.append(policy)
-            continue
+            if len(run) < KERNEL_POLICIES:
+                continue
+            policy = None  # a long run is cut into several kernels
         if run:
             steps.append((compile_kernel(run, rounding), run))
             run = []
         if policy is not None:
             steps.append((None, [policy]))
     return steps
+
+
+#: the most policies one kernel holds (longer runs make several kernels, in order)
+KERNEL_POLICIES = 200
 
 
 @contextlib.contextmanager

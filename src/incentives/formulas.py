@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -160,8 +161,9 @@ class Formula:
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
     _getter: Callable[[Mapping[str, Any]], Any] | None = field(default=None, repr=False)
     _sorted_names: tuple[str, ...] = field(default=(), repr=False)
-    #: the checked fast-path expression over ``e[...]`` and the scope its other names are
-    #: bound in, for :mod:`incentives.kernel` to inline (None: call the formula instead)
+    #: the checked fast-path expression over ``e[...]`` and the values of its other names
+    #: (unique to this formula), for :mod:`incentives.kernel` to inline (None: call the
+    #: formula instead)
     inline: tuple[ast.expr, dict[str, Any]] | None = field(default=None, repr=False)
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
@@ -248,6 +250,7 @@ class Formula:
 
 _RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
 _ABSENT = object()  # a captured name that had no value
+_SERIAL = itertools.count()  # tags the names each compiled formula binds
 
 
 def _evaluation_error(source: str, exc: BaseException) -> EvaluationError:
@@ -521,14 +524,21 @@ class _Checker:
 
 
 class _FastPath(ast.NodeTransformer):
-    """Turns a checked tree into the body of ``lambda e: ...``."""
+    """Turns a checked tree into an expression over ``e`` (the names' values).
 
-    def __init__(self, source: str) -> None:
+    Numbers and functions are bound under names unique to this formula
+    (``_K<n>_<i>``, ``_F<n>_<name>``), so that code inlining several formulas
+    (:mod:`incentives.kernel`) can bind them all side by side.
+    """
+
+    def __init__(self, source: str, funcs: Mapping[str, Callable[..., Any]]) -> None:
         self.source = source
+        self.funcs = funcs
+        self.tag = next(_SERIAL)
         self.consts: dict[str, Any] = {}
 
     def _bind(self, value: Any) -> ast.Name:
-        key = f"_k{len(self.consts)}"
+        key = f"_K{self.tag}_{len(self.consts)}"
         self.consts[key] = value
         return ast.Name(id=key, ctx=ast.Load())
 
@@ -545,13 +555,16 @@ class _FastPath(ast.NodeTransformer):
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.op, ast.Pow):
-            return ast.Call(func=ast.Name(id="_pow", ctx=ast.Load()),
+            self.consts["_POW"] = _pow
+            return ast.Call(func=ast.Name(id="_POW", ctx=ast.Load()),
                             args=[node.left, node.right], keywords=[])
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         assert isinstance(node.func, ast.Name)
-        node.func = ast.Name(id="_f_" + node.func.id, ctx=ast.Load())
+        name = f"_F{self.tag}_{node.func.id}"
+        self.consts[name] = self.funcs[node.func.id]
+        node.func = ast.Name(id=name, ctx=ast.Load())
         node.args = [self.visit(a) for a in node.args]
         return node
 
@@ -626,21 +639,20 @@ def compile_formula(
     if isinstance(tree, ast.Constant) and kind == "number":
         constant = _literal(text, tree)
 
-    fast_tr = _FastPath(text)
+    fast_tr = _FastPath(text, funcs)
     body = fast_tr.visit(_parse(text))
     module = ast.parse(_FUNCTION)
     module.body[0].body[0].body[0].value = body  # type: ignore[attr-defined]
     ast.fix_missing_locations(module)
-    scope: dict[str, Any] = {"__builtins__": {}, "_pow": _pow, "_errors": _RUNTIME_ERRORS,
+    scope: dict[str, Any] = {"__builtins__": {}, "_errors": _RUNTIME_ERRORS,
                              "_error": _evaluation_error, "_source": text}
     scope.update(fast_tr.consts)
-    scope.update({"_f_" + k: v for k, v in funcs.items()})
     # The tree was built only from the whitelisted nodes checked above.
     exec(compile(module, "<formula>", "exec"), scope)
     fast = scope["_formula"]
     # the checked expression and the names it uses, for code that inlines it
     # (incentives.kernel); a formula whose type is only known when it runs is not inlined
-    inline: tuple[ast.expr, dict[str, Any]] | None = (body, scope)
+    inline: tuple[ast.expr, dict[str, Any]] | None = (body, fast_tr.consts)
     if expect == "number" and kind == "any":
         fast = _numeric(fast, text)
         inline = None

@@ -21,7 +21,6 @@ reference in the kernel's namespace, never written as text.
 from __future__ import annotations
 
 import ast
-import copy
 import decimal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,15 +71,6 @@ class KernelWriter:
                 self("pass")
             self._depth -= 1
 
-    def enter(self, header: str) -> None:
-        """Open a block (``header:``) that :meth:`leave` closes; for nesting in loops."""
-        self(header + ":")
-        self._depth += 1
-
-    def leave(self, blocks: int = 1) -> None:
-        """Close ``blocks`` blocks opened by :meth:`enter`."""
-        self._depth -= blocks
-
     def const(self, value: Any) -> str:
         """The name the kernel reads ``value`` by (bound once, by reference)."""
         found = self._consts.get(id(value))
@@ -101,17 +91,10 @@ class KernelWriter:
         """The formula's checked expression as source over ``e`` (None: not inlinable)."""
         if f.inline is None:
             return None
-        body, scope = f.inline
-        writer = self
-
-        class _Bind(ast.NodeTransformer):
-            def visit_Name(self, node: ast.Name) -> ast.AST:
-                if node.id == "e":
-                    return node
-                return ast.copy_location(
-                    ast.Name(id=writer.const(scope[node.id]), ctx=ast.Load()), node)
-
-        return ast.unparse(_Bind().visit(copy.deepcopy(body)))
+        body, names = f.inline
+        # the formula's own names are unique to it (see formulas._FastPath): bound as they are
+        self.scope.update(names)
+        return ast.unparse(body)
 
     def evaluate(self, f: Formula, var: str | None = None) -> str:
         """Write ``var = <formula>`` (errors as the formula's own); return ``var``."""

@@ -159,15 +159,15 @@ class _CompiledTiered(Compiled):
         limit = "None" if self.cap is None else w.evaluate(self.cap)
         amount = w.temp()
         if self.method == "marginal" and self.scale is None:
-            # compute(), written out for this table: one slice per tier reached
+            # compute(), written out for this table: one slice per tier reached (the
+            # starts increase, so a basis above one start is above every earlier one)
             w(f"{amount} = _ZERO")
             starts = [w.const(x) for x in self.starts]
             for k, lo in enumerate(starts):
-                w.enter(f"if {basis} > {lo}")
                 top = (f"({basis} if {basis} < {starts[k + 1]} else {starts[k + 1]})"
                        if k + 1 < len(starts) else basis)
-                w(f"{amount} = {amount} + ({top} - {lo}) * {w.const(self.rates[k])}")
-            w.leave(len(starts))
+                with w.block(f"if {basis} > {lo}"):
+                    w(f"{amount} = {amount} + ({top} - {lo}) * {w.const(self.rates[k])}")
             if self.cap is not None:
                 with w.block(f"if {limit} is not None and {amount} > {limit}"):
                     w(f"{amount} = {limit}")
