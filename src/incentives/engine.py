@@ -209,7 +209,7 @@ class CompiledPlan:
                             policy.skip(s)
                     except IncentivesError as exc:
                         failed = True
-                        s.error = _located(exc, s, pctx, policy)
+                        s.error = _located(exc, s, pctx.period, policy)
                     except _EVAL_ERRORS as exc:
                         failed = True
                         s.error = EvaluationError(_describe(exc), payee=s.payee,
@@ -335,16 +335,17 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _located(exc: IncentivesError, s: PayeeState, pctx: PeriodContext,
+def _located(exc: IncentivesError, s: PayeeState, period: str,
              policy: Compiled) -> IncentivesError:
+    """``exc`` (raised by ``policy`` for ``s``) with the payee, period and policy filled in."""
     if isinstance(exc, EvaluationError):
         exc.payee = exc.payee or s.payee
-        exc.period = exc.period or pctx.period
+        exc.period = exc.period or period
         exc.policy = exc.policy or policy.id
         exc.args = (exc._render(),)
         return exc
     if isinstance(exc, RecordError):
         exc.payee = exc.payee or s.payee
-        exc.period = exc.period or pctx.period
+        exc.period = exc.period or period
         exc.args = (exc._render(),)
     return exc

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from .errors import EvaluationError, IncentivesError, RecordError
+from .errors import EvaluationError, IncentivesError
 from .formulas import _ABSENT, Formula
 from .money import CONTEXT, MAX_DIGITS, ZERO, Rounding
 from .policies.base import Compiled, checked_amount
@@ -208,23 +208,12 @@ class _failure:
         self.policies = list(policies)
 
     def __call__(self, s: PayeeState, step: int, exc: BaseException) -> None:
-        from .engine import _describe
+        from .engine import _describe, _located
 
         policy = self.policies[step]
         period = s.record.period
-        if isinstance(exc, EvaluationError):
-            exc.payee = exc.payee or s.payee
-            exc.period = exc.period or period
-            exc.policy = exc.policy or policy.id
-            exc.args = (exc._render(),)
-            s.error = exc
-        elif isinstance(exc, RecordError):
-            exc.payee = exc.payee or s.payee
-            exc.period = exc.period or period
-            exc.args = (exc._render(),)
-            s.error = exc
-        elif isinstance(exc, IncentivesError):
-            s.error = exc
+        if isinstance(exc, IncentivesError):
+            s.error = _located(exc, s, period, policy)
         else:
             s.error = EvaluationError(_describe(exc), payee=s.payee, period=period,
                                       policy=policy.id)
