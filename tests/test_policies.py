@@ -296,3 +296,23 @@ def test_csv_records(tmp_path: Path, examples: Path) -> None:
     run = plan.evaluate(read_records_file(path))
     assert run["X"].total == D("1580.00")
     assert run["Y"].total == D("700.00")
+
+
+def test_plans_and_policies_built_in_python_refuse_bad_values_with_a_plan_error() -> None:
+    from incentives import FormulaLine, Plan, PlanError, Tiered
+
+    with pytest.raises(PlanError) as caught:
+        FormulaLine(id="bonus", amont="sales * 0.1")
+    assert caught.value.path == ("amont",)
+    assert caught.value.suggestion == "did you mean 'amount'?"
+    assert isinstance(caught.value, ValueError)  # as pydantic's errors were
+    with pytest.raises(PlanError) as caught:
+        Tiered(id="c", basis="sales", method="step", tiers=[{"from": 0, "rate": "0.02"}])
+    assert str(caught.value) == "<plan>: tier 0: method 'step' needs 'amount' on every tier"
+    with pytest.raises(PlanError) as caught:
+        Plan(name="p", inputs={"metrics": {"sales": {}}},
+             policies=[FormulaLine(id="bonus", amount="sales * 0.1")],
+             invariants=[{"type": "no_cliff", "metric": "sale", "max_jump": 5}])
+    assert caught.value.path == ("invariants", 0, "metric")
+    assert str(caught.value) == ("<plan> invariants[0].metric: unknown metric 'sale'; "
+                                 "did you mean 'sales'?")

@@ -24,10 +24,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
     model_serializer,
     model_validator,
 )
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import PydanticCustomError
 
 from ..errors import EvaluationError, PlanError, did_you_mean
@@ -89,8 +91,29 @@ class PathError(ValueError):
         self.path = path
 
 
-class StrictModel(BaseModel):
-    """A frozen model whose unknown keys are errors with a did-you-mean."""
+class _PlanErrors(ModelMetaclass):
+    """Models built in Python report a bad value as a located PlanError.
+
+    Only a direct call (``Tiered(id=..., ...)``) goes through here; loading a
+    plan file validates the data itself and locates errors with file and line.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            from ..plan import _translate
+
+            raise _translate(exc, kwargs, {}, None) from None
+
+
+class StrictModel(BaseModel, metaclass=_PlanErrors):
+    """A frozen model whose unknown keys are errors with a did-you-mean.
+
+    Built in Python (``Tiered(id=..., ...)``, ``Plan(...)``), a bad value is a
+    :class:`~incentives.PlanError` with its path and a suggestion, as from a
+    plan file (it is a ``ValueError`` too).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
