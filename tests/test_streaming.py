@@ -231,3 +231,72 @@ def test_stream_command_default_period(cli: Callable[..., Any], tmp_path: Path) 
     assert r.code == 1
     assert "missing period" in r.err
     assert cli("stream", plan, path, "--period", "July").code == 2
+
+
+# --------------------------------------------------------------------------
+# state carried between periods while streaming: the same ledger as `run`
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_stream_with_state_carries_the_same_ledger_as_evaluate(tmp_path: Path,
+                                                                examples: Path,
+                                                                grouped: bool) -> None:
+    from incentives.ledger import State
+    from incentives.records import read_records_file
+
+    plan = load_plan(examples / "telecom/plan-ledger.yaml")
+    june = list(read_records_file(examples / "telecom/records-2026-06.jsonl"))
+    july = list(read_records_file(examples / "telecom/records-2026-07.jsonl"))
+    by_run = plan.evaluate(june, state=State.empty(plan))
+    summary = evaluate_stream(plan, june, tmp_path / "june.jsonl", grouped=grouped,
+                              state=State.empty(plan))
+    assert summary.ok
+    assert summary.state.to_json() == by_run.state.to_json()
+    assert summary.state.last_period == "2026-06"
+    assert any(summary.state.payees.values())  # a ledger is carried, not an empty state
+    assert _jsonl(tmp_path / "june.jsonl") == [r.to_dict() for r in by_run.results]
+    # July opens from June's closing state, both ways, with the same pay
+    july_run = plan.evaluate(july, state=by_run.state)
+    streamed = evaluate_stream(plan, july, tmp_path / "july.jsonl", grouped=grouped,
+                               state=summary.state.to_data())
+    assert streamed.state.to_json() == july_run.state.to_json()
+    assert _jsonl(tmp_path / "july.jsonl") == [r.to_dict() for r in july_run.results]
+    # both months in one stream: June closes when July starts
+    both = evaluate_stream(plan, june + july, tmp_path / "both.jsonl", state=State.empty(plan))
+    assert both.state.to_json() == july_run.state.to_json()
+    assert [c["period"] for c in both.state.closed] == ["2026-06", "2026-07"]
+
+
+def test_stream_command_with_state(cli: Callable[..., Any], tmp_path: Path,
+                                   examples: Path) -> None:
+    plan = examples / "telecom/plan-ledger.yaml"
+    ran, streamed = tmp_path / "ran.json", tmp_path / "streamed.json"
+    for month in ("2026-06", "2026-07"):
+        records = examples / f"telecom/records-{month}.jsonl"
+        assert cli("run", plan, records, "--state", ran, "--format", "json").code == 0
+        res = cli("stream", plan, records, "--state", streamed, "--out", tmp_path / "o.jsonl")
+        assert res.code == 0, res.err
+        assert streamed.read_text(encoding="utf-8") == ran.read_text(encoding="utf-8")
+    # a period already closed in the state is refused, and the state file is untouched
+    before = streamed.read_bytes()
+    res = cli("stream", plan, examples / "telecom/records-2026-07.jsonl", "--state", streamed)
+    assert res.code == 2
+    assert "already closed" in res.err
+    assert streamed.read_bytes() == before
+
+
+def test_stream_with_state_writes_no_state_when_a_record_failed(
+        cli: Callable[..., Any], tmp_path: Path, examples: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    good = (examples / "telecom/records-2026-06.jsonl").read_text(encoding="utf-8")
+    records.write_text(good + '{"payee": "bad", "period": "2026-06"}\n', encoding="utf-8")
+    state = tmp_path / "state.json"
+    res = cli("stream", examples / "telecom/plan-ledger.yaml", records, "--state", state,
+              "--out", tmp_path / "out.jsonl")
+    assert res.code == 1
+    assert "state not written: 1 record(s) failed" in res.err
+    assert not state.exists()

@@ -116,12 +116,21 @@ class CompiledPlan:
         with paused_gc():
             return self._evaluate(raw_records, errors=errors, state=state)
 
+    def evaluate_part(self, raw_records: Iterable[Any], book: State) -> Run:
+        """Evaluate part of a population (a team) against ``book``, changing it in place:
+        its payees' ledgers are kept, but no period is closed (the caller closes each
+        period with :meth:`State.close` once every part is done). Errors are collected.
+        Used by :mod:`incentives.streaming`."""
+        with paused_gc():
+            return self._evaluate(raw_records, errors="collect", book=book)
+
     def _evaluate(
         self,
         raw_records: Iterable[Any],
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        book: State | None = None,
     ) -> Run:
         from .results import PayeeResult, Run
 
@@ -131,7 +140,9 @@ class CompiledPlan:
         by_period: dict[str, list[Record]] = defaultdict(list)
         for r in records:
             by_period[r.period].append(r)
-        book = self.opening_state(state)
+        part = book is not None
+        if book is None:
+            book = self.opening_state(state)
         book.check_open(by_period)
         results: list[PayeeResult] = []
         with decimal.localcontext(CONTEXT):
@@ -144,7 +155,10 @@ class CompiledPlan:
                     problems.append(exc)
                     continue
                 states = self.evaluate_period(by_period[period], pctx, book)
-                book.close_period(period, states, self.plan)
+                if part:
+                    book.record(states)
+                else:
+                    book.close_period(period, states, self.plan)
                 for s in states:
                     if s.error is not None:
                         if errors == "raise":

@@ -185,6 +185,12 @@ class State:
 
         A payee whose evaluation failed keeps its opening ledger.
         """
+        self.record(states)
+        self.close(period, plan)
+
+    def record(self, states: Iterable[PayeeState]) -> None:
+        """Keep the closing ledgers of successful payees (part of a period, when it is
+        evaluated a team at a time; :meth:`close` closes it once every team is done)."""
         payees = self.payees
         for s in states:
             if s.error is not None:
@@ -193,6 +199,9 @@ class State:
                 payees[s.payee] = s.ledger
             elif payees:
                 payees.pop(s.payee, None)
+
+    def close(self, period: str, plan: Plan) -> None:
+        """Mark ``period`` closed (by ``plan``'s version)."""
         self.closed.append({"period": period, "plan_version": plan.version})
         self.plan_version = plan.version
 

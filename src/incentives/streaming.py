@@ -103,6 +103,8 @@ class StreamSummary:
     buckets: int = 0
     largest_bucket: int = 0
     errors: list[IncentivesError] = field(default_factory=list)
+    #: the closing state (a :class:`~incentives.ledger.State`) when one was given
+    state: Any = None
 
     @property
     def ok(self) -> bool:
@@ -197,6 +199,7 @@ def iter_buckets(
     default_period: str | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
     on_error: Callable[[IncentivesError], None] | None = None,
+    state: Any = None,
 ) -> Iterator[Run]:
     """Evaluate ``source`` bucket by bucket; yield one :class:`~incentives.Run` per bucket.
 
@@ -204,10 +207,19 @@ def iter_buckets(
     line; a ``.json`` array is read whole) or an iterable of raw records. Errors found while reading (bad records,
     duplicates) go to ``on_error`` (they are raised when it is ``None``);
     errors found while evaluating a bucket are in that bucket's run.
+
+    With ``state`` (a :class:`~incentives.ledger.State` or its JSON data), the
+    payees open with their ledgers from it, and every run's ``state`` is one
+    new state, carried from bucket to bucket: a period is closed in it when
+    the buckets move on to the next period, and the last one when the
+    iteration ends. Periods must then come in order (they do unless
+    ``grouped`` records list a later period first: that is a StateError).
     """
     compiled = _compiled(plan)
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
+    book = None if state is None else compiled.opening_state(state)
+    current: list[str] = []  # the period being evaluated, with a state
 
     def report(exc: IncentivesError) -> None:
         if on_error is None:
@@ -216,7 +228,19 @@ def iter_buckets(
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
         # the period is filled in already, so the plan's own reader needs no default
-        return compiled.evaluate([raw for _, raw in rows], errors="collect")
+        raws = [raw for _, raw in rows]
+        if book is None:
+            return compiled.evaluate(raws, errors="collect")
+        period = raws[0]["period"]
+        if current and current[0] != period:
+            book.close(current.pop(), compiled.plan)
+        if not current:
+            current.append(period)
+        return compiled.evaluate_part(raws, book)
+
+    def close_last() -> None:
+        if book is not None and current:
+            book.close(current.pop(), compiled.plan)
 
     def checked(index: int, raw: Any) -> tuple[Key, str, Any] | None:
         if isinstance(raw, IncentivesError):
@@ -237,6 +261,7 @@ def iter_buckets(
 
     if grouped:
         yield from _grouped(_raw_records(source), checked, evaluate, report)
+        close_last()
         return
     spill = _Spill(spill_dir)
     keys = _Spill(spill_dir)
@@ -263,6 +288,7 @@ def iter_buckets(
                 rows = [(p, raw) for p, raw in rows if (key[0], p) not in dupes]
             if rows:
                 yield evaluate(rows)
+        close_last()
     finally:
         spill.close()
         keys.close()
@@ -317,13 +343,16 @@ def evaluate_stream(
     default_period: str | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
     on_error: Callable[[IncentivesError], None] | None = None,
+    state: Any = None,
 ) -> StreamSummary:
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
     ``out`` is a text stream, or a path written atomically (a temporary file in
     the same folder, renamed when complete). Errors are collected in the
     summary (and passed to ``on_error`` as they happen, when given); the good
-    records are still evaluated.
+    records are still evaluated. With ``state``, the payees open with their
+    ledgers from it and ``summary.state`` is the closing state (see
+    :func:`iter_buckets`).
     """
     if format not in ("jsonl", "csv"):
         raise UsageError(f"unknown stream format {format!r}; use jsonl or csv")
@@ -335,8 +364,16 @@ def evaluate_stream(
             on_error(exc)
 
     compiled = _compiled(plan)
-    runs = iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
-                        spill_dir=spill_dir, on_error=error)
+    buckets = iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
+                           spill_dir=spill_dir, on_error=error, state=state)
+    closing: list[Any] = []
+
+    def runs_kept() -> Iterator[Run]:  # remembers the state the runs carry
+        for run in buckets:
+            closing[:] = [run.state]
+            yield run
+
+    runs = runs_kept()
     with _output(out) as handle:
         if format == "jsonl":
             for run in runs:
@@ -345,6 +382,8 @@ def evaluate_stream(
                     handle.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
         else:
             _write_csv(compiled, runs, handle, summary, error, spill_dir)
+    if state is not None:
+        summary.state = closing[0] if closing else compiled.opening_state(state)
     return summary
 
 
@@ -419,6 +458,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--spill-dir", help="where the temporary bucket files go")
     p.add_argument("--errors", help="also write the errors to this file, one JSON per line")
     p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
+    p.add_argument("--state", help="the state (ledger) file: read, then replaced with the new "
+                                   "one when every record was evaluated")
     p.set_defaults(func=cmd_stream)
 
 
@@ -439,9 +480,22 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     def show(exc: IncentivesError) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
+    state = None
+    if args.state:
+        from .ledger import load_state_file
+
+        state = load_state_file(args.state, plan)
     summary = evaluate_stream(plan, args.records, args.out or out, format=args.format,
                               grouped=args.grouped, default_period=args.period,
-                              spill_dir=args.spill_dir, on_error=show)
+                              spill_dir=args.spill_dir, on_error=show, state=state)
+    if args.state:
+        if summary.errors:
+            sys.stderr.write(f"state not written: {len(summary.errors)} record(s) failed; "
+                             f"{args.state} is unchanged (fix them and run again)\n")
+        else:
+            from .ledger import save_state_file
+
+            save_state_file(summary.state, args.state)
     if args.errors:
         from .fileio import atomic_write
 
