@@ -224,3 +224,19 @@ policies:
     fast, slow = both(plan, records)
     assert fast == slow
     assert plan.evaluate(records)["a"].amount("t") == D("609.15")
+
+
+def _cases() -> list[Any]:
+    from incentives.testing.cases import find_case_files, load_cases
+
+    return [case for path in find_case_files([ROOT / "tests/cases"])
+            for case in load_cases(path)]
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c.name)
+def test_every_worked_example_case_is_identical_both_ways(case: Any) -> None:
+    plan = load_plan(case.plan)
+    if case.parameters:
+        plan = plan.with_parameters(**case.parameters)
+    fast, slow = both(plan, case.input, state=case.state)
+    assert fast == slow
