@@ -127,12 +127,7 @@ class _CompiledBalance(TeamCompiled):
 
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
-        members: list[PayeeState] = []
-        for s in states:
-            if self.applies(s):
-                members.append(s)
-            else:
-                self.skip(s)
+        members = self.applying(states)
         if not members:
             return
         members.sort(key=_PAYEE)

@@ -300,6 +300,19 @@ class Compiled:
         """What a policy leaves behind when its ``when`` is false: its name is zero."""
         s.env[self.id] = ZERO
 
+    def applying(self, states: list[PayeeState]) -> list[PayeeState]:
+        """The states this policy applies to (a new list, in order); every other one is
+        skipped (see :meth:`skip`)."""
+        if self.when is None:
+            return list(states)
+        chosen: list[PayeeState] = []
+        for s in states:
+            if self.applies(s):
+                chosen.append(s)
+            else:
+                self.skip(s)
+        return chosen
+
     def apply(self, s: PayeeState) -> None:  # pragma: no cover - abstract
         """Evaluate this policy for one payee."""
         raise NotImplementedError

@@ -141,15 +141,7 @@ class _CompiledContest(TeamCompiled):
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
         spec = self.spec
-        entrants: list[PayeeState] = []
-        if self.when is None:
-            entrants = states
-        else:
-            for s in states:
-                if self.applies(s):
-                    entrants.append(s)
-                else:
-                    self.skip(s)
+        entrants = self.applying(states)
         if not entrants:
             return
         desc = spec.order == "desc"

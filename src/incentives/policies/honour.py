@@ -97,12 +97,7 @@ class _CompiledHonour(TeamCompiled):
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
         spec = self.spec
-        eligible: list[PayeeState] = []
-        for s in states:
-            if self.applies(s):
-                eligible.append(s)
-            else:
-                self.skip(s)
+        eligible = self.applying(states)
         candidates = [s for s in eligible if self.criteria(s.env)]
         limit = count_for(len(eligible), count=spec.max, share=spec.max_share,
                           rounding=spec.share_rounding)

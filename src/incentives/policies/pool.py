@@ -121,12 +121,7 @@ class _CompiledPool(TeamCompiled):
 
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
-        sharers: list[PayeeState] = []
-        for s in states:
-            if self.applies(s):
-                sharers.append(s)
-            else:
-                self.skip(s)
+        sharers = self.applying(states)
         if not sharers:
             return
         sharers.sort(key=_PAYEE)

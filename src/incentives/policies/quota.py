@@ -88,12 +88,7 @@ class _CompiledQuota(Compiled):
         if self.split is None:
             super().apply_group(states, group, period)
             return
-        members = []
-        for s in states:
-            if self.applies(s):
-                members.append(s)
-            else:
-                self.skip(s)
+        members = self.applying(states)
         if not members:
             return
         targets = {self.target(s.env) for s in members}

@@ -86,12 +86,7 @@ class _CompiledRankingFlag(TeamCompiled):
     def apply_group(self, states: list[PayeeState], group: str | None,
                     period: PeriodContext) -> None:
         spec = self.spec
-        members: list[PayeeState] = []
-        for s in states:
-            if self.applies(s):
-                members.append(s)
-            else:
-                self.skip(s)
+        members = self.applying(states)
         n = count_for(len(members), count=spec.count, share=spec.share,
                       rounding=spec.share_rounding)
         ranked = rank(members, self.keys)
