@@ -240,3 +240,52 @@ def test_every_worked_example_case_is_identical_both_ways(case: Any) -> None:
         plan = plan.with_parameters(**case.parameters)
     fast, slow = both(plan, case.input, state=case.state)
     assert fast == slow
+
+
+@settings(max_examples=60, deadline=None)
+@given(sales=st.integers(min_value=-500, max_value=90000),
+       target=st.integers(min_value=0, max_value=60000),
+       limit=st.integers(min_value=0, max_value=4000),
+       rating=st.integers(min_value=0, max_value=5),
+       grade=st.sampled_from(["A", "B"]))
+def test_caps_modifiers_quotas_and_combinations_are_identical_both_ways(
+        sales: int, target: int, limit: int, rating: int, grade: str) -> None:
+    plan = load_plan(f"""
+name: mixed
+inputs:
+  metrics: {{sales: {{}}, target: {{}}, rating: {{integer: true}}}}
+  attributes: {{grade: {{allowed: [A, B]}}}}
+policies:
+  - {{type: quota, id: q, actual: sales, quota: target}}
+  - type: tiered
+    id: accel
+    basis: q_attainment
+    method: retroactive
+    on_threshold: above
+    applies_to: sales
+    tiers: [{{from: 0, rate: 0.02}}, {{from: 1, rate: 0.03}}, {{from: 1.2, rate: 0.05}}]
+  - type: larger_of
+    id: best
+    policies:
+      - {{type: formula, id: plain, amount: sales * 0.025}}
+      - {{type: formula, id: guarantee, amount: 300, when: "grade == 'A'"}}
+  - type: sum_of
+    id: extras
+    policies:
+      - {{type: formula, id: e1, amount: rating * 10}}
+      - {{type: formula, id: e2, amount: "min(rating, 2) * 5"}}
+  - type: modifier
+    id: rated
+    of: [accel, best]
+    measure: rating
+    on_threshold: above
+    bands: [{{from: 0, factor: 0.9}}, {{from: 3, factor: 1}}, {{from: 5, factor: 1.1, add: 50}}]
+  - {{type: cap, id: cap_best, limit: 2000, of: best}}
+  - {{type: cap, id: ceiling, limit: "{limit} + sales * 0"}}
+""")
+    records = [{"payee": "a", "period": "2026-05", "attributes": {"grade": grade},
+                "metrics": {"sales": D(sales), "target": D(target), "rating": rating}},
+               {"payee": "b", "period": "2026-05", "attributes": {"grade": "B"},
+                "metrics": {"sales": D(1000), "target": D(800), "rating": 3}}]
+    fast, slow = both(plan, records)
+    assert fast == slow

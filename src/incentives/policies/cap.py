@@ -12,11 +12,14 @@ Decimal('5000.00')
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["Cap"]
 
@@ -43,11 +46,29 @@ class _CompiledCap(Compiled):
         self.of = ctx.formula(spec.of, "of")
 
     def apply(self, s: PayeeState) -> None:
-        limit = self.limit(s.env)
-        current = self.of(s.env)
-        cut = limit - current if current > limit else ZERO
+        env = s.env
+        limit = self.limit(env)
+        current = self.of(env)
+        at = len(s.pool)
+        s.pool += (limit, current)
+        self.limit.capture(env, s.pool)
+        self.line(s, limit - current if current > limit else ZERO, explain=self.details, at=at)
+
+    def emit(self, w: KernelWriter) -> bool:
+        limit = w.evaluate(self.limit)
+        current = w.evaluate(self.of)
+        at = w.start()
+        w(f"pool += ({limit}, {current})")
+        w.capture(self.limit)
+        w.line(self, f"{limit} - {current} if {current} > {limit} else _ZERO",
+               explain=self.details, at=at)
+        return True
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """The line's details from the values captured when it was made."""
+        limit, current = pool[at:at + 2]
         details: dict[str, Any] = {"limit": limit, "limit_formula": self.limit.source,
                                    "of": self.of.source, "before": current}
         if self.limit.constant is None:
-            details["limit_substituted"] = self.limit.substitute(s.env)
-        self.line(s, cut, details)
+            details["limit_substituted"] = self.limit.substituted(pool, at + 2)
+        return details

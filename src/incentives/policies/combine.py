@@ -97,11 +97,18 @@ class _CompiledCombine(Compiled):
                 s.env[k] = v
         for k, v in amounts.items():
             s.env[k] = v
+        at = len(s.pool)
+        s.pool += (amounts, scratch.lines, chosen[0] if chosen else None)
+        self.line(s, amount, explain=self.details, at=at)
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """The line's details: the rule, each child's amount and its own working."""
+        amounts, lines, chosen = pool[at:at + 3]
         details: dict[str, Any] = {"rule": self.kind, "children": amounts}
         # each child's own working, for statements
         details["workings"] = {
             line.policy: {"type": line.type, "amount": line.amount, "details": line.details}
-            for line in scratch.lines}
-        if chosen:
-            details["chosen"] = chosen[0]
-        self.line(s, amount, details)
+            for line in lines}
+        if chosen is not None:
+            details["chosen"] = chosen
+        return details

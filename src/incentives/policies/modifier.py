@@ -10,13 +10,16 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_left, bisect_right
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["Band", "Modifier"]
 
@@ -76,13 +79,37 @@ class _CompiledModifier(Compiled):
         env = s.env
         base = sum((f(env) for f in self.of), ZERO)
         m = self.measure(env)
+        self.line(s, self.adjust(base, m, s.pool), explain=self.details, at=len(s.pool) - 3)
+
+    def emit(self, w: KernelWriter) -> bool:
+        base = w.temp("base")
+        w(f"{base} = _ZERO")
+        for f in self.of:
+            w(f"{base} = {base} + {w.evaluate(f)}")
+        m = w.evaluate(self.measure)
+        amount = w.temp()
+        w(f"{amount} = {w.const(self.adjust)}({base}, {m}, pool)")
+        w.line(self, amount, explain=self.details, at="len(pool) - 3")
+        return True
+
+    def adjust(self, base: Decimal, m: Decimal, pool: list[Any]) -> Decimal:
+        """The adjustment of ``base`` for the band ``m`` falls in; puts the measure, the
+        base and the band's index (None: below every band) in the pool."""
         i = (bisect_right if self.above else bisect_left)(self.starts, m) - 1
         if i < 0:
-            self.line(s, ZERO, {"measure": m, "measure_formula": self.measure.source,
-                                "band": None, "of": self.spec_of, "base": base})
-            return
+            pool += (m, base, None)
+            return ZERO
         band = self.bands[i]
-        amount = (band.factor - ONE) * base + band.add
-        self.line(s, amount, {"measure": m, "measure_formula": self.measure.source,
-                              "of": self.spec_of, "band": i, "band_label": band.label,
-                              "factor": band.factor, "add": band.add, "base": base})
+        pool += (m, base, i)
+        return (band.factor - ONE) * base + band.add
+
+    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+        """The line's details from the values captured when it was made."""
+        m, base, i = pool[at:at + 3]
+        if i is None:
+            return {"measure": m, "measure_formula": self.measure.source,
+                    "band": None, "of": self.spec_of, "base": base}
+        band = self.bands[i]
+        return {"measure": m, "measure_formula": self.measure.source,
+                "of": self.spec_of, "band": i, "band_label": band.label,
+                "factor": band.factor, "add": band.add, "base": base}

@@ -9,7 +9,7 @@ quota``); it adds no line.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
@@ -18,6 +18,9 @@ from ..formulas import NameType
 from ..money import ZERO, split
 from ..runtime import PayeeState, PeriodContext
 from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
+
+if TYPE_CHECKING:
+    from ..kernel import KernelWriter
 
 __all__ = ["Quota", "QuotaSplit"]
 
@@ -78,6 +81,19 @@ class _CompiledQuota(Compiled):
     def apply(self, s: PayeeState) -> None:
         assert self.quota is not None
         self._publish(s, self.quota(s.env))
+
+    def emit(self, w: KernelWriter) -> bool:
+        if self.quota is None:  # split from a group target: a team step
+            return False
+        quota = w.evaluate(self.quota)
+        actual = w.evaluate(self.actual)
+        message = w.const(f"quota {self.id!r} is zero: attainment is undefined")
+        with w.block(f"if {quota} == 0"):
+            w(f"raise {w.const(EvaluationError)}({message})")
+        w(f"e[{self.id!r}] = values[{self.id!r}] = {quota}")
+        name = f"{self.id}_attainment"
+        w(f"e[{name!r}] = values[{name!r}] = {actual} / {quota}")
+        return True
 
     def skip(self, s: PayeeState) -> None:
         super().skip(s)
