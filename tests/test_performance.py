@@ -358,3 +358,29 @@ def test_a_process_that_froze_objects_keeps_them_frozen(load_bench: Any) -> None
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+# --------------------------------------------------------------------------
+# JSON: written by the C encoder, one result per line; the same data as to_dict
+
+
+def test_json_text_is_the_data_of_to_dict_one_result_per_line(load_bench: Any) -> None:
+    import json
+
+    from incentives.runtime import Line
+
+    for name, plan, records in _example_runs(load_bench):
+        run = plan.evaluate(records, errors="collect")
+        text = run.to_json()
+        assert json.loads(text) == run.to_dict(), name
+        lines = text.splitlines()
+        assert lines[0] == "{"
+        assert lines[1].startswith('  "plan": {')
+        assert sum(1 for line in lines if line.startswith('    {"payee": ')) == len(run)
+        assert json.loads(run.to_json(indent=None)) == run.to_dict()
+    # details only jsonable can write (a number as a key) still come out, the same way
+    run = plan.evaluate(records, errors="collect")
+    run.results[0].lines.append(Line("odd", "odd", D("0.00"), "pay",
+                                     {D("1.5"): (D(1), "x"), True: None}))
+    assert json.loads(run.to_json()) == run.to_dict()
+    assert '"1.5": ["1", "x"], "True": null' in run.to_json()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .errors import IncentivesError
 from .money import ZERO
-from .runtime import Line, PayeeState, Record, jsonable
+from .runtime import Line, PayeeState, Record, json_default, jsonable
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -75,17 +75,18 @@ class PayeeResult:
 
         return result_html(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: amounts as decimal strings."""
+    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
+        """JSON-ready data: amounts as decimal strings (``convert=None``: details and
+        values left as they are, for an encoder that converts them itself)."""
         return {
             "payee": self.payee,
             "period": self.period,
             "group": self.group,
             "total": str(self.total),
-            "lines": [line.to_dict() for line in self.lines],
+            "lines": [line.to_dict(convert=convert) for line in self.lines],
             "titles": list(self.titles),
             "flags": list(self.flags),
-            "values": jsonable(self.values),
+            "values": convert(self.values) if convert is not None else self.values,
         }
 
 
@@ -144,12 +145,12 @@ class Run:
         return not self.errors
 
     # ------------------------------------------------------------------ output
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
         """JSON-ready data in the documented shape (plus ``groups`` when the plan has
-        group figures)."""
+        group figures); ``convert=None`` leaves Decimals in details and values."""
         data: dict[str, Any] = {
             "plan": {"name": self.plan.name, "version": self.plan.version},
-            "results": [r.to_dict() for r in self.results],
+            "results": [r.to_dict(convert=convert) for r in self.results],
             "errors": [_error_dict(e) for e in self.errors],
         }
         if _group_names(self.plan):
@@ -177,8 +178,18 @@ class Run:
         return [out[k] for k in sorted(out)]
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The run as JSON text; byte-identical for identical inputs."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent) + "\n"
+        """The run as JSON text; byte-identical for identical inputs.
+
+        Laid out for people and for speed: each top-level key on its own line
+        and each result (each error, each group) compact on a line of its own,
+        so the text is written by the C encoder rather than indented node by
+        node. ``indent=None`` gives one line.
+        """
+        try:
+            # the encoder turns Decimals and dates into strings itself, as jsonable would
+            return _layout(self.to_dict(convert=None), indent, json_default)
+        except TypeError:  # something only jsonable knows how to write (a key, say)
+            return _layout(self.to_dict(), indent, None)
 
     def columns(self) -> list[str]:
         """The policy ids that made lines, in plan order."""
@@ -274,6 +285,26 @@ class Run:
             lines += ["", f"{len(self.errors)} record(s) not evaluated:"]
             lines += [f"  {e}" for e in self.errors]
         return "\n".join(lines) + "\n"
+
+
+def _layout(data: dict[str, Any], indent: int | None,
+            default: Callable[[Any], Any] | None) -> str:
+    """``data`` as JSON text: each top-level key on a line, each item of a list on a line."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=default)
+
+    if indent is None:
+        return dumps(data) + "\n"
+    pad = " " * indent
+    parts = []
+    for key, value in data.items():
+        head = f"{pad}{dumps(key)}: "
+        if isinstance(value, list) and value:
+            items = f",\n{pad}{pad}".join(dumps(v) for v in value)
+            parts.append(f"{head}[\n{pad}{pad}{items}\n{pad}]")
+        else:
+            parts.append(head + dumps(value))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def _error_dict(e: IncentivesError) -> dict[str, Any]:

@@ -18,7 +18,44 @@ from typing import Any
 
 from .money import CONTEXT, ZERO
 
-__all__ = ["Line", "PayeeState", "PeriodContext", "Record", "jsonable"]
+__all__ = ["Line", "PayeeState", "PeriodContext", "Record", "json_default", "jsonable"]
+
+
+def json_default(value: Any) -> Any:
+    """For ``json.dumps(default=...)``: what :func:`jsonable` makes of a value the
+    encoder does not know (Decimals and dates become strings)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def jsonable(value: Any) -> Any:
+    """Turn details into JSON-ready data: Decimals and dates become strings."""
+    # the common exact types first (this runs for every value of every line)
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is Decimal:
+        return str(value)
+    if t is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if t is list:
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):  # pragma: no cover - never produced by the library
+        return str(Decimal(repr(value)))
+    return value
 
 
 @dataclass(slots=True)
@@ -106,14 +143,19 @@ class Line:
         # pickled with its details built (the lazy form refers to the compiled plan)
         return (Line, (self.policy, self.label, self.amount, self.type, self.details))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The line as JSON-ready data (amounts as decimal strings)."""
+    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
+        """The line as JSON-ready data (amounts as decimal strings).
+
+        ``convert=None`` leaves the details as they are (Decimals and dates in
+        them), for an encoder that converts them itself.
+        """
+        details = self.details
         return {
             "id": self.policy,
             "label": self.label,
             "amount": str(self.amount),
             "type": self.type,
-            "details": jsonable(self.details),
+            "details": convert(details) if convert is not None else details,
         }
 
 
@@ -182,28 +224,3 @@ class PayeeState:
         self.env[name] = value
         if show:
             self.values[name] = value
-
-
-def jsonable(value: Any) -> Any:
-    """Turn details into JSON-ready data: Decimals and dates become strings."""
-    # the common exact types first (this runs for every value of every line)
-    t = type(value)
-    if t is str or t is int or t is bool or value is None:
-        return value
-    if t is Decimal:
-        return str(value)
-    if t is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
-    if t is list:
-        return [jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):  # pragma: no cover - never produced by the library
-        return str(Decimal(repr(value)))
-    return value
