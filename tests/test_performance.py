@@ -384,3 +384,6 @@ def test_json_text_is_the_data_of_to_dict_one_result_per_line(load_bench: Any) -
                                      {D("1.5"): (D(1), "x"), True: None}))
     assert json.loads(run.to_json()) == run.to_dict()
     assert '"1.5": ["1", "x"], "True": null' in run.to_json()
+    for r in run.results[:2]:  # one result, as a line of `incentives stream`
+        assert "\n" not in r.to_json()
+        assert json.loads(r.to_json()) == r.to_dict()

@@ -75,6 +75,14 @@ class PayeeResult:
 
         return result_html(self)
 
+    def to_json(self) -> str:
+        """This result as one line of JSON (what a line of ``incentives stream`` holds)."""
+        try:
+            return json.dumps(self.to_dict(convert=None), ensure_ascii=False,
+                              default=json_default)
+        except TypeError:  # something only jsonable knows how to write (a key, say)
+            return json.dumps(self.to_dict(), ensure_ascii=False)
+
     def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
         """JSON-ready data: amounts as decimal strings (``convert=None``: details and
         values left as they are, for an encoder that converts them itself)."""

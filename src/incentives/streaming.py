@@ -379,7 +379,7 @@ def evaluate_stream(
             for run in runs:
                 _count(summary, run, error)
                 for r in run.results:
-                    handle.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+                    handle.write(r.to_json() + "\n")
         else:
             _write_csv(compiled, runs, handle, summary, error, spill_dir)
     if state is not None:
