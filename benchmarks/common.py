@@ -30,6 +30,7 @@ from incentives.money import CONTEXT
 __all__ = [
     "CENT",
     "ReparseEvaluator",
+    "amounts",
     "best_time",
     "clock",
     "compare",
@@ -119,26 +120,40 @@ class ReparseEvaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
         return self.eval(text)
 
 
-def compare(library: Iterable[Any], expected: Mapping[tuple[str, str], dict[str, Decimal]]
-            ) -> list[str]:
-    """Differences between the library's results and a baseline's, to the cent.
+def amounts(library: Iterable[Any]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    """The library's results in a baseline's shape: per (period, payee), each line's
+    amount (policy id -> amount) plus ``"total"``.
+
+    The benchmarks keep this, not the run, while the baseline is timed: a baseline
+    running with the library's run alive would pay for the collector walking it.
+    """
+    out: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for r in library:
+        got: dict[str, Decimal] = {}
+        for line in r.lines:
+            got[line.policy] = got.get(line.policy, Decimal(0)) + line.amount
+        got["total"] = r.total
+        out[(r.period, r.payee)] = got
+    return out
+
+
+def compare(library: Iterable[Any] | Mapping[tuple[str, str], dict[str, Decimal]],
+            expected: Mapping[tuple[str, str], dict[str, Decimal]]) -> list[str]:
+    """Differences between the library's results (or their :func:`amounts`) and a
+    baseline's, to the cent.
 
     ``expected`` maps (period, payee) to the amount of each line (policy id ->
     amount) plus ``"total"``. Returns one message per difference (empty: agree).
     """
     problems: list[str] = []
     seen = set()
-    for r in library:
-        key = (r.period, r.payee)
+    found = library if isinstance(library, Mapping) else amounts(library)
+    for key, got in found.items():
         seen.add(key)
         want = expected.get(key)
         if want is None:
             problems.append(f"{key}: not in the baseline")
             continue
-        got: dict[str, Decimal] = {}
-        for line in r.lines:
-            got[line.policy] = got.get(line.policy, Decimal(0)) + line.amount
-        got["total"] = r.total
         for name in sorted(set(got) | set(want)):
             a, b = got.get(name, Decimal(0)), want.get(name, Decimal(0))
             if a != b:
