@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
 from .inputs import DatedValue
-from .kernel import Kernel, compile_kernel
+from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments
 from .money import CONTEXT, ZERO
 from .periods import parse_period
@@ -37,7 +37,7 @@ __all__ = ["CompiledPlan"]
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
-_EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
+_EVAL_ERRORS = EVAL_ERRORS
 
 
 class CompiledPlan:

@@ -37,7 +37,8 @@ __all__ = ["Kernel", "KernelWriter", "compile_kernel"]
 
 Kernel = Callable[[PayeeState], None]
 
-_EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
+#: what a policy's arithmetic may raise for one payee (the payee fails, not the run)
+EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError, decimal.DecimalException)
 
 
 class KernelWriter:
@@ -202,7 +203,7 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
 class _failure:
     """Records a payee's failure inside a kernel the way the engine's loop does."""
 
-    catches = (IncentivesError, *_EVAL_ERRORS)
+    catches = (IncentivesError, *EVAL_ERRORS)
 
     def __init__(self, policies: Sequence[Compiled]) -> None:
         self.policies = list(policies)
