@@ -37,7 +37,6 @@ __all__ = ["CompiledPlan"]
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
-_EVAL_ERRORS = EVAL_ERRORS
 
 
 class CompiledPlan:
@@ -224,7 +223,7 @@ class CompiledPlan:
                     except IncentivesError as exc:
                         failed = True
                         s.error = _located(exc, s, pctx.period, policy)
-                    except _EVAL_ERRORS as exc:
+                    except EVAL_ERRORS as exc:
                         failed = True
                         s.error = EvaluationError(_describe(exc), payee=s.payee,
                                                   period=pctx.period, policy=policy.id)
@@ -235,7 +234,7 @@ class CompiledPlan:
                 for group, members in groups:
                     try:
                         policy.apply_group(members, group, pctx)
-                    except (IncentivesError, *_EVAL_ERRORS) as exc:
+                    except (IncentivesError, *EVAL_ERRORS) as exc:
                         failed = True
                         # an InfeasibleError stays one (pools, balancing), for every member
                         kind = InfeasibleError if isinstance(exc, InfeasibleError) else \
