@@ -490,8 +490,8 @@ def _converter(inputs: Inputs) -> Any:
     code.append("    return ({" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
                 + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "})")
     # the source names only the plan's declared inputs (as repr'd literals) and the
-    # values bound above; it runs with no builtins but len
-    scope["__builtins__"] = {"len": len}
+    # values bound above; it runs with no builtins but these
+    scope["__builtins__"] = {"len": len, "int": int, "str": str}
     exec(compile("\n".join(code), "<record converter>", "exec"), scope)
     return scope["convert"]
 
