@@ -148,7 +148,7 @@ class KernelWriter:
         pool = "pool" if explain is not None else "None"
         self(f"lines.append(_Line({policy.id!r}, {self.const(policy.label)}, {r}, "
              f"{(type or policy.line_type)!r}, {details}, {ex}, {pool}, {at}))")
-        self(f"s.total = e['total'] = s.total + {r}")
+        self(f"total = e['total'] = total + {r}")
         pid = repr(policy.id)
         self(f"e[{pid}] = e[{pid}] + {r} if {pid} in e else {r}")
         return r
@@ -169,19 +169,25 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
     w.scope["_fail"] = _failure(policies)
     body: list[str] = []
     w.lines = body
+    def call(method: str) -> None:
+        # a policy called as it is sees and keeps the running total on the state
+        w("s.total = total")
+        w(f"{p}.{method}(s)")
+        w("total = s.total")
+
     for i, policy in enumerate(policies):
         w(f"step = {i}")
         p = w.const(policy)
         if policy.when is None:
             if not policy.emit(w):
-                w(f"{p}.apply(s)")
+                call("apply")
             continue
         cond = w.evaluate(policy.when)
         with w.block(f"if {cond}"):
             if not policy.emit(w):
-                w(f"{p}.apply(s)")
+                call("apply")
         with w.block("else"):
-            w(f"{p}.skip(s)")
+            call("skip")
     source = ["def kernel(s):",
               "    step = 0",
               "    try:",
@@ -189,7 +195,9 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
               "        pool = s.pool",
               "        lines = s.lines",
               "        values = s.values",
+              "        total = s.total",  # the running total, kept in a local
               *("    " + line for line in body),
+              "        s.total = total",
               "    except _fail.catches as exc:",
               "        _fail(s, step, exc)"]
     text = "\n".join(source)
