@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import EvaluationError, IncentivesError
-from .formulas import _ABSENT, Formula
+from .formulas import _ABSENT, _RUNTIME_ERRORS, Formula, _evaluation_error
 from .money import CONTEXT, MAX_DIGITS, ZERO, Rounding
 from .policies.base import Compiled, checked_amount
 from .runtime import Line, PayeeState
@@ -162,9 +162,8 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
     evaluates nothing further for that payee).
     """
     w = KernelWriter(rounding)
-    w.scope["_errors"] = (ArithmeticError, ValueError, TypeError, KeyError)
-    from .formulas import _evaluation_error
-
+    # an inlined formula fails as the formula itself would (formulas' own handler)
+    w.scope["_errors"] = _RUNTIME_ERRORS
     w.scope["_error"] = _evaluation_error
     w.scope["_fail"] = _failure(policies)
     body: list[str] = []

@@ -79,7 +79,8 @@ class _CompiledModifier(Compiled):
         env = s.env
         base = sum((f(env) for f in self.of), ZERO)
         m = self.measure(env)
-        self.line(s, self.adjust(base, m, s.pool), explain=self.details, at=len(s.pool) - 3)
+        at = len(s.pool)
+        self.line(s, self.adjust(base, m, s.pool), explain=self.details, at=at)
 
     def emit(self, w: KernelWriter) -> bool:
         base = w.temp("base")
@@ -87,9 +88,10 @@ class _CompiledModifier(Compiled):
         for f in self.of:
             w(f"{base} = {base} + {w.evaluate(f)}")
         m = w.evaluate(self.measure)
+        at = w.start()
         amount = w.temp()
         w(f"{amount} = {w.const(self.adjust)}({base}, {m}, pool)")
-        w.line(self, amount, explain=self.details, at="len(pool) - 3")
+        w.line(self, amount, explain=self.details, at=at)
         return True
 
     def adjust(self, base: Decimal, m: Decimal, pool: list[Any]) -> Decimal:
