@@ -298,3 +298,73 @@ def test_rounding_to_a_total_gives_the_largest_remainders_their_units(
     assert paid == want
     assert [x.as_tuple().exponent for x in paid] == [
         min(quantum.as_tuple().exponent, 0)] * len(paid)  # type: ignore[operator]
+
+
+def _rounded_to_total_plainly(exact: list[Decimal], total: Decimal, quantum: Decimal,
+                              lower: list[Decimal | None], upper: list[Decimal | None],
+                              keys: list[int]) -> list[Decimal]:
+    """The rule of round_to_total written out plainly, one value at a time."""
+    def whole(x: Decimal, mode: str) -> int:
+        return int((x / quantum).to_integral_value(rounding=mode))
+
+    lo = [None if b is None else whole(b, decimal.ROUND_CEILING) for b in lower]
+    hi = [None if b is None else whole(b, decimal.ROUND_FLOOR) for b in upper]
+    units = []
+    for x, a, b in zip(exact, lo, hi, strict=True):
+        if a is not None and b is not None and a > b:
+            raise InfeasibleError("no multiple of the quantum between a floor and its cap")
+        u = whole(x, decimal.ROUND_FLOOR)
+        if a is not None and u < a:
+            u = a
+        if b is not None and u > b:
+            u = b
+        units.append(u)
+    rem = [x / quantum - u for x, u in zip(exact, units, strict=True)]
+    while sum(units) < whole(total, decimal.ROUND_HALF_UP):
+        room = [i for i in range(len(units)) if hi[i] is None or units[i] < hi[i]]  # type: ignore[operator]
+        if not room:
+            raise InfeasibleError("caps")
+        for i in sorted(room, key=lambda i: (-rem[i], keys[i]))[:whole(total, "ROUND_HALF_UP")
+                                                                 - sum(units)]:
+            units[i] += 1
+            rem[i] -= 1
+    while sum(units) > whole(total, decimal.ROUND_HALF_UP):
+        room = [i for i in range(len(units)) if lo[i] is None or units[i] > lo[i]]  # type: ignore[operator]
+        if not room:
+            raise InfeasibleError("floors")
+        for i in sorted(room, key=lambda i: (rem[i], -keys[i]))[:sum(units)
+                                                                - whole(total, "ROUND_HALF_UP")]:
+            units[i] -= 1
+            rem[i] += 1
+    return [D(u) * quantum for u in units]
+
+
+bound_cents = st.none() | st.integers(min_value=0, max_value=5_000).map(lambda c: D(c) / 1000)
+
+
+@given(values=st.lists(st.integers(min_value=0, max_value=5_000).map(lambda v: D(v) / 1000),
+                       min_size=1, max_size=12),
+       spare=st.integers(min_value=-300, max_value=300),
+       uniform=st.booleans(), lower=st.lists(bound_cents, min_size=12, max_size=12),
+       upper=st.lists(bound_cents, min_size=12, max_size=12), data=st.data())
+def test_rounding_to_a_total_within_bounds_follows_the_rule(
+        values: list[Decimal], spare: int, uniform: bool, lower: list[Decimal | None],
+        upper: list[Decimal | None], data: st.DataObject) -> None:
+    """round_to_total against the rule written out plainly, with floors and caps: one for
+    all (its fast path) or one each, some missing; totals above and below the values."""
+    n = len(values)
+    lows, highs = ([lower[0]] * n, [upper[0]] * n) if uniform else (lower[:n], upper[:n])
+    keys = data.draw(st.permutations(list(range(n))))
+    with decimal.localcontext(CONTEXT):
+        total = (sum(values, D(0)) / CENT).to_integral_value() * CENT + spare * CENT
+        try:
+            want: list[Decimal] | type[InfeasibleError] = _rounded_to_total_plainly(
+                values, total, CENT, lows, highs, keys)
+        except InfeasibleError:
+            want = InfeasibleError
+        try:
+            got: list[Decimal] | type[InfeasibleError] = round_to_total(
+                values, total, CENT, lower=lows, upper=highs, order=keys)
+        except InfeasibleError:
+            got = InfeasibleError
+    assert got == want

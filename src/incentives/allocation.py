@@ -24,10 +24,13 @@ Two steps, used by bonus pools and by bonus balancing:
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
+from operator import neg, sub
 from typing import Any
 
 from .errors import InfeasibleError
@@ -84,9 +87,7 @@ def fill(
     n = len(weights)
     if n == 0:
         raise InfeasibleError(f"cannot share {total} among nobody")
-    if ((lower is None or all(b is None for b in lower))
-            and (upper is None or all(b is None for b in upper))
-            and (lower is None or len(lower) == n) and (upper is None or len(upper) == n)):
+    if _unbounded(lower, n) and _unbounded(upper, n):
         return _fill_unbounded(total, weights)
     los: list[Decimal | None] = list(lower) if lower is not None else [None] * n
     his: list[Decimal | None] = list(upper) if upper is not None else [None] * n
@@ -149,23 +150,37 @@ def fill(
     return Fill(amounts, factor, held)
 
 
+def _unbounded(bounds: Sequence[Decimal | None] | None, n: int) -> bool:
+    """Whether ``bounds`` (one per share, or None) bound nothing."""
+    if bounds is None:
+        return True
+    if len(bounds) != n:
+        return False
+    if isinstance(bounds, list):
+        # at C speed: bounds are most often all None (or none of them is)
+        return n == 0 or (bounds[0] is None and bounds.count(None) == n)
+    return all(b is None for b in bounds)
+
+
 def _fill_unbounded(total: Decimal, weights: Sequence[Decimal]) -> Fill:
     """:func:`fill` with no bounds: the same arithmetic, without the bound checks."""
-    for i, w in enumerate(weights):
-        if w < 0:
-            raise InfeasibleError(f"weight {w} of share {i + 1} is negative")
+    n = len(weights)
+    lowest = min(weights)
+    if lowest < 0:
+        i = next(i for i, w in enumerate(weights) if w < 0)
+        raise InfeasibleError(f"weight {weights[i]} of share {i + 1} is negative")
     with decimal.localcontext(CONTEXT):
-        slope = ZERO
-        for w in weights:
-            if w > 0:
-                slope += w
+        slope = sum(weights, ZERO) if lowest > 0 else sum((w for w in weights if w > 0), ZERO)
         if slope == 0:
             if total != ZERO:
                 raise InfeasibleError(f"every weight is zero: nothing to share {total} by")
-            return Fill([ZERO] * len(weights), None, [None] * len(weights))
+            return Fill([ZERO] * n, None, [None] * n)
         factor = (total - ZERO) / slope
-        amounts = [factor * w if w > 0 else ZERO for w in weights]
-    return Fill(amounts, factor, [None] * len(weights))
+        if lowest > 0:
+            amounts = list(map(factor.__mul__, weights))
+        else:
+            amounts = [factor * w if w > 0 else ZERO for w in weights]
+    return Fill(amounts, factor, [None] * n)
 
 
 def _solve(total: Decimal, weights: Sequence[Decimal], los: Sequence[Decimal | None],
@@ -219,9 +234,11 @@ def round_to_total(
     n = len(values)
     keys = list(order) if order is not None else list(range(n))
     q = quantum
-    exp = q.as_tuple().exponent
-    # a power-of-ten quantum (0.01, 1, 10...): values become units by moving the point
-    shift = -exp if q.as_tuple().digits == (1,) and isinstance(exp, int) else None
+    shift, exp = _shape(q)
+    if _unbounded(lower, n):
+        lower = None
+    if _unbounded(upper, n):
+        upper = None
     with decimal.localcontext(CONTEXT):
         t_units = total.scaleb(shift) if shift is not None else total / q
         if t_units != t_units.to_integral_value():
@@ -229,8 +246,14 @@ def round_to_total(
         target = int(t_units)
 
         def units(bounds: Sequence[Decimal | None],
-                  rounding: Callable[[Decimal], int]) -> list[int | None]:
-            # bounds often repeat (one floor for all): each distinct one is worked out once
+                  rounding: Callable[[Decimal], int]) -> tuple[list[int | None], bool]:
+            """The bounds in whole quanta; and whether they are one bound for all."""
+            first = bounds[0]
+            if first is not None and isinstance(bounds, list) and bounds.count(first) == n:
+                # one bound for all (the common case): worked out once
+                return [rounding(first.scaleb(shift) if shift is not None
+                                 else first / q)] * n, True
+            # else bounds may still repeat: each distinct one is worked out once
             seen: dict[Decimal, int] = {}
             out: list[int | None] = []
             for b in bounds:
@@ -239,34 +262,51 @@ def round_to_total(
                     continue
                 u = seen.get(b)
                 if u is None:
-                    scaled = b.scaleb(shift) if shift is not None else b / q
-                    u = seen[b] = rounding(scaled)
+                    u = seen[b] = rounding(b.scaleb(shift) if shift is not None else b / q)
                 out.append(u)
-            return out
+            return out, False
 
-        lo_u = [None] * n if lower is None else units(lower, math.ceil)
-        hi_u = [None] * n if upper is None else units(upper, math.floor)
-        scaled = ([v.scaleb(shift) for v in values] if shift is not None
+        # C-level maps: this runs for every member of every pool and balanced group
+        scaled = (list(map(Decimal.scaleb, values, repeat(shift))) if shift is not None
                   else [v / q for v in values])
         base = [math.floor(x) for x in scaled]  # exact: a Decimal floors to an int
-        bounded = lower is not None or upper is not None
-        if bounded:
-            for i in range(n):
+        lo_u: list[int | None] = [None] * n
+        hi_u: list[int | None] = [None] * n
+        cap: int | None = None  # the one cap of all, when there is one
+        if lower is not None or upper is not None:
+            lo_same = hi_same = True
+            if lower is not None:
+                lo_u, lo_same = units(lower, math.ceil)
+            if upper is not None:
+                hi_u, hi_same = units(upper, math.floor)
+            for i in range(1 if lo_same and hi_same else n):
                 lo, hi = lo_u[i], hi_u[i]
                 if lo is not None and hi is not None and lo > hi:
                     raise InfeasibleError(
                         f"no multiple of {q} lies between the floor {lower[i]} and "  # type: ignore[index]
                         f"the cap {upper[i]}")  # type: ignore[index]
-                if lo is not None and base[i] < lo:
-                    base[i] = lo
-                if hi is not None and base[i] > hi:
-                    base[i] = hi
-        rem = [x - u for x, u in zip(scaled, base, strict=True)]
+            if lo_same and hi_same:
+                lo, cap = lo_u[0], hi_u[0]
+                if lo is not None:
+                    base = [lo if b < lo else b for b in base]
+                if cap is not None:
+                    base = [cap if b > cap else b for b in base]
+            else:
+                for i in range(n):
+                    lo, hi = lo_u[i], hi_u[i]
+                    if lo is not None and base[i] < lo:
+                        base[i] = lo
+                    if hi is not None and base[i] > hi:
+                        base[i] = hi
+        rem = list(map(sub, scaled, base))
         left = target - sum(base)
         while left > 0:
             # one unit each to the largest remainders (ties: smallest key), below the caps
-            can = sorted((-rem[i], keys[i], i) for i in range(n)
-                         if hi_u[i] is None or base[i] < hi_u[i])  # type: ignore[operator]
+            if upper is None or (cap is not None and max(base) < cap):  # nobody at a cap
+                can = sorted(zip(map(neg, rem), keys, range(n), strict=True))
+            else:
+                can = sorted((-rem[i], keys[i], i) for i in range(n)
+                             if hi_u[i] is None or base[i] < hi_u[i])  # type: ignore[operator]
             if not can:
                 raise InfeasibleError(f"the caps (rounded to {q}) leave no room for {total}")
             for _, _, i in can[:left]:
@@ -284,11 +324,22 @@ def round_to_total(
                 rem[i] += 1
             left = target - sum(base)
         if shift is not None:
-            # u units are u written with the quantum's exponent
-            return [Decimal(u).scaleb(exp) for u in base]  # type: ignore[arg-type]
-        quant = Decimal(1).scaleb(exp)  # type: ignore[arg-type]
-        return [(Decimal(u) * q).quantize(quant) if isinstance(exp, int) and exp < 0
-                else Decimal(u) * q for u in base]
+            # u units times a quantum of one digit: u written with the quantum's
+            # exponent (exact, as scaleb would give)
+            return list(map(q.__rmul__, map(Decimal, base)))
+        quant = Decimal(1).scaleb(exp)
+        return [(Decimal(u) * q).quantize(quant) if exp < 0 else Decimal(u) * q
+                for u in base]
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(q: Decimal) -> tuple[int | None, int]:
+    """A quantum's exponent, and the shift that makes a value a count of quanta when
+    the quantum is a power of ten (0.01, 1, 10...: moving the point), else None."""
+    t = q.as_tuple()
+    if not isinstance(t.exponent, int):
+        raise ValueError(f"the quantum {q} is not a finite number")
+    return (-t.exponent if t.digits == (1,) else None), t.exponent
 
 
 class _Rev:

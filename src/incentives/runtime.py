@@ -167,6 +167,9 @@ class PeriodContext:
     start: dt.date
     end: dt.date
     base_env: dict[str, Any]
+    #: what a policy works out once for the period, over parameters only (a
+    #: contest's prizes), keyed by the policy's id and what it is
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def days(self) -> int:

@@ -48,7 +48,7 @@ spread before and after (:func:`incentives.spread.spread_figures`).
 from __future__ import annotations
 
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, sub
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -177,10 +177,8 @@ class _CompiledBalance(TeamCompiled):
         # what every member's details are built from, when first read
         spreads: dict[str, Any] = {}  # figured when first needed
         found = (before, after, m, exact, info, unmet, spreads)
-        for i, s in enumerate(members):
-            at = len(s.pool)
-            s.pool += (found, i)
-            self.line(s, after[i] - before[i], explain=self.details, at=at)
+        self.group_lines(members, list(map(sub, after, before)), self.details,
+                         [(found, i) for i in range(n)])
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """A member's details from what :meth:`apply_group` found for the group."""

@@ -363,6 +363,31 @@ class Compiled:
         env[pid] = env[pid] + rounded if pid in env else rounded
         return rounded
 
+    def group_lines(self, states: Sequence[PayeeState], amounts: Sequence[Decimal],
+                    explain: Callable[[list[Any], int], dict[str, Any]],
+                    found: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`line` for each of a group's ``states`` in turn (a team policy's lines):
+        state ``i`` gets ``amounts[i]``, explained lazily by ``explain`` from the values
+        ``found[i]``, which are put in its pool. The same as calling :meth:`line` per
+        member, in one call."""
+        pid, label, line_type = self.id, self.label, self.line_type
+        q, mode = self._quantum, self._mode
+        for s, amount, values in zip(states, amounts, found, strict=True):
+            if (amount.__class__ is not Decimal or not amount.is_finite()
+                    or amount.adjusted() >= MAX_DIGITS):
+                amount = checked_amount(amount)
+            rounded = amount.quantize(q, mode, CONTEXT) if q is not None else self.round(amount)
+            if not rounded:
+                rounded = abs(rounded)  # never a "-0.00" line
+            pool = s.pool
+            at = len(pool)
+            pool += values
+            s.lines.append(Line(pid, label, rounded, line_type, None, explain, pool, at))
+            total = s.total = s.total + rounded
+            env = s.env
+            env["total"] = total
+            env[pid] = env[pid] + rounded if pid in env else rounded
+
 
 def checked_amount(amount: Any) -> Decimal:
     """An amount that is not a finite Decimal of at most MAX_DIGITS whole digits is refused."""

@@ -127,12 +127,17 @@ class _CompiledContest(TeamCompiled):
                 f"prize {f.source!r} uses {exc.args[0]!r}: prizes may use parameters only"
             ) from None
 
-    def _position_prizes(self, n: int, env: dict[str, Any]) -> list[Decimal]:
+    def _position_prizes(self, n: int, period: PeriodContext) -> list[Decimal]:
         """The prize of each position 1..n (zero past the last prize)."""
+        key = (self.id, "prizes")
+        values = period.cache.get(key)
+        if values is None:  # prizes are over parameters: worked out once a period
+            env = period.base_env
+            values = period.cache[key] = [self._amount(f, env) for f in
+                                          (self.prizes or [f for _, f in self.bands])]
         if self.prizes:
-            values = [self._amount(f, env) for f in self.prizes]
             return [values[p] if p < len(values) else ZERO for p in range(n)]
-        bands = [(top, self._amount(f, env)) for top, f in self.bands]
+        bands = list(zip((top for top, _ in self.bands), values, strict=True))
         out = []
         for p in range(1, n + 1):
             out.append(next((amount for top, amount in bands if p <= top * n), ZERO))
@@ -146,74 +151,56 @@ class _CompiledContest(TeamCompiled):
             return
         desc = spec.order == "desc"
         score_of = self.score.fn
-        scores = {s.payee: score_of(s.env) for s in entrants}
-        thresholds: dict[str, Decimal | None] = {}
-        qualified: list[PayeeState] = []
+        scores = [score_of(s.env) for s in entrants]
         threshold = self.threshold
-        same: Decimal | None = None
-        if threshold is not None and threshold.names <= period.base_env.keys() - {"total"}:
-            same = threshold(period.base_env)  # over parameters only: one for everybody
-        for s in entrants:
-            t = same if same is not None or threshold is None else threshold(s.env)
-            thresholds[s.payee] = t
-            sc = scores[s.payee]
-            if t is None or (sc >= t if desc else sc <= t):
-                qualified.append(s)
+        thresholds: list[Decimal | None]
+        if threshold is None:
+            thresholds = [None] * len(entrants)
+            qualified = list(range(len(entrants)))
+        else:
+            if threshold.names <= period.base_env.keys() - {"total"}:
+                # over parameters only: one for everybody
+                thresholds = [threshold(period.base_env)] * len(entrants)
+            else:
+                thresholds = [threshold(s.env) for s in entrants]
+            qualified = [i for i, (sc, t) in enumerate(zip(scores, thresholds, strict=True))
+                         if (sc >= t if desc else sc <= t)]
         if spec.ties == "keys":
-            ranked = rank(qualified, [(self.score, spec.order), *self.tie_keys])
+            ranked = rank([entrants[i] for i in qualified],
+                          [(self.score, spec.order), *self.tie_keys])
         else:  # the scores are known: rank by them (then payee id)
-            ranked = Ranked(qualified, [(_number(scores[s.payee], self.score),)
-                                        for s in qualified], (spec.order,))
+            ranked = Ranked([entrants[i] for i in qualified],
+                            [(_number(scores[i], self.score),) for i in qualified],
+                            (spec.order,))
         n = len(ranked)
         pays = n >= spec.min_participants
-        prizes = self._position_prizes(n, period.base_env) if n else []
-        amounts: dict[str, Decimal] = {}
-        info: dict[str, dict[str, Any]] = {}
+        prizes = self._position_prizes(n, period) if n else []
+        # per entrant (by index): the prize, and where it was placed among the qualified
+        # (rank, position, what else explains it); None for those who did not qualify
+        amounts = [ZERO] * len(entrants)
+        placed: list[tuple[int, int, dict[str, Any] | None] | None] = [None] * len(entrants)
         # ties on the score alone (for share / best); with keys every position is its own
-        score_blocks = (ranked.blocks if spec.ties != "keys"
-                        else [[pos] for pos in range(n)])
-        members = ranked.members
-        for block in score_blocks:
-            if len(block) == 1:  # no tie: the prize of its position
-                p = block[0]
-                d: dict[str, Any] = {"rank": p + 1, "position": p + 1}
-                if spec.ties == "keys":
-                    d["keys"] = [str(v) for v in ranked.values[p]]
-                amounts[members[p].payee] = prizes[p] if pays and prizes[p] else ZERO
-                info[members[p].payee] = d
-                continue
-            payees = [ranked.members[p].payee for p in block]
-            positions = [p + 1 for p in block]
-            block_prizes = [prizes[p] for p in block]
-            if not pays or not any(block_prizes):
-                shares = [ZERO] * len(block)
-            elif len(block) == 1 or spec.ties == "keys":
-                shares = block_prizes
-            elif spec.ties == "best":
-                shares = [block_prizes[0]] * len(block)
-            else:
-                pooled = sum(block_prizes, ZERO)
-                shares = split(pooled, [1] * len(block), quantum=self.quantum, order=payees)
-            for p, payee, share in zip(block, payees, shares, strict=True):
-                d = {"rank": block[0] + 1, "position": p + 1}
-                if len(block) > 1 and any(block_prizes):
-                    # a tie among places that win nothing changes nothing (and its
-                    # details would grow with the square of the tie's size)
-                    d["tie"] = {"rule": spec.ties, "with": [x for x in payees if x != payee],
-                                "positions": positions, "prizes": block_prizes}
-                    if spec.ties == "share":
-                        d["tie"]["pooled"] = sum(block_prizes, ZERO)
-                if spec.ties == "keys":
-                    d["keys"] = [str(v) for v in ranked.values[p]]
-                amounts[payee] = share
-                info[payee] = d
+        at = [qualified[i] for i in ranked.index]  # the entrant at each position
+        if spec.ties != "keys":
+            for block in ranked.blocks:
+                if len(block) == 1:  # no tie: the prize of its position
+                    p = block[0]
+                    if pays and prizes[p]:
+                        amounts[at[p]] = prizes[p]
+                    placed[at[p]] = (p + 1, p + 1, None)
+                else:
+                    self._tie(block, ranked, prizes, pays, at, amounts, placed)
+        else:
+            for p in range(n):
+                if pays and prizes[p]:
+                    amounts[at[p]] = prizes[p]
+                placed[at[p]] = (p + 1, p + 1, {"keys": [str(v) for v in ranked.values[p]]})
         # for each prize amount, the weakest score among those paid more (for the hints)
+        by_amount: dict[Decimal, list[Decimal]] = {ZERO: []}
+        for i in qualified:
+            by_amount.setdefault(amounts[i], []).append(scores[i])
         weakest_above: dict[Decimal, Decimal | None] = {}
         weakest: Decimal | None = None
-        by_amount: dict[Decimal, list[Decimal]] = {}
-        for pe, amt in amounts.items():
-            by_amount.setdefault(amt, []).append(scores[pe])
-        by_amount.setdefault(ZERO, [])
         for amt in sorted(by_amount, reverse=True):
             weakest_above[amt] = weakest
             group_weakest = (min if desc else max)(by_amount[amt], default=None)
@@ -221,27 +208,54 @@ class _CompiledContest(TeamCompiled):
                 weakest = group_weakest if weakest is None else (
                     min(weakest, group_weakest) if desc else max(weakest, group_weakest))
         rank_name = f"{self.id}_rank"
-        for s in entrants:
-            sc = scores[s.payee]
-            mine = amounts.get(s.payee, ZERO)
+        found: list[tuple[Any, ...]] = []
+        for s, sc, t, mine, where in zip(entrants, scores, thresholds, amounts, placed,
+                                         strict=True):
             target = weakest_above[mine]
             gap: Decimal | None = None
             if target is not None:
-                gap = max(target - sc if desc else sc - target, ZERO)
-            t = thresholds[s.payee]
-            placed = info.get(s.payee)
-            if placed is not None:
-                s.env[rank_name] = s.values[rank_name] = Decimal(placed["rank"])
+                gap = target - sc if desc else sc - target
+                if gap < ZERO:
+                    gap = ZERO
+            if where is not None:
+                s.env[rank_name] = s.values[rank_name] = Decimal(where[0])
             else:
                 assert t is not None
                 short = t - sc if desc else sc - t
-                if gap is not None:
-                    gap = max(gap, short)
+                if gap is not None and short > gap:
+                    gap = short
                 s.env[rank_name] = ZERO
             # the details are built when first read, from these
-            at = len(s.pool)
-            s.pool += (sc, t, placed, n, pays, gap)
-            self.line(s, mine, explain=self.details, at=at)
+            found.append((sc, t, where, n, pays, gap))
+        self.group_lines(entrants, amounts, self.details, found)
+
+    def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], pays: bool,
+             at: list[int], amounts: list[Decimal],
+             placed: list[tuple[int, int, dict[str, Any] | None] | None]) -> None:
+        """Settle a tie on the score among the positions ``block`` (share or best)."""
+        spec = self.spec
+        payees = [ranked.members[p].payee for p in block]
+        positions = [p + 1 for p in block]
+        block_prizes = [prizes[p] for p in block]
+        if not pays or not any(block_prizes):
+            shares = [ZERO] * len(block)
+        elif spec.ties == "best":
+            shares = [block_prizes[0]] * len(block)
+        else:
+            pooled = sum(block_prizes, ZERO)
+            shares = split(pooled, [1] * len(block), quantum=self.quantum, order=payees)
+        for p, payee, share in zip(block, payees, shares, strict=True):
+            extra: dict[str, Any] | None = None
+            if any(block_prizes):
+                # a tie among places that win nothing changes nothing (and its
+                # details would grow with the square of the tie's size)
+                tie: dict[str, Any] = {"rule": spec.ties, "with": [x for x in payees if x != payee],
+                       "positions": positions, "prizes": block_prizes}
+                if spec.ties == "share":
+                    tie["pooled"] = sum(block_prizes, ZERO)
+                extra = {"tie": tie}
+            amounts[at[p]] = share
+            placed[at[p]] = (block[0] + 1, p + 1, extra)
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """A contestant's details from what :meth:`apply_group` found for them."""
@@ -251,7 +265,9 @@ class _CompiledContest(TeamCompiled):
                                    "qualified": placed is not None, "participants": n,
                                    "min_participants": spec.min_participants}
         if placed is not None:
-            details.update(placed)
+            details["rank"], details["position"], extra = placed
+            if extra:
+                details.update(extra)
         else:
             details["rank"] = None
             details["gap_to_qualify"] = t - sc if spec.order == "desc" else sc - t

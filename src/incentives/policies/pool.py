@@ -169,11 +169,9 @@ class _CompiledPool(TeamCompiled):
         # what every sharer's details are built from, when first read
         found = (pool, n, aggs, weights, shares, floors, caps)
         name = f"{self.id}_pool"
-        for i, s in enumerate(sharers):
+        for s in sharers:
             s.env[name] = s.values[name] = pool
-            at = len(s.pool)
-            s.pool += (found, i)
-            self.line(s, paid[i], explain=self.details, at=at)
+        self.group_lines(sharers, paid, self.details, [(found, i) for i in range(n)])
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """A sharer's details from what :meth:`apply_group` found for the group."""

@@ -168,6 +168,8 @@ class Ranked:
             keys = [(*(-x if o == "desc" else x for x, o in zip(v, orders, strict=True)),
                      m.payee) for v, m in zip(values, members, strict=True)]
         idx = sorted(range(len(members)), key=keys.__getitem__)
+        #: for each position, the index of its member in the list given
+        self.index = idx
         self.members = [members[i] for i in idx]
         self.values = [values[i] for i in idx]
         self.blocks: list[list[int]] = []  # positions (0-based) of each tie block
