@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incentives import compile_formula, load_plan
@@ -146,9 +146,14 @@ inputs:
 policies:
   - {type: formula, id: pay, amount: revenue * 0.01}
 """
-#: one plan with a CSV column name for a metric, one without (the fast path's case)
+#: one plan with a CSV column name for a metric, one without (the fast path's case), and
+#: one with an event list the reader written for the plan leaves to the slower paths
 INPUTS = [load_plan(PLAN_TEXT).inputs,
-          load_plan(PLAN_TEXT.replace("{column: Score}", "{}")).inputs]
+          load_plan(PLAN_TEXT.replace("{column: Score}", "{}")).inputs,
+          load_plan(PLAN_TEXT.replace("{column: Score}", "{}").replace(
+              "    lost: {fields: {id: text, value: number}}",
+              "    lost: {fields: {id: text, value: number}}\n"
+              "    moves: {fields: {day: date}}")).inputs]
 
 
 def _outcome(fn: Any, raw: Any) -> str:
@@ -193,7 +198,15 @@ def raw_records(draw: st.DrawFn) -> Any:
             raw["events"] = draw(st.one_of(
                 st.none(), st.just([]), st.just(""), st.just({}),
                 st.just({"lost": [{"id": "c1", "value": "10"}]}),
-                st.just({"lost": [{"id": "c1"}]}), st.just({"lots": []})))
+                st.just({"lost": [{"id": "c1"}]}), st.just({"lots": []}),
+                st.just({"lost": None}), st.just({"lost": "c1"}), st.just({"lost": [[]]}),
+                st.just({"moves": [{"day": "2026-05-03"}]}),
+                st.lists(st.fixed_dictionaries(
+                    {"id": st.sampled_from(["c1", " c2 ", "", "  ", 7]),
+                     "value": st.sampled_from([D("10.5"), D(3), D("NaN"), D("-Infinity"),
+                                               D("1E+40"), "4", 4, None])},
+                    optional={"extra": st.just(1)}), max_size=3).map(
+                    lambda rows: {"lost": rows})))
     for _ in range(draw(st.integers(0, 2))):
         where = draw(st.sampled_from(["top", "metrics", "attributes"]))
         target = raw if flat or where == "top" or not isinstance(raw.get(where), dict) \
@@ -212,6 +225,64 @@ def test_fast_reader_agrees_with_full_check(raw: Any, default_period: str | None
                                             inputs: Any) -> None:
     reader = RecordReader(inputs, default_period=default_period)
     assert _outcome(reader.read, raw) == _outcome(reader._read, raw)
+
+
+@st.composite
+def nested_records(draw: st.DrawFn) -> Any:
+    """Well-formed nested records with one thing spoilt at most: what the reader
+    written for a plan (records._converter) reads itself or leaves to the slower paths."""
+    rows = draw(st.lists(st.fixed_dictionaries(
+        {"id": st.sampled_from(["c1", " c2 "]), "value": st.sampled_from([D("10.5"), D(3)])}),
+        max_size=3))
+    raw: dict[str, Any] = {
+        "payee": draw(st.sampled_from(["m-1", " m-2 "])),
+        "period": draw(st.sampled_from(["2026-05", " 2026-Q2 ", None])),
+        "group": draw(st.sampled_from(["g1", " g2 ", None])),
+        "metrics": {"revenue": draw(st.sampled_from([D("10.50"), 7])), "score": D(4)},
+        "attributes": {"grade": draw(st.sampled_from(["A", " B "]))},
+        "events": draw(st.sampled_from([None, {}, {"lost": rows}])),
+    }
+    where = draw(st.sampled_from(["", "payee", "period", "group", "metrics", "attributes",
+                                  "events", "event", "top"]))
+    bad = {
+        "payee": ["", "  ", 5, None, "p" * 1001],
+        "period": ["", "2026-13", 202605, "x"],
+        "group": ["  ", 3, "g" * 1001],
+        "metrics": [None, [], {"bogus": 1}, {"revenue": D(-1)}, {"revenue": "3.25"},
+                    {"revenue": D("Infinity")}, {"revenue": D("1." + "1" * 40)}, {}],
+        "attributes": [None, [], {"grade": "C"}, {"grade": ""}, {"grade": 1}, {"bogus": 1}],
+        "events": [[], "", {"lots": []}, {"lost": None}, {"lost": "c1"}, {"lost": [[]]},
+                   {"moves": [{"day": "2026-05-03"}]}, {"moves": []}],
+        "event": [{"id": ""}, {"id": "  "}, {"id": 7}, {"id": None}, {"id": "x" * 1001},
+                  {"value": D("NaN")}, {"value": D("-Infinity")}, {"value": D("1E+40")},
+                  {"value": D("1." + "1" * 40)}, {"value": "4"}, {"value": 4},
+                  {"value": None}, {"value": True}, {"extra": 1}],
+        "top": [{"bogus": 1}, {"Score": 1}],
+    }
+    if where == "event":
+        raw["events"] = {"lost": [*rows, {"id": "c9", "value": D(1),
+                                          **draw(st.sampled_from(bad["event"]))}]}
+    elif where == "top":
+        raw.update(draw(st.sampled_from(bad["top"])))
+    elif where:
+        raw[where] = draw(st.sampled_from(bad[where]))
+    if draw(st.integers(0, 9)) == 0:
+        raw.pop(draw(st.sampled_from(["payee", "period", "group", "metrics", "attributes"])))
+    return raw
+
+
+@settings(max_examples=300)
+@given(raw=nested_records(), default_period=st.sampled_from([None, "2026-06"]),
+       inputs=st.sampled_from(INPUTS[1:]))
+def test_reader_written_for_the_plan_agrees_with_full_check(
+        raw: Any, default_period: str | None, inputs: Any) -> None:
+    reader = RecordReader(inputs, default_period=default_period)
+    assert _outcome(reader.read, raw) == _outcome(reader._read, raw)
+    records: list[Any] = []
+    errors: list[Any] = []
+    reader.read_all([raw], records, errors)
+    got = f"ok {records[0]!r}" if records else f"error {errors[0]}"
+    assert got == _outcome(lambda r: reader._read(r, 0), raw)
 
 
 def test_fast_reader_reads_the_common_shapes() -> None:

@@ -23,7 +23,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,19 @@ class RecordReader:
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
         # prepared once for the fast path (see _fast)
-        self._convert = _converter(inputs)
         self._event_names = tuple(inputs.events)
         self._groups = None if inputs.groups is None else frozenset(inputs.groups)
         self._metric_names = frozenset(inputs.metrics)
         self._attr_names = frozenset(inputs.attributes)
         self._plain_columns = (all(k == v for k, v in self.metric_columns.items())
                                and all(k == v for k, v in self.attr_columns.items()))
+        # a nested record is read by a function written for these inputs (_converter),
+        # then by _fast, then by _read: each leaves what it cannot read to the next
+        self._convert, nested = _converter(
+            inputs, default_period=default_period, groups=self._groups,
+            nested=self._plain_columns, flat=self._fast)
+        self._quick: Callable[[dict[str, Any]], Record] = nested or self._fast
+        self._retry = nested is not None
         # a flat row's column is a metric's before an attribute's, as in _read
         self._flat_columns = {**{k: (False, v) for k, v in self.attr_columns.items()},
                               **{k: (True, v) for k, v in self.metric_columns.items()}}
@@ -90,33 +96,44 @@ class RecordReader:
         """
         if type(raw) is dict:
             try:
-                return self._fast(raw)
+                return self._quick(raw)
             except _Slow:
                 pass
-        return self._read(raw, index)
+        return self._slow(raw, index)
 
     def read_all(self, raws: Iterable[Any], records: list[Record],
                  errors: list[IncentivesError]) -> None:
         """:meth:`read` each raw record into ``records``, or its error into ``errors``
         (a raw record that is already an error, as a JSONL line that is not JSON, too)."""
-        fast = self._fast
+        quick = self._quick
         for i, raw in enumerate(raws):
             if type(raw) is dict:
                 try:
-                    records.append(fast(raw))
+                    records.append(quick(raw))
                     continue
                 except _Slow:
                     pass
                 except RecordError as exc:
                     errors.append(exc)
                     continue
-            if isinstance(raw, IncentivesError):
+            elif isinstance(raw, IncentivesError):
                 errors.append(raw)
                 continue
             try:
-                records.append(self._read(raw, i))
+                records.append(self._slow(raw, i))
             except RecordError as exc:
                 errors.append(exc)
+
+    def _slow(self, raw: Any, index: int | None) -> Record:
+        """What the quickest path left: a nested record goes on to :meth:`_fast` (when
+        the quickest path was the one written for the plan), then the full check."""
+        if (self._retry and type(raw) is dict
+                and ("metrics" in raw or "attributes" in raw or "events" in raw)):
+            try:
+                return self._fast(raw)
+            except _Slow:
+                pass
+        return self._read(raw, index)
 
     def _fast(self, raw: dict[str, Any]) -> Record:
         """The common case, checked with what was prepared once; :class:`_Slow` otherwise."""
@@ -132,14 +149,10 @@ class RecordReader:
         if type(period) is not str:
             raise _Slow
         period = period.strip()
-        if not payee or period not in _GOOD_PERIODS:
-            if not payee or not period:
-                raise _Slow
-            try:
-                parse_period(period)
-            except ValueError:
-                raise _Slow from None
-            _GOOD_PERIODS.add(period)
+        if not payee:
+            raise _Slow
+        if period not in _GOOD_PERIODS:
+            _good_period(period)
         group = raw.get("group")
         if group is not None:
             if type(group) is not str:
@@ -417,21 +430,29 @@ class RecordReader:
         return text
 
 
-def _converter(inputs: Inputs) -> Any:
-    """The fast path's conversion of a record's metrics and attributes, written out
-    as one Python function for these declared inputs (made once per plan).
+def _converter(inputs: Inputs, *, default_period: str | None = None,
+               groups: frozenset[str] | None = None, nested: bool = False,
+               flat: Any = None) -> tuple[Any, Any]:
+    """The fast path's conversion, written out as Python functions for these declared
+    inputs (made once per plan): ``(convert, read)``.
 
     ``convert(metrics_raw, attributes_raw)`` returns the checked ``(metrics,
-    attributes)`` dicts, or raises :class:`_Slow` for anything unusual (a missing
-    value, a bad number, text out of its allowed values...), which the full
-    check then reports. Only names and constants of the plan's declared inputs
-    go into the function: names as string literals (``repr``), constants by
-    reference in its namespace.
+    attributes)`` dicts. ``read(raw)`` (made when ``nested``: the plan's inputs
+    have no column names) reads a whole record of the nested layout, events
+    included, into a :class:`Record`, handing a flat row to ``flat``. Both raise
+    :class:`_Slow` for anything unusual (a missing value, a bad number, text out
+    of its allowed values, an event field that is not plain...), which the
+    slower paths then read or report.
+
+    Only names and constants of the plan's declared inputs go into the
+    functions: names as string literals (``repr``), constants by reference in
+    their namespace.
     """
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
                              "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
                              "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS}
-    code = ["def convert(mr, ar):"]
+    body: list[str] = []
+    code = body
 
     def const(value: Any) -> str:
         name = f"_c{len(scope)}"
@@ -487,13 +508,107 @@ def _converter(inputs: Inputs) -> Any:
             # a default is taken as declared; only a given value must be allowed
             code.append(f"    if {var} not in {allowed} and ar.get({name!r}) is not None: "
                         "raise _Slow")
-    code.append("    return ({" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
-                + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "})")
+    converted = ("{" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
+                 + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "}")
+    source = ["def convert(mr, ar):", *body, f"    return ({converted})"]
+    if nested:
+        source += _nested_reader(inputs, body, converted, const, default_period, groups)
+        scope.update(_Record=Record, _flat=flat, _good_period=_good_period,
+                     _GOOD=_GOOD_PERIODS, _NK=_NESTED_KEYS,
+                     _MN=frozenset(inputs.metrics), _AN=frozenset(inputs.attributes))
     # the source names only the plan's declared inputs (as repr'd literals) and the
     # values bound above; it runs with no builtins but these
-    scope["__builtins__"] = {"len": len, "int": int, "str": str}
-    exec(compile("\n".join(code), "<record converter>", "exec"), scope)
-    return scope["convert"]
+    scope["__builtins__"] = {"len": len, "int": int, "str": str, "dict": dict, "list": list}
+    exec(compile("\n".join(source), "<record converter>", "exec"), scope)
+    return scope["convert"], scope.get("read")
+
+
+def _nested_reader(inputs: Inputs, body: list[str], converted: str, const: Any,
+                   default_period: str | None, groups: frozenset[str] | None) -> list[str]:
+    """The source of ``read(raw)`` (see :func:`_converter`): what
+    :meth:`RecordReader._fast` does for a record of the nested layout, written out."""
+    code = ["def read(raw):",
+            "    if 'metrics' not in raw and 'attributes' not in raw and 'events' not in raw:",
+            "        return _flat(raw)",
+            "    if not raw.keys() <= _NK: raise _Slow",
+            "    payee = raw.get('payee')",
+            "    if payee.__class__ is not str: raise _Slow",
+            "    payee = payee.strip()",
+            "    if not payee or len(payee) > _MAXT: raise _Slow",
+            "    period = raw.get('period')",
+            "    if period is None or period == '':",
+            f"        period = {const(default_period)}",
+            "    if period.__class__ is not str: raise _Slow",
+            "    period = period.strip()",
+            "    if period not in _GOOD: _good_period(period)",
+            "    group = raw.get('group')",
+            "    if group is not None:",
+            "        if group.__class__ is not str: raise _Slow",
+            "        group = group.strip() or None",
+            "        if group is not None and len(group) > _MAXT: raise _Slow"]
+    if groups is not None:
+        code.append(f"    if group not in {const(groups)}: raise _Slow")
+    code += ["    mr = raw.get('metrics')",
+             "    if mr is None: mr = {}",
+             "    elif mr.__class__ is not dict or not mr.keys() <= _MN: raise _Slow",
+             "    ar = raw.get('attributes')",
+             "    if ar is None: ar = {}",
+             "    elif ar.__class__ is not dict or not ar.keys() <= _AN: raise _Slow",
+             *body,
+             f"    metrics, attributes = {converted}",
+             "    er = raw.get('events')"]
+    declared = inputs.events
+    plain = all(t in ("number", "text") for spec in declared.values()
+                for t in spec.fields.values())
+    empty = "{" + ", ".join(f"{n!r}: []" for n in declared) + "}"
+    if not declared or not plain:
+        # events that are not plain (dates, true/false...) are left to the slower path
+        code += ["    if er: raise _Slow",
+                 "    if er is not None and er.__class__ is not dict: raise _Slow",
+                 f"    return _Record(payee, period, group, attributes, metrics, {empty})"]
+        return code
+    code += ["    if not er:",
+             "        if er is not None and er.__class__ is not dict: raise _Slow",
+             f"        return _Record(payee, period, group, attributes, metrics, {empty})",
+             f"    if er.__class__ is not dict or not er.keys() <= {const(frozenset(declared))}:",
+             "        raise _Slow"]
+    lists = []
+    for i, (name, spec) in enumerate(declared.items()):
+        var = f"ev{i}"
+        lists.append((name, var))
+        fields = list(spec.fields.items())
+        code += [f"    {var} = []",
+                 f"    items = er.get({name!r})",
+                 "    if items is not None:",
+                 "        if items.__class__ is not list: raise _Slow",
+                 "        for item in items:",
+                 "            if item.__class__ is not dict or not item.keys() <= "
+                 f"{const(frozenset(spec.fields))}: raise _Slow"]
+        for k, (fname, ftype) in enumerate(fields):
+            v = f"f{k}"
+            code.append(f"            {v} = item.get({fname!r})")
+            if ftype == "number":
+                code.append(f"            if not ({v}.__class__ is _Decimal and {v}.is_finite() "
+                            f"and {v}.adjusted() < _MAXD and _plus({v}) == {v}): raise _Slow")
+            else:
+                code.append(f"            if not ({v}.__class__ is str and {v}.strip() "
+                            f"and len({v}) <= _MAXT): raise _Slow")
+        row = "{" + ", ".join(f"{fname!r}: f{k}" for k, (fname, _) in enumerate(fields)) + "}"
+        code.append(f"            {var}.append({row})")
+    events = "{" + ", ".join(f"{n!r}: {v}" for n, v in lists) + "}"
+    code.append(f"    return _Record(payee, period, group, attributes, metrics, {events})")
+    return code
+
+
+def _good_period(period: str) -> None:
+    """Note ``period`` as well-formed, or :class:`_Slow` (the full check reports it)."""
+    if not period:
+        raise _Slow
+    try:
+        parse_period(period)
+    except ValueError:
+        raise _Slow from None
+    _GOOD_PERIODS.add(period)
 
 
 def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bool) -> Decimal:
