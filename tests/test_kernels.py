@@ -289,3 +289,34 @@ policies:
                 "metrics": {"sales": D(1000), "target": D(800), "rating": 3}}]
     fast, slow = both(plan, records)
     assert fast == slow
+
+
+@pytest.mark.parametrize("default", [None, "1000"])
+def test_base_pay_lookups_are_identical_both_ways(default: str | None) -> None:
+    """The table lookup a kernel writes out: two keys, a number as a key, a key the
+    table lacks (its default, or the error naming the key), a missing attribute."""
+    plan = load_plan(f"""
+name: base
+inputs:
+  attributes:
+    grade: {{allowed: [A, B, C]}}
+    level: {{type: number}}
+    site: {{default: hq}}
+policies:
+  - type: base_pay
+    id: base
+    by: [grade, level]
+    table: {{A: {{"1": 3000, "2": 3500}}, B: {{"1": 2000}}}}
+    {"default: " + default if default else ""}
+  - type: base_pay
+    id: allowance
+    by: [site]
+    table: {{hq: 100, branch: 80}}
+""")
+    records = [{"payee": p, "period": "2026-05", "attributes": a} for p, a in [
+        ("a", {"grade": "A", "level": 2}), ("b", {"grade": "B", "level": D("1")}),
+        ("c", {"grade": "C", "level": 1, "site": "branch"}), ("d", {"grade": "A", "level": 3}),
+        ("e", {"grade": "B", "level": D("1.0")})]]
+    fast, slow = both(plan, records)
+    assert fast == slow
+    assert ("no base pay" in " ".join(fast[1])) == (default is None)

@@ -37,6 +37,8 @@ __all__ = ["CompiledPlan"]
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
+#: event counts as numbers, made once (a payee rarely has more than a few events)
+_COUNTS = tuple(decimal.Decimal(n) for n in range(64))
 
 
 class CompiledPlan:
@@ -80,10 +82,23 @@ class CompiledPlan:
 
     def state_for(self, record: Record, period: PeriodContext) -> PayeeState:
         """A fresh evaluation state for ``record``."""
-        env = {**period.base_env, **record.metrics, **record.attributes}
-        for name in self.event_names:
-            env[name + "_count"] = decimal.Decimal(len(record.events.get(name, ())))
-        return PayeeState(record, env)
+        return self.states_for([record], period)[0]
+
+    def states_for(self, records: Iterable[Record], period: PeriodContext
+                   ) -> list[PayeeState]:
+        """A fresh evaluation state for each of ``records``, in order."""
+        base = period.base_env
+        counts = [(name, name + "_count") for name in self.event_names]
+        states = []
+        for r in records:
+            env = {**base, **r.metrics, **r.attributes}
+            if counts:
+                events = r.events
+                for name, key in counts:
+                    n = len(events.get(name, ()))
+                    env[key] = _COUNTS[n] if n < len(_COUNTS) else decimal.Decimal(n)
+            states.append(PayeeState(r, env))
+        return states
 
     # ------------------------------------------------------------------
     def check(self, raw_records: Iterable[Any]) -> tuple[list[Record], list[IncentivesError]]:
@@ -194,7 +209,7 @@ class CompiledPlan:
             records = sorted(records, key=_GROUP_PAYEE)
         else:
             records = sorted(records, key=lambda r: (r.group or "", r.payee))
-        states = [self.state_for(r, pctx) for r in records]
+        states = self.states_for(records, pctx)
         if book is not None and book.payees:
             for s in states:
                 book.open_payee(s)

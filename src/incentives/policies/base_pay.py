@@ -105,7 +105,16 @@ class _CompiledBasePay(Compiled):
 
     def emit(self, w: KernelWriter) -> bool:
         key, full = w.temp("key"), w.temp("full")
-        w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
+        if self.amount is None:
+            # the table lookup written out; a key the table lacks (a default, or the
+            # error) is left to full_amount
+            parts = "".join(f"{w.const(str)}(e[{a!r}]), " for a in self.by)
+            w(f"{key} = ({parts})")
+            w(f"{full} = {w.const(self.table)}.get({key})")
+            with w.block(f"if {full} is None"):
+                w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
+        else:
+            w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
         at = w.start()
         if self.prorate is None:
             w(f"pool += ({key}, {full}, None)")
