@@ -165,11 +165,8 @@ class _CompiledBalance(TeamCompiled):
             else:
                 # cents left over go first to the larger amounts (taken back from the
                 # smaller ones first), so rounding never swaps two people
-                keys = [(-b, s.payee) for b, s in zip(before, members, strict=True)]
-                rank = sorted(range(n), key=keys.__getitem__)
-                order = [0] * n
-                for r, i in enumerate(rank):
-                    order[i] = r
+                # (the payee ids are unique: these keys order the members strictly)
+                order = [(-b, s.payee) for b, s in zip(before, members, strict=True)]
                 after = round_to_total(exact, total, q, lower=None if unmet else lower,
                                        upper=None if unmet else upper, order=order)
         except InfeasibleError as exc:

@@ -49,6 +49,9 @@ from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
 
 __all__ = ["Contest", "PrizeBand"]
 
+#: ranks as numbers, made once
+_RANKS = tuple(Decimal(n) for n in range(256))
+
 
 class PrizeBand(StrictModel):
     """A percentile band: the positions within the ``top`` share of qualified payees."""
@@ -218,7 +221,9 @@ class _CompiledContest(TeamCompiled):
                 if gap < ZERO:
                     gap = ZERO
             if where is not None:
-                s.env[rank_name] = s.values[rank_name] = Decimal(where[0])
+                rank_ = where[0]
+                s.env[rank_name] = s.values[rank_name] = (
+                    _RANKS[rank_] if rank_ < len(_RANKS) else Decimal(rank_))
             else:
                 assert t is not None
                 short = t - sc if desc else sc - t

@@ -20,6 +20,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from itertools import groupby
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, model_validator
@@ -170,14 +171,11 @@ class Ranked:
         idx = sorted(range(len(members)), key=keys.__getitem__)
         #: for each position, the index of its member in the list given
         self.index = idx
-        self.members = [members[i] for i in idx]
-        self.values = [values[i] for i in idx]
-        self.blocks: list[list[int]] = []  # positions (0-based) of each tie block
-        for pos, v in enumerate(self.values):
-            if self.blocks and self.values[self.blocks[-1][0]] == v:
-                self.blocks[-1].append(pos)
-            else:
-                self.blocks.append([pos])
+        self.members = list(map(members.__getitem__, idx))
+        self.values = list(map(values.__getitem__, idx))
+        #: the positions (0-based) of each tie block, best first
+        self.blocks: list[list[int]] = [
+            list(block) for _, block in groupby(range(len(idx)), self.values.__getitem__)]
 
     def __len__(self) -> int:
         return len(self.members)
@@ -206,6 +204,8 @@ def rank(members: list[PayeeState], keys: Sequence[tuple[Formula, str]]) -> Rank
 
 
 def _number(value: Any, f: Formula) -> Decimal:
+    if value.__class__ is Decimal:
+        return value
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
         raise EvaluationError(f"ranking key {f.source!r} is not a number ({value!r})")
     return Decimal(value)
