@@ -292,10 +292,17 @@ def _payee_lines(raw: Mapping[str, Any], period_days: Decimal) -> tuple[dict[str
     return lines, revenue, score
 
 
-def _team(members: list[tuple[str, dict[str, Decimal], Decimal, Decimal]]) -> None:
-    """Contest, pool and balance for one team (members sorted by payee), in place."""
+def _team(members: list[tuple[str, dict[str, Decimal], Decimal, Decimal]], *,
+          threshold: Decimal = THRESHOLD, prizes: tuple[Decimal, ...] = PRIZES,
+          pool_amount: Decimal | None = None, floor: Decimal = FLOOR) -> None:
+    """Contest, pool and balance for one team (members sorted by payee), in place.
+
+    Each member is (payee, lines, revenue, kpi score). The re-parsing baseline
+    gives the values of the team-level formulas it evaluated; the hand-written
+    program uses the plan's numbers as they are.
+    """
     # contest: ranked by revenue (then payee), prizes to the first three, ties share
-    qualified = sorted((m for m in members if m[2] >= THRESHOLD), key=lambda m: (-m[2], m[0]))
+    qualified = sorted((m for m in members if m[2] >= threshold), key=lambda m: (-m[2], m[0]))
     prize = {m[0]: ZERO for m in members}
     pos = 0
     while pos < len(qualified):
@@ -303,7 +310,7 @@ def _team(members: list[tuple[str, dict[str, Decimal], Decimal, Decimal]]) -> No
         while end + 1 < len(qualified) and qualified[end + 1][2] == qualified[pos][2]:
             end += 1
         block = qualified[pos:end + 1]
-        pooled = sum((PRIZES[p] if p < 3 else ZERO for p in range(pos, end + 1)), ZERO)
+        pooled = sum((prizes[p] if p < 3 else ZERO for p in range(pos, end + 1)), ZERO)
         if len(block) == 1:
             prize[block[0][0]] = pooled
         else:  # an even split; odd cents to the payees that sort first
@@ -313,7 +320,8 @@ def _team(members: list[tuple[str, dict[str, Decimal], Decimal, Decimal]]) -> No
                 prize[m[0]] = (D(each + (1 if k < extra else 0)) * CENT).quantize(CENT)
         pos = end + 1
     # pool: a share of the team's revenue, by score, exact to the cent
-    pool = round_cent(sum((m[2] for m in members), ZERO) * POOL_RATE)
+    pool = round_cent(sum((m[2] for m in members), ZERO) * POOL_RATE if pool_amount is None
+                      else pool_amount)
     weights = [m[3] for m in members]
     factor = pool / sum(weights, ZERO)
     shares = _to_cents([factor * w for w in weights], pool, [m[0] for m in members])
@@ -345,7 +353,7 @@ def _team(members: list[tuple[str, dict[str, Decimal], Decimal, Decimal]]) -> No
         lines["team_pool"] = shares[i]
         lines["balance"] = after[i] - shares[i]
         total_pay = sum(lines.values(), ZERO)
-        lines["floor"] = round_cent(FLOOR - total_pay if total_pay < FLOOR else ZERO)
+        lines["floor"] = round_cent(floor - total_pay if total_pay < floor else ZERO)
         lines["total"] = total_pay + lines["floor"]
 
 
@@ -375,12 +383,13 @@ def handwritten(records: Iterable[Mapping[str, Any]]) -> Result:
 
 
 def reparse(records: Iterable[Mapping[str, Any]]) -> Result:
-    """The plan's formulas evaluated by simpleeval, parsed again for every record;
-    the mechanics (tiers, tables, ranking, sharing) as in the hand-written program."""
+    """Every formula of the plan evaluated by simpleeval, parsed again for every record
+    (and, for the pool and the prizes, every team); the mechanics (tiers, tables,
+    ranking, sharing) as in the hand-written program."""
     ev: Callable[[str, Mapping[str, Any]], Any] = ReparseEvaluator()
     params = {"churn_multiple": CHURN_MULT, "churn_cap_share": CHURN_CAP, "floor_amount": FLOOR}
     out: Result = {}
-    teams: dict[str, list[tuple[str, dict[str, Decimal], Decimal, Decimal]]] = defaultdict(list)
+    teams: dict[str, list[tuple[str, dict[str, Decimal], dict[str, Any]]]] = defaultdict(list)
     with decimal.localcontext(CONTEXT):
         for raw in records:
             m, a = raw["metrics"], raw["attributes"]
@@ -420,11 +429,23 @@ def reparse(records: Iterable[Mapping[str, Any]]) -> Result:
             churn = round_cent(-(limit if lost > limit else lost))
             lines = {"base": base, "commission": commission, "new_business": nb, "kpi": kpi,
                      "churn": churn}
-            teams[raw["group"]].append((raw["payee"], lines, revenue, score))
+            env["kpi_score"] = score
+            teams[raw["group"]].append((raw["payee"], lines, env))
             out[(period, raw["payee"])] = lines
-        for members in teams.values():
-            members.sort(key=lambda m: m[0])
-            _team(members)
+        for group in teams.values():
+            group.sort(key=lambda m: m[0])
+            # the team-level formulas, parsed again for every member (contest score and
+            # threshold, the pool's aggregate and weight, the floor) and every group
+            # (the prizes, the pool)
+            members = [(payee, lines, ev("revenue", env), ev("kpi_score", env))
+                       for payee, lines, env in group]
+            thresholds = {ev("60000", env) for _, _, env in group}
+            floors = {ev("floor_amount", env) for _, _, env in group}
+            team_revenue = sum((ev("revenue", env) for _, _, env in group), ZERO)
+            pool = ev("team_revenue * 0.005", {"team_revenue": team_revenue})
+            prizes = tuple(round_cent(ev(p, params)) for p in ("800", "500", "200"))
+            (threshold,), (floor,) = thresholds, floors
+            _team(members, threshold=threshold, prizes=prizes, pool_amount=pool, floor=floor)
     return out
 
 
