@@ -317,6 +317,16 @@ def test_pool_infeasible_caps() -> None:
         plan.evaluate(_records({"A": 1, "B": 2}))
 
 
+
+@pytest.mark.parametrize("floor", [None, "10"])
+def test_pool_negative_weight_names_the_first_payee(floor: str | None) -> None:
+    plan = Plan(name="p", inputs={"metrics": {"score": {}}}, policies=[
+        BonusPool(id="pool", pool=1000, weight="score - 5", floor=floor)])
+    with pytest.raises(InfeasibleError,
+                       match=r"pool 'pool': payee 'B' has a negative weight \(-2\)"):
+        plan.evaluate(_records({"A": 9, "B": 3, "C": 1}))
+
+
 # ---------------------------------------------------------------------- balancing
 
 

@@ -150,15 +150,20 @@ class _CompiledPool(TeamCompiled):
         merge = any(f is not None and not f.names.isdisjoint(shared)
                     for f in (self.weight, self.floor, self.cap))
         weight = self.weight.fn
-        for s in sharers:
-            env = {**s.env, **shared} if merge else s.env
-            w = weight(env)
-            if w < 0:
-                raise InfeasibleError(f"pool {self.id!r}: payee {s.payee!r} has a negative "
-                                      f"weight ({w})", group=group)
-            weights.append(w)
-            floors.append(self.floor(env) if self.floor else None)
-            caps.append(self.cap(env) if self.cap else None)
+        if not (merge or self.floor or self.cap):
+            # the common case: weights alone, each over the payee's own names
+            weights = [weight(s.env) for s in sharers]
+            floors, caps = [None] * n, [None] * n
+        else:
+            for s in sharers:
+                env = {**s.env, **shared} if merge else s.env
+                weights.append(weight(env))
+                floors.append(self.floor(env) if self.floor else None)
+                caps.append(self.cap(env) if self.cap else None)
+        if min(weights) < 0:
+            i = next(i for i, w in enumerate(weights) if w < 0)
+            raise InfeasibleError(f"pool {self.id!r}: payee {sharers[i].payee!r} has a "
+                                  f"negative weight ({weights[i]})", group=group)
         try:
             shares = fill(pool, weights, lower=floors, upper=caps)
             paid = round_to_total(shares.amounts, pool, self.quantum, lower=floors,
