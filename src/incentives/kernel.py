@@ -53,6 +53,7 @@ class KernelWriter:
         self._depth = 1
         self._temp = 0
         self.rounding = rounding
+        self._lined: set[str] = set()  # the policies a line was written for
 
     # ------------------------------------------------------------ text
     def __call__(self, line: str) -> None:
@@ -150,7 +151,13 @@ class KernelWriter:
              f"{(type or policy.line_type)!r}, {details}, {ex}, {pool}, {at}))")
         self(f"total = e['total'] = total + {r}")
         pid = repr(policy.id)
-        self(f"e[{pid}] = e[{pid}] + {r} if {pid} in e else {r}")
+        if policy.id in self._lined:
+            self(f"e[{pid}] = e[{pid}] + {r} if {pid} in e else {r}")
+        else:
+            # a policy's first line here: nothing else makes its name (a plan's names
+            # are unique, and its skip runs only where this line does not)
+            self._lined.add(policy.id)
+            self(f"e[{pid}] = {r}")
         return r
 
 
