@@ -82,7 +82,9 @@ class Line:
     tier table, a scorecard's rows...). A policy may give it *lazily*: it puts
     the values it used in its payee's ``pool`` (a list shared by the payee's
     lines) starting at ``at``, and ``explain(pool, at)`` builds the details the
-    first time they are read. Most runs only need amounts and totals, so the
+    first time they are read. (A team policy's ``pool`` is instead what it
+    found for the whole group, shared by the members' lines, and ``at`` the
+    member's index in it.) Most runs only need amounts and totals, so the
     explanation of a line nobody reads is never built, and a payee's captured
     values cost one list rather than a container per line. Reading the details
     gives what building them when the line was made would have.
@@ -97,8 +99,8 @@ class Line:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
-        explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
-        pool: list[Any] | None = None,
+        explain: Callable[[Any, int], dict[str, Any]] | None = None,
+        pool: Any = None,
         at: int = 0,
     ) -> None:
         self.policy = policy
@@ -117,7 +119,7 @@ class Line:
         if d is None:
             # built in the plans' arithmetic context, whatever the caller's is
             with decimal.localcontext(CONTEXT):
-                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc,arg-type]
+                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc]
             self._explain = self._pool = None
         return d
 

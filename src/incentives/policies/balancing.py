@@ -174,12 +174,11 @@ class _CompiledBalance(TeamCompiled):
         # what every member's details are built from, when first read
         spreads: dict[str, Any] = {}  # figured when first needed
         found = (before, after, m, exact, info, unmet, spreads)
-        self.group_lines(members, list(map(sub, after, before)), self.details,
-                         [(found, i) for i in range(n)])
+        self.group_lines(members, list(map(sub, after, before)), self.details, found)
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
-        """A member's details from what :meth:`apply_group` found for the group."""
-        (before, after, m, exact, info, unmet, spreads), i = pool[at:at + 2]
+    def details(self, found: Any, i: int) -> dict[str, Any]:
+        """Member ``i``'s details from what :meth:`apply_group` found for the group."""
+        before, after, m, exact, info, unmet, spreads = found
         spec = self.spec
         if not spreads:  # figured once for the whole group, shared by its members
             spreads.update(before=spread_figures(before), after=spread_figures(after))

@@ -364,29 +364,26 @@ class Compiled:
         return rounded
 
     def group_lines(self, states: Sequence[PayeeState], amounts: Sequence[Decimal],
-                    explain: Callable[[list[Any], int], dict[str, Any]],
-                    found: Sequence[tuple[Any, ...]]) -> None:
-        """:meth:`line` for each of a group's ``states`` in turn (a team policy's lines):
-        state ``i`` gets ``amounts[i]``, explained lazily by ``explain`` from the values
-        ``found[i]``, which are put in its pool. The same as calling :meth:`line` per
-        member, in one call."""
+                    explain: Callable[[Any, int], dict[str, Any]], found: Any) -> None:
+        """A team policy's lines, one for each of a group's ``states``: state ``i`` gets
+        ``amounts[i]``, explained lazily by ``explain(found, i)``, where ``found`` is
+        what the policy found for the whole group (shared by its members' lines, not
+        copied into each payee's pool). Otherwise what :meth:`line` does, and the
+        policy's name is set to the member's line (one line a member)."""
         pid, label, line_type = self.id, self.label, self.line_type
         q, mode = self._quantum, self._mode
-        for s, amount, values in zip(states, amounts, found, strict=True):
+        for i, (s, amount) in enumerate(zip(states, amounts, strict=True)):
             if (amount.__class__ is not Decimal or not amount.is_finite()
                     or amount.adjusted() >= MAX_DIGITS):
                 amount = checked_amount(amount)
             rounded = amount.quantize(q, mode, CONTEXT) if q is not None else self.round(amount)
             if not rounded:
                 rounded = abs(rounded)  # never a "-0.00" line
-            pool = s.pool
-            at = len(pool)
-            pool += values
-            s.lines.append(Line(pid, label, rounded, line_type, None, explain, pool, at))
+            s.lines.append(Line(pid, label, rounded, line_type, None, explain, found, i))
             total = s.total = s.total + rounded
             env = s.env
             env["total"] = total
-            env[pid] = env[pid] + rounded if pid in env else rounded
+            env[pid] = rounded
 
 
 def checked_amount(amount: Any) -> Decimal:

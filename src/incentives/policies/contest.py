@@ -262,10 +262,10 @@ class _CompiledContest(TeamCompiled):
             amounts[at[p]] = share
             placed[at[p]] = (block[0] + 1, p + 1, extra)
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
-        """A contestant's details from what :meth:`apply_group` found for them."""
+    def details(self, found: Any, i: int) -> dict[str, Any]:
+        """Entrant ``i``'s details from what :meth:`apply_group` found for them."""
         spec = self.spec
-        sc, t, placed, n, pays, gap = pool[at:at + 6]
+        sc, t, placed, n, pays, gap = found[i]
         details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
                                    "qualified": placed is not None, "participants": n,
                                    "min_participants": spec.min_participants}

@@ -176,11 +176,11 @@ class _CompiledPool(TeamCompiled):
         name = f"{self.id}_pool"
         for s in sharers:
             s.env[name] = s.values[name] = pool
-        self.group_lines(sharers, paid, self.details, [(found, i) for i in range(n)])
+        self.group_lines(sharers, paid, self.details, found)
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
-        """A sharer's details from what :meth:`apply_group` found for the group."""
-        (amount, n, aggs, weights, shares, floors, caps), i = pool[at:at + 2]
+    def details(self, found: Any, i: int) -> dict[str, Any]:
+        """Sharer ``i``'s details from what :meth:`apply_group` found for the group."""
+        amount, n, aggs, weights, shares, floors, caps = found
         return {"pool": amount, "sharers": n, "aggregates": aggs, "weight": weights[i],
                 "factor": shares.factor, "floor": floors[i], "cap": caps[i],
                 "held_at": shares.held[i], "exact_share": shares.amounts[i]}
