@@ -198,7 +198,23 @@ class _CompiledContest(TeamCompiled):
                 if pays and prizes[p]:
                     amounts[at[p]] = prizes[p]
                 placed[at[p]] = (p + 1, p + 1, {"keys": [str(v) for v in ranked.values[p]]})
-        # for each prize amount, the weakest score among those paid more (for the hints)
+        rank_name = f"{self.id}_rank"
+        for s, where in zip(entrants, placed, strict=True):
+            if where is not None:
+                rank_ = where[0]
+                s.env[rank_name] = s.values[rank_name] = (
+                    _RANKS[rank_] if rank_ < len(_RANKS) else Decimal(rank_))
+            else:
+                s.env[rank_name] = ZERO
+        # the details (with each one's gap to the next prize) are built when first read
+        shared: dict[str, Any] = {}  # what the details of the whole group share
+        found = (scores, thresholds, amounts, placed, qualified, n, pays, shared)
+        self.group_lines(entrants, amounts, self.details, found)
+
+    def _weakest_above(self, scores: list[Decimal], amounts: list[Decimal],
+                       qualified: list[int]) -> dict[Decimal, Decimal | None]:
+        """For each prize amount, the weakest score among those paid more."""
+        desc = self.spec.order == "desc"
         by_amount: dict[Decimal, list[Decimal]] = {ZERO: []}
         for i in qualified:
             by_amount.setdefault(amounts[i], []).append(scores[i])
@@ -210,29 +226,7 @@ class _CompiledContest(TeamCompiled):
             if group_weakest is not None:
                 weakest = group_weakest if weakest is None else (
                     min(weakest, group_weakest) if desc else max(weakest, group_weakest))
-        rank_name = f"{self.id}_rank"
-        found: list[tuple[Any, ...]] = []
-        for s, sc, t, mine, where in zip(entrants, scores, thresholds, amounts, placed,
-                                         strict=True):
-            target = weakest_above[mine]
-            gap: Decimal | None = None
-            if target is not None:
-                gap = target - sc if desc else sc - target
-                if gap < ZERO:
-                    gap = ZERO
-            if where is not None:
-                rank_ = where[0]
-                s.env[rank_name] = s.values[rank_name] = (
-                    _RANKS[rank_] if rank_ < len(_RANKS) else Decimal(rank_))
-            else:
-                assert t is not None
-                short = t - sc if desc else sc - t
-                if gap is not None and short > gap:
-                    gap = short
-                s.env[rank_name] = ZERO
-            # the details are built when first read, from these
-            found.append((sc, t, where, n, pays, gap))
-        self.group_lines(entrants, amounts, self.details, found)
+        return weakest_above
 
     def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], pays: bool,
              at: list[int], amounts: list[Decimal],
@@ -263,9 +257,26 @@ class _CompiledContest(TeamCompiled):
             placed[at[p]] = (block[0] + 1, p + 1, extra)
 
     def details(self, found: Any, i: int) -> dict[str, Any]:
-        """Entrant ``i``'s details from what :meth:`apply_group` found for them."""
+        """Entrant ``i``'s details from what :meth:`apply_group` found for the group."""
         spec = self.spec
-        sc, t, placed, n, pays, gap = found[i]
+        desc = spec.order == "desc"
+        scores, thresholds, amounts, placings, qualified, n, pays, shared = found
+        weakest_above = shared.get("weakest_above")
+        if weakest_above is None:  # worked out once for the group, when first needed
+            weakest_above = shared["weakest_above"] = self._weakest_above(
+                scores, amounts, qualified)
+        sc, t, placed = scores[i], thresholds[i], placings[i]
+        # the gap to the next prize: to the weakest score paid more (to qualifying first)
+        target = weakest_above[amounts[i]]
+        gap: Decimal | None = None
+        if target is not None:
+            gap = target - sc if desc else sc - target
+            if gap < ZERO:
+                gap = ZERO
+        if placed is None:
+            short = t - sc if desc else sc - t
+            if gap is not None and short > gap:
+                gap = short
         details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
                                    "qualified": placed is not None, "participants": n,
                                    "min_participants": spec.min_participants}
