@@ -48,7 +48,7 @@ spread before and after (:func:`incentives.spread.spread_figures`).
 from __future__ import annotations
 
 from decimal import Decimal
-from operator import attrgetter, sub
+from operator import attrgetter, neg, sub
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -165,8 +165,8 @@ class _CompiledBalance(TeamCompiled):
             else:
                 # cents left over go first to the larger amounts (taken back from the
                 # smaller ones first), so rounding never swaps two people
-                # (the payee ids are unique: these keys order the members strictly)
-                order = [(-b, s.payee) for b, s in zip(before, members, strict=True)]
+                # (the members are in payee order: their index stands for the payee id)
+                order = list(zip(map(neg, before), range(n), strict=True))
                 after = round_to_total(exact, total, q, lower=None if unmet else lower,
                                        upper=None if unmet else upper, order=order)
         except InfeasibleError as exc:

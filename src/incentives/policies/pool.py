@@ -166,8 +166,8 @@ class _CompiledPool(TeamCompiled):
                                   f"negative weight ({weights[i]})", group=group)
         try:
             shares = fill(pool, weights, lower=floors, upper=caps)
-            paid = round_to_total(shares.amounts, pool, self.quantum, lower=floors,
-                                  upper=caps, order=[s.payee for s in sharers])
+            # (the sharers are in payee order: ties go to the payee ids that sort first)
+            paid = round_to_total(shares.amounts, pool, self.quantum, lower=floors, upper=caps)
         except InfeasibleError as exc:
             raise InfeasibleError(f"pool {self.id!r} of {pool} among {n}: {exc.message}",
                                   group=group) from None
