@@ -451,8 +451,7 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
                              "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
                              "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS}
-    body: list[str] = []
-    code = body
+    code: list[str] = []  # the checks of the declared inputs, shared by both functions
 
     def const(value: Any) -> str:
         name = f"_c{len(scope)}"
@@ -510,9 +509,9 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
                         "raise _Slow")
     converted = ("{" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
                  + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "}")
-    source = ["def convert(mr, ar):", *body, f"    return ({converted})"]
+    source = ["def convert(mr, ar):", *code, f"    return ({converted})"]
     if nested:
-        source += _nested_reader(inputs, body, converted, const, default_period, groups)
+        source += _nested_reader(inputs, code, converted, const, default_period, groups)
         scope.update(_Record=Record, _flat=flat, _good_period=_good_period,
                      _GOOD=_GOOD_PERIODS, _NK=_NESTED_KEYS,
                      _MN=frozenset(inputs.metrics), _AN=frozenset(inputs.attributes))
