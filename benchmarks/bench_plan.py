@@ -25,7 +25,8 @@ line of every payee in every period (and so must the re-parsing baseline);
 the script exits 1 otherwise. It prints throughput (payee-periods per
 second), the time per period (growth should be linear in payees), the peak
 memory, the speed-up of ``incentives.dask`` with two worker processes (when
-dask is installed), and, as its last lines, ``ratio vs_handwritten <value>``
+dask is installed; on 40,000 records, 500 in quick mode, both once the workers
+are started and counting their start), and, as its last lines, ``ratio vs_handwritten <value>``
 (library time / hand-written time, on the largest size) and ``ratio
 vs_reparse <value>`` (library time / re-parsing time, on the smallest size).
 """
@@ -458,10 +459,13 @@ def _peak_rss_mb() -> float:
 
 def _dask_speedup(plan: Plan, records: list[dict[str, Any]]) -> str:
     try:
+        import dask
         import dask.dataframe as dd
         import pandas as pd
     except ImportError:
         return "dask not installed (pip install 'incentives[dask]')"
+    from concurrent.futures import ProcessPoolExecutor
+
     from incentives.dask import evaluate_frame
 
     flat = []
@@ -475,11 +479,20 @@ def _dask_speedup(plan: Plan, records: list[dict[str, Any]]) -> str:
     t0 = time.perf_counter()
     one = graph.compute(scheduler="synchronous")
     t1 = time.perf_counter()
-    two = graph.compute(scheduler="processes", num_workers=2)
+    two = graph.compute(scheduler="processes", num_workers=2)  # starting the workers too
     t2 = time.perf_counter()
-    same = sorted(map(tuple, one.values.tolist())) == sorted(map(tuple, two.values.tolist()))
-    return (f"{(t1 - t0) / (t2 - t1):.2f}x ({len(records)} records: one process "
-            f"{t1 - t0:.1f} s, two worker processes {t2 - t1:.1f} s, same results: {same})")
+    with ProcessPoolExecutor(2) as pool, dask.config.set(pool=pool):
+        graph.compute(scheduler="processes")  # the workers started, the plan compiled
+        t3 = time.perf_counter()
+        warm = graph.compute(scheduler="processes")
+        t4 = time.perf_counter()
+    rows = sorted(map(tuple, one.values.tolist()))
+    same = rows == sorted(map(tuple, two.values.tolist())) == sorted(
+        map(tuple, warm.values.tolist()))
+    return (f"{(t1 - t0) / (t4 - t3):.2f}x once the workers are started, "
+            f"{(t1 - t0) / (t2 - t1):.2f}x counting their start ({len(records)} records: one "
+            f"process {t1 - t0:.1f} s, two worker processes {t4 - t3:.1f} s, or "
+            f"{t2 - t1:.1f} s with their start; same results: {same})")
 
 
 def main() -> int:
@@ -544,7 +557,7 @@ def main() -> int:
         a, b = sizes[-2], sizes[-1]
         print(f"growth: {b:,} payees cost {lib_t[b] / lib_t[a]:.1f}x the time of {a:,} "
               f"({b / a:.0f}x the payees)")
-    small = make_records(sizes[0] if quick() else 10_000, periods(1)[0])
+    small = make_records(sizes[0] if quick() else 40_000, periods(1)[0])
     print("dask speed-up with 2 worker processes:", _dask_speedup(plan, small))
     if problems:
         print(f"agreement: FAILED on {len(problems)} amounts; first: {problems[0]}")
