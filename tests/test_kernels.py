@@ -320,3 +320,22 @@ policies:
     fast, slow = both(plan, records)
     assert fast == slow
     assert ("no base pay" in " ".join(fast[1])) == (default is None)
+
+
+def test_an_amount_that_rounds_to_zero_is_never_minus_zero() -> None:
+    """A payee line (kernel or not) and a team line that round to zero from below."""
+    plan = load_plan("""
+name: zeros
+inputs: {metrics: {x: {}}}
+policies:
+  - {type: formula, id: tiny, amount: "-x / 1000"}
+  - {type: contest, id: c, score: x, prizes: [0], ties: share}
+  - {type: floor, id: f, amount: "-1"}
+""")
+    records = [{"payee": p, "period": "2026-05", "group": "g", "metrics": {"x": D(v)}}
+               for p, v in [("a", "4"), ("b", "2")]]
+    fast, slow = both(plan, records)
+    assert fast == slow
+    assert '"amount": "-0' not in fast[0] and '"total": "-0' not in fast[0]
+    run = plan.evaluate(records)
+    assert [str(line.amount) for line in run["a"].lines] == ["0.00", "0.00", "0.00"]

@@ -140,10 +140,12 @@ class KernelWriter:
         q = self.rounding.plain_quantum
         if q is not None:
             self(f"{r} = {r}.quantize({self.const(q)}, {self.rounding.decimal_mode!r}, _CTX)")
+            with self.block(f"if not {r}"):  # zero, made once (never "-0.00")
+                self(f"{r} = {self.const(Decimal(0).quantize(q))}")
         else:
             self(f"{r} = {self.const(policy.round)}({r})")
-        with self.block(f"if not {r}"):
-            self(f"{r} = abs({r})")
+            with self.block(f"if not {r}"):
+                self(f"{r} = abs({r})")
         details = "None" if explain is not None else "{}"
         ex = self.const(explain) if explain is not None else "None"
         pool = "pool" if explain is not None else "None"

@@ -44,6 +44,7 @@ _PLUS = CONTEXT.plus
 MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
 _GOOD_PERIODS: set[str] = set()
+_SMALL = tuple(Decimal(n) for n in range(256))  # the small whole numbers, made once
 
 
 class _Slow(Exception):
@@ -450,7 +451,8 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
     """
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
                              "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
-                             "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS}
+                             "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS,
+                             "_SMALL": _SMALL}
     code: list[str] = []  # the checks of the declared inputs, shared by both functions
 
     def const(value: Any) -> str:
@@ -469,7 +471,8 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
         if bounds + whole:
             code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
         code.append(f"    elif {var}.__class__ is int and -_BIG < {var} < _BIG:")
-        code.append(f"        {var} = _Decimal({var})")
+        # a small count is one of the numbers made once (a Decimal is never changed)
+        code.append(f"        {var} = _SMALL[{var}] if 0 <= {var} < 256 else _Decimal({var})")
         if bounds:
             code.append(f"        if {' or '.join(bounds)}: raise _Slow")
         code.append("    else:")

@@ -291,6 +291,8 @@ class Compiled:
         # a power-of-ten quantum rounds with one quantize, written out in line()
         self._quantum = ctx.rounding.plain_quantum
         self._mode = ctx.rounding.decimal_mode
+        # a zero line's amount, made once: what quantize gives for zero, never "-0.00"
+        self._zero = Decimal(0).quantize(self._quantum) if self._quantum is not None else None
 
     def applies(self, s: PayeeState) -> bool:
         """Whether the ``when`` condition holds for ``s`` (always, with none)."""
@@ -352,7 +354,7 @@ class Compiled:
         q = self._quantum
         rounded = amount.quantize(q, self._mode, CONTEXT) if q is not None else self.round(amount)
         if not rounded:
-            rounded = abs(rounded)  # never a "-0.00" line
+            rounded = abs(rounded) if self._zero is None else self._zero  # never "-0.00"
         # PayeeState.add_line, written out: this runs for every line of every payee
         s.lines.append(Line(self.id, self.label, rounded, type or self.line_type, details,
                             explain, s.pool if explain is not None else None, at))
@@ -371,14 +373,14 @@ class Compiled:
         copied into each payee's pool). Otherwise what :meth:`line` does, and the
         policy's name is set to the member's line (one line a member)."""
         pid, label, line_type = self.id, self.label, self.line_type
-        q, mode = self._quantum, self._mode
+        q, mode, zero = self._quantum, self._mode, self._zero
         for i, (s, amount) in enumerate(zip(states, amounts, strict=True)):
             if (amount.__class__ is not Decimal or not amount.is_finite()
                     or amount.adjusted() >= MAX_DIGITS):
                 amount = checked_amount(amount)
             rounded = amount.quantize(q, mode, CONTEXT) if q is not None else self.round(amount)
             if not rounded:
-                rounded = abs(rounded)  # never a "-0.00" line
+                rounded = abs(rounded) if zero is None else zero  # never "-0.00"
             s.lines.append(Line(pid, label, rounded, line_type, None, explain, found, i))
             total = s.total = s.total + rounded
             env = s.env
