@@ -24,7 +24,6 @@ Two steps, used by bonus pools and by bonus balancing:
 from __future__ import annotations
 
 import decimal
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -332,7 +331,6 @@ def round_to_total(
                 for u in base]
 
 
-@functools.lru_cache(maxsize=64)
 def _shape(q: Decimal) -> tuple[int | None, int]:
     """A quantum's exponent, and the shift that makes a value a count of quanta when
     the quantum is a power of ten (0.01, 1, 10...: moving the point), else None."""
