@@ -374,7 +374,7 @@ def test_rounding_to_a_total_keeps_the_quantum_as_written() -> None:
     """0.01 and 0.010 are equal numbers written differently: each result is written with
     its own quantum's exponent (a cache keyed on the number would mix them up)."""
     values = [D("1.005"), D("2.0049"), D("3.0001")]
-    cents = round_to_total(values, D("6.01"), D("0.01"))
     thousandths = round_to_total(values, D("6.010"), D("0.010"))
+    cents = round_to_total(values, D("6.01"), D("0.01"))
     assert [str(x) for x in cents] == ["1.01", "2.00", "3.00"]
     assert [str(x) for x in thousandths] == ["1.010", "2.000", "3.000"]
