@@ -508,9 +508,10 @@ def main() -> int:
     hand_t: dict[int, float] = {}
     reparse_t = lib_small = 0.0
     for n in sizes:
-        # the least of three runs of each side, for all but the largest full size (a
-        # run of 100,000 payees is long enough to time once)
-        repeat = 3 if quick() or n <= 10_000 else 1
+        # the least of several runs of each side (a run of the quick sizes takes a
+        # few hundredths of a second, where the machine's noise is largest), but one
+        # of the largest full size, long enough to time once
+        repeat = 7 if quick() else 3 if n <= 10_000 else 1
         t_lib = t_hand = t_re = 0.0
         for period in periods(n_periods):
             records = make_records(n, period)
