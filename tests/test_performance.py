@@ -153,7 +153,9 @@ INPUTS = [load_plan(PLAN_TEXT).inputs,
           load_plan(PLAN_TEXT.replace("{column: Score}", "{}").replace(
               "    lost: {fields: {id: text, value: number}}",
               "    lost: {fields: {id: text, value: number}}\n"
-              "    moves: {fields: {day: date}}")).inputs]
+              "    moves: {fields: {day: date}}")).inputs,
+          load_plan(PLAN_TEXT.replace("{column: Score}", "{}").replace(
+              "  events:", "  groups: [g1, g2]\n  events:")).inputs]
 
 
 def _outcome(fn: Any, raw: Any) -> str:
