@@ -66,6 +66,11 @@ def test_e3_share_api() -> None:
     # the score gap to the next prize: D (72) would need 85 to draw level with B and C
     assert run["D"].line("contest").details["gap_to_next_prize"] == D(13)
     assert run["A"].line("contest").details["gap_to_next_prize"] is None
+    # tied B and C would draw level with A at 91; E (64) must first qualify, and then
+    # reach B and C's 85
+    assert run["B"].line("contest").details["gap_to_next_prize"] == D(6)
+    assert run["C"].line("contest").details["gap_to_next_prize"] == D(6)
+    assert e["gap_to_next_prize"] == D(21)
 
 
 def test_e3_best_api() -> None:

@@ -22,7 +22,7 @@ from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordErr
 from .inputs import DatedValue
 from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments
-from .money import CONTEXT, ZERO
+from .money import CONTEXT, ZERO, whole
 from .periods import parse_period
 from .policies.base import Compiled
 from .records import RecordReader
@@ -37,8 +37,6 @@ __all__ = ["CompiledPlan"]
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
-#: event counts as numbers, made once (a payee rarely has more than a few events)
-_COUNTS = tuple(decimal.Decimal(n) for n in range(64))
 
 
 class CompiledPlan:
@@ -95,8 +93,7 @@ class CompiledPlan:
             if counts:
                 events = r.events
                 for name, key in counts:
-                    n = len(events.get(name, ()))
-                    env[key] = _COUNTS[n] if n < len(_COUNTS) else decimal.Decimal(n)
+                    env[key] = whole(len(events.get(name, ())))
             states.append(PayeeState(r, env))
         return states
 

@@ -32,6 +32,18 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+#: The whole numbers 0..255 as Decimals, made once: counts, ranks and small
+#: quantities are read from here rather than made per payee (a Decimal never changes).
+SMALL = tuple(Decimal(n) for n in range(256))
+
+
+def whole(n: int) -> Decimal:
+    """``Decimal(n)``, one made once when ``n`` is small.
+
+    >>> whole(3), whole(1000)
+    (Decimal('3'), Decimal('1000'))
+    """
+    return SMALL[n] if 0 <= n < 256 else Decimal(n)
 
 #: The arithmetic context every evaluation runs in: 34 significant digits
 #: (IEEE decimal128), and overflow, invalid operations and division by zero

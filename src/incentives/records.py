@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import IncentivesError, RecordError, UsageError, did_you_mean
 from .inputs import AttributeSpec, Inputs, MetricSpec
-from .money import CONTEXT, MAX_DIGITS, to_decimal
+from .money import CONTEXT, MAX_DIGITS, SMALL, to_decimal
 from .periods import parse_period
 from .runtime import Record
 
@@ -44,7 +44,6 @@ _PLUS = CONTEXT.plus
 MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
 _GOOD_PERIODS: set[str] = set()
-_SMALL = tuple(Decimal(n) for n in range(256))  # the small whole numbers, made once
 
 
 class _Slow(Exception):
@@ -452,7 +451,7 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
                              "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
                              "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS,
-                             "_SMALL": _SMALL}
+                             "_SMALL": SMALL}
     code: list[str] = []  # the checks of the declared inputs, shared by both functions
 
     def const(value: Any) -> str:
@@ -471,8 +470,8 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
         if bounds + whole:
             code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
         code.append(f"    elif {var}.__class__ is int and -_BIG < {var} < _BIG:")
-        # a small count is one of the numbers made once (a Decimal is never changed)
-        code.append(f"        {var} = _SMALL[{var}] if 0 <= {var} < 256 else _Decimal({var})")
+        # a small count is one of the numbers made once (money.SMALL)
+        code.append(f"        {var} = _SMALL[{var}] if 0 <= {var} < {len(SMALL)} else _Decimal({var})")
         if bounds:
             code.append(f"        if {' or '.join(bounds)}: raise _Slow")
         code.append("    else:")

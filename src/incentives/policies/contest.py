@@ -42,15 +42,12 @@ from pydantic import Field, model_validator
 
 from ..errors import EvaluationError
 from ..formulas import Formula, NameType
-from ..money import ZERO, split
+from ..money import ZERO, split, whole
 from ..runtime import PayeeState, PeriodContext
 from .base import CompileContext, Expr, StrictModel
 from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
 
 __all__ = ["Contest", "PrizeBand"]
-
-#: ranks as numbers, made once
-_RANKS = tuple(Decimal(n) for n in range(256))
 
 
 class PrizeBand(StrictModel):
@@ -201,9 +198,7 @@ class _CompiledContest(TeamCompiled):
         rank_name = f"{self.id}_rank"
         for s, where in zip(entrants, placed, strict=True):
             if where is not None:
-                rank_ = where[0]
-                s.env[rank_name] = s.values[rank_name] = (
-                    _RANKS[rank_] if rank_ < len(_RANKS) else Decimal(rank_))
+                s.env[rank_name] = s.values[rank_name] = whole(where[0])
             else:
                 s.env[rank_name] = ZERO
         # the details (with each one's gap to the next prize) are built when first read
