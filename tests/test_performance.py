@@ -229,10 +229,28 @@ def test_fast_reader_agrees_with_full_check(raw: Any, default_period: str | None
     assert _outcome(reader.read, raw) == _outcome(reader._read, raw)
 
 
+#: one thing spoilt in a well-formed record, by where it is
+SPOILS: dict[str, list[Any]] = {
+    "payee": ["", "  ", 5, None, "p" * 1001],
+    "period": ["", "2026-13", 202605, "x"],
+    "group": ["  ", 3, "g" * 1001],
+    "metrics": [None, [], {"bogus": 1}, {"revenue": D(-1)}, {"revenue": "3.25"},
+                {"revenue": D("Infinity")}, {"revenue": D("1." + "1" * 40)}, {}],
+    "attributes": [None, [], {"grade": "C"}, {"grade": ""}, {"grade": 1}, {"bogus": 1}],
+    "events": [[], "", {"lots": []}, {"lost": None}, {"lost": "c1"}, {"lost": [[]]},
+               {"moves": [{"day": "2026-05-03"}]}, {"moves": []}],
+    "event": [{"id": ""}, {"id": "  "}, {"id": 7}, {"id": None}, {"id": "x" * 1001},
+              {"value": D("NaN")}, {"value": D("-Infinity")}, {"value": D("1E+40")},
+              {"value": D("1." + "1" * 40)}, {"value": "4"}, {"value": 4},
+              {"value": None}, {"value": True}, {"extra": 1}],
+    "top": [{"bogus": 1}, {"Score": 1}],
+}
+
+
 @st.composite
 def nested_records(draw: st.DrawFn) -> Any:
     """Well-formed nested records with one thing spoilt at most: what the reader
-    written for a plan (records._converter) reads itself or leaves to the slower paths."""
+    written for a plan (records._fast_reader) reads itself or leaves to the full check."""
     rows = draw(st.lists(st.fixed_dictionaries(
         {"id": st.sampled_from(["c1", " c2 "]), "value": st.sampled_from([D("10.5"), D(3)])}),
         max_size=3))
@@ -246,28 +264,13 @@ def nested_records(draw: st.DrawFn) -> Any:
     }
     where = draw(st.sampled_from(["", "payee", "period", "group", "metrics", "attributes",
                                   "events", "event", "top"]))
-    bad = {
-        "payee": ["", "  ", 5, None, "p" * 1001],
-        "period": ["", "2026-13", 202605, "x"],
-        "group": ["  ", 3, "g" * 1001],
-        "metrics": [None, [], {"bogus": 1}, {"revenue": D(-1)}, {"revenue": "3.25"},
-                    {"revenue": D("Infinity")}, {"revenue": D("1." + "1" * 40)}, {}],
-        "attributes": [None, [], {"grade": "C"}, {"grade": ""}, {"grade": 1}, {"bogus": 1}],
-        "events": [[], "", {"lots": []}, {"lost": None}, {"lost": "c1"}, {"lost": [[]]},
-                   {"moves": [{"day": "2026-05-03"}]}, {"moves": []}],
-        "event": [{"id": ""}, {"id": "  "}, {"id": 7}, {"id": None}, {"id": "x" * 1001},
-                  {"value": D("NaN")}, {"value": D("-Infinity")}, {"value": D("1E+40")},
-                  {"value": D("1." + "1" * 40)}, {"value": "4"}, {"value": 4},
-                  {"value": None}, {"value": True}, {"extra": 1}],
-        "top": [{"bogus": 1}, {"Score": 1}],
-    }
     if where == "event":
         raw["events"] = {"lost": [*rows, {"id": "c9", "value": D(1),
-                                          **draw(st.sampled_from(bad["event"]))}]}
+                                          **draw(st.sampled_from(SPOILS["event"]))}]}
     elif where == "top":
-        raw.update(draw(st.sampled_from(bad["top"])))
+        raw.update(draw(st.sampled_from(SPOILS["top"])))
     elif where:
-        raw[where] = draw(st.sampled_from(bad[where]))
+        raw[where] = draw(st.sampled_from(SPOILS[where]))
     if draw(st.integers(0, 9)) == 0:
         raw.pop(draw(st.sampled_from(["payee", "period", "group", "metrics", "attributes"])))
     return raw
@@ -287,6 +290,44 @@ def test_reader_written_for_the_plan_agrees_with_full_check(
     assert got == _outcome(lambda r: reader._read(r, 0), raw)
 
 
+def _spoilt(layout: str) -> Any:
+    """Each record of ``layout`` (nested or flat) with one thing spoilt (and the
+    record as it is), for every place SPOILS names."""
+    base: dict[str, Any] = {"payee": "m-1", "period": "2026-05", "group": "g1",
+                            "metrics": {"revenue": D("10.50"), "score": D(4)},
+                            "attributes": {"grade": "A"},
+                            "events": {"lost": [{"id": "c1", "value": D(3)}]}}
+    yield base
+    for where, spoils in SPOILS.items():
+        for spoil in spoils:
+            raw = {**base}
+            if where == "event":
+                raw["events"] = {"lost": [{"id": "c9", "value": D(1), **spoil}]}
+            elif where == "top":
+                raw.update(spoil)
+            else:
+                raw[where] = spoil
+            if layout == "flat":
+                if not isinstance(raw.get("metrics"), dict) or not isinstance(
+                        raw.get("attributes"), dict) or where in ("events", "event"):
+                    continue
+                raw = {k: v for k, v in raw.items() if k not in ("metrics", "attributes",
+                                                                 "events")}
+                raw.update(base["metrics"] if where != "metrics" else spoil)
+                raw.update(base["attributes"] if where != "attributes" else spoil)
+            yield raw
+
+
+@pytest.mark.parametrize("inputs", INPUTS, ids=["column", "plain", "dates", "groups"])
+@pytest.mark.parametrize("layout", ["nested", "flat"])
+def test_reader_written_for_the_plan_agrees_on_every_spoil(inputs: Any, layout: str) -> None:
+    """Every spoil of SPOILS, one at a time: the same record or the same error as the
+    full check, for each plan and both layouts."""
+    reader = RecordReader(inputs)
+    for raw in _spoilt(layout):
+        assert _outcome(reader.read, raw) == _outcome(reader._read, raw), raw
+
+
 def test_fast_reader_reads_the_common_shapes() -> None:
     reader = RecordReader(INPUTS[0])
     nested = {"payee": "m-1", "period": "2026-05", "group": "g",
@@ -294,7 +335,7 @@ def test_fast_reader_reads_the_common_shapes() -> None:
               "attributes": {"grade": "A"}}
     # 'Score' is a CSV column name: the nested form takes the full check, same record
     assert _outcome(reader.read, nested) == _outcome(reader._read, nested)
-    rec = RecordReader(INPUTS[1])._fast({**nested, "metrics": {"revenue": D("10.50"), "visits": 3, "score": 4}})
+    rec = RecordReader(INPUTS[1])._quick({**nested, "metrics": {"revenue": D("10.50"), "visits": 3, "score": 4}})
     assert rec.metrics == {"revenue": D("10.50"), "visits": D(3), "score": D(4)}
     assert rec.attributes == {"grade": "A", "days": D(31), "active": True}
     flat = {"payee": "m-1", "period": "2026-05", "revenue": "10.50", "Score": "4", "grade": "B"}

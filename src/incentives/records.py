@@ -68,23 +68,16 @@ class RecordReader:
         self.default_period = default_period
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
-        # prepared once for the fast path (see _fast)
-        self._event_names = tuple(inputs.events)
-        self._groups = None if inputs.groups is None else frozenset(inputs.groups)
-        self._metric_names = frozenset(inputs.metrics)
-        self._attr_names = frozenset(inputs.attributes)
-        self._plain_columns = (all(k == v for k, v in self.metric_columns.items())
-                               and all(k == v for k, v in self.attr_columns.items()))
-        # a nested record is read by a function written for these inputs (_converter),
-        # then by _fast, then by _read: each leaves what it cannot read to the next
-        self._convert, nested = _converter(
-            inputs, default_period=default_period, groups=self._groups,
-            nested=self._plain_columns, flat=self._fast)
-        self._quick: Callable[[dict[str, Any]], Record] = nested or self._fast
-        self._retry = nested is not None
         # a flat row's column is a metric's before an attribute's, as in _read
-        self._flat_columns = {**{k: (False, v) for k, v in self.attr_columns.items()},
-                              **{k: (True, v) for k, v in self.metric_columns.items()}}
+        flat_columns = {**{k: (False, v) for k, v in self.attr_columns.items()},
+                        **{k: (True, v) for k, v in self.metric_columns.items()}}
+        plain = (all(k == v for k, v in self.metric_columns.items())
+                 and all(k == v for k, v in self.attr_columns.items()))
+        # well-formed records are read by a function written for these inputs; what it
+        # leaves (raising _Slow) takes the full check, _read
+        self._quick: Callable[[dict[str, Any]], Record] = _fast_reader(
+            inputs, default_period=default_period, columns=flat_columns, nested=plain,
+            events=self._checked_events)
 
     # ------------------------------------------------------------------
     def read(self, raw: Any, index: int | None = None) -> Record:
@@ -99,7 +92,7 @@ class RecordReader:
                 return self._quick(raw)
             except _Slow:
                 pass
-        return self._slow(raw, index)
+        return self._read(raw, index)
 
     def read_all(self, raws: Iterable[Any], records: list[Record],
                  errors: list[IncentivesError]) -> None:
@@ -120,86 +113,18 @@ class RecordReader:
                 errors.append(raw)
                 continue
             try:
-                records.append(self._slow(raw, i))
+                records.append(self._read(raw, i))
             except RecordError as exc:
                 errors.append(exc)
 
-    def _slow(self, raw: Any, index: int | None) -> Record:
-        """What the quickest path left: a nested record goes on to :meth:`_fast` (when
-        the quickest path was the one written for the plan), then the full check."""
-        if (self._retry and type(raw) is dict
-                and ("metrics" in raw or "attributes" in raw or "events" in raw)):
-            try:
-                return self._fast(raw)
-            except _Slow:
-                pass
-        return self._read(raw, index)
+    def _checked_events(self, given: dict[str, Any], payee: str,
+                        period: str) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`_events` for the fast path: a bad event is a located RecordError."""
 
-    def _fast(self, raw: dict[str, Any]) -> Record:
-        """The common case, checked with what was prepared once; :class:`_Slow` otherwise."""
-        payee = raw.get("payee")
-        if type(payee) is not str:
-            raise _Slow
-        payee = payee.strip()
-        if len(payee) > MAX_TEXT_FIELD:
-            raise _Slow
-        period = raw.get("period")
-        if period is None or period == "":
-            period = self.default_period
-        if type(period) is not str:
-            raise _Slow
-        period = period.strip()
-        if not payee:
-            raise _Slow
-        if period not in _GOOD_PERIODS:
-            _good_period(period)
-        group = raw.get("group")
-        if group is not None:
-            if type(group) is not str:
-                raise _Slow
-            group = group.strip() or None
-            if group is not None and len(group) > MAX_TEXT_FIELD:
-                raise _Slow
-        if self._groups is not None and group not in self._groups:
-            raise _Slow
-        if "metrics" in raw or "attributes" in raw or "events" in raw:
-            if not raw.keys() <= _NESTED_KEYS or not self._plain_columns:
-                raise _Slow
-            metrics_raw = raw.get("metrics")
-            attrs_raw = raw.get("attributes")
-            events_raw = raw.get("events")
-            if metrics_raw is None:
-                metrics_raw = {}
-            if attrs_raw is None:
-                attrs_raw = {}
-            if (type(metrics_raw) is not dict or type(attrs_raw) is not dict
-                    or not metrics_raw.keys() <= self._metric_names
-                    or not attrs_raw.keys() <= self._attr_names):
-                raise _Slow
-        else:
-            metrics_raw, attrs_raw, events_raw = {}, {}, None
-            columns = self._flat_columns
-            for k, v in raw.items():
-                if k in _TOP:
-                    continue
-                found = columns.get(k)
-                if found is None:
-                    raise _Slow
-                (metrics_raw if found[0] else attrs_raw)[found[1]] = v
-        metrics, attributes = self._convert(metrics_raw, attrs_raw)
-        if events_raw:
-            if type(events_raw) is not dict:
-                raise _Slow
+        def fail(message: str, field: str) -> RecordError:
+            return RecordError(message, payee=payee, period=period, field=field)
 
-            def fail(message: str, field: str) -> RecordError:
-                return RecordError(message, payee=payee, period=period, field=field)
-
-            events = self._events(events_raw, fail)
-        elif events_raw is None or type(events_raw) is dict:
-            events = {name: [] for name in self._event_names} if self._event_names else {}
-        else:
-            raise _Slow
-        return Record(payee, period, group, attributes, metrics, events)
+        return self._events(given, fail)
 
     def _read(self, raw: Any, index: int | None = None) -> Record:
         """The full check of one raw record (every error located)."""
@@ -430,29 +355,39 @@ class RecordReader:
         return text
 
 
-def _converter(inputs: Inputs, *, default_period: str | None = None,
-               groups: frozenset[str] | None = None, nested: bool = False,
-               flat: Any = None) -> tuple[Any, Any]:
-    """The fast path's conversion, written out as Python functions for these declared
-    inputs (made once per plan): ``(convert, read)``.
+def _fast_reader(inputs: Inputs, *, default_period: str | None,
+                 columns: dict[str, tuple[bool, str]], nested: bool,
+                 events: Callable[[dict[str, Any], str, str], dict[str, list[dict[str, Any]]]]
+                 ) -> Callable[[dict[str, Any]], Record]:
+    """The fast path: one function written out for these declared inputs (made once
+    per plan), ``read(raw) -> Record``.
 
-    ``convert(metrics_raw, attributes_raw)`` returns the checked ``(metrics,
-    attributes)`` dicts. ``read(raw)`` (made when ``nested``: the plan's inputs
-    have no column names) reads a whole record of the nested layout, events
-    included, into a :class:`Record`, handing a flat row to ``flat``. Both raise
-    :class:`_Slow` for anything unusual (a missing value, a bad number, text out
-    of its allowed values, an event field that is not plain...), which the
-    slower paths then read or report.
+    It reads a well-formed record, a flat row (the declared inputs at the top
+    level, under their ``columns`` names) or, when ``nested`` (no input has a
+    column name of its own), a record of the nested layout. Events whose fields
+    are all numbers and text are read inline; others go to ``events(given,
+    payee, period)``, which reports a bad one as a located RecordError. For
+    anything else unusual (a missing value, a bad number, text out of its
+    allowed values, an unknown key...) it raises :class:`_Slow`, and the full
+    check reads or reports the record.
 
     Only names and constants of the plan's declared inputs go into the
-    functions: names as string literals (``repr``), constants by reference in
-    their namespace.
+    function: names as string literals (``repr``), constants by reference in
+    its namespace.
     """
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
                              "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
                              "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS,
-                             "_SMALL": SMALL}
-    code: list[str] = []  # the checks of the declared inputs, shared by both functions
+                             "_SMALL": SMALL, "_Record": Record, "_events": events,
+                             "_good_period": _good_period, "_GOOD": _GOOD_PERIODS,
+                             "_NK": _NESTED_KEYS, "_TOP": frozenset(_TOP), "_COLS": columns,
+                             "_MN": frozenset(inputs.metrics),
+                             "_AN": frozenset(inputs.attributes)}
+    code = ["def read(raw):",
+            "    payee = raw.get('payee')",
+            "    if payee.__class__ is not str: raise _Slow",
+            "    payee = payee.strip()",
+            "    if not payee or len(payee) > _MAXT: raise _Slow"]
 
     def const(value: Any) -> str:
         name = f"_c{len(scope)}"
@@ -482,6 +417,40 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
         code.append(f"        {var} = {const(default)}" if default is not None
                     else "        raise _Slow")
 
+    code += ["    period = raw.get('period')",
+             "    if period is None or period == '':",
+             f"        period = {const(default_period)}",
+             "    if period.__class__ is not str: raise _Slow",
+             "    period = period.strip()",
+             "    if period not in _GOOD: _good_period(period)",
+             "    group = raw.get('group')",
+             "    if group is not None:",
+             "        if group.__class__ is not str: raise _Slow",
+             "        group = group.strip() or None",
+             "        if group is not None and len(group) > _MAXT: raise _Slow"]
+    if inputs.groups is not None:
+        code.append(f"    if group not in {const(frozenset(inputs.groups))}: raise _Slow")
+    code += ["    if 'metrics' in raw or 'attributes' in raw or 'events' in raw:"]
+    if nested:
+        code += ["        if not raw.keys() <= _NK: raise _Slow",
+                 "        mr = raw.get('metrics')",
+                 "        if mr is None: mr = {}",
+                 "        elif mr.__class__ is not dict or not mr.keys() <= _MN: raise _Slow",
+                 "        ar = raw.get('attributes')",
+                 "        if ar is None: ar = {}",
+                 "        elif ar.__class__ is not dict or not ar.keys() <= _AN: raise _Slow",
+                 "        er = raw.get('events')"]
+    else:  # column names: a nested record is left to the full check
+        code += ["        raise _Slow"]
+    code += ["    else:  # a flat row",
+             "        mr = {}",
+             "        ar = {}",
+             "        er = None",
+             "        for k, v in raw.items():",
+             "            if k in _TOP: continue",
+             "            found = _COLS.get(k)",
+             "            if found is None: raise _Slow",
+             "            (mr if found[0] else ar)[found[1]] = v"]
     metric_vars = []
     for i, (name, mspec) in enumerate(inputs.metrics.items()):
         var = f"m{i}"
@@ -509,95 +478,65 @@ def _converter(inputs: Inputs, *, default_period: str | None = None,
             # a default is taken as declared; only a given value must be allowed
             code.append(f"    if {var} not in {allowed} and ar.get({name!r}) is not None: "
                         "raise _Slow")
-    converted = ("{" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}, {"
-                 + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "}")
-    source = ["def convert(mr, ar):", *code, f"    return ({converted})"]
-    if nested:
-        source += _nested_reader(inputs, code, converted, const, default_period, groups)
-        scope.update(_Record=Record, _flat=flat, _good_period=_good_period,
-                     _GOOD=_GOOD_PERIODS, _NK=_NESTED_KEYS,
-                     _MN=frozenset(inputs.metrics), _AN=frozenset(inputs.attributes))
+    metrics = "{" + ", ".join(f"{n!r}: {v}" for n, v in metric_vars) + "}"
+    attributes = "{" + ", ".join(f"{n!r}: {v}" for n, v in attr_vars) + "}"
+    code += [f"    metrics = {metrics}", f"    attributes = {attributes}"]
+    code += _events_code(inputs, const)
     # the source names only the plan's declared inputs (as repr'd literals) and the
     # values bound above; it runs with no builtins but these
     scope["__builtins__"] = {"len": len, "int": int, "str": str, "dict": dict, "list": list}
-    exec(compile("\n".join(source), "<record converter>", "exec"), scope)
-    return scope["convert"], scope.get("read")
+    exec(compile("\n".join(code), "<record reader>", "exec"), scope)
+    read: Callable[[dict[str, Any]], Record] = scope["read"]
+    return read
 
 
-def _nested_reader(inputs: Inputs, body: list[str], converted: str, const: Any,
-                   default_period: str | None, groups: frozenset[str] | None) -> list[str]:
-    """The source of ``read(raw)`` (see :func:`_converter`): what
-    :meth:`RecordReader._fast` does for a record of the nested layout, written out."""
-    code = ["def read(raw):",
-            "    if 'metrics' not in raw and 'attributes' not in raw and 'events' not in raw:",
-            "        return _flat(raw)",
-            "    if not raw.keys() <= _NK: raise _Slow",
-            "    payee = raw.get('payee')",
-            "    if payee.__class__ is not str: raise _Slow",
-            "    payee = payee.strip()",
-            "    if not payee or len(payee) > _MAXT: raise _Slow",
-            "    period = raw.get('period')",
-            "    if period is None or period == '':",
-            f"        period = {const(default_period)}",
-            "    if period.__class__ is not str: raise _Slow",
-            "    period = period.strip()",
-            "    if period not in _GOOD: _good_period(period)",
-            "    group = raw.get('group')",
-            "    if group is not None:",
-            "        if group.__class__ is not str: raise _Slow",
-            "        group = group.strip() or None",
-            "        if group is not None and len(group) > _MAXT: raise _Slow"]
-    if groups is not None:
-        code.append(f"    if group not in {const(groups)}: raise _Slow")
-    code += ["    mr = raw.get('metrics')",
-             "    if mr is None: mr = {}",
-             "    elif mr.__class__ is not dict or not mr.keys() <= _MN: raise _Slow",
-             "    ar = raw.get('attributes')",
-             "    if ar is None: ar = {}",
-             "    elif ar.__class__ is not dict or not ar.keys() <= _AN: raise _Slow",
-             *body,
-             f"    metrics, attributes = {converted}",
-             "    er = raw.get('events')"]
+def _events_code(inputs: Inputs, const: Callable[[Any], str]) -> list[str]:
+    """The part of ``read`` (see :func:`_fast_reader`) that reads the events and
+    returns the record."""
     declared = inputs.events
+    empty = "{" + ", ".join(f"{n!r}: []" for n in declared) + "}"
+    code = ["    if not er:",
+            "        if er is not None and er.__class__ is not dict: raise _Slow",
+            f"        return _Record(payee, period, group, attributes, metrics, {empty})",
+            "    if er.__class__ is not dict: raise _Slow"]
     plain = all(t in ("number", "text") for spec in declared.values()
                 for t in spec.fields.values())
-    empty = "{" + ", ".join(f"{n!r}: []" for n in declared) + "}"
     if not declared or not plain:
-        # events that are not plain (dates, true/false...) are left to the slower path
-        code += ["    if er: raise _Slow",
-                 "    if er is not None and er.__class__ is not dict: raise _Slow",
-                 f"    return _Record(payee, period, group, attributes, metrics, {empty})"]
+        # dates, true/false...: read (or reported) by the reader's own method
+        code.append("    return _Record(payee, period, group, attributes, metrics, "
+                    "_events(er, payee, period))")
         return code
-    code += ["    if not er:",
-             "        if er is not None and er.__class__ is not dict: raise _Slow",
-             f"        return _Record(payee, period, group, attributes, metrics, {empty})",
-             f"    if er.__class__ is not dict or not er.keys() <= {const(frozenset(declared))}:",
-             "        raise _Slow"]
+    code += ["    try:",
+             f"        if not er.keys() <= {const(frozenset(declared))}: raise _Slow"]
     lists = []
     for i, (name, spec) in enumerate(declared.items()):
         var = f"ev{i}"
         lists.append((name, var))
         fields = list(spec.fields.items())
-        code += [f"    {var} = []",
-                 f"    items = er.get({name!r})",
-                 "    if items is not None:",
-                 "        if items.__class__ is not list: raise _Slow",
-                 "        for item in items:",
-                 "            if item.__class__ is not dict or not item.keys() <= "
+        code += [f"        {var} = []",
+                 f"        items = er.get({name!r})",
+                 "        if items is not None:",
+                 "            if items.__class__ is not list: raise _Slow",
+                 "            for item in items:",
+                 "                if item.__class__ is not dict or not item.keys() <= "
                  f"{const(frozenset(spec.fields))}: raise _Slow"]
         for k, (fname, ftype) in enumerate(fields):
             v = f"f{k}"
-            code.append(f"            {v} = item.get({fname!r})")
+            code.append(f"                {v} = item.get({fname!r})")
             if ftype == "number":
-                code.append(f"            if not ({v}.__class__ is _Decimal and {v}.is_finite() "
-                            f"and {v}.adjusted() < _MAXD and _plus({v}) == {v}): raise _Slow")
+                code.append(f"                if not ({v}.__class__ is _Decimal and "
+                            f"{v}.is_finite() and {v}.adjusted() < _MAXD and "
+                            f"_plus({v}) == {v}): raise _Slow")
             else:
-                code.append(f"            if not ({v}.__class__ is str and {v}.strip() "
+                code.append(f"                if not ({v}.__class__ is str and {v}.strip() "
                             f"and len({v}) <= _MAXT): raise _Slow")
         row = "{" + ", ".join(f"{fname!r}: f{k}" for k, (fname, _) in enumerate(fields)) + "}"
-        code.append(f"            {var}.append({row})")
+        code.append(f"                {var}.append({row})")
     events = "{" + ", ".join(f"{n!r}: {v}" for n, v in lists) + "}"
-    code.append(f"    return _Record(payee, period, group, attributes, metrics, {events})")
+    code += [f"        events = {events}",
+             "    except _Slow:  # anything unusual in the events: the reader's own method",
+             "        events = _events(er, payee, period)",
+             "    return _Record(payee, period, group, attributes, metrics, events)"]
     return code
 
 
