@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Install what the tests need, then run lint, type checks, and the whole suite.
-# This is the project's one test command; .ci/run calls it.
+# Install what the tests need (pinned by constraints.txt, the lock), then run lint,
+# type checks and the whole suite. This is the project's one test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+python - <<'PY'
+import importlib.metadata as m, sys
+names = ("pydantic", "simpleeval", "hypothesis", "pandas", "dask")
+print(f"check.sh: {sys.prefix} (Python {sys.version.split()[0]}):",
+      ", ".join(f"{n} {m.version(n)}" for n in names))
+PY
 python -m ruff check .
 python -m mypy
 python -m pytest -n 2 "$@"

@@ -117,3 +117,15 @@ def test_core_fields_are_described_for_editors(name: str) -> None:
         node = next(o for o in node["anyOf"] if "properties" in o)
     undocumented = [f for f, prop in node["properties"].items() if not prop.get("description")]
     assert undocumented == [], f"{name}: add a '#:' comment above {undocumented}"
+
+
+def test_decimal_fields_render_the_same_whatever_pydantic_prints() -> None:
+    # pydantic 2.13 gave a Decimal's text branch a pattern and 2.14 none; the plan
+    # schema states its own, so the reference page does not change with the release
+    from incentives.docgen import DECIMAL_TEXT_PATTERN, plan_schema
+
+    holdback = plan_schema()["$defs"]["Clawback"]["properties"]["holdback"]
+    assert holdback["anyOf"] == [
+        {"maximum": 1.0, "minimum": 0.0, "type": "number"},
+        {"pattern": DECIMAL_TEXT_PATTERN, "type": "string"},
+        {"type": "null"}]

@@ -12,11 +12,18 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument, NoSuchExample
+from hypothesis.errors import InvalidArgument
 
 from incentives import load_plan
 from incentives.periods import parse_period
-from incentives.testing.strategies import parameters, periods, populations, records
+from incentives.testing.strategies import (
+    near_landmarks,
+    parameters,
+    periods,
+    plan_numbers,
+    populations,
+    records,
+)
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,19 +152,18 @@ def test_what_users_vary_is_taken_as_strategies_or_values(record: dict[str, Any]
 
 
 def test_metric_values_lean_towards_the_plans_thresholds() -> None:
-    # 29999.99 and 30000 sit on each side of a tier threshold: found quickly
-    from hypothesis import find
-
-    def just_below(r: dict[str, Any]) -> bool:
-        return D(29999) <= r["metrics"]["traffic_revenue"] < D(30000)
-
-    found = find(records(TELECOM), just_below,
-                 settings=settings(max_examples=1000, database=None, derandomize=True))
-    assert just_below(found)
-    # without landmarks, uniform draws over 0..1,000,000 essentially never land there
-    with pytest.raises(NoSuchExample):
-        find(records(TELECOM, landmarks=False), just_below,
-             settings=settings(max_examples=100, database=None, derandomize=True))
+    # 29999.99 and 30000 sit on each side of a tier threshold: records() draws them
+    # from the plan's own numbers, not by luck
+    marks = plan_numbers(TELECOM)
+    assert {D(30000), D(80000), D(700)} <= set(marks)
+    spec = TELECOM.inputs.metrics["traffic_revenue"]
+    near = near_landmarks(spec, marks, 2, D(0), D(1_000_000))
+    assert {D("29999.99"), D("30000.00"), D("30000.01"), D("79999.99"), D("80000.00")} <= set(near)
+    assert all(v == v.quantize(D("0.01")) and D(0) <= v <= D(1_000_000) for v in near)
+    # bounds and whole numbers are kept: new_fax is an integer metric with min 0
+    fax = near_landmarks(TELECOM.inputs.metrics["new_fax"], [D(0), D("0.5"), D(60)], 2,
+                         D(0), D(100))
+    assert fax == [D(0), D(1), D(2), D(59), D(60), D(61)]
 
 
 @given(periods(kind="quarter", min_value="2026-02", max_value="2027-01"))

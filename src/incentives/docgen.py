@@ -30,10 +30,29 @@ from pathlib import Path
 from typing import Any, TextIO, get_args
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 __all__ = ["field_docs", "main", "plan_schema", "register", "render_reference", "schema_json"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: A decimal written as text in a plan: digits with an optional sign and point. The
+#: schema states it itself, so that it does not change with how one pydantic release
+#: prints a ``Decimal`` (2.13 gave its string branch this pattern, 2.14 none).
+DECIMAL_TEXT_PATTERN = r"^(?!^[-+.]*$)[+-]?0*\d*\.?\d*$"
+
+
+class _PlanSchema(GenerateJsonSchema):
+    """Pydantic's schema generator with one stable rendering of ``Decimal`` fields:
+    a JSON number (with the field's bounds) or decimal text."""
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        node = super().decimal_schema(schema)
+        for branch in node.get("anyOf", [node]):
+            if branch.get("type") == "string":
+                branch["pattern"] = DECIMAL_TEXT_PATTERN
+        return node
 
 #: The user-guide page of each policy type, when there is one.
 GUIDE: dict[str, str] = {
@@ -140,7 +159,7 @@ def _schema_text() -> str:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # defaults that are not JSON (computed ones) are left out
-        schema = Plan.model_json_schema()
+        schema = Plan.model_json_schema(schema_generator=_PlanSchema)
     models = _models(Plan)
     _describe(schema, field_docs(Plan))
     defs = schema.pop("$defs", {})

@@ -178,8 +178,9 @@ def _places(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _landmarks(plan: Plan) -> list[Decimal]:
-    """Every number the plan states (thresholds, gates, parameters), in order."""
+def plan_numbers(plan: Plan) -> list[Decimal]:
+    """Every number the plan states (thresholds, gates, parameters), in order: the
+    landmarks that :func:`records` draws values next to."""
     found: set[Decimal] = set()
 
     def walk(node: Any) -> None:
@@ -230,21 +231,31 @@ def _numbers(spec: MetricSpec | AttributeSpec, lo: Decimal, hi: Decimal, places:
         base: st.SearchStrategy[Decimal] = st.integers(min_value=a, max_value=b).map(D)
     else:
         base = _fixed(low, high, places)
-    if not marks:
+    near = near_landmarks(spec, marks, places, low, high)
+    if not near:
         return base
+    return st.one_of(base, st.sampled_from(near))
+
+
+def near_landmarks(spec: MetricSpec | AttributeSpec, marks: Sequence[Decimal], places: int,
+                   low: Decimal, high: Decimal) -> list[Decimal]:
+    """The values :func:`records` draws half the time for a number: each of the plan's
+    own numbers (``marks``), one quantum and one unit either side of it, kept within
+    ``low`` to ``high`` and whole where ``spec`` is ``integer``, in order.
+
+    >>> from incentives.inputs import MetricSpec
+    >>> near_landmarks(MetricSpec(), [D(30000)], 2, D(0), D(10**6))
+    [Decimal('29999.00'), Decimal('29999.99'), Decimal('30000.00'), Decimal('30000.01'), Decimal('30001.00')]
+    """
     quantum = D(1).scaleb(-places)
     near = set()
     for m in marks:
         for delta in (D(0), quantum, -quantum, D(1), D(-1)):
             v = m + delta
-            if spec.integer:
-                v = v.to_integral_value()
-            v = v.quantize(quantum) if not spec.integer else v
+            v = v.to_integral_value() if spec.integer else v.quantize(quantum)
             if low <= v <= high:
                 near.add(v)
-    if not near:
-        return base
-    return st.one_of(base, st.sampled_from(sorted(near)))
+    return sorted(near)
 
 
 def _attribute(spec: AttributeSpec, lo: Decimal, hi: Decimal,
@@ -346,7 +357,7 @@ def records(
     period_st = _plan_periods(plan) if periods is None else _strategy_or_value(periods,
                                                                                 "periods")
     group_st = _groups(groups)
-    marks = _landmarks(plan) if landmarks else []
+    marks = plan_numbers(plan) if landmarks else []
     metric_st = {name: metric_over[name] if name in metric_over
                  else _numbers(spec, lo, hi, places, marks)
                  for name, spec in inputs.metrics.items()}
