@@ -56,7 +56,8 @@ def test_ci_builds_a_new_environment_from_the_lock_and_runs_the_readme_command()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     check = (ROOT / "check.sh").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "-m venv" in ci and "mktemp -d" in ci
+    assert "-m venv" in ci
+    assert "mktemp -d" in ci
     assert ci.rstrip().splitlines()[-1] == "bash check.sh"
     assert "```console\nbash check.sh\n```" in readme
     assert "-c constraints.txt" in check
