@@ -501,3 +501,22 @@ def test_json_text_is_the_data_of_to_dict_one_result_per_line(load_bench: Any) -
     for r in run.results[:2]:  # one result, as a line of `incentives stream`
         assert "\n" not in r.to_json()
         assert json.loads(r.to_json()) == r.to_dict()
+
+
+def test_cli_benchmark_baseline_writes_what_incentives_run_writes(
+        load_bench: Any, tmp_path: Path) -> None:
+    # bench_cli.py compares whole processes: its hand-written program must write the
+    # same CSV bytes as `incentives run --format csv`, on its own records and the example's
+    from incentives.cli import main
+
+    bench = load_bench("bench_cli")
+    hand = load_bench("handwritten_telecom")
+    records = tmp_path / "records.jsonl"
+    bench.make_records(records, 60, 2, seed=11)
+    for source in (records, ROOT / "examples" / "telecom" / "records.jsonl"):
+        ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+        assert main(["run", str(bench.PLAN), str(source), "--format", "csv",
+                     "--out", str(ours)]) == 0
+        hand.main(str(source), str(theirs))
+        assert ours.read_bytes() == theirs.read_bytes()
+        assert len(ours.read_bytes().splitlines()) > 3
