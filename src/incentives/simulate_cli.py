@@ -119,6 +119,9 @@ def _parse_sweep(text: str) -> tuple[str, list[str]]:
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from .extras import require
+
+    require("simulate", "incentives simulate")  # before any work: one line, exit 2
     from .plan import load_plan
     from .populations import _revenue_metric, synthetic
     from .records import read_records_file
@@ -261,6 +264,9 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
 
     Returns the files written, the HTML page first.
     """
+    from .extras import require
+
+    require("simulate", "the simulation report", modules=("matplotlib",))
     from . import plots
     from .fileio import atomic_write
 
