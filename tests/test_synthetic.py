@@ -215,6 +215,6 @@ inputs:
 policies:
   - {type: formula, id: pay, amount: sales * 0.1}
 """)
-    with pytest.raises(UsageError, match="no whole number lies between the declared min 1.2 "
-                                         "and max 1.8"):
+    with pytest.raises(UsageError, match=r"no whole number lies between the declared min 1\.2 "
+                                         r"and max 1\.8"):
         synthetic(plan, 1)
