@@ -89,7 +89,7 @@ from incentives.populations import synthetic
 from incentives.simulate import simulate
 plan = load_plan(PLAN)
 simulate(plan, [], synthetic(plan, 5), progress=False).compare().to_dataframe()
-""", "a comparison's DataFrames needs the 'simulate' extra: pip install 'incentives[simulate]'"),
+""", "a DataFrame view of a comparison needs the 'simulate' extra: pip install 'incentives[simulate]'"),
     "plots": ({"matplotlib"}, """
 from incentives import load_plan, plots
 plots.pay_curve(load_plan(PLAN), {"metrics": {}}, "traffic_revenue", [0, 1000])

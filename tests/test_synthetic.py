@@ -218,3 +218,34 @@ policies:
     with pytest.raises(UsageError, match=r"no whole number lies between the declared min 1\.2 "
                                          r"and max 1\.8"):
         synthetic(plan, 1)
+
+
+def test_two_leader_bonuses_on_one_attribute_each_get_their_own_leader() -> None:
+    plan = load_plan("""
+name: two-leaders
+inputs:
+  metrics: {sales: {min: 0}}
+  attributes: {role: {allowed: [member, head, deputy]}}
+policies:
+  - {type: formula, id: commission, amount: sales * 0.01}
+  - type: leader_bonus
+    id: head_bonus
+    leader: role == 'head'
+    aggregates: {team_sales: {sum: sales}}
+    amount: team_sales * 0.002
+  - type: leader_bonus
+    id: deputy_bonus
+    leader: role == 'deputy'
+    aggregates: {team_sales: {sum: sales}}
+    amount: team_sales * 0.001
+""")
+    for seed in range(5):
+        people = synthetic(plan, 40, seed=seed, groups=4)
+        roles = Counter((r["group"], r["attributes"]["role"]) for r in people)
+        for g in ("g1", "g2", "g3", "g4"):
+            assert roles[(g, "head")] == 1
+            assert roles[(g, "deputy")] == 1
+            assert roles[(g, "member")] == 8
+        run = plan.evaluate(people, errors="raise")
+        assert sum(r.amount("head_bonus") > 0 for r in run.results) == 4
+        assert sum(r.amount("deputy_bonus") > 0 for r in run.results) == 4

@@ -148,9 +148,10 @@ def synthetic(
     Every value keeps to its declaration: between ``min`` and ``max``, whole
     where ``integer``, one of ``allowed``. Where a ``leader_bonus`` pays one
     leader per group (``leaders: one``), each group of two or more payees has
-    exactly one payee meeting its ``leader`` condition (the group's first,
-    by payee id) and a group of one has none: the attributes the condition
-    reads are set to make it so.
+    exactly one payee meeting its ``leader`` condition (the group's first
+    payee, or the next one where two leader bonuses read the same attribute)
+    and a group of one has none: the attributes the condition reads are set
+    to make it so.
     """
     if n < 0:
         raise UsageError(f"n must be zero or more, not {n}")
@@ -324,6 +325,9 @@ def _event(rng: random.Random, spec: EventSpec, k: int, i: int, base: float,
 #: a condition's verdict on a record: True, False, or None when it cannot be told from
 #: the record alone (it reads a figure that only evaluating the plan gives)
 _Verdict = bool | None
+#: a leader rule, as searched: its conditions, the earlier rules' conditions, the
+#: attributes it reads and the values to try for each
+_Rule = tuple[list[Formula], list[list[Formula]], list[str], list[list[Any]]]
 
 
 def _one_leader_per_group(plan: Plan, records: list[dict[str, Any]], period: str) -> None:
@@ -358,25 +362,47 @@ def _one_leader_per_group(plan: Plan, records: list[dict[str, Any]], period: str
         except (IncentivesError, ArithmeticError, ValueError, TypeError, KeyError):
             return None  # a name only the evaluation gives, or a formula that fails
 
-    for conditions, scope, names in rules:
+    for j, (conditions, scope, names) in enumerate(rules):
         if not names:
             continue
+        earlier = [c for c, _, _ in rules[:j]]
         choices = [_candidates(attributes[a], a, conditions) for a in names]
+
+        def search(r: dict[str, Any], want: bool, strict: bool,
+                   rule: _Rule = (conditions, earlier, names, choices)) -> dict[str, Any] | None:
+            """Attributes that give ``want``; ``strict``: what the earlier leader rules
+            made of this payee stays as it is."""
+            now, before, keys, values = rule
+            kept = [verdict(c, r) for c in before]
+            for combo in itertools.product(*values):
+                trial = {**r, "attributes": {**r.get("attributes", {}),
+                                             **dict(zip(keys, combo, strict=True))}}
+                if verdict(now, trial) == want and (
+                        not strict or [verdict(c, trial) for c in before] == kept):
+                    return trial["attributes"]  # type: ignore[no-any-return]
+            return None
+
         teams: dict[Any, list[dict[str, Any]]] = {}
         for r in records:
             teams.setdefault(None if scope == "population" else r["group"], []).append(r)
         for team in teams.values():
-            for position, r in enumerate(team):
-                want = position == 0 and len(team) > 1
-                found = verdict(conditions, r)
-                if found is None or found == want:
-                    continue
-                for combo in itertools.product(*choices):
-                    trial = {**r, "attributes": {**r.get("attributes", {}),
-                                                 **dict(zip(names, combo, strict=True))}}
-                    if verdict(conditions, trial) == want:
-                        r["attributes"] = trial["attributes"]
+            leader = None
+            if len(team) > 1:  # the first payee that leads, or can without undoing others
+                for r in team:
+                    found = verdict(conditions, r)
+                    if found is None:
+                        continue
+                    change = None if found else search(r, True, strict=True)
+                    if found or change is not None:
+                        if change is not None:
+                            r["attributes"] = change
+                        leader = r
                         break
+            for r in team:
+                if r is not leader and verdict(conditions, r):
+                    change = search(r, False, strict=True) or search(r, False, strict=False)
+                    if change is not None:
+                        r["attributes"] = change
 
 
 def _candidates(spec: AttributeSpec, name: str, conditions: list[Formula]) -> list[Any]:
