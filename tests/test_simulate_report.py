@@ -200,14 +200,17 @@ def test_sweep_of_20_values_on_10000_payees_finishes_with_a_progress_bar(tmp_pat
 # ---------------------------------------------------------------- the notebook
 
 
-def test_the_designing_a_floor_notebook_executes_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", ["examples", "."], ids=["its-own-folder", "repo-root"])
+def test_the_designing_a_floor_notebook_executes_cleanly(tmp_path: Path, folder: str) -> None:
+    # JupyterLab starts the kernel in the notebook's own folder; a kernel started at the
+    # repository root finds the plan too
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     path = ROOT / "examples/designing-a-floor.ipynb"
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT)}})
+                                     resources={"metadata": {"path": str(ROOT / folder)}})
     client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

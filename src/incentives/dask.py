@@ -58,10 +58,9 @@ _SEP = "\x1f"
 
 
 def _require() -> None:
-    try:
-        import dask  # noqa: F401
-    except ImportError:  # pragma: no cover - dask is in the dev extra
-        raise UsageError("incentives.dask needs dask: pip install 'incentives[dask]'") from None
+    from .extras import require
+
+    require("dask", "incentives.dask")
 
 
 @functools.lru_cache(maxsize=8)

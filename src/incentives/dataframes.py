@@ -43,6 +43,9 @@ def run_frame(run: Any, *, floats: bool = False) -> Any:
     exact :class:`~decimal.Decimal` objects (``object`` dtype); with
     ``floats=True`` they are ``float64``, for plotting (never for paying).
     """
+    from .extras import require
+
+    require("simulate", "to_dataframe()", modules=("pandas",))
     import pandas as pd
 
     columns = run.columns()

@@ -36,7 +36,15 @@ __all__ = ["lorenz", "lorenz_points", "pay_curve", "pay_distribution", "save", "
 Runs = Union["Simulation", Mapping[str, "Run"]]
 
 
+def _require() -> None:
+    """matplotlib, or a one-line error naming the extra to install (before any work)."""
+    from .extras import require
+
+    require("simulate", "incentives.plots", modules=("matplotlib",))
+
+
 def _figure(width: float = 7.0, height: float = 4.2) -> Figure:
+    _require()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -2,10 +2,12 @@
 
 When no real data exists, a designer still needs a population to try a plan
 on. :func:`synthetic` makes ``n`` records for one period that fit what the plan
-declares (every metric, attribute and event list), with a revenue metric drawn
-by grade, optional quota attainment spreads and lost-customer events. The same
-seed always gives the same records (``random.Random(seed)``; values are
-Decimals, rounded to the cent; no numpy).
+declares (every metric, attribute and event list, within their ``min``,
+``max``, ``allowed`` values and ``integer`` declarations, in the declared
+groups, with at most one leader per group where a ``leader_bonus`` pays one),
+with a revenue metric drawn by grade, optional quota attainment spreads and
+lost-customer events. The same seed always gives the same records
+(``random.Random(seed)``; values are Decimals, rounded to the cent; no numpy).
 
 >>> from incentives import load_plan
 >>> plan = load_plan("examples/telecom/plan.yaml")
@@ -20,15 +22,18 @@ True
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from .errors import UsageError, did_you_mean
+from .errors import IncentivesError, UsageError, did_you_mean
+from .formulas import Formula
 from .inputs import AttributeSpec, EventSpec, MetricSpec
 from .periods import parse_period
 from .plan import Plan
@@ -110,7 +115,7 @@ def synthetic(
     *,
     seed: int = 0,
     period: str = "2026-05",
-    groups: int | Sequence[str] = 4,
+    groups: int | Sequence[str] | None = None,
     grades: Sequence[Grade] = DEFAULT_GRADES,
     revenue: str | None = None,
     quota: str | None = None,
@@ -129,7 +134,9 @@ def synthetic(
     - the grade is written to the attribute ``grade_attribute`` when the plan
       declares it;
     - ``groups`` names the groups (or how many: ``g1``, ``g2``...), assigned
-      in turn so groups have even sizes;
+      in turn so groups have even sizes; by default the groups the plan
+      declares (``inputs.groups``), else four; a plan that declares its groups
+      takes only those (a number then takes the first ones);
     - each event list gets a Poisson number of events per payee with the mean
       in ``events`` (default 0.3): numbers a fraction of revenue, dates inside
       the period, text fields one of a few values (``reason``: competitor,
@@ -137,6 +144,14 @@ def synthetic(
     - other integer metrics are Poisson counts with mean ``counts``; other
       metrics are uniform between their declared min (or 0) and max (or the
       revenue median); attributes take a declared allowed value or default.
+
+    Every value keeps to its declaration: between ``min`` and ``max``, whole
+    where ``integer``, one of ``allowed``. Where a ``leader_bonus`` pays one
+    leader per group (``leaders: one``), each group of two or more payees has
+    exactly one payee meeting its ``leader`` condition (the group's first
+    payee, or the next one where two leader bonuses read the same attribute)
+    and a group of one has none: the attributes the condition reads are set
+    to make it so.
     """
     if n < 0:
         raise UsageError(f"n must be zero or more, not {n}")
@@ -144,10 +159,7 @@ def synthetic(
         raise UsageError("at least one grade is needed")
     start, end = parse_period(period)
     rng = random.Random(seed)
-    group_names = ([f"g{i + 1}" for i in range(groups)] if isinstance(groups, int)
-                   else list(groups))
-    if not group_names:
-        raise UsageError("at least one group is needed")
+    group_names = _group_names(plan, groups)
     metrics = plan.inputs.metrics
     rev = _revenue_metric(plan, revenue)
     if quota is not None and quota not in metrics:
@@ -169,10 +181,11 @@ def synthetic(
             if quota is not None:
                 target = grade.quota if grade.quota is not None else grade.median
                 ratio = max(0.0, rng.gauss(*attainment))
-                values[quota] = target
-                values[rev] = _money(float(target) * ratio)
+                values[quota] = _fit(target, metrics[quota])
+                values[rev] = _fit(_money(float(target) * ratio), metrics[rev])
             else:
-                values[rev] = _money(float(grade.median) * rng.lognormvariate(0.0, grade.spread))
+                drawn = _money(float(grade.median) * rng.lognormvariate(0.0, grade.spread))
+                values[rev] = _fit(drawn, metrics[rev])
         for name, spec in metrics.items():
             if name not in values:
                 values[name] = _other_metric(rng, spec, counts, grade)
@@ -193,16 +206,69 @@ def synthetic(
         if any(evs.values()):
             record["events"] = {k: v for k, v in evs.items() if v}
         out.append(record)
+    _one_leader_per_group(plan, out, period)
     return out
 
 
-def _other_metric(rng: random.Random, spec: MetricSpec, counts: float, grade: Grade) -> Decimal:
-    lo = spec.min if spec.min is not None else Decimal(0)
+def _group_names(plan: Plan, groups: int | Sequence[str] | None) -> list[str]:
+    declared = plan.inputs.groups
+    if groups is None:
+        groups = list(declared) if declared else 4
+    if isinstance(groups, int):
+        if groups < 1:
+            raise UsageError(f"at least one group is needed, not {groups}")
+        if declared is None:
+            return [f"g{i + 1}" for i in range(groups)]
+        if groups > len(declared):
+            raise UsageError(f"the plan declares {len(declared)} group(s) "
+                             f"({', '.join(declared)}); {groups} asked for")
+        return list(declared[:groups])
+    names = [str(g) for g in groups]
+    if not names:
+        raise UsageError("at least one group is needed")
+    if declared is not None:
+        for g in names:
+            if g not in declared:
+                hint = did_you_mean(g, declared)
+                raise UsageError(f"the plan declares no group {g!r}" + (f"; {hint}" if hint else "")
+                                 + f" (it declares {', '.join(declared)})")
+    return names
+
+
+def _bounds(spec: MetricSpec | AttributeSpec) -> tuple[Decimal | None, Decimal | None]:
+    """The declared bounds, as whole numbers inside them where ``integer``."""
+    lo, hi = spec.min, spec.max
     if spec.integer:
-        value = Decimal(_poisson(rng, counts)) + lo.to_integral_value()
-        return min(value, spec.max) if spec.max is not None else value
-    hi = spec.max if spec.max is not None else max(grade.median, lo + 1)
-    return _money(float(lo) + rng.random() * float(hi - lo))
+        lo = lo.to_integral_value(rounding=ROUND_CEILING) if lo is not None else None
+        hi = hi.to_integral_value(rounding=ROUND_FLOOR) if hi is not None else None
+        if lo is not None and hi is not None and lo > hi:
+            raise UsageError(f"no whole number lies between the declared min {spec.min} "
+                             f"and max {spec.max}")
+    return lo, hi
+
+
+def _fit(value: Decimal, spec: MetricSpec | AttributeSpec) -> Decimal:
+    """``value`` made to fit ``spec``: whole where ``integer``, inside min and max."""
+    if spec.integer:
+        value = value.to_integral_value(rounding=ROUND_HALF_EVEN)
+    lo, hi = _bounds(spec)
+    if lo is not None and value < lo:
+        value = lo
+    if hi is not None and value > hi:
+        value = hi
+    return value
+
+
+def _other_metric(rng: random.Random, spec: MetricSpec, counts: float, grade: Grade) -> Decimal:
+    lo, hi = _bounds(spec)
+    low = lo if lo is not None else Decimal(0)
+    if spec.integer:
+        return _fit(Decimal(_poisson(rng, counts)) + low, spec)
+    top = hi if hi is not None else max(grade.median, low + 1)
+    value = _fit(_money(float(low) + rng.random() * float(top - low)), spec)
+    if value == 0 and top > 0:  # never exactly zero when it need not be: a divisor, maybe
+        value = _fit(min(_CENT, top), spec)
+    return value
 
 
 def _attribute(rng: random.Random, name: str, spec: AttributeSpec, grade: Grade,
@@ -216,11 +282,12 @@ def _attribute(rng: random.Random, name: str, spec: AttributeSpec, grade: Grade,
     if spec.type == "bool":
         return rng.random() < 0.5
     if spec.type == "number":
-        lo = spec.min if spec.min is not None else Decimal(0)
-        hi = spec.max if spec.max is not None else lo + 10
+        lo, hi = _bounds(spec)
+        low = lo if lo is not None else Decimal(0)
+        top = hi if hi is not None else low + 10
         if spec.integer:
-            return Decimal(rng.randint(int(lo), int(hi)))
-        return _money(float(lo) + rng.random() * float(hi - lo))
+            return Decimal(rng.randint(int(low), int(top)))
+        return _fit(_money(float(low) + rng.random() * float(top - low)), spec)
     return f"{name}-{rng.randrange(3) + 1}"
 
 
@@ -251,3 +318,112 @@ def _event(rng: random.Random, spec: EventSpec, k: int, i: int, base: float,
         else:
             row[fname] = f"{fname}-{rng.randrange(3) + 1}"
     return row
+
+
+# ---------------------------------------------------------------- leaders
+
+#: a condition's verdict on a record: True, False, or None when it cannot be told from
+#: the record alone (it reads a figure that only evaluating the plan gives)
+_Verdict = bool | None
+#: a leader rule, as searched: its conditions, the earlier rules' conditions, the
+#: attributes it reads and the values to try for each
+_Rule = tuple[list[Formula], list[list[Formula]], list[str], list[list[Any]]]
+
+
+def _one_leader_per_group(plan: Plan, records: list[dict[str, Any]], period: str) -> None:
+    """Give each group exactly one leader (none to a group of one) for every
+    ``leader_bonus`` that pays one per group, by setting the attributes its
+    ``leader`` (and ``when``) conditions read. A condition that reads more than
+    the record's inputs and the parameters is left to the evaluation."""
+    from .policies.leader import LeaderBonus
+
+    compiled = plan.compile()
+    attributes = plan.inputs.attributes
+    rules: list[tuple[list[Formula], Any, list[str]]] = []
+    for policy in compiled.policies:
+        if not isinstance(policy.spec, LeaderBonus) or policy.spec.leaders != "one":
+            continue
+        conditions: list[Formula] = [policy.leader]  # type: ignore[attr-defined]
+        if policy.when is not None:
+            conditions.append(policy.when)
+        names = sorted({n for c in conditions for n in c.names if n in attributes})
+        rules.append((conditions, policy.scope, names))
+    if not rules or not records:
+        return
+    base = dict(compiled.period(period).base_env)
+    counts = [(e, f"{e}_count") for e in plan.inputs.events]
+
+    def verdict(conditions: list[Formula], record: dict[str, Any]) -> _Verdict:
+        env = {**base, **record["metrics"], **record.get("attributes", {})}
+        for e, key in counts:
+            env[key] = Decimal(len(record.get("events", {}).get(e, ())))
+        try:
+            return all(bool(c(env)) for c in conditions)
+        except (IncentivesError, ArithmeticError, ValueError, TypeError, KeyError):
+            return None  # a name only the evaluation gives, or a formula that fails
+
+    for j, (conditions, scope, names) in enumerate(rules):
+        if not names:
+            continue
+        earlier = [c for c, _, _ in rules[:j]]
+        choices = [_candidates(attributes[a], a, conditions) for a in names]
+
+        def search(r: dict[str, Any], want: bool, strict: bool,
+                   rule: _Rule = (conditions, earlier, names, choices)) -> dict[str, Any] | None:
+            """Attributes that give ``want``; ``strict``: what the earlier leader rules
+            made of this payee stays as it is."""
+            now, before, keys, values = rule
+            kept = [verdict(c, r) for c in before]
+            for combo in itertools.product(*values):
+                trial = {**r, "attributes": {**r.get("attributes", {}),
+                                             **dict(zip(keys, combo, strict=True))}}
+                if verdict(now, trial) == want and (
+                        not strict or [verdict(c, trial) for c in before] == kept):
+                    return trial["attributes"]  # type: ignore[no-any-return]
+            return None
+
+        teams: dict[Any, list[dict[str, Any]]] = {}
+        for r in records:
+            teams.setdefault(None if scope == "population" else r["group"], []).append(r)
+        for team in teams.values():
+            leader = None
+            if len(team) > 1:  # the first payee that leads, or can without undoing others
+                for r in team:
+                    found = verdict(conditions, r)
+                    if found is None:
+                        continue
+                    change = None if found else search(r, True, strict=True)
+                    if found or change is not None:
+                        if change is not None:
+                            r["attributes"] = change
+                        leader = r
+                        break
+            for r in team:
+                if r is not leader and verdict(conditions, r):
+                    change = search(r, False, strict=True) or search(r, False, strict=False)
+                    if change is not None:
+                        r["attributes"] = change
+
+
+def _candidates(spec: AttributeSpec, name: str, conditions: list[Formula]) -> list[Any]:
+    """The values to try for attribute ``name`` to meet (or miss) a condition."""
+    if spec.allowed:
+        return list(spec.allowed)
+    if spec.type == "bool":
+        return [True, False]
+    found: list[Any] = []
+    for c in conditions:
+        for node in ast.walk(ast.parse(c.source, mode="eval")):
+            if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
+                if spec.type == "text" and isinstance(node.value, str):
+                    found.append(node.value)
+                elif spec.type == "number" and isinstance(node.value, (int, float)):
+                    number = Decimal(repr(node.value))
+                    for v in (number, number + 1, number - 1):
+                        fitted = _fit(v, spec)
+                        found.append(fitted)
+    if spec.type == "text":
+        found.append(f"{name}-1")
+    elif spec.type == "number":
+        found += [_fit(Decimal(0), spec)]
+    return list(dict.fromkeys(found))

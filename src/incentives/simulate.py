@@ -922,6 +922,9 @@ def format_figure(value: Any, *, places: int = 2, key: str = "") -> str:
 
 
 def _frame(rows: list[dict[str, Any]], floats: bool) -> pd.DataFrame:
+    from .extras import require
+
+    require("simulate", "a DataFrame view of a comparison", modules=("pandas",))
     import pandas as pd
 
     frame = pd.DataFrame(rows)

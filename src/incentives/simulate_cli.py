@@ -27,11 +27,11 @@ import argparse
 import csv
 import html
 import io
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import UsageError, did_you_mean
+from .errors import IncentivesError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -58,7 +58,9 @@ def register(sub: Any) -> None:
                      help="make N synthetic payees fitting the plan's inputs")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic population")
     p.add_argument("--period", default="2026-05", help="period of the synthetic population")
-    p.add_argument("--groups", type=int, default=4, help="groups in the synthetic population")
+    p.add_argument("--groups", type=int, default=None,
+                   help="groups in the synthetic population (default: the plan's declared "
+                        "groups, else 4)")
     p.add_argument("--variant", metavar="FILE", action="append", default=[],
                    help="a variant file (a plan, or changes to the baseline); repeatable")
     p.add_argument("--sweep", metavar="PARAM=v1,v2,...",
@@ -117,6 +119,9 @@ def _parse_sweep(text: str) -> tuple[str, list[str]]:
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from .extras import require
+
+    require("simulate", "incentives simulate")  # before any work: one line, exit 2
     from .plan import load_plan
     from .populations import _revenue_metric, synthetic
     from .records import read_records_file
@@ -207,17 +212,50 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _held_record(sim: Simulation, revenue: str) -> dict[str, Any]:
-    """A typical record for the pay curve: every metric at its median, no events."""
+    """A typical record for the pay curve: every other metric at its median (whole
+    where the plan says ``integer``), each attribute and the group at their most common
+    value, no events."""
+    from collections import Counter
+
     from .simulate import percentile
 
+    records = sim.records
+    if not records:
+        return {"metrics": {}, "period": "2026-05"}
+    declared = sim.baseline.plan.inputs.metrics
     metrics: dict[str, Decimal] = {}
-    names = list(sim.records[0].metrics) if sim.records else []
-    for name in names:
+    for name in records[0].metrics:
         if name != revenue:
-            metrics[name] = percentile([r.metrics[name] for r in sim.records], "0.5")
-    attributes = dict(sim.records[0].attributes) if sim.records else {}
-    return {"metrics": metrics, "attributes": attributes,
-            "period": sim.records[0].period if sim.records else "2026-05"}
+            median = percentile([r.metrics[name] for r in records], "0.5")
+            spec = declared.get(name)
+            if spec is not None and spec.integer:
+                median = median.to_integral_value()
+            metrics[name] = median
+    attributes = {name: Counter(r.attributes[name] for r in records).most_common(1)[0][0]
+                  for name in records[0].attributes}
+    held: dict[str, Any] = {"metrics": metrics, "attributes": attributes,
+                            "period": records[0].period}
+    group = Counter(r.group for r in records).most_common(1)[0][0]
+    if group is not None and sim.baseline.plan.inputs.groups is not None:
+        held["group"] = group  # the plan declares its groups: a record names one
+    return held
+
+
+def _curve_values(sim: Simulation, revenue: str) -> list[Decimal]:
+    """About 60 values of ``revenue`` from its lowest allowed value to the population's
+    99th percentile, inside the metric's declared bounds and whole where it is ``integer``."""
+    from .simulate import percentile
+
+    top = percentile([r.metrics[revenue] for r in sim.records], "0.99")
+    spec = sim.baseline.plan.inputs.metrics.get(revenue)
+    lo = spec.min if spec is not None and spec.min is not None else Decimal(0)
+    hi = spec.max if spec is not None else None
+    step = max((top - lo) / 60, Decimal(1))
+    if spec is not None and spec.integer:
+        step = step.to_integral_value(rounding=ROUND_CEILING)
+        lo = lo.to_integral_value(rounding=ROUND_CEILING)
+    values = [lo + step * i for i in range(61)]
+    return [v for v in values if hi is None or v <= hi] or [lo]
 
 
 def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *,
@@ -226,14 +264,17 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
 
     Returns the files written, the HTML page first.
     """
+    from .extras import require
+
+    require("simulate", "the simulation report", modules=("matplotlib",))
     from . import plots
     from .fileio import atomic_write
-    from .simulate import percentile
 
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     figures: list[tuple[str, str]] = []
     written: list[Path] = []
+    notes: list[str] = []
 
     def figure(name: str, caption: str, fig: Any) -> None:
         written.append(plots.save(fig, folder / name))
@@ -242,15 +283,18 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     figure("distribution.png", "Distribution of pay", plots.pay_distribution(sim))
     figure("lorenz.png", "Lorenz curve of pay (with each Gini)", plots.lorenz(sim))
     if revenue and sim.records:
-        top = percentile([r.metrics[revenue] for r in sim.records], "0.99")
-        step = max(top / 60, Decimal(1))
-        values = [step * i for i in range(61)]
         plans = {o.name: o.plan for o in sim.outcomes}
         if len(plans) > 8:  # a long sweep: the baseline and the two ends
             names = [sim.outcomes[0].name, sim.outcomes[1].name, sim.outcomes[-1].name]
             plans = {n: plans[n] for n in names}
-        figure("pay_curve.png", f"Pay against {revenue}, other metrics at their median",
-               plots.pay_curve(plans, _held_record(sim, revenue), revenue, values))
+        try:
+            curve = plots.pay_curve(plans, _held_record(sim, revenue), revenue,
+                                    _curve_values(sim, revenue))
+        except IncentivesError as exc:  # a plan that pays teams may pay no lone payee
+            notes.append(f"The pay curve is not drawn: {exc}")
+        else:
+            figure("pay_curve.png", f"Pay against {revenue}, other metrics at their median",
+                   curve)
     swept = [o for o in sim.variants if o.variant is not None and o.variant.parameter]
     if swept:
         figure("sweep_cost.png", "Total cost against the swept parameter", plots.sweep_cost(sim))
@@ -279,6 +323,7 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
            "## Plots", ""]
     for name, caption in figures:
         md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    md += [*(f"{note}" for note in notes), *([""] if notes else [])]
     if errors:
         md += ["## Records not evaluated", ""]
         md += [f"- {name}: {e}" for name, e in errors[:50]]
@@ -308,6 +353,7 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     for name, caption in figures:
         page.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    page += [f"<p>{html.escape(note)}</p>" for note in notes]
     if errors:
         page.append("<h2>Records not evaluated</h2><ul>")
         page += [f"<li>{html.escape(name)}: {html.escape(str(e))}</li>" for name, e in errors[:50]]

@@ -188,6 +188,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
+    from ..extras import require
+
+    require("testing", "incentives audit")  # before any work: one line, exit 2
     from ..plan import load_plan
 
     plan = load_plan(args.plan)

@@ -30,8 +30,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
+try:
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+except ImportError:
+    from ..extras import MissingExtraError
+
+    raise MissingExtraError("incentives.testing.strategies needs the 'testing' extra: "
+                            "pip install 'incentives[testing]'") from None
 
 from ..errors import did_you_mean
 from ..inputs import AttributeSpec, DatedValue, EventSpec, MetricSpec
