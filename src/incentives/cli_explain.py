@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
     p.add_argument("plan", help="the plan file (YAML)")
     p.add_argument("records", help="records: .json, .jsonl or .csv")
     p.add_argument("--payee", required=True, help="the payee to explain")
-    p.add_argument("--period", help="the period to explain (and of records that name none)")
+    from .cli import period_option
+
+    p.add_argument("--period", type=period_option,
+                   help="the period to explain (and of records that name none)")
     p.add_argument("--format", choices=list(FORMATS), default="text")
     p.add_argument("--lang", choices=list(LANGS), default="en",
                    help="the language of the statement's own phrases (labels come from the plan)")
