@@ -104,7 +104,8 @@ def test_two_runs_of_the_same_period_at_once_pay_it_once(setup: dict[str, Path],
         loser = 1 - winner
         err = results[loser][2]
         assert "period 2026-06 is already closed" in err, err
-        assert "incentives correct" in err and "incentives.ledger" not in err
+        assert "incentives correct" in err
+        assert "incentives.ledger" not in err
         assert not outs[loser].exists()  # the refused run wrote no output
         paid = json.loads(outs[winner].read_text(encoding="utf-8"))
         assert [r["total"] for r in paid["results"]] == ["200.00", "200.10", "200.20"]
@@ -349,7 +350,7 @@ def test_an_output_that_is_not_a_file_is_refused(cli: Callable[..., Any],
 
 def _umask_run(mask: int, *args: Any) -> tuple[int, str, str]:
     proc = subprocess.run(_cli(*args), capture_output=True, text=True, env=ENV,
-                          preexec_fn=lambda: os.umask(mask), check=False)  # noqa: PLW1509
+                          preexec_fn=lambda: os.umask(mask), check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -459,7 +460,8 @@ def test_a_run_killed_while_writing_leaves_the_old_files_and_the_next_run_cleans
                                   "--format", "json", "--out", out))
     assert code == 0, err
     old_out, old_state = out.read_bytes(), state.read_bytes()
-    assert len(old_out) > 7_000_000 and len(old_state) > 2_000_000
+    assert len(old_out) > 7_000_000
+    assert len(old_state) > 2_000_000
     args = ["run", setup["plan"], big06, "--state", state, "--format", "json", "--out", out]
     for _ in range(3):  # the kill must land before the rename: it does, nearly always
         pid, temp = _kill_when_a_temp_file_appears(args, tmp_path, during)
