@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
+from hypothesis import given
+from hypothesis import strategies as st
 
-from incentives import State, load_plan
+from incentives import State, StateError, load_plan
 from incentives.fileio import TEMP_TAG
 
 PLAN_YAML = """\
@@ -564,3 +566,43 @@ def test_stream_removes_its_spill_files_on_a_normal_exit_and_a_killed_streams_la
                 f"(process {proc.pid})") in err
     assert list(spill.iterdir()) == []
     assert len(out.read_text().splitlines()) == 3
+
+
+# ---------------------------------------------------------------------- order, as a property
+
+
+@given(st.lists(st.integers(1, 12), max_size=8), st.booleans())
+def test_periods_close_once_and_in_order_whatever_is_run(months: list[int], allow: bool) -> None:
+    """Whatever months are run, in whatever order: each accepted month comes after the
+    last closed one, none is closed twice, a refused one changes nothing; without
+    --allow-gap the closed months follow each other, with it every gap is recorded."""
+    state = State.empty(PLAN)
+    state.gaps = "allow" if allow else "refuse"
+    for m in months:
+        period = f"2026-{m:02d}"
+        last = int(state.periods[-1][5:]) if state.periods else None
+        before = state.to_json()
+        try:
+            state = PLAN.evaluate([{"payee": "a", "period": period,
+                                    "metrics": {"sales": "1"}}], state=state).state
+            message = None
+        except StateError as exc:
+            message = str(exc)
+        if message is None:
+            assert last is None or m > last
+            assert allow or last is None or m == last + 1
+            continue
+        assert state.to_json() == before
+        if last is not None and m <= last:
+            assert (f"period {period} is already closed" in message) == (period in state.periods)
+        else:
+            assert not allow
+            assert last is not None
+            assert m > last + 1
+            assert f"would leave a gap after 2026-{last:02d}" in message
+    closed = [int(p[5:]) for p in state.periods]
+    assert closed == sorted(set(closed))
+    for before, entry in zip(state.closed, state.closed[1:], strict=False):
+        gap = int(entry["period"][5:]) > int(before["period"][5:]) + 1
+        assert entry.get("gap_after") == (before["period"] if gap else None)
+    assert State.from_json(state.to_json()).to_json() == state.to_json()

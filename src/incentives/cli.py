@@ -185,6 +185,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except Terminated:
         sys.stderr.write("terminated\n")
         return 143
+    except OSError as exc:  # a file that cannot be read or written, found late
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return EXIT_USAGE
     return code
 
 

@@ -190,8 +190,12 @@ class StagedFile:
     def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> None:
         self.target = Path(path)
         folder = self.target.parent
-        fd, self.tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(self.target)}{os.getpid()}-",
-                                        suffix=".tmp", dir=folder)
+        try:
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f"{_temp_prefix(self.target)}{os.getpid()}-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            why = "the folder does not exist" if not folder.is_dir() else exc.strerror or exc
+            raise UsageError(f"{path}: cannot write this file: {why}") from None
         _lock(fd)
         try:
             self.handle: TextIO = os.fdopen(fd, "w", encoding=encoding, newline="")
