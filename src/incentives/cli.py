@@ -186,7 +186,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         sys.stderr.write("terminated\n")
         return 143
     except OSError as exc:  # a file that cannot be read or written, found late
-        where = f"{exc.filename}: " if exc.filename else ""
+        name = exc.filename2 or exc.filename  # os.replace: the file being replaced
+        where = f"{name}: " if name else ""
         sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
         return EXIT_USAGE
     return code
