@@ -40,10 +40,11 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .explain import explain
     from .fileio import atomic_write
     from .plan import load_plan
-    from .ledger_cli import check_outputs
+    from .ledger_cli import check_outputs, report_leftovers
     from .records import iter_raw_records
 
     check_outputs(args, "--out")  # before any work
+    report_leftovers(args.out)
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:
