@@ -39,8 +39,8 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS, _load_state
     from .explain import explain
     from .fileio import atomic_write
-    from .plan import load_plan
     from .ledger_cli import check_outputs, report_leftovers
+    from .plan import load_plan
     from .records import iter_raw_records
 
     check_outputs(args, "--out")  # before any work
