@@ -209,6 +209,39 @@ def test_a_second_run_waits_for_the_lock_or_refuses(setup: dict[str, Path],
     assert json.loads(state.read_text())["closed"][-1]["period"] == "2026-06"
 
 
+@pytest.mark.parametrize("command", ["run", "stream", "correct"])
+def test_every_command_that_writes_a_state_takes_its_lock(
+        cli: Callable[..., Any], setup: dict[str, Path], tmp_path: Path, command: str) -> None:
+    """run, stream and correct each refuse (exit 2, nothing written) while another
+    process holds the state file's lock."""
+    state = setup["state"]
+    paid = tmp_path / "paid.json"
+    assert cli("run", setup["plan"], setup["2026-05"], "--state", state, "--format", "json",
+               "--out", paid).code == 0
+    before = state.read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); "
+         "time.sleep(60)", f"{state}.lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        records = setup["2026-05"] if command == "correct" else setup["2026-06"]
+        extra = ["--paid", paid] if command == "correct" else []
+        res = cli(command, setup["plan"], records, "--state", state, "--wait", "0.2", *extra)
+        assert res.code == 2
+        assert res.err == (f"error: {state}: the state file is in use by another run (it "
+                           f"holds {state}.lock); waited 0.2 s. Run again once it has "
+                           "finished, or give --wait SECONDS to wait longer\n")
+        assert state.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.communicate()
+    # the holder is gone (killed): its lock went with it
+    res = cli(command, setup["plan"], records, "--state", state, "--wait", "5", *extra)
+    assert res.code == 0, res.err
+
+
 @pytest.mark.parametrize("wait", ["-1", "nan", "inf", "soon", "100000"])
 def test_wait_must_be_a_number_of_seconds(setup: dict[str, Path], wait: str) -> None:
     code, _, err = _finish(_start("run", setup["plan"], setup["2026-06"], "--state",
