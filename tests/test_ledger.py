@@ -258,10 +258,13 @@ def test_e7_cli_with_state(tmp_path: Path, cli, lost: str, expected: str) -> Non
     res = cli("run", plan, _write_month(tmp_path, "feb.jsonl", [_acquired()]),
               "--state", state, "--format", "json")
     assert res.code == 0, res.err
+    # the months between had no records: the gap is meant, and said so
     res = cli("run", plan, _write_month(tmp_path, "lost.jsonl", [_lost(lost)]),
-              "--state", state, "--format", "json")
+              "--state", state, "--format", "json", "--allow-gap")
     assert res.code == 0, res.err
     assert json.loads(res.out)["results"][0]["total"] == expected
+    assert json.loads(state.read_text())["closed"][1] == {
+        "period": lost[:7], "plan_version": "1", "gap_after": "2026-02"}
 
 
 # ---------------------------------------------------------------------- E1 across periods

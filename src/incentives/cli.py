@@ -1,9 +1,10 @@
 """The command line: ``incentives validate | run | ...``.
 
 Exit status: 0 ok; 1 some records failed (they are reported, the rest are
-evaluated); 2 the plan, the state file (``--state``) or the command line is wrong.
-With ``--state FILE`` the new state replaces FILE only when every record was
-evaluated; otherwise FILE is left as it was.
+evaluated); 2 the plan, the state file (``--state``) or the command line is wrong,
+or another run holds the state file; 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM): nothing is written then. With ``--state FILE`` the new state replaces
+FILE only when every record was evaluated; otherwise FILE is left as it was.
 
 Each subcommand is a small function; other modules add theirs through
 :data:`EXTRA_COMMANDS` (imported lazily, so ``incentives --help`` stays light).
@@ -54,13 +55,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("records", help="records: .json, .jsonl or .csv")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--out", help="write the output to this file (atomically) instead of stdout")
-    p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
-    p.add_argument("--state", help="the state (ledger) file: read, then replaced with the new one")
+    p.add_argument("--period", type=period_option,
+                   help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
+    from .ledger_cli import add_state_options
+
+    add_state_options(p)
     p.set_defaults(func=cmd_run)
 
     for name in EXTRA_COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def period_option(text: str) -> str:
+    """An argparse ``type`` for ``--period``: a mistyped period is a usage error (exit 2).
+
+    >>> period_option("2026-05")
+    '2026-05'
+    >>> period_option("2026-13")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: period '2026-13': month 13 does not exist
+    """
+    from .periods import parse_period
+
+    try:
+        parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _version() -> str:
@@ -79,29 +101,36 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from .fileio import atomic_write
+    from .fileio import StagedFiles
+    from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
     from .records import iter_raw_records
 
+    check_outputs(args, "--out", "--state")  # before any work
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
-    state = None
-    if args.state:
-        state = _load_state(plan, args.state)
-    run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
-    text = render(run, args.format)
-    if args.out:
-        atomic_write(args.out, text)
-    else:
-        out.write(text)
-    if args.state and run.state is not None:
-        if run.errors:
-            sys.stderr.write(f"state not written: {len(run.errors)} record(s) failed; "
-                             f"{args.state} is unchanged (fix them and run the period again)\n")
-        else:
-            _save_state(run, args.state)
+    # one writer per state: locked from reading the state to replacing it
+    with state_lock(args):
+        report_leftovers(args.out, args.state)
+        state = open_state(args, plan) if args.state else None
+        run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+        text = render(run, args.format)
+        if not args.out:
+            out.write(text)  # shown before the state closes the period
+            out.flush()
+        # the output and the state replace their files together, or neither does
+        with StagedFiles() as files:
+            if args.out:
+                files.write(args.out, text)
+            if args.state and run.state is not None:
+                if run.errors:
+                    sys.stderr.write(
+                        f"state not written: {len(run.errors)} record(s) failed; {args.state} "
+                        "is unchanged (fix them and run the period again)\n")
+                else:
+                    files.write(args.state, run.state.to_json())
     for e in run.errors:
         sys.stderr.write(f"error: {e}\n")
     return EXIT_RECORDS if run.errors else EXIT_OK
@@ -128,11 +157,6 @@ def _load_state(plan: object, path: str) -> object:
     return loader(path, plan)
 
 
-def _save_state(run: object, path: str) -> None:
-    ledger = importlib.import_module("incentives.ledger")
-    ledger.save_state_file(run.state, path)  # type: ignore[attr-defined]
-
-
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -143,9 +167,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from .ledger_cli import Terminated, clean_exit_on_signals
+
     stream = out if out is not None else sys.stdout
     try:
-        code: int = args.func(args, stream)
+        with clean_exit_on_signals():  # SIGTERM cleans up as Ctrl-C does
+            code: int = args.func(args, stream)
     except (PlanError, UsageError, StateError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
@@ -155,6 +182,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Terminated:
+        sys.stderr.write("terminated\n")
+        return 143
+    except OSError as exc:  # a file that cannot be read or written, found late
+        name = exc.filename2 or exc.filename  # os.replace: the file being replaced
+        where = f"{name}: " if name else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return EXIT_USAGE
     return code
 
 

@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
     p.add_argument("plan", help="the plan file (YAML)")
     p.add_argument("records", help="records: .json, .jsonl or .csv")
     p.add_argument("--payee", required=True, help="the payee to explain")
-    p.add_argument("--period", help="the period to explain (and of records that name none)")
+    from .cli import period_option
+
+    p.add_argument("--period", type=period_option,
+                   help="the period to explain (and of records that name none)")
     p.add_argument("--format", choices=list(FORMATS), default="text")
     p.add_argument("--lang", choices=list(LANGS), default="en",
                    help="the language of the statement's own phrases (labels come from the plan)")
@@ -36,9 +39,12 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS, _load_state
     from .explain import explain
     from .fileio import atomic_write
+    from .ledger_cli import check_outputs, report_leftovers
     from .plan import load_plan
     from .records import iter_raw_records
 
+    check_outputs(args, "--out")  # before any work
+    report_leftovers(args.out)
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:

@@ -11,35 +11,292 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from .errors import UsageError
+
+if sys.platform != "win32":
+    import fcntl
+
 __all__ = ["atomic_open", "atomic_write"]
+
+
+#: Temporary files of a write in progress are named ``.NAME.incentives-tmp-PID-XXXXXXXX.tmp``,
+#: next to the file NAME they will replace (PID: the process writing them).
+TEMP_TAG = ".incentives-tmp-"
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}{TEMP_TAG}"
+
+
+def umask() -> int:
+    """This process's umask (read without changing it where the system allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode of a file this process creates: ``0o666`` less the umask (as ``open`` gives).
+
+    >>> new_file_mode() == 0o666 & ~umask()
+    True
+    """
+    return 0o666 & ~umask()
+
+
+def _lock(fd: int, *, shared: bool = False) -> bool:
+    """Take an advisory lock on ``fd`` without waiting; whether it was taken."""
+    if sys.platform == "win32":  # pragma: no cover - no flock there: process ids decide
+        return True
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine, as this process sees it)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, under another account (or we cannot tell: keep it)
+    return True
+
+
+def _writer_pid(name: str, prefix: str) -> int:
+    head = name[len(prefix):].split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def path_in_use(path: str | os.PathLike[str], pid: int) -> bool:
+    """Whether the temporary file or folder ``path`` of process ``pid`` is still being written:
+    its writer holds a lock on it (or on its ``.lock``), or the process still runs."""
+    if process_alive(pid):
+        return True
+    lock_path = os.path.join(path, ".lock") if os.path.isdir(path) else os.fspath(path)
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not _lock(fd, shared=True)
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(path: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files that interrupted writes of ``path`` left next to it.
+
+    A run killed while writing ``path`` (``kill -9``, a power cut) leaves its
+    temporary file ``.NAME.incentives-tmp-PID-....tmp`` (the old ``path`` stays
+    whole). This removes each one whose writer is gone and returns one note per
+    file found: removed, or left in place because its writer still runs.
+    """
+    target = Path(path)
+    folder = target.parent
+    prefix = _temp_prefix(target)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    notes = []
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        leftover = folder / name
+        pid = _writer_pid(name, prefix)
+        if path_in_use(leftover, pid):
+            notes.append(f"{leftover}: a temporary file of process {pid}, which is still "
+                         f"writing {target}; left in place")
+            continue
+        try:
+            leftover.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            notes.append(f"{leftover}: a temporary file left by an interrupted run (process "
+                         f"{pid}); could not be removed: {exc.strerror or exc}")
+        else:
+            notes.append(f"{leftover}: removed, a temporary file left by an interrupted run "
+                         f"(process {pid}) writing {target}")
+    return notes
+
+
+def check_output(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done.
+
+    :class:`~incentives.UsageError` when its folder does not exist, when it is a
+    folder or not a regular file (a device, a pipe), or when it exists and is
+    read-only (it is never replaced behind its owner's back).
+    """
+    target = Path(path)
+    folder = target.parent
+    where = f"{option} {path}"
+    if not folder.exists():
+        raise UsageError(f"{where}: the folder {folder} does not exist (create it first)")
+    if not folder.is_dir():
+        raise UsageError(f"{where}: {folder} is not a folder")
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot use this file: {exc.strerror or exc}") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{where}: is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{where}: not a regular file (a device or a pipe); it is "
+                             "replaced whole when the output is complete, so give a file")
+        if not st.st_mode & 0o222 or not os.access(target, os.W_OK):
+            raise UsageError(f"{where}: the file is read-only; refusing to replace it "
+                             "(make it writable, or give another file)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{where}: cannot write in the folder {folder}")
+
+
+class StagedFile:
+    """A new version of ``path``, written to a temporary file next to it, that replaces
+    ``path`` only when :meth:`commit` is called.
+
+    The temporary file is named ``.NAME.incentives-tmp-PID-XXXXXXXX.tmp`` and is
+    locked while it is open, so :func:`clean_leftovers` can tell the file of a
+    live writer from the leftover of a killed one. The new file keeps the mode
+    (and, where allowed, the owner) of the file it replaces; a new file gets
+    ``0o666`` less the umask, as any file this process creates would.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> None:
+        self.target = Path(path)
+        folder = self.target.parent
+        try:
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f"{_temp_prefix(self.target)}{os.getpid()}-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            why = "the folder does not exist" if not folder.is_dir() else exc.strerror or exc
+            raise UsageError(f"{path}: cannot write this file: {why}") from None
+        _lock(fd)
+        try:
+            self.handle: TextIO = os.fdopen(fd, "w", encoding=encoding, newline="")
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            raise
+        self._finished = False
+
+    def finish(self) -> None:
+        """Flush the text to disk and give the file its final mode (not yet in place)."""
+        if self._finished:
+            return
+        self.handle.flush()
+        fd = self.handle.fileno()
+        try:
+            old = os.stat(self.target)
+        except OSError:
+            os.fchmod(fd, new_file_mode())
+        else:
+            if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, old.st_uid, old.st_gid)
+            os.fchmod(fd, stat.S_IMODE(old.st_mode))
+        os.fsync(fd)
+        self._finished = True
+
+    def commit(self) -> None:
+        """Replace the target with the finished file (one rename: never half of it)."""
+        self.finish()
+        os.replace(self.tmp, self.target)
+        self.handle.close()  # closed after the rename: the lock holds until it is in place
+
+    def discard(self) -> None:
+        """Remove the temporary file; the target stays as it was."""
+        with contextlib.suppress(OSError, ValueError):
+            self.handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+class StagedFiles:
+    """Files written together: each to a :class:`StagedFile`; when the ``with`` block ends
+    without an error, all replace their targets, one rename after another, in the order
+    they were opened; on any error (or an interrupt) none does.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with StagedFiles() as files:
+    ...     files.write(folder / "out.json", "{}\\n")
+    ...     files.write(folder / "state.json", "[]\\n")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['out.json', 'state.json']
+    """
+
+    def __init__(self) -> None:
+        self.staged: list[StagedFile] = []
+
+    def open(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> TextIO:
+        staged = StagedFile(path, encoding=encoding)
+        self.staged.append(staged)
+        return staged.handle
+
+    def write(self, path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
+        self.open(path, encoding=encoding).write(text)
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            try:
+                for staged in self.staged:
+                    staged.finish()
+                while self.staged:
+                    self.staged[0].commit()
+                    self.staged.pop(0)
+            except BaseException:
+                self._discard()
+                raise
+        else:
+            self._discard()
+
+    def _discard(self) -> None:
+        for staged in self.staged:
+            staged.discard()
+        self.staged.clear()
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> Iterator[TextIO]:
     """Open ``path`` for writing so that it appears only once complete.
 
-    Text goes to a temporary file in the same folder, which replaces ``path``
-    when the ``with`` block ends without an error; on any error (or an
-    interrupt) the temporary file is removed and the old file stays whole.
+    Text goes to a temporary file in the same folder (a :class:`StagedFile`),
+    which replaces ``path`` when the ``with`` block ends without an error; on
+    any error (or an interrupt) the temporary file is removed and the old file
+    stays whole.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with StagedFiles() as files:
+        yield files.open(path, encoding=encoding)
 
 
 def atomic_write(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:

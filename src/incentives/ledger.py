@@ -36,10 +36,11 @@ opened it, or post a correction with :func:`correct`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -61,6 +62,8 @@ __all__ = [
     "VersionedPlan",
     "correct",
     "load_state_file",
+    "lock_path",
+    "locked_state",
     "save_state_file",
     "shift_period",
 ]
@@ -94,6 +97,23 @@ def _period_end(period: str) -> dt.date:
     return parse_period(period)[1]
 
 
+def _gap(before: str, period: str) -> bool:
+    """Whether ``period`` starts later than the day after ``before`` ends."""
+    return parse_period(period)[0] > _period_end(before) + dt.timedelta(days=1)
+
+
+def _gap_message(before: str, period: str, closed: bool) -> str:
+    which = "the last period closed in this state" if closed else "the period before it here"
+    missing = ""
+    if period_kind(before) == period_kind(period):
+        first, last = shift_period(before, 1), shift_period(period, -1)
+        missing = f" ({first} has not been run)" if first == last else \
+            f" ({first} to {last} have not been run)"
+    return (f"period {period} would leave a gap after {before}, {which}{missing}: periods "
+            "close in order; run the missing period(s) first, or give --allow-gap if the gap "
+            "is meant (it is recorded in the state)")
+
+
 def _period_key(period: str) -> tuple[bool, dt.date, str]:
     """Sort key: by end date; a malformed period sorts last (its records report it)."""
     try:
@@ -114,6 +134,12 @@ class State:
     plan_version: str | None = None
     closed: list[dict[str, str]] = field(default_factory=list)
     payees: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How a gap between closed periods is treated (2026-07 right after 2026-05):
+    #: ``"ignore"`` (the default in Python: a period may follow any earlier one),
+    #: ``"refuse"`` (a :class:`StateError`, as ``incentives run --state`` does) or
+    #: ``"allow"`` (``--allow-gap``: the period is closed with ``"gap_after"``
+    #: naming the period before the gap). Not saved: each command says it.
+    gaps: str = field(default="ignore", compare=False, repr=False)
 
     # ------------------------------------------------------------ build
     @classmethod
@@ -124,7 +150,8 @@ class State:
 
     def copy(self) -> State:
         """An independent copy (evaluation never changes the state it is given)."""
-        return State(self.plan, self.plan_version, _copy(self.closed), _copy(self.payees))
+        return State(self.plan, self.plan_version, _copy(self.closed), _copy(self.payees),
+                     self.gaps)
 
     @property
     def last_period(self) -> str | None:
@@ -162,17 +189,38 @@ class State:
                 "use the state file of this plan, or start without one")
 
     def check_open(self, periods: Iterable[str]) -> None:
-        """Refuse to evaluate a period that is not after the last closed one."""
+        """Refuse to evaluate a period that is not after the last closed one; unless
+        :attr:`gaps` is ``"ignore"``, refuse too a period that overlaps the one before it
+        and (with ``"refuse"``) one that leaves a gap after it."""
+        ordered = sorted({p for p in periods if _period_key(p)[0]}, key=_period_key)
         last = self.last_period
-        if last is None:
-            return
-        last_end = _period_end(last)
-        for p in sorted(set(periods)):
-            if _period_end(p) <= last_end:
+        if last is not None:
+            last_end = _period_end(last)
+            closed = set(self.periods)
+            for p in ordered:
+                if _period_end(p) > last_end:
+                    continue
+                if p in closed:
+                    raise StateError(
+                        f"period {p} is already closed in this state (last closed: {last}): "
+                        "it was paid and is not paid twice; to change what was paid, post a "
+                        "correction with 'incentives correct' (see docs/periods.md)")
                 raise StateError(
-                    f"period {p} is already closed in this state (last closed: {last}); "
-                    "re-run it from the state that opened it, or post a correction "
-                    "with incentives.ledger.correct")
+                    f"period {p} comes before {last}, the last period closed in this state: "
+                    "periods close in order; to change what was paid, post a correction "
+                    "with 'incentives correct'")
+        if self.gaps == "ignore":
+            return
+        before = last
+        for p in ordered:
+            if before is not None:
+                start = parse_period(p)[0]
+                if start <= _period_end(before):
+                    raise StateError(f"period {p} overlaps period {before}: periods close "
+                                     "one after another, each once")
+                if self.gaps == "refuse" and _gap(before, p):
+                    raise StateError(_gap_message(before, p, before == last))
+            before = p
 
     def open_payee(self, s: PayeeState) -> None:
         """Give ``s`` its opening ledger (a copy)."""
@@ -201,8 +249,13 @@ class State:
                 payees.pop(s.payee, None)
 
     def close(self, period: str, plan: Plan) -> None:
-        """Mark ``period`` closed (by ``plan``'s version)."""
-        self.closed.append({"period": period, "plan_version": plan.version})
+        """Mark ``period`` closed (by ``plan``'s version); with ``gaps="allow"``, a gap
+        before it is recorded as ``"gap_after"``."""
+        entry = {"period": period, "plan_version": plan.version}
+        last = self.last_period
+        if self.gaps == "allow" and last is not None and _gap(last, period):
+            entry["gap_after"] = last
+        self.closed.append(entry)
         self.plan_version = plan.version
 
     # ------------------------------------------------------------ JSON
@@ -247,15 +300,18 @@ class State:
             raise bad("'closed' must be a list of closed periods")
         ends: list[dt.date] = []
         for i, c in enumerate(closed):
-            if (not isinstance(c, dict) or set(c) != {"period", "plan_version"}
+            if (not isinstance(c, dict) or set(c) - {"gap_after"} != {"period", "plan_version"}
                     or not isinstance(c["period"], str)
                     or not isinstance(c["plan_version"], (str, type(None)))):
-                raise bad(f"closed[{i}] must be {{\"period\": ..., \"plan_version\": ...}}")
+                raise bad(f"closed[{i}] must be {{\"period\": ..., \"plan_version\": ...}} "
+                          "(and \"gap_after\" after an allowed gap)")
             try:
                 period_kind(c["period"])
                 ends.append(_period_end(c["period"]))
             except ValueError as exc:
                 raise bad(f"closed[{i}]: {exc}") from None
+            if "gap_after" in c and (i == 0 or c["gap_after"] != closed[i - 1].get("period")):
+                raise bad(f"closed[{i}]: 'gap_after' must name the period closed before it")
         if ends != sorted(ends) or len(set(ends)) != len(ends):
             raise bad("'closed' periods are not in order")
         payees = data.get("payees")
@@ -387,6 +443,46 @@ def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
     if not isinstance(state, State):
         raise StateError(f"not a state: {type(state).__name__}")
     atomic_write(path, state.to_json())
+
+
+#: How long a second run waits for the lock of a state file by default (seconds).
+DEFAULT_WAIT = 10.0
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file of the state file ``path``: ``path`` + ``.lock``, next to it."""
+    return Path(f"{os.fspath(path)}.lock")
+
+
+@contextlib.contextmanager
+def locked_state(path: str | os.PathLike[str], *, wait: float = DEFAULT_WAIT) -> Iterator[None]:
+    """Hold the lock of the state file ``path`` while the ``with`` block runs.
+
+    One writer per state: ``incentives run``, ``stream`` and ``correct`` hold it
+    from reading the state to replacing it, so two runs on one state file take
+    turns. A second run waits up to ``wait`` seconds for the lock, then raises
+    :class:`StateError`. The lock is the operating system's (``filelock``, on
+    the sidecar file ``STATE.lock``): the system releases it when its holder
+    ends, however it ends, so a killed run never leaves a stale lock.
+    """
+    from filelock import FileLock, Timeout
+
+    where = lock_path(path)
+    lock = FileLock(os.fspath(where), timeout=max(wait, 0.0))
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StateError(
+            f"{path}: the state file is in use by another run (it holds {where}); waited "
+            f"{wait:g} s. Run again once it has finished, or give --wait SECONDS to wait "
+            "longer") from None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot lock the state file ({where}): "
+                         f"{exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ---------------------------------------------------------------------- periods

@@ -1,28 +1,164 @@
-"""``incentives correct``: post a correction of a closed period into a state file.
+"""``incentives correct``, and what every command that keeps a state file shares.
 
-``incentives correct PLAN CORRECTED_RECORDS --paid PAID.json --opening OPENING_STATE
+``incentives correct PLAN CORRECTED_RECORDS --paid PAID.json [--opening OPENING_STATE]
 --state STATE`` evaluates the corrected records again from the state that opened
 their period, compares them with what was paid (the JSON output of ``incentives
 run``), and writes the differences into STATE (atomically), where the next
-``incentives run ... --state STATE`` pays them as ``adjustment`` lines.
+``incentives run ... --state STATE`` pays them as ``adjustment`` lines. Without
+``--opening`` the corrected periods are opened from an empty state: that is
+how the first period a state closed is corrected.
 
 Exit status: 0 ok (the adjustments are listed); 1 a corrected record failed
 (nothing is written); 2 the plan, a state file, the paid file or the command
-line is wrong (nothing is written).
+line is wrong, or another run holds the state file (nothing is written).
+
+``run``, ``stream`` and ``correct`` share the handling of ``--state``: the file
+is locked (``STATE.lock``) from reading it to replacing it, so runs on one
+state file take turns (``--wait``); periods close in order (``--allow-gap``);
+output files are checked before any work and written together at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import os
+import signal
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import StateError, UsageError
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from .ledger import State
+    from .plan import Plan
+
+__all__ = ["Terminated", "add_state_options", "check_outputs", "register"]
+
+#: The longest ``--wait`` accepted (a day).
+MAX_WAIT = 86400.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a number of seconds from 0 to {MAX_WAIT:g}")
+    return value
+
+
+def add_state_options(p: argparse.ArgumentParser, *, required: bool = False,
+                      gaps: bool = True, help: str | None = None) -> None:
+    """Add ``--state``, ``--wait`` (and ``--allow-gap``) to a subcommand's parser."""
+    from .ledger import DEFAULT_WAIT
+
+    p.add_argument("--state", required=required,
+                   help=help or "the state (ledger) file: read, then replaced with the new one "
+                                "when every record was evaluated")
+    p.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS",
+                   help="how long to wait while another run holds the state file "
+                        f"(default {DEFAULT_WAIT:g}); then exit 2")
+    if gaps:
+        p.add_argument("--allow-gap", action="store_true",
+                       help="accept a period that does not follow the last closed one "
+                            "(e.g. 2026-07 after 2026-05); the gap is recorded in the state")
+
+
+def check_outputs(args: argparse.Namespace, *options: str) -> None:
+    """Refuse, before any work, output files (``--out``, ``--state``...) that cannot be
+    written, and two options naming one file."""
+    from .fileio import check_output
+
+    seen: dict[str, str] = {}
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"), None)
+        if not value:
+            continue
+        check_output(value, option)
+        key = os.path.realpath(value)
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {option} name the same file: {value}")
+        seen[key] = option
+
+
+def report_leftovers(*paths: str | None) -> None:
+    """Clean the temporary files interrupted runs left next to ``paths``; say so on stderr."""
+    from .fileio import clean_leftovers
+
+    for path in paths:
+        if path:
+            for note in clean_leftovers(path):
+                sys.stderr.write(f"note: {note}\n")
+
+
+@contextlib.contextmanager
+def state_lock(args: argparse.Namespace) -> Iterator[None]:
+    """Hold the lock of ``args.state`` (nothing without ``--state``)."""
+    if not getattr(args, "state", None):
+        yield
+        return
+    from .ledger import locked_state
+
+    with locked_state(args.state, wait=args.wait):
+        yield
+
+
+def open_state(args: argparse.Namespace, plan: Plan) -> State:
+    """The state in ``args.state`` (call it holding the lock), gaps refused unless
+    ``--allow-gap``."""
+    from .ledger import load_state_file
+
+    state = load_state_file(args.state, plan)
+    state.gaps = "allow" if getattr(args, "allow_gap", False) else "refuse"
+    return state
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that a run cleans up as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def clean_exit_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` (SIGINT raises
+    ``KeyboardInterrupt`` as usual), so temporary files and locks are let go;
+    further signals are ignored while that cleaning runs."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    installed = []
+    try:
+        for s in old:
+            if s == signal.SIGINT and old[s] is not signal.default_int_handler:
+                continue  # SIGINT ignored (a background job) or handled by the caller
+            signal.signal(s, stop)
+            installed.append(s)
+        yield
+    finally:
+        for s in installed:
+            signal.signal(s, old[s])
+
+
+# ---------------------------------------------------------------------- incentives correct
 
 
 def register(sub: Any) -> None:
@@ -33,10 +169,11 @@ def register(sub: Any) -> None:
     p.add_argument("records", help="the corrected records of the closed period(s)")
     p.add_argument("--paid", required=True,
                    help="what was paid: the JSON output of 'incentives run' for those periods")
-    p.add_argument("--opening", required=True,
-                   help="the state file those periods were opened with (read only)")
-    p.add_argument("--state", required=True,
-                   help="the current state file: the adjustments are added to it")
+    p.add_argument("--opening",
+                   help="the state file those periods were opened with (read only); leave "
+                        "it out to correct the first period the state closed")
+    add_state_options(p, required=True, gaps=False,
+                      help="the current state file: the adjustments are added to it")
     p.set_defaults(func=cmd_correct)
 
 
@@ -58,32 +195,62 @@ def _paid(path: str) -> dict[str, Any]:
     return data
 
 
+def _first_period_opening(plan: Plan, state: State, records: list[Any], state_path: str) -> State:
+    """The opening state of a correction given without ``--opening``: an empty state,
+    allowed only when the corrected periods start at the first one ``state`` closed."""
+    from .ledger import State, _period_key
+
+    first = state.periods[0] if state.periods else None
+    periods = sorted({str(r.get("period")) for r in records if isinstance(r, dict)
+                      and r.get("period") is not None}, key=_period_key)
+    if first is None:
+        raise StateError(f"{state_path}: no period is closed in this state, so there is "
+                         "nothing to correct; run the period normally")
+    if periods and periods[0] != first:
+        raise UsageError(
+            f"--opening is needed: period {periods[0]} was opened with the state closed by "
+            f"the period before it, not an empty one; give --opening with the state file kept "
+            f"from before its run (only {first}, the first period of {state_path}, can be "
+            "corrected without --opening)")
+    return State.empty(plan)
+
+
 def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
-    from .ledger import ADJUSTMENTS, correct, load_state_file, save_state_file
+    from .fileio import StagedFiles
+    from .ledger import ADJUSTMENTS, correct, load_state_file
     from .plan import load_plan
     from .records import iter_raw_records
 
+    check_outputs(args, "--state")
     plan = load_plan(args.plan)
-    if not Path(args.opening).exists():
-        raise StateError(f"{args.opening}: no such state file (the opening state is needed)")
-    opening = load_state_file(args.opening, plan)
-    state = load_state_file(args.state, plan)
+    if args.opening and not Path(args.opening).exists():
+        raise StateError(f"{args.opening}: no such state file (the opening state is needed; "
+                         "leave --opening out only to correct the first period)")
     paid = _paid(args.paid)
     records = list(iter_raw_records(args.records))
-    check = plan.evaluate(records, errors="collect", state=opening)
-    if check.errors:
-        for e in check.errors:
-            sys.stderr.write(f"error: {e}\n")
-        sys.stderr.write(f"nothing written: {len(check.errors)} corrected record(s) failed\n")
-        return EXIT_RECORDS
-    new = correct(plan, records, paid=paid, opening=opening, state=state)
-    posted = []
-    for payee in sorted(new.payees):
-        before = len(state.payees.get(payee, {}).get(ADJUSTMENTS, []))
-        for item in new.payees[payee].get(ADJUSTMENTS, [])[before:]:
-            posted.append((payee, item))
-    save_state_file(new, args.state)
+    with state_lock(args):
+        report_leftovers(args.state)
+        state = load_state_file(args.state, plan)
+        if args.opening:
+            opening = load_state_file(args.opening, plan)
+        else:
+            opening = _first_period_opening(plan, state, records, args.state)
+        check = plan.evaluate(records, errors="collect", state=opening)
+        if check.errors:
+            for e in check.errors:
+                sys.stderr.write(f"error: {e}\n")
+            sys.stderr.write(f"nothing written: {len(check.errors)} corrected record(s) "
+                             "failed\n")
+            return EXIT_RECORDS
+        new = correct(plan, records, paid=paid, opening=opening, state=state)
+        posted = []
+        for payee in sorted(new.payees):
+            before = len(state.payees.get(payee, {}).get(ADJUSTMENTS, []))
+            for item in new.payees[payee].get(ADJUSTMENTS, [])[before:]:
+                posted.append((payee, item))
+        with StagedFiles() as files:
+            files.write(args.state, new.to_json())
     if not posted:
         out.write("no differences: nothing to adjust\n")
     for payee, item in posted:

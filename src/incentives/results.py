@@ -242,14 +242,19 @@ class Run:
         return run_frame(self, floats=floats)
 
     def to_csv(self) -> str:
-        """The run as CSV: one row per payee and period."""
-        rows = self.to_rows()
+        """The run as CSV: one row per payee and period, by period, group and payee.
+
+        The same bytes as ``incentives stream --format csv`` for the same records.
+        Text cells that a spreadsheet would take for a formula are neutralised
+        (see :func:`csv_text`); amounts are written as they are.
+        """
         out = io.StringIO()
-        header = ["payee", "period", "group", *self.columns(), "total", "titles", "flags"]
-        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: str(v) for k, v in row.items()})
+        writer = csv.writer(out, lineterminator="\n")
+        columns = self.columns()
+        write_csv_header(writer, columns)
+        zero = str(self.plan.rounding.round(ZERO))
+        for r in sorted(self.results, key=csv_order):
+            write_csv_row(writer, csv_record(r), columns, zero)
         return out.getvalue()
 
     def to_table(self) -> str:
@@ -293,6 +298,55 @@ class Run:
             lines += ["", f"{len(self.errors)} record(s) not evaluated:"]
             lines += [f"  {e}" for e in self.errors]
         return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- CSV
+# One writer for ``incentives run --format csv`` and ``incentives stream --format csv``.
+
+#: A cell starting with one of these is read as a formula by spreadsheets (OWASP,
+#: "CSV injection"); the fullwidth forms too, which some spreadsheets convert.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_text(value: str) -> str:
+    """A text cell (an id, a group, a title) safe to open in a spreadsheet: one that
+    starts like a formula gets a leading single quote, as OWASP recommends.
+    Amounts are never passed through it: ``-632.00`` stays a number.
+
+    >>> csv_text("=1+1"), csv_text("-1"), csv_text("@SUM(A1)"), csv_text("m-017")
+    ("'=1+1", "'-1", "'@SUM(A1)", 'm-017')
+    """
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_order(r: PayeeResult) -> tuple[str, str, str]:
+    """The order of CSV rows: by period, group and payee."""
+    return (r.period, r.group or "", r.payee)
+
+
+def csv_record(r: PayeeResult) -> list[Any]:
+    """What a CSV row needs of a result, as plain JSON data: payee, period, group,
+    ``{policy: amount}`` of the policies that made lines, total, titles, flags."""
+    amounts: dict[str, str] = {}
+    for line in r.lines:
+        if line.policy not in amounts:
+            amounts[line.policy] = str(r.amount(line.policy))
+    return [r.payee, r.period, r.group or "", amounts, str(r.total),
+            "; ".join(r.titles), "; ".join(r.flags)]
+
+
+def write_csv_header(writer: Any, columns: list[str]) -> None:
+    """The header: payee, period, group, a column per policy, total, titles, flags."""
+    writer.writerow([csv_text(c) for c in
+                     ["payee", "period", "group", *columns, "total", "titles", "flags"]])
+
+
+def write_csv_row(writer: Any, record: list[Any], columns: list[str], zero: str) -> None:
+    """One row from :func:`csv_record`; ``zero`` where a policy made no line."""
+    payee, period, group, amounts, total, titles, flags = record
+    writer.writerow([csv_text(payee), csv_text(period), csv_text(group),
+                     *[amounts.get(c, zero) for c in columns],
+                     total, csv_text(titles), csv_text(flags)])
 
 
 def _layout(data: dict[str, Any], indent: int | None,

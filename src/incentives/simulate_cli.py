@@ -57,7 +57,10 @@ def register(sub: Any) -> None:
     src.add_argument("--synthetic", metavar="N", type=int,
                      help="make N synthetic payees fitting the plan's inputs")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic population")
-    p.add_argument("--period", default="2026-05", help="period of the synthetic population")
+    from .cli import period_option
+
+    p.add_argument("--period", default="2026-05", type=period_option,
+                   help="period of the synthetic population")
     p.add_argument("--groups", type=int, default=None,
                    help="groups in the synthetic population (default: the plan's declared "
                         "groups, else 4)")

@@ -64,14 +64,14 @@ import sys
 import tempfile
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import IncentivesError, RecordError, UsageError
-from .fileio import atomic_open
+from .fileio import _lock, atomic_open, path_in_use
 from .money import ZERO
 from .records import RecordReader, iter_raw_records
 from .runtime import Record
@@ -147,11 +147,28 @@ def _raw_records(source: str | os.PathLike[str] | Iterable[Any]) -> Iterable[Any
     return _rows(source)
 
 
+#: Spill folders are named ``incentives-stream-PID-XXXXXXXX`` (PID: the process using it).
+SPILL_PREFIX = "incentives-stream-"
+
+
 class _Spill:
-    """Temporary files, one per bucket, holding ``[payee, raw record]`` lines."""
+    """Temporary files, one per bucket, holding ``[payee, raw record]`` lines.
+
+    They live in a folder ``incentives-stream-PID-...`` holding a locked ``.lock``
+    file while in use, so that :func:`clean_spill_leftovers` can tell the folder
+    of a running stream from the leftover of a killed one.
+    """
 
     def __init__(self, spill_dir: str | os.PathLike[str] | None) -> None:
-        self.folder = tempfile.mkdtemp(prefix="incentives-stream-", dir=spill_dir)
+        self.folder = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=spill_dir)
+        self.lock = -1
+        try:
+            self.lock = os.open(os.path.join(self.folder, ".lock"),
+                                os.O_CREAT | os.O_RDWR, 0o600)
+            _lock(self.lock)
+        except BaseException:
+            self.close()
+            raise
         self.paths: dict[Key, str] = {}  # plain text, lighter than Path objects
         self.handles: OrderedDict[Key, IO[bytes]] = OrderedDict()
 
@@ -181,9 +198,37 @@ class _Spill:
             yield key, rows
 
     def close(self) -> None:
-        for handle in self.handles.values():
+        for handle in getattr(self, "handles", {}).values():
             handle.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.lock >= 0:
+            os.close(self.lock)
+            self.lock = -1
+
+
+def clean_spill_leftovers(spill_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Remove the spill folders that killed streams left in ``spill_dir`` (the system's
+    temporary folder by default); one note per folder removed. Folders of streams
+    still running are left alone."""
+    folder = os.fspath(spill_dir) if spill_dir is not None else tempfile.gettempdir()
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    notes = []
+    for name in names:
+        if not name.startswith(SPILL_PREFIX):
+            continue
+        path = os.path.join(folder, name)
+        head = name[len(SPILL_PREFIX):].split("-", 1)[0]
+        pid = int(head) if head.isdigit() else 0
+        if not os.path.isdir(path) or os.path.islink(path) or path_in_use(path, pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            notes.append(f"{path}: removed, the spill folder of an interrupted stream "
+                         f"(process {pid})")
+    return notes
 
 
 def _duplicate_error(period: str, payee: str, count: int) -> RecordError:
@@ -200,7 +245,7 @@ def iter_buckets(
     spill_dir: str | os.PathLike[str] | None = None,
     on_error: Callable[[IncentivesError], None] | None = None,
     state: Any = None,
-) -> Iterator[Run]:
+) -> Generator[Run, None, None]:
     """Evaluate ``source`` bucket by bucket; yield one :class:`~incentives.Run` per bucket.
 
     ``source`` is a records file (``.jsonl`` and ``.csv`` are read line by
@@ -276,6 +321,8 @@ def iter_buckets(
             # partition at a time, so no set of every key is held in memory
             keys.add(("", str(zlib.crc32(payee.encode("utf-8")) % KEY_PARTITIONS)), payee,
                      key[0])
+        if book is not None:
+            book.check_open({key[0] for key in spill.paths})  # before any result is written
         dupes: dict[tuple[str, str], int] = {}
         for _, rows in keys.buckets():
             seen = Counter((period, payee) for payee, period in rows)
@@ -315,7 +362,7 @@ def _grouped(
                 raise UsageError(
                     f"the records are not grouped: {what} appears again at record "
                     f"#{index + 1}, after other records; let incentives group them "
-                    "(drop --grouped / grouped=True)")
+                    "(without --grouped)")
             if current is not None:
                 closed.add(current)
                 if rows:
@@ -374,14 +421,17 @@ def evaluate_stream(
             yield run
 
     runs = runs_kept()
-    with _output(out) as handle:
-        if format == "jsonl":
-            for run in runs:
-                _count(summary, run, error)
-                for r in run.results:
-                    handle.write(r.to_json() + "\n")
-        else:
-            _write_csv(compiled, runs, handle, summary, error, spill_dir)
+    try:
+        with _output(out) as handle:
+            if format == "jsonl":
+                for run in runs:
+                    _count(summary, run, error)
+                    for r in run.results:
+                        handle.write(r.to_json() + "\n")
+            else:
+                _write_csv(compiled, runs, handle, summary, error, spill_dir)
+    finally:
+        buckets.close()  # its spill files go now, even on an error or an interrupt
     if state is not None:
         summary.state = closing[0] if closing else compiled.opening_state(state)
     return summary
@@ -400,31 +450,35 @@ def _count(summary: StreamSummary, run: Run, error: Callable[[IncentivesError], 
 def _write_csv(compiled: CompiledPlan, runs: Iterable[Run], handle: TextIO,
                summary: StreamSummary, error: Callable[[IncentivesError], None],
                spill_dir: str | os.PathLike[str] | None) -> None:
-    """CSV with the columns of ``Run.to_csv``: known only at the end, so the rows wait
-    in a temporary file (one line each), then are written under the header."""
-    from .results import _all_ids
+    """CSV with the columns and rows of ``Run.to_csv``, byte for byte, written by the same
+    functions. The columns are known only at the end, so the rows wait in a temporary
+    file (one line each, a bucket's rows together), then are written under the header,
+    the buckets in order of (period, group)."""
+    from .results import _all_ids, csv_order, csv_record, write_csv_header, write_csv_row
 
     order = {pid: i for i, pid in enumerate(_all_ids(compiled.plan))}
     seen: dict[str, None] = {}
-    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=spill_dir) as rows:
+    segments: list[tuple[tuple[str, str], int, int]] = []
+    with tempfile.TemporaryFile("w+b", dir=spill_dir) as rows:
         for run in runs:
             _count(summary, run, error)
-            for r in run.results:
-                amounts: dict[str, str] = {}
+            results = sorted(run.results, key=csv_order)
+            if not results:
+                continue
+            start = rows.tell()
+            for r in results:
                 for line in r.lines:
                     seen.setdefault(line.policy, None)
-                    amounts[line.policy] = str(r.amount(line.policy))
-                rows.write(_dumps([r.payee, r.period, r.group or "", amounts, str(r.total),
-                                   "; ".join(r.titles), "; ".join(r.flags)]) + "\n")
+                rows.write((_dumps(csv_record(r)) + "\n").encode("utf-8"))
+            segments.append((csv_order(results[0])[:2], start, rows.tell()))
         columns = sorted(seen, key=lambda pid: order.get(pid, len(order)))
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["payee", "period", "group", *columns, "total", "titles", "flags"])
-        rows.seek(0)
-        zero = str(ZERO)
-        for text in rows:
-            payee, period, group, amounts, total, titles, flags = json.loads(text)
-            writer.writerow([payee, period, group, *[amounts.get(c, zero) for c in columns],
-                             total, titles, flags])
+        write_csv_header(writer, columns)
+        zero = str(compiled.plan.rounding.round(ZERO))
+        for _, start, end in sorted(segments):
+            rows.seek(start)
+            while rows.tell() < end:
+                write_csv_row(writer, json.loads(rows.readline()), columns, zero)
 
 
 @contextlib.contextmanager
@@ -457,48 +511,56 @@ def register(subparsers: Any) -> None:
                         "no temporary files")
     p.add_argument("--spill-dir", help="where the temporary bucket files go")
     p.add_argument("--errors", help="also write the errors to this file, one JSON per line")
-    p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
-    p.add_argument("--state", help="the state (ledger) file: read, then replaced with the new "
-                                   "one when every record was evaluated")
+    from .cli import period_option
+    from .ledger_cli import add_state_options
+
+    p.add_argument("--period", type=period_option,
+                   help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
+    add_state_options(p)
     p.set_defaults(func=cmd_stream)
 
 
 def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
-    """``incentives stream``: exit 0 ok, 1 some records failed (reported), 2 usage."""
+    """``incentives stream``: exit 0 ok, 1 some records failed (reported), 2 usage.
+
+    With ``--state`` the state file is locked for the whole stream; the output
+    (``--out``), the errors (``--errors``) and the state replace their files
+    together at the end, or none does. The spill files go on a normal exit, on
+    an error, on Ctrl-C (SIGINT) and on SIGTERM; those a killed stream left are
+    removed by the next one.
+    """
+    from .fileio import StagedFiles
+    from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
     from .results import _error_dict
 
+    check_outputs(args, "--out", "--errors", "--state")  # before any work
+    if args.spill_dir and not os.path.isdir(args.spill_dir):
+        raise UsageError(f"--spill-dir {args.spill_dir}: no such folder")
     plan = load_plan(args.plan)
-    if args.period:
-        from .periods import parse_period
-
-        try:
-            parse_period(args.period)
-        except ValueError as exc:
-            raise UsageError(f"--period: {exc}") from None
 
     def show(exc: IncentivesError) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
-    state = None
-    if args.state:
-        from .ledger import load_state_file
-
-        state = load_state_file(args.state, plan)
-    summary = evaluate_stream(plan, args.records, args.out or out, format=args.format,
-                              grouped=args.grouped, default_period=args.period,
-                              spill_dir=args.spill_dir, on_error=show, state=state)
-    if args.state:
-        if summary.errors:
-            sys.stderr.write(f"state not written: {len(summary.errors)} record(s) failed; "
-                             f"{args.state} is unchanged (fix them and run again)\n")
-        else:
-            from .ledger import save_state_file
-
-            save_state_file(summary.state, args.state)
-    if args.errors:
-        from .fileio import atomic_write
-
-        atomic_write(args.errors, "".join(
-            json.dumps(_error_dict(e), ensure_ascii=False) + "\n" for e in summary.errors))
+    with state_lock(args):
+        report_leftovers(args.out, args.errors, args.state)
+        for note in clean_spill_leftovers(args.spill_dir):
+            sys.stderr.write(f"note: {note}\n")
+        state = open_state(args, plan) if args.state else None
+        with StagedFiles() as files:
+            target = files.open(args.out) if args.out else out
+            summary = evaluate_stream(plan, args.records, target, format=args.format,
+                                      grouped=args.grouped, default_period=args.period,
+                                      spill_dir=args.spill_dir, on_error=show, state=state)
+            if args.errors:
+                files.write(args.errors, "".join(
+                    json.dumps(_error_dict(e), ensure_ascii=False) + "\n"
+                    for e in summary.errors))
+            if args.state:
+                if summary.errors:
+                    sys.stderr.write(f"state not written: {len(summary.errors)} record(s) "
+                                     f"failed; {args.state} is unchanged (fix them and run "
+                                     "again)\n")
+                else:
+                    files.write(args.state, summary.state.to_json())
     return 1 if summary.errors else 0
