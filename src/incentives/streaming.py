@@ -221,7 +221,9 @@ def clean_spill_leftovers(spill_dir: str | os.PathLike[str] | None = None) -> li
             continue
         path = os.path.join(folder, name)
         head = name[len(SPILL_PREFIX):].split("-", 1)[0]
-        pid = int(head) if head.isdigit() else 0
+        if not head.isdigit():
+            continue  # not named by this version (no process id): not ours to judge
+        pid = int(head)
         if not os.path.isdir(path) or os.path.islink(path) or path_in_use(path, pid):
             continue
         shutil.rmtree(path, ignore_errors=True)
