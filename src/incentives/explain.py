@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .money import ZERO
 from .runtime import Line
@@ -1276,12 +1277,6 @@ def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
 
 
 # ------------------------------------------------------------------ renderers
-def _width(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
 def render_text(st: Statement, width: int = 80) -> str:
     p = _PHRASES[st.lang]
     out = [st.title]
