@@ -74,7 +74,7 @@ def _percent_axis(axis: Any, whole: float) -> None:
     axis.set_major_formatter(PercentFormatter(whole, decimals=None))
 
 
-def _fonts() -> dict[str, Any]:
+def _fonts() -> Any:
     """Font settings: the default sans-serif, then an installed CJK font for labels in Chinese."""
     from matplotlib import font_manager, rcParams
 
