@@ -196,6 +196,16 @@ def test_table_columns_refused_with_a_usage_error(examples: Path, cli, tmp_path:
     assert "an empty column name" in res.err
 
 
+def test_readme_shows_the_table_as_printed(examples: Path, cli,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    readme = (examples.parent / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ incentives run examples/telecom/plan.yaml "
+                         "examples/telecom/records.jsonl\n")[1].split("```")[0]
+    monkeypatch.setenv("COLUMNS", "80")
+    assert shown == TELECOM_80 == cli("run", examples / "telecom/plan.yaml",
+                                      examples / "telecom/records.jsonl").out
+
+
 def test_table_width_from_columns_in_a_real_process(examples: Path) -> None:
     env = {**os.environ, "COLUMNS": "80"}
     proc = subprocess.run(
