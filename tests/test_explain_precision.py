@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from incentives import load_plan
@@ -79,6 +79,10 @@ def test_details_given_as_they_are_are_written_at_the_quantum_too() -> None:
 @given(value=st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False,
                          allow_infinity=False),
        key=st.sampled_from(sorted(MONEY_DETAILS)), places=st.sampled_from([0, 1, 2, 3]))
+@example(value=Decimal("999999999.9999999973160189117096189755567694704156374618"), key="cap",
+         places=2)  # more digits than the arithmetic context: none may be lost
+@example(value=Decimal("632.000"), key="cap", places=2)
+@example(value=Decimal("1.2E+2"), key="amount", places=0)
 def test_money_is_never_rounded_away(value: Decimal, key: str, places: int) -> None:
     amount = Decimal(1).scaleb(-places)
     shown = money_details({key: value, "rate": value}, amount)

@@ -49,7 +49,7 @@ def _money_at(value: Decimal, places: Decimal) -> Decimal:
         shown = value.quantize(places, context=CONTEXT)
     except decimal.DecimalException:
         return value
-    return shown if shown == value else value.normalize(CONTEXT)
+    return shown if shown == value else value
 
 
 def money_details(details: Mapping[str, Any], amount: Decimal) -> dict[str, Any]:
