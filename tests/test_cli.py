@@ -175,6 +175,22 @@ def test_table_columns_by_id_or_label_in_the_order_given(examples: Path, cli) ->
         "total  5708.00               5400.00              500.00\n")
 
 
+def test_table_columns_of_numbers_only_set_the_totals_apart(examples: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("run", examples / "telecom/plan.yaml", examples / "telecom/records.jsonl",
+              "--columns", "total,floor,total")  # a name given twice: once
+    assert res.out == ("  total                保底\n"
+                       "         (guaranteed floor)\n"
+                       "-------  ------------------\n"
+                       " 948.00                0.00\n"
+                       " 700.00              500.00\n"
+                       "4060.00                0.00\n"
+                       "-------  ------------------\n"
+                       "5708.00              500.00\n")
+    every = cli("run", examples / "telecom/plan.yaml", examples / "telecom/records.jsonl",
+                "--columns", " ALL ")
+    assert every.out == TELECOM_200
+
+
 def test_table_columns_refused_with_a_usage_error(examples: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "t.txt"
     res = cli("run", examples / "telecom/plan.yaml", examples / "telecom/records.jsonl",

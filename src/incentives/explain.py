@@ -7,7 +7,13 @@ calculator (or a spreadsheet) can check every figure. The last row of a line
 ends in the line's amount, and the statement ends in the total, written as the
 sum of the lines. Labels come from the plan (in any language); the
 statement's own phrases exist in English (``lang="en"``) and Chinese
-(``lang="zh"``).
+(``lang="zh"``), and a Chinese statement words in Chinese what policies
+report as free text too.
+
+The payee's own lines come first. Figures of the whole group (a pool's size
+and sums, the group's mean and spread, who else is tied, a head's team,
+per-group figures) are not in the lines' working: they close the statement,
+in a section labelled as team context (``Statement.context``).
 
 >>> from incentives import Plan, Tiered
 >>> plan = Plan(name="demo", inputs={"metrics": {"revenue": {}}}, policies=[
@@ -1589,8 +1595,9 @@ def recompute(text: str, *, lang: str = "en") -> Decimal:
     Every working row ``what: expression = result`` whose expression is plain
     arithmetic is recomputed from the numbers printed and must give the result
     (at the precision it is printed to); each line's working must end in the
-    line's amount; the total must be the sum of the lines. A
-    :class:`ValueError` says which row does not add up.
+    line's amount; the total must be the sum of the lines. What follows the
+    total (titles, flags, next steps, the team context) is not pay and is not
+    read. A :class:`ValueError` says which row does not add up.
 
     >>> from incentives import load_plan, read_records_file
     >>> run = load_plan("examples/telecom/plan.yaml").evaluate(

@@ -295,6 +295,8 @@ class Run:
                   for j in range(len(self.results))]
         if self.results:
             label_at = _total_label_at(cols)
+            if label_at is None:  # no column to say "total" in: a rule sets the totals apart
+                lines.append("  ".join("-" * c.width for c in cols))
             lines.append(_table_row(
                 ["total" if k == label_at else c.total for k, c in enumerate(cols)], cols,
                 text_width))
@@ -352,7 +354,7 @@ class Run:
             "total": lambda: _Column("total", None, ["total"], [str(r.total) for r in results],
                                      True, str(self.total), text_width),
         }
-        if columns is None or (isinstance(columns, str) and columns.strip() == "all"):
+        if columns is None or (isinstance(columns, str) and columns.strip().lower() == "all"):
             return [fixed["payee"](), fixed["period"](), fixed["group"](),
                     *[policy(pid) for pid in made], fixed["total"]()]
         names = ([n.strip() for n in columns.split(",")] if isinstance(columns, str)
@@ -360,7 +362,7 @@ class Run:
         ids = _all_ids(self.plan)
         by_label = {labels[pid]: pid for pid in reversed(ids) if pid in labels}
         chosen: list[_Column] = []
-        for name in names:
+        for name in dict.fromkeys(names):  # a name given twice is shown once
             if not name:
                 raise UsageError("--columns: an empty column name (names are separated by commas)")
             if name in fixed:
