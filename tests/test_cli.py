@@ -222,6 +222,20 @@ def test_readme_shows_the_table_as_printed(examples: Path, cli,
                                       examples / "telecom/records.jsonl").out
 
 
+def test_table_errors_are_wrapped_within_the_width() -> None:
+    plan = Plan(name="w", inputs={"metrics": {"sales": {}}},
+                policies=[FormulaLine(id="bonus", amount="sales")])
+    run = plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"sales": 1}},
+                         {"payee": "b" * 30, "period": "2026-05", "metrics": {"sales": "x"}}],
+                        errors="collect")
+    text = run.to_table(width=50)
+    tail = text.split("1 record(s) not evaluated:\n")[1].splitlines()
+    assert tail[0].startswith("  payee 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'")
+    assert all(line.startswith("    ") for line in tail[1:])
+    assert " ".join(" ".join(tail).split()) == " ".join(str(run.errors[0]).split())
+    assert all(wcswidth(line) <= 50 for line in text.splitlines() if "bbbbb" not in line)
+
+
 def test_table_width_from_columns_in_a_real_process(examples: Path) -> None:
     env = {**os.environ, "COLUMNS": "80"}
     proc = subprocess.run(

@@ -48,16 +48,22 @@ def terminal_width(default: int = DEFAULT_WIDTH) -> int:
 
 def wrap(text: str, limit: int, *, indent: str = "    ") -> list[str]:
     """``text`` broken at spaces into lines of at most ``limit`` columns (continuation lines
-    start with ``indent``); a word longer than a line stays whole."""
-    words = text.split(" ")
+    start with ``indent``); a word longer than a line stays whole.
+
+    >>> wrap("  one two three", 10)
+    ['  one two', '    three']
+    """
+    body = text.lstrip(" ")
+    lead = text[:len(text) - len(body)]  # the first line keeps its own indent
+    words = body.split(" ")
     lines: list[str] = []
-    current = ""
+    current = lead
     for word in words:
-        candidate = f"{current} {word}" if current else word
-        if current and width(candidate) > limit:
+        candidate = f"{current} {word}" if current.strip() else current + word
+        if current.strip() and width(candidate) > limit:
             lines.append(current)
             current = indent + word
         else:
             current = candidate
     lines.append(current)
-    return lines
+    return [line.rstrip() for line in lines]
