@@ -169,6 +169,17 @@ def test_sweep_cost_with_cost_per_revenue_as_a_percentage(sim: Simulation) -> No
     assert [ax.get_ylabel() for ax in plain.axes] == ["total cost (EUR)"]
 
 
+def test_a_swept_policy_path_is_named_by_the_policys_label() -> None:
+    plan = load_plan(TELECOM)
+    people = synthetic(plan, 40, seed=2)
+    rates = sweep(plan, "policies.commission.tiers[2].rate", ["0.05", "0.07"])
+    fig = _drawn(plots.sweep_cost(simulate(plan, rates, people, progress=False)))
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "通信费提成 (traffic commission): tiers[2].rate"
+    assert ax.get_title() == "Cost against 通信费提成 (traffic commission): tiers[2].rate"
+    _plain(ax.xaxis)
+
+
 def test_cost_per_revenue_bars_are_labelled_percentages(sim: Simulation) -> None:
     fig = _drawn(plots.cost_per_revenue(sim, "traffic_revenue"))
     (ax,) = fig.axes

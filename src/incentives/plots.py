@@ -101,6 +101,19 @@ def _label(plans: Sequence[Plan], name: str) -> str:
     return name
 
 
+def _parameter_label(plans: Sequence[Plan], parameter: str) -> str:
+    """A swept parameter for people: a path into a policy names the policy by its label
+    (``policies.commission.tiers[2].rate`` is ``通信费提成: tiers[2].rate``); a plan
+    parameter has no label and keeps its name."""
+    head, _, rest = parameter.partition(".")
+    if head == "policies" and rest:
+        pid, dot, tail = rest.partition(".")
+        label = _label(plans, pid)
+        if label != pid:
+            return f"{label}: {tail}" if dot else label
+    return parameter
+
+
 def _currency(plans: Sequence[Plan], currency: str | None) -> str:
     """The currency of money axes: the argument, else the (first) plan's, else "amount"."""
     if currency:
@@ -324,7 +337,8 @@ def sweep_cost(sim: Simulation, *, parameter: str | None = None,
     ax.axhline(float(sim.baseline.run.total), color="grey", linestyle="--", linewidth=1,
                label=f"{sim.baseline.name}")
     ax.set_ylabel(money)
-    ax.set_title(title or f"Cost against {parameter}")
+    swept_name = _parameter_label(plans, str(parameter))
+    ax.set_title(title or f"Cost against {swept_name}")
     if revenue:
         share = axes[1]
         ys = [_cost_per_revenue(o.run, revenue) for o in chosen]
@@ -341,7 +355,7 @@ def sweep_cost(sim: Simulation, *, parameter: str | None = None,
         a.grid(True, alpha=0.3)
         a.legend()
         _plain_axis(a.xaxis)
-    axes[-1].set_xlabel(str(parameter))
+    axes[-1].set_xlabel(swept_name)
     return fig
 
 
