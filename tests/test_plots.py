@@ -139,6 +139,9 @@ def test_lorenz_shares_as_percentages_with_each_gini(sim: Simulation) -> None:
     expected = ["equality"] + [f"{o.name} (Gini {gini([r.total for r in o.run]):.3f})"
                                for o in sim.outcomes]
     assert _legend(ax) == expected
+    # curves that coincide (the baseline and a floor below every total) stay visible
+    styles = [line.get_linestyle() for line in ax.get_lines()[1:]]
+    assert styles == ["-", "--", "-.", ":", "-"]
     for axis in (ax.xaxis, ax.yaxis):
         assert isinstance(axis.get_major_formatter(), PercentFormatter)
         assert axis.get_offset_text().get_text() == ""

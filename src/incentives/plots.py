@@ -50,6 +50,10 @@ CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino 
              "Noto Sans SC", "Droid Sans Fallback", "AR PL UMing CN")
 
 
+#: line styles taken in turn, so that curves that coincide can still all be seen
+_STYLES = ("-", "--", "-.", ":")
+
+
 def plain_number(x: float, pos: int | None = None) -> str:
     """A tick label written out in full, with thousands separators.
 
@@ -197,7 +201,8 @@ def pay_curve(
         for i in range(len(xs)):
             r = by_payee[f"x{i}"]
             ys.append(float(r.amount(line) if line else r.total))
-        ax.plot([float(x) for x in xs], ys, label=name, linewidth=1.8)
+        ax.plot([float(x) for x in xs], ys, label=name, linewidth=1.8,
+                linestyle=_STYLES[len(ax.lines) % len(_STYLES)])
     declared = list(named.values())
     shown = _label(declared, metric)
     ax.set_xlabel(shown)
@@ -295,7 +300,8 @@ def lorenz(runs: Runs, *, title: str | None = None) -> Figure:
         people, pay = lorenz_points(totals)
         g = gini(totals) if totals else None
         label = f"{name} (Gini {g:.3f})" if g is not None else name
-        ax.plot(people, pay, linewidth=1.8, label=label)
+        ax.plot(people, pay, linewidth=1.8, label=label,
+                linestyle=_STYLES[(len(ax.lines) - 1) % len(_STYLES)])
     ax.set_xlabel("share of payees (lowest paid first)")
     ax.set_ylabel("share of pay")
     ax.set_xlim(0, 1)
