@@ -99,10 +99,11 @@ def recompute_text_statement(text: str) -> tuple[list[Decimal], Decimal, int]:
         if raw.startswith("Total: "):
             total_row = raw[len("Total: "):]
             continue
-        r = ROW.match(raw)
+        r = ROW.match(raw.strip() and "   " + raw.lstrip()) if total_row else ROW.match(raw)
         if r and lines:
             body = r.group("body")
-            lines[-1][1].append(body)
+            if total_row is None:  # after the total: the team context, checked, not pay
+                lines[-1][1].append(body)
             parts = body.split(" = ")
             if len(parts) >= 2 and ARITH.match(parts[-2]) and re.search(r"\d", parts[-2]):
                 assert agrees(parts[-2], parts[-1]), f"{raw!r} does not recompute"
@@ -398,8 +399,11 @@ def test_team_lines_explained() -> None:
     run = plan.evaluate([{"payee": p, "period": "2026-05", "group": "g", "metrics": {"score": s}}
                          for p, s in [("A", 91), ("B", 85), ("C", 85), ("D", 72), ("E", 64)]])
     b = run["B"].explain()
-    assert ("tied with C at positions 2, 3; the tied positions' prizes shared evenly: "
-            "(500.00 + 200.00) / 2 = 350.00") in b
+    own, _, context = b.partition("\nTeam context (")
+    assert ("tied at positions 2, 3; the tied positions' prizes shared evenly: "
+            "(500.00 + 200.00) / 2 = 350.00") in own
+    assert "  竞赛 contest\n    tied with: C\n" in context
+    assert "C" not in own.replace("Pay statement", "")
     assert "竞赛 contest: 6 more score draws level with a larger prize" in b
     e = run["E"].explain(lang="zh")
     assert "门槛: 总分 64，至少需 70：未达标" in e

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the output to this file (atomically) instead of stdout")
     p.add_argument("--period", type=period_option,
                    help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
+    p.add_argument("--columns", metavar="NAMES",
+                   help="the table's columns: 'all', or names separated by commas (payee, "
+                        "period, group, total, policy ids or labels); by default the table "
+                        "fits the terminal's width (COLUMNS) and notes what it left out")
     from .ledger_cli import add_state_options
 
     add_state_options(p)
@@ -106,8 +110,15 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .plan import load_plan
     from .records import iter_raw_records
 
+    if args.columns is not None and args.format != "table":
+        raise UsageError(f"--columns chooses the table's columns; --format {args.format} "
+                         "gives every column")
     check_outputs(args, "--out", "--state")  # before any work
     plan = load_plan(args.plan)
+    if args.columns is not None:  # an unknown name is refused before any work
+        from .results import Run
+
+        Run(plan, []).to_table(columns=args.columns)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
@@ -116,7 +127,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
         run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
-        text = render(run, args.format)
+        text = render(run, args.format, columns=args.columns)
         if not args.out:
             out.write(text)  # shown before the state closes the period
             out.flush()
@@ -136,8 +147,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_RECORDS if run.errors else EXIT_OK
 
 
-def render(run: object, fmt: str) -> str:
-    """Render a run in ``table``, ``json`` or ``csv`` format."""
+def render(run: object, fmt: str, *, columns: str | None = None) -> str:
+    """Render a run in ``table``, ``json`` or ``csv`` format (``columns``: the table's)."""
     from .results import Run
 
     assert isinstance(run, Run)
@@ -145,7 +156,7 @@ def render(run: object, fmt: str) -> str:
         return run.to_json()
     if fmt == "csv":
         return run.to_csv()
-    return run.to_table()
+    return run.to_table(columns=columns)
 
 
 def _load_state(plan: object, path: str) -> object:

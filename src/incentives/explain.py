@@ -7,7 +7,13 @@ calculator (or a spreadsheet) can check every figure. The last row of a line
 ends in the line's amount, and the statement ends in the total, written as the
 sum of the lines. Labels come from the plan (in any language); the
 statement's own phrases exist in English (``lang="en"``) and Chinese
-(``lang="zh"``).
+(``lang="zh"``), and a Chinese statement words in Chinese what policies
+report as free text too.
+
+The payee's own lines come first. Figures of the whole group (a pool's size
+and sums, the group's mean and spread, who else is tied, a head's team,
+per-group figures) are not in the lines' working: they close the statement,
+in a section labelled as team context (``Statement.context``).
 
 >>> from incentives import Plan, Tiered
 >>> plan = Plan(name="demo", inputs={"metrics": {"revenue": {}}}, policies=[
@@ -46,6 +52,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .money import ZERO
 from .runtime import Line
@@ -88,7 +95,11 @@ _PHRASES: dict[str, dict[str, str]] = {
         "not_qualified": "not qualified",
         "threshold": "threshold",
         "rank": "rank {rank} of {n} qualified (position {position})",
-        "tied": "tied with {with_} at positions {positions}",
+        "tied": "tied at positions {positions}",
+        "tied_with": "tied with",
+        "sep": "; ",
+        "team_context": "Team context",
+        "team_context_note": "figures of the whole group, for reference; they are not lines of this pay",
         "tie_share": "the tied positions' prizes shared evenly",
         "tie_best": "each gets the best tied position's prize",
         "tie_cents": "(shared exactly: a cent that cannot be split evenly goes to the payee ids first in order)",
@@ -109,7 +120,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "held_cap": "held at the cap",
         "paid_rounded": "paid (to the cent, the shares adding up to the pool exactly)",
         "group_mean": "group mean",
-        "balanced": "balanced",
+        "balanced": "balanced about the group mean",
         "after_rounded": "after (to the cent, the group's total kept exactly)",
         "spread_before": "spread before",
         "spread_after": "spread after",
@@ -211,7 +222,11 @@ _PHRASES: dict[str, dict[str, str]] = {
         "not_qualified": "未达标",
         "threshold": "门槛",
         "rank": "在 {n} 名达标者中排第 {rank}（名次 {position}）",
-        "tied": "与 {with_} 并列（名次 {positions}）",
+        "tied": "并列（名次 {positions}）",
+        "tied_with": "并列者",
+        "sep": "；",
+        "team_context": "团队参考数据",
+        "team_context_note": "整个团队的数据，仅供参考，不是本人薪酬的明细",
         "tie_share": "并列名次的奖金平均分配",
         "tie_best": "各得并列最高名次的奖金",
         "tie_cents": "（精确分配：不能均分的分按收款人编号顺序依次分配）",
@@ -223,7 +238,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "met": "符合",
         "not_met": "不符合",
         "honour_rank": "在 {n} 名候选人中排第 {rank}（至多 {limit} 名）；排序依据",
-        "cutoff_tie": "名额线并列：{tied}；规则 {rule}：选中 {chosen}",
+        "cutoff_tie": "名额线并列：{tied}；规则：{rule}；选中 {chosen}",
         "awarded": "获得{title}",
         "not_awarded": "未获得{title}（{reason}）",
         "pool": "奖金池，{n} 人分配",
@@ -232,7 +247,7 @@ _PHRASES: dict[str, dict[str, str]] = {
         "held_cap": "按上限",
         "paid_rounded": "实发（精确到分，各份额之和恰等于奖金池）",
         "group_mean": "团队平均",
-        "balanced": "均衡后",
+        "balanced": "围绕团队平均均衡后",
         "after_rounded": "调整后（精确到分，团队合计不变）",
         "spread_before": "调整前差距",
         "spread_after": "调整后差距",
@@ -327,6 +342,9 @@ class Step:
     label: str
     expr: str | None = None
     result: str | None = None
+    #: a figure of the whole group (a pool's size, the group's mean, who else is tied),
+    #: shown as labelled context after the payee's own lines, not in the line's working
+    team: bool = False
 
     def text(self) -> str:
         sep = " " if self.result is not None and self.result.startswith("≈ ") else " = "
@@ -343,6 +361,8 @@ class StatementLine:
     amount: str | None
     steps: list[Step] = field(default_factory=list)
     number: int | None = None
+    #: the line's team figures (shown in the statement's team context)
+    context: list[Step] = field(default_factory=list)
 
 
 @dataclass
@@ -362,6 +382,8 @@ class Statement:
     #: lines whose details were not in the shape their policy's renderer expects
     #: (listed generically instead)
     fallbacks: list[str] = field(default_factory=list)
+    #: team figures, after the payee's own lines: (what they belong to, rows)
+    context: list[tuple[str, list[Step]]] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------- formatting
@@ -658,7 +680,7 @@ def _clawback(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     for row in d.get("lost", []):
         cid = row.get("id")
         if "note" in row:
-            steps.append(Step(c.t("no_commission", id=cid, note=row["note"]), None,
+            steps.append(Step(c.t("no_commission", id=cid, note=_say(c, row["note"])), None,
                               f.money(row.get("amount", ZERO))))
             continue
         what = c.t("lost_after", id=cid, lost=_plain(f, row.get("lost")), days=row.get("days"))
@@ -769,7 +791,7 @@ def _scorecard(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
             steps.append(Step(c.t("gate"), None, c.t("at_least", what=what, value=value,
                                                       min=f.num(g.get("min")), verdict=verdict)))
     elif d.get("gate_failed"):
-        steps.append(Step(c.t("gate_failed", reason=d["gate_failed"])))
+        steps.append(Step(c.t("gate_failed", reason=_say(c, d["gate_failed"]))))
     percent, _ = f.approx(d.get("percent"), 6)
     steps.append(Step(c.t("percent_table") if d.get("payout_table") else c.t("percent"), None,
                       percent))
@@ -818,7 +840,8 @@ def _combine(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
                 inner = worker(c, child, child_spec)
             except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
                 inner = []
-            steps += [Step(f"{c.name(str(k))} › {s.label}", s.expr, s.result) for s in inner]
+            steps += [Step(f"{c.name(str(k))} › {s.label}", s.expr, s.result, s.team)
+                      for s in inner]
         steps.append(Step(c.name(str(k)), None, f.money(v)))
     amounts = [f.money(v) for v in children.values()]
     rule = str(d.get("rule"))
@@ -922,32 +945,76 @@ def _contest(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         with_ = ", ".join(str(x) for x in tie.get("with", []))
         positions = ", ".join(str(x) for x in tie.get("positions", []))
         prizes = [f.money(x) for x in tie.get("prizes", [])]
-        what = c.t("tied", with_=with_, positions=positions)
+        what = c.t("tied", positions=positions)
+        sep = c.t("sep")
+        if with_:
+            steps.append(Step(c.t("tied_with"), None, with_, team=True))
         rule = tie.get("rule")
         if rule == "share":
             k = len(prizes)
             pooled = _dec(tie.get("pooled")) or ZERO
             exact = _round_like_plan(c, pooled / k) if k else ZERO
             if k and exact == line.amount:
-                steps.append(Step(what + "; " + c.t("tie_share"),
+                steps.append(Step(what + sep + c.t("tie_share"),
                                   f"({' + '.join(prizes)}) / {k}", amount))
             else:
                 steps.append(Step(c.t("tie_cents")))
-                steps.append(Step(what + "; " + c.t("tie_share"), None, amount))
+                steps.append(Step(what + sep + c.t("tie_share"), None, amount))
         elif rule == "best":
-            steps.append(Step(what + "; " + c.t("tie_best"), None, amount))
+            steps.append(Step(what + sep + c.t("tie_best"), None, amount))
         else:
             steps.append(Step(what, None, amount))
     elif rank is not None:
         steps.append(Step(c.t("prize", position=d.get("position")), None, amount))
     if d.get("not_paid"):
-        steps.append(Step(c.t("not_paid", reason=d["not_paid"]), None, amount))
+        steps.append(Step(c.t("not_paid", reason=_say(c, d["not_paid"])), None, amount))
     elif rank is None:
         steps.append(Step(c.t("prize_none"), None, amount))
     gap = d.get("gap_to_next_prize")
     if gap is not None and (_dec(gap) or ZERO) > 0:
         c.hints.append(f"{line.label}: " + c.t("gap_prize", gap=a(gap)))
     return steps
+
+
+_RULES_ZH = {
+    "include": "并列者全部入选",
+    "exclude": "并列者全部不入选",
+    "keys": "按后续排序依据决定",
+}
+
+#: free text some policies put in details, worded again in Chinese (placeholders: \S+)
+_TEXT_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(a), b) for a, b in (
+    (r"^(\S+) qualified, fewer than the minimum of (\S+)$", "{0} 人达标，少于最低人数 {1}"),
+    (r"^already lost on (\S+)$", "已于 {0} 流失"),
+    (r"^no commission recorded for this customer$", "该客户无提成记录"),
+    (r"^score (\S+) is below the gate (\S+)$", "总分 {0} 低于门槛 {1}"),
+    (r"^KPI (\S+) attainment (\S+) is below the gate (\S+)$", "{0} 完成率 {1} 低于门槛 {2}"),
+    (r"^each at least (\S+) x mean$", "每人至少为团队平均的 {0} 倍"),
+    (r"^each at most (\S+) x mean$", "每人至多为团队平均的 {0} 倍"),
+    (r"^max/min at most (\S+)$", "最高/最低至多 {0}"),
+    (r"^max/min at least (\S+)$", "最高/最低至少 {0}"),
+    (r"^every amount is (\S+): a spread of equal amounts cannot be stretched to a max/min "
+     r"ratio of at least (\S+)$", "各人金额均为 {0}：相同的金额无法拉开到最高/最低至少 {1}"),
+    (r"^(.+) needs k >= (\S+), but (.+) needs k <= (\S+)$",
+     "{0} 要求 k >= {1}，但 {2} 要求 k <= {3}"),
+    (r"^(.+) not met: (.+); k = (\S+) keeps the upper limits$",
+     "未满足{0}：{1}；k = {2} 保证上限"),
+    (r"^Adjustment for (\S+) \((\S+)\)$", "{0} 更正（{1}）"),
+)]
+
+
+def _zh(text: str) -> str:
+    """A policy's English free text worded in Chinese (unchanged when not recognised)."""
+    for pattern, zh in _TEXT_ZH:
+        m = pattern.match(text)
+        if m:
+            return zh.format(*(_zh(g) for g in m.groups()))
+    return _REASONS_ZH.get(text, text)
+
+
+def _say(c: _Ctx, text: Any) -> str:
+    """Free text from a policy's details, in the statement's language."""
+    return _zh(str(text)) if c.p is _PHRASES["zh"] else str(text)
 
 
 _REASONS_ZH = {
@@ -967,9 +1034,12 @@ def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
                                 limit=d.get("limit")), None, keys or None))
     tie = d.get("cutoff_tie")
     if isinstance(tie, Mapping):
+        rule = str(tie.get("rule"))
+        if c.p is _PHRASES["zh"]:
+            rule = _RULES_ZH.get(rule, rule)
         steps.append(Step(c.t("cutoff_tie", tied=", ".join(map(str, tie.get("tied", []))),
-                              rule=tie.get("rule"),
-                              chosen=", ".join(map(str, tie.get("chosen", []))))))
+                              rule=rule,
+                              chosen=", ".join(map(str, tie.get("chosen", [])))), team=True))
     title = str(d.get("title", ""))
     gap = _dec(d.get("gap_to_title"))
     if gap is not None:
@@ -978,9 +1048,7 @@ def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         hint = (c.t("gap_title", gap=c.fmt.num(gap), by=key, title=title) if gap > 0
                 else c.t("gap_title_tie", by=key, title=title))
         c.hints.append(f"{line.label}: {hint}")
-    reason = str(d.get("reason", ""))
-    if c.p is _PHRASES["zh"]:
-        reason = _REASONS_ZH.get(reason, reason)
+    reason = _say(c, d.get("reason", ""))
     won = title in c.result.titles and not d.get("reason")
     steps.append(Step(c.t("awarded", title=title) if won else
                       c.t("not_awarded", title=title, reason=reason), None,
@@ -991,10 +1059,10 @@ def _honour(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
 def _pool(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     d, f = line.details, c.fmt
     a = _Approx(f)
-    steps = [Step(c.t("pool", n=d.get("sharers")), None, f.money(d.get("pool")))]
+    steps = [Step(c.t("pool", n=d.get("sharers")), None, f.money(d.get("pool")), team=True)]
     aggs = d.get("aggregates")
     if isinstance(aggs, Mapping):
-        steps += [Step(c.name(str(k)), None, a.result(v)) for k, v in aggs.items()]
+        steps += [Step(c.name(str(k)), None, a.result(v), team=True) for k, v in aggs.items()]
     weight, factor = _dec(d.get("weight")), _dec(d.get("factor"))
     if weight is not None and factor is not None:
         expr = f"{a(weight)} x {a(factor)}"
@@ -1014,7 +1082,7 @@ def _balance(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     a = _Approx(f)
     before, after, mean = f.money(d.get("before")), f.money(d.get("after")), f.money(d.get("mean"))
     steps = [Step(c.t("before", what=c.name(str(d.get("of")))), None, before),
-             Step(c.t("group_mean"), None, mean)]
+             Step(c.t("group_mean"), None, mean, team=True)]
     if "k" in d:
         expr = f"{mean} + {a(d['k'])} x ({before} - {mean})"
         steps.append(Step(c.t("balanced"), expr, a.result(d.get("exact"))))
@@ -1026,9 +1094,10 @@ def _balance(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
         if isinstance(sp, Mapping) and "ratio" in sp:
             steps.append(Step(c.t(key), None, c.t("ratio", ratio=a.result(sp["ratio"]),
                                                   lo=f.money(sp.get("min")),
-                                                  hi=f.money(sp.get("max")))))
+                                                  hi=f.money(sp.get("max"))), team=True))
     if d.get("unmet"):
-        steps.append(Step(c.t("unmet", what="; ".join(map(str, d["unmet"])))))
+        steps.append(Step(c.t("unmet", what=c.t("sep").join(_say(c, u) for u in d["unmet"])),
+                          team=True))
     steps.append(Step(c.t("adjustment"), f"{after} - {before}", f.money(line.amount)))
     return steps
 
@@ -1039,10 +1108,10 @@ def _leader(c: _Ctx, line: Line, spec: PolicyBase | None) -> list[Step]:
     steps = []
     team = d.get("team")
     if isinstance(team, list):
-        steps.append(Step(c.t("team"), None, ", ".join(map(str, team)) or "-"))
+        steps.append(Step(c.t("team"), None, ", ".join(map(str, team)) or "-", team=True))
     aggs = d.get("aggregates")
     if isinstance(aggs, Mapping):
-        steps += [Step(c.name(str(k)), None, a.result(v)) for k, v in aggs.items()]
+        steps += [Step(c.name(str(k)), None, a.result(v), team=True) for k, v in aggs.items()]
     steps.append(Step(c.t("formula"), f.expr(str(d.get("formula")))))
     steps.append(Step(c.t("calc"), f.expr(str(d.get("substituted"))), f.money(line.amount)))
     return steps
@@ -1124,6 +1193,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
     fmt = _Fmt(quantum)
     specs, labels, order = _plan_index(plan)
     c = _Ctx(lang, fmt, plan, result, labels)
+    group_names = set(_group_names(plan)) if plan is not None else set()
 
     header: list[tuple[str, str]] = []
     if plan is not None:
@@ -1155,7 +1225,10 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
             except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
                 steps = _generic(c, line, spec)  # details not in the shape expected
                 fallbacks.append(line.policy)
-            lines.append(StatementLine(line.label, line.policy, fmt.money(line.amount), steps, n))
+            label = _say(c, line.label) if line.type == "adjustment" else line.label
+            lines.append(StatementLine(label, line.policy, fmt.money(line.amount),
+                                       [x for x in steps if not x.team], n,
+                                       [x for x in steps if x.team]))
         # add each line's amount to the environment, for later named values
         for line in by_policy.get(pid, []):
             env[pid] = env.get(pid, ZERO) + line.amount if isinstance(
@@ -1166,10 +1239,15 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
         elif spec is not None and pid not in by_policy:
             published = [n for n in spec.publishes() if n in result.values]
             if published:
-                lines.append(StatementLine(spec.title, pid, None, [
-                    Step(c.name(n), None, _value_text(fmt, result.values[n]))
-                    for n in published]))
+                rows = [Step(c.name(n), None, _value_text(fmt, result.values[n]),
+                             team=n in group_names) for n in published]
+                lines.append(StatementLine(spec.title, pid, None,
+                                           [x for x in rows if not x.team], None,
+                                           [x for x in rows if x.team]))
                 env.update({n: result.values[n] for n in published})
+    context = [(line.label, line.context) for line in lines if line.context]
+    # a named value made only of team figures is context alone
+    lines = [line for line in lines if line.number is not None or line.steps]
     amounts = [fmt.money(line.amount) for line in result.lines]
     total = fmt.money(result.total)
     total_working = f"{_signed_sum(amounts)} = {total}" if amounts else f"{p['no_lines']}: {total}"
@@ -1185,7 +1263,14 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
         titles=list(result.titles),
         flags=list(result.flags),
         fallbacks=fallbacks,
+        context=context,
     )
+
+
+def _group_names(plan: Plan) -> list[str]:
+    from .results import _group_names as names
+
+    return names(plan)
 
 
 def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str], list[str]]:
@@ -1276,12 +1361,6 @@ def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
 
 
 # ------------------------------------------------------------------ renderers
-def _width(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
 def render_text(st: Statement, width: int = 80) -> str:
     p = _PHRASES[st.lang]
     out = [st.title]
@@ -1309,6 +1388,12 @@ def render_text(st: Statement, width: int = 80) -> str:
     if st.hints:
         out += ["", p["hints"]]
         out += [f"  - {h}" for h in st.hints]
+    if st.context:
+        out += ["", f"{p['team_context']} ({p['team_context_note']})"
+                if st.lang == "en" else f"{p['team_context']}（{p['team_context_note']}）"]
+        for label, rows in st.context:
+            out.append(f"  {label}")
+            out += [f"    {s.text()}" for s in rows]
     return "\n".join(out) + "\n"
 
 
@@ -1353,6 +1438,12 @@ def render_markdown(st: Statement) -> str:
         out += [f"## {p['hints']}", ""]
         out += [f"- {_md(h)}" for h in st.hints]
         out.append("")
+    if st.context:
+        out += [f"## {p['team_context']}", "", f"*{_md(p['team_context_note'])}*", ""]
+        for label, rows in st.context:
+            out += [f"### {_md(label)}", ""]
+            out += [f"- {_md(s.text())}" for s in rows]
+            out.append("")
     return "\n".join(out)
 
 
@@ -1363,7 +1454,8 @@ def _h(text: str) -> str:
 def render_html_fragment(st: Statement) -> str:
     """The statement as an HTML fragment (a ``<div>``), every text escaped."""
     p = _PHRASES[st.lang]
-    out = [f'<div class="incentives-statement" lang="{_h(_html_lang(st.lang))}">',
+    out = [f'<div class="incentives-statement" lang="{_h(_html_lang(st.lang))}" '
+           f'style="font-family:{_h(FONT_STACK)}">',
            f"<h2>{_h(st.title)}</h2>"]
     if st.header:
         out.append("<dl>")
@@ -1399,6 +1491,14 @@ def render_html_fragment(st: Statement) -> str:
         out.append(f"<h3>{_h(p['hints'])}</h3><ul>")
         out += [f"<li>{_h(h)}</li>" for h in st.hints]
         out.append("</ul>")
+    if st.context:
+        out.append('<section class="team-context">')
+        out.append(f"<h3>{_h(p['team_context'])}</h3><p>{_h(p['team_context_note'])}</p>")
+        out.append("<table><tbody>")
+        for label, rows in st.context:
+            items = "".join(f"<li>{_h(s.text())}</li>" for s in rows)
+            out.append(f'<tr><th scope="row">{_h(label)}</th><td><ul>{items}</ul></td></tr>')
+        out.append("</tbody></table></section>")
     out.append("</div>")
     return "\n".join(out)
 
@@ -1407,7 +1507,12 @@ def _html_lang(lang: str) -> str:
     return {"zh": "zh-CN"}.get(lang, lang)
 
 
-_CSS = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+#: fonts for Latin and Chinese text alike, on every common system
+FONT_STACK = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", '
+              '"Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", '
+              '"WenQuanYi Micro Hei", sans-serif')
+
+_CSS = (f"body{{font-family:{FONT_STACK};margin:2em}}table{{border-collapse:collapse}}"
         "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
         ".num{text-align:right;white-space:nowrap}ul{margin:0;padding-left:1.2em}")
 
@@ -1490,8 +1595,9 @@ def recompute(text: str, *, lang: str = "en") -> Decimal:
     Every working row ``what: expression = result`` whose expression is plain
     arithmetic is recomputed from the numbers printed and must give the result
     (at the precision it is printed to); each line's working must end in the
-    line's amount; the total must be the sum of the lines. A
-    :class:`ValueError` says which row does not add up.
+    line's amount; the total must be the sum of the lines. What follows the
+    total (titles, flags, next steps, the team context) is not pay and is not
+    read. A :class:`ValueError` says which row does not add up.
 
     >>> from incentives import load_plan, read_records_file
     >>> run = load_plan("examples/telecom/plan.yaml").evaluate(
@@ -1511,6 +1617,7 @@ def recompute(text: str, *, lang: str = "en") -> Decimal:
             lines.append((Decimal("NaN"), []))
         elif raw.startswith(total_label):
             total_row = raw[len(total_label):]
+            break  # what follows (titles, flags, next steps, team context) is not pay
         else:
             row = _ROW.match(raw)
             if row and lines:

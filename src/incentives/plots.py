@@ -10,8 +10,16 @@ drawing.
 >>> plan = load_plan("examples/telecom/plan.yaml")
 >>> fig = pay_curve(plan, {"metrics": {"traffic_revenue": 0}}, "traffic_revenue",
 ...                 range(0, 120001, 10000))
->>> fig.axes[0].get_xlabel()
-'traffic_revenue'
+>>> fig.axes[0].get_xlabel()   # the metric's label, as the plan declares it
+'通信费收入'
+>>> fig.axes[0].get_ylabel()   # the plan's currency on a money axis
+'pay (CNY)'
+
+Axes are labelled with the plan's labels (a metric's or a policy's ``label``;
+its id when it has none). A money axis names the currency: the ``currency=``
+argument, else the plan's ``currency``, else the neutral ``amount``. Numbers
+on the axes are written out in full with thousands separators (``1,200,000``,
+never ``1.2`` beside a ``1e6`` offset); shares are percentages.
 """
 
 from __future__ import annotations
@@ -31,9 +39,97 @@ if TYPE_CHECKING:
     from .results import Run
     from .simulate import Simulation, Variant
 
-__all__ = ["lorenz", "lorenz_points", "pay_curve", "pay_distribution", "save", "sweep_cost"]
+__all__ = ["cost_per_revenue", "lorenz", "lorenz_points", "pay_curve", "pay_distribution",
+           "plain_number", "save", "sweep_cost"]
 
 Runs = Union["Simulation", Mapping[str, "Run"]]
+
+#: fonts with Chinese glyphs, tried after the default one (the first installed is used)
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB",
+             "Microsoft YaHei", "SimHei", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "Noto Sans SC", "Droid Sans Fallback", "AR PL UMing CN")
+
+
+#: line styles taken in turn, so that curves that coincide can still all be seen
+_STYLES = ("-", "--", "-.", ":")
+
+
+def plain_number(x: float, pos: int | None = None) -> str:
+    """A tick label written out in full, with thousands separators.
+
+    >>> plain_number(1200000.0), plain_number(0.25), plain_number(-1500.0)
+    ('1,200,000', '0.25', '-1,500')
+    """
+    text = f"{x:,.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _plain_axis(axis: Any) -> None:
+    """Write ``axis``'s ticks out in full: no ``1e6`` offset, no scientific notation."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(plain_number))
+
+
+def _percent_axis(axis: Any, whole: float) -> None:
+    """Ticks as percentages of ``whole`` (``1.0`` for shares, ``100`` for percents)."""
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(whole, decimals=None))
+
+
+def _fonts() -> Any:
+    """Font settings: the default sans-serif, then an installed CJK font for labels in Chinese."""
+    from matplotlib import font_manager, rcParams
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [name for name in CJK_FONTS if name in installed]
+    return {"font.family": ["sans-serif"],
+            "font.sans-serif": [*rcParams["font.sans-serif"][:1], *cjk,
+                                *rcParams["font.sans-serif"][1:]]}
+
+
+def _label(plans: Sequence[Plan], name: str) -> str:
+    """What the plans call ``name`` (a metric, attribute, event or policy): the first label
+    one of them declares, else ``name``."""
+    from .plan import _flatten
+
+    for plan in plans:
+        for table in (plan.inputs.metrics, plan.inputs.attributes, plan.inputs.events):
+            spec = table.get(name)
+            if spec is not None and spec.label:
+                return spec.label
+        for p in _flatten(plan.policies):
+            if p.id == name and p.label:
+                return p.label
+    return name
+
+
+def _parameter_label(plans: Sequence[Plan], parameter: str) -> str:
+    """A swept parameter for people: a path into a policy names the policy by its label
+    (``policies.commission.tiers[2].rate`` is ``通信费提成: tiers[2].rate``); a plan
+    parameter has no label and keeps its name."""
+    head, _, rest = parameter.partition(".")
+    if head == "policies" and rest:
+        pid, dot, tail = rest.partition(".")
+        label = _label(plans, pid)
+        if label != pid:
+            return f"{label}: {tail}" if dot else label
+    return parameter
+
+
+def _currency(plans: Sequence[Plan], currency: str | None) -> str:
+    """The currency of money axes: the argument, else the (first) plan's, else "amount"."""
+    if currency:
+        return currency
+    for plan in plans:
+        if plan.currency:
+            return plan.currency
+    return "amount"
+
+
+def _money(what: str, currency: str) -> str:
+    return f"{what} ({currency})"
 
 
 def _require() -> None:
@@ -86,17 +182,20 @@ def pay_curve(
     line: str | None = None,
     period: str = "2026-05",
     title: str | None = None,
+    currency: str | None = None,
 ) -> Figure:
     """Pay against one metric, the rest of ``record`` held as it is; one curve per plan.
 
     ``record`` is a nested record (``metrics``, ``attributes``, ``events``);
     ``payee`` and ``period`` may be left out. ``line`` plots one policy's
-    amount instead of the total.
+    amount instead of the total. The x axis is the metric's label, the y axis
+    pay (or the policy's label) in the currency; the legend names the plans.
     """
     xs = [Decimal(str(v)) for v in values]
+    named = _plans(plans)
     fig = _figure()
     ax = fig.add_subplot()
-    for name, plan in _plans(plans).items():
+    for name, plan in named.items():
         people = []
         for i, x in enumerate(xs):
             rec = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in record.items()}
@@ -110,31 +209,70 @@ def pay_curve(
         for i in range(len(xs)):
             r = by_payee[f"x{i}"]
             ys.append(float(r.amount(line) if line else r.total))
-        ax.plot([float(x) for x in xs], ys, label=name, linewidth=1.8)
-    ax.set_xlabel(metric)
-    ax.set_ylabel(line or "pay")
-    ax.set_title(title or f"Pay against {metric}")
+        ax.plot([float(x) for x in xs], ys, label=name, linewidth=1.8,
+                linestyle=_STYLES[len(ax.lines) % len(_STYLES)])
+    declared = list(named.values())
+    shown = _label(declared, metric)
+    ax.set_xlabel(shown)
+    ax.set_ylabel(_money(_label(declared, line) if line else "pay", _currency(declared, currency)))
+    ax.set_title(title or f"Pay against {shown}")
+    _plain_axis(ax.xaxis)
+    _plain_axis(ax.yaxis)
     ax.grid(True, alpha=0.3)
     ax.legend()
     return fig
 
 
-def pay_distribution(runs: Runs, *, bins: int = 40, title: str | None = None) -> Figure:
-    """The distribution of payee totals: one histogram outline per outcome."""
-    data = {name: [float(r.total) for r in run.results] for name, run in _runs(runs).items()}
+def pay_distribution(runs: Runs, *, bins: int = 40, title: str | None = None,
+                     currency: str | None = None) -> Figure:
+    """The distribution of payee totals: one small panel per outcome, on shared axes.
+
+    Each panel shows its outcome filled; the panels after the first also show
+    the first outcome (the baseline) as an outline, so every distribution can
+    be seen whole and compared with the baseline. Up to 4 outcomes stack in
+    one column, more go in two or three columns.
+    """
+    import math
+
+    named = _runs(runs)
+    data = {name: [float(r.total) for r in run.results] for name, run in named.items()}
     values = [v for vs in data.values() for v in vs]
-    fig = _figure()
-    ax = fig.add_subplot()
+    n = max(1, len(data))
+    ncols = 1 if n <= 4 else 2 if n <= 8 else 3
+    nrows = math.ceil(n / ncols)
+    fig = _figure(7.0 if ncols == 1 else 4.2 * ncols, 1.2 + 1.9 * nrows)
+    grid = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    edges: Any = bins
     if values:
         lo, hi = min(values), max(values)
         edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)] if hi > lo else bins
-        for name, vs in data.items():
-            ax.hist(vs, bins=edges, histtype="step", linewidth=1.6, label=name)
-    ax.set_xlabel("pay")
-    ax.set_ylabel("payees")
-    ax.set_title(title or "Distribution of pay")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    money = _money("pay", _currency([run.plan for run in named.values()], currency))
+    colors = [f"C{i % 10}" for i in range(n)]
+    names = list(data)
+    for i, ax in enumerate(axes):
+        if i >= len(names):
+            ax.set_visible(False)
+            continue
+        name = names[i]
+        if data[name]:
+            ax.hist(data[name], bins=edges, histtype="stepfilled", alpha=0.45,
+                    color=colors[i], edgecolor=colors[i], linewidth=1.2, label=name)
+        if i > 0 and data[names[0]]:
+            ax.hist(data[names[0]], bins=edges, histtype="step", color="0.25",
+                    linestyle="--", linewidth=1.1, label=f"{names[0]} (outline)")
+        ax.set_title(name, fontsize="medium")
+        ax.grid(True, alpha=0.3)
+        if i % ncols == 0:
+            ax.set_ylabel("payees")
+        if i + ncols >= len(names):  # the lowest panel of its column
+            ax.set_xlabel(money)
+            ax.tick_params(labelbottom=True)
+        _plain_axis(ax.xaxis)
+        _plain_axis(ax.yaxis)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize="small")
+    fig.suptitle(title or "Distribution of pay")
     return fig
 
 
@@ -170,11 +308,14 @@ def lorenz(runs: Runs, *, title: str | None = None) -> Figure:
         people, pay = lorenz_points(totals)
         g = gini(totals) if totals else None
         label = f"{name} (Gini {g:.3f})" if g is not None else name
-        ax.plot(people, pay, linewidth=1.8, label=label)
+        ax.plot(people, pay, linewidth=1.8, label=label,
+                linestyle=_STYLES[(len(ax.lines) - 1) % len(_STYLES)])
     ax.set_xlabel("share of payees (lowest paid first)")
     ax.set_ylabel("share of pay")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
+    _percent_axis(ax.xaxis, 1.0)
+    _percent_axis(ax.yaxis, 1.0)
     ax.set_title(title or "Lorenz curve of pay")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left")
@@ -182,39 +323,93 @@ def lorenz(runs: Runs, *, title: str | None = None) -> Figure:
 
 
 def sweep_cost(sim: Simulation, *, parameter: str | None = None,
-               title: str | None = None) -> Figure:
+               revenue: str | None = None, title: str | None = None,
+               currency: str | None = None) -> Figure:
     """Total cost against a swept parameter (the variants made by :func:`sweep`).
 
     Other variants are left out; with several swept parameters, ``parameter``
-    names the one to plot (default: the first).
+    names the one to plot (default: the first). With ``revenue`` (a metric), a
+    second panel shows cost per revenue as a percentage.
     """
     swept = [o for o in sim.variants if o.variant is not None and o.variant.parameter]
     if parameter is None and swept:
         parameter = swept[0].variant.parameter  # type: ignore[union-attr]
-    points = [(o.variant.value, o.run.total, o.variant.parameter) for o in swept
-              if o.variant is not None and o.variant.parameter == parameter]
-    if not points:
+    chosen = [o for o in swept if o.variant is not None and o.variant.parameter == parameter]
+    if not chosen:
         raise ValueError("the simulation has no swept variants"
                          + (f" of {parameter!r}" if parameter else "")
                          + " (make them with sweep())")
-    points.sort(key=lambda p: p[0])
-    fig = _figure()
-    ax = fig.add_subplot()
-    ax.plot([float(p[0]) for p in points], [float(p[1]) for p in points], marker="o",
-            linewidth=1.8, label="total cost")
+    chosen.sort(key=lambda o: o.variant.value)  # type: ignore[union-attr]
+    xs = [float(o.variant.value) for o in chosen]  # type: ignore[union-attr]
+    plans = [sim.baseline.plan, *(o.plan for o in chosen)]
+    money = _money("total cost", _currency(plans, currency))
+    fig = _figure(7.0, 6.4 if revenue else 4.2)
+    axes = fig.subplots(2 if revenue else 1, 1, sharex=True, squeeze=False)[:, 0]
+    ax = axes[0]
+    ax.plot(xs, [float(o.run.total) for o in chosen], marker="o", linewidth=1.8,
+            label="total cost")
     ax.axhline(float(sim.baseline.run.total), color="grey", linestyle="--", linewidth=1,
-               label="baseline")
-    ax.set_xlabel(str(points[0][2]))
-    ax.set_ylabel("total cost")
-    ax.set_title(title or f"Cost against {points[0][2]}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+               label=f"{sim.baseline.name}")
+    ax.set_ylabel(money)
+    swept_name = _parameter_label(plans, str(parameter))
+    ax.set_title(title or f"Cost against {swept_name}")
+    if revenue:
+        share = axes[1]
+        ys = [_cost_per_revenue(o.run, revenue) for o in chosen]
+        share.plot(xs, [float(y) if y is not None else float("nan") for y in ys], marker="o",
+                   linewidth=1.8, color="C1", label="cost per revenue")
+        base = _cost_per_revenue(sim.baseline.run, revenue)
+        if base is not None:
+            share.axhline(float(base), color="grey", linestyle="--", linewidth=1,
+                          label=f"{sim.baseline.name}")
+        share.set_ylabel(f"cost per {_label(plans, revenue)} (%)")
+        _percent_axis(share.yaxis, 100.0)
+    _plain_axis(ax.yaxis)
+    for a in axes:
+        a.grid(True, alpha=0.3)
+        a.legend()
+        _plain_axis(a.xaxis)
+    axes[-1].set_xlabel(swept_name)
+    return fig
+
+
+def _cost_per_revenue(run: Run, revenue: str) -> Decimal | None:
+    """``run``'s total cost over its payees' total ``revenue``, as a percentage."""
+    from .simulate import summarize
+
+    ratio = summarize(run, revenue=revenue).cost_per_revenue
+    return None if ratio is None else ratio * 100
+
+
+def cost_per_revenue(runs: Runs, revenue: str, *, title: str | None = None) -> Figure:
+    """Cost per revenue of each outcome, as a percentage: one bar per outcome, first at the
+    top, each bar labelled with its percentage (to 2 places)."""
+    named = _runs(runs)
+    plans = [run.plan for run in named.values()]
+    shares = {name: _cost_per_revenue(run, revenue) for name, run in named.items()}
+    fig = _figure(7.0, 1.4 + 0.45 * max(1, len(shares)))
+    ax = fig.add_subplot()
+    names = list(shares)
+    ys = list(range(len(names)))[::-1]
+    widths = [float(v) if v is not None else 0.0 for v in shares.values()]
+    bars = ax.barh(ys, widths, color=[f"C{i % 10}" for i in range(len(names))], height=0.6)
+    ax.bar_label(bars, labels=[f"{v.quantize(Decimal('0.01'))}%" if v is not None else "-"
+                               for v in shares.values()], padding=3)
+    ax.set_yticks(ys, labels=names)
+    ax.set_xlabel(f"cost per {_label(plans, revenue)} (%)")
+    _percent_axis(ax.xaxis, 100.0)
+    ax.margins(x=0.15)
+    ax.set_title(title or f"Cost per {_label(plans, revenue)}")
+    ax.grid(True, axis="x", alpha=0.3)
     return fig
 
 
 def save(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
     """Write ``fig`` to ``path`` as a PNG; return the path."""
+    from matplotlib import rc_context
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=dpi)
+    with rc_context(_fonts()):
+        fig.savefig(out, format="png", dpi=dpi)
     return out

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .errors import IncentivesError
+from .errors import IncentivesError, UsageError, did_you_mean
 from .money import ZERO
 from .runtime import Line, PayeeState, Record, json_default, jsonable
 
@@ -257,48 +257,130 @@ class Run:
             write_csv_row(writer, csv_record(r), columns, zero)
         return out.getvalue()
 
-    def to_table(self) -> str:
-        """The run as a text table for a terminal."""
-        cols = self.columns()
+    def to_table(self, *, width: int | None = None,
+                 columns: str | Sequence[str] | None = None) -> str:
+        """The run as a text table for a terminal, ``width`` columns wide at most.
+
+        ``width`` defaults to the terminal's (``COLUMNS``, else the terminal's own,
+        else 80). By default the table keeps payee, period, group and total, and
+        as many policy columns as fit, in plan order; a note then names the
+        columns left out. ``columns="all"`` shows every column whatever the
+        width; a list (or a comma-separated string) of names (``payee``,
+        ``period``, ``group``, ``total``, policy ids or labels) shows those, in
+        that order. Width is display width: a CJK character takes two columns.
+        """
+        from .display import clean, terminal_width, wrap
+        from .display import width as text_width
+
+        limit = width if width is not None else terminal_width()
         labels = _labels(self.plan)
-        header = ["payee", "period", "group", *[labels.get(c, c) for c in cols], "total"]
-        body = []
-        for r in self.results:
-            made = {line.policy for line in r.lines}
-            body.append([r.payee, r.period, r.group or "",
-                         *[str(r.amount(c)) if c in made else "-" for c in cols],
-                         str(r.total)])
+        made = self.columns()
+        cols = self._table_columns(made, labels, columns)
+        fit = columns is None
+        left_out: list[str] = []
+        if fit:
+            fixed = [c for c in cols if c.policy is None]
+            used = sum(c.width for c in fixed) + 2 * (len(fixed) - 1)
+            kept: list[_Column] = []
+            policy_cols = [c for c in cols if c.policy is not None]
+            for i, c in enumerate(policy_cols):
+                if used + 2 + c.width > limit:
+                    left_out = [x.key for x in policy_cols[i:]]
+                    break
+                kept.append(c)
+                used += 2 + c.width
+            cols = [*fixed[:3], *kept, *fixed[3:]]
+        rows = max((len(c.header) for c in cols), default=1)
+        lines = []
+        for i in range(rows):
+            lines.append(_table_row(
+                [c.header[i] if i < len(c.header) else "" for c in cols], cols, text_width))
+        lines.append("  ".join("-" * c.width for c in cols))
+        lines += [_table_row([c.cells[j] for c in cols], cols, text_width)
+                  for j in range(len(self.results))]
         if self.results:
-            body.append(["", "", "total",
-                         *[str(sum((self._amount(r, c) for r in self.results), ZERO))
-                           for c in cols], str(self.total)])
-        widths = [max(_width(row[i]) for row in [header, *body]) for i in range(len(header))]
-        numeric = [False, False, False] + [True] * (len(header) - 3)
-
-        def fmt(row: list[str]) -> str:
-            cells = []
-            for cell, w, num in zip(row, widths, numeric, strict=True):
-                pad = " " * (w - _width(cell))
-                cells.append(pad + cell if num else cell + pad)
-            return "  ".join(cells).rstrip()
-
-        lines = [fmt(header), "  ".join("-" * w for w in widths)]
-        lines += [fmt(row) for row in body]
-        extras = [f"{r.payee} {r.period}: titles {', '.join(r.titles)}"
+            label_at = _total_label_at(cols)
+            if label_at is None:  # no column to say "total" in: a rule sets the totals apart
+                lines.append("  ".join("-" * c.width for c in cols))
+            lines.append(_table_row(
+                ["total" if k == label_at else c.total for k, c in enumerate(cols)], cols,
+                text_width))
+        if left_out:
+            n = len(left_out)
+            note = (f"({n} column{'s' if n > 1 else ''} left out to fit {limit} characters: "
+                    f"{', '.join(clean(x) for x in left_out)}; --columns all shows every "
+                    "column, --format csv/json give everything)")
+            lines += wrap(note, limit, indent=" ")
+        extras = [f"{clean(r.payee)} {r.period}: titles {', '.join(r.titles)}"
                   for r in self.results if r.titles]
-        extras += [f"{r.payee} {r.period}: flags {', '.join(r.flags)}"
+        extras += [f"{clean(r.payee)} {r.period}: flags {', '.join(r.flags)}"
                    for r in self.results if r.flags]
         for g in self.groups():
             if g["values"]:
                 figures = ", ".join(f"{k} {_short(v)}" for k, v in g["values"].items())
-                extras.append(f"group {g['group'] or '-'} {g['period']}: {figures}")
+                extras.append(f"group {clean(g['group'] or '-')} {g['period']}: {figures}")
         if extras:
-            lines += ["", *extras]
+            lines.append("")
+            for extra in extras:
+                lines += wrap(clean(extra), limit)
         if self.errors:
             lines += ["", f"{len(self.errors)} record(s) not evaluated:"]
-            lines += [f"  {e}" for e in self.errors]
+            for e in self.errors:
+                lines += wrap(clean(f"  {e}"), limit)
         return "\n".join(lines) + "\n"
 
+    def _table_columns(self, made: list[str], labels: dict[str, str],
+                       columns: str | Sequence[str] | None) -> list[_Column]:
+        """The table's columns: every one (``columns`` None or ``"all"``), or those named."""
+        from .display import clean
+        from .display import width as text_width
+
+        results = self.results
+
+        def text(key: str, cells: list[str], total: str = "") -> _Column:
+            return _Column(key, None, [key], [clean(x) for x in cells], False, total,
+                           text_width)
+
+        def policy(pid: str) -> _Column:
+            cells = []
+            for r in results:
+                has = any(line.policy == pid for line in r.lines)
+                cells.append(str(r.amount(pid)) if has else "-")
+            total = str(sum((self._amount(r, pid) for r in results), ZERO))
+            label = clean(labels.get(pid, pid))
+            need = max([text_width(x) for x in [*cells, total]], default=0)
+            return _Column(pid, pid, _split_label(label, need, text_width), cells, True, total,
+                           text_width)
+
+        fixed = {
+            "payee": lambda: text("payee", [r.payee for r in results]),
+            "period": lambda: text("period", [r.period for r in results]),
+            "group": lambda: text("group", [r.group or "" for r in results]),
+            "total": lambda: _Column("total", None, ["total"], [str(r.total) for r in results],
+                                     True, str(self.total), text_width),
+        }
+        if columns is None or (isinstance(columns, str) and columns.strip().lower() == "all"):
+            return [fixed["payee"](), fixed["period"](), fixed["group"](),
+                    *[policy(pid) for pid in made], fixed["total"]()]
+        names = ([n.strip() for n in columns.split(",")] if isinstance(columns, str)
+                 else [str(n).strip() for n in columns])
+        ids = _all_ids(self.plan)
+        by_label = {labels[pid]: pid for pid in reversed(ids) if pid in labels}
+        chosen: list[_Column] = []
+        for name in dict.fromkeys(names):  # a name given twice is shown once
+            if not name:
+                raise UsageError("--columns: an empty column name (names are separated by commas)")
+            if name in fixed:
+                chosen.append(fixed[name]())
+            elif name in ids or name in by_label:
+                chosen.append(policy(name if name in ids else by_label[name]))
+            else:
+                choices = [*fixed, *ids]
+                hint = did_you_mean(name, [*choices, *by_label])
+                raise UsageError(f"--columns: no column {name!r}; "
+                                 + (f"{hint} " if hint else "")
+                                 + f"(columns: all, {', '.join(choices)}, or a policy's label)")
+        return chosen
 
 # ---------------------------------------------------------------------- CSV
 # One writer for ``incentives run --format csv`` and ``incentives stream --format csv``.
@@ -408,8 +490,56 @@ def _labels(plan: Plan) -> dict[str, str]:
     return {p.id: p.title for p in _flatten(plan.policies)}
 
 
-def _width(text: str) -> int:
-    """Display width: CJK characters take two columns."""
-    import unicodedata
+@dataclass
+class _Column:
+    """A column of the terminal table: its header (one or two lines) and cells."""
 
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    key: str
+    policy: str | None
+    header: list[str]
+    cells: list[str]
+    numeric: bool
+    total: str
+    measure: Callable[[str], int]
+    width: int = 0
+
+    def __post_init__(self) -> None:
+        self.width = max(self.measure(x) for x in [*self.header, *self.cells, self.total])
+
+
+def _split_label(label: str, need: int, measure: Callable[[str], int]) -> list[str]:
+    """A policy's label as a header of one line, or two when that makes the column
+    narrower than the label (split before a parenthesis, else at the best space)."""
+    if measure(label) <= need or " " not in label.strip():
+        return [label]
+    paren = label.rfind(" (")
+    if paren > 0:
+        parts = [label[:paren], label[paren + 1:]]
+    else:
+        spaces = [i for i, ch in enumerate(label) if ch == " " and 0 < i < len(label) - 1]
+        if not spaces:
+            return [label]
+        best = min(spaces, key=lambda i: max(measure(label[:i]), measure(label[i + 1:])))
+        parts = [label[:best], label[best + 1:]]
+    parts = [p.strip() for p in parts]
+    if not all(parts) or max(measure(p) for p in parts) >= measure(label):
+        return [label]
+    return parts
+
+
+def _total_label_at(cols: list[_Column]) -> int | None:
+    """Where the totals row says "total": the text column just before the first number
+    column (else the first text column); None when every column is a number."""
+    first_num = next((i for i, c in enumerate(cols) if c.numeric), len(cols))
+    before = [i for i in range(first_num) if not cols[i].numeric]
+    if before:
+        return before[-1]
+    return next((i for i, c in enumerate(cols) if not c.numeric), None)
+
+
+def _table_row(cells: list[str], cols: list[_Column], measure: Callable[[str], int]) -> str:
+    out = []
+    for cell, c in zip(cells, cols, strict=True):
+        pad = " " * (c.width - measure(cell))
+        out.append(pad + cell if c.numeric else cell + pad)
+    return "  ".join(out).rstrip()

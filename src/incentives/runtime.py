@@ -18,7 +18,89 @@ from typing import Any
 
 from .money import CONTEXT, ZERO
 
-__all__ = ["Line", "PayeeState", "PeriodContext", "Record", "json_default", "jsonable"]
+__all__ = ["MONEY_DETAILS", "Line", "PayeeState", "PeriodContext", "Record", "json_default",
+           "jsonable", "money_details"]
+
+#: Keys of a line's details whose Decimal values are money (at any depth: a tier
+#: slice's ``amount``, a lost customer's ``amount``...). They are written to the
+#: places of the line's amount (the plan's quantum): ``632.00``, not ``632.000``
+#: beside ``180``; a value with more digits than that keeps every digit. Other
+#: values (bases, thresholds, rates, quantities, per-unit rates, weights, scores,
+#: factors, counts) are shown exactly as they are.
+MONEY_DETAILS = frozenset({
+    "above_cap", "add", "after", "amount", "base", "before", "cap", "carried_forward",
+    "carried_in", "clawed_back", "closing_balance", "deferred", "earned", "exact",
+    "exact_share", "floor", "forgiven", "full_amount", "held", "limit", "mean", "mean_share",
+    "of", "opening_balance", "paid", "pool", "pooled", "recovery", "recovery_limit",
+    "released", "target_bonus", "top_up", "uncapped",
+})
+#: details whose every Decimal value is money (a combination's children, a tie's prizes)
+_ALL_MONEY = frozenset({"children", "prizes"})
+#: keys that are money only inside these details (a spread's smallest and largest pay)
+_MONEY_INSIDE = {"spread_before": frozenset({"min", "max"}),
+                 "spread_after": frozenset({"min", "max"}),
+                 "bounds": frozenset({"min", "max"})}
+_NO_KEYS: frozenset[str] = frozenset()
+
+
+def _money_at(value: Decimal, places: Decimal) -> Decimal:
+    """``value`` written to ``places`` when it is exact there, else with every digit."""
+    try:
+        shown = value.quantize(places, context=CONTEXT)
+    except decimal.DecimalException:
+        return value
+    return shown if shown == value else value
+
+
+def money_details(details: Mapping[str, Any], amount: Decimal) -> dict[str, Any]:
+    """``details`` with money values (:data:`MONEY_DETAILS`) written to ``amount``'s places.
+
+    >>> money_details({"cap": Decimal("632.000"), "rate": Decimal("0.40"),
+    ...                "slices": [{"amount": Decimal("180"), "to": Decimal("30000")}]},
+    ...               Decimal("-632.00"))
+    {'cap': Decimal('632.00'), 'rate': Decimal('0.40'), 'slices': [{'amount': Decimal('180.00'), 'to': Decimal('30000')}]}
+    """
+    exp = amount.as_tuple().exponent if amount.is_finite() else 0
+    places = Decimal(1).scaleb(min(exp, 0)) if isinstance(exp, int) else Decimal(1)
+    return _money_walk(details, places, _NO_KEYS)  # type: ignore[no-any-return]
+
+
+def _money_walk(value: Any, places: Decimal, extra: frozenset[str]) -> Any:
+    if isinstance(value, list):
+        return [_money_walk(v, places, extra) if isinstance(v, (Mapping, list)) else v
+                for v in value]
+    if not isinstance(value, Mapping):
+        return value
+    out = {}
+    for k, v in value.items():
+        c = v.__class__
+        if c is Decimal:
+            out[k] = _money_at(v, places) if k in MONEY_DETAILS or k in extra else v
+        elif c is str or c is int or c is bool or v is None:
+            out[k] = v
+        elif k in _ALL_MONEY:
+            out[k] = _all_money(v, places)
+        elif isinstance(v, (Mapping, list)):
+            out[k] = _money_walk(v, places, _MONEY_INSIDE.get(k, _NO_KEYS)
+                                 if isinstance(k, str) else _NO_KEYS)
+        else:
+            out[k] = v
+    return out
+
+
+def _all_money(value: Any, places: Decimal) -> Any:
+    if isinstance(value, Decimal):
+        return _money_at(value, places)
+    if isinstance(value, Mapping):
+        return {k: _all_money(v, places) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_all_money(v, places) for v in value]
+    return value
+
+
+def _given(details: dict[str, Any], at: int) -> dict[str, Any]:
+    """The "lazy" form of details given as they are: the details themselves."""
+    return details
 
 
 def json_default(value: Any) -> Any:
@@ -107,19 +189,27 @@ class Line:
         self.label = label
         self.amount = amount
         self.type = type
-        self._details = {} if details is None and explain is None else details
-        self._explain = explain
-        self._pool = pool
+        if explain is None and details:
+            # given as they are: their money values are written out when first read
+            self._details: dict[str, Any] | None = None
+            self._explain: Callable[[Any, int], dict[str, Any]] | None = _given
+            self._pool: Any = details
+        else:
+            self._details = {} if details is None and explain is None else details
+            self._explain = explain
+            self._pool = pool
         self._at = at
 
     @property
     def details(self) -> dict[str, Any]:
-        """The data that explains the amount (built on first use when given lazily)."""
+        """The data that explains the amount (built on first use when given lazily), its
+        money values written to the places of the amount (see :data:`MONEY_DETAILS`)."""
         d = self._details
         if d is None:
             # built in the plans' arithmetic context, whatever the caller's is
             with decimal.localcontext(CONTEXT):
-                d = self._details = self._explain(self._pool, self._at)  # type: ignore[misc]
+                d = self._details = money_details(
+                    self._explain(self._pool, self._at), self.amount)  # type: ignore[misc]
             self._explain = self._pool = None
         return d
 

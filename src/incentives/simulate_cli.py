@@ -300,7 +300,12 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
                    curve)
     swept = [o for o in sim.variants if o.variant is not None and o.variant.parameter]
     if swept:
-        figure("sweep_cost.png", "Total cost against the swept parameter", plots.sweep_cost(sim))
+        figure("sweep_cost.png", "Total cost against the swept parameter"
+               + (f", and cost per {revenue} (%)" if revenue else ""),
+               plots.sweep_cost(sim, revenue=revenue))
+    if revenue:
+        figure("cost_per_revenue.png", f"Cost per {revenue} (%)",
+               plots.cost_per_revenue(sim, revenue))
 
     tables = {
         "summary.csv": comparison.rows(),
