@@ -99,7 +99,7 @@ def test_a_failed_render_leaves_no_out_file(tmp_path: Path, monkeypatch: pytest.
                                              cli: Callable[..., Any]) -> None:
     out = tmp_path / "pay.json"
 
-    def broken(run: object, fmt: str) -> str:
+    def broken(run: object, fmt: str, **options: Any) -> str:
         raise RuntimeError("rendering failed")
 
     monkeypatch.setattr(incentives.cli, "render", broken)
