@@ -225,6 +225,9 @@ class Rounding(BaseModel):
     def _positive_power_of_ten(cls, q: Decimal) -> Decimal:
         if not q.is_finite() or q <= 0:
             raise ValueError("quantum must be a positive number such as 0.01 or 1")
+        problem = range_problem(q)
+        if problem:
+            raise ValueError(f"quantum {problem}")
         return q
 
     def round(self, amount: Decimal) -> Decimal:

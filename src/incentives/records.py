@@ -622,11 +622,9 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 # ---------------------------------------------------------------------- files
 
 
-def _parse_int(text: str) -> int | Decimal | str:
-    # a very long integer stays a Decimal (the reader refuses it as too large); one
-    # longer than a number may be written stays its text (refused as too long)
-    if len(text) > MAX_NUMBER_TEXT:
-        return text
+def _parse_int(text: str) -> int | Decimal:
+    # a very long integer stays a Decimal (the reader refuses it as too large; reading
+    # even a million digits so takes milliseconds, unlike int())
     return int(text) if len(text) <= 40 else Decimal(text)
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
 from .errors import PlanError, PlanLimitError
+from .money import MAX_NUMBER_TEXT, MAX_PLACES, plain, range_problem, short
 
 __all__ = [
     "MAX_DEPTH",
@@ -52,8 +53,27 @@ LineMap = dict[Path, int]
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
-_INT_PLAIN = re.compile(r"^[-+]?[0-9][0-9_]*$")
+# YAML 1.2 (core schema) numbers, the only number forms a plan may use
+_DEC_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)", re.ASCII)
+_DEC_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+# YAML 1.1 forms read differently by different readers: refused, with what they mean
+_OTHER_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[-+]?0[xX][0-9a-fA-F_]*"), "a hexadecimal number"),
+    (re.compile(r"[-+]?0[oO][0-7_]*"), "an octal number"),
+    (re.compile(r"[-+]?0[bB][01_]*"), "a binary number"),
+    (re.compile(r"[-+]?0[0-9_]+"), "an octal number in YAML 1.1 (a leading zero)"),
+    (re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"),
+     "a base-60 (sexagesimal) number in YAML 1.1"),
+)
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# plain text that YAML 1.2 would read as a number
+_NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+"
+                        r"|[-+]?0[oO][0-7_]*", re.ASCII)
+#: how much of an offending value a message quotes
+_QUOTE = 40
 
 
 class _Builder:
@@ -63,23 +83,56 @@ class _Builder:
         self.count = 0
         self.constructor = yaml.SafeLoader("")
 
-    def fail(self, message: str, node: yaml.Node, path: Path) -> PlanError:
-        return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path)
+    def fail(self, message: str, node: yaml.Node, path: Path, *,
+             suggestion: str | None = None) -> PlanError:
+        return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path,
+                         suggestion=suggestion)
 
-    def _too_large(self, node: yaml.Node, path: Path) -> PlanLimitError:
+    def _too_large(self, node: yaml.Node, path: Path, why: str = "is too large") -> PlanLimitError:
         value = node.value if isinstance(node.value, str) else "?"
         return PlanLimitError(
-            f"number {value[:40]}{'...' if len(value) > 40 else ''} is too large "
-            f"(at most {MAX_NUMBER_DIGITS} digits before the point, "
+            f"number {short(value, _QUOTE)} {why} (at most {MAX_NUMBER_DIGITS} digits before "
+            f"the point, the first digit at most {MAX_PLACES} places after it, "
             f"{MAX_SIGNIFICANT} significant digits)",
             file=self.file, line=node.start_mark.line + 1, path=path)
 
     def _magnitude(self, value: Decimal, node: yaml.Node, path: Path) -> Decimal:
-        if value and (value.adjusted() >= MAX_NUMBER_DIGITS
-                      or len(value.as_tuple().digits) > MAX_SIGNIFICANT
-                      or value.adjusted() < -MAX_SIGNIFICANT):
+        """``value`` when in range; checked before any arithmetic on it."""
+        problem = range_problem(value)
+        if problem is not None:
+            raise self._too_large(node, path, "is too small" if "small" in problem
+                                  or "after the point" in problem else "is too large")
+        if len(value.as_tuple().digits) > MAX_SIGNIFICANT:
             raise self._too_large(node, path)
-        return value
+        return plain(value)
+
+    def _number(self, node: yaml.ScalarNode, path: Path) -> Any:
+        """A scalar YAML reads as a number (or one written like a YAML 1.2 number):
+        an int or an exact Decimal, or a PlanError for a form read differently by
+        YAML 1.1 and 1.2 readers (``0x1F``, ``017``, ``10:00``, ``1_000``)."""
+        text = node.value
+        if len(text) > MAX_NUMBER_TEXT:
+            raise self._too_large(node, path)
+        if _DEC_INT.fullmatch(text):
+            if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
+                raise self._too_large(node, path)
+            return int(text)
+        if _DEC_FLOAT.fullmatch(text) and not _LEADING_ZERO.fullmatch(text):
+            return self._magnitude(Decimal(text), node, path)
+        if _SPECIAL.fullmatch(text):
+            raise self.fail(f"{text} is not a finite number", node, path,
+                            suggestion="write a number, or quote it if text is meant")
+        if "_" in text and (_DEC_FLOAT.fullmatch(text.replace("_", ""))):
+            raise self.fail(f"{short(text, _QUOTE)} has a digit separator '_'", node, path,
+                            suggestion=f"write {short(text.replace('_', ''), _QUOTE)}, or "
+                                       "quote it if text is meant")
+        for pattern, what in _OTHER_FORMS:
+            if pattern.fullmatch(text):
+                raise self.fail(
+                    f"{short(text, _QUOTE)} is {what}, which YAML readers read differently",
+                    node, path, suggestion="write the number in decimal, or quote it if "
+                                           "text is meant")
+        raise self.fail(f"cannot read value {short(text, _QUOTE)!r} as a number", node, path)
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -132,19 +185,11 @@ class _Builder:
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
-        if node.tag == _FLOAT_TAG:
-            text = node.value.replace("_", "")
-            if text.lower().lstrip("+-") in (".inf", ".nan"):
-                raise self.fail(f"{node.value} is not a finite number", node, path)
-            try:
-                return self._magnitude(Decimal(text), node, path)
-            except InvalidOperation:
-                raise self.fail(f"{node.value!r} is not a number", node, path) from None
-        if node.tag == _INT_TAG and _INT_PLAIN.match(node.value):
-            digits = node.value.replace("_", "").lstrip("+-")
-            if len(digits) > MAX_NUMBER_DIGITS:
-                raise self._too_large(node, path)
-            return int(node.value.replace("_", ""))
+        if node.tag in (_FLOAT_TAG, _INT_TAG):
+            return self._number(node, path)
+        if node.tag == _STR_TAG and node.style is None and _NUMBERISH.fullmatch(node.value):
+            # plain text YAML 1.1 leaves as text but YAML 1.2 reads as a number (1e5, 0o17)
+            return self._number(node, path)
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
