@@ -194,10 +194,11 @@ class _Builder:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise self.fail(f"cannot read value {node.value[:80]!r}: {problem}",
+            raise self.fail(f"cannot read value {short(node.value, _QUOTE)!r}: {problem}",
                             node, path) from None
         except (ValueError, TypeError, OverflowError) as exc:
-            raise self.fail(f"cannot read value {node.value[:80]!r}: {exc}", node, path) from None
+            raise self.fail(f"cannot read value {short(node.value, _QUOTE)!r}: {exc}", node,
+                            path) from None
         if isinstance(value, int) and not isinstance(value, bool) and (
                 abs(value) >= 10**MAX_NUMBER_DIGITS):
             raise self._too_large(node, path)
@@ -206,6 +207,66 @@ class _Builder:
         if isinstance(value, float):  # pragma: no cover - floats are handled above
             return Decimal(node.value)
         return value
+
+
+class _Counting(yaml.composer.Composer):
+    """PyYAML's composer, refusing a document past :data:`MAX_NODES` nodes or
+    :data:`MAX_DEPTH` levels *while* it composes it (so a 600,000-item list is
+    refused after reading its first 50,000 items, not after building them all)."""
+
+    file: str | None
+    nodes: int
+    depth: int
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if not isinstance(event, yaml.AliasEvent):  # an alias's cost: _check_expansion
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise PlanLimitError(
+                    f"the plan has more than {MAX_NODES} nodes (values, lists and mappings)",
+                    file=self.file, line=event.start_mark.line + 1)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
+                                 file=self.file, line=event.start_mark.line + 1)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _PyLoader(_Counting, yaml.SafeLoader):
+    """The composer above on PyYAML's pure-Python reader, scanner and parser."""
+
+    def __init__(self, text: str, file: str | None) -> None:
+        yaml.SafeLoader.__init__(self, text)
+        self.file, self.nodes, self.depth = file, 0, 0
+
+
+_CParser: Any
+try:
+    import yaml.cyaml
+    _CParser = getattr(yaml.cyaml, "CParser", None)
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+if _CParser is not None:
+    class _CLoader(_Counting, _CParser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                   yaml.resolver.Resolver):
+        """The composer above on libyaml's parser (events made in C: some twenty
+        times faster), resolving tags as PyYAML's safe loader does."""
+
+        def __init__(self, text: str, file: str | None) -> None:
+            _CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self.file, self.nodes, self.depth = file, 0, 0
+
+    _Loader: Any = _CLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = _PyLoader
 
 
 # a bracket, or a quoted string or a comment (whose brackets do not nest anything)
@@ -275,9 +336,10 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
     if len(text) > MAX_TEXT:
         raise PlanLimitError(f"plan text too large ({len(text)} characters, at most {MAX_TEXT})",
                              file=file)
-    _check_flow_depth(text, file)
+    if _Loader is _PyLoader:  # libyaml's parser is not slowed by nesting; the composer
+        _check_flow_depth(text, file)  # refuses it past MAX_DEPTH
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text, file)
     except yaml.YAMLError as exc:  # a character YAML does not accept
         raise PlanError(f"YAML: {str(exc).splitlines()[0]}", file=file) from None
     try:
@@ -288,6 +350,9 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "malformed YAML"
+        if "nesting depth" in problem:  # libyaml's own limit, far above ours
+            raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                                 line=line) from None
         raise PlanError(f"YAML syntax: {problem}", file=file, line=line,
                         suggestion="check the indentation and the ':' after each key") from None
     except yaml.YAMLError as exc:
