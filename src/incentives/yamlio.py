@@ -187,7 +187,7 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         if node.tag in (_FLOAT_TAG, _INT_TAG):
             return self._number(node, path)
-        if node.tag == _STR_TAG and node.style is None and _NUMBERISH.fullmatch(node.value):
+        if node.tag == _STR_TAG and not node.style and _NUMBERISH.fullmatch(node.value):
             # plain text YAML 1.1 leaves as text but YAML 1.2 reads as a number (1e5, 0o17)
             return self._number(node, path)
         try:
