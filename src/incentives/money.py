@@ -205,7 +205,8 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
     if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
                          f"({short(str(result))}): at most {CONTEXT.prec} significant digits")
-    return plain(result)
+    # a Decimal handed in is kept as it is; one read from a float is written out
+    return result if value is result else plain(result)
 
 
 class Rounding(BaseModel):

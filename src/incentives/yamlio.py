@@ -111,13 +111,13 @@ class _Builder:
         an int or an exact Decimal, or a PlanError for a form read differently by
         YAML 1.1 and 1.2 readers (``0x1F``, ``017``, ``10:00``, ``1_000``)."""
         text = node.value
-        if len(text) > MAX_NUMBER_TEXT:
-            raise self._too_large(node, path)
         if _DEC_INT.fullmatch(text):
             if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
                 raise self._too_large(node, path)
             return int(text)
         if _DEC_FLOAT.fullmatch(text) and not _LEADING_ZERO.fullmatch(text):
+            if len(text) > MAX_NUMBER_TEXT:
+                raise self._too_large(node, path)
             return self._magnitude(Decimal(text), node, path)
         if _SPECIAL.fullmatch(text):
             raise self.fail(f"{text} is not a finite number", node, path,
@@ -227,7 +227,7 @@ class _Counting(yaml.composer.Composer):
                     f"the plan has more than {MAX_NODES} nodes (values, lists and mappings)",
                     file=self.file, line=event.start_mark.line + 1)
         self.depth += 1
-        if self.depth > MAX_DEPTH:
+        if self.depth > MAX_DEPTH + 1:  # the document's own node is no level
             raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
                                  file=self.file, line=event.start_mark.line + 1)
         try:
