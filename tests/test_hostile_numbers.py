@@ -487,3 +487,30 @@ def test_block_nesting_is_refused_while_it_is_read() -> None:
     with pytest.raises(PlanLimitError) as info:
         load_yaml(text, file="deep.yaml")
     assert str(info.value) == "deep.yaml:61: nested more than 60 levels deep"
+
+
+YAML_DOCS = [
+    "a: \x85b\n", "a: 1\n---\nb: 2\n", "a: &x [1]\nb: *x\n", "a: *nope\n", "a: !!binary aGk=\n",
+    "a: !foo 1\n", "? [1]\n: 2\n", "a: |\n  x\n  y\n", "a: >-\n  x\n  y\n", 'a: "\\u263a"\n',
+    "%YAML 1.1\n---\na: 1\n", "a: 2026-05-03\n", "a: 2026-05-03T10:00:00Z\n", "a: yes\n",
+    "a: ~\n", "a: 1\na: 2\n", "<<: {a: 1}\nb: 2\n", "[a, b]: 1\n", 'a: "x\n', "a: 1 # c\n",
+    "a: !!python/object:os.system x\n", 'a: !!int "0x10"\n', 'a: !!float "1e999999"\n',
+    "a: !!str 0x10\n", "a: b\x00c\n", "a: \ud800\n", "\ufeffa: 1\n", "a: [[[[1]]]]\n",
+    "a: 0o17\n", "a: 1e5\n", "a: '1e5'\n", "a: 10:00\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_DOCS, ids=range(len(YAML_DOCS)))
+def test_libyaml_and_pure_python_reading_agree(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan reads the same (data or error) on libyaml's parser and on PyYAML's own."""
+    from incentives import yamlio
+
+    def read() -> str:
+        try:
+            return repr(yamlio.load_yaml(text, file="p.yaml"))
+        except PlanError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    got = read()
+    monkeypatch.setattr(yamlio, "_Loader", yamlio._PyLoader)
+    assert read() == got

@@ -72,6 +72,8 @@ _SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 # plain text that YAML 1.2 would read as a number
 _NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+"
                         r"|[-+]?0[oO][0-7_]*", re.ASCII)
+# what PyYAML's reader refuses (libyaml refuses it too, but without saying where)
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 #: how much of an offending value a message quotes
 _QUOTE = 40
 
@@ -338,9 +340,14 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
                              file=file)
     if _Loader is _PyLoader:  # libyaml's parser is not slowed by nesting; the composer
         _check_flow_depth(text, file)  # refuses it past MAX_DEPTH
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:  # a character YAML does not accept (libyaml would not say where)
+        raise PlanError(f"YAML: unacceptable character #x{ord(bad.group()):04x}: special "
+                        "characters are not allowed", file=file,
+                        line=text.count("\n", 0, bad.start()) + 1)
     try:
         loader = _Loader(text, file)
-    except yaml.YAMLError as exc:  # a character YAML does not accept
+    except yaml.YAMLError as exc:  # pragma: no cover - the characters are checked above
         raise PlanError(f"YAML: {str(exc).splitlines()[0]}", file=file) from None
     try:
         node = loader.get_single_node()
@@ -356,7 +363,7 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
         raise PlanError(f"YAML syntax: {problem}", file=file, line=line,
                         suggestion="check the indentation and the ':' after each key") from None
     except yaml.YAMLError as exc:
-        raise PlanError(f"YAML syntax: {exc}", file=file) from None
+        raise PlanError(f"YAML syntax: {str(exc).splitlines()[0]}", file=file) from None
     finally:
         loader.dispose()
     if node is None:
