@@ -514,3 +514,35 @@ def test_libyaml_and_pure_python_reading_agree(text: str, monkeypatch: pytest.Mo
     got = read()
     monkeypatch.setattr(yamlio, "_Loader", yamlio._PyLoader)
     assert read() == got
+
+
+def test_audits_and_simulations_draw_events_within_their_limits() -> None:
+    from hypothesis import given as given_
+
+    from incentives.populations import _event
+    from incentives.testing.strategies import populations
+
+    plan = load_plan(EVENT_PLAN.replace("max: 100000", "max: 40"))
+    seen: list[Decimal] = []
+
+    @settings(max_examples=40, deadline=None)
+    @given_(populations(plan, min_size=1, max_size=3))
+    def check(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            for e in r.get("events", {}).get("lost_customers", []):
+                seen.append(D(e["monthly_value"]))
+                assert D(0) <= D(e["monthly_value"]) <= D(40)
+                assert D(e["seats"]) == D(e["seats"]).to_integral_value() >= 1
+        assert plan.evaluate(records, errors="collect").errors == []
+
+    check()
+    assert seen
+    import datetime as dt
+    import random
+
+    rng = random.Random(1)
+    spec = plan.inputs.events["lost_customers"]
+    rows = [_event(rng, spec, k, 0, 50000.0, dt.date(2026, 5, 1), dt.date(2026, 5, 31))
+            for k in range(50)]
+    assert all(0 <= D(r["monthly_value"]) <= 40 for r in rows)
+    assert all(D(r["seats"]) == D(r["seats"]).to_integral_value() >= 1 for r in rows)
