@@ -222,12 +222,13 @@ class _Counting(yaml.composer.Composer):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[attr-defined]
-        if not isinstance(event, yaml.AliasEvent):  # an alias's cost: _check_expansion
-            self.nodes += 1
-            if self.nodes > MAX_NODES:
-                raise PlanLimitError(
-                    f"the plan has more than {MAX_NODES} nodes (values, lists and mappings)",
-                    file=self.file, line=event.start_mark.line + 1)
+        # an alias counts once here (it stands for one node at least); what it expands
+        # to is counted by _check_expansion
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise PlanLimitError(
+                f"the plan has more than {MAX_NODES} nodes (values, lists and mappings)",
+                file=self.file, line=event.start_mark.line + 1)
         self.depth += 1
         if self.depth > MAX_DEPTH + 1:  # the document's own node is no level
             raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
