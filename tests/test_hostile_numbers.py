@@ -548,3 +548,20 @@ def test_audits_and_simulations_draw_events_within_their_limits() -> None:
             for k in range(50)]
     assert all(0 <= D(r["monthly_value"]) <= 40 for r in rows)
     assert all(D(r["seats"]) == D(r["seats"]).to_integral_value() >= 1 for r in rows)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("policies: [{{type: {v}, id: pay, amount: 1}}]", "unknown policy type 'xxxx"),
+    ("inputs: {{metrics: [sales]}}\npolicies: [{{type: tiered, id: pay, basis: sales, "
+     "method: {v}, tiers: [{{from: 0, rate: 1}}]}}]", "policies[0].method (policy 'pay'): 'xx"),
+    ("policies: [{{type: formula, id: {v}, amount: 1}}]", "policies[0].id (policy 'xxx"),
+    ("policies: [{{type: formula, id: pay, amount: 1, ? y{v} : 2}}]", "unknown key 'yxxx"),
+    ("inputs: {{metrics: {{sales: {{min: {v}}}}}}}\npolicies: []", "must be a number, not 'xx"),
+])
+def test_a_plan_error_quotes_at_most_40_characters_of_a_value(body: str, message: str) -> None:
+    text = "name: p\n" + body.format(v="x" * 100_000) + "\n"
+    with pytest.raises(PlanError) as info:
+        load_plan(text)
+    assert message in str(info.value)
+    assert "x" * 41 not in str(info.value)
+    assert len(str(info.value)) < 600
