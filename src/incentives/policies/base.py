@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -148,21 +148,29 @@ class StrictModel(BaseModel, metaclass=_PlanErrors):
             return data
         names = _decimal_fields(cls)
         for key, value in data.items():
-            if isinstance(value, str) and key in names and _decimal_text(value):
-                try:
-                    parse_number_text(value.strip(), what="number")
-                except ValueError as exc:
-                    raise PathError(str(exc), key) from None
+            if key not in names:
+                continue
+            items = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for i, item in items:
+                if isinstance(item, str) and _decimal_text(item):
+                    try:
+                        parse_number_text(item.strip(), what="number")
+                    except ValueError as exc:
+                        raise PathError(str(exc), *((key,) if i is None else (key, i))) \
+                            from None
         return data
 
 
 def _decimal_fields(cls: type[BaseModel]) -> frozenset[str]:
-    """The names (and aliases) of ``cls``'s fields that hold a Decimal and nothing else."""
+    """The names (and aliases) of ``cls``'s fields that hold a Decimal (or a list of
+    Decimals) and nothing else."""
     found = _DECIMAL_FIELDS.get(cls)
     if found is None:
         names: set[str] = set()
         for name, f in cls.model_fields.items():
             kinds = set(get_args(f.annotation)) - {type(None)} or {f.annotation}
+            kinds = {Decimal if get_origin(k) is list and get_args(k) == (Decimal,) else k
+                     for k in kinds}
             if kinds == {Decimal}:
                 names.add(name)
                 if f.alias:
