@@ -565,3 +565,32 @@ def test_a_plan_error_quotes_at_most_40_characters_of_a_value(body: str, message
     assert message in str(info.value)
     assert "x" * 41 not in str(info.value)
     assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize(("amount", "message"), [
+    ('"1e999999"', "'amount' is too large: at most 18 digits before the point ('1e999999')"),
+    ('"4_8000.00"', "'amount' has a digit separator: '4_8000.00' (write 48000.00)"),
+    ("9" * 5000, "'amount' is too long to be a number (5000 characters, at most 100)"),
+    ('"NaN"', "'amount' must be a finite number, not 'NaN'"),
+])
+def test_a_paid_run_obeys_the_number_rule_too(tmp_path: Path, amount: str, message: str) -> None:
+    """``incentives correct --paid``: the amounts of the paid run are read like a state's."""
+    from incentives.ledger import State, save_state_file
+
+    may = ROOT / "examples" / "telecom" / "records.jsonl"
+    opening, state, paid = tmp_path / "opening.json", tmp_path / "state.json", tmp_path / "p.json"
+    save_state_file(State.empty(load_plan(LEDGER_PLAN)), opening)
+    res = _run("run", LEDGER_PLAN, may, "--state", state, "--format", "json", "--out", paid)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(paid.read_text("utf-8"))
+    first = data["results"][0]
+    text = paid.read_text("utf-8").replace(
+        json.dumps(first["lines"][0]["amount"]), amount, 1)
+    paid.write_text(text, "utf-8")
+    before = state.read_bytes()
+    res = _run("correct", LEDGER_PLAN, may, "--paid", paid, "--opening", opening,
+               "--state", state)
+    assert res.returncode == 2
+    assert res.stderr == (f"error: {paid}: the paid amount of payee {first['payee']!r}, period "
+                          f"{first['period']!r}: {message}\n")
+    assert state.read_bytes() == before
