@@ -148,8 +148,10 @@ def test_json_numbers_with_exponents_are_read_as_written(tmp_path: Path) -> None
              "write the number in decimal, or quote it if text is meant"),
     ("0o17", "0o17 is an octal number, which YAML readers read differently; "
              "write the number in decimal, or quote it if text is meant"),
-    ("017", "017 is an octal number in YAML 1.1 (a leading zero), which YAML readers read "
-            "differently; write the number in decimal, or quote it if text is meant"),
+    ("017", "017 is a number with a leading zero (octal in YAML 1.1), which YAML readers "
+            "read differently; write the number in decimal, or quote it if text is meant"),
+    ("08", "08 is a number with a leading zero (octal in YAML 1.1), which YAML readers "
+           "read differently; write the number in decimal, or quote it if text is meant"),
     ("0b101", "0b101 is a binary number, which YAML readers read differently; "
               "write the number in decimal, or quote it if text is meant"),
     ("10:00", "10:00 is a base-60 (sexagesimal) number in YAML 1.1, which YAML readers read "

@@ -63,15 +63,15 @@ _OTHER_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[-+]?0[xX][0-9a-fA-F_]*"), "a hexadecimal number"),
     (re.compile(r"[-+]?0[oO][0-7_]*"), "an octal number"),
     (re.compile(r"[-+]?0[bB][01_]*"), "a binary number"),
-    (re.compile(r"[-+]?0[0-9_]+"), "an octal number in YAML 1.1 (a leading zero)"),
+    (re.compile(r"[-+]?0[0-9_]+"), "a number with a leading zero (octal in YAML 1.1)"),
     (re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"),
      "a base-60 (sexagesimal) number in YAML 1.1"),
 )
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 _SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 # plain text that YAML 1.2 would read as a number
-_NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+"
-                        r"|[-+]?0[oO][0-7_]*", re.ASCII)
+_NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)"
+                        r"(?:[eE][-+]?[0-9]+)?|[-+]?0[oO][0-7_]*", re.ASCII)
 # what PyYAML's reader refuses (libyaml refuses it too, but without saying where)
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 #: how much of an offending value a message quotes
