@@ -133,25 +133,31 @@ def parse_number_text(text: str, *, what: str = "value") -> Decimal:
     if len(text) > MAX_NUMBER_TEXT:
         raise ValueError(f"{what} is too long to be a number ({len(text)} characters, "
                          f"at most {MAX_NUMBER_TEXT})")
-    if NUMBER_TEXT.fullmatch(text) is None:
+    # what Decimal() reads beyond NUMBER_TEXT is other digits, '_' and the specials
+    # (infinities, NaN: not finite), so these checks are NUMBER_TEXT, only faster
+    try:
+        if not text.isascii() or "_" in text:
+            raise decimal.InvalidOperation
+        result = Decimal(text)
+    except (decimal.InvalidOperation, ValueError):
         if "_" in text and NUMBER_TEXT.fullmatch(text.replace("_", "")):
             raise ValueError(f"{what} has a digit separator: {text!r} "
-                             f"(write {text.replace('_', '')})")
-        try:
-            special = not Decimal(text).is_finite()
-        except (decimal.InvalidOperation, ValueError):
-            special = False
-        if special:
-            raise ValueError(f"{what} must be a finite number, not {text!r}")
-        raise ValueError(f"{what} is not a number: {text!r}")
-    result = Decimal(text)
-    problem = range_problem(result)
+                             f"(write {text.replace('_', '')})") from None
+        raise ValueError(f"{what} is not a number: {text!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite number, not {text!r}")
+    if result:
+        adjusted = result.adjusted()
+        problem = None if -MAX_PLACES <= adjusted < MAX_DIGITS else range_problem(result)
+    else:
+        problem = range_problem(result)
     if problem:
         raise ValueError(f"{what} {problem} ({text!r})")
     if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
                          f"({text!r}): at most {CONTEXT.prec} significant digits")
-    return plain(result)
+    return plain(result) if "e" in text or "E" in text else result
+
 
 RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
 
