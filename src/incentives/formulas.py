@@ -417,7 +417,10 @@ class _Checker:
             text = ast.get_source_segment(self.source, node) or ""
             if not _DECIMAL_LITERAL.match(text):
                 raise self.fail(f"number {text[:40]!r} is not written in decimal digits")
-            problem = range_problem(Decimal(text.replace("_", "")))
+            if "_" in text:  # 4_8000 is not what it looks like: refused, as everywhere
+                raise self.fail(f"number {text[:40]!r} has a digit separator "
+                                f"(write {text[:40].replace('_', '')})")
+            problem = range_problem(Decimal(text))
             if problem:
                 raise self.fail(f"number {text[:40]} {problem}", limit=True)
             digits = len(text.replace("_", "").replace(".", ""))
