@@ -149,7 +149,7 @@ class RecordReader:
         if _blank(payee_raw):
             raise RecordError("missing payee", field="payee", index=index)
         if isinstance(payee_raw, (Decimal, int)) and not isinstance(payee_raw, bool):
-            payee_raw = format(payee_raw, "f") if isinstance(payee_raw, Decimal) else str(payee_raw)
+            payee_raw = _as_text(payee_raw) if isinstance(payee_raw, Decimal) else str(payee_raw)
         if not isinstance(payee_raw, str):
             raise RecordError("payee must be text", field="payee", index=index)
         payee = payee_raw.strip()
@@ -211,7 +211,7 @@ class RecordReader:
         elif isinstance(group, (dict, list, bool)):
             raise fail(f"group must be text, not {type(group).__name__}", "group")
         else:
-            group = format(group, "f") if isinstance(group, Decimal) else str(group).strip()
+            group = _as_text(group) if isinstance(group, Decimal) else str(group).strip()
             if len(group) > MAX_TEXT_FIELD:
                 raise fail(f"group is too long ({len(group)} characters, at most "
                            f"{MAX_TEXT_FIELD})", "group")
@@ -287,7 +287,7 @@ class RecordReader:
         else:
             if isinstance(value, (dict, list, bool)):
                 raise fail(f"must be text, not {type(value).__name__}", field)
-            out = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+            out = _as_text(value) if isinstance(value, Decimal) else str(value).strip()
             if len(out) > MAX_TEXT_FIELD:
                 raise fail(f"text too long ({len(out)} characters, at most {MAX_TEXT_FIELD})",
                            field)
@@ -384,7 +384,7 @@ class RecordReader:
             return value
         if isinstance(value, (dict, list, bool)):
             raise fail(f"must be text, not {type(value).__name__}", where)
-        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        text = _as_text(value) if isinstance(value, Decimal) else str(value)
         if len(text) > MAX_TEXT_FIELD:
             raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", where)
         return text
@@ -629,14 +629,21 @@ def _parse_int(text: str) -> int | Decimal:
 
 
 def _parse_float(text: str) -> Decimal | str:
-    """A JSON number with a point or an exponent, exactly: ``1e5`` is ``100000``; one
-    longer than a number may be written stays its text (refused as too long)."""
+    """A JSON number with a point or an exponent, exactly: ``1e5`` is ``100000``. One
+    longer than a number may be written, or out of range (``1e999999``), stays its
+    text: refused as a number, and read as it is written where text is meant."""
     if len(text) > MAX_NUMBER_TEXT:
         return text
     number = Decimal(text)
-    if ("e" in text or "E" in text) and range_problem(number) is None:
-        return plain(number)
+    if "e" in text or "E" in text:
+        return text if range_problem(number) else plain(number)
     return number
+
+
+def _as_text(value: Decimal) -> str:
+    """A number where text is meant, written out; one out of range (``1E+999999``: a
+    million digits written out) as it prints."""
+    return str(value) if range_problem(value) else format(value, "f")
 
 
 def _loads(text: str) -> Any:
