@@ -5,6 +5,13 @@ the Python data itself so that
 
 - every float-looking scalar becomes an exact :class:`~decimal.Decimal`
   (``0.05`` is five hundredths, never a binary float);
+- numbers are YAML 1.2 numbers (``1e5`` is 100000) in range
+  (:func:`incentives.money.range_problem`, checked before any arithmetic); the
+  YAML 1.1 forms readers disagree on (``0x1F``, ``0o17``, ``017``, ``10:00``,
+  ``1_000``, ``.inf``) are refused with the line and a suggestion;
+- nodes and nesting are counted while the document is composed (on libyaml's
+  parser when PyYAML has it), so a document past :data:`MAX_NODES` is refused
+  after reading that many nodes, not after building them all;
 - every node's line is remembered by its path inside the document, so an
   error can say ``plan.yaml:41 policies[2].tiers[1].rate``;
 - aliases are counted as they expand, so a "billion laughs" document is
