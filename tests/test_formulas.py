@@ -19,7 +19,10 @@ NAMES = {"a": "number", "b": "number", "c": "number", "kind": "text", "flag": "b
 def test_literals_are_exact_decimals() -> None:
     f = compile_formula("0.1 + 0.2", {})
     assert f({}) == D("0.3")
-    assert compile_formula("1_000 * 0.05", {})({}) == D("50.00")
+    assert compile_formula("1000 * 0.05", {})({}) == D("50.00")
+    # digit separators are refused, as in every number read (issue 15.4)
+    with pytest.raises(FormulaError, match=r"number '1_000' has a digit separator \(write 1000\)"):
+        compile_formula("1_000 * 0.05", {})
 
 
 def test_typo_gets_a_suggestion() -> None:

@@ -252,3 +252,117 @@ def test_random_records_are_paid_or_reported(plan: Any, population: list[Any]) -
     run.to_json()
     with contextlib.suppress(IncentivesError):
         plan.evaluate(population)
+
+
+# ------------------------------------------------------------------ state files
+
+LEDGER_PLAN = ROOT / "examples" / "telecom" / "plan-ledger.yaml"
+LEDGER_MAY = ROOT / "examples" / "telecom" / "records.jsonl"
+LEDGER_JUNE = ROOT / "examples" / "telecom" / "records-2026-06.jsonl"
+
+#: stands for a JSON whole number of 5,000 digits (more than Python's int() reads)
+BIG_INT = "<big int>"
+hostile_state_values = st.one_of(
+    st.just(BIG_INT),
+    st.sampled_from(["1e999999", "1E-999999", "1e20", "4_8000", "1_000.00", "NaN", "-Infinity",
+                     "", " ", "\u0663", "12a", "0x10", "9" * 5000, "0." + "0" * 200 + "1",
+                     "-868.00", "868.00", "2026-05", "2026-13", "churn_penalty", "adjustments",
+                     BIG_INT]),
+    st.none(), st.booleans(), st.integers(min_value=-(10**40), max_value=10**40),
+    st.text(max_size=8), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["carried", "period", "policy", "amount", "x"]),
+                    st.sampled_from(["1", "1e999999", "4_8000", "2026-05", "churn_penalty"]),
+                    max_size=3),
+)
+
+
+@functools.cache
+def _ledger_state() -> str:
+    """The state the ledger example leaves after May (a churn penalty carried forward)."""
+    import io
+    import tempfile
+
+    from incentives.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.json"
+        assert main(["run", str(LEDGER_PLAN), str(LEDGER_MAY), "--state", str(path)],
+                    out=io.StringIO()) == 0
+        return path.read_text(encoding="utf-8")
+
+
+def _state_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _state_paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _state_paths(v, (*path, i))
+    return out
+
+
+@st.composite
+def state_texts(draw: st.DrawFn) -> str:
+    """A state file: the ledger example's, with a value replaced, a key added or removed,
+    or its text cut or edited."""
+    import json
+
+    text = _ledger_state()
+    how = draw(st.sampled_from(["value", "add", "drop", "cut", "edit", "payee"]))
+    if how in ("cut", "edit"):
+        at = draw(st.integers(0, len(text)))
+        if how == "cut":
+            return text[:at]
+        return text[:at] + draw(st.sampled_from(
+            ["1e999999", "4_8000", "{", "]", ",", '"', "\\", "\x00", "NaN", "-", "1" * 50,
+             '"x": 1,', "\ud800", "9" * 5000])) + text[at:]
+    data = json.loads(text)
+    if how == "payee":
+        data["payees"][draw(st.sampled_from(["X", "Y", ""]))] = {
+            draw(st.sampled_from(["churn_penalty", "adjustments", "unknown"])):
+                draw(hostile_state_values)}
+        return json.dumps(data).replace(f'"{BIG_INT}"', "9" * 5000)
+    paths = [p for p in _state_paths(data) if p]
+    target = draw(st.sampled_from(paths))
+    parent = functools.reduce(lambda node, key: node[key], target[:-1], data)
+    if how == "value":
+        parent[target[-1]] = draw(hostile_state_values)
+    elif how == "drop" and isinstance(parent, dict):
+        del parent[target[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.sampled_from(["carried", "extra", "format", "paid"]))] = draw(
+            hostile_state_values)
+    return json.dumps(data, ensure_ascii=draw(st.booleans())).replace(f'"{BIG_INT}"', "9" * 5000)
+
+
+@FUZZ_PLANS
+@given(state_texts())
+def test_random_state_files_are_read_or_refused_never_a_traceback(text: str) -> None:
+    """``incentives run --state`` on a damaged or hostile state file: it runs, or exits 2
+    with a StateError naming the file, leaving the file as it was; never anything else."""
+    import io
+    import tempfile
+
+    from incentives.cli import main
+    from incentives.errors import StateError
+    from incentives.ledger import load_state_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.json"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        before = path.read_bytes()
+        problem = ""
+        try:
+            load_state_file(path, load_plan(LEDGER_PLAN))
+        except StateError as exc:
+            problem = str(exc)
+        refused = bool(problem)
+        assert not refused or problem.startswith(str(path))
+        code = main(["run", str(LEDGER_PLAN), str(LEDGER_JUNE), "--state", str(path)],
+                    out=io.StringIO())
+        if refused:
+            assert code == 2
+            assert path.read_bytes() == before  # nothing written over a state refused
+        else:
+            assert code in (0, 1, 2)

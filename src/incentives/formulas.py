@@ -40,7 +40,7 @@ from typing import Any, Literal
 import simpleeval
 
 from .errors import EvaluationError, FormulaError, FormulaLimitError, did_you_mean
-from .money import CONTEXT, ZERO, Rounding
+from .money import CONTEXT, ZERO, Rounding, range_problem
 
 __all__ = [
     "FUNCTIONS",
@@ -417,6 +417,12 @@ class _Checker:
             text = ast.get_source_segment(self.source, node) or ""
             if not _DECIMAL_LITERAL.match(text):
                 raise self.fail(f"number {text[:40]!r} is not written in decimal digits")
+            if "_" in text:  # 4_8000 is not what it looks like: refused, as everywhere
+                raise self.fail(f"number {text[:40]!r} has a digit separator "
+                                f"(write {text[:40].replace('_', '')})")
+            problem = range_problem(Decimal(text))
+            if problem:
+                raise self.fail(f"number {text[:40]} {problem}", limit=True)
             digits = len(text.replace("_", "").replace(".", ""))
             if digits > LIMITS.max_literal_digits or (isinstance(v, float) and (
                 v != v or v in (float("inf"), float("-inf")) or abs(v) >= 1e18

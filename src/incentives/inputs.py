@@ -16,7 +16,15 @@ from pydantic import Field, field_validator, model_validator
 from .formulas import NameType
 from .policies.base import Identifier, StrictModel
 
-__all__ = ["AttributeSpec", "DatedValue", "EventSpec", "Inputs", "MetricSpec", "Parameter"]
+__all__ = [
+    "AttributeSpec",
+    "DatedValue",
+    "EventSpec",
+    "FieldLimits",
+    "Inputs",
+    "MetricSpec",
+    "Parameter",
+]
 
 Scalar = Decimal | bool | str
 
@@ -55,15 +63,74 @@ class AttributeSpec(StrictModel):
     column: str | None = None
 
 
+FieldType = Literal["text", "number", "date", "bool"]
+
+
+class FieldLimits(StrictModel):
+    """What a number field of an event may be, as for a metric: ``min``, ``max``
+    (inclusive) and ``integer`` (a whole number)."""
+
+    min: Decimal | None = None
+    max: Decimal | None = None
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FieldLimits:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
 class EventSpec(StrictModel):
     """A list of dated facts in a record's ``events`` (e.g. lost customers).
 
     ``fields`` maps each field to its type; fields in ``optional`` may be absent.
+    A number field may be written with its limits in place,
+    ``monthly_value: {type: number, min: 0}``: they go to ``limits``.
     """
 
     label: str | None = None
-    fields: dict[Identifier, Literal["text", "number", "date", "bool"]] = Field(min_length=1)
+    fields: dict[Identifier, FieldType] = Field(min_length=1)
     optional: list[Identifier] = []
+    #: the ``min``, ``max`` and ``integer`` of number fields, by field name
+    limits: dict[Identifier, FieldLimits] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _limits_in_place(cls, data: Any) -> Any:
+        """``{type: number, min: 0}`` as a field: the type to ``fields``, the rest to
+        ``limits``."""
+        if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
+            return data
+        fields = data["fields"]
+        if not any(isinstance(v, dict) for v in fields.values()):
+            return data
+        limits = data.get("limits") or {}
+        if not isinstance(limits, dict):
+            return data  # reported as not a mapping
+        limits = dict(limits)
+        plain: dict[Any, Any] = {}
+        for name, value in fields.items():
+            if isinstance(value, dict):
+                rest = dict(value)
+                plain[name] = rest.pop("type", "number")
+                if rest:
+                    if name in limits:
+                        raise ValueError(f"the limits of field {name!r} are given twice")
+                    limits[name] = rest
+            else:
+                plain[name] = value
+        return {**data, "fields": plain, "limits": limits}
+
+    @model_validator(mode="after")
+    def _limits_of_numbers(self) -> EventSpec:
+        for name in self.limits:
+            if name not in self.fields:
+                raise ValueError(f"limits are given for {name!r}, which is not a field")
+            if self.fields[name] != "number":
+                raise ValueError(f"limits are given for {name!r}, a {self.fields[name]} field "
+                                 "(only number fields have limits)")
+        return self
 
 
 class Inputs(StrictModel):

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StateError
-from .money import ZERO
+from .money import MAX_DIGITS, ZERO, parse_number_text, short
 from .periods import parse_period, period_kind, shift_period
 
 if TYPE_CHECKING:
@@ -327,7 +327,8 @@ class State:
     def from_json(cls, text: str, *, source: str = "the state") -> State:
         """Read a state from JSON text (see :meth:`from_data`)."""
         try:
-            data = json.loads(text, parse_float=_no_float, parse_constant=_no_constant,
+            data = json.loads(text, parse_float=_no_float, parse_int=_small_int,
+                              parse_constant=_no_constant,
                               object_pairs_hook=_no_duplicates)
         except StateError as exc:
             raise StateError(f"{source}: {exc}") from None
@@ -338,6 +339,13 @@ class State:
 
 def _no_float(text: str) -> Any:
     raise StateError(f"amounts are decimal strings in a state file, not JSON numbers ({text})")
+
+
+def _small_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise StateError(f"the whole number {short(text)} is too large for a state file "
+                         f"(at most {MAX_DIGITS} digits)")
+    return int(text)
 
 
 def _no_constant(text: str) -> Any:
@@ -387,17 +395,21 @@ def amount_of(entry: Mapping[str, Any], key: str) -> Decimal:
 
     >>> amount_of({"balance": "12.50"}, "balance")
     Decimal('12.50')
+
+    An amount obeys the limits of a record's numbers
+    (:func:`incentives.money.parse_number_text`): at most 100 characters, ASCII
+    digits with no separators, below 10^18, the first digit at most 34 places
+    after the point, at most 34 significant digits.
+
+    >>> amount_of({"carried": "1e999999"}, "carried")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'carried' is too large: at most 18 digits before the point ('1e999999')
     """
     text = entry[key]
     if not isinstance(text, str):
-        raise ValueError(f"{key!r} must be a decimal string, not {text!r}")
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        raise ValueError(f"{key!r} is not a number: {text!r}") from None
-    if not value.is_finite():
-        raise ValueError(f"{key!r} must be finite: {text!r}")
-    return value
+        raise ValueError(f"{key!r} must be a decimal string, not {short(repr(text))}")
+    return parse_number_text(text, what=repr(key))
 
 
 def money_text(amount: Decimal) -> str:

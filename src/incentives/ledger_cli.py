@@ -28,7 +28,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -178,20 +177,27 @@ def register(sub: Any) -> None:
 
 
 def _paid(path: str) -> dict[str, Any]:
+    from .ledger import amount_of
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # numbers are kept as their text (amounts are decimal strings in a run's output)
+        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_float=str,
+                          parse_int=str, parse_constant=str)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: cannot read the paid run: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise UsageError(f"{path}: not the JSON output of 'incentives run' (no 'results')")
     for r in data["results"]:
         try:
             for line in r["lines"]:
-                Decimal(line["amount"])
+                amount_of(line, "amount")
             str(r["payee"]), str(r["period"])
         except (KeyError, TypeError, ArithmeticError):
             raise UsageError(f"{path}: a result is missing payee, period or lines "
                              "with amounts") from None
+        except ValueError as exc:
+            raise UsageError(f"{path}: the paid amount of payee {str(r['payee'])[:40]!r}, "
+                             f"period {str(r['period'])[:40]!r}: {exc}") from None
     return data
 
 

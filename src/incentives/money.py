@@ -15,6 +15,7 @@ Decimal('2.35')
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 __all__ = [
     "CONTEXT",
     "MAX_DIGITS",
+    "MAX_PLACES",
     "ZERO",
     "Rounding",
     "RoundingMode",
@@ -60,6 +62,102 @@ CONTEXT = decimal.Context(
 MAX_DIGITS = 18
 #: The longest text read as a number (digits, sign, point and exponent).
 MAX_NUMBER_TEXT = 100
+#: The furthest place after the decimal point an input's first digit may be in
+#: (``1e-34`` is accepted, ``1e-35`` is not; a zero written ``0.000...`` likewise).
+MAX_PLACES = 34
+
+#: A number as text: ASCII digits, an optional point, an optional exponent. No
+#: digit separators (``1_000``), no other digits, no ``Infinity``/``NaN``.
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_ONE = Decimal(1)
+
+
+def short(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters, with ``…`` when it was longer (for messages).
+
+    >>> short("1" * 50)
+    '1111111111111111111111111111111111111111…'
+    """
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def range_problem(value: Decimal) -> str | None:
+    """Why ``value`` is outside what an input may be, or ``None``; cheap (no arithmetic,
+    so ``Decimal("1e999999")`` costs nothing here).
+
+    Accepted: a finite number below 10^18 in magnitude (at most :data:`MAX_DIGITS`
+    digits before the point) whose first digit is at most :data:`MAX_PLACES` places
+    after the point, or zero.
+
+    >>> range_problem(Decimal("1e18")), range_problem(Decimal("1e-35"))
+    ('is too large: at most 18 digits before the point', 'is too small: its first digit is more than 34 places after the point')
+    >>> range_problem(Decimal("-999999999999999999.5")) is None
+    True
+    """
+    if not value.is_finite():
+        return "must be a finite number"
+    if value:
+        adjusted = value.adjusted()
+        if adjusted >= MAX_DIGITS:
+            return f"is too large: at most {MAX_DIGITS} digits before the point"
+        if adjusted < -MAX_PLACES:
+            return (f"is too small: its first digit is more than {MAX_PLACES} places "
+                    "after the point")
+    elif value.as_tuple().exponent < -MAX_PLACES:  # type: ignore[operator]
+        return f"has more than {MAX_PLACES} digits after the point"
+    return None
+
+
+def plain(value: Decimal) -> Decimal:
+    """``value`` without a positive exponent (``1E+5`` is ``100000``), for a value
+    :func:`range_problem` accepts.
+
+    >>> plain(Decimal("1E+5")), plain(Decimal("0E+9")), plain(Decimal("2.50"))
+    (Decimal('100000'), Decimal('0'), Decimal('2.50'))
+    """
+    if value.as_tuple().exponent > 0:  # type: ignore[operator]
+        return value.quantize(_ONE, context=CONTEXT)
+    return value
+
+
+def parse_number_text(text: str, *, what: str = "value") -> Decimal:
+    """Read ``text`` (already stripped) as a number, or raise ``ValueError``: the
+    text is at most :data:`MAX_NUMBER_TEXT` characters of :data:`NUMBER_TEXT`, and
+    the number is in range (:func:`range_problem`) and has at most the arithmetic's
+    34 significant digits. Checked in that order, so no work is done on a number
+    before it is known to be small.
+
+    >>> parse_number_text("1E5"), parse_number_text("-0.25")
+    (Decimal('100000'), Decimal('-0.25'))
+    """
+    if len(text) > MAX_NUMBER_TEXT:
+        raise ValueError(f"{what} is too long to be a number ({len(text)} characters, "
+                         f"at most {MAX_NUMBER_TEXT})")
+    # what Decimal() reads beyond NUMBER_TEXT is other digits, '_' and the specials
+    # (infinities, NaN: not finite), so these checks are NUMBER_TEXT, only faster
+    try:
+        if not text.isascii() or "_" in text:
+            raise decimal.InvalidOperation
+        result = Decimal(text)
+    except (decimal.InvalidOperation, ValueError):
+        if "_" in text and NUMBER_TEXT.fullmatch(text.replace("_", "")):
+            raise ValueError(f"{what} has a digit separator: {text!r} "
+                             f"(write {text.replace('_', '')})") from None
+        raise ValueError(f"{what} is not a number: {text!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite number, not {text!r}")
+    if result:
+        adjusted = result.adjusted()
+        problem = None if -MAX_PLACES <= adjusted < MAX_DIGITS else range_problem(result)
+    else:
+        problem = range_problem(result)
+    if problem:
+        raise ValueError(f"{what} {problem} ({text!r})")
+    if CONTEXT.plus(result) != result:
+        raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
+                         f"({text!r}): at most {CONTEXT.prec} significant digits")
+    return plain(result) if "e" in text or "E" in text else result
+
 
 RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
 
@@ -77,9 +175,11 @@ _MODES: dict[str, str] = {
 def to_decimal(value: Any, *, what: str = "value") -> Decimal:
     """Read ``value`` as an exact, finite decimal, or raise ``ValueError``.
 
-    Accepts Decimal, int, str (``"1,200.50"`` is refused: commas are ambiguous)
-    and float (read from its shortest repr). Booleans, blanks, NaN and
-    infinities are refused.
+    Accepts Decimal, int, str (``"1,200.50"`` is refused: commas are ambiguous;
+    so are digit separators ``"1_000"`` and digits other than ASCII 0-9) and float
+    (read from its shortest repr). Booleans, blanks, NaN and infinities are
+    refused, and so is a number out of range (see :func:`range_problem`), whether
+    written out or with an exponent (``"1e20"`` like ``"100000000000000000000"``).
 
     >>> to_decimal("48000.50")
     Decimal('48000.50')
@@ -100,22 +200,19 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
         text = value.strip()
         if not text:
             raise ValueError(f"{what} is blank")
-        if len(text) > MAX_NUMBER_TEXT:
-            raise ValueError(f"{what} is too long to be a number ({len(text)} characters)")
-        try:
-            result = Decimal(text)
-        except decimal.InvalidOperation:
-            raise ValueError(f"{what} is not a number: {value!r}") from None
+        return parse_number_text(text, what=what)
     else:
         raise ValueError(f"{what} must be a number, not {type(value).__name__}")
     if not result.is_finite():
-        raise ValueError(f"{what} must be a finite number, not {value!r}")
-    if result.adjusted() >= MAX_DIGITS:
-        raise ValueError(f"{what} is too large ({value!r}): at most {MAX_DIGITS} digits")
+        raise ValueError(f"{what} must be a finite number, not {short(str(result))!r}")
+    problem = range_problem(result)
+    if problem:
+        raise ValueError(f"{what} {problem} ({short(str(result))})")
     if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
-                         f"({value!r}): at most {CONTEXT.prec} significant digits")
-    return result
+                         f"({short(str(result))}): at most {CONTEXT.prec} significant digits")
+    # a Decimal handed in is kept as it is; one read from a float is written out
+    return result if value is result else plain(result)
 
 
 class Rounding(BaseModel):
@@ -135,6 +232,9 @@ class Rounding(BaseModel):
     def _positive_power_of_ten(cls, q: Decimal) -> Decimal:
         if not q.is_finite() or q <= 0:
             raise ValueError("quantum must be a positive number such as 0.01 or 1")
+        problem = range_problem(q)
+        if problem:
+            raise ValueError(f"quantum {problem}")
         return q
 
     def round(self, amount: Decimal) -> Decimal:

@@ -26,7 +26,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
 from .inputs import Inputs, Parameter, parameter_type
-from .money import Rounding
+from .money import Rounding, short
 from .policies import POLICY_TYPES, Cap, Floor, PolicySpec
 from .policies.base import (
     CompileContext,
@@ -401,7 +401,7 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
             continue  # pydantic's name for a union member, not a key of the data
         loc.append(part)
         if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-            policy = node["id"] if isinstance(node["id"], str) else None
+            policy = short(node["id"]) if isinstance(node["id"], str) else None
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
@@ -409,19 +409,19 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
         else:
             node = None
     if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-        policy = node["id"] if isinstance(node["id"], str) else None
+        policy = short(node["id"]) if isinstance(node["id"], str) else None
     kind = err["type"]
     ctx = err.get("ctx") or {}
     message = err["msg"]
     suggestion = None
     if kind == "unknown_key":
-        loc.append(ctx["key"])
-        message = f"unknown key {ctx['key']!r}"
+        loc.append(short(ctx["key"]) if isinstance(ctx["key"], str) else ctx["key"])
+        message = f"unknown key {short(str(ctx['key']))!r}"
         suggestion = ctx.get("hint")
     elif kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         loc.append("type")
-        message = f"unknown policy type {tag!r}"
+        message = f"unknown policy type {short(tag)!r}"
         suggestion = did_you_mean(tag, POLICY_TYPES) or (
             "types: " + ", ".join(sorted(POLICY_TYPES)))
     elif kind == "union_tag_not_found":
@@ -432,10 +432,12 @@ def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None
     elif kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         got = err.get("input")
-        message = f"{got!r} is not one of {', '.join(expected)}" if expected else message
+        message = (f"{short(got) if isinstance(got, str) else got!r} is not one of "
+                   f"{', '.join(expected)}" if expected else message)
         suggestion = did_you_mean(str(got), expected) if expected else None
     elif kind == "string_pattern_mismatch":
-        message = (f"{err.get('input')!r} is not a valid name: a name starts with a letter "
+        message = (f"{short(str(err.get('input')))!r} is not a valid name: a name starts "
+                   "with a letter "
                    "and holds letters, digits and '_'")
     elif kind in _BOUND_WORDS:
         bound = next(iter(ctx.values()), "?") if ctx else "?"

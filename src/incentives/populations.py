@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import IncentivesError, UsageError, did_you_mean
 from .formulas import Formula
-from .inputs import AttributeSpec, EventSpec, MetricSpec
+from .inputs import AttributeSpec, EventSpec, FieldLimits, MetricSpec
 from .periods import parse_period
 from .plan import Plan
 
@@ -291,6 +291,21 @@ def _attribute(rng: random.Random, name: str, spec: AttributeSpec, grade: Grade,
     return f"{name}-{rng.randrange(3) + 1}"
 
 
+def _within(value: Decimal, limits: FieldLimits | None) -> Decimal:
+    """``value`` moved within an event field's declared limits (whole when ``integer``)."""
+    if limits is None:
+        return value
+    if limits.integer:
+        value = value.to_integral_value()
+    if limits.max is not None and value > limits.max:
+        value = limits.max.to_integral_value(rounding="ROUND_FLOOR") if limits.integer \
+            else limits.max
+    if limits.min is not None and value < limits.min:
+        value = limits.min.to_integral_value(rounding="ROUND_CEILING") if limits.integer \
+            else limits.min
+    return value
+
+
 _REASONS = ("competitor", "price", "service", "closure")
 
 
@@ -302,7 +317,8 @@ def _event(rng: random.Random, spec: EventSpec, k: int, i: int, base: float,
         if fname in spec.optional and rng.random() < 0.3:
             continue
         if ftype == "number":
-            row[fname] = _money(max(base, 1000.0) * rng.uniform(0.01, 0.06))
+            row[fname] = _within(_money(max(base, 1000.0) * rng.uniform(0.01, 0.06)),
+                                 spec.limits.get(fname))
         elif ftype == "date":
             if fname in ("acquired", "start", "started", "opened"):
                 back = rng.randint(30, 720)

@@ -29,8 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncentivesError, RecordError, UsageError, did_you_mean
-from .inputs import AttributeSpec, Inputs, MetricSpec
-from .money import CONTEXT, MAX_DIGITS, SMALL, to_decimal
+from .inputs import AttributeSpec, FieldLimits, Inputs, MetricSpec
+from .money import (
+    CONTEXT,
+    MAX_DIGITS,
+    MAX_NUMBER_TEXT,
+    MAX_PLACES,
+    SMALL,
+    plain,
+    range_problem,
+    short,
+    to_decimal,
+)
 from .periods import parse_period
 from .runtime import Record
 
@@ -40,6 +50,8 @@ _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")
 _MISSING = object()
 _PLUS = CONTEXT.plus
+#: the least ``adjusted()`` an input number may have (:data:`money.MAX_PLACES`)
+_MINA = -MAX_PLACES
 #: The longest text a record may hold in one field (payee, group, a text attribute...).
 MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
@@ -137,7 +149,7 @@ class RecordReader:
         if _blank(payee_raw):
             raise RecordError("missing payee", field="payee", index=index)
         if isinstance(payee_raw, (Decimal, int)) and not isinstance(payee_raw, bool):
-            payee_raw = format(payee_raw, "f") if isinstance(payee_raw, Decimal) else str(payee_raw)
+            payee_raw = _as_text(payee_raw) if isinstance(payee_raw, Decimal) else str(payee_raw)
         if not isinstance(payee_raw, str):
             raise RecordError("payee must be text", field="payee", index=index)
         payee = payee_raw.strip()
@@ -199,7 +211,7 @@ class RecordReader:
         elif isinstance(group, (dict, list, bool)):
             raise fail(f"group must be text, not {type(group).__name__}", "group")
         else:
-            group = format(group, "f") if isinstance(group, Decimal) else str(group).strip()
+            group = _as_text(group) if isinstance(group, Decimal) else str(group).strip()
             if len(group) > MAX_TEXT_FIELD:
                 raise fail(f"group is too long ({len(group)} characters, at most "
                            f"{MAX_TEXT_FIELD})", "group")
@@ -275,7 +287,7 @@ class RecordReader:
         else:
             if isinstance(value, (dict, list, bool)):
                 raise fail(f"must be text, not {type(value).__name__}", field)
-            out = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+            out = _as_text(value) if isinstance(value, Decimal) else str(value).strip()
             if len(out) > MAX_TEXT_FIELD:
                 raise fail(f"text too long ({len(out)} characters, at most {MAX_TEXT_FIELD})",
                            field)
@@ -301,6 +313,7 @@ class RecordReader:
                 raise fail("must be a list of events", f"events.{name}")
             rows = []
             fields = spec.fields
+            limits = spec.limits
             for i, item in enumerate(items):
                 if not isinstance(item, Mapping):
                     raise fail("an event is a mapping of fields", f"events.{name}[{i}]")
@@ -312,8 +325,10 @@ class RecordReader:
                 for fname, ftype in fields.items():
                     value = item.get(fname)
                     if (ftype == "number" and value.__class__ is Decimal and value.is_finite()
-                            and value.adjusted() < MAX_DIGITS and _PLUS(value) == value):
+                            and _MINA <= value.adjusted() < MAX_DIGITS and _PLUS(value) == value):
                         row[fname] = value  # the common case: what to_decimal gives
+                        if fname in limits:
+                            self._event_limits(item, name, i, fname, limits[fname], value, fail)
                         continue
                     if ftype == "text" and value.__class__ is str and value.strip() \
                             and len(value) <= MAX_TEXT_FIELD:
@@ -325,9 +340,29 @@ class RecordReader:
                             continue
                         raise fail("missing event field", fwhere)
                     row[fname] = self._event_value(value, ftype, fwhere, fail)
+                    if fname in limits:
+                        self._event_limits(item, name, i, fname, limits[fname], row[fname], fail)
                 rows.append(row)
             out[name] = rows
         return out
+
+    @staticmethod
+    def _event_limits(item: Mapping[str, Any], name: str, i: int, fname: str,
+                      limits: FieldLimits, number: Decimal, fail: Any) -> None:
+        """Refuse an event's number outside its declared ``min``/``max``/``integer``,
+        naming the event list, the event (its id, if it has one) and the field."""
+        if limits.integer and number != number.to_integral_value():
+            problem = f"must be a whole number, not {number}"
+        elif limits.min is not None and number < limits.min:
+            problem = f"{number} is below the minimum {limits.min}"
+        elif limits.max is not None and number > limits.max:
+            problem = f"{number} is above the maximum {limits.max}"
+        else:
+            return
+        ident = item.get("id")
+        event = (f"event {short(str(ident))!r}" if isinstance(ident, (str, int, Decimal))
+                 and not isinstance(ident, bool) else f"event {i + 1}")
+        raise fail(f"{name} {event}: {fname} {problem}", f"events.{name}[{i}].{fname}")
 
     @staticmethod
     def _event_value(value: Any, ftype: str, where: str, fail: Any) -> Any:
@@ -349,7 +384,7 @@ class RecordReader:
             return value
         if isinstance(value, (dict, list, bool)):
             raise fail(f"must be text, not {type(value).__name__}", where)
-        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        text = _as_text(value) if isinstance(value, Decimal) else str(value)
         if len(text) > MAX_TEXT_FIELD:
             raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", where)
         return text
@@ -376,7 +411,7 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
     its namespace.
     """
     scope: dict[str, Any] = {"_Slow": _Slow, "_Decimal": Decimal, "_plus": _PLUS,
-                             "_MAXD": MAX_DIGITS, "_MAXT": MAX_TEXT_FIELD,
+                             "_MAXD": MAX_DIGITS, "_MINA": _MINA, "_MAXT": MAX_TEXT_FIELD,
                              "_number": _fast_number, "_BIG": 10 ** MAX_DIGITS,
                              "_SMALL": SMALL, "_Record": Record, "_events": events,
                              "_good_period": _good_period, "_GOOD": _GOOD_PERIODS,
@@ -400,8 +435,8 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
         bounds = [c for c in bounds if c]
         whole = [f"{var} != {var}.to_integral_value()"] if integer else []
         code.append(f"    elif {var}.__class__ is _Decimal:")
-        code.append(f"        if not ({var}.is_finite() and _plus({var}) == {var} "
-                    f"and {var}.adjusted() < _MAXD): raise _Slow")
+        code.append(f"        if not ({var}.is_finite() and _MINA <= {var}.adjusted() < _MAXD "
+                    f"and _plus({var}) == {var}): raise _Slow")
         if bounds + whole:
             code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
         code.append(f"    elif {var}.__class__ is int and -_BIG < {var} < _BIG:")
@@ -525,8 +560,15 @@ def _events_code(inputs: Inputs, const: Callable[[Any], str]) -> list[str]:
             code.append(f"                {v} = item.get({fname!r})")
             if ftype == "number":
                 code.append(f"                if not ({v}.__class__ is _Decimal and "
-                            f"{v}.is_finite() and {v}.adjusted() < _MAXD and "
+                            f"{v}.is_finite() and _MINA <= {v}.adjusted() < _MAXD and "
                             f"_plus({v}) == {v}): raise _Slow")
+                lim = spec.limits.get(fname)
+                if lim is not None:  # out of its limits: the reader's own method reports it
+                    checks = ([f"{v} < {const(lim.min)}"] if lim.min is not None else []) + (
+                        [f"{v} > {const(lim.max)}"] if lim.max is not None else []) + (
+                        [f"{v} != {v}.to_integral_value()"] if lim.integer else [])
+                    if checks:
+                        code.append(f"                if {' or '.join(checks)}: raise _Slow")
             else:
                 code.append(f"                if not ({v}.__class__ is str and {v}.strip() "
                             f"and len({v}) <= _MAXT): raise _Slow")
@@ -557,8 +599,9 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
     number: Decimal
     if t is Decimal:
         number = value
-        if number.is_finite() and _PLUS(number) != number:
-            raise _Slow  # more digits than the precision holds: the full check reports it
+        if range_problem(number) or _PLUS(number) != number:
+            raise _Slow  # out of range, or more digits than the precision holds: the full
+            # check reports it
     elif t is int:
         number = Decimal(value)
     elif t is str:
@@ -580,12 +623,31 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 
 
 def _parse_int(text: str) -> int | Decimal:
-    # a very long integer stays a Decimal (the reader refuses it as too large)
+    # a very long integer stays a Decimal (the reader refuses it as too large; reading
+    # even a million digits so takes milliseconds, unlike int())
     return int(text) if len(text) <= 40 else Decimal(text)
 
 
+def _parse_float(text: str) -> Decimal | str:
+    """A JSON number with a point or an exponent, exactly: ``1e5`` is ``100000``. One
+    longer than a number may be written, or out of range (``1e999999``), stays its
+    text: refused as a number, and read as it is written where text is meant."""
+    if len(text) > MAX_NUMBER_TEXT:
+        return text
+    number = Decimal(text)
+    if "e" in text or "E" in text:
+        return text if range_problem(number) else plain(number)
+    return number
+
+
+def _as_text(value: Decimal) -> str:
+    """A number where text is meant, written out; one out of range (``1E+999999``: a
+    million digits written out) as it prints."""
+    return str(value) if range_problem(value) else format(value, "f")
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal, parse_int=_parse_int,
+    return json.loads(text, parse_float=_parse_float, parse_int=_parse_int,
                       parse_constant=lambda c: c)
 
 

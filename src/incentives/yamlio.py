@@ -5,6 +5,13 @@ the Python data itself so that
 
 - every float-looking scalar becomes an exact :class:`~decimal.Decimal`
   (``0.05`` is five hundredths, never a binary float);
+- numbers are YAML 1.2 numbers (``1e5`` is 100000) in range
+  (:func:`incentives.money.range_problem`, checked before any arithmetic); the
+  YAML 1.1 forms readers disagree on (``0x1F``, ``0o17``, ``017``, ``10:00``,
+  ``1_000``, ``.inf``) are refused with the line and a suggestion;
+- nodes and nesting are counted while the document is composed (on libyaml's
+  parser when PyYAML has it), so a document past :data:`MAX_NODES` is refused
+  after reading that many nodes, not after building them all;
 - every node's line is remembered by its path inside the document, so an
   error can say ``plan.yaml:41 policies[2].tiers[1].rate``;
 - aliases are counted as they expand, so a "billion laughs" document is
@@ -16,12 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
 from .errors import PlanError, PlanLimitError
+from .money import MAX_NUMBER_TEXT, MAX_PLACES, plain, range_problem, short
 
 __all__ = [
     "MAX_DEPTH",
@@ -52,8 +60,29 @@ LineMap = dict[Path, int]
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
-_INT_PLAIN = re.compile(r"^[-+]?[0-9][0-9_]*$")
+# YAML 1.2 (core schema) numbers, the only number forms a plan may use
+_DEC_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)", re.ASCII)
+_DEC_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+# YAML 1.1 forms read differently by different readers: refused, with what they mean
+_OTHER_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[-+]?0[xX][0-9a-fA-F_]*"), "a hexadecimal number"),
+    (re.compile(r"[-+]?0[oO][0-7_]*"), "an octal number"),
+    (re.compile(r"[-+]?0[bB][01_]*"), "a binary number"),
+    (re.compile(r"[-+]?0[0-9_]+"), "a number with a leading zero (octal in YAML 1.1)"),
+    (re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"),
+     "a base-60 (sexagesimal) number in YAML 1.1"),
+)
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# plain text that YAML 1.2 would read as a number
+_NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)"
+                        r"(?:[eE][-+]?[0-9]+)?|[-+]?0[oO][0-7_]*", re.ASCII)
+# what PyYAML's reader refuses (libyaml refuses it too, but without saying where)
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+#: how much of an offending value a message quotes
+_QUOTE = 40
 
 
 class _Builder:
@@ -63,23 +92,56 @@ class _Builder:
         self.count = 0
         self.constructor = yaml.SafeLoader("")
 
-    def fail(self, message: str, node: yaml.Node, path: Path) -> PlanError:
-        return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path)
+    def fail(self, message: str, node: yaml.Node, path: Path, *,
+             suggestion: str | None = None) -> PlanError:
+        return PlanError(message, file=self.file, line=node.start_mark.line + 1, path=path,
+                         suggestion=suggestion)
 
-    def _too_large(self, node: yaml.Node, path: Path) -> PlanLimitError:
+    def _too_large(self, node: yaml.Node, path: Path, why: str = "is too large") -> PlanLimitError:
         value = node.value if isinstance(node.value, str) else "?"
         return PlanLimitError(
-            f"number {value[:40]}{'...' if len(value) > 40 else ''} is too large "
-            f"(at most {MAX_NUMBER_DIGITS} digits before the point, "
+            f"number {short(value, _QUOTE)} {why} (at most {MAX_NUMBER_DIGITS} digits before "
+            f"the point, the first digit at most {MAX_PLACES} places after it, "
             f"{MAX_SIGNIFICANT} significant digits)",
             file=self.file, line=node.start_mark.line + 1, path=path)
 
     def _magnitude(self, value: Decimal, node: yaml.Node, path: Path) -> Decimal:
-        if value and (value.adjusted() >= MAX_NUMBER_DIGITS
-                      or len(value.as_tuple().digits) > MAX_SIGNIFICANT
-                      or value.adjusted() < -MAX_SIGNIFICANT):
+        """``value`` when in range; checked before any arithmetic on it."""
+        problem = range_problem(value)
+        if problem is not None:
+            raise self._too_large(node, path, "is too small" if "small" in problem
+                                  or "after the point" in problem else "is too large")
+        if len(value.as_tuple().digits) > MAX_SIGNIFICANT:
             raise self._too_large(node, path)
-        return value
+        return plain(value)
+
+    def _number(self, node: yaml.ScalarNode, path: Path) -> Any:
+        """A scalar YAML reads as a number (or one written like a YAML 1.2 number):
+        an int or an exact Decimal, or a PlanError for a form read differently by
+        YAML 1.1 and 1.2 readers (``0x1F``, ``017``, ``10:00``, ``1_000``)."""
+        text = node.value
+        if _DEC_INT.fullmatch(text):
+            if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
+                raise self._too_large(node, path)
+            return int(text)
+        if _DEC_FLOAT.fullmatch(text) and not _LEADING_ZERO.fullmatch(text):
+            if len(text) > MAX_NUMBER_TEXT:
+                raise self._too_large(node, path)
+            return self._magnitude(Decimal(text), node, path)
+        if _SPECIAL.fullmatch(text):
+            raise self.fail(f"{text} is not a finite number", node, path,
+                            suggestion="write a number, or quote it if text is meant")
+        if "_" in text and (_DEC_FLOAT.fullmatch(text.replace("_", ""))):
+            raise self.fail(f"{short(text, _QUOTE)} has a digit separator '_'", node, path,
+                            suggestion=f"write {short(text.replace('_', ''), _QUOTE)}, or "
+                                       "quote it if text is meant")
+        for pattern, what in _OTHER_FORMS:
+            if pattern.fullmatch(text):
+                raise self.fail(
+                    f"{short(text, _QUOTE)} is {what}, which YAML readers read differently",
+                    node, path, suggestion="write the number in decimal, or quote it if "
+                                           "text is meant")
+        raise self.fail(f"cannot read value {short(text, _QUOTE)!r} as a number", node, path)
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -132,27 +194,20 @@ class _Builder:
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
-        if node.tag == _FLOAT_TAG:
-            text = node.value.replace("_", "")
-            if text.lower().lstrip("+-") in (".inf", ".nan"):
-                raise self.fail(f"{node.value} is not a finite number", node, path)
-            try:
-                return self._magnitude(Decimal(text), node, path)
-            except InvalidOperation:
-                raise self.fail(f"{node.value!r} is not a number", node, path) from None
-        if node.tag == _INT_TAG and _INT_PLAIN.match(node.value):
-            digits = node.value.replace("_", "").lstrip("+-")
-            if len(digits) > MAX_NUMBER_DIGITS:
-                raise self._too_large(node, path)
-            return int(node.value.replace("_", ""))
+        if node.tag in (_FLOAT_TAG, _INT_TAG):
+            return self._number(node, path)
+        if node.tag == _STR_TAG and not node.style and _NUMBERISH.fullmatch(node.value):
+            # plain text YAML 1.1 leaves as text but YAML 1.2 reads as a number (1e5, 0o17)
+            return self._number(node, path)
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise self.fail(f"cannot read value {node.value[:80]!r}: {problem}",
+            raise self.fail(f"cannot read value {short(node.value, _QUOTE)!r}: {problem}",
                             node, path) from None
         except (ValueError, TypeError, OverflowError) as exc:
-            raise self.fail(f"cannot read value {node.value[:80]!r}: {exc}", node, path) from None
+            raise self.fail(f"cannot read value {short(node.value, _QUOTE)!r}: {exc}", node,
+                            path) from None
         if isinstance(value, int) and not isinstance(value, bool) and (
                 abs(value) >= 10**MAX_NUMBER_DIGITS):
             raise self._too_large(node, path)
@@ -161,6 +216,67 @@ class _Builder:
         if isinstance(value, float):  # pragma: no cover - floats are handled above
             return Decimal(node.value)
         return value
+
+
+class _Counting(yaml.composer.Composer):
+    """PyYAML's composer, refusing a document past :data:`MAX_NODES` nodes or
+    :data:`MAX_DEPTH` levels *while* it composes it (so a 600,000-item list is
+    refused after reading its first 50,000 items, not after building them all)."""
+
+    file: str | None
+    nodes: int
+    depth: int
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        # an alias counts once here (it stands for one node at least); what it expands
+        # to is counted by _check_expansion
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise PlanLimitError(
+                f"the plan has more than {MAX_NODES} nodes (values, lists and mappings)",
+                file=self.file, line=event.start_mark.line + 1)
+        self.depth += 1
+        if self.depth > MAX_DEPTH + 1:  # the document's own node is no level
+            raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep",
+                                 file=self.file, line=event.start_mark.line + 1)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _PyLoader(_Counting, yaml.SafeLoader):
+    """The composer above on PyYAML's pure-Python reader, scanner and parser."""
+
+    def __init__(self, text: str, file: str | None) -> None:
+        yaml.SafeLoader.__init__(self, text)
+        self.file, self.nodes, self.depth = file, 0, 0
+
+
+_CParser: Any
+try:
+    import yaml.cyaml
+    _CParser = getattr(yaml.cyaml, "CParser", None)
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+if _CParser is not None:
+    class _CLoader(_Counting, _CParser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                   yaml.resolver.Resolver):
+        """The composer above on libyaml's parser (events made in C: some twenty
+        times faster), resolving tags as PyYAML's safe loader does."""
+
+        def __init__(self, text: str, file: str | None) -> None:
+            _CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self.file, self.nodes, self.depth = file, 0, 0
+
+    _Loader: Any = _CLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = _PyLoader
 
 
 # a bracket, or a quoted string or a comment (whose brackets do not nest anything)
@@ -230,10 +346,16 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
     if len(text) > MAX_TEXT:
         raise PlanLimitError(f"plan text too large ({len(text)} characters, at most {MAX_TEXT})",
                              file=file)
-    _check_flow_depth(text, file)
+    if _Loader is _PyLoader:  # libyaml's parser is not slowed by nesting; the composer
+        _check_flow_depth(text, file)  # refuses it past MAX_DEPTH
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:  # a character YAML does not accept (libyaml would not say where)
+        raise PlanError(f"YAML: unacceptable character #x{ord(bad.group()):04x}: special "
+                        "characters are not allowed", file=file,
+                        line=text.count("\n", 0, bad.start()) + 1)
     try:
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as exc:  # a character YAML does not accept
+        loader = _Loader(text, file)
+    except yaml.YAMLError as exc:  # pragma: no cover - the characters are checked above
         raise PlanError(f"YAML: {str(exc).splitlines()[0]}", file=file) from None
     try:
         node = loader.get_single_node()
@@ -243,10 +365,13 @@ def load_yaml(text: str, *, file: str | None = None) -> tuple[Any, LineMap]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "malformed YAML"
+        if "nesting depth" in problem:  # libyaml's own limit, far above ours
+            raise PlanLimitError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                                 line=line) from None
         raise PlanError(f"YAML syntax: {problem}", file=file, line=line,
                         suggestion="check the indentation and the ':' after each key") from None
     except yaml.YAMLError as exc:
-        raise PlanError(f"YAML syntax: {exc}", file=file) from None
+        raise PlanError(f"YAML syntax: {str(exc).splitlines()[0]}", file=file) from None
     finally:
         loader.dispose()
     if node is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
-from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding
+from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding, parse_number_text
 from ..runtime import Line, PayeeState, PeriodContext
 
 if TYPE_CHECKING:
@@ -137,6 +137,58 @@ class StrictModel(BaseModel, metaclass=_PlanErrors):
                         {"key": key, "hint": hint},
                     )
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_text(cls, data: Any) -> Any:
+        """A number field given as text (``min: "1e999999"``) is read as a record's
+        number is (:func:`incentives.money.parse_number_text`): in range, no digit
+        separators, ASCII digits only."""
+        if not isinstance(data, Mapping):
+            return data
+        names = _decimal_fields(cls)
+        for key, value in data.items():
+            if key not in names:
+                continue
+            items = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for i, item in items:
+                if isinstance(item, str) and _decimal_text(item):
+                    try:
+                        parse_number_text(item.strip(), what="number")
+                    except ValueError as exc:
+                        raise PathError(str(exc), *((key,) if i is None else (key, i))) \
+                            from None
+        return data
+
+
+def _decimal_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``cls``'s fields that hold a Decimal (or a list of
+    Decimals) and nothing else."""
+    found = _DECIMAL_FIELDS.get(cls)
+    if found is None:
+        names: set[str] = set()
+        for name, f in cls.model_fields.items():
+            kinds = set(get_args(f.annotation)) - {type(None)} or {f.annotation}
+            kinds = {Decimal if get_origin(k) is list and get_args(k) == (Decimal,) else k
+                     for k in kinds}
+            if kinds == {Decimal}:
+                names.add(name)
+                if f.alias:
+                    names.add(f.alias)
+        found = _DECIMAL_FIELDS[cls] = frozenset(names)
+    return found
+
+
+_DECIMAL_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _decimal_text(text: str) -> bool:
+    """Whether Python's Decimal reads ``text`` (anything else is pydantic's to report)."""
+    try:
+        Decimal(text[:200])
+    except ArithmeticError:
+        return False
+    return True
 
 
 class PolicyBase(StrictModel):

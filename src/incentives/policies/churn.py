@@ -11,6 +11,11 @@ carried forward (``above_cap: carry_forward``): kept in the payee's ledger and
 added to the next evaluated period's penalty, where the cap applies again.
 A clawback of the commission earned on a lost customer is
 :class:`~incentives.policies.clawback.Clawback`.
+
+A penalty never raises pay: a lost customer whose ``per_customer`` comes to
+less than zero (a negative ``monthly_value``, a formula that can go negative)
+is a :class:`PenaltyError` naming the payee and the event, and that payee is
+not paid (the others are).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from ..errors import RecordError
 from ..money import ZERO
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
@@ -28,7 +34,11 @@ from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
 
-__all__ = ["ChurnPenalty"]
+__all__ = ["ChurnPenalty", "PenaltyError"]
+
+
+class PenaltyError(RecordError):
+    """A penalty would raise pay: a lost customer's ``per_customer`` is below zero."""
 
 
 class ChurnPenalty(PolicyBase):
@@ -96,6 +106,8 @@ class _CompiledChurn(Compiled):
             else:
                 scope = ChainMap(event, env)
                 amount: Decimal = per_customer(scope)
+                if amount < ZERO:
+                    self.would_pay(event, events, amount)
                 pool += (event.get("id"), reason, amount)
                 per_customer.capture(scope, pool)
                 total += amount
@@ -142,6 +154,8 @@ class _CompiledChurn(Compiled):
             with w.block("else"):
                 w(f"scope = {w.const(ChainMap)}(event, e)")
                 w(f"amount = {per_customer}(scope)")
+                with w.block("if amount < _ZERO"):
+                    w(f"{w.const(self.would_pay)}(event, {events}, amount)")
                 w('pool += (event.get("id"), reason, amount)')
                 w(f"{w.const(self.per_customer.capture)}(scope, pool)")
                 w(f"{total} = {total} + amount")
@@ -162,6 +176,17 @@ class _CompiledChurn(Compiled):
             w.capture(self.cap)
         w.line(self, f"-{total}", explain=self.details, at=at)
         return True
+
+    def would_pay(self, event: dict[str, Any], events: Any, amount: Decimal) -> None:
+        """Raise the :class:`PenaltyError` of a lost customer that would cost less than
+        nothing."""
+        i = next((k for k, e in enumerate(events) if e is event), 0)
+        ident = event.get("id")
+        which = f"event {str(ident)[:40]!r}" if ident is not None else f"event {i + 1}"
+        raise PenaltyError(
+            f"penalty {self.id!r}: {self.events} {which} would cost {amount} "
+            f"(per_customer {self.per_customer.source!r}), below zero; a penalty never "
+            "raises pay", field=f"events.{self.events}[{i}]")
 
     def details(self, pool: list[Any], at: int) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""

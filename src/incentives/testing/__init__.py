@@ -3,7 +3,7 @@
 - :mod:`incentives.testing.invariants`: ready checks to call from your own
   tests (``monotone``, ``no_cliff``, ``floor_holds``, ``cap_holds``,
   ``total_is_sum_of_lines``, ``pool_conserved``, ``order_independent``,
-  ``equal_treatment``, ``deterministic``); each raises
+  ``equal_treatment``, ``deterministic``, ``penalties_never_pay``); each raises
   :class:`~incentives.testing.invariants.InvariantViolation` with a
   counterexample. They need nothing beyond the core.
 - :mod:`incentives.testing.strategies`: hypothesis strategies for records,
@@ -39,6 +39,7 @@ __all__ = [
     "monotone",
     "no_cliff",
     "order_independent",
+    "penalties_never_pay",
     "pool_conserved",
     "total_is_sum_of_lines",
 ]

@@ -35,7 +35,7 @@ __all__ = ["GENERIC", "Finding", "audit_plan", "register"]
 #: What a plan that declares no invariants is audited for.
 GENERIC: tuple[str, ...] = ("total_is_sum_of_lines", "floor_holds", "cap_holds",
                             "pool_conserved", "order_independent", "equal_treatment",
-                            "deterministic")
+                            "deterministic", "penalties_never_pay")
 
 
 @dataclass

@@ -39,6 +39,7 @@ InvariantType = Literal[
     "cap_holds",
     "total_is_sum_of_lines",
     "pool_conserved",
+    "penalties_never_pay",
     "order_independent",
     "equal_treatment",
     "deterministic",

@@ -62,6 +62,7 @@ __all__ = [
     "monotone",
     "no_cliff",
     "order_independent",
+    "penalties_never_pay",
     "pool_conserved",
     "record_data",
     "total_is_sum_of_lines",
@@ -72,6 +73,9 @@ DEFAULT_RISES: tuple[Decimal, ...] = (Decimal("0.01"), Decimal(1), Decimal(100),
 
 #: Policy types that share out a pool (checked by :func:`pool_conserved`).
 POOL_TYPES: tuple[str, ...] = ("bonus_pool",)
+
+#: Policy types whose lines are penalties (checked by :func:`penalties_never_pay`).
+PENALTY_TYPES: tuple[str, ...] = ("churn_penalty",)
 
 #: Policy types that rebalance a group's amounts keeping its total.
 BALANCING_TYPES: tuple[str, ...] = ("balance",)
@@ -423,6 +427,39 @@ def total_is_sum_of_lines(plan: Plan, records: Iterable[Any]) -> int:
     if run.total != grand:  # pragma: no cover - Run.total is this sum
         raise InvariantViolation("total_is_sum_of_lines",
                                  f"the run's total {run.total} is not the sum {grand}", recs)
+    return checks
+
+
+def penalties_never_pay(plan: Plan, records: Iterable[Any], *,
+                        types: Sequence[str] = PENALTY_TYPES) -> int:
+    """No penalty raises pay: each line of a penalty policy (``types``) is zero or
+    below, and no payee's penalty is refused for coming to less than nothing (a
+    :class:`~incentives.policies.churn.PenaltyError`, e.g. a ``per_customer``
+    formula that goes negative on a record the inputs accept)."""
+    from ..policies.churn import PenaltyError
+
+    recs = _checked(plan, records)
+    by_key = {r.key: r for r in recs}
+    ids = {p.id for kind in types for p in _specs_of_type(plan, kind)}
+    try:
+        run = _evaluate(plan, recs)
+    except PenaltyError as exc:
+        culprit = [r for r in recs if r.payee == exc.payee and r.period == exc.period]
+        raise InvariantViolation(
+            "penalties_never_pay", f"{exc.payee} ({exc.period}): {exc.message}",
+            culprit or recs, [], {"payee": exc.payee, "field": exc.field}) from None
+    checks = 0
+    for res in run.results:
+        for line in res.lines:
+            if line.policy not in ids:
+                continue
+            checks += 1
+            if line.amount > 0:
+                raise InvariantViolation(
+                    "penalties_never_pay",
+                    f"penalty {line.policy!r} pays {res.payee} ({res.period}) {line.amount}",
+                    [by_key[(res.period, res.payee)]], [("result", res)],
+                    {"payee": res.payee, "policy": line.policy, "amount": line.amount})
     return checks
 
 

@@ -40,7 +40,7 @@ except ImportError:
                             "pip install 'incentives[testing]'") from None
 
 from ..errors import did_you_mean
-from ..inputs import AttributeSpec, DatedValue, EventSpec, MetricSpec
+from ..inputs import AttributeSpec, DatedValue, EventSpec, FieldLimits, MetricSpec
 from ..periods import parse_period, shift_period
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ def _fixed(low: Decimal, high: Decimal, places: int) -> st.SearchStrategy[Decima
     return st.integers(min_value=a, max_value=b).map(lambda n: (D(n) * quantum))
 
 
-def _numbers(spec: MetricSpec | AttributeSpec, lo: Decimal, hi: Decimal, places: int,
+def _numbers(spec: MetricSpec | AttributeSpec | FieldLimits, lo: Decimal, hi: Decimal, places: int,
              marks: Sequence[Decimal]) -> st.SearchStrategy[Decimal]:
     low = spec.min if spec.min is not None else lo
     high = spec.max if spec.max is not None else max(hi, low)
@@ -243,7 +243,7 @@ def _numbers(spec: MetricSpec | AttributeSpec, lo: Decimal, hi: Decimal, places:
     return st.one_of(base, st.sampled_from(near))
 
 
-def near_landmarks(spec: MetricSpec | AttributeSpec, marks: Sequence[Decimal], places: int,
+def near_landmarks(spec: MetricSpec | AttributeSpec | FieldLimits, marks: Sequence[Decimal], places: int,
                    low: Decimal, high: Decimal) -> list[Decimal]:
     """The values :func:`records` draws half the time for a number: each of the plan's
     own numbers (``marks``), one quantum and one unit either side of it, kept within
@@ -279,6 +279,9 @@ def _events(spec: EventSpec, period: str, fields: Mapping[str, st.SearchStrategy
             max_events: int, places: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     start, end = parse_period(period)
     amounts = _fixed(D(0), D(10000), places)
+    # a number field with declared limits is drawn within them
+    limited = {name: _numbers(limits, D(0), D(10000), places, ())
+               for name, limits in spec.limits.items()}
     first = start - dt.timedelta(days=365)
     days = st.integers(min_value=0, max_value=(end - first).days).map(
         lambda n: first + dt.timedelta(days=n))
@@ -292,7 +295,7 @@ def _events(spec: EventSpec, period: str, fields: Mapping[str, st.SearchStrategy
             if name in fields:
                 row[name] = draw(fields[name])
             elif kind == "number":
-                row[name] = draw(amounts)
+                row[name] = draw(limited.get(name, amounts))
             elif kind == "date":
                 row[name] = draw(days).isoformat()
             elif kind == "bool":
