@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the output to this file (atomically) instead of stdout")
     p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
     p.add_argument("--state", help="the state (ledger) file: read, then replaced with the new one")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_run)
 
     for name in EXTRA_COMMANDS:
@@ -81,7 +84,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import atomic_write
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import file_options, iter_raw_records
 
     plan = load_plan(args.plan)
     compiled = plan.compile()
@@ -90,7 +93,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     state = None
     if args.state:
         state = _load_state(plan, args.state)
-    run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+    run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
+                            errors="collect", state=state)
     text = render(run, args.format)
     if args.out:
         atomic_write(args.out, text)

@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
                    help="the language of the statement's own phrases (labels come from the plan)")
     p.add_argument("--state", help="the state (ledger) file to start from (read only)")
     p.add_argument("--out", help="write the statement to this file (atomically)")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_explain)
 
 
@@ -37,14 +40,15 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .explain import explain
     from .fileio import atomic_write
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import file_options, iter_raw_records
 
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
     state = _load_state(plan, args.state) if args.state else None
-    run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+    run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
+                            errors="collect", state=state)
     found = [r for r in run.results
              if r.payee == args.payee and (args.period is None or r.period == args.period)]
     failed = [e for e in run.errors if getattr(e, "payee", None) == args.payee

@@ -37,13 +37,19 @@ def register(sub: Any) -> None:
                    help="the state file those periods were opened with (read only)")
     p.add_argument("--state", required=True,
                    help="the current state file: the adjustments are added to it")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_correct)
 
 
 def _paid(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        from .fileio import read_text_capped
+        from .records import MAX_FILE_BYTES
+
+        data = json.loads(read_text_capped(path, MAX_FILE_BYTES, "the paid run"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: cannot read the paid run: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise UsageError(f"{path}: not the JSON output of 'incentives run' (no 'results')")
@@ -62,7 +68,7 @@ def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
     from .ledger import ADJUSTMENTS, correct, load_state_file, save_state_file
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import file_options, iter_raw_records
 
     plan = load_plan(args.plan)
     if not Path(args.opening).exists():
@@ -70,7 +76,7 @@ def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     opening = load_state_file(args.opening, plan)
     state = load_state_file(args.state, plan)
     paid = _paid(args.paid)
-    records = list(iter_raw_records(args.records))
+    records = list(iter_raw_records(args.records, **file_options(args)))
     check = plan.evaluate(records, errors="collect", state=opening)
     if check.errors:
         for e in check.errors:

@@ -460,6 +460,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--period", help="the period of records that name none (YYYY-MM)")
     p.add_argument("--state", help="the state (ledger) file: read, then replaced with the new "
                                    "one when every record was evaluated")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_stream)
 
 
@@ -485,7 +488,10 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
         from .ledger import load_state_file
 
         state = load_state_file(args.state, plan)
-    summary = evaluate_stream(plan, args.records, args.out or out, format=args.format,
+    from .records import file_options
+
+    source = iter_raw_records(args.records, **file_options(args))
+    summary = evaluate_stream(plan, source, args.out or out, format=args.format,
                               grouped=args.grouped, default_period=args.period,
                               spill_dir=args.spill_dir, on_error=show, state=state)
     if args.state:
