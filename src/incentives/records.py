@@ -39,7 +39,7 @@ from .money import CONTEXT, MAX_DIGITS, SMALL, to_decimal
 from .periods import parse_period
 from .runtime import Record
 
-__all__ = ["MAX_FILE_BYTES", "MAX_LINE", "MAX_UNREADABLE", "RecordReader",
+__all__ = ["MAX_ERRORS", "MAX_FILE_BYTES", "MAX_LINE", "MAX_UNREADABLE", "RecordReader",
            "iter_raw_records", "read_records_file"]
 
 _TOP = ("payee", "period", "group")
@@ -60,6 +60,12 @@ _GOOD_PERIODS: set[str] = set()
 
 class _Slow(Exception):
     """The fast path met something it leaves to the full check."""
+
+
+def too_many_errors() -> UsageError:
+    """The error that stops a reading past :data:`MAX_ERRORS` bad records."""
+    return UsageError(f"more than {MAX_ERRORS:,} records failed: stopped (is it the right "
+                      "records file for this plan?)")
 
 
 def _blank(value: Any) -> bool:
@@ -122,8 +128,12 @@ class RecordReader:
     def read_all(self, raws: Iterable[Any], records: list[Record],
                  errors: list[IncentivesError]) -> None:
         """:meth:`read` each raw record into ``records``, or its error into ``errors``
-        (a raw record that is already an error, as a JSONL line that is not JSON, too)."""
+        (a raw record that is already an error, as a JSONL line that is not JSON, too).
+
+        More than :data:`MAX_ERRORS` errors stop the reading with a :class:`UsageError`.
+        """
         quick = self._quick
+        limit = len(errors) + MAX_ERRORS
         for i, raw in enumerate(raws):
             if type(raw) is dict:
                 try:
@@ -133,14 +143,20 @@ class RecordReader:
                     pass
                 except RecordError as exc:
                     errors.append(exc)
+                    if len(errors) > limit:
+                        raise too_many_errors() from None
                     continue
             elif isinstance(raw, IncentivesError):
                 errors.append(raw)
+                if len(errors) > limit:
+                    raise too_many_errors()
                 continue
             try:
                 records.append(self._read(raw, i))
             except RecordError as exc:
                 errors.append(exc)
+                if len(errors) > limit:
+                    raise too_many_errors() from None
 
     def _checked_events(self, given: dict[str, Any], payee: str,
                         period: str) -> dict[str, list[dict[str, Any]]]:
@@ -628,8 +644,12 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 
 # ---------------------------------------------------------------------- files
 
-#: The most bytes a records file may hold (a FIFO or a device is cut off there too).
-MAX_FILE_BYTES = 1 << 30
+#: The most bytes a records file may hold, unless told otherwise (``max_bytes``,
+#: ``--max-bytes``); a FIFO or a device is cut off there too.
+MAX_FILE_BYTES = 1 << 28
+#: The most bad records one evaluation collects: past them it stops with a
+#: UsageError (the file, or the plan, is not the one meant).
+MAX_ERRORS = 10_000
 #: The longest line of a JSON Lines or CSV records file, in characters.
 MAX_LINE = 1 << 20
 #: A file with more lines than this that cannot be read at all (not JSON, not CSV)
@@ -762,13 +782,30 @@ def add_file_options(parser: Any) -> None:
     parser.add_argument("--delimiter",
                         help="a CSV file's delimiter: one character, or comma, semicolon, "
                              "tab, pipe; default: sniffed from the header")
+    parser.add_argument("--max-bytes", type=_size, metavar="SIZE",
+                        help=f"the largest records file read, in bytes or with K, M, G "
+                             f"(default {MAX_FILE_BYTES >> 20}M)")
 
 
 def file_options(args: Any) -> dict[str, Any]:
     """The keyword arguments of :func:`iter_raw_records` given on a command line
     (see :func:`add_file_options`)."""
-    return {"encoding": getattr(args, "encoding", None),
-            "delimiter": getattr(args, "delimiter", None)}
+    options = {"encoding": getattr(args, "encoding", None),
+               "delimiter": getattr(args, "delimiter", None)}
+    if getattr(args, "max_bytes", None) is not None:
+        options["max_bytes"] = args.max_bytes
+    return options
+
+
+def _size(text: str) -> int:
+    """A size in bytes, as ``--max-bytes`` takes it: ``1000000``, ``512K``, ``300M``, ``2G``."""
+    import argparse
+
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    match = re.fullmatch(r"\s*(\d{1,15})\s*([KMG]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{_quote(text)} is not a size such as 300M or 2G")
+    return int(match[1]) * units[match[2].upper()]
 
 
 def _delimiter(text: str) -> str:

@@ -73,7 +73,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 from .errors import IncentivesError, RecordError, UsageError
 from .fileio import atomic_open
 from .money import ZERO
-from .records import RecordReader, iter_raw_records
+from .records import MAX_ERRORS, RecordReader, iter_raw_records, too_many_errors
 from .runtime import Record
 
 if TYPE_CHECKING:
@@ -221,9 +221,14 @@ def iter_buckets(
     book = None if state is None else compiled.opening_state(state)
     current: list[str] = []  # the period being evaluated, with a state
 
+    reported = [0]
+
     def report(exc: IncentivesError) -> None:
         if on_error is None:
             raise exc
+        reported[0] += 1
+        if reported[0] > MAX_ERRORS:  # a file that is not records: stop
+            raise too_many_errors()
         on_error(exc)
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
