@@ -1234,7 +1234,15 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
         except StopIteration:
             return
         except csv.Error as exc:
-            cells = _split_row("".join(seen), delimiter) if "field limit" in str(exc) else None
+            cells = None
+            if "field limit" in str(exc):  # read the row without the csv module's limit
+                text = "".join(seen)
+                while text.count('"') % 2 and len(text) <= MAX_LINE:
+                    more = next(source, None)  # the rest of a quoted cell's lines
+                    if more is None:
+                        break
+                    text += more
+                cells = _split_row(text, delimiter)
             if cells is None:
                 unreadable += 1
                 if unreadable > MAX_UNREADABLE:
