@@ -667,3 +667,65 @@ def test_a_csv_cell_over_the_csv_modules_limit_is_a_record_error(tmp_path: Path)
         ("m-10", "attributes.grade", "control character U+000A in 'A"),
         ("m-9", "attributes.grade", "text too long (200000 characte"),
         ("x" * 40 + "...", "payee", "payee is too long (200000 char")]
+
+
+# ------------------------------------------------------------------ property: duplicates
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.sampled_from(["sales", "new_accounts", "职级", "grade", "id", "reason", "x"])
+_leaf = st.one_of(st.sampled_from(["1", "A", "", "c-1"]), st.integers(0, 9), st.none())
+
+
+def _dump(value: Any, twice: list[int], counter: list[int], path: list[str],
+          found: list[str]) -> str:
+    """``value`` as JSON text, the ``twice[0]``-th object (in document order) naming
+    its first key twice; the path to that key is put in ``found``."""
+    if isinstance(value, dict):
+        counter[0] += 1
+        items = [(k, v) for k, v in value.items()]
+        if counter[0] == twice[0] and items:
+            items.insert(1, items[0])
+            found[:] = [*path, items[0][0]]
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: "
+                               f"{_dump(v, twice, counter, [*path, k], found)}"
+                               for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dump(v, twice, counter, [*path[:-1], f"{path[-1]}[{i}]"], found)
+                               for i, v in enumerate(value)) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+_records = st.fixed_dictionaries(
+    {"payee": st.sampled_from(["m-1", "张三"]), "period": st.just("2026-05")},
+    optional={"metrics": st.dictionaries(_names, _leaf, min_size=1, max_size=3),
+              "attributes": st.dictionaries(_names, _leaf, min_size=1, max_size=2),
+              "events": st.fixed_dictionaries({"lost_customers": st.lists(
+                  st.dictionaries(_names, _leaf, min_size=1, max_size=3), max_size=3)})})
+
+
+@settings(max_examples=80, deadline=None)
+@given(record=_records, which=st.integers(1, 6))
+def test_a_key_named_twice_anywhere_is_the_same_error_on_every_path(
+        tmp_path_factory: pytest.TempPathFactory, record: dict[str, Any], which: int) -> None:
+    found: list[str] = []
+    text = _dump(record, [which], [0], [], found)
+    folder = tmp_path_factory.mktemp("dup")
+    good = json.dumps({**BASE, "payee": "m-9"})
+    (folder / "r.jsonl").write_text(f"{good}\n{text}\n", encoding="utf-8")
+    (folder / "r.json").write_text(f"[{good}, {text}]", encoding="utf-8")
+    plan = load_plan(PLAN_TEXT)
+    outcomes = []
+    for name in ("r.jsonl", "r.json"):
+        run = plan.evaluate(iter_raw_records(folder / name), errors="collect")
+        assert "m-9" in [r.payee for r in run.results]
+        outcomes.append([(e.payee, e.period, e.field, e.message.removeprefix("line 2: "))
+                         for e in run.errors] or run.to_json())
+    assert outcomes[0] == outcomes[1]
+    if found:  # a key named twice: refused, naming it, and nothing else said
+        assert outcomes[0] == [(None if found == ["payee"] else record["payee"],
+                                None if found in (["payee"], ["period"]) else "2026-05",
+                                ".".join(found), f"duplicate key {found[-1]!r}")]
+    else:
+        assert "duplicate" not in str(outcomes[0])

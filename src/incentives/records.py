@@ -877,6 +877,9 @@ def _decoded(handle: Any, name: str, encoding: str | None, max_bytes: int) -> It
         except UnicodeDecodeError as exc:
             raise _undecodable(exc, name, encoding, decoder, state, data, consumed,
                                newlines) from None
+        except UnicodeError as exc:  # no byte-order mark where the codec needs one
+            raise UsageError(f"records file {name!r} is not valid {encoding} text: {exc} "
+                             "(for UTF-16 without one, name utf-16-le or utf-16-be)") from None
         consumed += len(data)
         if consumed > max_bytes:
             raise _too_large(name, max_bytes)
