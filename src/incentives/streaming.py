@@ -48,7 +48,10 @@ columns of ``incentives run --format csv``.
 (1, Decimal('50.00'))
 
 On the command line: ``incentives stream PLAN RECORDS [--format jsonl|csv]
-[--out FILE] [--grouped] [--spill-dir DIR] [--errors FILE] [--period P]``.
+[--out FILE] [--grouped] [--spill-dir DIR] [--errors FILE] [--period P]
+[--encoding E] [--delimiter D] [--max-bytes N]``. From Python, a file in another
+encoding or with another delimiter is given as
+``iter_raw_records(path, encoding=..., delimiter=...)``.
 """
 
 from __future__ import annotations
