@@ -233,10 +233,15 @@ def test_lines_split_between_chunks() -> None:
     assert list(_lines(iter(chunks), "x", keepends=False)) == ["a", "b", "c", "", "d"]
 
 
-def test_old_mac_line_ends_are_lines(tmp_path: Path) -> None:
-    path = _write(tmp_path, "mac.jsonl", JSONL_TEXT.replace("\n", "\r"), "utf-8")
-    reference = _write(tmp_path, "ref.jsonl", JSONL_TEXT, "utf-8")
+@pytest.mark.parametrize("end", ["\r", "\r\n"], ids=["CR", "CRLF"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_windows_and_old_mac_line_ends_are_lines(tmp_path: Path, end: str, suffix: str) -> None:
+    text = JSONL_TEXT if suffix == ".jsonl" else CSV_TEXT
+    path = _write(tmp_path, "lines" + suffix, text.replace("\n", end), "utf-8")
+    reference = _write(tmp_path, "ref" + suffix, text, "utf-8")
+    assert path.read_bytes().count(end.encode()) == (5 if suffix == ".csv" else 4)
     assert _json(path) == _json(reference)
+    assert read_records_file(path) == read_records_file(reference)
 
 
 # ------------------------------------------------------------------ blank lines

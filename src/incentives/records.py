@@ -974,7 +974,11 @@ def _lines(chunks: Iterator[str], name: str, *, keepends: bool) -> Iterator[str]
     for text in chunks:
         if rest:
             text = rest + text
-        if "\r" not in text:
+        if "\r" not in text or text.count("\r") == text.count("\r\n"):
+            # no line ends but \n and \r\n: split at \n (a CSV line keeps its \r\n, as
+            # the csv module wants)
+            if not keepends and "\r" in text:
+                text = text.replace("\r\n", "\n")
             lines = text.split("\n")
             rest = lines.pop()
             if len(text) > MAX_LINE:
