@@ -135,6 +135,8 @@ TWINS = [
     ("utf16-le.jsonl", "utf-16", None, "utf-16"),
     ("utf16-be-bom.jsonl", "utf-16-be", None, "utf-16-be"),
     ("utf32.jsonl", "utf-32", None, "utf-32"),
+    ("utf16-le-no-bom.jsonl", "utf-16-le", None, "utf-16-le"),
+    ("utf16-be-no-bom.csv", "utf-16-be", ",", "utf-16-be"),
     ("gbk.jsonl", "gbk", None, "gbk"),
     ("bom.jsonl", "utf-8-sig", None, "utf-8"),
 ]

@@ -935,6 +935,13 @@ def _detect(head: bytes, name: str) -> str:
         return "utf-32"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if b"\x00" in head:  # text has no NUL: UTF-16 without its mark, when one byte of
+        even = head[0:len(head) // 2 * 2:2]  # each pair is mostly NUL and the other never
+        odd = head[1:len(head) // 2 * 2:2]
+        for codec, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+            if (zeros.count(0) * 2 > len(zeros) and other.count(0) * 20 < len(other)
+                    and _decodes(head, codec)):
+                return codec
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(head, False)
         return "utf-8"
