@@ -338,6 +338,13 @@ def test_bad_file_options_are_usage_errors(tmp_path: Path, plan_file: Path, args
     assert message in _no_traceback(result)
 
 
+@pytest.mark.parametrize("name", ["utf-8\x00", "", "x" * 300])
+def test_a_strange_encoding_name_is_a_usage_error(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path, "r.jsonl", JSONL_TEXT, "utf-8")
+    with pytest.raises(UsageError, match="^unknown encoding "):
+        read_records_file(path, encoding=name)
+
+
 def test_a_delimiter_is_for_csv_only(tmp_path: Path, plan_file: Path) -> None:
     path = _write(tmp_path, "r.jsonl", JSONL_TEXT, "utf-8")
     result = _cli("run", plan_file, path, "--delimiter", ";")

@@ -819,7 +819,7 @@ def _delimiter(text: str) -> str:
 def _encoding(name: str) -> str:
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a NUL in the name
         raise UsageError(f"unknown encoding {_quote(name)}; for example utf-8, gb18030, "
                          "utf-16, cp1252") from None
     if getattr(info, "_is_text_encoding", True) is False:
