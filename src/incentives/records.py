@@ -671,7 +671,7 @@ _CJK_FAMILIES = (
     ("cp949", ("cp949", "euc_kr", "johab", "iso2022_kr")),
 )
 _EOL = re.compile(r"\r\n|\r|\n")
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]')
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]+|[\]}]+|[:,]')  # runs of brackets: one token
 _QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')
 
 
@@ -1109,12 +1109,12 @@ def _value_end(text: str, pos: int) -> int:
     depth = 0
     for m in _JSON_TOKEN.finditer(text, pos):
         t = m.group()
-        if t in ("[", "{"):
-            depth += 1
-        elif t in ("]", "}"):
-            depth -= 1
-            if depth <= 0:
-                return m.end()
+        if t[0] in "[{":
+            depth += len(t)
+        elif t[0] in "]}":
+            if depth <= len(t):
+                return m.start() + depth
+            depth -= len(t)
     return len(text)
 
 
@@ -1129,17 +1129,17 @@ def _too_deep(text: str, pos: int, where: str | None, index: int | None = None) 
     want = False
     for m in _JSON_TOKEN.finditer(text, pos):
         t = m.group()
-        if t in ("[", "{"):
-            depth += 1
+        if t[0] in "[{":
+            depth += len(t)
             deepest = max(deepest, depth)
-            keys.append(None)
-            if depth == 10 and field is None:
-                field = [k for k in keys if k is not None][:3]
-        elif t in ("]", "}"):
-            depth -= 1
-            keys.pop()
+            keys.extend([None] * len(t))
+            if depth >= 10 and field is None:
+                field = [k for k in keys[:10] if k is not None][:3]
+        elif t[0] in "]}":
+            depth -= len(t)
             if depth <= 0:
                 break
+            del keys[depth:]
         elif t == ":":
             if keys:
                 keys[-1] = last
