@@ -341,7 +341,7 @@ def test_bad_file_options_are_usage_errors(tmp_path: Path, plan_file: Path, args
 @pytest.mark.parametrize("name", ["utf-8\x00", "", "x" * 300])
 def test_a_strange_encoding_name_is_a_usage_error(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path, "r.jsonl", JSONL_TEXT, "utf-8")
-    with pytest.raises(UsageError, match="^unknown encoding "):
+    with pytest.raises(UsageError, match=r"^unknown encoding "):
         read_records_file(path, encoding=name)
 
 
