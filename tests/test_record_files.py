@@ -488,6 +488,19 @@ def test_too_many_bad_records_stop_the_run(tmp_path: Path, plan_file: Path) -> N
                             "records file for this plan?)\n"), err[-300:]
 
 
+def test_the_python_api_collects_every_bad_record_unless_told_a_limit() -> None:
+    plan = load_plan(PLAN_TEXT)
+    bad = [{"payee": f"p{i}", "period": "2026-05"} for i in range(MAX_ERRORS + 5)]
+    run = plan.evaluate([*bad, {**BASE, "payee": "ok"}], errors="collect")
+    assert len(run.errors) == MAX_ERRORS + 5
+    assert [r.payee for r in run.results] == ["ok"]
+    compiled = load_plan(PLAN_TEXT).compile()
+    compiled.reader.max_errors = 3
+    with pytest.raises(UsageError, match=r"^more than 3 records failed: stopped"):
+        compiled.evaluate(bad[:4], errors="collect")
+    assert len(compiled.evaluate(bad[:3], errors="collect").errors) == 3
+
+
 # ------------------------------------------------------------------ unambiguous records
 
 BASE = {"payee": "m-1", "period": "2026-05", "group": "福州",

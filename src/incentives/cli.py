@@ -84,12 +84,13 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import atomic_write
     from .plan import load_plan
-    from .records import file_options, iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
+    compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     state = None
     if args.state:
         state = _load_state(plan, args.state)

@@ -40,12 +40,13 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .explain import explain
     from .fileio import atomic_write
     from .plan import load_plan
-    from .records import file_options, iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     plan = load_plan(args.plan)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
+    compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     state = _load_state(plan, args.state) if args.state else None
     run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
                             errors="collect", state=state)

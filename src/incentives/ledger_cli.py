@@ -68,9 +68,10 @@ def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
     from .ledger import ADJUSTMENTS, correct, load_state_file, save_state_file
     from .plan import load_plan
-    from .records import file_options, iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     plan = load_plan(args.plan)
+    plan.compile().reader.max_errors = MAX_ERRORS  # a file that is not records ends
     if not Path(args.opening).exists():
         raise StateError(f"{args.opening}: no such state file (the opening state is needed)")
     opening = load_state_file(args.opening, plan)

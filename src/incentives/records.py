@@ -62,9 +62,9 @@ class _Slow(Exception):
     """The fast path met something it leaves to the full check."""
 
 
-def too_many_errors() -> UsageError:
-    """The error that stops a reading past :data:`MAX_ERRORS` bad records."""
-    return UsageError(f"more than {MAX_ERRORS:,} records failed: stopped (is it the right "
+def too_many_errors(limit: int) -> UsageError:
+    """The error that stops a reading past ``limit`` bad records."""
+    return UsageError(f"more than {limit:,} records failed: stopped (is it the right "
                       "records file for this plan?)")
 
 
@@ -97,6 +97,10 @@ class RecordReader:
         self.inputs = inputs
         self.unknown = unknown
         self.default_period = default_period
+        #: past this many bad records, :meth:`read_all` stops with a UsageError (the
+        #: command line sets :data:`MAX_ERRORS`, so that a file that is not records
+        #: ends); None: no limit
+        self.max_errors: int | None = None
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
         # a flat row's column is a metric's before an attribute's, as in _read
@@ -130,10 +134,10 @@ class RecordReader:
         """:meth:`read` each raw record into ``records``, or its error into ``errors``
         (a raw record that is already an error, as a JSONL line that is not JSON, too).
 
-        More than :data:`MAX_ERRORS` errors stop the reading with a :class:`UsageError`.
+        More than :attr:`max_errors` errors stop the reading with a :class:`UsageError`.
         """
         quick = self._quick
-        limit = len(errors) + MAX_ERRORS
+        limit = len(errors) + (self.max_errors if self.max_errors is not None else 1 << 62)
         for i, raw in enumerate(raws):
             if type(raw) is dict:
                 try:
@@ -144,19 +148,19 @@ class RecordReader:
                 except RecordError as exc:
                     errors.append(exc)
                     if len(errors) > limit:
-                        raise too_many_errors() from None
+                        raise too_many_errors(self.max_errors or 0) from None
                     continue
             elif isinstance(raw, IncentivesError):
                 errors.append(raw)
                 if len(errors) > limit:
-                    raise too_many_errors()
+                    raise too_many_errors(self.max_errors or 0)
                 continue
             try:
                 records.append(self._read(raw, i))
             except RecordError as exc:
                 errors.append(exc)
                 if len(errors) > limit:
-                    raise too_many_errors() from None
+                    raise too_many_errors(self.max_errors or 0) from None
 
     def _checked_events(self, given: dict[str, Any], payee: str,
                         period: str) -> dict[str, list[dict[str, Any]]]:
@@ -647,8 +651,9 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 #: The most bytes a records file may hold, unless told otherwise (``max_bytes``,
 #: ``--max-bytes``); a FIFO or a device is cut off there too.
 MAX_FILE_BYTES = 1 << 28
-#: The most bad records one evaluation collects: past them it stops with a
-#: UsageError (the file, or the plan, is not the one meant).
+#: The most bad records one evaluation on the command line collects: past them it
+#: stops with a UsageError (the file, or the plan, is not the one meant); see
+#: :attr:`RecordReader.max_errors`.
 MAX_ERRORS = 10_000
 #: The longest line of a JSON Lines or CSV records file, in characters.
 MAX_LINE = 1 << 20

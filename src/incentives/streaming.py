@@ -225,13 +225,14 @@ def iter_buckets(
     current: list[str] = []  # the period being evaluated, with a state
 
     reported = [0]
+    limit = compiled.reader.max_errors
 
     def report(exc: IncentivesError) -> None:
         if on_error is None:
             raise exc
         reported[0] += 1
-        if reported[0] > MAX_ERRORS:  # a file that is not records: stop
-            raise too_many_errors()
+        if limit is not None and reported[0] > limit:  # a file that is not records: stop
+            raise too_many_errors(limit)
         on_error(exc)
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
@@ -499,6 +500,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     from .records import file_options
 
     source = iter_raw_records(args.records, **file_options(args))
+    plan.compile().reader.max_errors = MAX_ERRORS  # a file that is not records ends
     summary = evaluate_stream(plan, source, args.out or out, format=args.format,
                               grouped=args.grouped, default_period=args.period,
                               spill_dir=args.spill_dir, on_error=show, state=state)
