@@ -213,6 +213,20 @@ def test_a_short_gbk_file_is_read_as_gb18030_not_a_wild_guess(tmp_path: Path) ->
     assert read_records_file(path) == [{"payee": "张三", "sales": "100"}]
 
 
+def test_a_western_legacy_file_is_refused_not_guessed(tmp_path: Path) -> None:
+    text = "payee,name,sales\nm-1,Müller,100\nm-2,José,20\n"
+    path = _write(tmp_path, "west.csv", text, "cp1252")
+    with pytest.raises(UsageError, match=r"it is not UTF-8 \(line 2, byte offset 22 counted from "
+                                         r"0: 0xfc\) and has no byte-order mark"):
+        read_records_file(path)
+    assert read_records_file(path, encoding="cp1252")[0]["name"] == "Müller"
+
+
+def test_big5_is_detected_too(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tw.csv", "payee,銷售額\n陳大文,100\n", "big5")
+    assert read_records_file(path) == [{"payee": "陳大文", "銷售額": "100"}]
+
+
 def test_a_large_gbk_file_is_read_across_chunks(tmp_path: Path) -> None:
     """Detected on its first DETECT_BYTES, then read chunk by chunk: characters and
     \\r\\n line ends split between chunks are read whole."""
