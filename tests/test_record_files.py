@@ -114,7 +114,7 @@ def _json(path: Path, **options: Any) -> str:
     return plan.evaluate(read_records_file(path, **options), errors="collect").to_json()
 
 
-def _cli(*args: Any, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def _cli(*args: Any, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
     """``incentives ARGS`` as a real process."""
     return subprocess.run([sys.executable, "-m", "incentives", *map(str, args)],
                           capture_output=True, timeout=timeout, check=False)
