@@ -366,3 +366,92 @@ def test_random_state_files_are_read_or_refused_never_a_traceback(text: str) -> 
             assert path.read_bytes() == before  # nothing written over a state refused
         else:
             assert code in (0, 1, 2)
+
+
+# ------------------------------------------------------------------ record files
+
+RECORD_FILES = sorted((ROOT / "examples").glob("*/records*.jsonl")) + sorted(
+    (ROOT / "tests" / "bad_records").glob("*.csv"))
+#: bytes that make files hard to read: encodings' marks, quotes, brackets, controls
+NASTY = [b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00", b"\x1b[2J", b"\xff", b"\xe4\xb8",
+         b'"', b"[", b"{", b"]", b"}", b",", b";", b"\t", b"|", b"\r", b"\n", b"\r\n",
+         b"\\u0000", b"\\ud800", b"\xe2\x80\xa8", b'"payee"', b": ", b"[" * 3000,
+         "张三".encode("gbk"), "张三".encode(), b"1e999999", b"NaN", b" " * 5]
+
+
+@st.composite
+def record_file_bytes(draw: st.DrawFn) -> tuple[str, bytes]:
+    source = draw(st.sampled_from(RECORD_FILES))
+    data = bytearray(source.read_bytes()[:4000])
+    for _ in range(draw(st.integers(0, 6))):
+        at = draw(st.integers(0, len(data)))
+        if draw(st.booleans()):
+            data[at:at] = draw(st.one_of(st.sampled_from(NASTY), st.binary(max_size=8)))
+        else:
+            del data[at:at + draw(st.integers(1, 40))]
+    suffix = draw(st.sampled_from([source.suffix, source.suffix, ".json", ".csv", ".jsonl"]))
+    return suffix, bytes(data)
+
+
+@FUZZ
+@given(file=record_file_bytes(), encoding=st.sampled_from([None, None, "utf-8", "gb18030",
+                                                           "utf-16", "latin-1"]),
+       delimiter=st.sampled_from([None, None, ";", "\t"]))
+def test_random_record_files_are_read_or_refused_with_library_errors(
+        tmp_path_factory: Any, file: tuple[str, bytes], encoding: str | None,
+        delimiter: str | None) -> None:
+    from incentives.records import iter_raw_records
+
+    suffix, data = file
+    path = tmp_path_factory.mktemp("fuzz") / f"records{suffix}"
+    path.write_bytes(data)
+    if suffix != ".csv":
+        delimiter = None
+    for plan in (TELECOM, BANK):
+        try:
+            run = plan.evaluate(iter_raw_records(path, encoding=encoding, delimiter=delimiter),
+                                errors="collect")
+        except IncentivesError:
+            continue
+        for e in run.errors:
+            assert isinstance(e, IncentivesError)
+            assert str(e).isprintable()
+        run.to_json().encode("utf-8")  # nothing that cannot be written out
+
+
+# ------------------------------------------------------------------ command-line arguments
+
+RUN_ARGS = ["--format", "json", "csv", "table", "xml", "--out", "--period", "2026-05",
+            "2026-13", "--state", "--encoding", "gbk", "utf-16", "nope", "--delimiter", ";",
+            ";;", "--max-bytes", "1K", "0", "-1", "10G", "--", "-", "", " ", "\x00", "\x1b[31m",
+            "--help", "--nope", "/dev/null", "/", "/nonexistent/x.jsonl", "x.xml"]
+
+
+@FUZZ
+@given(args=st.lists(st.one_of(st.sampled_from(RUN_ARGS), st.text(max_size=8)), max_size=8),
+       records=st.sampled_from(["examples/telecom/records.jsonl", "tests/bad_records/"
+                                "csv_semicolon_gbk.csv", "/dev/null", "missing.csv"]))
+def test_random_run_arguments_end_in_an_exit_status_not_a_traceback(
+        tmp_path_factory: Any, args: list[str], records: str) -> None:
+    import io
+    import os
+    from contextlib import redirect_stderr
+
+    from incentives.cli import main
+
+    folder = tmp_path_factory.mktemp("args")
+    # paths given to --out / --state land in a fresh folder, never in the project
+    args = [str(folder / "x") if i and args[i - 1] in ("--out", "--state") else a
+            for i, a in enumerate(args)]
+    argv = ["run", str(ROOT / "examples/telecom/plan.yaml"),
+            str(ROOT / records) if not records.startswith("/") else records, *args]
+    err = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv, out=io.StringIO())
+    finally:
+        os.chdir(cwd)
+    assert code in (0, 1, 2)
+    assert "Traceback" not in err.getvalue()

@@ -170,6 +170,7 @@ values = st.one_of(
     st.just("NaN"), st.booleans(), st.integers(-5, 600), st.integers(10**17, 10**19),
     st.decimals(allow_nan=True, allow_infinity=True, places=1),
     st.just(1.5), st.just([]), st.just({}), st.sampled_from(["A", "B", "C", " A "]),
+    st.sampled_from(["A\x1b", "\x00", "B\n", "7\t", "A\u2028", "\u3000A"]),
 )
 keys = st.sampled_from(["revenue", "visits", "score", "Score", "grade", "days", "active",
                         "lost", "bogus"])
@@ -186,8 +187,9 @@ def raw_records(draw: st.DrawFn) -> Any:
     attributes: dict[str, Any] = {"grade": draw(st.sampled_from(["A", "B", " B "]))}
     if draw(st.booleans()):
         attributes["days"] = draw(st.sampled_from([D(20), "30", 31]))
-    raw: dict[str, Any] = {"payee": draw(st.sampled_from(["m-1", " m-2 "])),
-                           "period": draw(st.sampled_from(["2026-05", "2026-Q2", ""]))}
+    raw: dict[str, Any] = {"payee": draw(st.sampled_from(["m-1", " m-2 ", "m\x1b3", "m-4\n"])),
+                           "period": draw(st.sampled_from(["2026-05", "2026-Q2", "",
+                                                           "2026-05\t"]))}
     if draw(st.booleans()):
         raw["group"] = draw(st.sampled_from(["g1", " g2 ", None]))
     if flat:
@@ -204,7 +206,7 @@ def raw_records(draw: st.DrawFn) -> Any:
                 st.just({"lost": None}), st.just({"lost": "c1"}), st.just({"lost": [[]]}),
                 st.just({"moves": [{"day": "2026-05-03"}]}),
                 st.lists(st.fixed_dictionaries(
-                    {"id": st.sampled_from(["c1", " c2 ", "", "  ", 7]),
+                    {"id": st.sampled_from(["c1", " c2 ", "", "  ", 7, "c\x1b3", "c4\u2028"]),
                      "value": st.sampled_from([D("10.5"), D(3), D("NaN"), D("-Infinity"),
                                                D("1E+40"), "4", 4, None])},
                     optional={"extra": st.just(1)}), max_size=3).map(
@@ -231,19 +233,24 @@ def test_fast_reader_agrees_with_full_check(raw: Any, default_period: str | None
 
 #: one thing spoilt in a well-formed record, by where it is
 SPOILS: dict[str, list[Any]] = {
-    "payee": ["", "  ", 5, None, "p" * 1001],
-    "period": ["", "2026-13", 202605, "x"],
-    "group": ["  ", 3, "g" * 1001],
+    "payee": ["", "  ", 5, None, "p" * 1001, "m\x1b-1", "m-1\n", "\x00", " m-1\t", "m\u2028",
+              "m\ud800", "m\u202e1", "\u3000m-1\u00a0"],
+    "period": ["", "2026-13", 202605, "x", "2026-05\n", "2026-05\x00", "\x1b2026-05",
+               "2026-" + "0" * 50],
+    "group": ["  ", 3, "g" * 1001, "g\x07", "g1\r", "g\x85", "\u3000g1"],
     "metrics": [None, [], {"bogus": 1}, {"revenue": D(-1)}, {"revenue": "3.25"},
                 {"revenue": D("Infinity")}, {"revenue": D("1." + "1" * 40)}, {}],
-    "attributes": [None, [], {"grade": "C"}, {"grade": ""}, {"grade": 1}, {"bogus": 1}],
+    "attributes": [None, [], {"grade": "C"}, {"grade": ""}, {"grade": 1}, {"bogus": 1},
+                   {"grade": "A\x00"}, {"grade": "\x1bA"}, {"grade": "A\u2029"},
+                   {"grade": "C" * 500}, {"b\x1bogus": 1}],
     "events": [[], "", {"lots": []}, {"lost": None}, {"lost": "c1"}, {"lost": [[]]},
                {"moves": [{"day": "2026-05-03"}]}, {"moves": []}],
     "event": [{"id": ""}, {"id": "  "}, {"id": 7}, {"id": None}, {"id": "x" * 1001},
               {"value": D("NaN")}, {"value": D("-Infinity")}, {"value": D("1E+40")},
               {"value": D("1." + "1" * 40)}, {"value": "4"}, {"value": 4},
-              {"value": None}, {"value": True}, {"extra": 1}],
-    "top": [{"bogus": 1}, {"Score": 1}],
+              {"value": None}, {"value": True}, {"extra": 1}, {"id": "c\x1b9"},
+              {"id": "c9\n"}, {"id": "\x9bc9"}, {"id": "c\u2066"}, {"e\x00xtra": 1}],
+    "top": [{"bogus": 1}, {"Score": 1}, {"bo\x1bgus": 1}],
 }
 
 

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ledger_cli import add_state_options
 
     add_state_options(p)
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_run)
 
     for name in EXTRA_COMMANDS:
@@ -108,7 +111,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     if args.columns is not None and args.format != "table":
         raise UsageError(f"--columns chooses the table's columns; --format {args.format} "
@@ -123,10 +126,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.period:
         compiled.reader.default_period = args.period
     # one writer per state: locked from reading the state to replacing it
+    compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     with state_lock(args):
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
-        run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+        run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
+                                errors="collect", state=state)
         text = render(run, args.format, columns=args.columns)
         if not args.out:
             out.write(text)  # shown before the state closes the period

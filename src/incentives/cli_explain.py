@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
                    help="the language of the statement's own phrases (labels come from the plan)")
     p.add_argument("--state", help="the state (ledger) file to start from (read only)")
     p.add_argument("--out", help="write the statement to this file (atomically)")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_explain)
 
 
@@ -41,7 +44,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import atomic_write
     from .ledger_cli import check_outputs, report_leftovers
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     check_outputs(args, "--out")  # before any work
     report_leftovers(args.out)
@@ -49,8 +52,10 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
+    compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     state = _load_state(plan, args.state) if args.state else None
-    run = compiled.evaluate(iter_raw_records(args.records), errors="collect", state=state)
+    run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
+                            errors="collect", state=state)
     found = [r for r in run.results
              if r.payee == args.payee and (args.period is None or r.period == args.period)]
     failed = [e for e in run.errors if getattr(e, "payee", None) == args.payee

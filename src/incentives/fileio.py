@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -306,3 +306,49 @@ def atomic_write(path: str | os.PathLike[str], text: str, *, encoding: str = "ut
     """
     with atomic_open(path, encoding=encoding) as handle:
         handle.write(text)
+
+
+def read_bytes_capped(path: str | os.PathLike[str], limit: int, what: str, *,
+                      error: Callable[[str], Exception] | None = None) -> bytes:
+    """The bytes of the file ``path``, which may hold at most ``limit`` of them.
+
+    A file holding more (a device such as ``/dev/zero``, a FIFO whose writer never
+    stops, a file far too large) is refused once ``limit + 1`` bytes are read,
+    never read to its end: ``error(message)`` is raised (a :class:`UsageError` by
+    default), the message naming ``what`` and the limit. ``OSError`` passes as is.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> _ = p.write_bytes(b"12345")
+    >>> read_bytes_capped(p, 5, "the file")
+    b'12345'
+    >>> read_bytes_capped(p, 4, "the file")
+    Traceback (most recent call last):
+    ...
+    incentives.errors.UsageError: the file is larger than 4 bytes, the most it may hold
+    """
+    with open(path, "rb") as handle:
+        try:
+            info = os.fstat(handle.fileno())
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            data, too_large = b"", True  # known too large: nothing is read
+        else:
+            data = handle.read(limit + 1)
+            too_large = len(data) > limit
+    if too_large:
+        message = f"{what} is larger than {limit:,} bytes, the most it may hold"
+        if error is None:
+            from .errors import UsageError
+
+            raise UsageError(message)
+        raise error(message)
+    return data
+
+
+def read_text_capped(path: str | os.PathLike[str], limit: int, what: str, *,
+                     encoding: str = "utf-8",
+                     error: Callable[[str], Exception] | None = None) -> str:
+    """:func:`read_bytes_capped`, decoded (``UnicodeDecodeError`` passes as is)."""
+    return read_bytes_capped(path, limit, what, error=error).decode(encoding)

@@ -433,11 +433,14 @@ def load_state_file(path: str | os.PathLike[str], plan: Plan) -> State:
     p = Path(path)
     if not p.exists():
         return State.empty(plan)
-    try:
-        size = p.stat().st_size
-        if size > _MAX_STATE_BYTES:
-            raise StateError(f"{path}: the state file is too large ({size} bytes)")
-        text = p.read_bytes().decode("utf-8")
+    from .fileio import read_bytes_capped
+
+    def too_large(message: str) -> StateError:
+        return StateError(f"{path}: {message}")
+
+    try:  # a device or an endless FIFO is cut off at the limit too
+        text = read_bytes_capped(p, _MAX_STATE_BYTES, "the state file",
+                                 error=too_large).decode("utf-8")
     except OSError as exc:
         raise StateError(f"{path}: cannot read the state file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -173,6 +173,9 @@ def register(sub: Any) -> None:
                         "it out to correct the first period the state closed")
     add_state_options(p, required=True, gaps=False,
                       help="the current state file: the adjustments are added to it")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_correct)
 
 
@@ -180,9 +183,12 @@ def _paid(path: str) -> dict[str, Any]:
     from .ledger import amount_of
 
     try:
+        from .fileio import read_text_capped
+        from .records import MAX_FILE_BYTES
+
         # numbers are kept as their text (amounts are decimal strings in a run's output)
-        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_float=str,
-                          parse_int=str, parse_constant=str)
+        data = json.loads(read_text_capped(path, MAX_FILE_BYTES, "the paid run"),
+                          parse_float=str, parse_int=str, parse_constant=str)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: cannot read the paid run: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
@@ -226,15 +232,16 @@ def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import StagedFiles
     from .ledger import ADJUSTMENTS, correct, load_state_file
     from .plan import load_plan
-    from .records import iter_raw_records
+    from .records import MAX_ERRORS, file_options, iter_raw_records
 
     check_outputs(args, "--state")
     plan = load_plan(args.plan)
     if args.opening and not Path(args.opening).exists():
         raise StateError(f"{args.opening}: no such state file (the opening state is needed; "
                          "leave --opening out only to correct the first period)")
+    plan.compile().reader.max_errors = MAX_ERRORS  # a file that is not records ends
     paid = _paid(args.paid)
-    records = list(iter_raw_records(args.records))
+    records = list(iter_raw_records(args.records, **file_options(args)))
     with state_lock(args):
         report_leftovers(args.state)
         state = load_state_file(args.state, plan)

@@ -337,8 +337,15 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
     if isinstance(source, str) and ("\n" in source or ":" in source.split("/")[-1]):
         return source, file
     path = Path(source)
-    try:
-        raw = path.read_bytes()
+    from .errors import PlanLimitError
+    from .fileio import read_bytes_capped
+    from .yamlio import MAX_TEXT
+
+    def too_large(message: str) -> PlanError:
+        return PlanLimitError(message, file=str(source))
+
+    try:  # a device or an endless FIFO is cut off: at most 4 bytes a character, and a BOM
+        raw = read_bytes_capped(path, 4 * MAX_TEXT + 3, "the plan file", error=too_large)
     except OSError as exc:
         raise PlanError(f"cannot read the plan file: {exc.strerror or exc}",
                         file=str(source)) from None

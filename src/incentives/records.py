@@ -19,10 +19,15 @@ never a zero.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import datetime as dt
-import io
+import itertools
 import json
+import os
+import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +49,8 @@ from .money import (
 from .periods import parse_period
 from .runtime import Record
 
-__all__ = ["RecordReader", "iter_raw_records", "read_records_file"]
+__all__ = ["MAX_ERRORS", "MAX_FILE_BYTES", "MAX_LINE", "MAX_UNREADABLE", "RecordReader",
+           "iter_raw_records", "read_records_file"]
 
 _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")
@@ -55,6 +61,12 @@ _MINA = -MAX_PLACES
 #: The longest text a record may hold in one field (payee, group, a text attribute...).
 MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
+#: What ids and text may not hold: C0 and C1 control characters (NUL, ESC, tab,
+#: newlines...), DEL, the line and paragraph separators U+2028/U+2029, the
+#: bidirectional embeddings, overrides and isolates, and lone surrogates.
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_control = CONTROL_CHARACTERS.search
 _GOOD_PERIODS: set[str] = set()
 
 
@@ -62,8 +74,27 @@ class _Slow(Exception):
     """The fast path met something it leaves to the full check."""
 
 
+def too_many_errors(limit: int) -> UsageError:
+    """The error that stops a reading past ``limit`` bad records."""
+    return UsageError(f"more than {limit:,} records failed: stopped (is it the right "
+                      "records file for this plan?)")
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (:data:`CONTROL_CHARACTERS`); cheap
+    for the usual text (``isprintable`` first)."""
+    return not text.isprintable() and _control(text) is not None
+
+
+def _control_message(text: str) -> str:
+    found = _control(text)
+    code = ord(found.group()) if found is not None else 0
+    return (f"control character U+{code:04X} in {_quote(text)}: ids and text may not hold "
+            "control characters")
 
 
 class RecordReader:
@@ -78,6 +109,10 @@ class RecordReader:
         self.inputs = inputs
         self.unknown = unknown
         self.default_period = default_period
+        #: past this many bad records, :meth:`read_all` stops with a UsageError (the
+        #: command line sets :data:`MAX_ERRORS`, so that a file that is not records
+        #: ends); None: no limit
+        self.max_errors: int | None = None
         self.metric_columns = {spec.column or name: name for name, spec in inputs.metrics.items()}
         self.attr_columns = {spec.column or name: name for name, spec in inputs.attributes.items()}
         # a flat row's column is a metric's before an attribute's, as in _read
@@ -109,8 +144,12 @@ class RecordReader:
     def read_all(self, raws: Iterable[Any], records: list[Record],
                  errors: list[IncentivesError]) -> None:
         """:meth:`read` each raw record into ``records``, or its error into ``errors``
-        (a raw record that is already an error, as a JSONL line that is not JSON, too)."""
+        (a raw record that is already an error, as a JSONL line that is not JSON, too).
+
+        More than :attr:`max_errors` errors stop the reading with a :class:`UsageError`.
+        """
         quick = self._quick
+        limit = len(errors) + (self.max_errors if self.max_errors is not None else 1 << 62)
         for i, raw in enumerate(raws):
             if type(raw) is dict:
                 try:
@@ -120,14 +159,20 @@ class RecordReader:
                     pass
                 except RecordError as exc:
                     errors.append(exc)
+                    if len(errors) > limit:
+                        raise too_many_errors(self.max_errors or 0) from None
                     continue
             elif isinstance(raw, IncentivesError):
                 errors.append(raw)
+                if len(errors) > limit:
+                    raise too_many_errors(self.max_errors or 0)
                 continue
             try:
                 records.append(self._read(raw, i))
             except RecordError as exc:
                 errors.append(exc)
+                if len(errors) > limit:
+                    raise too_many_errors(self.max_errors or 0) from None
 
     def _checked_events(self, given: dict[str, Any], payee: str,
                         period: str) -> dict[str, list[dict[str, Any]]]:
@@ -152,6 +197,10 @@ class RecordReader:
             payee_raw = _as_text(payee_raw) if isinstance(payee_raw, Decimal) else str(payee_raw)
         if not isinstance(payee_raw, str):
             raise RecordError("payee must be text", field="payee", index=index)
+        if _has_control(payee_raw):
+            raise RecordError(_control_message(payee_raw).replace(
+            f" in {_quote(payee_raw)}", " in the payee"), payee=_safe(payee_raw.strip()),
+            field="payee")
         payee = payee_raw.strip()
         if len(payee) > MAX_TEXT_FIELD:
             raise RecordError(f"payee is too long ({len(payee)} characters, at most "
@@ -161,7 +210,13 @@ class RecordReader:
             period = self.default_period
         if period is None:
             raise RecordError("missing period", payee=payee, field="period")
-        period = str(period).strip()
+        period = str(period)
+        if _has_control(period):
+            raise RecordError(_control_message(period), payee=payee, field="period")
+        period = period.strip()
+        if len(period) > 20:  # no period is this long: quote only its start
+            raise RecordError(f"period {_quote(period)} is not YYYY-MM, YYYY-Qn or YYYY",
+                              payee=payee, field="period")
         try:
             parse_period(period)
         except ValueError as exc:
@@ -176,7 +231,8 @@ class RecordReader:
         if any(k in raw for k in _NESTED):
             for k in raw:
                 if k not in _TOP and k not in _NESTED:
-                    raise fail(f"unknown key {k!r}" + self._hint(k, (*_TOP, *_NESTED)), str(k))
+                    raise fail(f"unknown key {_quote(k)}" + self._hint(str(k), (*_TOP, *_NESTED)),
+                               _safe(str(k)))
             metrics_raw = self._mapping(raw.get("metrics"), "metrics", fail)
             attrs_raw = self._mapping(raw.get("attributes"), "attributes", fail)
             events_raw = self._mapping(raw.get("events"), "events", fail)
@@ -195,7 +251,8 @@ class RecordReader:
                     attrs_raw[self.attr_columns[k]] = v
                 elif self.unknown == "error":
                     known = [*self.metric_columns, *self.attr_columns, *_NESTED]
-                    raise fail(f"unknown field {k!r}" + self._hint(str(k), known), str(k))
+                    raise fail(f"unknown field {_quote(k)}" + self._hint(str(k), known),
+                               _safe(str(k)))
         metrics = {name: self._metric(name, spec, metrics_raw.get(name, _MISSING), fail)
                    for name, spec in self.inputs.metrics.items()}
         attributes = {name: self._attribute(name, spec, attrs_raw.get(name, _MISSING), fail)
@@ -211,7 +268,10 @@ class RecordReader:
         elif isinstance(group, (dict, list, bool)):
             raise fail(f"group must be text, not {type(group).__name__}", "group")
         else:
-            group = _as_text(group) if isinstance(group, Decimal) else str(group).strip()
+            group = _as_text(group) if isinstance(group, Decimal) else str(group)
+            if _has_control(group):
+                raise fail(_control_message(group), "group")
+            group = group.strip()
             if len(group) > MAX_TEXT_FIELD:
                 raise fail(f"group is too long ({len(group)} characters, at most "
                            f"{MAX_TEXT_FIELD})", "group")
@@ -219,7 +279,7 @@ class RecordReader:
         if known is not None and group not in known:
             if group is None:
                 raise fail("missing group (the plan declares its groups)", "group")
-            raise fail(f"unknown group {group!r}" + self._hint(group, known), "group")
+            raise fail(f"unknown group {_quote(group)}" + self._hint(group, known), "group")
         return group  # type: ignore[no-any-return]
 
     @staticmethod
@@ -241,8 +301,8 @@ class RecordReader:
             return
         for k in given:
             if k not in declared:
-                raise fail(f"unknown {what[:-1]} {k!r}" + self._hint(str(k), declared),
-                           f"{what}.{k}")
+                raise fail(f"unknown {what[:-1]} {_quote(k)}" + self._hint(str(k), declared),
+                           f"{what}.{_safe(str(k))}")
 
     @staticmethod
     def _number(value: Any, spec: MetricSpec | AttributeSpec, field: str, fail: Any) -> Decimal:
@@ -283,17 +343,20 @@ class RecordReader:
             elif isinstance(value, str) and value.strip().lower() in ("false", "no", "0"):
                 out = False
             else:
-                raise fail(f"must be true or false, not {value!r}", field)
+                raise fail(f"must be true or false, not {_quote(value)}", field)
         else:
             if isinstance(value, (dict, list, bool)):
                 raise fail(f"must be text, not {type(value).__name__}", field)
-            out = _as_text(value) if isinstance(value, Decimal) else str(value).strip()
+            out = _as_text(value) if isinstance(value, Decimal) else str(value)
+            if _has_control(out):
+                raise fail(_control_message(out), field)
+            out = out.strip()
             if len(out) > MAX_TEXT_FIELD:
                 raise fail(f"text too long ({len(out)} characters, at most {MAX_TEXT_FIELD})",
                            field)
         if spec.allowed is not None and out not in spec.allowed:
             allowed = [str(a) for a in spec.allowed]
-            raise fail(f"{out!r} is not one of {', '.join(allowed)}"
+            raise fail(f"{_quote(out)} is not one of {', '.join(allowed)}"
                        + self._hint(str(out), allowed), field)
         return out
 
@@ -301,8 +364,8 @@ class RecordReader:
         declared = self.inputs.events
         for k in given:
             if k not in declared:
-                raise fail(f"unknown event list {k!r}" + self._hint(str(k), declared),
-                           f"events.{k}")
+                raise fail(f"unknown event list {_quote(k)}" + self._hint(str(k), declared),
+                           f"events.{_safe(str(k))}")
         out: dict[str, list[dict[str, Any]]] = {}
         for name, spec in declared.items():
             items = given.get(name)
@@ -319,8 +382,8 @@ class RecordReader:
                     raise fail("an event is a mapping of fields", f"events.{name}[{i}]")
                 if not item.keys() <= fields.keys():
                     k = next(k for k in item if k not in fields)
-                    raise fail(f"unknown field {k!r}" + self._hint(str(k), fields),
-                               f"events.{name}[{i}].{k}")
+                    raise fail(f"unknown field {_quote(k)}" + self._hint(str(k), fields),
+                               f"events.{name}[{i}].{_safe(str(k))}")
                 row: dict[str, Any] = {}
                 for fname, ftype in fields.items():
                     value = item.get(fname)
@@ -331,7 +394,7 @@ class RecordReader:
                             self._event_limits(item, name, i, fname, limits[fname], value, fail)
                         continue
                     if ftype == "text" and value.__class__ is str and value.strip() \
-                            and len(value) <= MAX_TEXT_FIELD:
+                            and len(value) <= MAX_TEXT_FIELD and not _has_control(value):
                         row[fname] = value
                         continue
                     fwhere = f"events.{name}[{i}].{fname}"
@@ -377,14 +440,16 @@ class RecordReader:
             try:
                 return dt.date.fromisoformat(str(value).strip())
             except ValueError:
-                raise fail(f"{value!r} is not a date like 2026-05-03", where) from None
+                raise fail(f"{_quote(value)} is not a date like 2026-05-03", where) from None
         if ftype == "bool":
             if not isinstance(value, bool):
-                raise fail(f"must be true or false, not {value!r}", where)
+                raise fail(f"must be true or false, not {_quote(value)}", where)
             return value
         if isinstance(value, (dict, list, bool)):
             raise fail(f"must be text, not {type(value).__name__}", where)
         text = _as_text(value) if isinstance(value, Decimal) else str(value)
+        if _has_control(text):
+            raise fail(_control_message(text), where)
         if len(text) > MAX_TEXT_FIELD:
             raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", where)
         return text
@@ -417,10 +482,11 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
                              "_good_period": _good_period, "_GOOD": _GOOD_PERIODS,
                              "_NK": _NESTED_KEYS, "_TOP": frozenset(_TOP), "_COLS": columns,
                              "_MN": frozenset(inputs.metrics),
-                             "_AN": frozenset(inputs.attributes)}
+                             "_AN": frozenset(inputs.attributes), "_ctl": _control}
     code = ["def read(raw):",
             "    payee = raw.get('payee')",
             "    if payee.__class__ is not str: raise _Slow",
+            "    if not payee.isprintable() and _ctl(payee): raise _Slow",
             "    payee = payee.strip()",
             "    if not payee or len(payee) > _MAXT: raise _Slow"]
 
@@ -456,11 +522,13 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
              "    if period is None or period == '':",
              f"        period = {const(default_period)}",
              "    if period.__class__ is not str: raise _Slow",
+             "    if not period.isprintable() and _ctl(period): raise _Slow",
              "    period = period.strip()",
              "    if period not in _GOOD: _good_period(period)",
              "    group = raw.get('group')",
              "    if group is not None:",
              "        if group.__class__ is not str: raise _Slow",
+             "        if not group.isprintable() and _ctl(group): raise _Slow",
              "        group = group.strip() or None",
              "        if group is not None and len(group) > _MAXT: raise _Slow"]
     if inputs.groups is not None:
@@ -502,6 +570,7 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
         if aspec.type == "text":
             code.append(f"    elif {var}.__class__ is not str: raise _Slow")
             code.append("    else:")
+            code.append(f"        if not {var}.isprintable() and _ctl({var}): raise _Slow")
             code.append(f"        {var} = {var}.strip()")
             code.append(f"        if not {var} or len({var}) > _MAXT: raise _Slow")
         elif aspec.type == "number":
@@ -571,7 +640,8 @@ def _events_code(inputs: Inputs, const: Callable[[Any], str]) -> list[str]:
                         code.append(f"                if {' or '.join(checks)}: raise _Slow")
             else:
                 code.append(f"                if not ({v}.__class__ is str and {v}.strip() "
-                            f"and len({v}) <= _MAXT): raise _Slow")
+                            f"and len({v}) <= _MAXT and ({v}.isprintable() or not _ctl({v}))): "
+                            "raise _Slow")
         row = "{" + ", ".join(f"{fname!r}: f{k}" for k, (fname, _) in enumerate(fields)) + "}"
         code.append(f"                {var}.append({row})")
     events = "{" + ", ".join(f"{n!r}: {v}" for n, v in lists) + "}"
@@ -621,6 +691,37 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 
 # ---------------------------------------------------------------------- files
 
+#: The most bytes a records file may hold, unless told otherwise (``max_bytes``,
+#: ``--max-bytes``); a FIFO or a device is cut off there too.
+MAX_FILE_BYTES = 1 << 28
+#: The most bad records one evaluation on the command line collects: past them it
+#: stops with a UsageError (the file, or the plan, is not the one meant); see
+#: :attr:`RecordReader.max_errors`.
+MAX_ERRORS = 10_000
+#: The longest line of a JSON Lines or CSV records file, in characters.
+MAX_LINE = 1 << 20
+#: A file with more lines than this that cannot be read at all (not JSON, not CSV)
+#: is refused as a whole: it is not a records file.
+MAX_UNREADABLE = 1000
+#: How much of a file's start is looked at to tell its encoding.
+DETECT_BYTES = 1 << 16
+#: The delimiters a CSV header is sniffed for, in order of preference on a tie.
+DELIMITERS = (",", ";", "\t", "|")
+_CHUNK = 1 << 16
+_DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+#: what charset-normalizer may name for CJK bytes, by family, preferred first: a GBK or
+#: GB18030 export (Chinese Excel) is read as GB18030 whenever that reading is plausible
+_CJK_FAMILIES = (
+    ("gb18030", ("gb18030", "gbk", "gb2312", "hz")),
+    ("cp950", ("big5", "big5hkscs", "cp950")),
+    ("cp932", ("cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp",
+               "euc_jis_2004", "euc_jisx0213", "iso2022_jp")),
+    ("cp949", ("cp949", "euc_kr", "johab", "iso2022_kr")),
+)
+_EOL = re.compile(r"\r\n|\r|\n")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]+|[\]}]+|[:,]')  # runs of brackets: one token
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')
+
 
 def _parse_int(text: str) -> int | Decimal:
     # a very long integer stays a Decimal (the reader refuses it as too large; reading
@@ -646,62 +747,621 @@ def _as_text(value: Decimal) -> str:
     return str(value) if range_problem(value) else format(value, "f")
 
 
+class _Dup(dict):  # type: ignore[type-arg]
+    """A JSON object that named a key twice (``key``): refused by the file readers."""
+
+    key: str = ""
+
+
+def _decoder(found: list[str]) -> json.JSONDecoder:
+    """A JSON decoder reading numbers as Decimals; an object naming a key twice is
+    a :class:`_Dup` and its key is appended to ``found``."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(items)
+        if len(d) < len(items):
+            seen: set[str] = set()
+            key = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            d = _Dup(d)
+            d.key = key
+            found.append(key)
+        return d
+
+    return json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int,
+                            parse_constant=lambda c: c, object_pairs_hook=pairs)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=_parse_float, parse_int=_parse_int,
-                      parse_constant=lambda c: c)
+    """``text`` as JSON, numbers as Decimals; a key named twice in an object is a
+    ValueError (a :class:`json.JSONDecodeError`), and so is nesting too deep."""
+    found: list[str] = []
+    try:
+        data = _decoder(found).decode(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    if found:
+        raise json.JSONDecodeError(f"duplicate key {_quote(found[0])}", text, 0)
+    return data
 
 
-def iter_raw_records(path: str | Path) -> Iterator[Any]:
+def iter_raw_records(path: str | Path, *, encoding: str | None = None,
+                     delimiter: str | None = None,
+                     max_bytes: int = MAX_FILE_BYTES) -> Iterator[Any]:
     """Yield the raw records of a JSON, JSONL or CSV file, in file order.
 
-    A line of JSONL that is not JSON is yielded as a :class:`RecordError`, so
-    the good lines are still read.
+    ``encoding`` is the file's text encoding; without it the file is read as
+    UTF-8 (with or without a byte-order mark), as UTF-16 or UTF-32 when it starts
+    with their byte-order mark, and otherwise as the legacy encoding detected
+    from its first :data:`DETECT_BYTES` (GB18030 for a GBK export from Chinese
+    Excel); a file whose encoding cannot be told is refused, asking for
+    ``encoding``. ``delimiter`` is a CSV file's (``,``, ``;``, tab, ``|``...);
+    without it, it is sniffed from the header line.
+
+    A line of JSONL that cannot be read (not JSON, a key named twice, nested
+    too deeply) is yielded as a :class:`RecordError`, so the good lines are
+    still read; so is a CSV row that cannot be read. Blank and whitespace-only
+    lines are skipped. What makes the whole file unreadable (bytes that are not
+    text in its encoding, a line longer than :data:`MAX_LINE` characters, more
+    than ``max_bytes`` bytes, a CSV header naming a column twice...) raises a
+    :class:`UsageError` naming the file and, where there is one, the line and
+    the byte.
     """
     p = Path(path)
+    name = str(path)
     suffix = p.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
+        raise UsageError(
+            f"cannot tell the format of {name!r}: use .json, .jsonl or .csv")
+    if delimiter is not None:
+        delimiter = _delimiter(delimiter)
+        if suffix != ".csv":
+            raise UsageError(f"{name!r}: a delimiter applies to .csv files only")
+    if encoding is not None:
+        encoding = _encoding(encoding)
     try:
-        handle = p.open("r", encoding="utf-8-sig", newline="")
+        handle = p.open("rb")
     except OSError as exc:
-        raise UsageError(f"cannot read records file {str(path)!r}: {exc.strerror}") from None
+        raise UsageError(f"cannot read records file {name!r}: {exc.strerror or exc}") from None
     with handle:
+        chunks = _decoded(handle, name, encoding, max_bytes)
         if suffix == ".csv":
-            yield from _iter_csv(handle)
-        elif suffix in (".jsonl", ".ndjson"):
-            for n, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield _loads(line)
-                except json.JSONDecodeError as exc:
-                    yield RecordError(f"line {n} is not JSON: {exc.msg}", field=f"line {n}")
+            yield from _iter_csv(_lines(chunks, name, keepends=True), name, delimiter)
         elif suffix == ".json":
-            try:
-                data = _loads(handle.read())
-            except json.JSONDecodeError as exc:
-                raise UsageError(
-                    f"{str(path)!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
-            if isinstance(data, dict) and "records" in data:
-                data = data["records"]
-            if not isinstance(data, list):
-                raise UsageError(f"{str(path)!r}: expected a list of records")
-            yield from data
+            yield from _iter_json(chunks, name)
         else:
-            raise UsageError(
-                f"cannot tell the format of {str(path)!r}: use .json, .jsonl or .csv")
+            yield from _iter_jsonl(_lines(chunks, name, keepends=False), name)
 
 
-def _iter_csv(handle: io.TextIOBase) -> Iterator[dict[str, Any]]:
-    reader = csv.DictReader(handle)
-    for row in reader:
-        clean: dict[str, Any] = {}
-        for k, v in row.items():
-            if k is None:
-                clean["<extra cells>"] = v  # more cells than the header names
+def read_records_file(path: str | Path, *, encoding: str | None = None,
+                      delimiter: str | None = None,
+                      max_bytes: int = MAX_FILE_BYTES) -> list[Any]:
+    """Every raw record of a file, as a list (see :func:`iter_raw_records`)."""
+    return list(iter_raw_records(path, encoding=encoding, delimiter=delimiter,
+                                 max_bytes=max_bytes))
+
+
+def add_file_options(parser: Any) -> None:
+    """Add ``--encoding`` and ``--delimiter`` (how a records file is read) to a
+    command's argparse parser."""
+    parser.add_argument("--encoding",
+                        help="the records file's text encoding (e.g. gb18030, utf-16, cp1252); "
+                             "default: UTF-8, UTF-16 by its byte-order mark, or detected")
+    parser.add_argument("--delimiter",
+                        help="a CSV file's delimiter: one character, or comma, semicolon, "
+                             "tab, pipe; default: sniffed from the header")
+    parser.add_argument("--max-bytes", type=_size, metavar="SIZE",
+                        help=f"the largest records file read, in bytes or with K, M, G "
+                             f"(default {MAX_FILE_BYTES >> 20}M)")
+
+
+def file_options(args: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`iter_raw_records` given on a command line
+    (see :func:`add_file_options`)."""
+    options = {"encoding": getattr(args, "encoding", None),
+               "delimiter": getattr(args, "delimiter", None)}
+    if getattr(args, "max_bytes", None) is not None:
+        options["max_bytes"] = args.max_bytes
+    return options
+
+
+def _size(text: str) -> int:
+    """A size in bytes, as ``--max-bytes`` takes it: ``1000000``, ``512K``, ``300M``, ``2G``."""
+    import argparse
+
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    match = re.fullmatch(r"\s*(\d{1,15})\s*([KMG]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{_quote(text)} is not a size such as 300M or 2G")
+    return int(match[1]) * units[match[2].upper()]
+
+
+def _delimiter(text: str) -> str:
+    d = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(d) != 1 or d in '"\r\n' or d.isalnum():
+        raise UsageError(f"delimiter {_quote(text)}: give one character (such as ; or |) "
+                         "or comma, semicolon, tab, pipe")
+    return d
+
+
+def _encoding(name: str) -> str:
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # unknown, or a NUL in the name
+        raise UsageError(f"unknown encoding {_quote(name)}; for example utf-8, gb18030, "
+                         "utf-16, cp1252") from None
+    if getattr(info, "_is_text_encoding", True) is False:
+        raise UsageError(f"{_quote(name)} is not a text encoding")
+    return info.name
+
+
+def _quote(value: Any, limit: int = 40) -> str:
+    """``value`` as a safe, short Python literal for a message: control characters
+    escaped, at most ``limit`` characters of it, then ``…``."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        return repr(text[:limit]) + "…"
+    return repr(text)
+
+
+def _safe(value: str, limit: int = 40) -> str:
+    """``value`` with control characters escaped (as ``repr`` does), cut to
+    ``limit`` characters and ``...``: a payee or a field to name in an error."""
+    if len(value) > limit:
+        value = value[:limit]
+        return repr(value)[1:-1] + "..."
+    return value if value.isprintable() else repr(value)[1:-1]
+
+
+# ---------------------------------------------------------------------- decoding
+
+
+def _decoded(handle: Any, name: str, encoding: str | None, max_bytes: int) -> Iterator[str]:
+    """The text of the open binary file ``handle``, chunk by chunk, decoded strictly
+    (a leading byte-order mark dropped); at most ``max_bytes`` bytes are read."""
+    try:
+        st = os.fstat(handle.fileno())
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > max_bytes:
+        raise _too_large(name, max_bytes)
+    if stat.S_ISDIR(st.st_mode if st is not None else 0):
+        raise UsageError(f"cannot read records file {name!r}: it is a folder")
+    head = _read(handle, name, min(DETECT_BYTES, max_bytes + 1))
+    if encoding is None:
+        encoding = _detect(head, name)
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    consumed = 0  # bytes handed to the decoder before ``data``
+    newlines = 0  # "\n" in the text decoded so far (to locate a bad byte)
+    data: bytes | None = head
+    first = True
+    while True:
+        if data is None:
+            data = _read(handle, name, _CHUNK)
+        final = not data
+        state = decoder.getstate()
+        try:
+            text = decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            raise _undecodable(exc, name, encoding, decoder, state, data, consumed,
+                               newlines) from None
+        except UnicodeError as exc:  # no byte-order mark where the codec needs one
+            raise UsageError(f"records file {name!r} is not valid {encoding} text: {exc} "
+                             "(for UTF-16 without one, name utf-16-le or utf-16-be)") from None
+        consumed += len(data)
+        if consumed > max_bytes:
+            raise _too_large(name, max_bytes)
+        if first:
+            first = False
+            if text.startswith("\ufeff"):
+                text = text[1:]
+        newlines += text.count("\n")
+        if text:
+            yield text
+        if final:
+            return
+        data = None
+
+
+def _read(handle: Any, name: str, size: int) -> bytes:
+    try:
+        data: bytes = handle.read(size)
+    except OSError as exc:
+        raise UsageError(f"cannot read records file {name!r}: {exc.strerror or exc}") from None
+    return data
+
+
+def _too_large(name: str, max_bytes: int) -> UsageError:
+    return UsageError(f"records file {name!r} is larger than {max_bytes:,} bytes, the most "
+                      "a records file may hold (records.MAX_FILE_BYTES)")
+
+
+def _undecodable(exc: UnicodeDecodeError, name: str, encoding: str, decoder: Any,
+                 state: Any, data: bytes, consumed: int, newlines: int) -> UsageError:
+    pending = max(0, len(exc.object) - len(data))  # bytes the decoder held from before
+    offset = max(0, consumed - pending + exc.start)
+    try:  # the newlines in the good part of this chunk
+        decoder.setstate(state)
+        part = decoder.decode(data[:max(0, exc.start - pending)])
+    except (UnicodeDecodeError, ValueError):
+        part = ""
+    line = newlines + part.count("\n") + 1
+    bad = exc.object[exc.start:min(exc.end, exc.start + 4)]
+    shown = " ".join(f"0x{b:02x}" for b in bad)
+    return UsageError(f"records file {name!r} is not valid {encoding} text: line {line}, "
+                      f"byte offset {offset} (counted from 0): {shown}; name the file's "
+                      "encoding with --encoding (e.g. gb18030, utf-16, cp1252)")
+
+
+def _detect(head: bytes, name: str) -> str:
+    """The encoding of a file starting with ``head``: a byte-order mark's, UTF-8 if
+    ``head`` is UTF-8 (ASCII is), else a CJK encoding charset-normalizer finds
+    plausible (GB18030 first); anything else is refused rather than guessed."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:  # text has no NUL: UTF-16 without its mark, when one byte of
+        even = head[0:len(head) // 2 * 2:2]  # each pair is mostly NUL and the other never
+        odd = head[1:len(head) // 2 * 2:2]
+        for codec, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+            if (zeros.count(0) * 2 > len(zeros) and other.count(0) * 20 < len(other)
+                    and _decodes(head, codec)):
+                return codec
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(head, False)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        bad = " ".join(f"0x{b:02x}" for b in head[exc.start:min(exc.end, exc.start + 4)])
+        line = head.count(b"\n", 0, exc.start) + 1
+        where = f" (line {line}, byte offset {exc.start} counted from 0: {bad})"
+    cut = head.rfind(b"\n")
+    sample = head[:cut + 1] if cut > 0 and len(head) > DETECT_BYTES // 2 else head
+    from charset_normalizer import from_bytes
+
+    found = [m.encoding for m in from_bytes(sample)]
+    guess = found[0] if found else None
+    cjk = {n for _, names in _CJK_FAMILIES for n in names}
+    if guess in cjk:
+        for codec, names in _CJK_FAMILIES:
+            if any(n in names for n in found) and _decodes(sample, codec):
+                return codec
+    hint = f"; it may be {guess}: try --encoding {guess}" if guess else ""
+    raise UsageError(f"cannot tell the text encoding of records file {name!r}: it is not "
+                     f"UTF-8{where} and has no byte-order mark{hint}")
+
+
+def _decodes(sample: bytes, codec: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(codec)("strict").decode(sample, False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _lines(chunks: Iterator[str], name: str, *, keepends: bool) -> Iterator[str]:
+    """The lines of the text in ``chunks`` (ended by \\n, \\r\\n or \\r; with their
+    ends when ``keepends``); a line longer than :data:`MAX_LINE` is refused."""
+    rest = ""
+    n = 0
+    for text in chunks:
+        if rest:
+            text = rest + text
+        if "\r" not in text or text.count("\r") == text.count("\r\n"):
+            # no line ends but \n and \r\n: split at \n (a CSV line keeps its \r\n, as
+            # the csv module wants)
+            if not keepends and "\r" in text:
+                text = text.replace("\r\n", "\n")
+            lines = text.split("\n")
+            rest = lines.pop()
+            if len(text) > MAX_LINE:
+                for i, line in enumerate(lines):
+                    if len(line) > MAX_LINE:
+                        raise _too_long(name, n + i + 1)
+            n += len(lines)
+            if keepends:
+                for line in lines:
+                    yield line + "\n"
+            else:
+                yield from lines
+        else:
+            pos = 0
+            for m in _EOL.finditer(text):
+                if m.end() == len(text) and m.group() == "\r":
+                    break  # a \n may follow in the next chunk
+                n += 1
+                if m.start() - pos > MAX_LINE:
+                    raise _too_long(name, n)
+                yield text[pos:m.end() if keepends else m.start()]
+                pos = m.end()
+            rest = text[pos:]
+        if len(rest) > MAX_LINE:
+            raise _too_long(name, n + 1)
+    if rest:
+        yield rest
+
+
+def _too_long(name: str, line: int) -> UsageError:
+    return UsageError(f"records file {name!r}: line {line} is longer than {MAX_LINE:,} "
+                      "characters, the most a line may hold (records.MAX_LINE)")
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _iter_jsonl(lines: Iterator[str], name: str) -> Iterator[Any]:
+    found: list[str] = []
+    decode = _decoder(found).decode
+    unreadable = 0
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = decode(line)
+        except json.JSONDecodeError as exc:
+            error = RecordError(f"line {n} is not JSON: {exc.msg}", field=f"line {n}")
+        except RecursionError:
+            error = _too_deep(line, 0, f"line {n}")
+        else:
+            if not found:
+                yield raw
                 continue
-            clean[k.strip()] = v
+            error = _duplicate(raw, found[0], f"line {n}")
+            found.clear()
+        unreadable += 1
+        if unreadable > MAX_UNREADABLE:
+            raise UsageError(f"records file {name!r}: more than {MAX_UNREADABLE} lines "
+                             "cannot be read as records; is it a JSON Lines file?")
+        yield error
+
+
+def _iter_json(chunks: Iterator[str], name: str) -> Iterator[Any]:
+    text = "".join(chunks)
+    found: list[str] = []
+    decoder = _decoder(found)
+    try:
+        data = decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{name!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        yield from _json_items(text, name, found)
+        return
+    if isinstance(data, dict) and "records" in data:
+        if type(data) is _Dup:
+            raise UsageError(f"{name!r}: duplicate key {_quote(data.key)}")
+        data = data["records"]
+    if not isinstance(data, list):
+        raise UsageError(f"{name!r}: expected a list of records")
+    if not found:
+        yield from data
+        return
+    for i, raw in enumerate(data):
+        key = _dup_key(raw)
+        yield raw if key is None else _duplicate(raw, key, None, index=i)
+
+
+def _json_items(text: str, name: str, found: list[str]) -> Iterator[Any]:
+    """The items of the JSON list ``text`` one by one (the whole is nested too deeply
+    for one parse): an item nested too deeply is yielded as a RecordError."""
+    decoder = _decoder(found)
+    ws = re.compile(r"[ \t\n\r]*")
+    pos = ws.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", pos):
+        raise UsageError(f"{name!r} is nested too deeply (a records file is a list of records)")
+    pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
+    i = 0
+    while not text.startswith("]", pos):
+        try:
+            raw, end = decoder.raw_decode(text, pos)
+        except RecursionError:
+            yield _too_deep(text, pos, None, index=i)
+            end = _value_end(text, pos)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{name!r} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        else:
+            key = _dup_key(raw) if found else None
+            found.clear()
+            yield raw if key is None else _duplicate(raw, key, None, index=i)
+        i += 1
+        pos = ws.match(text, end).end()  # type: ignore[union-attr]
+        if text.startswith(",", pos):
+            pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
+        elif not text.startswith("]", pos):
+            line = text.count("\n", 0, pos) + 1
+            raise UsageError(f"{name!r} is not JSON: expecting ',' at line {line}")
+
+
+def _value_end(text: str, pos: int) -> int:
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text, pos):
+        t = m.group()
+        if t[0] in "[{":
+            depth += len(t)
+        elif t[0] in "]}":
+            if depth <= len(t):
+                return m.start() + depth
+            depth -= len(t)
+    return len(text)
+
+
+def _too_deep(text: str, pos: int, where: str | None, index: int | None = None) -> RecordError:
+    """The error for a record nested too deeply to parse: its payee when it names one
+    near its top, and the field under which the nesting goes deep."""
+    depth = deepest = 0
+    keys: list[str | None] = []
+    field: list[str] | None = None
+    payee: str | None = None
+    last: str | None = None
+    want = False
+    for m in _JSON_TOKEN.finditer(text, pos):
+        t = m.group()
+        if t[0] in "[{":
+            depth += len(t)
+            deepest = max(deepest, depth)
+            keys.extend([None] * len(t))
+            if depth >= 10 and field is None:
+                field = [k for k in keys[:10] if k is not None][:3]
+        elif t[0] in "]}":
+            depth -= len(t)
+            if depth <= 0:
+                break
+            del keys[depth:]
+        elif t == ":":
+            if keys:
+                keys[-1] = last
+            want = depth == 1 and last == "payee"
+            continue
+        elif t != ",":
+            if want and len(t) <= 4 * MAX_TEXT_FIELD:
+                with contextlib.suppress(ValueError):
+                    payee = json.loads(t)
+            last = t[1:-1] if len(t) <= 200 else None
+        want = False
+    message = f"nested too deeply ({deepest:,} levels of [ and {{)"
+    if where is not None:
+        message = f"{where}: {message}"
+    name = ".".join(_safe(k) for k in field or [] if k) or where
+    if isinstance(payee, str) and payee.strip():
+        return RecordError(message, payee=_safe(payee.strip()), field=name)
+    return RecordError(message, field=name, index=index)
+
+
+def _dup_key(raw: Any) -> list[str] | None:
+    """Where in ``raw`` (a parsed record) an object names a key twice: the path to
+    that key, or None."""
+    todo: list[tuple[Any, list[str]]] = [(raw, [])]
+    while todo:
+        value, path = todo.pop()
+        if isinstance(value, dict):
+            if type(value) is _Dup:
+                return [*path, value.key]
+            todo.extend((v, [*path, str(k)]) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            todo.extend((v, [*path[:-1], f"{path[-1]}[{i}]" if path else f"[{i}]"])
+                        for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def _duplicate(raw: Any, key: Any, where: str | None, index: int | None = None) -> RecordError:
+    """The error for a record naming a key twice (``key``: the key, or its path)."""
+    path = key if isinstance(key, list) else _dup_key(raw) or [key]
+    field = ".".join(_safe(k) for k in path)
+    message = f"duplicate key {_quote(path[-1])}"
+    if where is not None:
+        message = f"{where}: {message}"
+    payee = raw.get("payee") if isinstance(raw, dict) and path != ["payee"] else None
+    if isinstance(payee, str) and payee.strip():
+        period = raw.get("period") if path != ["period"] else None
+        if not isinstance(period, str):
+            period = None
+        else:
+            period = period.strip() or None
+            try:
+                parse_period(period or "")
+            except ValueError:
+                period = None
+        return RecordError(message, payee=_safe(payee.strip()), period=period, field=field)
+    return RecordError(message, field=field, index=index)
+
+
+# ---------------------------------------------------------------------- CSV
+
+
+def _sniff(header: str) -> str:
+    """The delimiter of a CSV header line: the candidate found most often outside
+    quotes (a comma on a tie, or when there is none)."""
+    bare = _QUOTED.sub("", header)
+    best = max(DELIMITERS, key=lambda d: (bare.count(d), -DELIMITERS.index(d)))
+    return best if bare.count(best) else ","
+
+
+def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterator[Any]:
+    seen: list[str] = []  # the lines the csv reader took for the row it is on
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            seen.append(line)
+            yield line
+
+    source = feed()
+    skipped = 0
+    first = ""
+    for first in source:
+        if first.strip():
+            break
+        skipped += 1
+        seen.clear()
+    else:
+        return  # no header: no records
+    if delimiter is None:
+        delimiter = _sniff(first)
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
+    header_row = next(reader)
+    header = [h.strip() for h in header_row]
+    where: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h in where:
+            raise UsageError(f"records file {name!r}: the header names the column "
+                             f"{_quote(h)} twice (columns {where[h] + 1} and {i + 1})")
+        where[h] = i
+    width = len(header)
+    unreadable = 0
+    while True:
+        seen.clear()
+        line = reader.line_num + skipped + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            cells = None
+            if "field limit" in str(exc):  # read the row without the csv module's limit
+                text = "".join(seen)
+                while text.count('"') % 2 and len(text) <= MAX_LINE:
+                    more = next(source, None)  # the rest of a quoted cell's lines
+                    if more is None:
+                        break
+                    text += more
+                cells = _split_row(text, delimiter)
+            if cells is None:
+                unreadable += 1
+                if unreadable > MAX_UNREADABLE:
+                    raise UsageError(f"records file {name!r}: more than {MAX_UNREADABLE} "
+                                     "lines cannot be read as CSV rows") from None
+                yield RecordError(f"line {line} is not a CSV row: {exc}", field=f"line {line}")
+                continue
+            row = cells
+        if not row or (not row[0].strip() and not any(c.strip() for c in row)):
+            continue  # a blank or whitespace-only line
+        if len(row) == width:
+            yield dict(zip(header, row, strict=True))
+            continue
+        clean: dict[str, Any] = dict(zip(header, row, strict=False))
+        if len(row) < width:
+            for h in header[len(row):]:
+                clean[h] = None  # fewer cells than the header names
+        else:
+            clean["<extra cells>"] = row[width:]  # more cells than the header names
         yield clean
 
 
-def read_records_file(path: str | Path) -> list[Any]:
-    """Every raw record of a file, as a list (see :func:`iter_raw_records`)."""
-    return list(iter_raw_records(path))
+def _split_row(text: str, delimiter: str) -> list[str] | None:
+    """The cells of one CSV row of ``text`` (its lines), read without the csv module's
+    field size limit; None when ``text`` is not one whole row."""
+    body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith(("\n", "\r")) \
+        else text
+    cell = re.compile(r'"([^"]*(?:""[^"]*)*)"|([^' + re.escape(delimiter) + r'"\r\n]*)')
+    cells: list[str] = []
+    pos = 0
+    while True:
+        m = cell.match(body, pos)
+        if m is None:
+            return None
+        cells.append(m.group(1).replace('""', '"') if m.group(1) is not None else m.group(2))
+        pos = m.end()
+        if pos == len(body):
+            return cells
+        if body[pos] != delimiter:
+            return None
+        pos += 1

@@ -78,6 +78,9 @@ def register(sub: Any) -> None:
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar (default: on a terminal)")
     bar.add_argument("--no-progress", dest="progress", action="store_false")
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_simulate)
 
 
@@ -88,11 +91,14 @@ def load_variant(path: str | Path, base: Plan) -> Variant:
     from .yamlio import load_yaml
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
+    from .fileio import read_text_capped
+    from .yamlio import MAX_TEXT
+
+    try:  # a device or an endless FIFO is cut off
+        text = read_text_capped(p, 4 * MAX_TEXT + 3, f"the variant file {str(path)!r}")
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the variant file {str(path)!r}: "
-                         f"{exc.strerror or exc}") from None
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
     data, _ = load_yaml(text, file=str(path))
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a variant file is a mapping (a plan, or name/changes)")
@@ -127,7 +133,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     require("simulate", "incentives simulate")  # before any work: one line, exit 2
     from .plan import load_plan
     from .populations import _revenue_metric, synthetic
-    from .records import read_records_file
+    from .records import file_options, read_records_file
     from .simulate import simulate, sweep
 
     plan = load_plan(args.plan)
@@ -138,7 +144,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
                                           period=args.period, groups=args.groups)
         source = f"{args.synthetic} synthetic payees (seed {args.seed}, period {args.period})"
     else:
-        population = read_records_file(args.population)
+        population = read_records_file(args.population, **file_options(args))
         source = f"{len(population)} records from {Path(args.population).name}"
     variants = [load_variant(v, plan) for v in args.variant]
     if args.sweep:

@@ -48,7 +48,10 @@ columns of ``incentives run --format csv``.
 (1, Decimal('50.00'))
 
 On the command line: ``incentives stream PLAN RECORDS [--format jsonl|csv]
-[--out FILE] [--grouped] [--spill-dir DIR] [--errors FILE] [--period P]``.
+[--out FILE] [--grouped] [--spill-dir DIR] [--errors FILE] [--period P]
+[--encoding E] [--delimiter D] [--max-bytes N]``. From Python, a file in another
+encoding or with another delimiter is given as
+``iter_raw_records(path, encoding=..., delimiter=...)``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 from .errors import IncentivesError, RecordError, UsageError
 from .fileio import _lock, atomic_open, path_in_use
 from .money import ZERO
-from .records import RecordReader, iter_raw_records
+from .records import MAX_ERRORS, RecordReader, iter_raw_records, too_many_errors
 from .runtime import Record
 
 if TYPE_CHECKING:
@@ -268,9 +271,15 @@ def iter_buckets(
     book = None if state is None else compiled.opening_state(state)
     current: list[str] = []  # the period being evaluated, with a state
 
+    reported = [0]
+    limit = compiled.reader.max_errors
+
     def report(exc: IncentivesError) -> None:
         if on_error is None:
             raise exc
+        reported[0] += 1
+        if limit is not None and reported[0] > limit:  # a file that is not records: stop
+            raise too_many_errors(limit)
         on_error(exc)
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
@@ -519,6 +528,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--period", type=period_option,
                    help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
     add_state_options(p)
+    from .records import add_file_options
+
+    add_file_options(p)
     p.set_defaults(func=cmd_stream)
 
 
@@ -544,6 +556,10 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     def show(exc: IncentivesError) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
+    from .records import file_options
+
+    source = iter_raw_records(args.records, **file_options(args))
+    plan.compile().reader.max_errors = MAX_ERRORS  # a file that is not records ends
     with state_lock(args):
         report_leftovers(args.out, args.errors, args.state)
         for note in clean_spill_leftovers(args.spill_dir):
@@ -551,7 +567,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
         state = open_state(args, plan) if args.state else None
         with StagedFiles() as files:
             target = files.open(args.out) if args.out else out
-            summary = evaluate_stream(plan, args.records, target, format=args.format,
+            summary = evaluate_stream(plan, source, target, format=args.format,
                                       grouped=args.grouped, default_period=args.period,
                                       spill_dir=args.spill_dir, on_error=show, state=state)
             if args.errors:
