@@ -477,8 +477,10 @@ def test_a_state_from_a_device_ends_with_a_clear_error(tmp_path: Path, plan_file
     link.symlink_to("/dev/zero")
     result = _cli("run", plan_file, records, "--state", link)
     assert result.returncode == 2
-    assert _no_traceback(result) == (f"error: {link}: the state file is larger than "
-                                     "536,870,912 bytes, the most it may hold\n")
+    # refused before any work, as not a regular file; read, it would stop at the cap
+    assert _no_traceback(result) == (
+        f"error: --state {link}: not a regular file (a device or a pipe); it is replaced "
+        "whole when the output is complete, so give a file\n")
 
 
 def test_capped_reads_stop_at_the_limit() -> None:
