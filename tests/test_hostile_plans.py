@@ -121,3 +121,13 @@ def test_huge_arithmetic_at_run_time_is_a_quick_evaluation_error(
         assert len(run.errors) == 1
     else:
         assert len(run.errors) == 2
+
+
+def test_long_text_may_break_lines_but_a_label_may_not() -> None:
+    plan = load_plan('name: ok\ndescription: "two\\nlines\\tand a tab"\n'
+                     'inputs: {metrics: {sales: {label: "销售额 (sales)"}}}\n'
+                     'policies: [{type: formula, id: pay, label: 提成, amount: sales * 0.1}]\n')
+    assert plan.description == "two\nlines\tand a tab"
+    with pytest.raises(errors.PlanError, match=r"U\+0009 in 'a\\tb': a label, a name or an id"):
+        load_plan('name: "a\\tb"\ninputs: {metrics: {sales: {}}}\n'
+                  'policies: [{type: formula, id: pay, amount: sales}]\n')

@@ -21,11 +21,13 @@ translated at the boundary and chained with ``from``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 from typing import Any
 
 __all__ = [
+    "CONTROL_CHARACTERS",
     "EvaluationError",
     "FormulaError",
     "FormulaLimitError",
@@ -39,6 +41,13 @@ __all__ = [
     "did_you_mean",
     "format_path",
 ]
+
+#: What ids and text read from outside may not hold: C0 and C1 control characters
+#: (NUL, ESC, tab, newlines...), DEL, the line and paragraph separators U+2028/U+2029,
+#: the bidirectional embeddings, overrides and isolates, and lone surrogates. Shown
+#: on a terminal or in a spreadsheet, they could hide or rewrite what is displayed.
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

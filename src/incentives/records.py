@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import IncentivesError, RecordError, UsageError, did_you_mean
+from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, UsageError, did_you_mean
 from .inputs import AttributeSpec, FieldLimits, Inputs, MetricSpec
 from .money import (
     CONTEXT,
@@ -61,11 +61,6 @@ _MINA = -MAX_PLACES
 #: The longest text a record may hold in one field (payee, group, a text attribute...).
 MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
-#: What ids and text may not hold: C0 and C1 control characters (NUL, ESC, tab,
-#: newlines...), DEL, the line and paragraph separators U+2028/U+2029, the
-#: bidirectional embeddings, overrides and isolates, and lone surrogates.
-CONTROL_CHARACTERS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _control = CONTROL_CHARACTERS.search
 _GOOD_PERIODS: set[str] = set()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .errors import PlanError, PlanLimitError
+from .errors import CONTROL_CHARACTERS, PlanError, PlanLimitError
 from .money import MAX_NUMBER_TEXT, MAX_PLACES, plain, range_problem, short
 
 __all__ = [
@@ -211,11 +211,32 @@ class _Builder:
         if isinstance(value, int) and not isinstance(value, bool) and (
                 abs(value) >= 10**MAX_NUMBER_DIGITS):
             raise self._too_large(node, path)
+        if isinstance(value, str) and not value.isprintable():
+            self._check_text(value, node, path)
         if isinstance(value, dt.datetime):
             return value
         if isinstance(value, float):  # pragma: no cover - floats are handled above
             return Decimal(node.value)
         return value
+
+
+    def _check_text(self, value: str, node: yaml.ScalarNode, path: Path) -> None:
+        """Refuse a control character in the plan's text: a label, a name or an id is
+        one line of printable text; longer text (a description, a formula) may also
+        break lines and hold tabs."""
+        one_line = bool(path) and path[-1] in _ONE_LINE_KEYS
+        for found in CONTROL_CHARACTERS.finditer(value):
+            if found.group() in "\t\n\r" and not one_line:
+                continue
+            shown = short(value, _QUOTE).encode("unicode_escape").decode("ascii")
+            rule = ("a label, a name or an id is one line of printable text" if one_line
+                    else "text in a plan may not hold control characters")
+            raise self.fail(f"control character U+{ord(found.group()):04X} in '{shown}': "
+                            f"{rule}", node, path)
+
+
+#: Keys whose text is shown on one line (tables, statements, CSV headers).
+_ONE_LINE_KEYS = frozenset(("label", "name", "id", "title", "version", "currency", "column"))
 
 
 class _Counting(yaml.composer.Composer):
