@@ -202,3 +202,22 @@ def test_cost_per_revenue_bars_are_labelled_percentages(sim: Simulation) -> None
 def test_save_writes_a_png(sim: Simulation, tmp_path: Path) -> None:
     out = plots.save(plots.lorenz(sim), tmp_path / "sub" / "lorenz.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_labels_no_font_can_draw_give_one_warning_a_figure(tmp_path: Path) -> None:
+    # matplotlib warns once per missing character; a saved figure warns once, by name
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from incentives.plots import MissingGlyphsWarning, save
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_xlabel("\ue000\ue001 private-use characters no font has")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save(fig, tmp_path / "tags.png")
+    assert [(w.category, str(w.message).split(":")[0]) for w in caught] == [
+        (MissingGlyphsWarning, "tags.png")]
+    assert (tmp_path / "tags.png").stat().st_size > 0

@@ -124,7 +124,10 @@ def test_telecom_counts_are_whole_in_the_report_too(tmp_path: Path, cli) -> None
     res = cli("simulate", ROOT / "examples/telecom/plan.yaml", "--synthetic", "200",
               "--seed", "3", "--out", tmp_path / "r", "--no-progress")
     assert res.code == 0, res.err
-    assert res.err == ""
+    # nothing on stderr but, on a machine with no CJK font, one note for the Chinese labels
+    assert [line for line in res.err.splitlines()
+            if not line.startswith("note: ") or "CJK font" not in line] == []
+    assert len(res.err.splitlines()) <= 1
     assert (tmp_path / "r/pay_curve.png").is_file()
 
 

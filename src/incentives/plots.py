@@ -25,6 +25,7 @@ never ``1.2`` beside a ``1e6`` offset); shares are percentages.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from .results import Run
     from .simulate import Simulation, Variant
 
-__all__ = ["cost_per_revenue", "lorenz", "lorenz_points", "pay_curve", "pay_distribution",
+__all__ = ["MissingGlyphsWarning", "cost_per_revenue", "lorenz", "lorenz_points", "pay_curve", "pay_distribution",
            "plain_number", "save", "sweep_cost"]
 
 Runs = Union["Simulation", Mapping[str, "Run"]]
@@ -410,6 +411,22 @@ def save(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with rc_context(_fonts()):
+    with warnings.catch_warnings(record=True) as caught, rc_context(_fonts()):
+        warnings.simplefilter("always")
         fig.savefig(out, format="png", dpi=dpi)
+    missing = False
+    for w in caught:
+        if "missing from font" in str(w.message):
+            missing = True  # one warning a figure, not one a character
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        warnings.warn(MissingGlyphsWarning(
+            f"{out.name}: no installed font has every character of its labels (Chinese "
+            "labels need a CJK font such as Noto Sans CJK SC, Debian's fonts-noto-cjk); "
+            "those characters are drawn as boxes"), stacklevel=2)
     return out
+
+
+class MissingGlyphsWarning(UserWarning):
+    """A saved figure has characters that no installed font can draw."""

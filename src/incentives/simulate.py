@@ -909,13 +909,16 @@ class Comparison:
 
 
 def format_figure(value: Any, *, places: int = 2, key: str = "") -> str:
-    """A figure for a table: shares as percentages, ratios to 4 places, money to ``places``."""
+    """A figure for a table: shares and cost per revenue as percentages, ratios to 4 places,
+    money to ``places``."""
     if value is None:
         return "-"
     if isinstance(value, Decimal):
         if key.endswith("_share"):
             return f"{(value * 100).quantize(Decimal('0.1'))}%"
-        if key in ("cost_per_revenue", "cv", "gini", "max_min"):
+        if key == "cost_per_revenue":  # cost as a percentage of revenue, as designers say it
+            return f"{(value * 100).quantize(Decimal('0.01'))}%"
+        if key in ("cv", "gini", "max_min"):
             return format(value.quantize(Decimal("0.0001")), "f")
         return format(value.quantize(Decimal(1).scaleb(-places)), "f")
     return str(value)

@@ -27,6 +27,8 @@ import argparse
 import csv
 import html
 import io
+import sys
+import warnings
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -155,7 +157,19 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
         _revenue_metric(plan, args.revenue)  # a clear error for an unknown metric
     sim = simulate(plan, variants, population, progress=args.progress)
     comparison = sim.compare(revenue=revenue, top=args.top)
-    files = write_report(sim, comparison, args.out, source=source, revenue=revenue)
+    from .plots import MissingGlyphsWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingGlyphsWarning)
+        files = write_report(sim, comparison, args.out, source=source, revenue=revenue)
+    missing = [w for w in caught if issubclass(w.category, MissingGlyphsWarning)]
+    for w in caught:
+        if w not in missing:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:  # one line for the report, not one a plot
+        sys.stderr.write(f"note: {len(missing)} plot(s) have characters no installed font "
+                         "can draw (Chinese labels need a CJK font such as Noto Sans CJK SC, "
+                         "Debian's fonts-noto-cjk); they are drawn as boxes\n")
     out.write(comparison.to_text())
     errors = len(sim.baseline.run.errors)
     if errors:
