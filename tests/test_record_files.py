@@ -450,7 +450,7 @@ def test_a_fifo_of_good_records_stops_at_the_size_limit(tmp_path: Path, plan_fil
                                 "--max-bytes", "2M")
     assert code == 2
     assert took < 60
-    assert f"is larger than {2 << 20:,} bytes, the most a records file may hold" in err
+    assert f"is larger than {2 << 20:,} bytes, the most read from it (--max-bytes" in err
 
 
 def test_a_records_file_over_max_bytes_is_refused_before_it_is_read(tmp_path: Path) -> None:
@@ -460,6 +460,18 @@ def test_a_records_file_over_max_bytes_is_refused_before_it_is_read(tmp_path: Pa
     with pytest.raises(UsageError, match=f"is larger than {size - 1:,} bytes"):
         read_records_file(path, max_bytes=size - 1)
     assert MAX_FILE_BYTES == 256 * 1024 * 1024
+
+
+def test_a_regular_file_is_read_whole_whatever_its_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the default cap is for what may never end (a FIFO, a device); a file's size is known,
+    # and stream exists to read files larger than memory
+    import incentives.records as records
+
+    path = _write(tmp_path, "r.jsonl", JSONL_TEXT, "utf-8")
+    monkeypatch.setattr(records, "MAX_FILE_BYTES", 10)
+    assert path.stat().st_size > 10
+    assert len(read_records_file(path)) == 4
 
 
 def test_a_plan_from_dev_zero_ends_with_a_clear_error(tmp_path: Path) -> None:

@@ -686,8 +686,10 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 
 # ---------------------------------------------------------------------- files
 
-#: The most bytes a records file may hold, unless told otherwise (``max_bytes``,
-#: ``--max-bytes``); a FIFO or a device is cut off there too.
+#: The most bytes read from a records source that is not a regular file (a FIFO, a
+#: device, a pipe), unless told otherwise (``max_bytes``, ``--max-bytes``). A regular
+#: file is read whole, whatever its size (``stream`` exists for large ones), and may
+#: grow by at most this much while it is read.
 MAX_FILE_BYTES = 1 << 28
 #: The most bad records one evaluation on the command line collects: past them it
 #: stops with a UsageError (the file, or the plan, is not the one meant); see
@@ -781,7 +783,7 @@ def _loads(text: str) -> Any:
 
 def iter_raw_records(path: str | Path, *, encoding: str | None = None,
                      delimiter: str | None = None,
-                     max_bytes: int = MAX_FILE_BYTES) -> Iterator[Any]:
+                     max_bytes: int | None = None) -> Iterator[Any]:
     """Yield the raw records of a JSON, JSONL or CSV file, in file order.
 
     ``encoding`` is the file's text encoding; without it the file is read as
@@ -797,7 +799,8 @@ def iter_raw_records(path: str | Path, *, encoding: str | None = None,
     still read; so is a CSV row that cannot be read. Blank and whitespace-only
     lines are skipped. What makes the whole file unreadable (bytes that are not
     text in its encoding, a line longer than :data:`MAX_LINE` characters, more
-    than ``max_bytes`` bytes, a CSV header naming a column twice...) raises a
+    than ``max_bytes`` bytes (by default: a regular file's size, a FIFO's or a
+    device's :data:`MAX_FILE_BYTES`), a CSV header naming a column twice...) raises a
     :class:`UsageError` naming the file and, where there is one, the line and
     the byte.
     """
@@ -829,7 +832,7 @@ def iter_raw_records(path: str | Path, *, encoding: str | None = None,
 
 def read_records_file(path: str | Path, *, encoding: str | None = None,
                       delimiter: str | None = None,
-                      max_bytes: int = MAX_FILE_BYTES) -> list[Any]:
+                      max_bytes: int | None = None) -> list[Any]:
     """Every raw record of a file, as a list (see :func:`iter_raw_records`)."""
     return list(iter_raw_records(path, encoding=encoding, delimiter=delimiter,
                                  max_bytes=max_bytes))
@@ -845,8 +848,9 @@ def add_file_options(parser: Any) -> None:
                         help="a CSV file's delimiter: one character, or comma, semicolon, "
                              "tab, pipe; default: sniffed from the header")
     parser.add_argument("--max-bytes", type=_size, metavar="SIZE",
-                        help=f"the largest records file read, in bytes or with K, M, G "
-                             f"(default {MAX_FILE_BYTES >> 20}M)")
+                        help=f"the most bytes read from the records, in bytes or with K, M, "
+                             f"G (default: a file's size; {MAX_FILE_BYTES >> 20}M from a pipe "
+                             "or a device)")
 
 
 def file_options(args: Any) -> dict[str, Any]:
@@ -910,14 +914,20 @@ def _safe(value: str, limit: int = 40) -> str:
 # ---------------------------------------------------------------------- decoding
 
 
-def _decoded(handle: Any, name: str, encoding: str | None, max_bytes: int) -> Iterator[str]:
+def _decoded(handle: Any, name: str, encoding: str | None,
+             max_bytes: int | None) -> Iterator[str]:
     """The text of the open binary file ``handle``, chunk by chunk, decoded strictly
-    (a leading byte-order mark dropped); at most ``max_bytes`` bytes are read."""
+    (a leading byte-order mark dropped); at most ``max_bytes`` bytes are read (by
+    default: a regular file's size, growing by at most :data:`MAX_FILE_BYTES` while
+    read; :data:`MAX_FILE_BYTES` from anything else, which may never end)."""
     try:
         st = os.fstat(handle.fileno())
     except OSError:
         st = None
-    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > max_bytes:
+    regular = st is not None and stat.S_ISREG(st.st_mode)
+    if max_bytes is None:
+        max_bytes = st.st_size + MAX_FILE_BYTES if regular and st is not None else MAX_FILE_BYTES
+    elif regular and st is not None and st.st_size > max_bytes:
         raise _too_large(name, max_bytes)
     if stat.S_ISDIR(st.st_mode if st is not None else 0):
         raise UsageError(f"cannot read records file {name!r}: it is a folder")
@@ -967,7 +977,8 @@ def _read(handle: Any, name: str, size: int) -> bytes:
 
 def _too_large(name: str, max_bytes: int) -> UsageError:
     return UsageError(f"records file {name!r} is larger than {max_bytes:,} bytes, the most "
-                      "a records file may hold (records.MAX_FILE_BYTES)")
+                      "read from it (--max-bytes; records.MAX_FILE_BYTES for a pipe or a "
+                      "device)")
 
 
 def _undecodable(exc: UnicodeDecodeError, name: str, encoding: str, decoder: Any,
