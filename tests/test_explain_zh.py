@@ -62,7 +62,7 @@ def _words(text: str) -> set[str]:
 def _plan_words(plan: Plan) -> set[str]:
     """The plan's own words: its names (inputs, event fields, parameters, policies and
     what they publish, KPIs, items) and its human text (name, labels, titles, flags)."""
-    from incentives.plan import _flatten
+    from incentives.plan import flatten_policies
 
     words = _words(f"{plan.name} {plan.currency or ''}")
     inputs = plan.inputs
@@ -72,7 +72,7 @@ def _plan_words(plan: Plan) -> set[str]:
     for event in inputs.events.values():
         words |= _words(" ".join(event.fields))
     words |= _words(" ".join(plan.parameters))
-    for policy in _flatten(plan.policies):
+    for policy in flatten_policies(plan.policies):
         words |= _words(policy.id) | _words(" ".join(policy.publishes()))
 
     def human(value: Any, key: str = "") -> None:

@@ -83,9 +83,9 @@ def result_columns(plan: Plan) -> list[str]:
     ``titles``, ``flags`` and ``error`` (empty, or the reason a record was not
     evaluated). Amounts are decimal strings; ``"0"`` where a policy made no line.
     """
-    from .plan import _flatten
+    from .plan import flatten_policies
 
-    ids = [p.id for p in _flatten(plan.policies) if p.type != "value"]
+    ids = [p.id for p in flatten_policies(plan.policies) if p.type != "value"]
     return ["payee", "period", "group", *ids, "total", "titles", "flags", "error"]
 
 

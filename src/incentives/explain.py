@@ -1268,7 +1268,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
 
 
 def _group_names(plan: Plan) -> list[str]:
-    from .results import _group_names as names
+    from .results import group_names as names
 
     return names(plan)
 
@@ -1276,9 +1276,9 @@ def _group_names(plan: Plan) -> list[str]:
 def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str], list[str]]:
     if plan is None:
         return {}, {}, []
-    from .plan import _flatten
+    from .plan import flatten_policies
 
-    specs = {s.id: s for s in _flatten(plan.policies)}
+    specs = {s.id: s for s in flatten_policies(plan.policies)}
     labels: dict[str, str] = {}
     for name, m in plan.inputs.metrics.items():
         if m.label:

@@ -58,7 +58,7 @@ def new_file_mode() -> int:
     return 0o666 & ~umask()
 
 
-def _lock(fd: int, *, shared: bool = False) -> bool:
+def try_lock(fd: int, *, shared: bool = False) -> bool:
     """Take an advisory lock on ``fd`` without waiting; whether it was taken."""
     if sys.platform == "win32":  # pragma: no cover - no flock there: process ids decide
         return True
@@ -100,9 +100,17 @@ def path_in_use(path: str | os.PathLike[str], pid: int) -> bool:
     except OSError:
         return False
     try:
-        return not _lock(fd, shared=True)
+        return not try_lock(fd, shared=True)
     finally:
         os.close(fd)
+
+
+def names_starting(folder: str | os.PathLike[str], prefix: str) -> list[str]:
+    """The names in ``folder`` that start with ``prefix``, sorted (none if it cannot be read)."""
+    try:
+        return sorted(name for name in os.listdir(folder) if name.startswith(prefix))
+    except OSError:
+        return []
 
 
 def clean_leftovers(path: str | os.PathLike[str]) -> list[str]:
@@ -116,13 +124,9 @@ def clean_leftovers(path: str | os.PathLike[str]) -> list[str]:
     target = Path(path)
     folder = target.parent
     prefix = _temp_prefix(target)
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return []
     notes = []
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
+    for name in names_starting(folder, prefix):
+        if not name.endswith(".tmp"):
             continue
         leftover = folder / name
         pid = _writer_pid(name, prefix)
@@ -196,7 +200,7 @@ class StagedFile:
         except OSError as exc:
             why = "the folder does not exist" if not folder.is_dir() else exc.strerror or exc
             raise UsageError(f"{path}: cannot write this file: {why}") from None
-        _lock(fd)
+        try_lock(fd)
         try:
             self.handle: TextIO = os.fdopen(fd, "w", encoding=encoding, newline="")
         except BaseException:

@@ -114,7 +114,7 @@ def _gap_message(before: str, period: str, closed: bool) -> str:
             "is meant (it is recorded in the state)")
 
 
-def _period_key(period: str) -> tuple[bool, dt.date, str]:
+def period_key(period: str) -> tuple[bool, dt.date, str]:
     """Sort key: by end date; a malformed period sorts last (its records report it)."""
     try:
         return (True, _period_end(period), period)
@@ -192,7 +192,7 @@ class State:
         """Refuse to evaluate a period that is not after the last closed one; unless
         :attr:`gaps` is ``"ignore"``, refuse too a period that overlaps the one before it
         and (with ``"refuse"``) one that leaves a gap after it."""
-        ordered = sorted({p for p in periods if _period_key(p)[0]}, key=_period_key)
+        ordered = sorted({p for p in periods if period_key(p)[0]}, key=period_key)
         last = self.last_period
         if last is not None:
             last_end = _period_end(last)
@@ -664,8 +664,8 @@ class VersionedPlan:
         results = []
         problems = []
         last: Plan = self.versions[-1]
-        for period in sorted(by_period, key=_period_key):
-            last = self.at(period) if _period_key(period)[0] else self.versions[-1]
+        for period in sorted(by_period, key=period_key):
+            last = self.at(period) if period_key(period)[0] else self.versions[-1]
             run = last.evaluate(by_period[period], state=current, errors=errors)
             results.extend(run.results)
             problems.extend(run.errors)

@@ -210,11 +210,11 @@ def _paid(path: str) -> dict[str, Any]:
 def _first_period_opening(plan: Plan, state: State, records: list[Any], state_path: str) -> State:
     """The opening state of a correction given without ``--opening``: an empty state,
     allowed only when the corrected periods start at the first one ``state`` closed."""
-    from .ledger import State, _period_key
+    from .ledger import State, period_key
 
     first = state.periods[0] if state.periods else None
     periods = sorted({str(r.get("period")) for r in records if isinstance(r, dict)
-                      and r.get("period") is not None}, key=_period_key)
+                      and r.get("period") is not None}, key=period_key)
     if first is None:
         raise StateError(f"{state_path}: no period is closed in this state, so there is "
                          "nothing to correct; run the period normally")

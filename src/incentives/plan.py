@@ -100,7 +100,7 @@ class Plan(StrictModel):
                 raise PathError(f"parameter {n!r} clashes with {seen[n]}", "parameters", n)
             seen[n] = "a parameter"
         for i, p in enumerate(self.policies):
-            for q in _flatten([p]):
+            for q in flatten_policies([p]):
                 for n in q.publishes():
                     if n in seen:
                         where = ("policies", i) if q is p else ("policies", i, "policies")
@@ -170,7 +170,7 @@ class Plan(StrictModel):
         events = {name: dict(spec.fields) for name, spec in self.inputs.events.items()}
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
-            later=names_of(_flatten(self.policies)), events=events,
+            later=names_of(flatten_policies(self.policies)), events=events,
         )
         compiled = []
         for i, spec in enumerate(self.policies):
@@ -280,13 +280,13 @@ def _dump(value: Any) -> Any:
     return value
 
 
-def _flatten(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
+def flatten_policies(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
     out: list[PolicyBase] = []
     for p in policies:
         out.append(p)
         children = getattr(p, "policies", None)
         if isinstance(children, list):
-            out.extend(_flatten(children))
+            out.extend(flatten_policies(children))
     return out
 
 

@@ -93,14 +93,14 @@ def _fonts() -> Any:
 def _label(plans: Sequence[Plan], name: str) -> str:
     """What the plans call ``name`` (a metric, attribute, event or policy): the first label
     one of them declares, else ``name``."""
-    from .plan import _flatten
+    from .plan import flatten_policies
 
     for plan in plans:
         for table in (plan.inputs.metrics, plan.inputs.attributes, plan.inputs.events):
             spec = table.get(name)
             if spec is not None and spec.label:
                 return spec.label
-        for p in _flatten(plan.policies):
+        for p in flatten_policies(plan.policies):
             if p.id == name and p.label:
                 return p.label
     return name

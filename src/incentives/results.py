@@ -161,7 +161,7 @@ class Run:
             "results": [r.to_dict(convert=convert) for r in self.results],
             "errors": [_error_dict(e) for e in self.errors],
         }
-        if _group_names(self.plan):
+        if group_names(self.plan):
             data["groups"] = jsonable(self.groups())
         return data
 
@@ -169,7 +169,7 @@ class Run:
         """Per period and group, the figures team policies publish once per group
         (spread figures, group values, pools): ``[{"period", "group", "size",
         "values": {...}}]``, sorted by period and group."""
-        names = _group_names(self.plan)
+        names = group_names(self.plan)
         if not names:
             return []
         out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -202,7 +202,7 @@ class Run:
     def columns(self) -> list[str]:
         """The policy ids that made lines, in plan order."""
         seen: dict[str, None] = {}
-        order = {pid: i for i, pid in enumerate(_all_ids(self.plan))}
+        order = {pid: i for i, pid in enumerate(all_policy_ids(self.plan))}
         for r in self.results:
             for line in r.lines:
                 seen.setdefault(line.policy, None)
@@ -364,7 +364,7 @@ class Run:
                     *[policy(pid) for pid in made], fixed["total"]()]
         names = ([n.strip() for n in columns.split(",")] if isinstance(columns, str)
                  else [str(n).strip() for n in columns])
-        ids = _all_ids(self.plan)
+        ids = all_policy_ids(self.plan)
         by_label = {labels[pid]: pid for pid in reversed(ids) if pid in labels}
         chosen: list[_Column] = []
         for name in dict.fromkeys(names):  # a name given twice is shown once
@@ -458,10 +458,10 @@ def _error_dict(e: IncentivesError) -> dict[str, Any]:
     return {"kind": type(e).__name__, "message": str(e)}
 
 
-def _all_ids(plan: Plan) -> list[str]:
-    from .plan import _flatten
+def all_policy_ids(plan: Plan) -> list[str]:
+    from .plan import flatten_policies
 
-    return [p.id for p in _flatten(plan.policies)]
+    return [p.id for p in flatten_policies(plan.policies)]
 
 
 def _short(value: Any) -> str:
@@ -473,11 +473,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _group_names(plan: Plan) -> list[str]:
-    from .plan import _flatten
+def group_names(plan: Plan) -> list[str]:
+    from .plan import flatten_policies
 
     names: list[str] = []
-    for p in _flatten(plan.policies):
+    for p in flatten_policies(plan.policies):
         group_names = getattr(p, "group_names", None)
         if group_names is not None:
             names.extend(group_names())
@@ -485,9 +485,9 @@ def _group_names(plan: Plan) -> list[str]:
 
 
 def _labels(plan: Plan) -> dict[str, str]:
-    from .plan import _flatten
+    from .plan import flatten_policies
 
-    return {p.id: p.title for p in _flatten(plan.policies)}
+    return {p.id: p.title for p in flatten_policies(plan.policies)}
 
 
 @dataclass

@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import IncentivesError, RecordError, UsageError
-from .fileio import _lock, atomic_open, path_in_use
+from .fileio import atomic_open, names_starting, path_in_use, try_lock
 from .money import ZERO
 from .records import MAX_ERRORS, RecordReader, iter_raw_records, too_many_errors
 from .runtime import Record
@@ -168,7 +168,7 @@ class _Spill:
         try:
             self.lock = os.open(os.path.join(self.folder, ".lock"),
                                 os.O_CREAT | os.O_RDWR, 0o600)
-            _lock(self.lock)
+            try_lock(self.lock)
         except BaseException:
             self.close()
             raise
@@ -214,14 +214,8 @@ def clean_spill_leftovers(spill_dir: str | os.PathLike[str] | None = None) -> li
     temporary folder by default); one note per folder removed. Folders of streams
     still running are left alone."""
     folder = os.fspath(spill_dir) if spill_dir is not None else tempfile.gettempdir()
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return []
     notes = []
-    for name in names:
-        if not name.startswith(SPILL_PREFIX):
-            continue
+    for name in names_starting(folder, SPILL_PREFIX):
         path = os.path.join(folder, name)
         head = name[len(SPILL_PREFIX):].split("-", 1)[0]
         if not head.isdigit():
@@ -465,9 +459,9 @@ def _write_csv(compiled: CompiledPlan, runs: Iterable[Run], handle: TextIO,
     functions. The columns are known only at the end, so the rows wait in a temporary
     file (one line each, a bucket's rows together), then are written under the header,
     the buckets in order of (period, group)."""
-    from .results import _all_ids, csv_order, csv_record, write_csv_header, write_csv_row
+    from .results import all_policy_ids, csv_order, csv_record, write_csv_header, write_csv_row
 
-    order = {pid: i for i, pid in enumerate(_all_ids(compiled.plan))}
+    order = {pid: i for i, pid in enumerate(all_policy_ids(compiled.plan))}
     seen: dict[str, None] = {}
     segments: list[tuple[tuple[str, str], int, int]] = []
     with tempfile.TemporaryFile("w+b", dir=spill_dir) as rows:

@@ -336,9 +336,9 @@ def run_case(case: Case) -> CaseResult:
 
 
 def _ids(plan: Plan) -> list[str]:
-    from ..plan import _flatten
+    from ..plan import flatten_policies
 
-    return [p.id for p in _flatten(plan.policies)]
+    return [p.id for p in flatten_policies(plan.policies)]
 
 
 def _amount(case: Case, value: Any, path: tuple[str | int, ...]) -> Decimal:

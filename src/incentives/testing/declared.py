@@ -116,11 +116,11 @@ def varying_names(inputs: Inputs) -> list[str]:
 def check_declared(specs: Sequence[InvariantSpec], inputs: Inputs,
                    policies: Sequence[PolicyBase]) -> list[tuple[str, tuple[str | int, ...]]]:
     """Problems with declared invariants: ``(message, path below 'invariants')``."""
-    from ..plan import _flatten
+    from ..plan import flatten_policies
 
     problems: list[tuple[str, tuple[str | int, ...]]] = []
     names = varying_names(inputs)
-    ids = [p.id for p in _flatten(list(policies))]
+    ids = [p.id for p in flatten_policies(list(policies))]
     for i, spec in enumerate(specs):
         if spec.metric is not None and spec.metric not in names:
             hint = did_you_mean(spec.metric, names)

@@ -171,9 +171,9 @@ def _by_key(run: Run) -> dict[tuple[str, str], PayeeResult]:
 
 
 def _policy_ids(plan: Plan) -> list[str]:
-    from ..plan import _flatten
+    from ..plan import flatten_policies
 
-    return [p.id for p in _flatten(plan.policies)]
+    return [p.id for p in flatten_policies(plan.policies)]
 
 
 def _check_metric(plan: Plan, metric: str) -> None:
@@ -319,9 +319,9 @@ def no_cliff(plan: Plan, metric: str, records: Iterable[Any], *, max_jump: Decim
 
 
 def _specs_of_type(plan: Plan, kind: str) -> list[Any]:
-    from ..plan import _flatten
+    from ..plan import flatten_policies
 
-    return [p for p in _flatten(plan.policies) if p.type == kind]
+    return [p for p in flatten_policies(plan.policies) if p.type == kind]
 
 
 def floor_holds(plan: Plan, records: Iterable[Any], *,
@@ -578,7 +578,7 @@ def equal_treatment(plan: Plan, records: Iterable[Any], *,
     cent by a stated tie-break. Before that policy, every line must be equal.
     Pass ``separating=[]`` to demand full equality everywhere.
     """
-    from ..plan import _flatten
+    from ..plan import flatten_policies
 
     recs = _checked(plan, records)
     sep = _separating(plan) if separating is None else list(separating)
@@ -588,9 +588,9 @@ def equal_treatment(plan: Plan, records: Iterable[Any], *,
     if sep:
         ids = set()
         for p in plan.policies:
-            if any(q.id in sep for q in _flatten([p])):
+            if any(q.id in sep for q in flatten_policies([p])):
                 break
-            ids.update(q.id for q in _flatten([p]))
+            ids.update(q.id for q in flatten_policies([p]))
     run = _by_key(_evaluate(plan, recs))
     classes: dict[str, list[Record]] = {}
     for r in recs:
