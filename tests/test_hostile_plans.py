@@ -131,3 +131,14 @@ def test_long_text_may_break_lines_but_a_label_may_not() -> None:
     with pytest.raises(errors.PlanError, match=r"U\+0009 in 'a\\tb': a label, a name or an id"):
         load_plan('name: "a\\tb"\ninputs: {metrics: {sales: {}}}\n'
                   'policies: [{type: formula, id: pay, amount: sales}]\n')
+
+
+@pytest.mark.parametrize("label", ["a\x1b[2Jb", "two\nlines", "sales\u202elatot", "tab\there"])
+def test_a_plan_built_in_python_refuses_a_control_character_in_a_label(label: str) -> None:
+    from incentives import Floor, Plan
+
+    with pytest.raises(errors.PlanError, match=r"label: control character U\+"):
+        Plan(name="p", inputs={"metrics": {"sales": {}}},
+             policies=[Floor(id="floor", label=label, amount=700)])
+    with pytest.raises(errors.PlanError, match="control character U"):
+        Plan(name="p\x00", inputs={"metrics": {"sales": {}}}, policies=[])

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .formulas import NameType
-from .policies.base import Identifier, StrictModel
+from .policies.base import Identifier, Label, StrictModel
 
 __all__ = [
     "AttributeSpec",
@@ -36,12 +36,12 @@ def _none_to_empty(value: Any) -> Any:
 class MetricSpec(StrictModel):
     """A number in a record's ``metrics``. Required unless it has a ``default``."""
 
-    label: str | None = None
+    label: Label | None = None
     default: Decimal | None = None
     min: Decimal | None = None
     max: Decimal | None = None
     integer: bool = False
-    column: str | None = Field(default=None, description="the CSV header, when not the name")
+    column: Label | None = Field(default=None, description="the CSV header, when not the name")
 
     @model_validator(mode="after")
     def _bounds(self) -> MetricSpec:
@@ -54,13 +54,13 @@ class AttributeSpec(StrictModel):
     """A fact about the payee in a record's ``attributes`` (grade, employment...)."""
 
     type: Literal["text", "number", "bool"] = "text"
-    label: str | None = None
+    label: Label | None = None
     default: Scalar | None = None
     allowed: list[Scalar] | None = None
     min: Decimal | None = None
     max: Decimal | None = None
     integer: bool = False
-    column: str | None = None
+    column: Label | None = None
 
 
 FieldType = Literal["text", "number", "date", "bool"]
@@ -89,7 +89,7 @@ class EventSpec(StrictModel):
     ``monthly_value: {type: number, min: 0}``: they go to ``limits``.
     """
 
-    label: str | None = None
+    label: Label | None = None
     fields: dict[Identifier, FieldType] = Field(min_length=1)
     optional: list[Identifier] = []
     #: the ``min``, ``max`` and ``integer`` of number fields, by field name
@@ -171,7 +171,7 @@ class Inputs(StrictModel):
 class DatedValue(StrictModel):
     """A parameter whose value changes on effective dates."""
 
-    label: str | None = None
+    label: Label | None = None
     values: dict[dt.date, Scalar] = Field(min_length=1)
 
     def at(self, day: dt.date) -> Scalar | None:

@@ -32,6 +32,7 @@ from .policies.base import (
     CompileContext,
     Compiled,
     Identifier,
+    Label,
     PathError,
     PolicyBase,
     StrictModel,
@@ -60,10 +61,10 @@ class Plan(StrictModel):
     Build one in Python from policy objects, or load one with :func:`load_plan`.
     """
 
-    name: str
-    version: str = "1"
+    name: Label
+    version: Label = "1"
     description: str | None = None
-    currency: str | None = None
+    currency: Label | None = None
     effective_from: dt.date | None = None
     period: Literal["month", "quarter", "year"] = "month"
     rounding: Rounding = Rounding()

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,7 +33,7 @@ from pydantic import (
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import PydanticCustomError
 
-from ..errors import EvaluationError, PlanError, did_you_mean
+from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
 from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding, parse_number_text
 from ..runtime import Line, PayeeState, PeriodContext
@@ -52,9 +53,25 @@ __all__ = [
 
 Scope = Literal["payee", "group", "population"]
 
+def _one_printable_line(value: str) -> str:
+    """``value``, or an error if it holds a control character (a line break, ESC, a
+    bidirectional override...): labels, names and ids are shown on one line."""
+    found = CONTROL_CHARACTERS.search(value)
+    if found is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "control character U+{code}: a label, a name or an id is one line of printable text",
+            {"code": f"{ord(found.group()):04X}"})
+    return value
+
+
+#: Text shown on one line (a label, a name): any language, no control characters.
+Label = Annotated[str, AfterValidator(_one_printable_line)]
+
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]*$",
-                           max_length=64)
+                           max_length=64),
+    AfterValidator(_one_printable_line),
 ]
 
 
@@ -199,7 +216,7 @@ class PolicyBase(StrictModel):
     #: unique in the plan; later formulas read the policy's result by this name
     id: Identifier
     #: shown on statements and tables (any language)
-    label: str | None = None
+    label: Label | None = None
     #: a condition: the policy applies only to payees for whom it holds (else its result is zero)
     when: Expr | None = None
 

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -36,7 +36,7 @@ class Band(StrictModel):
     #: added to the base
     add: Decimal = ZERO
     #: a name for the band, shown on statements
-    label: str | None = None
+    label: Label | None = None
 
 
 class Modifier(PolicyBase):

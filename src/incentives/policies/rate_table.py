@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -36,7 +36,7 @@ class RateItem(StrictModel):
     #: the reward per unit (a formula)
     per_unit: Expr
     #: the product's name on statements
-    label: str | None = None
+    label: Label | None = None
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:

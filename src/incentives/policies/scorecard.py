@@ -24,7 +24,7 @@ from ..errors import EvaluationError
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -40,7 +40,7 @@ class KPI(StrictModel):
     #: the KPI's name
     id: Identifier
     #: shown on statements
-    label: str | None = None
+    label: Label | None = None
     #: the result achieved (a formula)
     actual: Expr
     #: the target (a formula)

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from ..money import ZERO
 from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, PolicyBase, StrictModel
+from .base import CompileContext, Compiled, Expr, Label, PolicyBase, StrictModel
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -57,7 +57,7 @@ class Tier(StrictModel):
     #: the amount of this tier (step, interpolated)
     amount: Decimal | None = None
     #: a name for the tier, shown on statements
-    label: str | None = None
+    label: Label | None = None
 
 
 class Tiered(PolicyBase):
