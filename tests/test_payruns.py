@@ -639,3 +639,38 @@ def test_periods_close_once_and_in_order_whatever_is_run(months: list[int], allo
         gap = int(entry["period"][5:]) > int(before["period"][5:]) + 1
         assert entry.get("gap_after") == (before["period"] if gap else None)
     assert State.from_json(state.to_json()).to_json() == state.to_json()
+
+
+@pytest.mark.parametrize(("command", "option", "read"), [
+    ("run", "--out", "records"), ("run", "--state", "records"), ("run", "--out", "plan"),
+    ("stream", "--out", "records"), ("stream", "--errors", "records")])
+def test_an_output_naming_a_file_the_command_reads_is_refused(
+        cli: Callable[..., Any], setup: dict[str, Path], command: str, option: str,
+        read: str) -> None:
+    records = setup["2026-05"]
+    before = {p: p.read_bytes() for p in (records, setup["plan"])}
+    target = records if read == "records" else setup["plan"]
+    res = cli(command, setup["plan"], records, option, target)
+    assert res.code == 2
+    assert res.err == (f"error: {option} {target} is the {read} file read by this command: "
+                       "give another file for the output\n")
+    assert {p: p.read_bytes() for p in before} == before  # nothing was replaced
+
+
+def test_a_state_given_through_a_link_is_the_file_it_points_to(
+        cli: Callable[..., Any], setup: dict[str, Path], tmp_path: Path) -> None:
+    # the link is followed: the state it points to is locked, read and replaced (keeping
+    # its mode); the link stays a link, so the next run through either name sees June
+    real = tmp_path / "ledger" / "state.json"
+    real.parent.mkdir()
+    assert cli("run", setup["plan"], setup["2026-05"], "--state", real).code == 0
+    real.chmod(0o640)
+    link = tmp_path / "state-link.json"
+    link.symlink_to(real)
+    assert cli("run", setup["plan"], setup["2026-06"], "--state", link).code == 0
+    assert link.is_symlink()
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert real.read_text(encoding="utf-8") == _state_after("2026-05", "2026-06")
+    again = cli("run", setup["plan"], setup["2026-06"], "--state", real)
+    assert again.code == 2
+    assert "2026-06" in again.err

@@ -77,16 +77,29 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
     written, and two options naming one file."""
     from .fileio import check_output
 
+    inputs = {os.path.realpath(value): name for name in _INPUTS
+              if isinstance(value := getattr(args, name, None), str) and value}
     seen: dict[str, str] = {}
     for option in options:
-        value = getattr(args, option.lstrip("-").replace("-", "_"), None)
+        attr = option.lstrip("-").replace("-", "_")
+        value = getattr(args, attr, None)
         if not value:
             continue
         check_output(value, option)
         key = os.path.realpath(value)
         if key in seen:
             raise UsageError(f"{seen[key]} and {option} name the same file: {value}")
+        if key in inputs:
+            raise UsageError(f"{option} {value} is the {inputs[key]} file read by this "
+                             "command: give another file for the output")
         seen[key] = option
+        if key != os.path.abspath(value):
+            # a link: the file it points to is locked, read and replaced, not the link
+            setattr(args, attr, key)
+
+
+#: The options naming files a command reads, which no output may replace.
+_INPUTS = ("plan", "records", "population", "opening", "paid", "variant_file")
 
 
 def report_leftovers(*paths: str | None) -> None:
