@@ -144,19 +144,33 @@ def parse_number_text(text: str, *, what: str = "value") -> Decimal:
             raise ValueError(f"{what} has a digit separator: {text!r} "
                              f"(write {text.replace('_', '')})") from None
         raise ValueError(f"{what} is not a number: {text!r}") from None
+    _check_number(result, what, text)
+    return plain(result) if "e" in text or "E" in text else result
+
+
+def _check_number(result: Decimal, what: str, text: str | None = None) -> None:
+    """Raise ``ValueError`` unless ``result`` is finite, in range (:func:`range_problem`)
+    and within the arithmetic's precision; the message quotes ``text`` it was read
+    from, or else the number cut short."""
+
+    def shown(quoted: bool) -> str:
+        if text is not None:
+            return repr(text)
+        cut = short(str(result))
+        return repr(cut) if quoted else cut
+
     if not result.is_finite():
-        raise ValueError(f"{what} must be a finite number, not {text!r}")
+        raise ValueError(f"{what} must be a finite number, not {shown(True)}")
     if result:
         adjusted = result.adjusted()
         problem = None if -MAX_PLACES <= adjusted < MAX_DIGITS else range_problem(result)
     else:
         problem = range_problem(result)
     if problem:
-        raise ValueError(f"{what} {problem} ({text!r})")
+        raise ValueError(f"{what} {problem} ({shown(False)})")
     if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
-                         f"({text!r}): at most {CONTEXT.prec} significant digits")
-    return plain(result) if "e" in text or "E" in text else result
+                         f"({shown(False)}): at most {CONTEXT.prec} significant digits")
 
 
 RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
@@ -203,14 +217,7 @@ def to_decimal(value: Any, *, what: str = "value") -> Decimal:
         return parse_number_text(text, what=what)
     else:
         raise ValueError(f"{what} must be a number, not {type(value).__name__}")
-    if not result.is_finite():
-        raise ValueError(f"{what} must be a finite number, not {short(str(result))!r}")
-    problem = range_problem(result)
-    if problem:
-        raise ValueError(f"{what} {problem} ({short(str(result))})")
-    if CONTEXT.plus(result) != result:
-        raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
-                         f"({short(str(result))}): at most {CONTEXT.prec} significant digits")
+    _check_number(result, what)
     # a Decimal handed in is kept as it is; one read from a float is written out
     return result if value is result else plain(result)
 
