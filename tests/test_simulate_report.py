@@ -124,6 +124,10 @@ def test_simulate_command_writes_a_report_with_plots(tmp_path: Path, cli) -> Non
     assert "4/4" in res.err  # the progress bar ran to the end
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<table>" in page  # inside a scrolling div
+    from incentives.display import FONT_STACK
+
+    assert f"body{{font-family:{FONT_STACK};" in page  # Chinese labels have their fonts too
+    assert '"Noto Sans CJK SC"' in FONT_STACK
     assert "policies.commission.tiers[1].rate: 0.04 -&gt; 0.05" in page
     for name in ("distribution.png", "lorenz.png", "pay_curve.png", "sweep_cost.png"):
         assert f"src='{name}'" in page

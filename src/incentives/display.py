@@ -15,7 +15,13 @@ import unicodedata
 
 from wcwidth import wcwidth
 
-__all__ = ["clean", "terminal_width", "width", "wrap"]
+__all__ = ["FONT_STACK", "clean", "terminal_width", "width", "wrap"]
+
+#: The CSS font stack of every HTML page (statements, the simulation report): fonts
+#: for Latin and Chinese text alike, on every common system.
+FONT_STACK = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", '
+              '"Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", '
+              '"WenQuanYi Micro Hei", sans-serif')
 
 #: the width a table fits when the terminal's width is unknown (output to a file or a pipe)
 DEFAULT_WIDTH = 80

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from .display import FONT_STACK
 from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .money import ZERO
@@ -1507,10 +1508,6 @@ def _html_lang(lang: str) -> str:
     return {"zh": "zh-CN"}.get(lang, lang)
 
 
-#: fonts for Latin and Chinese text alike, on every common system
-FONT_STACK = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", '
-              '"Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", '
-              '"WenQuanYi Micro Hei", sans-serif')
 
 _CSS = (f"body{{font-family:{FONT_STACK};margin:2em}}table{{border-collapse:collapse}}"
         "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"

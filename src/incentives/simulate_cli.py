@@ -357,11 +357,14 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
         md += [f"- {name}: {e}" for name, e in errors[:50]]
     atomic_write(folder / "report.md", "\n".join(md) + "\n")
 
+    from .display import FONT_STACK
+
     variants_html = html.escape("\n".join(variants_text or ["(no variants)"]))
     page = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}"
+        f"<style>body{{font-family:{FONT_STACK};max-width:1300px;margin:2em auto;"
+        "padding:0 1em}"
         ".wide{overflow-x:auto}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:3px 8px}td{text-align:right;font-variant-numeric:tabular-nums}"
