@@ -1,0 +1,71 @@
+"""Pay runs and output files attacked again (issue 15, round two): each test is a bug
+found by a hostile tester through the real command line, fixed, and asserted here.
+
+Real processes on real files: ``python -m incentives`` started with ``subprocess``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PLAN_YAML = """\
+name: payrun
+inputs: {metrics: {sales: {}}}
+policies:
+  - {type: formula, id: commission, amount: sales * 0.1}
+  - {type: accumulate, id: ytd, of: sales, over: year}
+"""
+
+
+def _cli(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "incentives", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def _records(path: Path, *periods: str) -> Path:
+    path.write_text("".join(
+        json.dumps({"payee": "a", "period": p, "metrics": {"sales": "100"}}) + "\n"
+        for p in periods), encoding="utf-8")
+    return path
+
+
+def _closed(state: Path) -> list[str]:
+    return [c["period"] for c in json.loads(state.read_text(encoding="utf-8"))["closed"]]
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN_YAML, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- periods in order
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_a_quarter_and_the_month_after_it_close_in_calendar_order(
+        plan: Path, tmp_path: Path, command: str) -> None:
+    # "2026-10" sorts before "2026-Q3" as text: the run closed them in that order and
+    # wrote a state the next run refused ("'closed' periods are not in order"); the
+    # stream refused a good file with a gap that was not there
+    state = tmp_path / "state.json"
+    done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"), "--state", state)
+    assert done.returncode == 0, done.stderr
+    both = _records(tmp_path / "q3-and-october.jsonl", "2026-10", "2026-Q3")
+    done = _cli(command, plan, both, "--state", state)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert _closed(state) == ["2026-06", "2026-Q3", "2026-10"]
+    ytd = json.loads(state.read_text(encoding="utf-8"))["payees"]["a"]["ytd"]
+    assert (ytd["sum"], ytd["periods"]) == ("300", 3)
+    done = _cli("run", plan, _records(tmp_path / "november.jsonl", "2026-11"),
+                "--state", state)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert _closed(state) == ["2026-06", "2026-Q3", "2026-10", "2026-11"]
