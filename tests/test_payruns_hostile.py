@@ -69,3 +69,38 @@ def test_a_quarter_and_the_month_after_it_close_in_calendar_order(
                 "--state", state)
     assert (done.returncode, done.stderr) == (0, "")
     assert _closed(state) == ["2026-06", "2026-Q3", "2026-10", "2026-11"]
+
+
+# ---------------------------------------------------------------------- CSV injection
+
+
+def test_the_simulate_reports_csv_tables_neutralise_formulas_and_keep_amounts(
+        tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("name: sim\ninputs: {metrics: {sales: {}}}\nparameters: {rate: 0.1}\n"
+                    "policies:\n  - {type: formula, id: commission, amount: sales * rate}\n",
+                    encoding="utf-8")
+    population = tmp_path / "population.jsonl"
+    population.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [
+        {"payee": "=1+2", "period": "2026-05", "group": "@SUM(A1)",
+         "metrics": {"sales": "100"}},
+        {"payee": "-3+4", "period": "2026-05", "group": "+north",
+         "metrics": {"sales": "200"}},
+        {"payee": "\uff1d5", "period": "2026-05", "group": "\uff0dx",
+         "metrics": {"sales": "300"}},
+    ]), encoding="utf-8")
+    done = _cli("simulate", plan, "--population", population, "--sweep", "rate=0.05",
+                "--out", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    changes = (tmp_path / "report" / "changes.csv").read_text(encoding="utf-8")
+    assert changes == (
+        "variant,payee,period,group,before,after,change\n"
+        "rate=0.05,'\uff1d5,2026-05,'\uff0dx,30.00,15.00,-15.00\n"
+        "rate=0.05,'-3+4,2026-05,'+north,20.00,10.00,-10.00\n"
+        "rate=0.05,'=1+2,2026-05,'@SUM(A1),10.00,5.00,-5.00\n")
+    groups = (tmp_path / "report" / "groups.csv").read_text(encoding="utf-8").splitlines()
+    assert groups[0] == "variant,group,payees,total,min,max,max_min,cv,gini"
+    assert sorted(line.split(",")[1] for line in groups[1:]) == sorted(
+        ["'+north", "'@SUM(A1)", "'\uff0dx"] * 2)  # baseline, rate=0.05
+    assert "'" not in (tmp_path / "report" / "summary.csv").read_text(encoding="utf-8")

@@ -224,12 +224,18 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
+    """A report table as CSV: text cells (variant, payee, group names) neutralised as
+    ``incentives run --format csv`` does (:func:`~incentives.results.csv_text`); numbers
+    written as they are (``-5.00`` stays a number)."""
+    from .results import csv_text
+
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: "" if v is None else (format(v, "f") if isinstance(v, Decimal)
+                                                 else csv_text(v) if isinstance(v, str)
                                                  else str(v)) for k, v in r.items()})
     return buf.getvalue()
 
