@@ -104,3 +104,41 @@ def test_the_simulate_reports_csv_tables_neutralise_formulas_and_keep_amounts(
     assert sorted(line.split(",")[1] for line in groups[1:]) == sorted(
         ["'+north", "'@SUM(A1)", "'\uff0dx"] * 2)  # baseline, rate=0.05
     assert "'" not in (tmp_path / "report" / "summary.csv").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- output files
+
+
+@pytest.mark.parametrize(("command", "option"), [("run", "--out"), ("stream", "--out"),
+                                                 ("stream", "--errors")])
+def test_an_output_naming_the_state_lock_file_is_refused(
+        plan: Path, tmp_path: Path, command: str, option: str) -> None:
+    # renaming an output over STATE.lock while a run holds it let the next run take a
+    # lock of its own on the new file: two writers on one state
+    state = tmp_path / "state.json"
+    records = _records(tmp_path / "june.jsonl", "2026-06")
+    link = tmp_path / "link.json"
+    link.symlink_to(state.name)
+    for given in (state, link):
+        done = _cli(command, plan, records, "--state", given, option,
+                    tmp_path / "state.json.lock")
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (f"error: {option} {tmp_path / 'state.json.lock'} is the lock "
+                               f"file of the state file {given}: give another file for the "
+                               "output\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["june.jsonl", "link.json",
+                                                          "plan.yaml"]
+
+
+def test_a_state_linked_into_a_missing_folder_is_refused_and_no_folder_made(
+        plan: Path, tmp_path: Path) -> None:
+    # the lock used to create the missing folders (filelock makes its parents), then
+    # the run wrote the state there
+    link = tmp_path / "state.json"
+    link.symlink_to(tmp_path / "gone" / "deeper" / "state.json")
+    done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"), "--state", link)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"error: --state {link} (a link to) {tmp_path}/gone/deeper/"
+                           f"state.json: the folder {tmp_path}/gone/deeper does not exist "
+                           "(create it first)\n")
+    assert not (tmp_path / "gone").exists()

@@ -79,6 +79,8 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
 
     inputs = {os.path.realpath(value): name for name in _INPUTS
               if isinstance(value := getattr(args, name, None), str) and value}
+    state = getattr(args, "state", None)
+    lock = f"{os.path.realpath(state)}.lock" if isinstance(state, str) and state else None
     seen: dict[str, str] = {}
     for option in options:
         attr = option.lstrip("-").replace("-", "_")
@@ -87,6 +89,11 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
             continue
         check_output(value, option)
         key = os.path.realpath(value)
+        if key != os.path.abspath(value):  # a link: where it points must do too
+            check_output(key, f"{option} {value} (a link to)")
+        if key == lock:
+            raise UsageError(f"{option} {value} is the lock file of the state file {state}: "
+                             "give another file for the output")
         if key in seen:
             raise UsageError(f"{seen[key]} and {option} name the same file: {value}")
         if key in inputs:
