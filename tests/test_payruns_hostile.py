@@ -142,3 +142,36 @@ def test_a_state_linked_into_a_missing_folder_is_refused_and_no_folder_made(
                            f"state.json: the folder {tmp_path}/gone/deeper does not exist "
                            "(create it first)\n")
     assert not (tmp_path / "gone").exists()
+
+
+# ---------------------------------------------------------------------- corrections
+
+
+def test_a_correction_posted_twice_is_paid_once(plan: Path, tmp_path: Path) -> None:
+    # a retried (or doubled) 'incentives correct' posted the same adjustment again:
+    # the difference was paid twice by the next run
+    state = tmp_path / "state.json"
+    paid = tmp_path / "paid-2026-06.json"
+    june = _records(tmp_path / "june.jsonl", "2026-06")
+    assert _cli("run", plan, june, "--state", state, "--format", "json",
+                "--out", paid).returncode == 0
+    fixed = tmp_path / "june-fixed.jsonl"
+    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"300"'),
+                     encoding="utf-8")
+    first = _cli("correct", plan, fixed, "--paid", paid, "--state", state)
+    assert (first.returncode, first.stdout, first.stderr) == (
+        0, "a 2026-06 commission: paid 10.00, corrected 30.00, adjustment 20.00\n", "")
+    again = _cli("correct", plan, fixed, "--paid", paid, "--state", state)
+    assert (again.returncode, again.stdout, again.stderr) == (
+        0, "no differences: nothing to adjust\n", "")
+    # a further correction posts only what the waiting adjustment does not cover
+    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"350"'),
+                     encoding="utf-8")
+    third = _cli("correct", plan, fixed, "--paid", paid, "--state", state)
+    assert third.stdout == "a 2026-06 commission: paid 30.00, corrected 35.00, adjustment 5.00\n"
+    july = _cli("run", plan, _records(tmp_path / "july.jsonl", "2026-07"), "--state", state,
+                "--format", "json")
+    lines = json.loads(july.stdout)["results"][0]["lines"]
+    assert [(li["id"], li["amount"]) for li in lines] == [
+        ("commission", "10.00"), ("adjustment", "20.00"), ("adjustment", "5.00")]
+    assert json.loads(july.stdout)["results"][0]["total"] == "35.00"

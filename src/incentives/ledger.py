@@ -576,6 +576,10 @@ def correct(
 
     Ledger balances (a draw owed, a penalty carried) are not re-derived: the
     correction moves pay, not balances.
+
+    An adjustment already waiting in ``state`` for the same payee, period and
+    policy counts as paid: the same correction posted twice (a retried command)
+    adds nothing the second time.
     """
     again = plan.evaluate(records, state=opening.copy())
     closed = set(state.periods)
@@ -585,7 +589,12 @@ def correct(
         if res.period not in closed:
             raise StateError(f"period {res.period} is not closed in the state; "
                              "run it normally instead of correcting it")
-        old = before.get((res.period, res.payee), {})
+        old = dict(before.get((res.period, res.payee), {}))
+        waiting = new.payees.get(res.payee, {}).get(ADJUSTMENTS, [])
+        for item in waiting if isinstance(waiting, list) else []:
+            if item.get("period") == res.period:
+                pid = item.get("policy")
+                old[pid] = old.get(pid, ZERO) + Decimal(item["amount"])
         now: dict[str, Decimal] = {}
         for line in res.lines:
             now[line.policy] = now.get(line.policy, ZERO) + line.amount
