@@ -175,3 +175,63 @@ def test_a_correction_posted_twice_is_paid_once(plan: Path, tmp_path: Path) -> N
     assert [(li["id"], li["amount"]) for li in lines] == [
         ("commission", "10.00"), ("adjustment", "20.00"), ("adjustment", "5.00")]
     assert json.loads(july.stdout)["results"][0]["total"] == "35.00"
+
+
+# ---------------------------------------------------------------------- signals
+
+
+@pytest.mark.parametrize(("signal_name", "status", "said"), [
+    ("SIGINT", 130, "interrupted\n"), ("SIGTERM", 143, "terminated\n")])
+def test_a_signal_while_the_command_line_starts_is_no_traceback(
+        signal_name: str, status: int, said: str) -> None:
+    # importing the package takes a few tenths of a second: Ctrl-C then ended in a
+    # KeyboardInterrupt traceback (SIGTERM in death by the signal). The child below is
+    # what 'python -m incentives' is while the package is imported (sys.argv[0] is
+    # '-m'), with the signal sent during the import, deterministically
+    code = ("import os, signal, sys\n"
+            "sys.argv[0] = '-m'\n"
+            "import incentives._startup\n"
+            f"os.kill(os.getpid(), signal.{signal_name})\n"
+            "import incentives\n"
+            "raise SystemExit(0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "", said)
+
+
+def test_the_start_up_guard_leaves_a_library_user_s_signals_alone() -> None:
+    code = ("import signal\n"
+            "import incentives\n"
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+            "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+            "from incentives.cli import main\n"
+            "assert main(['validate', '/nonexistent.yaml']) == 2\n"
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_command_still_cleans_up_on_sigint_after_the_start_up_guard(
+        plan: Path, tmp_path: Path) -> None:
+    # the guard hands the signals over: a run interrupted later removes its files
+    import signal
+    import time
+
+    records = tmp_path / "many.jsonl"
+    records.write_text("".join(
+        json.dumps({"payee": f"p{i}", "period": "2026-06", "metrics": {"sales": str(i)}})
+        + "\n" for i in range(60000)), encoding="utf-8")
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan),
+                             str(records), "--state", str(state), "--out",
+                             str(tmp_path / "out.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "state.json.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the command holds the state's lock: it has taken the signals
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "", "interrupted\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "many.jsonl", "plan.yaml", "state.json.lock"]

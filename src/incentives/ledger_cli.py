@@ -155,6 +155,9 @@ def clean_exit_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from ._startup import release
+
+    release()  # the start-up guard hands the signals over
 
     def stop(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
