@@ -235,3 +235,34 @@ def test_a_command_still_cleans_up_on_sigint_after_the_start_up_guard(
     assert (proc.returncode, out, err) == (130, "", "interrupted\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "many.jsonl", "plan.yaml", "state.json.lock"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_the_leftover_of_a_killed_run_not_yet_waited_for_is_removed(
+        plan: Path, tmp_path: Path) -> None:
+    # a run killed with SIGKILL whose parent has not waited for it yet (a zombie) was
+    # taken for a live writer: its temporary file was "left in place"
+    import signal
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        leftover = tmp_path / f".out.json.incentives-tmp-{child.pid}-k2j9x0aa.tmp"
+        leftover.write_text("half a run", encoding="utf-8")
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until it is a zombie (not collected yet)
+            with open(f"/proc/{child.pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"),
+                    "--out", tmp_path / "out.json")
+        assert done.returncode == 0
+        assert done.stderr == (f"note: {leftover}: removed, a temporary file left by an "
+                               f"interrupted run (process {child.pid}) writing "
+                               f"{tmp_path / 'out.json'}\n")
+        assert not leftover.exists()
+    finally:
+        child.kill()
+        child.wait()

@@ -81,7 +81,20 @@ def process_alive(pid: int) -> bool:
         return False
     except (PermissionError, OSError):
         return True  # it exists, under another account (or we cannot tell: keep it)
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and only waits for its parent to collect its status
+    (a killed run whose parent has not yet waited for it: it writes nothing more)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat_line = handle.read()
+    except OSError:
+        return False  # no /proc (or it has just gone): judged by os.kill alone
+    # "PID (NAME) STATE ...": NAME may hold spaces and parentheses, so read after the last ")"
+    fields = stat_line[stat_line.rfind(b")") + 1:].split()
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def _writer_pid(name: str, prefix: str) -> int:
