@@ -266,3 +266,29 @@ def test_the_leftover_of_a_killed_run_not_yet_waited_for_is_removed(
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_simulate_report_folder_that_would_replace_an_input_is_refused(
+        tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "report"
+    report.mkdir()
+    plan = report / "report.md"  # the report writes report.md: it would replace the plan
+    plan.write_text(PLAN_YAML, encoding="utf-8")
+    done = _cli("simulate", plan, "--synthetic", "5", "--out", report)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"error: --out {report}: the report would replace {plan}, the "
+                           "plan file read by this command: give another folder\n")
+    assert plan.read_text(encoding="utf-8") == PLAN_YAML
+    assert sorted(p.name for p in report.iterdir()) == ["report.md"]
+
+
+def test_schema_refuses_a_read_only_out(tmp_path: Path) -> None:
+    target = tmp_path / "schema.json"
+    target.write_text("kept\n", encoding="utf-8")
+    target.chmod(0o444)
+    done = _cli("schema", "--out", target)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"error: --out {target}: the file is read-only; refusing to "
+                           "replace it (make it writable, or give another file)\n")
+    assert target.read_text(encoding="utf-8") == "kept\n"
