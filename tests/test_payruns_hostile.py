@@ -292,3 +292,29 @@ def test_schema_refuses_a_read_only_out(tmp_path: Path) -> None:
     assert done.stderr == (f"error: --out {target}: the file is read-only; refusing to "
                            "replace it (make it writable, or give another file)\n")
     assert target.read_text(encoding="utf-8") == "kept\n"
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_a_state_with_two_names_is_refused(plan: Path, tmp_path: Path, command: str) -> None:
+    # a hard link: the run replaced one name, the other kept the old state, and the same
+    # period run on the other name was paid again (both runs exit 0)
+    state = tmp_path / "state.json"
+    june = _records(tmp_path / "june.jsonl", "2026-06")
+    assert _cli("run", plan, _records(tmp_path / "may.jsonl", "2026-05"),
+                "--state", state).returncode == 0
+    other = tmp_path / "other.json"
+    os.link(state, other)
+    before = state.read_text(encoding="utf-8")
+    for given in (state, other):
+        done = _cli(command, plan, june, "--state", given)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            f"error: --state {given}: the state file has 2 names (hard links); a run "
+            "replaces the file it names, so the others would keep the old state and a "
+            "period run on them would be paid again: keep one name (a symbolic link may "
+            "point to it)\n")
+    assert state.read_text(encoding="utf-8") == other.read_text(encoding="utf-8") == before
+    other.unlink()
+    done = _cli(command, plan, june, "--state", state)
+    assert done.returncode == 0, done.stderr
+    assert _closed(state) == ["2026-05", "2026-06"]

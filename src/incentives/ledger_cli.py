@@ -94,6 +94,8 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
         if key == lock:
             raise UsageError(f"{option} {value} is the lock file of the state file {state}: "
                              "give another file for the output")
+        if option == "--state":
+            _check_one_name(value, key)
         if key in seen:
             raise UsageError(f"{seen[key]} and {option} name the same file: {value}")
         if key in inputs:
@@ -103,6 +105,22 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
         if key != os.path.abspath(value):
             # a link: the file it points to is locked, read and replaced, not the link
             setattr(args, attr, key)
+
+
+def _check_one_name(value: str, path: str) -> None:
+    """Refuse a state file with more than one name (hard links): a run replaces the file
+    it names, so the other name would keep the old state, and a period run again there
+    would be paid twice."""
+    try:
+        links = os.stat(path).st_nlink
+    except OSError:
+        return  # a new state file
+    if links > 1:
+        raise UsageError(
+            f"--state {value}: the state file has {links} names (hard links); a run "
+            "replaces the file it names, so the others would keep the old state and a "
+            "period run on them would be paid again: keep one name (a symbolic link may "
+            "point to it)")
 
 
 #: The options naming files a command reads, which no output may replace.
