@@ -318,3 +318,24 @@ def test_a_state_with_two_names_is_refused(plan: Path, tmp_path: Path, command: 
     done = _cli(command, plan, june, "--state", state)
     assert done.returncode == 0, done.stderr
     assert _closed(state) == ["2026-05", "2026-06"]
+
+
+@pytest.mark.parametrize("wait", ["1_0", "\u0663", "\uff15", "0x10", "5 s"])
+def test_wait_is_written_in_ascii_digits(plan: Path, tmp_path: Path, wait: str) -> None:
+    # float() took "1_0" as 10 and "\u0663" (Arabic-Indic three) as 3
+    state = tmp_path / "state.json"
+    done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"), "--state", state,
+                "--wait", wait)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.endswith(
+        f"incentives run: error: argument --wait: not a number of seconds: {wait!r}\n")
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("wait", ["2.5", ".5", "1e1", " 5", "0"])
+def test_wait_takes_ordinary_numbers(plan: Path, tmp_path: Path, wait: str) -> None:
+    state = tmp_path / "state.json"
+    done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"), "--state", state,
+                "--wait", wait)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert _closed(state) == ["2026-06"]

@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -44,8 +45,15 @@ __all__ = ["Terminated", "add_state_options", "check_outputs", "register"]
 MAX_WAIT = 86400.0
 
 
+#: A number of seconds as people write it: ASCII digits, no separators (``1_0``) and
+#: no other digits (``٣``), which ``float`` would take.
+_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _seconds(text: str) -> float:
     try:
+        if not _SECONDS.fullmatch(text.strip()):
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
