@@ -339,3 +339,19 @@ def test_wait_takes_ordinary_numbers(plan: Path, tmp_path: Path, wait: str) -> N
                 "--wait", wait)
     assert (done.returncode, done.stderr) == (0, "")
     assert _closed(state) == ["2026-06"]
+
+
+@pytest.mark.parametrize(("command", "option"), [
+    ("run", "--state"), ("run", "--out"), ("stream", "--state"), ("stream", "--out"),
+    ("stream", "--errors"), ("correct", "--state")])
+def test_an_empty_file_name_is_refused(plan: Path, tmp_path: Path, command: str,
+                                       option: str) -> None:
+    # "--state $STATE" with STATE unset: the run paid the period and closed it nowhere,
+    # exit 0, so it could be paid again
+    june = _records(tmp_path / "june.jsonl", "2026-06")
+    extra = ["--paid", june, "--state", tmp_path / "state.json"] if command == "correct" \
+        and option != "--state" else (["--paid", june] if command == "correct" else [])
+    done = _cli(command, plan, june, *extra, option, "")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {option} '' names no file: give a file name\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["june.jsonl", "plan.yaml"]

@@ -93,8 +93,10 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
     for option in options:
         attr = option.lstrip("-").replace("-", "_")
         value = getattr(args, attr, None)
-        if not value:
+        if value is None:
             continue
+        if not value.strip():  # an unset variable ("--state $STATE"): never run without
+            raise UsageError(f"{option} {value!r} names no file: give a file name")
         check_output(value, option)
         key = os.path.realpath(value)
         if key != os.path.abspath(value):  # a link: where it points must do too
