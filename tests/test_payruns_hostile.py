@@ -355,3 +355,33 @@ def test_an_empty_file_name_is_refused(plan: Path, tmp_path: Path, command: str,
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"error: {option} '' names no file: give a file name\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["june.jsonl", "plan.yaml"]
+
+
+# ---------------------------------------------------------------------- leftovers
+
+
+def test_a_fifo_named_like_a_leftover_does_not_hang_the_next_run(
+        plan: Path, tmp_path: Path) -> None:
+    # the leftover check opened it to test its lock: opening a FIFO waits for a writer
+    fifo = tmp_path / ".out.json.incentives-tmp-999999999-aaaaaaaa.tmp"
+    os.mkfifo(fifo)
+    done = _cli("run", plan, _records(tmp_path / "june.jsonl", "2026-06"),
+                "--out", tmp_path / "out.json")
+    assert (done.returncode, done.stderr) == (
+        0, f"note: {fifo}: removed, a temporary file left by an interrupted run "
+           f"(process 999999999) writing {tmp_path / 'out.json'}\n")
+    assert not os.path.lexists(fifo)
+
+
+def test_a_fifo_as_the_lock_of_a_spill_folder_does_not_hang_the_next_stream(
+        plan: Path, tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    left = spill / "incentives-stream-999999999-bbbbbbbb"
+    left.mkdir(parents=True)
+    os.mkfifo(left / ".lock")
+    done = _cli("stream", plan, _records(tmp_path / "june.jsonl", "2026-06"),
+                "--spill-dir", spill)
+    assert (done.returncode, done.stderr) == (
+        0, f"note: {left}: removed, the spill folder of an interrupted stream "
+           "(process 999999999)\n")
+    assert list(spill.iterdir()) == []

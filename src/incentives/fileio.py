@@ -108,11 +108,14 @@ def path_in_use(path: str | os.PathLike[str], pid: int) -> bool:
     if process_alive(pid):
         return True
     lock_path = os.path.join(path, ".lock") if os.path.isdir(path) else os.fspath(path)
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
+    try:  # not blocking: a FIFO put in its place would wait for a writer forever
+        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # not a file this library wrote (a FIFO, a device)
         return not try_lock(fd, shared=True)
     finally:
         os.close(fd)
