@@ -385,3 +385,49 @@ def test_a_fifo_as_the_lock_of_a_spill_folder_does_not_hang_the_next_stream(
         0, f"note: {left}: removed, the spill folder of an interrupted stream "
            "(process 999999999)\n")
     assert list(spill.iterdir()) == []
+
+
+# ---------------------------------------------------------------------- standard output
+
+
+def test_a_run_whose_reader_goes_away_does_not_close_the_period(
+        plan: Path, tmp_path: Path) -> None:
+    # 'incentives run ... --state S | consumer' with a consumer that stops reading: Python
+    # cut the large write short without an error, exit 0, and the state closed a period
+    # whose output nobody got
+    records = tmp_path / "many.jsonl"
+    records.write_text("".join(
+        json.dumps({"payee": f"p{i}", "period": "2026-06", "metrics": {"sales": str(i)}})
+        + "\n" for i in range(20000)), encoding="utf-8")
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan),
+                             str(records), "--state", str(state), "--format", "csv"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(8) == b"payee,pe"
+    proc.stdout.close()  # the reader goes away: the rest (hundreds of KB) cannot be written
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=120), err) == (2, "error: Broken pipe\n")
+    assert not state.exists()
+    done = _cli("run", plan, records, "--state", state, "--format", "csv")
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 20001
+    assert _closed(state) == ["2026-06"]
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_output_standard_output_cannot_encode_is_an_error_not_a_traceback(
+        plan: Path, tmp_path: Path, command: str) -> None:
+    records = tmp_path / "zh.jsonl"
+    records.write_text('{"payee": "张三", "period": "2026-06", "metrics": {"sales": "1"}}\n',
+                       encoding="utf-8")
+    state = tmp_path / "state.json"
+    done = subprocess.run([sys.executable, "-m", "incentives", command, str(plan),
+                           str(records), "--state", str(state)], capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("error: the output holds '\\u5f20\\u4e09', which standard output "
+                           "(ascii) cannot show: give --out FILE (written in UTF-8), or set "
+                           "PYTHONIOENCODING=utf-8\n")
+    assert not state.exists()
