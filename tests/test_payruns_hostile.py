@@ -403,7 +403,8 @@ def test_a_run_whose_reader_goes_away_does_not_close_the_period(
     proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan),
                              str(records), "--state", str(state), "--format", "csv"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     assert proc.stdout.read(8) == b"payee,pe"
     proc.stdout.close()  # the reader goes away: the rest (hundreds of KB) cannot be written
     err = proc.stderr.read().decode()
@@ -431,3 +432,19 @@ def test_output_standard_output_cannot_encode_is_an_error_not_a_traceback(
                            "(ascii) cannot show: give --out FILE (written in UTF-8), or set "
                            "PYTHONIOENCODING=utf-8\n")
     assert not state.exists()
+
+
+def test_save_state_file_refuses_a_read_only_state(tmp_path: Path) -> None:
+    # the Python API replaced a state file its owner had made read-only (chmod a-w)
+    from incentives import State, UsageError, load_plan
+    from incentives.ledger import save_state_file
+
+    path = tmp_path / "state.json"
+    path.write_text("kept\n", encoding="utf-8")
+    path.chmod(0o444)
+    with pytest.raises(UsageError) as caught:
+        save_state_file(State.empty(load_plan(PLAN_YAML)), path)
+    assert str(caught.value) == (f"state file {path}: the file is read-only; refusing to "
+                                 "replace it (make it writable, or give another file)")
+    assert path.read_text(encoding="utf-8") == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

@@ -452,11 +452,17 @@ def load_state_file(path: str | os.PathLike[str], plan: Plan) -> State:
 
 
 def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
-    """Write ``state`` to ``path`` atomically (the old file stays whole until then)."""
-    from .fileio import atomic_write
+    """Write ``state`` to ``path`` atomically (the old file stays whole until then).
+
+    A read-only state file (or one in a missing folder, a folder, a device) is refused
+    with a :class:`~incentives.UsageError`, as ``--state`` is: never replaced behind
+    its owner's back.
+    """
+    from .fileio import atomic_write, check_output
 
     if not isinstance(state, State):
         raise StateError(f"not a state: {type(state).__name__}")
+    check_output(path, "state file")
     atomic_write(path, state.to_json())
 
 
