@@ -448,3 +448,28 @@ def test_save_state_file_refuses_a_read_only_state(tmp_path: Path) -> None:
                                  "replace it (make it writable, or give another file)")
     assert path.read_text(encoding="utf-8") == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_the_python_api_treats_a_linked_state_as_the_file_it_points_to(
+        tmp_path: Path) -> None:
+    # save_state_file replaced the link with a file (the real state kept the old
+    # ledger), and locked_state locked LINK.lock while the command line locks REAL.lock
+    from incentives import State, StateError, load_plan
+    from incentives.ledger import load_state_file, locked_state, save_state_file
+
+    plan = load_plan(PLAN_YAML)
+    real = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    state = State.empty(plan)
+    state.closed.append({"period": "2026-06", "plan_version": "1"})
+    save_state_file(state, link)
+    assert link.is_symlink()
+    assert load_state_file(real, plan).periods == ["2026-06"]
+    with locked_state(real), pytest.raises(StateError) as caught, locked_state(link, wait=0):
+        pass
+    assert str(caught.value) == (
+        f"{link}: the state file is in use by another run (it holds {real}.lock); waited "
+        "0 s. Run again once it has finished, or give --wait SECONDS to wait longer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json",
+                                                          "real.json.lock"]

@@ -463,16 +463,25 @@ def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
     if not isinstance(state, State):
         raise StateError(f"not a state: {type(state).__name__}")
     check_output(path, "state file")
-    atomic_write(path, state.to_json())
+    # a link: the file it points to is replaced (and the link stays), as with --state
+    atomic_write(_resolved(path), state.to_json())
 
 
 #: How long a second run waits for the lock of a state file by default (seconds).
 DEFAULT_WAIT = 10.0
 
 
+def _resolved(path: str | os.PathLike[str]) -> str:
+    """``path``, or the file it points to when it is a symbolic link."""
+    text = os.fspath(path)
+    return os.path.realpath(text) if os.path.islink(text) else text
+
+
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """The lock file of the state file ``path``: ``path`` + ``.lock``, next to it."""
-    return Path(f"{os.fspath(path)}.lock")
+    """The lock file of the state file ``path``: ``path`` + ``.lock``, next to it (next
+    to the file it points to when ``path`` is a symbolic link, so that every name of a
+    state takes one lock, as ``--state`` does)."""
+    return Path(f"{_resolved(path)}.lock")
 
 
 @contextlib.contextmanager
