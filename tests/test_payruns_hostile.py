@@ -473,3 +473,25 @@ def test_the_python_api_treats_a_linked_state_as_the_file_it_points_to(
         "0 s. Run again once it has finished, or give --wait SECONDS to wait longer")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json",
                                                           "real.json.lock"]
+
+
+def test_two_corrections_started_together_post_one_adjustment(plan: Path,
+                                                               tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    paid = tmp_path / "paid.json"
+    june = _records(tmp_path / "june.jsonl", "2026-06")
+    assert _cli("run", plan, june, "--state", state, "--format", "json",
+                "--out", paid).returncode == 0
+    fixed = tmp_path / "june-fixed.jsonl"
+    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"300"'),
+                     encoding="utf-8")
+    command = [sys.executable, "-m", "incentives", "correct", str(plan), str(fixed),
+               "--paid", str(paid), "--state", str(state), "--wait", "60"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = sorted((p.communicate(timeout=120)[0], p.returncode) for p in procs)
+    assert outs == [
+        ("a 2026-06 commission: paid 10.00, corrected 30.00, adjustment 20.00\n", 0),
+        ("no differences: nothing to adjust\n", 0)]
+    ledger = json.loads(state.read_text(encoding="utf-8"))["payees"]["a"]
+    assert [a["amount"] for a in ledger["_adjustments"]] == ["20.00"]
