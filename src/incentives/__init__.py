@@ -12,6 +12,7 @@ working) and auditable (property-tested plans).
 
 from __future__ import annotations
 
+from . import _startup  # noqa: F401  (first: Ctrl-C while the command line starts)
 from .errors import (
     EvaluationError,
     FormulaError,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -134,8 +135,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                                 errors="collect", state=state)
         text = render(run, args.format, columns=args.columns)
         if not args.out:
-            out.write(text)  # shown before the state closes the period
-            out.flush()
+            write_all(out, text)  # shown (all of it) before the state closes the period
         # the output and the state replace their files together, or neither does
         with StagedFiles() as files:
             if args.out:
@@ -150,6 +150,29 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     for e in run.errors:
         sys.stderr.write(f"error: {e}\n")
     return EXIT_RECORDS if run.errors else EXIT_OK
+
+
+def write_all(out: TextIO, text: str) -> None:
+    """Write ``text`` to ``out`` and flush it; an error if any of it could not be written.
+
+    A large write to a pipe whose reader has gone (``incentives run ... | head``)
+    may be cut short with no error from Python's buffered stream, so the output
+    is written to the file descriptor here, piece by piece: a broken pipe is an
+    ``OSError`` (exit 2), and a ``--state`` is then not replaced.
+    """
+    try:
+        fd = out.fileno()
+        encoding = out.encoding
+        if sys.platform == "win32":  # pragma: no cover - the stream translates newlines
+            raise ValueError
+    except (AttributeError, OSError, ValueError):  # not a file (a StringIO)
+        out.write(text)
+        out.flush()
+        return
+    data = memoryview(text.encode(encoding, getattr(out, "errors", None) or "strict"))
+    out.flush()
+    while data:
+        data = data[os.write(fd, data[:1 << 16]):]
 
 
 def render(run: object, fmt: str, *, columns: str | None = None) -> str:
@@ -195,6 +218,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except IncentivesError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_RECORDS
+    except UnicodeEncodeError as exc:  # PYTHONIOENCODING=ascii, a terminal that cannot
+        sys.stderr.write(f"error: the output holds {exc.object[exc.start:exc.end]!r}, "
+                         f"which standard output ({exc.encoding}) cannot show: give --out "
+                         "FILE (written in UTF-8), or set PYTHONIOENCODING=utf-8\n")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

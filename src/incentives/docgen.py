@@ -393,7 +393,9 @@ def register(sub: Any) -> None:
 
 def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import atomic_write
+    from .ledger_cli import check_outputs
 
+    check_outputs(args, "--out")  # a read-only file, a missing folder: before any work
     text = schema_json()
     if args.out:
         atomic_write(args.out, text)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
 from .inputs import DatedValue
 from .kernel import EVAL_ERRORS, Kernel, compile_kernel
-from .ledger import ADJUSTMENTS, State, pay_adjustments
+from .ledger import ADJUSTMENTS, State, pay_adjustments, period_key
 from .money import CONTEXT, ZERO, whole
 from .periods import parse_period
 from .policies.base import Compiled
@@ -157,7 +157,8 @@ class CompiledPlan:
         book.check_open(by_period)
         results: list[PayeeResult] = []
         with decimal.localcontext(CONTEXT):
-            for period in sorted(by_period):
+            # in calendar order (2026-Q3 before 2026-10), as the state closes them
+            for period in sorted(by_period, key=period_key):
                 try:
                     pctx = self.period(period)
                 except EvaluationError as exc:

@@ -81,7 +81,20 @@ def process_alive(pid: int) -> bool:
         return False
     except (PermissionError, OSError):
         return True  # it exists, under another account (or we cannot tell: keep it)
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and only waits for its parent to collect its status
+    (a killed run whose parent has not yet waited for it: it writes nothing more)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat_line = handle.read()
+    except OSError:
+        return False  # no /proc (or it has just gone): judged by os.kill alone
+    # "PID (NAME) STATE ...": NAME may hold spaces and parentheses, so read after the last ")"
+    fields = stat_line[stat_line.rfind(b")") + 1:].split()
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def _writer_pid(name: str, prefix: str) -> int:
@@ -95,11 +108,14 @@ def path_in_use(path: str | os.PathLike[str], pid: int) -> bool:
     if process_alive(pid):
         return True
     lock_path = os.path.join(path, ".lock") if os.path.isdir(path) else os.fspath(path)
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
+    try:  # not blocking: a FIFO put in its place would wait for a writer forever
+        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # not a file this library wrote (a FIFO, a device)
         return not try_lock(fd, shared=True)
     finally:
         os.close(fd)

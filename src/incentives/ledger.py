@@ -452,21 +452,36 @@ def load_state_file(path: str | os.PathLike[str], plan: Plan) -> State:
 
 
 def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
-    """Write ``state`` to ``path`` atomically (the old file stays whole until then)."""
-    from .fileio import atomic_write
+    """Write ``state`` to ``path`` atomically (the old file stays whole until then).
+
+    A read-only state file (or one in a missing folder, a folder, a device) is refused
+    with a :class:`~incentives.UsageError`, as ``--state`` is: never replaced behind
+    its owner's back.
+    """
+    from .fileio import atomic_write, check_output
 
     if not isinstance(state, State):
         raise StateError(f"not a state: {type(state).__name__}")
-    atomic_write(path, state.to_json())
+    check_output(path, "state file")
+    # a link: the file it points to is replaced (and the link stays), as with --state
+    atomic_write(_resolved(path), state.to_json())
 
 
 #: How long a second run waits for the lock of a state file by default (seconds).
 DEFAULT_WAIT = 10.0
 
 
+def _resolved(path: str | os.PathLike[str]) -> str:
+    """``path``, or the file it points to when it is a symbolic link."""
+    text = os.fspath(path)
+    return os.path.realpath(text) if os.path.islink(text) else text
+
+
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """The lock file of the state file ``path``: ``path`` + ``.lock``, next to it."""
-    return Path(f"{os.fspath(path)}.lock")
+    """The lock file of the state file ``path``: ``path`` + ``.lock``, next to it (next
+    to the file it points to when ``path`` is a symbolic link, so that every name of a
+    state takes one lock, as ``--state`` does)."""
+    return Path(f"{_resolved(path)}.lock")
 
 
 @contextlib.contextmanager
@@ -576,6 +591,10 @@ def correct(
 
     Ledger balances (a draw owed, a penalty carried) are not re-derived: the
     correction moves pay, not balances.
+
+    An adjustment already waiting in ``state`` for the same payee, period and
+    policy counts as paid: the same correction posted twice (a retried command)
+    adds nothing the second time.
     """
     again = plan.evaluate(records, state=opening.copy())
     closed = set(state.periods)
@@ -585,7 +604,12 @@ def correct(
         if res.period not in closed:
             raise StateError(f"period {res.period} is not closed in the state; "
                              "run it normally instead of correcting it")
-        old = before.get((res.period, res.payee), {})
+        old = dict(before.get((res.period, res.payee), {}))
+        waiting = new.payees.get(res.payee, {}).get(ADJUSTMENTS, [])
+        for item in waiting if isinstance(waiting, list) else []:
+            if item.get("period") == res.period:
+                pid = item.get("policy")
+                old[pid] = old.get(pid, ZERO) + Decimal(item["amount"])
         now: dict[str, Decimal] = {}
         for line in res.lines:
             now[line.policy] = now.get(line.policy, ZERO) + line.amount

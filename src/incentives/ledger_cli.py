@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -44,8 +45,15 @@ __all__ = ["Terminated", "add_state_options", "check_outputs", "register"]
 MAX_WAIT = 86400.0
 
 
+#: A number of seconds as people write it: ASCII digits, no separators (``1_0``) and
+#: no other digits (``٣``), which ``float`` would take.
+_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _seconds(text: str) -> float:
     try:
+        if not _SECONDS.fullmatch(text.strip()):
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
@@ -79,14 +87,25 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
 
     inputs = {os.path.realpath(value): name for name in _INPUTS
               if isinstance(value := getattr(args, name, None), str) and value}
+    state = getattr(args, "state", None)
+    lock = f"{os.path.realpath(state)}.lock" if isinstance(state, str) and state else None
     seen: dict[str, str] = {}
     for option in options:
         attr = option.lstrip("-").replace("-", "_")
         value = getattr(args, attr, None)
-        if not value:
+        if value is None:
             continue
+        if not value.strip():  # an unset variable ("--state $STATE"): never run without
+            raise UsageError(f"{option} {value!r} names no file: give a file name")
         check_output(value, option)
         key = os.path.realpath(value)
+        if key != os.path.abspath(value):  # a link: where it points must do too
+            check_output(key, f"{option} {value} (a link to)")
+        if key == lock:
+            raise UsageError(f"{option} {value} is the lock file of the state file {state}: "
+                             "give another file for the output")
+        if option == "--state":
+            _check_one_name(value, key)
         if key in seen:
             raise UsageError(f"{seen[key]} and {option} name the same file: {value}")
         if key in inputs:
@@ -96,6 +115,22 @@ def check_outputs(args: argparse.Namespace, *options: str) -> None:
         if key != os.path.abspath(value):
             # a link: the file it points to is locked, read and replaced, not the link
             setattr(args, attr, key)
+
+
+def _check_one_name(value: str, path: str) -> None:
+    """Refuse a state file with more than one name (hard links): a run replaces the file
+    it names, so the other name would keep the old state, and a period run again there
+    would be paid twice."""
+    try:
+        links = os.stat(path).st_nlink
+    except OSError:
+        return  # a new state file
+    if links > 1:
+        raise UsageError(
+            f"--state {value}: the state file has {links} names (hard links); a run "
+            "replaces the file it names, so the others would keep the old state and a "
+            "period run on them would be paid again: keep one name (a symbolic link may "
+            "point to it)")
 
 
 #: The options naming files a command reads, which no output may replace.
@@ -148,6 +183,9 @@ def clean_exit_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from ._startup import release
+
+    release()  # the start-up guard hands the signals over
 
     def stop(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

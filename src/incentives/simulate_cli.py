@@ -129,10 +129,31 @@ def _parse_sweep(text: str) -> tuple[str, list[str]]:
     return name.strip(), items
 
 
+#: The files a report writes in its folder.
+REPORT_FILES = ("report.html", "report.md", "summary.csv", "groups.csv", "changes.csv",
+                "distribution.png", "lorenz.png", "pay_curve.png", "sweep_cost.png",
+                "cost_per_revenue.png")
+
+
+def _check_report_folder(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a report folder where the report would replace a file
+    the command reads (the plan, the population, a variant)."""
+    import os
+
+    folder = os.path.realpath(args.out)
+    inputs = [("plan", args.plan), ("population", args.population),
+              *(("variant", v) for v in args.variant)]
+    for what, path in inputs:
+        if path and os.path.realpath(path) in {os.path.join(folder, n) for n in REPORT_FILES}:
+            raise UsageError(f"--out {args.out}: the report would replace {path}, the {what} "
+                             "file read by this command: give another folder")
+
+
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .extras import require
 
     require("simulate", "incentives simulate")  # before any work: one line, exit 2
+    _check_report_folder(args)
     from .plan import load_plan
     from .populations import _revenue_metric, synthetic
     from .records import file_options, read_records_file
@@ -224,12 +245,18 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
+    """A report table as CSV: text cells (variant, payee, group names) neutralised as
+    ``incentives run --format csv`` does (:func:`~incentives.results.csv_text`); numbers
+    written as they are (``-5.00`` stays a number)."""
+    from .results import csv_text
+
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: "" if v is None else (format(v, "f") if isinstance(v, Decimal)
+                                                 else csv_text(v) if isinstance(v, str)
                                                  else str(v)) for k, v in r.items()})
     return buf.getvalue()
 

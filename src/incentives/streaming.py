@@ -193,7 +193,8 @@ class _Spill:
         for handle in self.handles.values():
             handle.close()
         self.handles.clear()
-        for key in sorted(self.paths):
+        # periods in calendar order (2026-Q3 before 2026-10), as a state closes them
+        for key in sorted(self.paths, key=_bucket_order):
             path = self.paths[key]
             with open(path, encoding="utf-8") as text:
                 rows = [(payee, raw) for payee, raw in map(_loads, text)]
@@ -207,6 +208,12 @@ class _Spill:
         if self.lock >= 0:
             os.close(self.lock)
             self.lock = -1
+
+
+def _bucket_order(key: Key) -> tuple[Any, ...]:
+    from .ledger import period_key
+
+    return (period_key(key[0]), key[1])
 
 
 def clean_spill_leftovers(spill_dir: str | os.PathLike[str] | None = None) -> list[str]:
