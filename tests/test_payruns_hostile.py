@@ -190,6 +190,7 @@ def test_a_signal_while_the_command_line_starts_is_no_traceback(
     # '-m'), with the signal sent during the import, deterministically
     code = ("import os, signal, sys\n"
             "sys.argv[0] = '-m'\n"
+            "sys.orig_argv = [sys.executable, '-m', 'incentives', 'run']\n"
             "import incentives._startup\n"
             f"os.kill(os.getpid(), signal.{signal_name})\n"
             "import incentives\n"
@@ -197,6 +198,20 @@ def test_a_signal_while_the_command_line_starts_is_no_traceback(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (status, "", said)
+
+
+def test_the_start_up_guard_leaves_another_module_run_with_dash_m_alone() -> None:
+    # 'python -m payroll_app', whose package imports incentives while sys.argv[0] is
+    # still '-m': its Ctrl-C stays a KeyboardInterrupt of its own
+    code = ("import signal, sys\n"
+            "sys.argv[0] = '-m'\n"
+            "sys.orig_argv = [sys.executable, '-m', 'payroll_app']\n"
+            "import incentives\n"
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+            "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_start_up_guard_leaves_a_library_user_s_signals_alone() -> None:

@@ -13,6 +13,7 @@ first, so the guard is in place while the rest is imported.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -32,8 +33,13 @@ def started_as_command() -> bool:
     """Whether this process is the command line (``python -m incentives``, whose
     ``sys.argv[0]`` is ``-m`` while the package is imported, or the script)."""
     first = sys.argv[0] if getattr(sys, "argv", None) else ""
-    return first == "-m" or os.path.basename(first) in (
-        "incentives", "incentives.exe", "incentives-script.py")
+    if os.path.basename(first) in ("incentives", "incentives.exe", "incentives-script.py"):
+        return True
+    # ``python -m incentives`` itself, not another module run with -m that imports the
+    # package (``python -m payroll_app``, ``python -m incentives.docgen``)
+    original = list(getattr(sys, "orig_argv", []))
+    return first == "-m" and any(
+        a == "-m" and b == "incentives" for a, b in itertools.pairwise(original))
 
 
 def guard() -> None:
