@@ -222,6 +222,27 @@ def test_a_western_legacy_file_is_refused_not_guessed(tmp_path: Path) -> None:
     assert read_records_file(path, encoding="cp1252")[0]["name"] == "Müller"
 
 
+@pytest.mark.parametrize("name", ["Niño", "Côte", "Brûlée", "Ångström", "Ça", "Äöü",
+                                  "Öhrström"])
+def test_western_bytes_that_decode_as_cjk_are_refused_not_misread(tmp_path: Path,
+                                                                  name: str) -> None:
+    """A cp1252 name such as Niño is also valid Shift-JIS or GB18030 (Ni駉): it is
+    refused with a hint, not read as made-up CJK characters."""
+    path = _write(tmp_path, "west.csv", f"payee,period\n{name},2026-05\n", "cp1252")
+    with pytest.raises(UsageError, match=r"has no byte-order mark; name its encoding with "
+                                         r"--encoding, e\.g\. cp1252 \(Western European "
+                                         r"Windows\), cp1250 \(Central European\) or gb18030 "
+                                         r"\(Chinese\)$"):
+        read_records_file(path)
+    assert read_records_file(path, encoding="cp1252") == [{"payee": name, "period": "2026-05"}]
+
+
+def test_a_gbk_file_with_a_rare_name_character_is_still_detected(tmp_path: Path) -> None:
+    text = "payee,group,sales\n李堃,鼓楼支行,100\n张三,鼓楼支行,20\n"
+    path = _write(tmp_path, "rare.csv", text, "gbk")
+    assert [r["payee"] for r in read_records_file(path)] == ["李堃", "张三"]
+
+
 def test_big5_is_detected_too(tmp_path: Path) -> None:
     path = _write(tmp_path, "tw.csv", "payee,銷售額\n陳大文,100\n", "big5")
     assert read_records_file(path) == [{"payee": "陳大文", "銷售額": "100"}]

@@ -1032,10 +1032,44 @@ def _detect(head: bytes, name: str) -> str:
     if guess in cjk:
         for codec, names in _CJK_FAMILIES:
             if any(n in names for n in found) and _decodes(sample, codec):
-                return codec
-    hint = f"; it may be {guess}: try --encoding {guess}" if guess else ""
+                if _plausible(sample, codec):
+                    return codec
+                guess = None  # Western bytes that happen to decode (Niño as Ni駉)
+                break
+    hint = (f"; it may be {guess}: try --encoding {guess}" if guess in cjk else
+            "; name its encoding with --encoding, e.g. cp1252 (Western European Windows), "
+            "cp1250 (Central European) or gb18030 (Chinese)")
     raise UsageError(f"cannot tell the text encoding of records file {name!r}: it is not "
                      f"UTF-8{where} and has no byte-order mark{hint}")
+
+
+#: the characters most text in a CJK encoding is made of, by the code points of a
+#: reference encoding: GB2312, Big5 level 1 and symbols, JIS level 1 and kana, KS X
+#: 1001 hangul and symbols. Western text misread as CJK is almost never made of them.
+_COMMON_CJK: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
+    "gb18030": ("gb2312", ((0xA1A1, 0xF7FE),)),
+    "cp950": ("big5", ((0xA140, 0xA3BF), (0xA440, 0xC67E))),
+    "cp932": ("shift_jis", ((0x8140, 0x84BE), (0x889F, 0x9872))),
+    "cp949": ("euc_kr", ((0xA1A1, 0xACFE), (0xB0A1, 0xC8FE))),
+}
+
+
+def _plausible(sample: bytes, codec: str) -> bool:
+    """Whether ``sample`` read as ``codec`` (a CJK family's) is mostly made of that
+    script's common characters (three in four of its non-ASCII ones)."""
+    reference, ranges = _COMMON_CJK[codec]
+    text = codecs.getincrementaldecoder(codec)("strict").decode(sample, False)
+    total = common = 0
+    for char in text:
+        if char.isascii():
+            continue
+        total += 1
+        try:
+            code = int.from_bytes(char.encode(reference), "big")
+        except UnicodeEncodeError:
+            continue
+        common += any(lo <= code <= hi for lo, hi in ranges)
+    return common * 4 >= total * 3
 
 
 def _decodes(sample: bytes, codec: str) -> bool:
