@@ -819,3 +819,24 @@ def test_explain_reads_a_gbk_semicolon_file_as_its_twin(tmp_path: Path, plan_fil
     assert wrong.returncode == 2
     assert "is not valid utf-8 text: line 1, byte offset 19 (counted from 0): 0xcf;" in \
         _no_traceback(wrong)
+
+
+def test_trailing_delimiters_of_a_spreadsheet_export_are_not_columns(tmp_path: Path,
+                                                                     plan_file: Path) -> None:
+    """A header ending in ;; (columns without names) reads as its twin; a value under
+    such a column is that record's error, naming the column by its place."""
+    reference = _write(tmp_path, "ref.csv", CSV_TEXT, "utf-8")
+    lines = CSV_TEXT.splitlines()
+    text = "\n".join(line + ",," for line in lines[:3]) + "\n" + "\n".join(lines[3:]) + "\n"
+    path = _write(tmp_path, "trailing.csv", text, "utf-8")
+    assert read_records_file(path) == read_records_file(reference)
+    bad = _write(tmp_path, "bad.csv", text.replace("A,,", "A,,x", 1), "utf-8")
+    run = load_plan(PLAN_TEXT).evaluate(read_records_file(bad), errors="collect")
+    assert sorted(r.payee for r in run.results) == ["m-004", "李四", "王五·欧阳"]
+    assert [str(e) for e in run.errors] == [
+        "payee '张三' period 2026-05 field 'column 8 (no name in the header)': unknown field "
+        "'column 8 (no name in the header)'"]
+    for command in ("run", "stream"):
+        got = _cli(command, plan_file, path, "--format", "csv")
+        want = _cli(command, plan_file, reference, "--format", "csv")
+        assert (got.returncode, got.stdout, got.stderr) == (0, want.stdout, b"")

@@ -1339,6 +1339,11 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
     reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
     header_row = next(reader)
     header = [h.strip() for h in header_row]
+    # a column without a name (a trailing delimiter, as spreadsheets export) is
+    # dropped where its cells are blank, and named by its place where they are not
+    unnamed = [f"column {i + 1} (no name in the header)" for i, h in enumerate(header)
+               if not h]
+    header = [h or f"column {i + 1} (no name in the header)" for i, h in enumerate(header)]
     where: dict[str, int] = {}
     for i, h in enumerate(header):
         if h in where:
@@ -1374,15 +1379,18 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
             row = cells
         if not row or (not row[0].strip() and not any(c.strip() for c in row)):
             continue  # a blank or whitespace-only line
-        if len(row) == width:
+        if len(row) == width and not unnamed:
             yield dict(zip(header, row, strict=True))
             continue
         clean: dict[str, Any] = dict(zip(header, row, strict=False))
         if len(row) < width:
             for h in header[len(row):]:
                 clean[h] = None  # fewer cells than the header names
-        else:
+        elif len(row) > width:
             clean["<extra cells>"] = row[width:]  # more cells than the header names
+        for h in unnamed:
+            if _blank(clean[h]):
+                del clean[h]
         yield clean
 
 
