@@ -210,6 +210,17 @@ def test_table_columns_refused_with_a_usage_error(examples: Path, cli, tmp_path:
               "--columns", "payee,,total")
     assert res.code == 2
     assert "an empty column name" in res.err
+    choices = ("payee, period, group, total, commission, new_business, variable_pay, "
+               "churn_penalty, floor, or a policy's label")
+    for columns, err in [
+            ("payee,nope", f"error: --columns: no column 'nope' (columns: all, {choices})\n"),
+            ("x" * 5000, f"error: --columns: no column '{'x' * 40}'… (columns: all, {choices})\n"),
+            ("all,payee", f"error: --columns: 'all' stands alone; or name the columns ({choices})\n"),
+            ("pay\x1bee", "error: --columns: no column 'pay\\x1bee'; did you mean 'payee'? "
+                          f"(columns: all, {choices})\n")]:
+        res = cli("run", examples / "telecom/plan.yaml", examples / "telecom/records.jsonl",
+                  "--columns", columns)
+        assert (res.code, res.out, res.err) == (2, "", err)
 
 
 def test_readme_shows_the_table_as_printed(examples: Path, cli,

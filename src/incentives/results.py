@@ -376,9 +376,13 @@ class Run:
                 chosen.append(policy(name if name in ids else by_label[name]))
             else:
                 choices = [*fixed, *ids]
+                if name.lower() == "all":
+                    raise UsageError("--columns: 'all' stands alone; or name the columns "
+                                     f"({', '.join(choices)}, or a policy's label)")
                 hint = did_you_mean(name, [*choices, *by_label])
-                raise UsageError(f"--columns: no column {name!r}; "
-                                 + (f"{hint} " if hint else "")
+                shown = repr(name[:40]) + ("…" if len(name) > 40 else "")
+                raise UsageError(f"--columns: no column {shown}"
+                                 + (f"; {hint} " if hint else " ")
                                  + f"(columns: all, {', '.join(choices)}, or a policy's label)")
         return chosen
 
