@@ -840,3 +840,38 @@ def test_trailing_delimiters_of_a_spreadsheet_export_are_not_columns(tmp_path: P
         got = _cli(command, plan_file, path, "--format", "csv")
         want = _cli(command, plan_file, reference, "--format", "csv")
         assert (got.returncode, got.stdout, got.stderr) == (0, want.stdout, b"")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("payee,销售额,职级\nm-1,100,A\n\"m-2,200,A\nm-3,300,A\n",
+     "a quoted cell in the row starting on line 3 is never closed (a \" without its pair), "
+     "so no row after it can be read"),
+    ("payee,\"sales\nm-1,100\n",
+     "the header (line 1) is not a CSV row: a quoted cell in the row starting on line 1 is "
+     "never closed (a \" without its pair), so no row after it can be read"),
+    ("\n\npayee," + "x" * 200_000 + "\nm-1,100\n",
+     "the header (line 3) is not a CSV row: a cell is longer than 131,072 characters"),
+])
+def test_a_csv_file_whose_quotes_swallow_the_rest_is_refused(tmp_path: Path, plan_file: Path,
+                                                             text: str, message: str) -> None:
+    """An unclosed quote would read every later row into one cell (one failed record
+    hiding the rest): the file is refused, exit 2, as is a header the csv module
+    cannot read (once a traceback)."""
+    path = _write(tmp_path, "q.csv", text, "utf-8")
+    with pytest.raises(UsageError) as info:
+        read_records_file(path)
+    assert str(info.value) == f"records file {str(path)!r}: {message}"
+    for command in ("run", "stream", "explain"):
+        extra = ["--payee", "m-1"] if command == "explain" else []
+        result = _cli(command, plan_file, path, "--period", "2026-05", *extra)
+        assert (result.returncode, result.stdout) == (2, b"")
+        assert result.stderr.decode() == f"error: {info.value}\n"
+
+
+def test_a_quote_in_the_middle_of_a_cell_is_that_rows_error(tmp_path: Path) -> None:
+    """"g"x is not a CSV cell: the row is refused (it was read as gx), the others read."""
+    path = _write(tmp_path, "q.csv", 'payee,group\nm-1,"g"x\nm-2,g\n', "utf-8")
+    first, second = read_records_file(path)
+    assert isinstance(first, RecordError)
+    assert str(first) == "record field 'line 2': line 2 is not a CSV row: ',' expected after '\"'"
+    assert second == {"payee": "m-2", "group": "g"}

@@ -1336,8 +1336,12 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
         return  # no header: no records
     if delimiter is None:
         delimiter = _sniff(first)
-    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
-    header_row = next(reader)
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter, strict=True)
+    try:
+        header_row = next(reader)
+    except csv.Error as exc:
+        raise UsageError(f"records file {name!r}: the header (line {skipped + 1}) is not a "
+                         f"CSV row: {_csv_problem(exc, skipped + 1)}") from None
     header = [h.strip() for h in header_row]
     # a column without a name (a trailing delimiter, as spreadsheets export) is
     # dropped where its cells are blank, and named by its place where they are not
@@ -1369,6 +1373,8 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
                         break
                     text += more
                 cells = _split_row(text, delimiter)
+            if cells is None and "unexpected end of data" in str(exc):
+                raise UsageError(f"records file {name!r}: {_csv_problem(exc, line)}") from None
             if cells is None:
                 unreadable += 1
                 if unreadable > MAX_UNREADABLE:
@@ -1392,6 +1398,16 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
             if _blank(clean[h]):
                 del clean[h]
         yield clean
+
+
+def _csv_problem(exc: csv.Error, line: int) -> str:
+    """What is wrong with the CSV row starting on ``line``, in words."""
+    if "unexpected end of data" in str(exc):
+        return (f"a quoted cell in the row starting on line {line} is never closed (a \" "
+                "without its pair), so no row after it can be read")
+    if "field limit" in str(exc):
+        return f"a cell is longer than {csv.field_size_limit():,} characters"
+    return str(exc)
 
 
 def _split_row(text: str, delimiter: str) -> list[str] | None:
