@@ -243,6 +243,15 @@ def test_a_gbk_file_with_a_rare_name_character_is_still_detected(tmp_path: Path)
     assert [r["payee"] for r in read_records_file(path)] == ["李堃", "张三"]
 
 
+@pytest.mark.parametrize("name", ["區文", "經高部"])
+def test_big5_that_also_decodes_as_another_cjk_encoding_is_read_as_big5(tmp_path: Path,
+                                                                        name: str) -> None:
+    """charset-normalizer ranks cp949 or GB18030 first for these; their readings are not
+    made of common characters (區文 read as cp949 is 跋ゅ), Big5's is."""
+    path = _write(tmp_path, "tw.csv", f"payee,銷售額\n{name},1\n", "big5")
+    assert read_records_file(path) == [{"payee": name, "銷售額": "1"}]
+
+
 def test_big5_is_detected_too(tmp_path: Path) -> None:
     path = _write(tmp_path, "tw.csv", "payee,銷售額\n陳大文,100\n", "big5")
     assert read_records_file(path) == [{"payee": "陳大文", "銷售額": "100"}]

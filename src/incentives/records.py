@@ -1031,11 +1031,10 @@ def _detect(head: bytes, name: str) -> str:
     cjk = {n for _, names in _CJK_FAMILIES for n in names}
     if guess in cjk:
         for codec, names in _CJK_FAMILIES:
-            if any(n in names for n in found) and _decodes(sample, codec):
-                if _plausible(sample, codec):
-                    return codec
-                guess = None  # Western bytes that happen to decode (Niño as Ni駉)
-                break
+            if (any(n in names for n in found) and _decodes(sample, codec)
+                    and _plausible(sample, codec)):
+                return codec
+        guess = None  # no plausible reading: Western bytes that decode (Niño as Ni駉)
     hint = (f"; it may be {guess}: try --encoding {guess}" if guess in cjk else
             "; name its encoding with --encoding, e.g. cp1252 (Western European Windows), "
             "cp1250 (Central European) or gb18030 (Chinese)")
