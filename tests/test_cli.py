@@ -281,6 +281,33 @@ def test_cjk_labels_and_ids_align_within_the_width() -> None:
         run.to_table(width=40).split())
 
 
+def test_long_payees_and_groups_are_cut_to_fit_the_width() -> None:
+    """A 300-character payee made every line 500 columns wide whatever COLUMNS said:
+    in the default table, payee and group are cut (ending in …) to fit; ``all`` and
+    named columns still show them whole."""
+    plan = Plan(name="w", inputs={"metrics": {"sales": {}}},
+                policies=[FormulaLine(id="bonus", amount="sales")])
+    run = plan.evaluate([{"payee": "P" * 300, "period": "2026-05", "group": "组" * 100,
+                          "metrics": {"sales": 1}},
+                         {"payee": "Q", "period": "2026-05", "group": "g",
+                          "metrics": {"sales": 2}}])
+    assert run.to_table(width=40) == (
+        "payee        period   group        total\n"
+        "-----------  -------  -----------  -----\n"
+        "PPPPPPPPPP…  2026-05  组组组组组…   1.00\n"
+        "Q            2026-05  g             2.00\n"
+        "                      total         3.00\n"
+        "(1 column left out to fit 40 characters:\n"
+        " bonus; --columns all shows every\n"
+        " column, --format csv/json give\n"
+        " everything)\n")
+    for limit in (20, 60, 80, 120):
+        assert max(wcswidth(line) for line in run.to_table(width=limit).splitlines()) <= max(
+            limit, 36)
+    assert "P" * 300 in run.to_table(width=40, columns="all")
+    assert "组" * 100 in run.to_table(width=40, columns="payee,group")
+
+
 def test_console_script_runs_as_a_module(examples: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "incentives", "run", str(examples / "bank/plan.yaml"),
