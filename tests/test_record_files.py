@@ -884,3 +884,19 @@ def test_a_quote_in_the_middle_of_a_cell_is_that_rows_error(tmp_path: Path) -> N
     assert isinstance(first, RecordError)
     assert str(first) == "record field 'line 2': line 2 is not a CSV row: ',' expected after '\"'"
     assert second == {"payee": "m-2", "group": "g"}
+
+
+def test_jsonl_files_joined_with_their_byte_order_marks_read_as_one(tmp_path: Path) -> None:
+    """``cat a.jsonl b.jsonl`` of two UTF-8 files written with a byte-order mark: the
+    second mark starts a line, which is read (it was 'line 5 is not JSON')."""
+    reference = _write(tmp_path, "ref.jsonl", JSONL_TEXT, "utf-8")
+    lines = JSONL_TEXT.splitlines(keepends=True)
+    joined = tmp_path / "joined.jsonl"
+    joined.write_bytes(("\ufeff" + "".join(lines[:2]) + "\ufeff" + "".join(lines[2:]))
+                       .encode("utf-8"))
+    assert read_records_file(joined) == read_records_file(reference)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(("".join(lines[:2]) + "\ufeff{oops\n").encode("utf-8"))
+    assert [str(r) for r in read_records_file(bad)[2:]] == [
+        "record field 'line 3': line 3 is not JSON: Expecting property name enclosed in "
+        "double quotes"]

@@ -1137,7 +1137,12 @@ def _iter_jsonl(lines: Iterator[str], name: str) -> Iterator[Any]:
         if not line.strip():
             continue
         try:
-            raw = decode(line)
+            try:
+                raw = decode(line)
+            except json.JSONDecodeError:
+                if not line.startswith("\ufeff"):
+                    raise
+                raw = decode(line[1:])  # a byte-order mark inside: files joined by cat
         except json.JSONDecodeError as exc:
             error = RecordError(f"line {n} is not JSON: {exc.msg}", field=f"line {n}")
         except RecursionError:
