@@ -210,6 +210,17 @@ def test_table_columns_refused_with_a_usage_error(examples: Path, cli, tmp_path:
               "--columns", "payee,,total")
     assert res.code == 2
     assert "an empty column name" in res.err
+    choices = ("payee, period, group, total, commission, new_business, variable_pay, "
+               "churn_penalty, floor, or a policy's label")
+    for columns, err in [
+            ("payee,nope", f"error: --columns: no column 'nope' (columns: all, {choices})\n"),
+            ("x" * 5000, f"error: --columns: no column '{'x' * 40}'… (columns: all, {choices})\n"),
+            ("all,payee", f"error: --columns: 'all' stands alone; or name the columns ({choices})\n"),
+            ("pay\x1bee", "error: --columns: no column 'pay\\x1bee'; did you mean 'payee'? "
+                          f"(columns: all, {choices})\n")]:
+        res = cli("run", examples / "telecom/plan.yaml", examples / "telecom/records.jsonl",
+                  "--columns", columns)
+        assert (res.code, res.out, res.err) == (2, "", err)
 
 
 def test_readme_shows_the_table_as_printed(examples: Path, cli,
@@ -268,6 +279,33 @@ def test_cjk_labels_and_ids_align_within_the_width() -> None:
     assert run.to_table(width=40).splitlines()[-1].startswith(" ")  # a wrapped note
     assert "6 columns left out to fit 40 characters: p0, p1, p2, p3, p4, p5" in " ".join(
         run.to_table(width=40).split())
+
+
+def test_long_payees_and_groups_are_cut_to_fit_the_width() -> None:
+    """A 300-character payee made every line 500 columns wide whatever COLUMNS said:
+    in the default table, payee and group are cut (ending in …) to fit; ``all`` and
+    named columns still show them whole."""
+    plan = Plan(name="w", inputs={"metrics": {"sales": {}}},
+                policies=[FormulaLine(id="bonus", amount="sales")])
+    run = plan.evaluate([{"payee": "P" * 300, "period": "2026-05", "group": "组" * 100,
+                          "metrics": {"sales": 1}},
+                         {"payee": "Q", "period": "2026-05", "group": "g",
+                          "metrics": {"sales": 2}}])
+    assert run.to_table(width=40) == (
+        "payee        period   group        total\n"
+        "-----------  -------  -----------  -----\n"
+        "PPPPPPPPPP…  2026-05  组组组组组…   1.00\n"
+        "Q            2026-05  g             2.00\n"
+        "                      total         3.00\n"
+        "(1 column left out to fit 40 characters:\n"
+        " bonus; --columns all shows every\n"
+        " column, --format csv/json give\n"
+        " everything)\n")
+    for limit in (20, 60, 80, 120):
+        assert max(wcswidth(line) for line in run.to_table(width=limit).splitlines()) <= max(
+            limit, 36)
+    assert "P" * 300 in run.to_table(width=40, columns="all")
+    assert "组" * 100 in run.to_table(width=40, columns="payee,group")
 
 
 def test_console_script_runs_as_a_module(examples: Path) -> None:

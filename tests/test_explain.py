@@ -293,6 +293,14 @@ def test_cli_explain_unknown_payee_is_a_usage_error(cli: Callable[..., Any]) -> 
     assert "payees: X, Y, Z" in r.err
 
 
+def test_cli_explain_quotes_a_long_or_hostile_payee_short(cli: Callable[..., Any]) -> None:
+    r = cli("explain", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--payee",
+            "\x1b[2J" + "x" * 5000)
+    assert (r.code, r.out) == (2, "")
+    assert r.err == ("error: no result for payee '\\x1b[2J" + "x" * 36
+                     + "'…; payees: X, Y, Z\n")
+
+
 def test_cli_explain_failed_record_exits_1(cli: Callable[..., Any], tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
     records.write_text('{"payee": "X", "period": "2026-05", "metrics": {"new_fax": 1}}\n'

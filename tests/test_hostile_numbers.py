@@ -596,3 +596,46 @@ def test_a_paid_run_obeys_the_number_rule_too(tmp_path: Path, amount: str, messa
     assert res.stderr == (f"error: {paid}: the paid amount of payee {first['payee']!r}, period "
                           f"{first['period']!r}: {message}\n")
     assert state.read_bytes() == before
+
+
+def test_yes_no_on_off_are_text_as_in_yaml_1_2() -> None:
+    """YAML 1.1 read `on:` and `yes:` as the key True: `fields: {on: date}` failed with
+    'must be text, not True', two such keys with 'duplicate key True'."""
+    plan = load_plan("""
+name: t
+inputs:
+  metrics:
+    on: {min: 0}
+    yes: {}
+  attributes:
+    senior: {type: bool, default: yes}
+    flag: {type: text, allowed: [yes, no], default: no}
+  events:
+    r:
+      fields: {amount: number, off: date}
+policies:
+  - {type: formula, id: f, amount: "1", when: "senior and flag == 'no'"}
+  - {type: formula, id: g, amount: "2", when: "senior"}
+""")
+    assert list(plan.inputs.metrics) == ["on", "yes"]
+    assert plan.inputs.attributes["senior"].default is True
+    assert plan.inputs.attributes["flag"].allowed == ["yes", "no"]
+    assert list(plan.inputs.events["r"].fields) == ["amount", "off"]
+    run = plan.evaluate([{"payee": "a", "period": "2026-05", "metrics": {"on": 1, "yes": 2},
+                          "events": {"r": [{"amount": 1, "off": "2026-05-02"}]}}])
+    assert str(run["a"].total) == "3.00"
+
+
+def test_a_bool_attributes_text_default_false_is_false() -> None:
+    """``default: "false"`` (quoted) stayed the text 'false', which a formula takes as true."""
+    plan = load_plan("""
+name: t
+inputs:
+  attributes:
+    senior: {type: bool, default: "false"}
+policies:
+  - {type: formula, id: f, amount: "1", when: "senior"}
+  - {type: formula, id: g, amount: "2"}
+""")
+    assert plan.inputs.attributes["senior"].default is False
+    assert str(plan.evaluate([{"payee": "a", "period": "2026-05"}])["a"].total) == "2.00"

@@ -222,6 +222,36 @@ def test_a_western_legacy_file_is_refused_not_guessed(tmp_path: Path) -> None:
     assert read_records_file(path, encoding="cp1252")[0]["name"] == "Müller"
 
 
+@pytest.mark.parametrize("name", ["Niño", "Côte", "Brûlée", "Ångström", "Ça", "Äöü",
+                                  "Öhrström"])
+def test_western_bytes_that_decode_as_cjk_are_refused_not_misread(tmp_path: Path,
+                                                                  name: str) -> None:
+    """A cp1252 name such as Niño is also valid Shift-JIS or GB18030 (Ni駉): it is
+    refused with a hint, not read as made-up CJK characters."""
+    path = _write(tmp_path, "west.csv", f"payee,period\n{name},2026-05\n", "cp1252")
+    with pytest.raises(UsageError, match=r"has no byte-order mark; name its encoding with "
+                                         r"--encoding, e\.g\. cp1252 \(Western European "
+                                         r"Windows\), cp1250 \(Central European\) or gb18030 "
+                                         r"\(Chinese\)$"):
+        read_records_file(path)
+    assert read_records_file(path, encoding="cp1252") == [{"payee": name, "period": "2026-05"}]
+
+
+def test_a_gbk_file_with_a_rare_name_character_is_still_detected(tmp_path: Path) -> None:
+    text = "payee,group,sales\n李堃,鼓楼支行,100\n张三,鼓楼支行,20\n"
+    path = _write(tmp_path, "rare.csv", text, "gbk")
+    assert [r["payee"] for r in read_records_file(path)] == ["李堃", "张三"]
+
+
+@pytest.mark.parametrize("name", ["區文", "經高部"])
+def test_big5_that_also_decodes_as_another_cjk_encoding_is_read_as_big5(tmp_path: Path,
+                                                                        name: str) -> None:
+    """charset-normalizer ranks cp949 or GB18030 first for these; their readings are not
+    made of common characters (區文 read as cp949 is 跋ゅ), Big5's is."""
+    path = _write(tmp_path, "tw.csv", f"payee,銷售額\n{name},1\n", "big5")
+    assert read_records_file(path) == [{"payee": name, "銷售額": "1"}]
+
+
 def test_big5_is_detected_too(tmp_path: Path) -> None:
     path = _write(tmp_path, "tw.csv", "payee,銷售額\n陳大文,100\n", "big5")
     assert read_records_file(path) == [{"payee": "陳大文", "銷售額": "100"}]
@@ -798,3 +828,75 @@ def test_explain_reads_a_gbk_semicolon_file_as_its_twin(tmp_path: Path, plan_fil
     assert wrong.returncode == 2
     assert "is not valid utf-8 text: line 1, byte offset 19 (counted from 0): 0xcf;" in \
         _no_traceback(wrong)
+
+
+def test_trailing_delimiters_of_a_spreadsheet_export_are_not_columns(tmp_path: Path,
+                                                                     plan_file: Path) -> None:
+    """A header ending in ;; (columns without names) reads as its twin; a value under
+    such a column is that record's error, naming the column by its place."""
+    reference = _write(tmp_path, "ref.csv", CSV_TEXT, "utf-8")
+    lines = CSV_TEXT.splitlines()
+    text = "\n".join(line + ",," for line in lines[:3]) + "\n" + "\n".join(lines[3:]) + "\n"
+    path = _write(tmp_path, "trailing.csv", text, "utf-8")
+    assert read_records_file(path) == read_records_file(reference)
+    bad = _write(tmp_path, "bad.csv", text.replace("A,,", "A,,x", 1), "utf-8")
+    run = load_plan(PLAN_TEXT).evaluate(read_records_file(bad), errors="collect")
+    assert sorted(r.payee for r in run.results) == ["m-004", "李四", "王五·欧阳"]
+    assert [str(e) for e in run.errors] == [
+        "payee '张三' period 2026-05 field 'column 8 (no name in the header)': unknown field "
+        "'column 8 (no name in the header)'"]
+    for command in ("run", "stream"):
+        got = _cli(command, plan_file, path, "--format", "csv")
+        want = _cli(command, plan_file, reference, "--format", "csv")
+        assert (got.returncode, got.stdout, got.stderr) == (0, want.stdout, b"")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("payee,销售额,职级\nm-1,100,A\n\"m-2,200,A\nm-3,300,A\n",
+     "a quoted cell in the row starting on line 3 is never closed (a \" without its pair), "
+     "so no row after it can be read"),
+    ("payee,\"sales\nm-1,100\n",
+     "the header (line 1) is not a CSV row: a quoted cell in the row starting on line 1 is "
+     "never closed (a \" without its pair), so no row after it can be read"),
+    ("\n\npayee," + "x" * 200_000 + "\nm-1,100\n",
+     "the header (line 3) is not a CSV row: a cell is longer than 131,072 characters"),
+])
+def test_a_csv_file_whose_quotes_swallow_the_rest_is_refused(tmp_path: Path, plan_file: Path,
+                                                             text: str, message: str) -> None:
+    """An unclosed quote would read every later row into one cell (one failed record
+    hiding the rest): the file is refused, exit 2, as is a header the csv module
+    cannot read (once a traceback)."""
+    path = _write(tmp_path, "q.csv", text, "utf-8")
+    with pytest.raises(UsageError) as info:
+        read_records_file(path)
+    assert str(info.value) == f"records file {str(path)!r}: {message}"
+    for command in ("run", "stream", "explain"):
+        extra = ["--payee", "m-1"] if command == "explain" else []
+        result = _cli(command, plan_file, path, "--period", "2026-05", *extra)
+        assert (result.returncode, result.stdout) == (2, b"")
+        assert result.stderr.decode() == f"error: {info.value}\n"
+
+
+def test_a_quote_in_the_middle_of_a_cell_is_that_rows_error(tmp_path: Path) -> None:
+    """"g"x is not a CSV cell: the row is refused (it was read as gx), the others read."""
+    path = _write(tmp_path, "q.csv", 'payee,group\nm-1,"g"x\nm-2,g\n', "utf-8")
+    first, second = read_records_file(path)
+    assert isinstance(first, RecordError)
+    assert str(first) == "record field 'line 2': line 2 is not a CSV row: ',' expected after '\"'"
+    assert second == {"payee": "m-2", "group": "g"}
+
+
+def test_jsonl_files_joined_with_their_byte_order_marks_read_as_one(tmp_path: Path) -> None:
+    """``cat a.jsonl b.jsonl`` of two UTF-8 files written with a byte-order mark: the
+    second mark starts a line, which is read (it was 'line 5 is not JSON')."""
+    reference = _write(tmp_path, "ref.jsonl", JSONL_TEXT, "utf-8")
+    lines = JSONL_TEXT.splitlines(keepends=True)
+    joined = tmp_path / "joined.jsonl"
+    joined.write_bytes(("\ufeff" + "".join(lines[:2]) + "\ufeff" + "".join(lines[2:]))
+                       .encode("utf-8"))
+    assert read_records_file(joined) == read_records_file(reference)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(("".join(lines[:2]) + "\ufeff{oops\n").encode("utf-8"))
+    assert [str(r) for r in read_records_file(bad)[2:]] == [
+        "record field 'line 3': line 3 is not JSON: Expecting property name enclosed in "
+        "double quotes"]

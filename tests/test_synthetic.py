@@ -252,3 +252,30 @@ policies:
         run = plan.evaluate(people, errors="raise")
         assert sum(r.amount("head_bonus") > 0 for r in run.results) == 4
         assert sum(r.amount("deputy_bonus") > 0 for r in run.results) == 4
+
+
+@pytest.mark.parametrize(("bounds", "low", "high"), [
+    ("{min: 0, max: 100}", D(0), D(100)),
+    ("{min: 10, max: 20, integer: true}", D(10), D(20)),
+    ("{min: 100000000}", D(100000000), None),
+])
+def test_a_revenue_range_off_the_money_scale_is_spread_over_not_cut_to_one_value(
+        bounds: str, low: Decimal, high: Decimal | None) -> None:
+    """A revenue declared 0..100 (a score, say) was drawn around 25,000-110,000 and cut
+    to its max: every payee had 100, and a simulation said nothing. The draws are
+    moved into the declared range instead."""
+    plan = load_plan(f"""
+name: scaled
+inputs:
+  metrics:
+    revenue: {bounds}
+policies:
+  - {{type: formula, id: bonus, amount: revenue}}
+""")
+    people = synthetic(plan, 500, seed=1)
+    revenue = [r["metrics"]["revenue"] for r in people]
+    assert min(revenue) >= low
+    assert high is None or max(revenue) <= high
+    assert len(set(revenue)) >= (10 if high == D(20) else 400)
+    assert Counter(revenue).most_common(1)[0][1] <= (250 if high == D(20) else 25)
+    assert plan.evaluate(people, errors="raise").ok

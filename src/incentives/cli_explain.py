@@ -64,15 +64,17 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
         for e in failed:
             sys.stderr.write(f"error: {e}\n")
         return EXIT_RECORDS
+    shown = repr(args.payee[:40]) + ("…" if len(args.payee) > 40 else "")  # quoted short
     if not found:
         payees = sorted({r.payee for r in run.results})
         hint = did_you_mean(args.payee, payees) or (
-            "payees: " + ", ".join(payees[:10]) + (" ..." if len(payees) > 10 else ""))
+            "payees: " + ", ".join(p if len(p) <= 40 else p[:40] + "…" for p in payees[:10])
+            + (" ..." if len(payees) > 10 else ""))
         where = f" in period {args.period}" if args.period else ""
-        raise UsageError(f"no result for payee {args.payee!r}{where}; {hint}")
+        raise UsageError(f"no result for payee {shown}{where}; {hint}")
     if len(found) > 1:
         periods = ", ".join(sorted(r.period for r in found))
-        raise UsageError(f"payee {args.payee!r} has results in several periods ({periods}); "
+        raise UsageError(f"payee {shown} has results in several periods ({periods}); "
                          "name one with --period")
     text = explain(found[0], format=args.format, lang=args.lang, plan=plan)
     if args.out:

@@ -46,6 +46,24 @@ def clean(text: str) -> str:
                    for ch in text)
 
 
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` columns, ending in ``…`` when it was cut.
+
+    >>> cut("张三丰-0001", 7), cut("short", 7)
+    ('张三丰…', 'short')
+    """
+    if width(text) <= limit:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = width(ch)
+        if used + w > limit - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
 def terminal_width(default: int = DEFAULT_WIDTH) -> int:
     """The terminal's width in columns: ``COLUMNS`` when it is set, else the terminal's own,
     else ``default`` (at least 20)."""

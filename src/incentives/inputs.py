@@ -62,6 +62,26 @@ class AttributeSpec(StrictModel):
     integer: bool = False
     column: Label | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bool_values(cls, data: Any) -> Any:
+        """A ``bool`` attribute's default and allowed values are read as a record's are
+        (``yes``, ``no``, ``"true"``...): text ``false`` must not be a true default."""
+        if not isinstance(data, dict) or data.get("type") != "bool":
+            return data
+
+        def as_bool(value: Any) -> Any:
+            text = str(value).strip().lower() if isinstance(value, str) else None
+            return {"true": True, "yes": True, "1": True,
+                    "false": False, "no": False, "0": False}.get(text or "", value)
+
+        data = dict(data)
+        if isinstance(data.get("default"), str):
+            data["default"] = as_bool(data["default"])
+        if isinstance(data.get("allowed"), list):
+            data["allowed"] = [as_bool(v) for v in data["allowed"]]
+        return data
+
 
 FieldType = Literal["text", "number", "date", "bool"]
 

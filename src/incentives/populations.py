@@ -145,6 +145,9 @@ def synthetic(
       metrics are uniform between their declared min (or 0) and max (or the
       revenue median); attributes take a declared allowed value or default.
 
+    A revenue (or quota) range off the grades' scale (a ``max`` below the largest
+    median, a ``min`` above the smallest) gets the draws moved into it.
+
     Every value keeps to its declaration: between ``min`` and ``max``, whole
     where ``integer``, one of ``allowed``. Where a ``leader_bonus`` pays one
     leader per group (``leaders: one``), each group of two or more payees has
@@ -181,11 +184,12 @@ def synthetic(
             if quota is not None:
                 target = grade.quota if grade.quota is not None else grade.median
                 ratio = max(0.0, rng.gauss(*attainment))
-                values[quota] = _fit(target, metrics[quota])
-                values[rev] = _fit(_money(float(target) * ratio), metrics[rev])
+                values[quota] = _fit(_scaled(target, metrics[quota], grades), metrics[quota])
+                values[rev] = _fit(_scaled(_money(float(target) * ratio), metrics[rev], grades),
+                                   metrics[rev])
             else:
                 drawn = _money(float(grade.median) * rng.lognormvariate(0.0, grade.spread))
-                values[rev] = _fit(drawn, metrics[rev])
+                values[rev] = _fit(_scaled(drawn, metrics[rev], grades), metrics[rev])
         for name, spec in metrics.items():
             if name not in values:
                 values[name] = _other_metric(rng, spec, counts, grade)
@@ -245,6 +249,22 @@ def _bounds(spec: MetricSpec | AttributeSpec) -> tuple[Decimal | None, Decimal |
             raise UsageError(f"no whole number lies between the declared min {spec.min} "
                              f"and max {spec.max}")
     return lo, hi
+
+
+def _scaled(value: Decimal, spec: MetricSpec, grades: Sequence[Grade]) -> Decimal:
+    """``value``, drawn on the grades' money scale, moved into the range ``spec``
+    declares when that range is not on that scale (a ``max`` below the largest
+    median or quota, a ``min`` above the smallest median), so that the values spread
+    over the range rather than all being cut to its max or min."""
+    lo, hi = _bounds(spec)
+    low = lo if lo is not None and lo > 0 else Decimal(0)
+    top = max(max(g.median for g in grades),
+              max((g.quota for g in grades if g.quota is not None), default=Decimal(0)))
+    if hi is not None and hi < top:  # the largest median or quota lands mid-range
+        return _money(float(low) + float(value) * float(hi - low) / float(2 * top))
+    if low > min(g.median for g in grades):
+        return value + low
+    return value
 
 
 def _fit(value: Decimal, spec: MetricSpec | AttributeSpec) -> Decimal:

@@ -1031,11 +1031,44 @@ def _detect(head: bytes, name: str) -> str:
     cjk = {n for _, names in _CJK_FAMILIES for n in names}
     if guess in cjk:
         for codec, names in _CJK_FAMILIES:
-            if any(n in names for n in found) and _decodes(sample, codec):
+            if (any(n in names for n in found) and _decodes(sample, codec)
+                    and _plausible(sample, codec)):
                 return codec
-    hint = f"; it may be {guess}: try --encoding {guess}" if guess else ""
+        guess = None  # no plausible reading: Western bytes that decode (Niño as Ni駉)
+    hint = (f"; it may be {guess}: try --encoding {guess}" if guess in cjk else
+            "; name its encoding with --encoding, e.g. cp1252 (Western European Windows), "
+            "cp1250 (Central European) or gb18030 (Chinese)")
     raise UsageError(f"cannot tell the text encoding of records file {name!r}: it is not "
                      f"UTF-8{where} and has no byte-order mark{hint}")
+
+
+#: the characters most text in a CJK encoding is made of, by the code points of a
+#: reference encoding: GB2312, Big5 level 1 and symbols, JIS level 1 and kana, KS X
+#: 1001 hangul and symbols. Western text misread as CJK is almost never made of them.
+_COMMON_CJK: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
+    "gb18030": ("gb2312", ((0xA1A1, 0xF7FE),)),
+    "cp950": ("big5", ((0xA140, 0xA3BF), (0xA440, 0xC67E))),
+    "cp932": ("shift_jis", ((0x8140, 0x84BE), (0x889F, 0x9872))),
+    "cp949": ("euc_kr", ((0xA1A1, 0xACFE), (0xB0A1, 0xC8FE))),
+}
+
+
+def _plausible(sample: bytes, codec: str) -> bool:
+    """Whether ``sample`` read as ``codec`` (a CJK family's) is mostly made of that
+    script's common characters (three in four of its non-ASCII ones)."""
+    reference, ranges = _COMMON_CJK[codec]
+    text = codecs.getincrementaldecoder(codec)("strict").decode(sample, False)
+    total = common = 0
+    for char in text:
+        if char.isascii():
+            continue
+        total += 1
+        try:
+            code = int.from_bytes(char.encode(reference), "big")
+        except UnicodeEncodeError:
+            continue
+        common += any(lo <= code <= hi for lo, hi in ranges)
+    return common * 4 >= total * 3
 
 
 def _decodes(sample: bytes, codec: str) -> bool:
@@ -1104,7 +1137,12 @@ def _iter_jsonl(lines: Iterator[str], name: str) -> Iterator[Any]:
         if not line.strip():
             continue
         try:
-            raw = decode(line)
+            try:
+                raw = decode(line)
+            except json.JSONDecodeError:
+                if not line.startswith("\ufeff"):
+                    raise
+                raw = decode(line[1:])  # a byte-order mark inside: files joined by cat
         except json.JSONDecodeError as exc:
             error = RecordError(f"line {n} is not JSON: {exc.msg}", field=f"line {n}")
         except RecursionError:
@@ -1302,9 +1340,18 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
         return  # no header: no records
     if delimiter is None:
         delimiter = _sniff(first)
-    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
-    header_row = next(reader)
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter, strict=True)
+    try:
+        header_row = next(reader)
+    except csv.Error as exc:
+        raise UsageError(f"records file {name!r}: the header (line {skipped + 1}) is not a "
+                         f"CSV row: {_csv_problem(exc, skipped + 1)}") from None
     header = [h.strip() for h in header_row]
+    # a column without a name (a trailing delimiter, as spreadsheets export) is
+    # dropped where its cells are blank, and named by its place where they are not
+    unnamed = [f"column {i + 1} (no name in the header)" for i, h in enumerate(header)
+               if not h]
+    header = [h or f"column {i + 1} (no name in the header)" for i, h in enumerate(header)]
     where: dict[str, int] = {}
     for i, h in enumerate(header):
         if h in where:
@@ -1330,6 +1377,8 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
                         break
                     text += more
                 cells = _split_row(text, delimiter)
+            if cells is None and "unexpected end of data" in str(exc):
+                raise UsageError(f"records file {name!r}: {_csv_problem(exc, line)}") from None
             if cells is None:
                 unreadable += 1
                 if unreadable > MAX_UNREADABLE:
@@ -1340,16 +1389,29 @@ def _iter_csv(lines: Iterator[str], name: str, delimiter: str | None) -> Iterato
             row = cells
         if not row or (not row[0].strip() and not any(c.strip() for c in row)):
             continue  # a blank or whitespace-only line
-        if len(row) == width:
+        if len(row) == width and not unnamed:
             yield dict(zip(header, row, strict=True))
             continue
         clean: dict[str, Any] = dict(zip(header, row, strict=False))
         if len(row) < width:
             for h in header[len(row):]:
                 clean[h] = None  # fewer cells than the header names
-        else:
+        elif len(row) > width:
             clean["<extra cells>"] = row[width:]  # more cells than the header names
+        for h in unnamed:
+            if _blank(clean[h]):
+                del clean[h]
         yield clean
+
+
+def _csv_problem(exc: csv.Error, line: int) -> str:
+    """What is wrong with the CSV row starting on ``line``, in words."""
+    if "unexpected end of data" in str(exc):
+        return (f"a quoted cell in the row starting on line {line} is never closed (a \" "
+                "without its pair), so no row after it can be read")
+    if "field limit" in str(exc):
+        return f"a cell is longer than {csv.field_size_limit():,} characters"
+    return str(exc)
 
 
 def _split_row(text: str, delimiter: str) -> list[str] | None:

@@ -269,7 +269,7 @@ class Run:
         ``period``, ``group``, ``total``, policy ids or labels) shows those, in
         that order. Width is display width: a CJK character takes two columns.
         """
-        from .display import clean, terminal_width, wrap
+        from .display import clean, cut, terminal_width, wrap
         from .display import width as text_width
 
         limit = width if width is not None else terminal_width()
@@ -281,6 +281,13 @@ class Run:
         if fit:
             fixed = [c for c in cols if c.policy is None]
             used = sum(c.width for c in fixed) + 2 * (len(fixed) - 1)
+            if used > limit:  # long payees or groups: cut them (with …) to fit
+                cuttable = [c for c in fixed if c.key in ("payee", "group")]
+                room = limit - (used - sum(c.width for c in cuttable))
+                for c in cuttable:
+                    c.cells = [cut(x, max(8, room // len(cuttable))) for x in c.cells]
+                    c.__post_init__()
+                used = sum(c.width for c in fixed) + 2 * (len(fixed) - 1)
             kept: list[_Column] = []
             policy_cols = [c for c in cols if c.policy is not None]
             for i, c in enumerate(policy_cols):
@@ -376,9 +383,13 @@ class Run:
                 chosen.append(policy(name if name in ids else by_label[name]))
             else:
                 choices = [*fixed, *ids]
+                if name.lower() == "all":
+                    raise UsageError("--columns: 'all' stands alone; or name the columns "
+                                     f"({', '.join(choices)}, or a policy's label)")
                 hint = did_you_mean(name, [*choices, *by_label])
-                raise UsageError(f"--columns: no column {name!r}; "
-                                 + (f"{hint} " if hint else "")
+                shown = repr(name[:40]) + ("…" if len(name) > 40 else "")
+                raise UsageError(f"--columns: no column {shown}"
+                                 + (f"; {hint} " if hint else " ")
                                  + f"(columns: all, {', '.join(choices)}, or a policy's label)")
         return chosen
 

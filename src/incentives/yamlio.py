@@ -58,6 +58,7 @@ Path = tuple[str | int, ...]
 LineMap = dict[Path, int]
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -196,6 +197,8 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         if node.tag in (_FLOAT_TAG, _INT_TAG):
             return self._number(node, path)
+        if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+            return node.value  # yes, no, on, off: text in YAML 1.2 (a key `on:` is "on")
         if node.tag == _STR_TAG and not node.style and _NUMBERISH.fullmatch(node.value):
             # plain text YAML 1.1 leaves as text but YAML 1.2 reads as a number (1e5, 0o17)
             return self._number(node, path)
