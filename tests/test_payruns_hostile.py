@@ -36,6 +36,14 @@ def _records(path: Path, *periods: str) -> Path:
     return path
 
 
+def _many(path: Path, count: int) -> Path:
+    """``count`` payees' June records: enough for a run to take a while."""
+    path.write_text("".join(
+        json.dumps({"payee": f"p{i}", "period": "2026-06", "metrics": {"sales": str(i)}})
+        + "\n" for i in range(count)), encoding="utf-8")
+    return path
+
+
 def _closed(state: Path) -> list[str]:
     return [c["period"] for c in json.loads(state.read_text(encoding="utf-8"))["closed"]]
 
@@ -233,10 +241,7 @@ def test_a_command_still_cleans_up_on_sigint_after_the_start_up_guard(
     import signal
     import time
 
-    records = tmp_path / "many.jsonl"
-    records.write_text("".join(
-        json.dumps({"payee": f"p{i}", "period": "2026-06", "metrics": {"sales": str(i)}})
-        + "\n" for i in range(60000)), encoding="utf-8")
+    records = _many(tmp_path / "many.jsonl", 60000)
     state = tmp_path / "state.json"
     proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan),
                              str(records), "--state", str(state), "--out",
@@ -410,10 +415,7 @@ def test_a_run_whose_reader_goes_away_does_not_close_the_period(
     # 'incentives run ... --state S | consumer' with a consumer that stops reading: Python
     # cut the large write short without an error, exit 0, and the state closed a period
     # whose output nobody got
-    records = tmp_path / "many.jsonl"
-    records.write_text("".join(
-        json.dumps({"payee": f"p{i}", "period": "2026-06", "metrics": {"sales": str(i)}})
-        + "\n" for i in range(20000)), encoding="utf-8")
+    records = _many(tmp_path / "many.jsonl", 20000)
     state = tmp_path / "state.json"
     proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan),
                              str(records), "--state", str(state), "--format", "csv"],
