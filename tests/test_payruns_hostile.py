@@ -44,6 +44,20 @@ def _many(path: Path, count: int) -> Path:
     return path
 
 
+def _june_paid_and_fixed(plan: Path, tmp_path: Path, paid_name: str) -> tuple[Path, Path, Path]:
+    """June run on a new state (its JSON output kept as the paid run), and June's records
+    corrected (sales 100 -> 300): the state, the paid run, the corrected records."""
+    state = tmp_path / "state.json"
+    paid = tmp_path / paid_name
+    june = _records(tmp_path / "june.jsonl", "2026-06")
+    assert _cli("run", plan, june, "--state", state, "--format", "json",
+                "--out", paid).returncode == 0
+    fixed = tmp_path / "june-fixed.jsonl"
+    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"300"'),
+                     encoding="utf-8")
+    return state, paid, fixed
+
+
 def _closed(state: Path) -> list[str]:
     return [c["period"] for c in json.loads(state.read_text(encoding="utf-8"))["closed"]]
 
@@ -158,14 +172,7 @@ def test_a_state_linked_into_a_missing_folder_is_refused_and_no_folder_made(
 def test_a_correction_posted_twice_is_paid_once(plan: Path, tmp_path: Path) -> None:
     # a retried (or doubled) 'incentives correct' posted the same adjustment again:
     # the difference was paid twice by the next run
-    state = tmp_path / "state.json"
-    paid = tmp_path / "paid-2026-06.json"
-    june = _records(tmp_path / "june.jsonl", "2026-06")
-    assert _cli("run", plan, june, "--state", state, "--format", "json",
-                "--out", paid).returncode == 0
-    fixed = tmp_path / "june-fixed.jsonl"
-    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"300"'),
-                     encoding="utf-8")
+    state, paid, fixed = _june_paid_and_fixed(plan, tmp_path, "paid-2026-06.json")
     first = _cli("correct", plan, fixed, "--paid", paid, "--state", state)
     assert (first.returncode, first.stdout, first.stderr) == (
         0, "a 2026-06 commission: paid 10.00, corrected 30.00, adjustment 20.00\n", "")
@@ -173,7 +180,7 @@ def test_a_correction_posted_twice_is_paid_once(plan: Path, tmp_path: Path) -> N
     assert (again.returncode, again.stdout, again.stderr) == (
         0, "no differences: nothing to adjust\n", "")
     # a further correction posts only what the waiting adjustment does not cover
-    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"350"'),
+    fixed.write_text(fixed.read_text(encoding="utf-8").replace('"300"', '"350"'),
                      encoding="utf-8")
     third = _cli("correct", plan, fixed, "--paid", paid, "--state", state)
     assert third.stdout == "a 2026-06 commission: paid 30.00, corrected 35.00, adjustment 5.00\n"
@@ -494,14 +501,7 @@ def test_the_python_api_treats_a_linked_state_as_the_file_it_points_to(
 
 def test_two_corrections_started_together_post_one_adjustment(plan: Path,
                                                                tmp_path: Path) -> None:
-    state = tmp_path / "state.json"
-    paid = tmp_path / "paid.json"
-    june = _records(tmp_path / "june.jsonl", "2026-06")
-    assert _cli("run", plan, june, "--state", state, "--format", "json",
-                "--out", paid).returncode == 0
-    fixed = tmp_path / "june-fixed.jsonl"
-    fixed.write_text(june.read_text(encoding="utf-8").replace('"100"', '"300"'),
-                     encoding="utf-8")
+    state, paid, fixed = _june_paid_and_fixed(plan, tmp_path, "paid.json")
     command = [sys.executable, "-m", "incentives", "correct", str(plan), str(fixed),
                "--paid", str(paid), "--state", str(state), "--wait", "60"]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -152,25 +152,27 @@ def _check_number(result: Decimal, what: str, text: str | None = None) -> None:
     """Raise ``ValueError`` unless ``result`` is finite, in range (:func:`range_problem`)
     and within the arithmetic's precision; the message quotes ``text`` it was read
     from, or else the number cut short."""
-
-    def shown(quoted: bool) -> str:
-        if text is not None:
-            return repr(text)
-        cut = short(str(result))
-        return repr(cut) if quoted else cut
-
     if not result.is_finite():
-        raise ValueError(f"{what} must be a finite number, not {shown(True)}")
+        raise ValueError(f"{what} must be a finite number, not {_shown(result, text, True)}")
     if result:
         adjusted = result.adjusted()
         problem = None if -MAX_PLACES <= adjusted < MAX_DIGITS else range_problem(result)
     else:
         problem = range_problem(result)
     if problem:
-        raise ValueError(f"{what} {problem} ({shown(False)})")
+        raise ValueError(f"{what} {problem} ({_shown(result, text, False)})")
     if CONTEXT.plus(result) != result:
         raise ValueError(f"{what} has more digits than the arithmetic's precision holds "
-                         f"({shown(False)}): at most {CONTEXT.prec} significant digits")
+                         f"({_shown(result, text, False)}): at most {CONTEXT.prec} "
+                         "significant digits")
+
+
+def _shown(result: Decimal, text: str | None, quoted: bool) -> str:
+    """How a refused number is quoted: the text it was read from, or itself cut short."""
+    if text is not None:
+        return repr(text)
+    cut = short(str(result))
+    return repr(cut) if quoted else cut
 
 
 RoundingMode = Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
