@@ -33,6 +33,7 @@ FORMATS = {"text": "txt", "markdown": "md", "html": "html"}
 
 def _runs_of_docs() -> Iterator[tuple[str, Any]]:
     sys.path.insert(0, str(ROOT / "tests"))
+    from incentives import Plan
     from incentives.results import PayeeResult, Run
     from test_docs import doc_files, python_blocks
 
@@ -46,10 +47,23 @@ def _runs_of_docs() -> Iterator[tuple[str, Any]]:
                     continue
                 exec(compile(block.code, name, "exec"), namespace)
                 for value in list(namespace.values()):
-                    if isinstance(value, (Run, PayeeResult)) and id(value) not in found:
+                    if (isinstance(value, (Run, PayeeResult, Plan))
+                            and id(value) not in found):
                         found[id(value)] = value
         for k, value in enumerate(found.values()):
             yield f"docs-{Path(name).stem}-{k}", value
+
+
+def _runs_of_extra() -> Iterator[tuple[str, Any]]:
+    """Plans no example shows: a sum of children."""
+    from incentives import Plan
+
+    plan = Plan.model_validate({
+        "name": "sum-of", "inputs": {"metrics": {"sales": {}, "visits": {}}},
+        "policies": [{"type": "sum_of", "id": "pay", "label": "pay", "policies": [
+            {"type": "formula", "id": "commission", "amount": "sales * 0.05"},
+            {"type": "formula", "id": "visits_bonus", "amount": "visits * 2.5"}]}]})
+    yield "extra-sum-of", plan
 
 
 def _runs_of_examples() -> Iterator[tuple[str, Any]]:
@@ -90,16 +104,21 @@ def _synthetic(name: str, plan: Any) -> Any:
 
 def sources() -> dict[str, list[Any]]:
     """Name -> the results whose statements the golden files hold."""
+    from incentives import Plan
     from incentives.results import Run
 
     out: dict[str, list[Any]] = {}
     plans: dict[str, tuple[str, Any]] = {}
-    for name, value in [*_runs_of_examples(), *_runs_of_cases(), *_runs_of_docs()]:
-        results = list(value.results) if isinstance(value, Run) else [value]
-        if not results:
-            continue
-        out[name] = results
-        plan = value.plan
+    for name, value in [*_runs_of_examples(), *_runs_of_cases(), *_runs_of_docs(),
+                        *_runs_of_extra()]:
+        if isinstance(value, Plan):
+            plan = value
+        else:
+            results = list(value.results) if isinstance(value, Run) else [value]
+            if not results:
+                continue
+            out[name] = results
+            plan = value.plan
         key = plan.model_dump_json() if plan is not None else None
         if key is not None and key not in plans:
             plans[key] = (name, plan)
