@@ -12,4 +12,6 @@ print(f"check.sh: {sys.prefix} (Python {sys.version.split()[0]}):",
 PY
 python -m ruff check .
 python -m mypy
+# the layered import contract ([tool.importlinter] in pyproject.toml; docs/architecture.md)
+python -c "from importlinter.cli import lint_imports_command; lint_imports_command()" --no-logo --no-cache
 python -m pytest -n 2 "$@"

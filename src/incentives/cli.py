@@ -27,9 +27,9 @@ EXIT_OK, EXIT_RECORDS, EXIT_USAGE = 0, 1, 2
 
 #: Modules that add subcommands: each has ``register(subparsers) -> None``,
 #: setting ``func`` on its parser with ``set_defaults(func=...)``.
-EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.docgen", "incentives.simulate_cli",
+EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.cli_schema", "incentives.simulate_cli",
                              "incentives.testing.audit", "incentives.testing.cases",
-                             "incentives.streaming", "incentives.ledger_cli"]
+                             "incentives.cli_stream", "incentives.ledger_cli"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,7 +187,8 @@ def render(run: object, fmt: str, *, columns: str | None = None) -> str:
     return run.to_table(columns=columns)
 
 
-def _load_state(plan: object, path: str) -> object:
+def load_state(plan: object, path: str) -> object:
+    """The state file ``path`` of ``plan`` (see :func:`incentives.ledger.load_state_file`)."""
     try:
         ledger = importlib.import_module("incentives.ledger")
     except ImportError:

@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli import EXIT_OK, EXIT_RECORDS, _load_state
+    from .cli import EXIT_OK, EXIT_RECORDS, load_state
     from .explain import explain
     from .fileio import atomic_write
     from .ledger_cli import check_outputs, report_leftovers
@@ -53,7 +53,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     if args.period:
         compiled.reader.default_period = args.period
     compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
-    state = _load_state(plan, args.state) if args.state else None
+    state = load_state(plan, args.state) if args.state else None
     run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
                             errors="collect", state=state)
     found = [r for r in run.results

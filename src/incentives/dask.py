@@ -172,11 +172,11 @@ def _bucket_key(by_period: bool, raw: Any) -> tuple[str, str]:
 
 
 def _evaluate_items(text: str, keyed: tuple[Any, Iterable[Any]]) -> list[dict[str, Any]]:
-    from .results import _error_dict
+    from .errors import error_dict
 
     run = _compiled(text).evaluate(list(keyed[1]), errors="collect")
     out: list[dict[str, Any]] = [r.to_dict() for r in run.results]
-    out.extend({"error": _error_dict(e)} for e in run.errors)
+    out.extend({"error": error_dict(e)} for e in run.errors)
     return out
 
 

@@ -27,13 +27,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-__all__ = ["field_docs", "main", "plan_schema", "register", "render_reference", "schema_json"]
+__all__ = ["field_docs", "main", "plan_schema", "render_reference", "schema_json"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -384,26 +384,6 @@ def render_reference() -> str:
 
 
 # ------------------------------------------------------------------------ CLI
-def register(sub: Any) -> None:
-    """Add ``incentives schema`` to the command line."""
-    p = sub.add_parser("schema", help="print the JSON Schema of the plan format")
-    p.add_argument("--out", help="write the schema to this file (atomically)")
-    p.set_defaults(func=cmd_schema)
-
-
-def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
-    from .fileio import atomic_write
-    from .ledger_cli import check_outputs
-
-    check_outputs(args, "--out")  # a read-only file, a missing folder: before any work
-    text = schema_json()
-    if args.out:
-        atomic_write(args.out, text)
-    else:
-        out.write(text)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m incentives.docgen [--check] [--out PATH]``: write the reference page."""
     parser = argparse.ArgumentParser(prog="python -m incentives.docgen",

@@ -18,7 +18,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import EvaluationError, IncentivesError, InfeasibleError, RecordError, StateError
+from .errors import (
+    EvaluationError,
+    IncentivesError,
+    InfeasibleError,
+    RecordError,
+    StateError,
+    describe_exception,
+    located_error,
+)
 from .inputs import DatedValue
 from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments, period_key
@@ -32,7 +40,7 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .results import Run
 
-__all__ = ["CompiledPlan"]
+__all__ = ["CompiledPlan", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
@@ -102,7 +110,7 @@ class CompiledPlan:
         """Check raw records; duplicates of (period, payee) are all errors."""
         records: list[Record] = []
         errors: list[IncentivesError] = []
-        self.reader.read_all(_rows(raw_records), records, errors)
+        self.reader.read_all(record_rows(raw_records), records, errors)
         keys = list(map(_KEY, records))
         if len(set(keys)) == len(keys):
             return records, errors
@@ -235,10 +243,10 @@ class CompiledPlan:
                             policy.skip(s)
                     except IncentivesError as exc:
                         failed = True
-                        s.error = _located(exc, s, pctx.period, policy)
+                        s.error = located_error(exc, s.payee, pctx.period, policy.id)
                     except EVAL_ERRORS as exc:
                         failed = True
-                        s.error = EvaluationError(_describe(exc), payee=s.payee,
+                        s.error = EvaluationError(describe_exception(exc), payee=s.payee,
                                                   period=pctx.period, policy=policy.id)
             else:
                 groups = partition.get(policy.scope)
@@ -254,7 +262,7 @@ class CompiledPlan:
                             EvaluationError
                         for s in members:
                             s.error = kind(
-                                f"{_describe(exc)} (whole group {group!r} not evaluated)",
+                                f"{describe_exception(exc)} (whole group {group!r} not evaluated)",
                                 payee=s.payee, period=pctx.period, policy=policy.id,
                                 group=group)
                     failed = failed or any(s.error is not None for s in members)
@@ -325,7 +333,9 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _rows(raw_records: Iterable[Any]) -> Iterable[Any]:
+def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:
+    """The raw records as an iterable of mappings: a pandas DataFrame gives its rows
+    (through :func:`incentives.dataframes.frame_rows`), anything else is returned as is."""
     to_dicts = getattr(raw_records, "to_dict", None)
     if to_dicts is not None and hasattr(raw_records, "columns"):
         from .dataframes import frame_rows
@@ -347,31 +357,3 @@ def _error_key(e: IncentivesError) -> tuple[str, str, str, str]:
     facts = [getattr(e, name, None) for name in ("period", "payee", "field")]
     message = getattr(e, "message", None) or str(e)
     return (*(str(f) if f is not None else "" for f in facts), message)  # type: ignore[return-value]
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, decimal.DivisionByZero | ZeroDivisionError):
-        return "division by zero"
-    if isinstance(exc, decimal.Overflow):
-        return "a number grew too large"
-    if isinstance(exc, decimal.InvalidOperation):
-        return "an invalid operation (such as 0 / 0)"
-    if isinstance(exc, IncentivesError) and hasattr(exc, "message"):
-        return str(exc.message)
-    return str(exc) or type(exc).__name__
-
-
-def _located(exc: IncentivesError, s: PayeeState, period: str,
-             policy: Compiled) -> IncentivesError:
-    """``exc`` (raised by ``policy`` for ``s``) with the payee, period and policy filled in."""
-    if isinstance(exc, EvaluationError):
-        exc.payee = exc.payee or s.payee
-        exc.period = exc.period or period
-        exc.policy = exc.policy or policy.id
-        exc.args = (exc._render(),)
-        return exc
-    if isinstance(exc, RecordError):
-        exc.payee = exc.payee or s.payee
-        exc.period = exc.period or period
-        exc.args = (exc._render(),)
-    return exc

@@ -21,6 +21,7 @@ translated at the boundary and chained with ``from``.
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
@@ -38,8 +39,11 @@ __all__ = [
     "RecordError",
     "StateError",
     "UsageError",
+    "describe_exception",
     "did_you_mean",
+    "error_dict",
     "format_path",
+    "located_error",
 ]
 
 #: What ids and text read from outside may not hold: C0 and C1 control characters
@@ -254,3 +258,56 @@ class StateError(IncentivesError, ValueError):
 
 class UsageError(IncentivesError, ValueError):
     """The command line, or an API call, is used wrongly."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """What went wrong, in words, for an exception raised while evaluating a policy.
+
+    >>> describe_exception(decimal.DivisionByZero())
+    'division by zero'
+    >>> describe_exception(EvaluationError("no value for 'x'"))
+    "no value for 'x'"
+    """
+    if isinstance(exc, decimal.DivisionByZero | ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, decimal.Overflow):
+        return "a number grew too large"
+    if isinstance(exc, decimal.InvalidOperation):
+        return "an invalid operation (such as 0 / 0)"
+    if isinstance(exc, IncentivesError) and hasattr(exc, "message"):
+        return str(exc.message)
+    return str(exc) or type(exc).__name__
+
+
+def located_error(exc: IncentivesError, payee: str, period: str,
+                  policy: str | None) -> IncentivesError:
+    """``exc`` (raised by ``policy`` for ``payee`` in ``period``) with those facts filled in.
+
+    Facts the error already holds are kept; its message is rendered again.
+
+    >>> str(located_error(EvaluationError("division by zero"), "ann", "2026-05", "bonus"))
+    "payee 'ann' period 2026-05 policy 'bonus': division by zero"
+    """
+    if isinstance(exc, EvaluationError):
+        exc.payee = exc.payee or payee
+        exc.period = exc.period or period
+        exc.policy = exc.policy or policy
+        exc.args = (exc._render(),)
+        return exc
+    if isinstance(exc, RecordError):
+        exc.payee = exc.payee or payee
+        exc.period = exc.period or period
+        exc.args = (exc._render(),)
+    return exc
+
+
+def error_dict(e: BaseException) -> dict[str, Any]:
+    """An error as it appears in the ``errors`` list of JSON output.
+
+    >>> error_dict(ValueError("bad"))
+    {'kind': 'ValueError', 'message': 'bad'}
+    """
+    to_dict = getattr(e, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()  # type: ignore[no-any-return]
+    return {"kind": type(e).__name__, "message": str(e)}

@@ -1649,9 +1649,9 @@ def result_html(result: PayeeResult) -> str:
 def run_html(run: Run, *, max_rows: int = 200) -> str:
     """A run as an HTML table: one row per payee and period, a column per policy."""
     cols = run.columns()
-    from .results import _labels
+    from .policies.base import policy_titles
 
-    labels = _labels(run.plan)
+    labels = policy_titles(run.plan.policies)
     out = ['<table class="incentives-run">', "<thead><tr><th>payee</th><th>period</th>"
            "<th>group</th>"]
     out += [f'<th class="num">{_h(labels.get(c, c))}</th>' for c in cols]

@@ -43,11 +43,14 @@ from .errors import EvaluationError, FormulaError, FormulaLimitError, did_you_me
 from .money import CONTEXT, ZERO, Rounding, range_problem
 
 __all__ = [
+    "ABSENT",
     "FUNCTIONS",
     "LIMITS",
+    "RUNTIME_ERRORS",
     "Formula",
     "NameType",
     "compile_formula",
+    "evaluation_error",
 ]
 
 NameType = Literal["number", "text", "bool", "date", "any"]
@@ -189,8 +192,8 @@ class Formula:
         try:
             with decimal.localcontext(CONTEXT):
                 return evaluator.eval(self.source, previously_parsed=self._tree)
-        except (*_RUNTIME_ERRORS, simpleeval.InvalidExpression) as exc:
-            raise _evaluation_error(self.source, exc) from exc
+        except (*RUNTIME_ERRORS, simpleeval.InvalidExpression) as exc:
+            raise evaluation_error(self.source, exc) from exc
 
     def substitute(self, env: Mapping[str, Any]) -> str:
         """The formula with each name replaced by its value, for explanations.
@@ -228,16 +231,16 @@ class Formula:
             try:
                 pool += getter(env)
             except KeyError:  # a name with no value (in a branch not taken)
-                pool += [env.get(n, _ABSENT) for n in self._sorted_names]
+                pool += [env.get(n, ABSENT) for n in self._sorted_names]
         elif self._sorted_names:
-            pool.append(env.get(self._sorted_names[0], _ABSENT))
+            pool.append(env.get(self._sorted_names[0], ABSENT))
 
     def substituted(self, pool: list[Any], at: int) -> str:
         """:meth:`substitute` on the values :meth:`capture` put in ``pool`` at ``at``."""
         names = self._sorted_names
         values = pool[at:at + len(names)]
         return self.substitute({n: v for n, v in zip(names, values, strict=True)
-                                if v is not _ABSENT})
+                                if v is not ABSENT})
 
     def __post_init__(self) -> None:
         self._sorted_names = tuple(sorted(self.names))
@@ -248,13 +251,20 @@ class Formula:
         return self.source
 
 
-_RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
-_ABSENT = object()  # a captured name that had no value
+#: The exceptions a formula may raise while it runs: each is reported as an
+#: :class:`~incentives.errors.EvaluationError` (see :func:`evaluation_error`).
+RUNTIME_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
+#: What a formula's captured values hold for a name that had no value.
+ABSENT = object()
 _SERIAL = itertools.count()  # tags the names each compiled formula binds
 
 
-def _evaluation_error(source: str, exc: BaseException) -> EvaluationError:
-    """A runtime failure of a formula as the library's own error."""
+def evaluation_error(source: str, exc: BaseException) -> EvaluationError:
+    """A runtime failure ``exc`` of the formula ``source`` as the library's own error.
+
+    >>> str(evaluation_error("a / b", ZeroDivisionError()))
+    "division by zero in formula 'a / b'"
+    """
     if isinstance(exc, EvaluationError):
         return exc
     if isinstance(exc, (ZeroDivisionError, decimal.DivisionByZero)):
@@ -650,8 +660,8 @@ def compile_formula(
     module = ast.parse(_FUNCTION)
     module.body[0].body[0].body[0].value = body  # type: ignore[attr-defined]
     ast.fix_missing_locations(module)
-    scope: dict[str, Any] = {"__builtins__": {}, "_errors": _RUNTIME_ERRORS,
-                             "_error": _evaluation_error, "_source": text}
+    scope: dict[str, Any] = {"__builtins__": {}, "_errors": RUNTIME_ERRORS,
+                             "_error": evaluation_error, "_source": text}
     scope.update(fast_tr.consts)
     # The tree was built only from the whitelisted nodes checked above.
     exec(compile(module, "<formula>", "exec"), scope)
@@ -686,7 +696,7 @@ def _numeric(fast: Callable[[Mapping[str, Any]], Any], source: str
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        raise _evaluation_error(source, TypeError(
+        raise evaluation_error(source, TypeError(
             f"gives {type(value).__name__} {value!r}, but a number is needed"))
 
     return checked

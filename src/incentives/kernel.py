@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from .errors import EvaluationError, IncentivesError
-from .formulas import _ABSENT, _RUNTIME_ERRORS, Formula, _evaluation_error
+from .errors import EvaluationError, IncentivesError, describe_exception, located_error
+from .formulas import ABSENT, RUNTIME_ERRORS, Formula, evaluation_error
 from .money import CONTEXT, MAX_DIGITS, ZERO, Rounding
 from .policies.base import Compiled, checked_amount
 from .runtime import Line, PayeeState
@@ -120,7 +120,7 @@ class KernelWriter:
             with self.block("except KeyError"):
                 self(f"{self.const(f.capture)}(e, pool)")
         elif f.names:
-            self(f"pool.append(e.get({f._sorted_names[0]!r}, {self.const(_ABSENT)}))")
+            self(f"pool.append(e.get({f._sorted_names[0]!r}, {self.const(ABSENT)}))")
 
     def start(self) -> str:
         """Write ``at = len(pool)`` (where a line's captured values start); return ``at``."""
@@ -172,8 +172,8 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
     """
     w = KernelWriter(rounding)
     # an inlined formula fails as the formula itself would (formulas' own handler)
-    w.scope["_errors"] = _RUNTIME_ERRORS
-    w.scope["_error"] = _evaluation_error
+    w.scope["_errors"] = RUNTIME_ERRORS
+    w.scope["_error"] = evaluation_error
     w.scope["_fail"] = _failure(policies)
     body: list[str] = []
     w.lines = body
@@ -225,12 +225,10 @@ class _failure:
         self.policies = list(policies)
 
     def __call__(self, s: PayeeState, step: int, exc: BaseException) -> None:
-        from .engine import _describe, _located
-
         policy = self.policies[step]
         period = s.record.period
         if isinstance(exc, IncentivesError):
-            s.error = _located(exc, s, period, policy)
+            s.error = located_error(exc, s.payee, period, policy.id)
         else:
-            s.error = EvaluationError(_describe(exc), payee=s.payee, period=period,
+            s.error = EvaluationError(describe_exception(exc), payee=s.payee, period=period,
                                       policy=policy.id)

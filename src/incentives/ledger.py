@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StateError
-from .money import MAX_DIGITS, ZERO, parse_number_text, short
-from .periods import parse_period, period_kind, shift_period
+from .money import MAX_DIGITS, ZERO, amount_of, short
+from .periods import parse_period, period_kind, shift_period, span_of
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -60,12 +60,14 @@ __all__ = [
     "FORMAT_VERSION",
     "State",
     "VersionedPlan",
+    "amount_of",
     "correct",
     "load_state_file",
     "lock_path",
     "locked_state",
     "save_state_file",
     "shift_period",
+    "span_of",
 ]
 
 FORMAT = "incentives.state"
@@ -390,28 +392,6 @@ def check_entries(state: State, plan: Plan, *, source: str = "the state") -> Non
                     f"{exc}") from None
 
 
-def amount_of(entry: Mapping[str, Any], key: str) -> Decimal:
-    """Read the decimal string ``entry[key]`` (``ValueError`` when it is not one).
-
-    >>> amount_of({"balance": "12.50"}, "balance")
-    Decimal('12.50')
-
-    An amount obeys the limits of a record's numbers
-    (:func:`incentives.money.parse_number_text`): at most 100 characters, ASCII
-    digits with no separators, below 10^18, the first digit at most 34 places
-    after the point, at most 34 significant digits.
-
-    >>> amount_of({"carried": "1e999999"}, "carried")
-    Traceback (most recent call last):
-    ...
-    ValueError: 'carried' is too large: at most 18 digits before the point ('1e999999')
-    """
-    text = entry[key]
-    if not isinstance(text, str):
-        raise ValueError(f"{key!r} must be a decimal string, not {short(repr(text))}")
-    return parse_number_text(text, what=repr(key))
-
-
 def money_text(amount: Decimal) -> str:
     """An amount as it is stored in a ledger entry.
 
@@ -513,22 +493,6 @@ def locked_state(path: str | os.PathLike[str], *, wait: float = DEFAULT_WAIT) ->
         yield
     finally:
         lock.release()
-
-
-# ---------------------------------------------------------------------- periods
-
-
-
-
-def span_of(period: str, over: str) -> tuple[str, bool]:
-    """The quarter or year ``period`` falls in, and whether ``period`` closes it.
-
-    >>> span_of("2026-06", "quarter"), span_of("2026-06", "year")
-    (('2026-Q2', True), ('2026', False))
-    """
-    start, end = parse_period(period)
-    span = str(start.year) if over == "year" else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    return span, _period_end(span) == end
 
 
 # ---------------------------------------------------------------------- adjustments

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import decimal
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ __all__ = [
     "ZERO",
     "Rounding",
     "RoundingMode",
+    "amount_of",
     "split",
     "to_decimal",
 ]
@@ -336,3 +337,25 @@ def split(
     for i in ranking[:left]:
         floors[i] += 1
     return [(sign * Decimal(u) * quantum).quantize(Decimal(1).scaleb(exp)) for u in floors]  # type: ignore[arg-type]
+
+
+def amount_of(entry: Mapping[str, Any], key: str) -> Decimal:
+    """Read the decimal string ``entry[key]`` (``ValueError`` when it is not one).
+
+    >>> amount_of({"balance": "12.50"}, "balance")
+    Decimal('12.50')
+
+    An amount obeys the limits of a record's numbers
+    (:func:`incentives.money.parse_number_text`): at most 100 characters, ASCII
+    digits with no separators, below 10^18, the first digit at most 34 places
+    after the point, at most 34 significant digits.
+
+    >>> amount_of({"carried": "1e999999"}, "carried")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'carried' is too large: at most 18 digits before the point ('1e999999')
+    """
+    text = entry[key]
+    if not isinstance(text, str):
+        raise ValueError(f"{key!r} must be a decimal string, not {short(repr(text))}")
+    return parse_number_text(text, what=repr(key))

@@ -12,7 +12,7 @@ import calendar
 import datetime as dt
 import re
 
-__all__ = ["parse_period", "period_kind", "shift_period"]
+__all__ = ["parse_period", "period_kind", "shift_period", "span_of"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -68,3 +68,14 @@ def shift_period(period: str, n: int) -> str:
         return f"{q // 4:04d}-Q{q % 4 + 1}"
     m = start.year * 12 + start.month - 1 + n
     return f"{m // 12:04d}-{m % 12 + 1:02d}"
+
+
+def span_of(period: str, over: str) -> tuple[str, bool]:
+    """The quarter or year ``period`` falls in, and whether ``period`` closes it.
+
+    >>> span_of("2026-06", "quarter"), span_of("2026-06", "year")
+    (('2026-Q2', True), ('2026', False))
+    """
+    start, end = parse_period(period)
+    span = str(start.year) if over == "year" else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return span, parse_period(span)[1] == end

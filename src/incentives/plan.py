@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from .declared import InvariantSpec, check_declared
 from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
 from .inputs import Inputs, Parameter, parameter_type
-from .money import Rounding, short
-from .policies import POLICY_TYPES, Cap, Floor, PolicySpec
+from .money import Rounding
+from .policies import Cap, Floor, PolicySpec
 from .policies.base import (
     CompileContext,
     Compiled,
@@ -36,16 +36,17 @@ from .policies.base import (
     PathError,
     PolicyBase,
     StrictModel,
+    flatten_policies,
     names_of,
 )
-from .testing.declared import InvariantSpec, check_declared
+from .policies.validation import plan_error
 from .yamlio import LineMap, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
     from .engine import CompiledPlan
     from .results import Run
 
-__all__ = ["BUILTIN_NAMES", "Plan", "load_plan"]
+__all__ = ["BUILTIN_NAMES", "Plan", "flatten_policies", "load_plan"]
 
 #: Names every formula may read, whatever the plan declares.
 BUILTIN_NAMES: dict[str, NameType] = {
@@ -281,16 +282,6 @@ def _dump(value: Any) -> Any:
     return value
 
 
-def flatten_policies(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
-    out: list[PolicyBase] = []
-    for p in policies:
-        out.append(p)
-        children = getattr(p, "policies", None)
-        if isinstance(children, list):
-            out.extend(flatten_policies(children))
-    return out
-
-
 # ---------------------------------------------------------------- loading
 
 
@@ -310,7 +301,7 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, data, lines, name) from None
+        raise plan_error(exc, data, lines, name) from None
     except IncentivesError:
         raise
     except _UNEXPECTED as exc:  # a validator met a shape it did not expect
@@ -354,119 +345,3 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
         return raw.decode("utf-8-sig"), file or str(source)
     except UnicodeDecodeError:
         raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None
-
-
-_BOUND_WORDS = {
-    "greater_than_equal": "at least",
-    "greater_than": "above",
-    "less_than_equal": "at most",
-    "less_than": "below",
-}
-
-_TYPE_WORDS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "decimal_type": "a number",
-    "decimal_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "list_type": "a list",
-    "dict_type": "a mapping (key: value)",
-    "model_type": "a mapping (key: value)",
-    "model_attributes_type": "a mapping (key: value)",
-    "date_type": "a date like 2026-05-01",
-    "date_parsing": "a date like 2026-05-01",
-    "date_from_datetime_parsing": "a date like 2026-05-01",
-}
-
-
-def _describe_input(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return f"{value}"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (int, Decimal)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"{value[:40]!r}"
-    return type(value).__name__
-
-
-def _translate(exc: ValidationError, data: Any, lines: LineMap, file: str | None) -> PlanError:
-    """The first pydantic error as a located :class:`PlanError`."""
-    err = exc.errors(include_url=False)[0]
-    loc: list[str | int] = []
-    node: Any = data
-    policy: str | None = None
-    for part in err["loc"]:
-        if (isinstance(node, dict) and part not in node and isinstance(part, str)
-                and (part in POLICY_TYPES or "[" in part or part.startswith("function-"))):
-            continue  # pydantic's name for a union member, not a key of the data
-        loc.append(part)
-        if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-            policy = short(node["id"]) if isinstance(node["id"], str) else None
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
-    if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
-        policy = short(node["id"]) if isinstance(node["id"], str) else None
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    message = err["msg"]
-    suggestion = None
-    if kind == "unknown_key":
-        loc.append(short(ctx["key"]) if isinstance(ctx["key"], str) else ctx["key"])
-        message = f"unknown key {short(str(ctx['key']))!r}"
-        suggestion = ctx.get("hint")
-    elif kind == "union_tag_invalid":
-        tag = str(ctx.get("tag"))
-        loc.append("type")
-        message = f"unknown policy type {short(tag)!r}"
-        suggestion = did_you_mean(tag, POLICY_TYPES) or (
-            "types: " + ", ".join(sorted(POLICY_TYPES)))
-    elif kind == "union_tag_not_found":
-        message = "a policy needs 'type:'"
-        suggestion = "types: " + ", ".join(sorted(POLICY_TYPES))
-    elif kind == "missing":
-        message = f"missing required key {loc[-1]!r}" if loc else "missing a required key"
-    elif kind == "literal_error":
-        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        got = err.get("input")
-        message = (f"{short(got) if isinstance(got, str) else got!r} is not one of "
-                   f"{', '.join(expected)}" if expected else message)
-        suggestion = did_you_mean(str(got), expected) if expected else None
-    elif kind == "string_pattern_mismatch":
-        message = (f"{short(str(err.get('input')))!r} is not a valid name: a name starts "
-                   "with a letter "
-                   "and holds letters, digits and '_'")
-    elif kind in _BOUND_WORDS:
-        bound = next(iter(ctx.values()), "?") if ctx else "?"
-        message = f"must be {_BOUND_WORDS[kind]} {bound}, not {_describe_input(err.get('input'))}"
-    elif kind == "too_short":
-        message = f"needs at least {ctx.get('min_length', 1)} item(s)"
-    elif kind in _TYPE_WORDS:
-        message = f"must be {_TYPE_WORDS[kind]}, not {_describe_input(err.get('input'))}"
-    elif kind in ("value_error", "assertion_error"):
-        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        extra = getattr(ctx.get("error"), "path", None)
-        if extra:
-            loc.extend(extra)
-    line = None
-    probe = tuple(loc)
-    while probe:
-        if probe in lines:
-            line = lines[probe]
-            break
-        probe = probe[:-1]
-    if line is None and () in lines:
-        line = lines[()]
-    return PlanError(message, file=file, line=line, path=loc, policy=policy,
-                     suggestion=suggestion)

@@ -94,7 +94,10 @@ def _pick(rng: random.Random, grades: Sequence[Grade]) -> Grade:
     return grades[-1]
 
 
-def _revenue_metric(plan: Plan, revenue: str | None) -> str | None:
+def revenue_metric(plan: Plan, revenue: str | None) -> str | None:
+    """The metric that stands for revenue: ``revenue`` if the plan declares it (a
+    UsageError otherwise), else the first metric named like revenue or sales, else
+    the first required decimal metric (``None`` when there is none)."""
     metrics = plan.inputs.metrics
     if revenue is not None:
         if revenue not in metrics:
@@ -164,7 +167,7 @@ def synthetic(
     rng = random.Random(seed)
     group_names = _group_names(plan, groups)
     metrics = plan.inputs.metrics
-    rev = _revenue_metric(plan, revenue)
+    rev = revenue_metric(plan, revenue)
     if quota is not None and quota not in metrics:
         hint = did_you_mean(quota, metrics)
         raise UsageError(f"the plan declares no metric {quota!r}" + (f"; {hint}" if hint else ""))

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .errors import IncentivesError, UsageError, did_you_mean
+from .errors import IncentivesError, UsageError, did_you_mean, error_dict
 from .money import ZERO
+from .policies.base import flatten_policies, policy_titles
 from .runtime import Line, PayeeState, Record, json_default, jsonable
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class Run:
         data: dict[str, Any] = {
             "plan": {"name": self.plan.name, "version": self.plan.version},
             "results": [r.to_dict(convert=convert) for r in self.results],
-            "errors": [_error_dict(e) for e in self.errors],
+            "errors": [error_dict(e) for e in self.errors],
         }
         if group_names(self.plan):
             data["groups"] = jsonable(self.groups())
@@ -273,7 +274,7 @@ class Run:
         from .display import width as text_width
 
         limit = width if width is not None else terminal_width()
-        labels = _labels(self.plan)
+        labels = policy_titles(self.plan.policies)
         made = self.columns()
         cols = self._table_columns(made, labels, columns)
         fit = columns is None
@@ -462,16 +463,7 @@ def _layout(data: dict[str, Any], indent: int | None,
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def _error_dict(e: IncentivesError) -> dict[str, Any]:
-    to_dict = getattr(e, "to_dict", None)
-    if to_dict is not None:
-        return to_dict()  # type: ignore[no-any-return]
-    return {"kind": type(e).__name__, "message": str(e)}
-
-
 def all_policy_ids(plan: Plan) -> list[str]:
-    from .plan import flatten_policies
-
     return [p.id for p in flatten_policies(plan.policies)]
 
 
@@ -485,20 +477,12 @@ def _short(value: Any) -> str:
 
 
 def group_names(plan: Plan) -> list[str]:
-    from .plan import flatten_policies
-
     names: list[str] = []
     for p in flatten_policies(plan.policies):
         group_names = getattr(p, "group_names", None)
         if group_names is not None:
             names.extend(group_names())
     return names
-
-
-def _labels(plan: Plan) -> dict[str, str]:
-    from .plan import flatten_policies
-
-    return {p.id: p.title for p in flatten_policies(plan.policies)}
 
 
 @dataclass

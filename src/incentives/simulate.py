@@ -333,13 +333,13 @@ def _coerce(value: Any, old: Any) -> Any:
 
 
 def _validated(data: dict[str, Any], name: str) -> Plan:
-    from .plan import _translate
+    from .policies.validation import plan_error
 
     where = f"<variant {name!r}>"
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, data, {}, where) from None
+        raise plan_error(exc, data, {}, where) from None
     plan._file = where
     plan.compile()
     return plan

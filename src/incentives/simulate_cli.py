@@ -155,7 +155,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     require("simulate", "incentives simulate")  # before any work: one line, exit 2
     _check_report_folder(args)
     from .plan import load_plan
-    from .populations import _revenue_metric, synthetic
+    from .populations import revenue_metric, synthetic
     from .records import file_options, read_records_file
     from .simulate import simulate, sweep
 
@@ -173,9 +173,9 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     if args.sweep:
         param, values = _parse_sweep(args.sweep)
         variants += sweep(plan, param, values)
-    revenue = args.revenue or _revenue_metric(plan, None)
+    revenue = args.revenue or revenue_metric(plan, None)
     if args.revenue:
-        _revenue_metric(plan, args.revenue)  # a clear error for an unknown metric
+        revenue_metric(plan, args.revenue)  # a clear error for an unknown metric
     sim = simulate(plan, variants, population, progress=args.progress)
     comparison = sim.compare(revenue=revenue, top=args.top)
     from .plots import MissingGlyphsWarning

@@ -31,8 +31,8 @@ from pydantic import Field
 
 from ..errors import EvaluationError
 from ..formulas import NameType
-from ..money import ZERO, split
-from ..periods import parse_period, period_kind
+from ..money import ZERO, amount_of, split
+from ..periods import parse_period, period_kind, span_of
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, PolicyBase
 
@@ -43,8 +43,6 @@ Over = Literal["quarter", "year"]
 
 @lru_cache(maxsize=512)
 def _span(period: str, over: str) -> tuple[str, bool]:
-    from ..ledger import span_of
-
     return span_of(period, over)
 
 
@@ -71,8 +69,6 @@ class _CompiledAccumulate(Compiled):
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
-        from ..ledger import amount_of
-
         if (not isinstance(entry, dict) or set(entry) != {"span", "sum", "periods"}
                 or not isinstance(entry["periods"], int) or entry["periods"] < 0):
             raise ValueError('an accumulate entry is {"span": ..., "sum": ..., "periods": n}')

@@ -49,6 +49,8 @@ __all__ = [
     "Identifier",
     "PolicyBase",
     "StrictModel",
+    "flatten_policies",
+    "policy_titles",
 ]
 
 Scope = Literal["payee", "group", "population"]
@@ -119,9 +121,9 @@ class _PlanErrors(ModelMetaclass):
         try:
             return super().__call__(*args, **kwargs)
         except ValidationError as exc:
-            from ..plan import _translate
+            from .validation import plan_error
 
-            raise _translate(exc, kwargs, {}, None) from None
+            raise plan_error(exc, kwargs, {}, None) from None
 
 
 class StrictModel(BaseModel, metaclass=_PlanErrors):
@@ -476,3 +478,19 @@ def names_of(specs: Iterable[PolicyBase]) -> dict[str, str]:
         for n in spec.publishes():
             out.setdefault(n, spec.id)
     return out
+
+
+def flatten_policies(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
+    """``policies`` and, after each one that combines others, its children (depth first)."""
+    out: list[PolicyBase] = []
+    for p in policies:
+        out.append(p)
+        children = getattr(p, "policies", None)
+        if isinstance(children, list):
+            out.extend(flatten_policies(children))
+    return out
+
+
+def policy_titles(policies: Sequence[PolicyBase]) -> dict[str, str]:
+    """Each policy's id mapped to its title, combined policies' children included."""
+    return {p.id: p.title for p in flatten_policies(policies)}

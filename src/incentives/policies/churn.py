@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from ..errors import RecordError
-from ..money import ZERO
+from ..money import ZERO, amount_of
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
 
@@ -82,8 +82,6 @@ class _CompiledChurn(Compiled):
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
-        from ..ledger import amount_of
-
         if not isinstance(entry, dict) or set(entry) != {"carried"}:
             raise ValueError('a churn entry is {"carried": "<amount>"}')
         if amount_of(entry, "carried") < 0:

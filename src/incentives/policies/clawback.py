@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..errors import EvaluationError
-from ..money import ZERO
+from ..money import ZERO, amount_of
 from ..periods import parse_period
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
@@ -143,8 +143,6 @@ class _CompiledClawback(Compiled):
     # ------------------------------------------------------------------ ledger
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
-        from ..ledger import amount_of
-
         if not isinstance(entry, dict) or set(entry) != {"customers"} or not isinstance(
                 entry["customers"], dict):
             raise ValueError('a clawback entry is {"customers": {id: {...}}}')

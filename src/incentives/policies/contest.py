@@ -45,7 +45,7 @@ from ..formulas import Formula, NameType
 from ..money import ZERO, split, whole
 from ..runtime import PayeeState, PeriodContext
 from .base import CompileContext, Expr, StrictModel
-from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
+from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, rank, rank_number
 
 __all__ = ["Contest", "PrizeBand"]
 
@@ -170,7 +170,7 @@ class _CompiledContest(TeamCompiled):
                           [(self.score, spec.order), *self.tie_keys])
         else:  # the scores are known: rank by them (then payee id)
             ranked = Ranked([entrants[i] for i in qualified],
-                            [(_number(scores[i], self.score),) for i in qualified],
+                            [(rank_number(scores[i], self.score),) for i in qualified],
                             (spec.order,))
         n = len(ranked)
         pays = n >= spec.min_participants

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..money import ZERO
-from ..periods import parse_period
+from ..money import ZERO, amount_of
+from ..periods import parse_period, shift_period
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, PolicyBase
 
@@ -69,8 +69,6 @@ class _CompiledDeferral(Compiled):
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
-        from ..ledger import amount_of
-
         if not isinstance(entry, dict) or set(entry) != {"pending"} or not isinstance(
                 entry["pending"], list):
             raise ValueError('a deferral entry is {"pending": [...]}')
@@ -110,8 +108,6 @@ class _CompiledDeferral(Compiled):
         return paid
 
     def apply(self, s: PayeeState) -> None:
-        from ..ledger import shift_period
-
         details: dict[str, Any] = {}
         paid = self._release(s, details)
         base = self.of(s.env)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from ..formulas import NameType
-from ..money import ZERO
+from ..money import ZERO, amount_of
 from ..periods import parse_period
 from ..runtime import PayeeState
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
@@ -96,8 +96,6 @@ class _CompiledFloor(Compiled):
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
-        from ..ledger import amount_of
-
         if not isinstance(entry, dict) or set(entry) != {"balance"}:
             raise ValueError('a draw entry is {"balance": "<amount>"}')
         if amount_of(entry, "balance") < 0:

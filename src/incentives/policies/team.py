@@ -199,11 +199,12 @@ class Ranked:
 
 def rank(members: list[PayeeState], keys: Sequence[tuple[Formula, str]]) -> Ranked:
     """Order ``members`` by ``keys`` (formula, ``desc``/``asc``), best first, payee id last."""
-    values = [tuple(_number(f(s.env), f) for f, _ in keys) for s in members]
+    values = [tuple(rank_number(f(s.env), f) for f, _ in keys) for s in members]
     return Ranked(members, values, [o for _, o in keys])
 
 
-def _number(value: Any, f: Formula) -> Decimal:
+def rank_number(value: Any, f: Formula) -> Decimal:
+    """``value`` (what the ranking key ``f`` gave) as a Decimal, or an EvaluationError."""
     if value.__class__ is Decimal:
         return value
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
