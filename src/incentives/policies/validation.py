@@ -1,4 +1,4 @@
-"""Pydantic's validation errors as located :class:`~incentives.errors.PlanError` s.
+"""Pydantic's validation errors as located plan errors (:class:`~incentives.errors.PlanError`).
 
 A plan loaded from YAML and a policy built in Python (``Tiered(id=..., ...)``)
 report a bad value the same way: in words, with its path, line and policy.
