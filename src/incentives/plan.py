@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +28,7 @@ from .formulas import NameType
 from .inputs import Inputs, Parameter, parameter_type
 from .money import Rounding, short
 from .policies import POLICY_TYPES, Cap, Floor, PolicySpec
+from .policies import flatten_policies as flatten_policies  # its home is the policies package
 from .policies.base import (
     CompileContext,
     Compiled,
@@ -279,16 +280,6 @@ def _dump(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _dump(v) for k, v in value.items()}
     return value
-
-
-def flatten_policies(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
-    out: list[PolicyBase] = []
-    for p in policies:
-        out.append(p)
-        children = getattr(p, "policies", None)
-        if isinstance(children, list):
-            out.extend(flatten_policies(children))
-    return out
 
 
 # ---------------------------------------------------------------- loading

@@ -485,14 +485,10 @@ def _short(value: Any) -> str:
 
 
 def group_names(plan: Plan) -> list[str]:
-    from .plan import flatten_policies
+    """The names ``plan``'s policies publish that are figures of a whole group."""
+    from .policies import group_names as of_policies
 
-    names: list[str] = []
-    for p in flatten_policies(plan.policies):
-        group_names = getattr(p, "group_names", None)
-        if group_names is not None:
-            names.extend(group_names())
-    return names
+    return of_policies(plan.policies)
 
 
 def _labels(plan: Plan) -> dict[str, str]:
