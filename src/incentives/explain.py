@@ -58,6 +58,7 @@ from .policies import flatten_policies, group_names, working_for
 from .runtime import Line
 from .wording import (
     LANGS,
+    N_,
     NumberFormat,
     Step,
     Wording,
@@ -225,7 +226,8 @@ def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str
     return specs, labels, [s.id for s in plan.policies]
 
 
-def _inputs(result: PayeeResult, plan: Plan | None, fmt: NumberFormat, c: Wording) -> list[tuple[str, str]]:
+def _inputs(result: PayeeResult, plan: Plan | None, fmt: NumberFormat,
+            c: Wording) -> list[tuple[str, str]]:
     rec = result.record
     if rec is None:
         return []
@@ -287,6 +289,10 @@ def _value_line(c: Wording, spec: PolicyBase, value: Any, env: dict[str, Any],
 
 
 # ------------------------------------------------------------------ renderers
+#: the note under the team context
+_TEAM_NOTE = N_("figures of the whole group, for reference; they are not lines of this pay")
+
+
 def render_text(st: Statement, width: int = 80) -> str:
     t = translator(st.lang)
     out = [st.title]
@@ -315,8 +321,8 @@ def render_text(st: Statement, width: int = 80) -> str:
         out += ["", t("Next steps")]
         out += [f"  - {h}" for h in st.hints]
     if st.context:
-        out += ["", f"{t('Team context')} ({t('figures of the whole group, for reference; they are not lines of this pay')})"
-                if st.lang == "en" else f"{t('Team context')}（{t('figures of the whole group, for reference; they are not lines of this pay')}）"]
+        head, note = t("Team context"), t(_TEAM_NOTE)
+        out += ["", f"{head} ({note})" if st.lang == "en" else f"{head}（{note}）"]
         for label, rows in st.context:
             out.append(f"  {label}")
             out += [f"    {s.text()}" for s in rows]
@@ -365,7 +371,7 @@ def render_markdown(st: Statement) -> str:
         out += [f"- {_md(h)}" for h in st.hints]
         out.append("")
     if st.context:
-        out += [f"## {t('Team context')}", "", f"*{_md(t('figures of the whole group, for reference; they are not lines of this pay'))}*", ""]
+        out += [f"## {t('Team context')}", "", f"*{_md(t(_TEAM_NOTE))}*", ""]
         for label, rows in st.context:
             out += [f"### {_md(label)}", ""]
             out += [f"- {_md(s.text())}" for s in rows]
@@ -402,7 +408,8 @@ def render_html_fragment(st: Statement) -> str:
     for line in st.lines:
         steps = "".join(f"<li>{_h(s.text())}</li>" for s in line.steps)
         num = "" if line.number is None else str(line.number)
-        label = line.label if line.number is not None else f"{line.label} ({t('a named value, not a pay line')})"
+        label = (line.label if line.number is not None
+                 else f"{line.label} ({t('a named value, not a pay line')})")
         out.append(f"<tr><td>{num}</td><td>{_h(label)}</td><td><ul>{steps}</ul></td>"
                    f'<td class="num">{_h(line.amount or "")}</td></tr>')
     out.append("</tbody>")
@@ -419,7 +426,7 @@ def render_html_fragment(st: Statement) -> str:
         out.append("</ul>")
     if st.context:
         out.append('<section class="team-context">')
-        out.append(f"<h3>{_h(t('Team context'))}</h3><p>{_h(t('figures of the whole group, for reference; they are not lines of this pay'))}</p>")
+        out.append(f"<h3>{_h(t('Team context'))}</h3><p>{_h(t(_TEAM_NOTE))}</p>")
         out.append("<table><tbody>")
         for label, rows in st.context:
             items = "".join(f"<li>{_h(s.text())}</li>" for s in rows)

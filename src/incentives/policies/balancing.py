@@ -289,11 +289,11 @@ def statement(c: Wording, line: Line, spec: Balance | None) -> list[Step]:
     for key, what in _SPREADS.items():
         sp = d.get(key)
         if isinstance(sp, Mapping) and "ratio" in sp:
-            steps.append(Step(c.t(what), None, c.t("max/min {ratio} ({hi} / {lo})", ratio=a.result(sp["ratio"]),
-                                                  lo=f.money(sp.get("min")),
-                                                  hi=f.money(sp.get("max"))), team=True))
+            ratio = c.t("max/min {ratio} ({hi} / {lo})", ratio=a.result(sp["ratio"]),
+                        lo=f.money(sp.get("min")), hi=f.money(sp.get("max")))
+            steps.append(Step(c.t(what), None, ratio, team=True))
     if d.get("unmet"):
-        steps.append(Step(c.t("bounds not met: {what}", what=c.t("; ").join(c.say(u) for u in d["unmet"])),
-                          team=True))
+        unmet = c.t("; ").join(c.say(u) for u in d["unmet"])
+        steps.append(Step(c.t("bounds not met: {what}", what=unmet), team=True))
     steps.append(Step(c.t("adjustment"), f"{after} - {before}", f.money(line.amount)))
     return steps

@@ -227,7 +227,8 @@ class _CompiledChurn(Compiled):
 
 # ------------------------------------------------------------------ statement
 def looks_like(d: Mapping[str, Any]) -> bool:
-    """Whether ``d`` is a churn penalty's details: the lost customers and the amount before the cap."""
+    """Whether ``d`` is a churn penalty's details: the lost customers and the amount
+    before the cap."""
     return "customers" in d and "uncapped" in d
 
 
@@ -243,7 +244,8 @@ def statement(c: Wording, line: Line, spec: ChurnPenalty | None) -> list[Step]:
     for row in d.get("customers", []):
         cid, reason = row.get("id"), row.get("reason")
         if row.get("exempt"):
-            steps.append(Step(c.t("customer {id}: exempt ({reason})", id=cid, reason=reason), None, f.money(ZERO)))
+            steps.append(Step(c.t("customer {id}: exempt ({reason})", id=cid, reason=reason), None,
+                              f.money(ZERO)))
             continue
         amt = f.money(row.get("amount"))
         parts.append(amt)
@@ -268,9 +270,11 @@ def statement(c: Wording, line: Line, spec: ChurnPenalty | None) -> list[Step]:
         steps.append(Step(c.t("cap"), expr, cap))
         steps.append(Step(c.t("charged"), f"-min({shown_due}, {cap})", f.money(line.amount)))
         if d.get("carried_forward"):
-            steps.append(Step(c.t("{amount} above the cap is carried forward to the next period", amount=f.money(d["carried_forward"]))))
+            steps.append(Step(c.t("{amount} above the cap is carried forward to the next period",
+                                  amount=f.money(d["carried_forward"]))))
         elif "above_cap" in d:
-            steps.append(Step(c.t("{amount} above the cap is not charged", amount=f.money(d["above_cap"]))))
+            steps.append(Step(c.t("{amount} above the cap is not charged",
+                                  amount=f.money(d["above_cap"]))))
     else:
         steps.append(Step(c.t("charged"), f"-{shown_due}", f.money(line.amount)))
     return steps

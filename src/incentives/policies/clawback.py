@@ -291,13 +291,15 @@ def statement(c: Wording, line: Line, spec: Clawback | None) -> list[Step]:
             steps.append(Step(c.t("customer {id}: {note}", id=cid, note=c.say(row["note"])), None,
                               f.money(row.get("amount", ZERO))))
             continue
-        what = c.t("customer {id} lost {lost}, {days} days after it was won", id=cid, lost=plain(f, row.get("lost")), days=row.get("days"))
+        what = c.t("customer {id} lost {lost}, {days} days after it was won", id=cid,
+                   lost=plain(f, row.get("lost")), days=row.get("days"))
         if row.get("exempt"):
             what += f" ({row.get('reason')})"
         amount = dec(row.get("amount")) or ZERO
         earned, share = dec(row.get("earned")), dec(row.get("share"))
         expr = None
-        if earned is not None and share is not None and -amount == round_like_plan(c, earned * share):
+        if (earned is not None and share is not None
+                and -amount == round_like_plan(c, earned * share)):
             expr = f"-({f.money(earned)} x {f.num(share)})"
         steps.append(Step(what, expr, f.money(amount)))
     for row in d.get("won", []):

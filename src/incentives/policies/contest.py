@@ -318,8 +318,8 @@ def statement(c: Wording, line: Line, spec: Contest | None) -> list[Step]:
                                                       min=f.num(t), verdict=verdict)))
     rank = d.get("rank")
     if rank is not None:
-        steps.append(Step(c.t("rank {rank} of {n} qualified (position {position})", rank=rank, n=d.get("participants"),
-                              position=d.get("position"))))
+        steps.append(Step(c.t("rank {rank} of {n} qualified (position {position})", rank=rank,
+                              n=d.get("participants"), position=d.get("position"))))
     tie = d.get("tie")
     amount = f.money(line.amount)
     if isinstance(tie, Mapping):
@@ -339,19 +339,23 @@ def statement(c: Wording, line: Line, spec: Contest | None) -> list[Step]:
                 steps.append(Step(what + sep + c.t("the tied positions' prizes shared evenly"),
                                   f"({' + '.join(prizes)}) / {k}", amount))
             else:
-                steps.append(Step(c.t("(shared exactly: a cent that cannot be split evenly goes to the payee ids first in order)")))
-                steps.append(Step(what + sep + c.t("the tied positions' prizes shared evenly"), None, amount))
+                steps.append(Step(c.t(
+                    "(shared exactly: a cent that cannot be split evenly goes to the payee ids first in order)")))
+                steps.append(Step(what + sep + c.t("the tied positions' prizes shared evenly"),
+                                  None, amount))
         elif rule == "best":
             steps.append(Step(what + sep + c.t("each gets the best tied position's prize"), None, amount))
         else:
             steps.append(Step(what, None, amount))
     elif rank is not None:
-        steps.append(Step(c.t("prize for position {position}", position=d.get("position")), None, amount))
+        steps.append(Step(c.t("prize for position {position}", position=d.get("position")), None,
+                          amount))
     if d.get("not_paid"):
         steps.append(Step(c.t("no prizes: {reason}", reason=c.say(d["not_paid"])), None, amount))
     elif rank is None:
         steps.append(Step(c.t("prize"), None, amount))
     gap = d.get("gap_to_next_prize")
     if gap is not None and (dec(gap) or ZERO) > 0:
-        c.hints.append(f"{line.label}: " + c.t("{gap} more score draws level with a larger prize", gap=a(gap)))
+        c.hints.append(f"{line.label}: "
+                       + c.t("{gap} more score draws level with a larger prize", gap=a(gap)))
     return steps

@@ -166,7 +166,8 @@ def statement(c: Wording, line: Line, spec: Deferral | None) -> list[Step]:
                 parts.append(amount)
     deferred = f.money(d.get("deferred", ZERO))
     if d.get("deferred"):
-        steps.append(Step(c.t("deferred now, paid in {due} if the condition then holds", due=d.get("due")),
+        steps.append(Step(c.t("deferred now, paid in {due} if the condition then holds",
+                              due=d.get("due")),
                           f"{f.num(d.get('share'))} x {f.money(d.get('of'))}", deferred))
     expr = signed_sum(parts) if parts else "0"
     steps.append(Step(c.t("amount"), f"{expr} - {deferred}", f.money(line.amount)))

@@ -209,11 +209,13 @@ def statement(c: Wording, line: Line, spec: Floor | None) -> list[Step]:
         bounds = [f"max(0, {before} - {floor})", opening]
         if "recovery_limit" in d:
             bounds.append(f.money(d["recovery_limit"]))
-        steps.append(Step(c.t("recovered from pay above the floor"), f"min({', '.join(bounds)})", recovery))
+        steps.append(Step(c.t("recovered from pay above the floor"), f"min({', '.join(bounds)})",
+                          recovery))
     closing = f"{opening} + {top_up} - {recovery}"
     if (dec(d.get("forgiven")) or ZERO) != 0:
         closing += f" - {f.money(d['forgiven'])}"
         steps.append(Step(c.t("forgiven"), None, f.money(d["forgiven"])))
-    steps.append(Step(c.t("owed at the end (draw balance)"), closing, f.money(d.get("closing_balance", ZERO))))
+    steps.append(Step(c.t("owed at the end (draw balance)"), closing,
+                      f.money(d.get("closing_balance", ZERO))))
     steps.append(Step(c.t("amount"), f"{top_up} - {recovery}", f.money(line.amount)))
     return steps

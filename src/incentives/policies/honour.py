@@ -160,22 +160,25 @@ def statement(c: Wording, line: Line, spec: Honour | None) -> list[Step]:
     steps = [Step(c.t("criteria"), None, f"{c.fmt.expr(str(d.get('criteria')))}: {verdict}")]
     if d.get("rank") is not None:
         keys = ", ".join(str(k) for k in d.get("keys", []))
-        steps.append(Step(c.t("rank {rank} of {n} candidates (at most {limit} awarded); ranked by", rank=d["rank"], n=d.get("candidates"),
-                                limit=d.get("limit")), None, keys or None))
+        steps.append(Step(c.t("rank {rank} of {n} candidates (at most {limit} awarded); ranked by",
+                              rank=d["rank"], n=d.get("candidates"), limit=d.get("limit")),
+                          None, keys or None))
     tie = d.get("cutoff_tie")
     if isinstance(tie, Mapping):
         rule = str(tie.get("rule"))
         rule = c.t(_TIE_RULES[rule]) if rule in _TIE_RULES else rule
-        steps.append(Step(c.t("tied at the cut-off: {tied}; rule {rule}: {chosen} chosen", tied=", ".join(map(str, tie.get("tied", []))),
-                              rule=rule,
+        steps.append(Step(c.t("tied at the cut-off: {tied}; rule {rule}: {chosen} chosen",
+                              tied=", ".join(map(str, tie.get("tied", []))), rule=rule,
                               chosen=", ".join(map(str, tie.get("chosen", [])))), team=True))
     title = str(d.get("title", ""))
     gap = dec(d.get("gap_to_title"))
     if gap is not None:
         rank_keys = list(getattr(spec, "keys", []) or [])
         key = c.name(str(rank_keys[0].by)) if rank_keys else "score"
-        hint = (c.t("{gap} more {by} draws level with the last holder of {title}", gap=c.fmt.num(gap), by=key, title=title) if gap > 0
-                else c.t("level with the last holder of {title} on {by}; the later keys decided", by=key, title=title))
+        hint = (c.t("{gap} more {by} draws level with the last holder of {title}",
+                    gap=c.fmt.num(gap), by=key, title=title) if gap > 0
+                else c.t("level with the last holder of {title} on {by}; the later keys decided",
+                         by=key, title=title))
         c.hints.append(f"{line.label}: {hint}")
     reason = c.say(d.get("reason", ""))
     won = title in c.result.titles and not d.get("reason")

@@ -143,7 +143,8 @@ def statement(c: Wording, line: Line, spec: Modifier | None) -> list[Step]:
     steps.append(Step(c.t("measure"), c.name(str(mf)) if mf else None, f.num(d.get("measure"))))
     of = d.get("of")
     if of:
-        steps.append(Step(c.t("of"), " + ".join(c.name(str(o)) for o in of), f.money(d.get("base"))))
+        steps.append(Step(c.t("of"), " + ".join(c.name(str(o)) for o in of),
+                          f.money(d.get("base"))))
     if d.get("band") is None:
         steps.append(Step(c.t("below the first band: no change"), None, f.money(line.amount)))
         return steps

@@ -199,7 +199,8 @@ def statement(c: Wording, line: Line, spec: BonusPool | None) -> list[Step]:
     """How a BonusPool line is worked out on a statement."""
     d, f = line.details, c.fmt
     a = Approx(f)
-    steps = [Step(c.t("pool, shared among {n}", n=d.get("sharers")), None, f.money(d.get("pool")), team=True)]
+    steps = [Step(c.t("pool, shared among {n}", n=d.get("sharers")), None, f.money(d.get("pool")),
+                  team=True)]
     aggs = d.get("aggregates")
     if isinstance(aggs, Mapping):
         steps += [Step(c.name(str(k)), None, a.result(v), team=True) for k, v in aggs.items()]
@@ -213,5 +214,6 @@ def statement(c: Wording, line: Line, spec: BonusPool | None) -> list[Step]:
         bound = d.get("floor") if is_floor else d.get("cap")
         steps.append(Step(c.t("held at the floor") if is_floor else c.t("held at the cap"), None,
                           f.money(bound)))
-    steps.append(Step(c.t("paid (to the cent, the shares adding up to the pool exactly)"), None, f.money(line.amount)))
+    steps.append(Step(c.t("paid (to the cent, the shares adding up to the pool exactly)"), None,
+                      f.money(line.amount)))
     return steps

@@ -363,7 +363,8 @@ def statement(c: Wording, line: Line, spec: Scorecard | None) -> list[Step]:
         if k.get("counted") != k.get("attainment"):
             held = k.get("counted")
             bound = "min" if (dec(held) or ZERO) < (dec(k.get("attainment")) or ZERO) else "max"
-            steps.append(Step(c.t("{kpi} counted", kpi=name), f"{bound}({raw}, {counted})", counted))
+            steps.append(Step(c.t("{kpi} counted", kpi=name), f"{bound}({raw}, {counted})",
+                              counted))
         pts, pts_rounded = f.approx(k.get("points"), 6)
         points.append(pts)
         steps.append(Step(c.t("{kpi} points", kpi=name), f"{f.num(k.get('weight'))} x {counted}",
@@ -377,13 +378,14 @@ def statement(c: Wording, line: Line, spec: Scorecard | None) -> list[Step]:
                 "{kpi} attainment", kpi=labels_of_kpis.get(str(g.get("of")), str(g.get("of"))))
             value, _ = f.approx(g.get("value"), 6)
             verdict = c.t("met") if g.get("met") else c.t("not met")
-            steps.append(Step(c.t("gate"), None, c.t("{what} {value}, at least {min} needed: {verdict}", what=what, value=value,
-                                                      min=f.num(g.get("min")), verdict=verdict)))
+            gate = c.t("{what} {value}, at least {min} needed: {verdict}", what=what, value=value,
+                       min=f.num(g.get("min")), verdict=verdict)
+            steps.append(Step(c.t("gate"), None, gate))
     elif d.get("gate_failed"):
         steps.append(Step(c.t("gate not met: {reason}", reason=c.say(d["gate_failed"]))))
     percent, _ = f.approx(d.get("percent"), 6)
-    steps.append(Step(c.t("payout percent (from the payout table)") if d.get("payout_table") else c.t("payout percent"), None,
-                      percent))
+    steps.append(Step(c.t("payout percent (from the payout table)") if d.get("payout_table")
+                      else c.t("payout percent"), None, percent))
     steps.append(Step(c.t("bonus"), f"{f.money(d.get('target_bonus'))} x {percent} / 100",
                       f.money(line.amount)))
     return steps

@@ -282,8 +282,8 @@ def statement(c: Wording, line: Line, spec: Tiered | None) -> list[Step]:
     basis_f = str(d.get("basis_formula", "basis"))
     basis = f.num(d.get("basis"))
     if "basis_substituted" in d:
-        steps.append(Step(c.t("basis"), f"{f.expr(basis_f)} = {f.expr(str(d['basis_substituted']))}",
-                          basis))
+        substituted = f.expr(str(d["basis_substituted"]))
+        steps.append(Step(c.t("basis"), f"{f.expr(basis_f)} = {substituted}", basis))
     else:
         steps.append(Step(c.t("basis"), c.name(basis_f), basis))
     method = str(d.get("method", ""))
@@ -311,7 +311,8 @@ def statement(c: Wording, line: Line, spec: Tiered | None) -> list[Step]:
         else:
             start = tiers[i].start * scale if i < len(tiers) else None
             label = d.get("tier_label")
-            reached = c.t("tier {n} (from {start})", n=i + 1, start=f.num(start) if start is not None else "?")
+            reached = c.t("tier {n} (from {start})", n=i + 1,
+                          start=f.num(start) if start is not None else "?")
             steps.append(Step(c.t("tier reached"), None, reached + (f" {label}" if label else "")))
         if method == "retroactive":
             steps.append(Step(c.t("commission"),
@@ -343,6 +344,7 @@ def statement(c: Wording, line: Line, spec: Tiered | None) -> list[Step]:
         steps.append(Step(c.t("amount"), None, f.money(line.amount)))
     if "to_next_tier" in d and "next_threshold" in d:
         c.hints.append(f"{line.label}: " + c.t(
-            "{gap} more of {basis} reaches the next tier (from {threshold})", gap=f.num(d["to_next_tier"]), basis=c.labels.get(basis_f, basis_f),
+            "{gap} more of {basis} reaches the next tier (from {threshold})",
+            gap=f.num(d["to_next_tier"]), basis=c.labels.get(basis_f, basis_f),
             threshold=f.num(d["next_threshold"])))
     return steps
