@@ -150,7 +150,8 @@ def test_explains_registers_a_working_on_the_class() -> None:
         return [Step(c.t("amount"), None, c.fmt.money(line.amount))]
 
     spec = Flat(id="bonus")
-    assert Flat.statement is worded and spec.statement is worded  # a plain function
+    assert Flat.statement is worded
+    assert spec.statement is worded  # a plain function, not bound to the spec
     assert Flat.looks_like is looks_flat
     assert working_for(spec, {"flat": 1}) is worded
     assert PolicyBase.statement is generic_working  # the base keeps the generic working
