@@ -10,6 +10,13 @@ statement's own phrases exist in English (``lang="en"``) and Chinese
 (``lang="zh"``), and a Chinese statement words in Chinese what policies
 report as free text too.
 
+Each policy words its own lines: its *statement working*, in its module beside its
+evaluation, is registered on its class with :func:`incentives.policies.explains` and
+built from the toolkit in :mod:`incentives.wording`. This module assembles the
+statement (header, inputs, the lines in plan order, named values, team context,
+total), lays it out as text, Markdown or HTML, and checks a text statement by hand
+(:func:`recompute`).
+
 The payee's own lines come first. Figures of the whole group (a pool's size
 and sums, the group's mean and spread, who else is tied, a head's team,
 per-group figures) are not in the lines' working: they close the statement,

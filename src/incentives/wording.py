@@ -11,6 +11,15 @@ is the English text), its number formats (:attr:`Wording.fmt`, a
 language (:meth:`Wording.say`), and the next steps it may add to
 (:attr:`Wording.hints`).
 
+>>> from decimal import Decimal
+>>> f = NumberFormat(Decimal("0.01"))
+>>> f.money(Decimal("1400")), f.num(Decimal("0.040")), f.expr("0.4 * 1580")
+('1,400.00', '0.04', '0.4 x 1,580')
+>>> Step("slice 0 to 30,000", "30,000 x 0.02", "600.00").text()
+'slice 0 to 30,000: 30,000 x 0.02 = 600.00'
+>>> translator("zh")("slice {lo} to {hi}").format(lo="0", hi="30,000")
+'分段 0 至 30,000'
+
 This module is at the bottom of the package: it imports nothing above it at
 run time (the plan, the result and the policy types are only type hints).
 """
