@@ -274,7 +274,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Balance, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Balance | None) -> list[Step]:
-    """How a Balance line is worked out on a statement."""
+    """A balance line: the payee's amount before, the group mean, ``mean + k x (before -
+    mean)``, the amount after (rounded, the group's total kept) and the adjustment."""
     d, f = line.details, c.fmt
     a = Approx(f)
     before, after, mean = f.money(d.get("before")), f.money(d.get("after")), f.money(d.get("mean"))

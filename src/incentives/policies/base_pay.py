@@ -171,7 +171,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(BasePay, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: BasePay | None) -> list[Step]:
-    """How a BasePay line is worked out on a statement."""
+    """A base pay line: the full amount (looked up, or its formula) and its proration."""
     d, f = line.details, c.fmt
     steps = []
     full = f.money(d.get("full_amount"))

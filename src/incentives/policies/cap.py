@@ -84,7 +84,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Cap, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Cap | None) -> list[Step]:
-    """How a Cap line is worked out on a statement."""
+    """A cap line: the limit, the amount before it and the cut ``-max(0, before - limit)``."""
     d, f = line.details, c.fmt
     of = str(d.get("of", "total"))
     limit, before = f.money(d.get("limit")), f.money(d.get("before"))

@@ -234,7 +234,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(ChurnPenalty, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: ChurnPenalty | None) -> list[Step]:
-    """How a ChurnPenalty line is worked out on a statement."""
+    """A churn penalty line: each lost customer's charge, the amount carried in, the cap
+    and what is charged."""
     d, f = line.details, c.fmt
     steps = []
     parts = []

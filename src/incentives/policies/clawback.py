@@ -282,7 +282,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Clawback, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Clawback | None) -> list[Step]:
-    """How a Clawback line is worked out on a statement."""
+    """A clawback line: each lost customer's clawback, what is paid or released and what
+    is clawed back."""
     d, f = line.details, c.fmt
     steps = []
     for row in d.get("lost", []):

@@ -129,7 +129,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(LargerOf, SmallerOf, SumOf, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: PolicyBase | None) -> list[Step]:
-    """How a a combination (larger_of, smaller_of, sum_of) line is worked out on a statement."""
+    """A combination line (larger_of, smaller_of, sum_of): each child's own working, its
+    amount, and the rule over the children's amounts."""
     d, f = line.details, c.fmt
     children = d.get("children", {})
     workings = d.get("workings", {})

@@ -299,7 +299,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Contest, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Contest | None) -> list[Step]:
-    """How a Contest line is worked out on a statement."""
+    """A contest line: the score, the threshold, the rank, ties and the prize."""
     d, f = line.details, c.fmt
     a = Approx(f)
     steps = []

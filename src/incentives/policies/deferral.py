@@ -153,7 +153,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Deferral, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Deferral | None) -> list[Step]:
-    """How a Deferral line is worked out on a statement."""
+    """A deferral line: earlier deferrals paid, forfeited or held, and the share deferred
+    now."""
     d, f = line.details, c.fmt
     steps = []
     parts = []

@@ -189,7 +189,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Floor, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Floor | None) -> list[Step]:
-    """How a Floor line is worked out on a statement."""
+    """A floor line: the floor, the amount before it and the top-up (with a recoverable
+    draw: the balance owed, the recovery and what is forgiven)."""
     d, f = line.details, c.fmt
     of = str(d.get("of", "total"))
     floor, before = f.money(d.get("floor")), f.money(d.get("before"))

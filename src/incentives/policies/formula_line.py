@@ -106,7 +106,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(FormulaLine, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: FormulaLine | None) -> list[Step]:
-    """How a FormulaLine line is worked out on a statement."""
+    """A formula line: the formula and its substitution."""
     d, f = line.details, c.fmt
     return [Step(c.t("formula"), f.expr(str(d.get("formula")))),
             Step(c.t("amount"), f.expr(str(d.get("substituted"))), f.money(line.amount))]

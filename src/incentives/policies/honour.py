@@ -154,7 +154,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Honour, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Honour | None) -> list[Step]:
-    """How a Honour line is worked out on a statement."""
+    """An honour line: the criteria, the rank among candidates, a tie at the cut-off and
+    whether the title is awarded."""
     d, f = line.details, c.fmt
     verdict = c.t("met") if d.get("met_criteria") else c.t("not met")
     steps = [Step(c.t("criteria"), None, f"{c.fmt.expr(str(d.get('criteria')))}: {verdict}")]

@@ -108,7 +108,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(LeaderBonus, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: LeaderBonus | None) -> list[Step]:
-    """How a LeaderBonus line is worked out on a statement."""
+    """A leader bonus line: the team, its figures (team context), the formula and its
+    substitution."""
     d, f = line.details, c.fmt
     a = Approx(f)
     steps = []

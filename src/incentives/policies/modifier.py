@@ -136,7 +136,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Modifier, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Modifier | None) -> list[Step]:
-    """How a Modifier line is worked out on a statement."""
+    """A modifier line: the measure, the base, the band reached and the adjustment."""
     d, f = line.details, c.fmt
     steps = []
     mf = d.get("measure_formula")

@@ -196,7 +196,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(BonusPool, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: BonusPool | None) -> list[Step]:
-    """How a BonusPool line is worked out on a statement."""
+    """A bonus pool line: the pool and its sharers (team context), the payee's share and
+    its bounds, and what is paid."""
     d, f = line.details, c.fmt
     a = Approx(f)
     steps = [Step(c.t("pool, shared among {n}", n=d.get("sharers")), None, f.money(d.get("pool")),

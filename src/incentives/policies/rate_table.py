@@ -136,7 +136,7 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(RateTable, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: RateTable | None) -> list[Step]:
-    """How a RateTable line is worked out on a statement."""
+    """A rate table line: quantity x rate for each item, and their sum."""
     f = c.fmt
     steps = []
     parts = []

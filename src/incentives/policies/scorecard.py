@@ -342,7 +342,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Scorecard, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Scorecard | None) -> list[Step]:
-    """How a Scorecard line is worked out on a statement."""
+    """A scorecard line: each KPI's attainment and points, the score, the gates, the
+    payout percent and the bonus."""
     d, f = line.details, c.fmt
     steps = []
     points = []

@@ -276,7 +276,8 @@ def looks_like(d: Mapping[str, Any]) -> bool:
 
 @explains(Tiered, looks_like=looks_like)
 def statement(c: Wording, line: Line, spec: Tiered | None) -> list[Step]:
-    """How a Tiered line is worked out on a statement."""
+    """A tiered line: the basis, the method, the slices or the tier reached, the cap, and
+    a next-tier hint."""
     d, f = line.details, c.fmt
     steps = []
     basis_f = str(d.get("basis_formula", "basis"))
