@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import IncentivesError, UsageError, did_you_mean, error_dict
 from .money import ZERO
+from .policies import group_names as of_policies
 from .policies.base import flatten_policies, policy_titles
 from .runtime import Line, PayeeState, Record, json_default, jsonable
 
@@ -477,12 +478,8 @@ def _short(value: Any) -> str:
 
 
 def group_names(plan: Plan) -> list[str]:
-    names: list[str] = []
-    for p in flatten_policies(plan.policies):
-        group_names = getattr(p, "group_names", None)
-        if group_names is not None:
-            names.extend(group_names())
-    return names
+    """The names ``plan``'s policies publish that are figures of a whole group."""
+    return of_policies(plan.policies)
 
 
 @dataclass

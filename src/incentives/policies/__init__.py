@@ -3,18 +3,21 @@
 :data:`PolicySpec` is the discriminated union of every policy type (by its
 ``type:`` tag); :data:`POLICY_TYPES` maps each tag to its class. A new
 mechanism is a module here with a :class:`~.base.PolicyBase` subclass, added to
-``_CLASSES`` below.
+``_CLASSES`` below, and its statement working registered with
+:func:`~.base.explains` (see :func:`working_for`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
+from ..wording import Working, generic_working
 from .aggregate import Accumulate, PeriodQuota
 from .balancing import Balance, MeanBounds, RatioBounds
-from .base import CompileContext, Compiled, PolicyBase
+from .base import CompileContext, Compiled, PolicyBase, flatten_policies, policy_titles, explains
 from .base_pay import BasePay
 from .cap import Cap
 from .churn import ChurnPenalty
@@ -78,6 +81,30 @@ else:
 for _cls in (LargerOf, SmallerOf, SumOf):
     _cls.model_rebuild()
 
+
+def working_for(spec: PolicyBase | None, details: Mapping[str, Any]) -> Working:
+    """The statement working of a line: its policy's (``type(spec).statement``); for a
+    line without its policy (a statement without a plan), that of the first policy type,
+    in the order of :data:`POLICY_TYPES`, whose ``looks_like(details)`` holds; else the
+    generic working (every key of the details, flattened)."""
+    if spec is not None:
+        return type(spec).statement
+    for cls in _CLASSES:
+        shape = cls.looks_like
+        if shape is not None and shape(details):
+            return cls.statement
+    return generic_working
+
+
+def group_names(policies: Sequence[PolicyBase]) -> list[str]:
+    """The names ``policies`` publish that are figures of a whole group (not a payee's)."""
+    names: list[str] = []
+    for p in flatten_policies(policies):
+        of_group = getattr(p, "group_names", None)
+        if of_group is not None:
+            names.extend(of_group())
+    return names
+
 __all__ = [
     "KPI",
     "POLICY_TYPES",
@@ -121,4 +148,9 @@ __all__ = [
     "Tier",
     "Tiered",
     "Value",
+    "explains",
+    "flatten_policies",
+    "policy_titles",
+    "group_names",
+    "working_for",
 ]

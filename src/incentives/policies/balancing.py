@@ -47,6 +47,7 @@ spread before and after (:func:`incentives.spread.spread_figures`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from operator import attrgetter, neg, sub
 from typing import Any, Literal
@@ -57,9 +58,10 @@ from ..allocation import fill, round_to_total
 from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
-from ..runtime import PayeeState, PeriodContext
+from ..runtime import Line, PayeeState, PeriodContext
 from ..spread import spread_figures
-from .base import CompileContext, Identifier, StrictModel
+from ..wording import N_, Approx, Step, Wording
+from .base import CompileContext, Identifier, StrictModel, explains
 from .team import TeamCompiled, TeamPolicy
 
 __all__ = ["Balance", "MeanBounds", "RatioBounds"]
@@ -258,3 +260,41 @@ def _bounds(spec: Balance, m: Decimal) -> dict[str, Any]:
     if spec.ratio is not None:
         out["ratio"] = {"min": spec.ratio.min, "max": spec.ratio.max}
     return out
+
+
+# ------------------------------------------------------------------ statement
+#: the spread figures of a balance's details, and their phrases
+_SPREADS = {"spread_before": N_("spread before"), "spread_after": N_("spread after")}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a balance's details: before and after, about the group mean."""
+    return "mean" in d and "before" in d and "after" in d
+
+
+@explains(Balance, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Balance | None) -> list[Step]:
+    """A balance line: the payee's amount before, the group mean, ``mean + k x (before -
+    mean)``, the amount after (rounded, the group's total kept) and the adjustment."""
+    d, f = line.details, c.fmt
+    a = Approx(f)
+    before, after, mean = f.money(d.get("before")), f.money(d.get("after")), f.money(d.get("mean"))
+    steps = [Step(c.t("{what} before", what=c.name(str(d.get("of")))), None, before),
+             Step(c.t("group mean"), None, mean, team=True)]
+    if "k" in d:
+        expr = f"{mean} + {a(d['k'])} x ({before} - {mean})"
+        steps.append(Step(c.t("balanced about the group mean"), expr, a.result(d.get("exact"))))
+    else:
+        steps.append(Step(c.t("balanced about the group mean"), None, a.result(d.get("exact"))))
+    steps.append(Step(c.t("after (to the cent, the group's total kept exactly)"), None, after))
+    for key, what in _SPREADS.items():
+        sp = d.get(key)
+        if isinstance(sp, Mapping) and "ratio" in sp:
+            ratio = c.t("max/min {ratio} ({hi} / {lo})", ratio=a.result(sp["ratio"]),
+                        lo=f.money(sp.get("min")), hi=f.money(sp.get("max")))
+            steps.append(Step(c.t(what), None, ratio, team=True))
+    if d.get("unmet"):
+        unmet = c.t("; ").join(c.say(u) for u in d["unmet"])
+        steps.append(Step(c.t("bounds not met: {what}", what=unmet), team=True))
+    steps.append(Step(c.t("adjustment"), f"{after} - {before}", f.money(line.amount)))
+    return steps

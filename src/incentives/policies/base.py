@@ -37,6 +37,7 @@ from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mea
 from ..formulas import Formula, NameType, compile_formula
 from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding, parse_number_text
 from ..runtime import Line, PayeeState, PeriodContext
+from ..wording import Shape, Working, generic_working
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -51,6 +52,7 @@ __all__ = [
     "StrictModel",
     "flatten_policies",
     "policy_titles",
+    "explains",
 ]
 
 Scope = Literal["payee", "group", "population"]
@@ -224,6 +226,12 @@ class PolicyBase(StrictModel):
 
     #: "payee", "group" (sees every payee of its group) or "population"
     scope: ClassVar[Scope] = "payee"
+    #: how a line of this policy is worded on a statement: ``statement(c, line, spec)``
+    #: gives the rows under the line (see :mod:`incentives.wording`); set by :func:`explains`
+    statement: ClassVar[Working] = staticmethod(generic_working)
+    #: whether a line's details are this policy's, for a statement without its plan
+    #: (None: never guessed); set by :func:`explains`
+    looks_like: ClassVar[Shape | None] = None
 
     @model_serializer(mode="wrap")
     def _keep_type(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -494,3 +502,22 @@ def flatten_policies(policies: Sequence[PolicyBase]) -> list[PolicyBase]:
 def policy_titles(policies: Sequence[PolicyBase]) -> dict[str, str]:
     """Each policy's id mapped to its title, combined policies' children included."""
     return {p.id: p.title for p in flatten_policies(policies)}
+def explains(*classes: type[PolicyBase],
+             looks_like: Shape | None = None) -> Callable[[Working], Working]:
+    """Register the decorated function as the statement working of ``classes``' lines.
+
+    ``working(c, line, spec) -> list[Step]`` words one line: ``c`` is the statement's
+    :class:`~incentives.wording.Wording`, ``line`` the :class:`~incentives.Line` (its
+    ``details`` as the policy recorded them), ``spec`` the policy (None when the
+    statement has no plan). ``looks_like(details)`` says whether details are this
+    policy's, for statements without a plan; the policies are tried in the order of
+    :data:`incentives.policies.POLICY_TYPES`.
+    """
+    def register(working: Working) -> Working:
+        for cls in classes:
+            cls.statement = staticmethod(working)
+            if looks_like is not None:
+                cls.looks_like = staticmethod(looks_like)
+        return working
+
+    return register

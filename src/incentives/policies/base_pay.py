@@ -9,6 +9,7 @@ Decimal('4000.00')
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,8 +17,9 @@ from pydantic import model_validator
 
 from ..errors import EvaluationError
 from ..money import to_decimal
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -159,3 +161,27 @@ class _CompiledBasePay(Compiled):
                                   "substituted": self.prorate.substituted(pool, at + 3),
                                   "factor": factor}
         return details
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is base pay's details: the full amount."""
+    return "full_amount" in d
+
+
+@explains(BasePay, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: BasePay | None) -> list[Step]:
+    """A base pay line: the full amount (looked up, or its formula) and its proration."""
+    d, f = line.details, c.fmt
+    steps = []
+    full = f.money(d.get("full_amount"))
+    if "lookup" in d:
+        keys = ", ".join(f"{c.name(str(k))}={v}" for k, v in d["lookup"].items())
+        steps.append(Step(c.t("looked up by {keys}", keys=keys), None, full))
+    elif "formula" in d:
+        steps.append(Step(c.t("full amount"), c.name(str(d["formula"])), full))
+    pr = d.get("prorate")
+    if isinstance(pr, Mapping):
+        steps.append(Step(c.t("prorated"),
+                          f"{full} x ({f.expr(str(pr.get('substituted')))})", f.money(line.amount)))
+    return steps

@@ -12,11 +12,13 @@ Decimal('5000.00')
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording, formula_shown
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -72,3 +74,23 @@ class _CompiledCap(Compiled):
         if self.limit.constant is None:
             details["limit_substituted"] = self.limit.substituted(pool, at + 2)
         return details
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a cap's details: the limit and what it caps."""
+    return {"limit", "before", "of"} <= set(d)
+
+
+@explains(Cap, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Cap | None) -> list[Step]:
+    """A cap line: the limit, the amount before it and the cut ``-max(0, before - limit)``."""
+    d, f = line.details, c.fmt
+    of = str(d.get("of", "total"))
+    limit, before = f.money(d.get("limit")), f.money(d.get("before"))
+    formula = d.get("limit_formula")
+    return [
+        Step(c.t("limit"), formula_shown(c, formula, d.get("limit_substituted")), limit),
+        Step(c.t("{what} before", what=c.name(of)), None, before),
+        Step(c.t("cut"), f"-max(0, {before} - {limit})", f.money(line.amount)),
+    ]

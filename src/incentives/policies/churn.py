@@ -21,6 +21,7 @@ not paid (the others are).
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,8 +29,9 @@ from pydantic import Field
 
 from ..errors import RecordError
 from ..money import ZERO, amount_of
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording, dec, formula_shown, signed_sum
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -219,3 +221,59 @@ class _CompiledChurn(Compiled):
                 else:
                     details["forgiven"] = forgiven
         return details
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a churn penalty's details: the lost customers and the amount
+    before the cap."""
+    return "customers" in d and "uncapped" in d
+
+
+@explains(ChurnPenalty, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: ChurnPenalty | None) -> list[Step]:
+    """A churn penalty line: each lost customer's charge, the amount carried in, the cap
+    and what is charged."""
+    d, f = line.details, c.fmt
+    steps = []
+    parts = []
+    formulas = {row["formula"] for row in d.get("customers", []) if "formula" in row}
+    if len(formulas) == 1:
+        steps.append(Step(c.t("per lost customer"), f.expr(formulas.pop())))
+    for row in d.get("customers", []):
+        cid, reason = row.get("id"), row.get("reason")
+        if row.get("exempt"):
+            steps.append(Step(c.t("customer {id}: exempt ({reason})", id=cid, reason=reason), None,
+                              f.money(ZERO)))
+            continue
+        amt = f.money(row.get("amount"))
+        parts.append(amt)
+        expr = f.expr(str(row["substituted"])) if "substituted" in row else None
+        steps.append(Step(c.t("customer {id} ({reason})", id=cid, reason=reason), expr, amt))
+    due = dec(d.get("uncapped")) or ZERO
+    if "carried_in" in d:
+        carried = f.money(d["carried_in"])
+        steps.append(Step(c.t("carried in from earlier periods"), None, carried))
+        parts.append(carried)
+        due += dec(d["carried_in"]) or ZERO
+    if not parts:
+        steps.append(Step(c.t("no lost customers") if not d.get("customers") else c.t("charged"),
+                          None, f.money(line.amount)))
+        return steps
+    shown_due = f.money(due)
+    if len(parts) > 1:
+        steps.append(Step(c.t("before the cap"), signed_sum(parts), shown_due))
+    if "cap" in d:
+        cap = f.money(d["cap"])
+        expr = formula_shown(c, d.get("cap_formula"), d.get("cap_substituted"))
+        steps.append(Step(c.t("cap"), expr, cap))
+        steps.append(Step(c.t("charged"), f"-min({shown_due}, {cap})", f.money(line.amount)))
+        if d.get("carried_forward"):
+            steps.append(Step(c.t("{amount} above the cap is carried forward to the next period",
+                                  amount=f.money(d["carried_forward"]))))
+        elif "above_cap" in d:
+            steps.append(Step(c.t("{amount} above the cap is not charged",
+                                  amount=f.money(d["above_cap"]))))
+    else:
+        steps.append(Step(c.t("charged"), f"-{shown_due}", f.money(line.amount)))
+    return steps

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import ChainMap
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -37,8 +38,9 @@ from pydantic import Field, model_validator
 from ..errors import EvaluationError
 from ..money import ZERO, amount_of
 from ..periods import parse_period
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel
+from ..runtime import Line, PayeeState
+from ..wording import N_, Step, Wording, dec, plain, round_like_plan
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, StrictModel, explains
 
 __all__ = ["Clawback", "ClawbackStep"]
 
@@ -264,3 +266,53 @@ class _CompiledClawback(Compiled):
             book[cid] = {"earned": str(earned), "acquired": acquired.isoformat(),
                          "clawed": str(already + due), "held": "0", "lost": lost.isoformat()}
         return row
+
+
+# ------------------------------------------------------------------ statement
+#: what a clawback's line pays, and its phrases
+_PAID = {"paid": N_("paid now"), "released": N_("released from holdback")}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a clawback's details: the lost customers and what was clawed back."""
+    return "lost" in d and "clawed_back" in d
+
+
+@explains(Clawback, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Clawback | None) -> list[Step]:
+    """A clawback line: each lost customer's clawback, what is paid or released and what
+    is clawed back."""
+    d, f = line.details, c.fmt
+    steps = []
+    for row in d.get("lost", []):
+        cid = row.get("id")
+        if "note" in row:
+            steps.append(Step(c.t("customer {id}: {note}", id=cid, note=c.say(row["note"])), None,
+                              f.money(row.get("amount", ZERO))))
+            continue
+        what = c.t("customer {id} lost {lost}, {days} days after it was won", id=cid,
+                   lost=plain(f, row.get("lost")), days=row.get("days"))
+        if row.get("exempt"):
+            what += f" ({row.get('reason')})"
+        amount = dec(row.get("amount")) or ZERO
+        earned, share = dec(row.get("earned")), dec(row.get("share"))
+        expr = None
+        if (earned is not None and share is not None
+                and -amount == round_like_plan(c, earned * share)):
+            expr = f"-({f.money(earned)} x {f.num(share)})"
+        steps.append(Step(what, expr, f.money(amount)))
+    for row in d.get("won", []):
+        steps.append(Step(f"{row.get('id')} ({plain(f, row.get('acquired'))})", None,
+                          f.money(row.get("earned"))))
+    parts = []
+    for key, what in _PAID.items():
+        if key in d:
+            steps.append(Step(c.t(what), None, f.money(d[key])))
+            parts.append(f.money(d[key]))
+    clawed = f.money(d.get("clawed_back", ZERO))
+    steps.append(Step(c.t("clawed back from pay"), None, clawed))
+    if parts:
+        steps.append(Step(c.t("amount"), " + ".join(parts) + f" - {clawed}", f.money(line.amount)))
+    elif line.amount:
+        steps.append(Step(c.t("amount"), f"-{clawed}", f.money(line.amount)))
+    return steps

@@ -14,13 +14,15 @@ Decimal('1500.00')
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import N_, Step, Wording, dec, signed_sum
+from .base import CompileContext, Compiled, PolicyBase, explains
 
 if TYPE_CHECKING:
     from . import PolicySpec
@@ -112,3 +114,45 @@ class _CompiledCombine(Compiled):
         if chosen is not None:
             details["chosen"] = chosen
         return details
+
+
+# ------------------------------------------------------------------ statement
+#: each rule of combination, and its phrase
+_RULES = {"larger_of": N_("the larger of"), "smaller_of": N_("the smaller of"),
+          "sum_of": N_("the sum of")}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a combination's details: the rule and the children."""
+    return "rule" in d and "children" in d
+
+
+@explains(LargerOf, SmallerOf, SumOf, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: PolicyBase | None) -> list[Step]:
+    """A combination line (larger_of, smaller_of, sum_of): each child's own working, its
+    amount, and the rule over the children's amounts."""
+    d, f = line.details, c.fmt
+    children = d.get("children", {})
+    workings = d.get("workings", {})
+    child_specs = {s.id: s for s in getattr(spec, "policies", []) or []}
+    steps = []
+    for k, v in children.items():
+        w = workings.get(k) if isinstance(workings, Mapping) else None
+        if isinstance(w, Mapping) and isinstance(w.get("details"), Mapping):
+            child_spec = child_specs.get(str(k))
+            child = Line(str(k), child_spec.title if child_spec else str(k),
+                         dec(w.get("amount")) or ZERO, str(w.get("type")), dict(w["details"]))
+            working = c.working_for(child_spec, child.details)
+            try:
+                inner = working(c, child, child_spec)
+            except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+                inner = []
+            steps += [Step(f"{c.name(str(k))} › {s.label}", s.expr, s.result, s.team)
+                      for s in inner]
+        steps.append(Step(c.name(str(k)), None, f.money(v)))
+    amounts = [f.money(v) for v in children.values()]
+    rule = str(d.get("rule"))
+    expr = {"larger_of": f"max({', '.join(amounts)})",
+            "smaller_of": f"min({', '.join(amounts)})"}.get(rule, signed_sum(amounts))
+    steps.append(Step(c.t(_RULES[rule]) if rule in _RULES else rule, expr, f.money(line.amount)))
+    return steps

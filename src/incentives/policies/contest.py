@@ -35,6 +35,7 @@ payee who gets a larger prize. The policy publishes ``<id>`` (the prize) and
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -43,8 +44,9 @@ from pydantic import Field, model_validator
 from ..errors import EvaluationError
 from ..formulas import Formula, NameType
 from ..money import ZERO, split, whole
-from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, StrictModel
+from ..runtime import Line, PayeeState, PeriodContext
+from ..wording import N_, Approx, Step, Wording, dec, is_name, round_like_plan
+from .base import CompileContext, Expr, StrictModel, explains
 from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, rank, rank_number
 
 __all__ = ["Contest", "PrizeBand"]
@@ -287,3 +289,73 @@ class _CompiledContest(TeamCompiled):
                                    f"{spec.min_participants}")
         details["gap_to_next_prize"] = gap
         return details
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a contest's details: the score, the rank and the participants."""
+    return "participants" in d and "rank" in d and "score" in d
+
+
+@explains(Contest, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Contest | None) -> list[Step]:
+    """A contest line: the score, the threshold, the rank, ties and the prize."""
+    d, f = line.details, c.fmt
+    a = Approx(f)
+    steps = []
+    score_f = getattr(spec, "score", None)
+    score = a(d.get("score"))
+    a.rounded = False
+    shown_f = c.fmt.expr(str(score_f)) if is_name(score_f) and str(score_f) != score else None
+    steps.append(Step(c.t("score"), shown_f, a.result(d.get("score"))))
+    t = d.get("threshold")
+    if t is not None:
+        key = (N_("{what} {value}, at least {min} needed: {verdict}")
+               if d.get("order", "desc") == "desc"
+               else N_("{what} {value}, at most {min} allowed: {verdict}"))
+        verdict = c.t("qualified") if d.get("rank") is not None else c.t("not qualified")
+        steps.append(Step(c.t("threshold"), None, c.t(key, what=c.t("score"), value=score,
+                                                      min=f.num(t), verdict=verdict)))
+    rank = d.get("rank")
+    if rank is not None:
+        steps.append(Step(c.t("rank {rank} of {n} qualified (position {position})", rank=rank,
+                              n=d.get("participants"), position=d.get("position"))))
+    tie = d.get("tie")
+    amount = f.money(line.amount)
+    if isinstance(tie, Mapping):
+        with_ = ", ".join(str(x) for x in tie.get("with", []))
+        positions = ", ".join(str(x) for x in tie.get("positions", []))
+        prizes = [f.money(x) for x in tie.get("prizes", [])]
+        what = c.t("tied at positions {positions}", positions=positions)
+        sep = c.t("; ")
+        if with_:
+            steps.append(Step(c.t("tied with"), None, with_, team=True))
+        rule = tie.get("rule")
+        if rule == "share":
+            k = len(prizes)
+            pooled = dec(tie.get("pooled")) or ZERO
+            exact = round_like_plan(c, pooled / k) if k else ZERO
+            if k and exact == line.amount:
+                steps.append(Step(what + sep + c.t("the tied positions' prizes shared evenly"),
+                                  f"({' + '.join(prizes)}) / {k}", amount))
+            else:
+                steps.append(Step(c.t(
+                    "(shared exactly: a cent that cannot be split evenly goes to the payee ids first in order)")))
+                steps.append(Step(what + sep + c.t("the tied positions' prizes shared evenly"),
+                                  None, amount))
+        elif rule == "best":
+            steps.append(Step(what + sep + c.t("each gets the best tied position's prize"), None, amount))
+        else:
+            steps.append(Step(what, None, amount))
+    elif rank is not None:
+        steps.append(Step(c.t("prize for position {position}", position=d.get("position")), None,
+                          amount))
+    if d.get("not_paid"):
+        steps.append(Step(c.t("no prizes: {reason}", reason=c.say(d["not_paid"])), None, amount))
+    elif rank is None:
+        steps.append(Step(c.t("prize"), None, amount))
+    gap = d.get("gap_to_next_prize")
+    if gap is not None and (dec(gap) or ZERO) > 0:
+        c.hints.append(f"{line.label}: "
+                       + c.t("{gap} more score draws level with a larger prize", gap=a(gap)))
+    return steps

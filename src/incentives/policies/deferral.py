@@ -21,6 +21,7 @@ deferred this period.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
@@ -29,8 +30,9 @@ from pydantic import Field
 
 from ..money import ZERO, amount_of
 from ..periods import parse_period, shift_period
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import N_, Step, Wording, signed_sum
+from .base import CompileContext, Compiled, Expr, PolicyBase, explains
 
 __all__ = ["Deferral"]
 
@@ -129,3 +131,41 @@ class _CompiledDeferral(Compiled):
             self.line(s, paid, details)
         else:
             super().skip(s)
+
+
+# ------------------------------------------------------------------ statement
+#: the deferred amounts of a deferral's details, and their phrases
+_DEFERRED = {
+    "paid_out": N_("deferred in {period}, due {due}, paid now"),
+    "forfeited": N_("deferred in {period}, due {due}, forfeited (condition not met)"),
+    "waiting": N_("deferred in {period}, due {due}, still held (condition not met)"),
+}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a deferral's details: the share deferred of an amount."""
+    return "deferred" in d and "share" in d and "of" in d
+
+
+@explains(Deferral, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Deferral | None) -> list[Step]:
+    """A deferral line: earlier deferrals paid, forfeited or held, and the share deferred
+    now."""
+    d, f = line.details, c.fmt
+    steps = []
+    parts = []
+    for key, what in _DEFERRED.items():
+        for row in d.get(key, []):
+            amount = f.money(row.get("amount"))
+            steps.append(Step(c.t(what, period=row.get("from"), due=row.get("due")),
+                              None, amount))
+            if key == "paid_out":
+                parts.append(amount)
+    deferred = f.money(d.get("deferred", ZERO))
+    if d.get("deferred"):
+        steps.append(Step(c.t("deferred now, paid in {due} if the condition then holds",
+                              due=d.get("due")),
+                          f"{f.num(d.get('share'))} x {f.money(d.get('of'))}", deferred))
+    expr = signed_sum(parts) if parts else "0"
+    steps.append(Step(c.t("amount"), f"{expr} - {deferred}", f.money(line.amount)))
+    return steps

@@ -25,6 +25,7 @@ published as ``<id>_balance``. See :mod:`incentives.ledger` for the state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,8 +35,9 @@ from pydantic import Field, model_validator
 from ..formulas import NameType
 from ..money import ZERO, amount_of
 from ..periods import parse_period
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording, dec, formula_shown
+from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -175,3 +177,44 @@ class _CompiledFloor(Compiled):
         else:
             s.ledger.pop(self.id, None)
         s.set_value(f"{self.id}_balance", closing)
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a floor's details: the floor and what it lifts."""
+    return {"floor", "before", "of"} <= set(d)
+
+
+@explains(Floor, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Floor | None) -> list[Step]:
+    """A floor line: the floor, the amount before it and the top-up (with a recoverable
+    draw: the balance owed, the recovery and what is forgiven)."""
+    d, f = line.details, c.fmt
+    of = str(d.get("of", "total"))
+    floor, before = f.money(d.get("floor")), f.money(d.get("before"))
+    steps = []
+    formula = d.get("floor_formula")
+    steps.append(Step(c.t("floor"), formula_shown(c, formula, d.get("floor_substituted")),
+                      floor))
+    steps.append(Step(c.t("{what} before", what=c.name(of)), None, before))
+    if not d.get("recoverable"):
+        steps.append(Step(c.t("top-up"), f"max(0, {floor} - {before})", f.money(line.amount)))
+        return steps
+    opening = f.money(d.get("opening_balance", ZERO))
+    top_up, recovery = f.money(d.get("top_up", ZERO)), f.money(d.get("recovery", ZERO))
+    steps.append(Step(c.t("owed at the start (draw balance)"), None, opening))
+    steps.append(Step(c.t("top-up"), f"max(0, {floor} - {before})", top_up))
+    if (dec(d.get("top_up")) or ZERO) == 0:
+        bounds = [f"max(0, {before} - {floor})", opening]
+        if "recovery_limit" in d:
+            bounds.append(f.money(d["recovery_limit"]))
+        steps.append(Step(c.t("recovered from pay above the floor"), f"min({', '.join(bounds)})",
+                          recovery))
+    closing = f"{opening} + {top_up} - {recovery}"
+    if (dec(d.get("forgiven")) or ZERO) != 0:
+        closing += f" - {f.money(d['forgiven'])}"
+        steps.append(Step(c.t("forgiven"), None, f.money(d["forgiven"])))
+    steps.append(Step(c.t("owed at the end (draw balance)"), closing,
+                      f.money(d.get("closing_balance", ZERO))))
+    steps.append(Step(c.t("amount"), f"{top_up} - {recovery}", f.money(line.amount)))
+    return steps

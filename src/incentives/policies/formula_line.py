@@ -6,11 +6,13 @@ new_business``) that later policies read; they add nothing to pay.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..formulas import NameType
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, PolicyBase
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording
+from .base import CompileContext, Compiled, Expr, PolicyBase, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -94,3 +96,17 @@ class _CompiledValue(Compiled):
             w(f"{v} = {w.const(self.round)}({v})")
         w(f"e[{self.id!r}] = values[{self.id!r}] = {v}")
         return True
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a formula line's details: the formula and its substitution, nothing else."""
+    return set(d) == {"formula", "substituted"}
+
+
+@explains(FormulaLine, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: FormulaLine | None) -> list[Step]:
+    """A formula line: the formula and its substitution."""
+    d, f = line.details, c.fmt
+    return [Step(c.t("formula"), f.expr(str(d.get("formula")))),
+            Step(c.t("amount"), f.expr(str(d.get("substituted"))), f.money(line.amount))]

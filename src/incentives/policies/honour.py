@@ -28,6 +28,7 @@ condition) and ``<id>_rank`` (rank among the candidates, 0 for others).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -35,8 +36,9 @@ from pydantic import Field, model_validator
 
 from ..formulas import NameType
 from ..money import ZERO
-from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr
+from ..runtime import Line, PayeeState, PeriodContext
+from ..wording import N_, Step, Wording, dec
+from .base import CompileContext, Expr, explains
 from .team import (
     CutoffRule,
     RankKey,
@@ -138,3 +140,50 @@ class _CompiledHonour(TeamCompiled):
                 self.line(s, amount, details)
             else:
                 s.env[self.id] = ZERO
+
+
+# ------------------------------------------------------------------ statement
+#: the rules for a tie at the cut-off, as a statement names them
+_TIE_RULES = {"include": N_("include"), "exclude": N_("exclude"), "keys": N_("keys")}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is an honour's details: the criteria, whether they were met, the candidates."""
+    return "criteria" in d and "met_criteria" in d and "candidates" in d
+
+
+@explains(Honour, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Honour | None) -> list[Step]:
+    """An honour line: the criteria, the rank among candidates, a tie at the cut-off and
+    whether the title is awarded."""
+    d, f = line.details, c.fmt
+    verdict = c.t("met") if d.get("met_criteria") else c.t("not met")
+    steps = [Step(c.t("criteria"), None, f"{c.fmt.expr(str(d.get('criteria')))}: {verdict}")]
+    if d.get("rank") is not None:
+        keys = ", ".join(str(k) for k in d.get("keys", []))
+        steps.append(Step(c.t("rank {rank} of {n} candidates (at most {limit} awarded); ranked by",
+                              rank=d["rank"], n=d.get("candidates"), limit=d.get("limit")),
+                          None, keys or None))
+    tie = d.get("cutoff_tie")
+    if isinstance(tie, Mapping):
+        rule = str(tie.get("rule"))
+        rule = c.t(_TIE_RULES[rule]) if rule in _TIE_RULES else rule
+        steps.append(Step(c.t("tied at the cut-off: {tied}; rule {rule}: {chosen} chosen",
+                              tied=", ".join(map(str, tie.get("tied", []))), rule=rule,
+                              chosen=", ".join(map(str, tie.get("chosen", [])))), team=True))
+    title = str(d.get("title", ""))
+    gap = dec(d.get("gap_to_title"))
+    if gap is not None:
+        rank_keys = list(getattr(spec, "keys", []) or [])
+        key = c.name(str(rank_keys[0].by)) if rank_keys else "score"
+        hint = (c.t("{gap} more {by} draws level with the last holder of {title}",
+                    gap=c.fmt.num(gap), by=key, title=title) if gap > 0
+                else c.t("level with the last holder of {title} on {by}; the later keys decided",
+                         by=key, title=title))
+        c.hints.append(f"{line.label}: {hint}")
+    reason = c.say(d.get("reason", ""))
+    won = title in c.result.titles and not d.get("reason")
+    steps.append(Step(c.t("{title} awarded", title=title) if won else
+                      c.t("{title} not awarded ({reason})", title=title, reason=reason), None,
+                      f.money(line.amount)))
+    return steps

@@ -29,14 +29,16 @@ The policy publishes ``<id>`` (the leader's bonus; 0 for everybody else).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
 from ..errors import EvaluationError
 from ..formulas import NameType
-from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, Identifier
+from ..runtime import Line, PayeeState, PeriodContext
+from ..wording import Approx, Step, Wording
+from .base import CompileContext, Expr, Identifier, explains
 from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["LeaderBonus"]
@@ -96,3 +98,27 @@ class _CompiledLeader(TeamCompiled):
                 "formula": self.amount.source, "substituted": self.amount.substitute(env),
             }
             self.line(s, self.amount(env), details)
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a leader bonus's details: the team and the formula."""
+    return "team" in d and "formula" in d and "substituted" in d
+
+
+@explains(LeaderBonus, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: LeaderBonus | None) -> list[Step]:
+    """A leader bonus line: the team, its figures (team context), the formula and its
+    substitution."""
+    d, f = line.details, c.fmt
+    a = Approx(f)
+    steps = []
+    team = d.get("team")
+    if isinstance(team, list):
+        steps.append(Step(c.t("team"), None, ", ".join(map(str, team)) or "-", team=True))
+    aggs = d.get("aggregates")
+    if isinstance(aggs, Mapping):
+        steps += [Step(c.name(str(k)), None, a.result(v), team=True) for k, v in aggs.items()]
+    steps.append(Step(c.t("formula"), f.expr(str(d.get("formula")))))
+    steps.append(Step(c.t("amount"), f.expr(str(d.get("substituted"))), f.money(line.amount)))
+    return steps

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording
+from .base import (
+    CompileContext,
+    Compiled,
+    Expr,
+    Identifier,
+    Label,
+    PolicyBase,
+    StrictModel,
+    explains,
+)
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -115,3 +126,37 @@ class _CompiledModifier(Compiled):
         return {"measure": m, "measure_formula": self.measure.source,
                 "of": self.spec_of, "band": i, "band_label": band.label,
                 "factor": band.factor, "add": band.add, "base": base}
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a modifier's details: the measure, the band and the base."""
+    return {"measure", "band", "base"} <= set(d)
+
+
+@explains(Modifier, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Modifier | None) -> list[Step]:
+    """A modifier line: the measure, the base, the band reached and the adjustment."""
+    d, f = line.details, c.fmt
+    steps = []
+    mf = d.get("measure_formula")
+    steps.append(Step(c.t("measure"), c.name(str(mf)) if mf else None, f.num(d.get("measure"))))
+    of = d.get("of")
+    if of:
+        steps.append(Step(c.t("of"), " + ".join(c.name(str(o)) for o in of),
+                          f.money(d.get("base"))))
+    if d.get("band") is None:
+        steps.append(Step(c.t("below the first band: no change"), None, f.money(line.amount)))
+        return steps
+    i = int(d["band"])
+    band = c.t("band {n}", n=i + 1)
+    bands = list(getattr(spec, "bands", []) or [])
+    if i < len(bands):
+        band = c.t("band {n} (from {start})", n=i + 1, start=f.num(bands[i].start))
+    if d.get("band_label"):
+        band += f" {d['band_label']}"
+    steps.append(Step(band))
+    steps.append(Step(c.t("adjustment"),
+                      f"({f.num(d.get('factor'))} - 1) x {f.money(d.get('base'))} + "
+                      f"{f.num(d.get('add'))}", f.money(line.amount)))
+    return steps

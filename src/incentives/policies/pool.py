@@ -33,6 +33,7 @@ pool, the same for every member).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Literal
@@ -43,8 +44,9 @@ from ..allocation import fill, round_to_total
 from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
-from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, Identifier, PathError
+from ..runtime import Line, PayeeState, PeriodContext
+from ..wording import Approx, Step, Wording, dec
+from .base import CompileContext, Expr, Identifier, PathError, explains
 from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["BonusPool"]
@@ -184,3 +186,35 @@ class _CompiledPool(TeamCompiled):
         return {"pool": amount, "sharers": n, "aggregates": aggs, "weight": weights[i],
                 "factor": shares.factor, "floor": floors[i], "cap": caps[i],
                 "held_at": shares.held[i], "exact_share": shares.amounts[i]}
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a bonus pool's details: the pool and its sharers."""
+    return "pool" in d and "sharers" in d
+
+
+@explains(BonusPool, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: BonusPool | None) -> list[Step]:
+    """A bonus pool line: the pool and its sharers (team context), the payee's share and
+    its bounds, and what is paid."""
+    d, f = line.details, c.fmt
+    a = Approx(f)
+    steps = [Step(c.t("pool, shared among {n}", n=d.get("sharers")), None, f.money(d.get("pool")),
+                  team=True)]
+    aggs = d.get("aggregates")
+    if isinstance(aggs, Mapping):
+        steps += [Step(c.name(str(k)), None, a.result(v), team=True) for k, v in aggs.items()]
+    weight, factor = dec(d.get("weight")), dec(d.get("factor"))
+    if weight is not None and factor is not None:
+        expr = f"{a(weight)} x {a(factor)}"
+        steps.append(Step(c.t("share: weight x common factor"), expr, a.result(weight * factor)))
+    held = str(d.get("held_at") or "")
+    if held:
+        is_floor = held in ("lower", "floor", "min")
+        bound = d.get("floor") if is_floor else d.get("cap")
+        steps.append(Step(c.t("held at the floor") if is_floor else c.t("held at the cap"), None,
+                          f.money(bound)))
+    steps.append(Step(c.t("paid (to the cent, the shares adding up to the pool exactly)"), None,
+                      f.money(line.amount)))
+    return steps

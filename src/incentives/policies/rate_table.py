@@ -12,14 +12,25 @@ Decimal('180.00')
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording, signed_sum
+from .base import (
+    CompileContext,
+    Compiled,
+    Expr,
+    Identifier,
+    Label,
+    PolicyBase,
+    StrictModel,
+    explains,
+)
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -115,3 +126,30 @@ class _CompiledRateTable(Compiled):
                 rows.append({"item": key, "label": label, "quantity": qty, "per_unit": unit,
                              "amount": qty * unit})
         return {"items": rows}
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a rate table's details: its items and nothing else."""
+    return set(d) == {"items"}
+
+
+@explains(RateTable, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: RateTable | None) -> list[Step]:
+    """A rate table line: quantity x rate for each item, and their sum."""
+    f = c.fmt
+    steps = []
+    parts = []
+    for row in line.details.get("items", []):
+        label = row.get("label") or row.get("item")
+        item = str(row.get("item"))
+        name = f"{label} ({item})" if label != item else item
+        amt = f.money(row.get("amount"))
+        parts.append(amt)
+        steps.append(Step(name, f"{f.num(row.get('quantity'))} x {f.num(row.get('per_unit'))}",
+                          amt))
+    if not parts:
+        steps.append(Step(c.t("nothing sold"), None, f.money(ZERO)))
+    elif len(parts) > 1:
+        steps.append(Step(c.t("sum"), signed_sum(parts), f.money(line.amount)))
+    return steps

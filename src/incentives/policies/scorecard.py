@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,8 +24,18 @@ from pydantic import Field, model_validator
 from ..errors import EvaluationError
 from ..formulas import NameType
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Identifier, Label, PolicyBase, StrictModel
+from ..runtime import Line, PayeeState
+from ..wording import Step, Wording, dec
+from .base import (
+    CompileContext,
+    Compiled,
+    Expr,
+    Identifier,
+    Label,
+    PolicyBase,
+    StrictModel,
+    explains,
+)
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -321,3 +332,61 @@ class _CompiledScorecard(Compiled):
         super().skip(s)
         s.env[f"{self.id}_score"] = ZERO
         s.env[f"{self.id}_percent"] = ZERO
+
+
+# ------------------------------------------------------------------ statement
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a scorecard's details: its KPIs and the score."""
+    return "kpis" in d and "score" in d
+
+
+@explains(Scorecard, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Scorecard | None) -> list[Step]:
+    """A scorecard line: each KPI's attainment and points, the score, the gates, the
+    payout percent and the bonus."""
+    d, f = line.details, c.fmt
+    steps = []
+    points = []
+    labels_of_kpis = {str(k.get("kpi")): str(k.get("label") or k.get("kpi"))
+                      for k in d.get("kpis", [])}
+    for k in d.get("kpis", []):
+        name = str(k.get("label") or k.get("kpi"))
+        raw, raw_rounded = f.approx(k.get("attainment"), 6)
+        direction_lower = False
+        for kpi in getattr(spec, "kpis", []) or []:
+            if kpi.id == k.get("kpi") and kpi.direction == "lower":
+                direction_lower = True
+        ratio = (f"{f.num(k.get('target'))} / {f.num(k.get('actual'))}" if direction_lower
+                 else f"{f.num(k.get('actual'))} / {f.num(k.get('target'))}")
+        steps.append(Step(c.t("{kpi} attainment", kpi=name), ratio,
+                          (c.t("about") + " " if raw_rounded else "") + raw))
+        counted, counted_rounded = f.approx(k.get("counted"), 6)
+        if k.get("counted") != k.get("attainment"):
+            held = k.get("counted")
+            bound = "min" if (dec(held) or ZERO) < (dec(k.get("attainment")) or ZERO) else "max"
+            steps.append(Step(c.t("{kpi} counted", kpi=name), f"{bound}({raw}, {counted})",
+                              counted))
+        pts, pts_rounded = f.approx(k.get("points"), 6)
+        points.append(pts)
+        steps.append(Step(c.t("{kpi} points", kpi=name), f"{f.num(k.get('weight'))} x {counted}",
+                          (c.t("about") + " " if pts_rounded or counted_rounded else "") + pts))
+    score, _ = f.approx(d.get("score"), 6)
+    steps.append(Step(c.t("score"), " + ".join(points), score))
+    gates = d.get("gates")
+    if isinstance(gates, list):
+        for g in gates:
+            what = c.t("score") if g.get("of") == "score" else c.t(
+                "{kpi} attainment", kpi=labels_of_kpis.get(str(g.get("of")), str(g.get("of"))))
+            value, _ = f.approx(g.get("value"), 6)
+            verdict = c.t("met") if g.get("met") else c.t("not met")
+            gate = c.t("{what} {value}, at least {min} needed: {verdict}", what=what, value=value,
+                       min=f.num(g.get("min")), verdict=verdict)
+            steps.append(Step(c.t("gate"), None, gate))
+    elif d.get("gate_failed"):
+        steps.append(Step(c.t("gate not met: {reason}", reason=c.say(d["gate_failed"]))))
+    percent, _ = f.approx(d.get("percent"), 6)
+    steps.append(Step(c.t("payout percent (from the payout table)") if d.get("payout_table")
+                      else c.t("payout percent"), None, percent))
+    steps.append(Step(c.t("bonus"), f"{f.money(d.get('target_bonus'))} x {percent} / 100",
+                      f.money(line.amount)))
+    return steps

@@ -29,14 +29,16 @@ Decimal('1400.00')
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
-from ..runtime import PayeeState
-from .base import CompileContext, Compiled, Expr, Label, PolicyBase, StrictModel
+from ..runtime import Line, PayeeState
+from ..wording import N_, Step, Wording, dec, needs_rounding, signed_sum, uncapped
+from .base import CompileContext, Compiled, Expr, Label, PolicyBase, StrictModel, explains
 
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
@@ -255,3 +257,95 @@ class _CompiledTiered(Compiled):
             details["scale"] = factor
         self.compute(basis, factor, applied, limit, details)
         return details
+
+
+# ------------------------------------------------------------------ statement
+#: each method of a tiered policy, and its phrase
+_METHODS = {
+    "marginal": N_("marginal (each slice earns its own tier's rate)"),
+    "retroactive": N_("retroactive (the whole basis earns the rate of the tier reached)"),
+    "step": N_("step (a fixed amount for the tier reached)"),
+    "interpolated": N_("interpolated (between the amounts of the tier reached and the next)"),
+}
+
+
+def looks_like(d: Mapping[str, Any]) -> bool:
+    """Whether ``d`` is a tiered line's details: a method and its slices or the tier reached."""
+    return "method" in d and ("slices" in d or "tier" in d)
+
+
+@explains(Tiered, looks_like=looks_like)
+def statement(c: Wording, line: Line, spec: Tiered | None) -> list[Step]:
+    """A tiered line: the basis, the method, the slices or the tier reached, the cap, and
+    a next-tier hint."""
+    d, f = line.details, c.fmt
+    steps = []
+    basis_f = str(d.get("basis_formula", "basis"))
+    basis = f.num(d.get("basis"))
+    if "basis_substituted" in d:
+        substituted = f.expr(str(d["basis_substituted"]))
+        steps.append(Step(c.t("basis"), f"{f.expr(basis_f)} = {substituted}", basis))
+    else:
+        steps.append(Step(c.t("basis"), c.name(basis_f), basis))
+    method = str(d.get("method", ""))
+    steps.append(Step(c.t("method"), c.t(_METHODS[method]) if method in _METHODS else method))
+    if "scale" in d:
+        steps.append(Step(c.t("thresholds scaled by"), None, f.num(d["scale"])))
+    tiers = list(getattr(spec, "tiers", []) or [])
+    scale = dec(d.get("scale")) or Decimal(1)
+    if method == "marginal":
+        parts = []
+        for sl in d.get("slices", []):
+            lo, hi = dec(sl["from"]) or ZERO, dec(sl["to"]) or ZERO
+            amt = f.money(sl["amount"])
+            parts.append(amt)
+            steps.append(Step(c.t("slice {lo} to {hi}", lo=f.num(lo), hi=f.num(hi)),
+                              f"{f.num(hi - lo)} x {f.num(sl['rate'])}", amt))
+        if len(parts) > 1:
+            steps.append(Step(c.t("sum"), signed_sum(parts), f.money(uncapped(d))))
+        elif not parts:
+            steps.append(Step(c.t("below the first tier"), None, f.money(ZERO)))
+    else:
+        i = int(d.get("tier", -1))
+        if i < 0:
+            steps.append(Step(c.t("tier reached"), None, c.t("below the first tier")))
+        else:
+            start = tiers[i].start * scale if i < len(tiers) else None
+            label = d.get("tier_label")
+            reached = c.t("tier {n} (from {start})", n=i + 1,
+                          start=f.num(start) if start is not None else "?")
+            steps.append(Step(c.t("tier reached"), None, reached + (f" {label}" if label else "")))
+        if method == "retroactive":
+            steps.append(Step(c.t("commission"),
+                              f"{f.num(d.get('applied_to'))} x {f.num(d.get('rate'))}",
+                              f.money(uncapped(d))))
+        elif method == "interpolated" and 0 <= i < len(tiers):
+            t0 = tiers[i]
+            if i + 1 < len(tiers):
+                t1 = tiers[i + 1]
+                lo, hi = t0.start * scale, t1.start * scale
+                a0, a1 = t0.amount or ZERO, t1.amount or ZERO
+                steps.append(Step(c.t("commission"),
+                                  f"{f.num(a0)} + ({f.num(a1)} - {f.num(a0)}) x "
+                                  f"({basis} - {f.num(lo)}) / ({f.num(hi)} - {f.num(lo)})",
+                                  f.money(uncapped(d))))
+            elif t0.rate is not None:
+                steps.append(Step(c.t("commission"),
+                                  f"{f.num(t0.amount)} + ({basis} - {f.num(t0.start * scale)}) x "
+                                  f"{f.num(t0.rate)}", f.money(uncapped(d))))
+            else:
+                steps.append(Step(c.t("commission"), None, f.money(uncapped(d))))
+        else:
+            steps.append(Step(c.t("commission"), None, f.money(uncapped(d))))
+    capped = d.get("capped")
+    if isinstance(capped, Mapping):
+        steps.append(Step(c.t("cap"), f"min({f.money(capped['uncapped'])}, "
+                                      f"{f.money(capped['limit'])})", f.money(d.get("amount"))))
+    if needs_rounding(steps, f.money(line.amount)):
+        steps.append(Step(c.t("amount"), None, f.money(line.amount)))
+    if "to_next_tier" in d and "next_threshold" in d:
+        c.hints.append(f"{line.label}: " + c.t(
+            "{gap} more of {basis} reaches the next tier (from {threshold})",
+            gap=f.num(d["to_next_tier"]), basis=c.labels.get(basis_f, basis_f),
+            threshold=f.num(d["next_threshold"])))
+    return steps
