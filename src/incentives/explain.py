@@ -61,7 +61,7 @@ from .display import FONT_STACK
 from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .money import ZERO
-from .policies import flatten_policies, group_names, working_for
+from .policies import flatten_policies, group_names, policy_titles, working_for
 from .runtime import Line
 from .wording import (
     LANGS,

@@ -17,7 +17,7 @@ from pydantic import Field
 from ..wording import Working, generic_working
 from .aggregate import Accumulate, PeriodQuota
 from .balancing import Balance, MeanBounds, RatioBounds
-from .base import CompileContext, Compiled, PolicyBase, flatten_policies, policy_titles, explains
+from .base import CompileContext, Compiled, PolicyBase, explains, flatten_policies, policy_titles
 from .base_pay import BasePay
 from .cap import Cap
 from .churn import ChurnPenalty
@@ -150,7 +150,7 @@ __all__ = [
     "Value",
     "explains",
     "flatten_policies",
-    "policy_titles",
     "group_names",
+    "policy_titles",
     "working_for",
 ]

@@ -50,9 +50,9 @@ __all__ = [
     "Identifier",
     "PolicyBase",
     "StrictModel",
+    "explains",
     "flatten_policies",
     "policy_titles",
-    "explains",
 ]
 
 Scope = Literal["payee", "group", "population"]
