@@ -10,12 +10,19 @@ A file is rewritten only when its content changes.
 from __future__ import annotations
 
 import io
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # compile_catalogues alone (the tests import it), without hatchling
+    BuildHookInterface = object
 
 LOCALE = Path("src", "incentives", "locale")
+#: the date a compiled catalogue's header carries when its source names none
+SOURCE_DATE = datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), timezone.utc)
 
 
 def compile_catalogues(locale: Path) -> list[Path]:
@@ -25,8 +32,13 @@ def compile_catalogues(locale: Path) -> list[Path]:
 
     compiled = []
     for po in sorted(locale.glob("*/LC_MESSAGES/*.po")):
-        with po.open("rb") as f:
-            catalog = read_po(f, domain=po.stem)
+        source = po.read_bytes()
+        catalog = read_po(io.BytesIO(source), domain=po.stem)
+        # the same .mo from the same .po: no build time in its header (Babel's default)
+        if b'"POT-Creation-Date:' not in source:
+            catalog.creation_date = SOURCE_DATE
+        if b'"PO-Revision-Date:' not in source:
+            catalog.revision_date = SOURCE_DATE
         errors = [(message.id, error) for message, error_list in catalog.check()
                   for error in error_list]
         if errors:
@@ -40,7 +52,7 @@ def compile_catalogues(locale: Path) -> list[Path]:
     return compiled
 
 
-class CataloguesHook(BuildHookInterface):  # type: ignore[misc]
+class CataloguesHook(BuildHookInterface):  # type: ignore[misc,valid-type]
     """Compile the catalogues before the wheel (or the editable wheel) is built."""
 
     PLUGIN_NAME = "custom"

@@ -179,10 +179,14 @@ def _refresh() -> None:
         _found = None
         _rewordings.clear()
         known = _catalogues()
-        for lang, table in _tables.items():
+        for lang, table in list(_tables.items()):
             fresh = _build(lang) if lang in known else {}
             table.clear()
-            table.update(fresh)
+            table.update(fresh)  # a function handed out earlier reads the new phrases
+            if lang not in known:
+                del _tables[lang]
+                for key in [key for key in _functions if key[0] == lang]:
+                    del _functions[key]
 
 
 def translation(lang: str, context: str | None = None) -> Callable[[str], str]:
@@ -260,6 +264,8 @@ def add_messages(lang: str, messages: Mapping[str, str], context: str | None = N
     for msgid, text in messages.items():
         if not msgid or not isinstance(msgid, str) or not isinstance(text, str):
             raise UsageError(f"a phrase is a non-empty msgid and its text, not {msgid!r}: {text!r}")
+        if context == FREE_TEXT:
+            sentence_pattern(msgid)  # refuse a sentence reword could not match
     with _lock:
         _added_messages.setdefault(lang, {}).update(
             {prefix + msgid: text for msgid, text in messages.items() if text})
