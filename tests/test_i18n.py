@@ -368,20 +368,20 @@ def test_a_policy_ships_its_phrases_as_messages() -> None:
 
 
 def test_a_policy_ships_its_phrases_as_a_catalogue(tmp_path: Path) -> None:
-    for lang, text in (("en", "{n} site visits"), ("zh", "现场拜访 {n} 次")):
+    for lang, text in (("en", "{n} audits passed"), ("zh", "通过审核 {n} 次")):
         catalog = Catalog(locale=lang, domain="acme")
-        catalog.add("{n} site visits", text)
+        catalog.add("{n} audits passed", text)
         po = tmp_path / lang / "LC_MESSAGES" / "acme.po"
         _write(catalog, po)
         _compile(po)
     i18n.add_catalogue(tmp_path, domain="acme")
     try:
-        assert i18n.translation("zh")("{n} site visits").format(n=4) == "现场拜访 4 次"
+        assert i18n.translation("zh")("{n} audits passed").format(n=4) == "通过审核 4 次"
         assert i18n.translation("zh")("Pay statement") == "薪酬对账单"
         assert i18n.languages() == ("en", "zh")
     finally:
         i18n.remove_catalogue(tmp_path, domain="acme")
-    assert i18n.translation("zh")("{n} site visits") == "{n} site visits"
+    assert i18n.translation("zh")("{n} audits passed") == "{n} audits passed"
 
 
 # --------------------------------------------------------- free text, reworded
