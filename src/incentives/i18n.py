@@ -181,8 +181,9 @@ def _refresh() -> None:
         known = _catalogues()
         for lang, table in list(_tables.items()):
             fresh = _build(lang) if lang in known else {}
-            table.clear()
-            table.update(fresh)  # a function handed out earlier reads the new phrases
+            for gone in table.keys() - fresh.keys():
+                del table[gone]
+            table.update(fresh)  # in place: a function handed out earlier reads the new phrases
             if lang not in known:
                 del _tables[lang]
                 for key in [key for key in _functions if key[0] == lang]:
