@@ -133,7 +133,10 @@ def test_the_zh_scan_catches_an_english_phrase() -> None:
 
 
 def test_zh_free_text_from_policies_is_worded_in_chinese() -> None:
-    from incentives.wording import reword_zh as _zh
+    from incentives.i18n import reword
+
+    def _zh(text: str) -> str:
+        return reword(text, "zh")
 
     assert _zh("2 qualified, fewer than the minimum of 3") == "2 人达标，少于最低人数 3"
     assert _zh("already lost on 2026-04-15") == "已于 2026-04-15 流失"

@@ -9,9 +9,7 @@ hold lines of every policy type that makes lines.
 
 from __future__ import annotations
 
-import ast
 import functools
-import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +24,7 @@ from incentives.explain import build_statement, recompute
 from incentives.policies import POLICY_TYPES, PolicyBase, explains, flatten_policies, working_for
 from incentives.results import PayeeResult
 from incentives.runtime import Line
-from incentives.wording import Step, Wording, generic_working, translator
+from incentives.wording import Step, Wording, generic_working
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "incentives"
@@ -160,56 +158,3 @@ def test_explains_registers_a_working_on_the_class() -> None:
 def test_step_is_public_in_explain_and_flatten_policies_in_plan() -> None:
     assert incentives.explain.Step is Step
     assert incentives.plan.flatten_policies is policies.flatten_policies
-
-
-def _msgids() -> set[str]:
-    """The phrases the statement code words through ``c.t``/``t``/``N_`` (string literals)."""
-    found: set[str] = set()
-    for path in [*sorted((SRC / "policies").glob("*.py")), SRC / "explain.py",
-                 SRC / "wording.py"]:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)
-                    and ((isinstance(node.func, ast.Attribute) and node.func.attr == "t")
-                         or (isinstance(node.func, ast.Name) and node.func.id in ("t", "N_")))):
-                found.add(node.args[0].value)
-    return found
-
-
-def test_phrases_are_english_msgids_with_a_chinese_translation() -> None:
-    ids = _msgids()
-    assert {"slice {lo} to {hi}", "Pay statement", "the larger of",
-            "deferred in {period}, due {due}, paid now"} <= ids
-    en, zh = translator("en"), translator("zh")
-    for msgid in ids:
-        assert en(msgid) == msgid
-        assert zh(msgid) != msgid, msgid
-        # the translation keeps the msgid's placeholders
-        assert sorted(re.findall(r"{\w+}", zh(msgid))) == sorted(re.findall(r"{\w+}", msgid))
-    assert zh("slice {lo} to {hi}") == "分段 {lo} 至 {hi}"
-
-
-def _runtime_imports(path: Path) -> set[str]:
-    """The incentives modules ``path`` imports at run time (anywhere but under
-    ``if TYPE_CHECKING:``), as dotted names relative to the package."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip |= {id(n) for n in ast.walk(node)}
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and id(node) not in skip and node.level:
-            out.add(node.module or "")
-        elif isinstance(node, ast.ImportFrom) and id(node) not in skip and (
-                node.module or "").startswith("incentives"):
-            out.add((node.module or "").removeprefix("incentives").lstrip("."))
-    return out
-
-
-def test_explain_and_wording_import_nothing_above_them() -> None:
-    explain = {m.split(".")[0] for m in _runtime_imports(SRC / "explain.py")}
-    assert explain <= {"display", "errors", "money", "policies", "runtime", "wording"}, explain
-    wording = _runtime_imports(SRC / "wording.py")
-    assert wording <= {"money", "errors", "runtime", "display"}, wording

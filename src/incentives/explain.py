@@ -60,11 +60,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from .display import FONT_STACK
 from .display import width as _width
 from .errors import IncentivesError, UsageError
+from .i18n import languages
 from .money import ZERO
 from .policies import flatten_policies, group_names, policy_titles, working_for
 from .runtime import Line
 from .wording import (
-    LANGS,
     N_,
     NumberFormat,
     Step,
@@ -80,16 +80,25 @@ if TYPE_CHECKING:
     from .policies.base import PolicyBase
     from .results import PayeeResult, Run
 
-__all__ = ["FORMATS", "LANGS", "Statement", "Step", "build_statement", "explain", "recompute",
+__all__ = ["FORMATS", "Statement", "Step", "build_statement", "explain", "recompute",
            "render"]
 
 Format = Literal["text", "markdown", "html"]
 Lang = Literal["en", "zh"]
 FORMATS: tuple[str, ...] = ("text", "markdown", "html")
 
+
+def __getattr__(name: str) -> Any:
+    # ``LANGS``: the languages statements are worded in, the catalogues present
+    # (see incentives.i18n), looked up when read
+    if name == "LANGS":
+        return languages()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _check_lang(lang: str) -> None:
-    if lang not in LANGS:
-        raise UsageError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
+    """Refuse an unknown language (a UsageError naming the languages there are)."""
+    translator(lang)
 
 
 # ---------------------------------------------------------------------- model

@@ -35,9 +35,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..formulas import NameType
+from ..i18n import TIE_RULE
 from ..money import ZERO
 from ..runtime import Line, PayeeState, PeriodContext
-from ..wording import N_, Step, Wording, dec
+from ..wording import Step, Wording, dec
 from .base import CompileContext, Expr, explains
 from .team import (
     CutoffRule,
@@ -143,8 +144,9 @@ class _CompiledHonour(TeamCompiled):
 
 
 # ------------------------------------------------------------------ statement
-#: the rules for a tie at the cut-off, as a statement names them
-_TIE_RULES = {"include": N_("include"), "exclude": N_("exclude"), "keys": N_("keys")}
+#: the rules for a tie at the cut-off, named on a statement in the catalogues' context
+#: TIE_RULE (incentives.i18n)
+_TIE_RULES = ("include", "exclude", "keys")
 
 
 def looks_like(d: Mapping[str, Any]) -> bool:
@@ -167,7 +169,7 @@ def statement(c: Wording, line: Line, spec: Honour | None) -> list[Step]:
     tie = d.get("cutoff_tie")
     if isinstance(tie, Mapping):
         rule = str(tie.get("rule"))
-        rule = c.t(_TIE_RULES[rule]) if rule in _TIE_RULES else rule
+        rule = c.t_in(TIE_RULE, rule) if rule in _TIE_RULES else rule
         steps.append(Step(c.t("tied at the cut-off: {tied}; rule {rule}: {chosen} chosen",
                               tied=", ".join(map(str, tie.get("tied", []))), rule=rule,
                               chosen=", ".join(map(str, tie.get("chosen", [])))), team=True))
