@@ -52,7 +52,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from .display import FONT_STACK
+from .display import FONT_STACK, GAP
+from .display import row as _table_row
 from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .money import ZERO
@@ -1362,6 +1363,13 @@ def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
 
 
 # ------------------------------------------------------------------ renderers
+def _text_row(label: str, amount: str, width: int) -> str:
+    """A statement line's head: ``label``, then ``amount`` right-aligned to end at column
+    ``width`` (at least two spaces between them), by the run table's renderer."""
+    size = _width(label)
+    return _table_row([label, amount], [size, width - size - len(GAP)], [False, True])
+
+
 def render_text(st: Statement, width: int = 80) -> str:
     p = _PHRASES[st.lang]
     out = [st.title]
@@ -1374,10 +1382,9 @@ def render_text(st: Statement, width: int = 80) -> str:
         if line.number is None:
             out.append(f"-- {line.label}: {p['value_note']}")
         else:
+            # a two-column row across ``width``: the label, then the amount aligned right
             head = f"{line.number}. {line.label}"
-            amount = line.amount or ""
-            pad = max(2, width - _width(head) - _width(amount))
-            out.append(head + " " * pad + amount)
+            out.append(_text_row(head, line.amount or "", width))
         out += [f"   {s.text()}" for s in line.steps]
     if not st.lines:
         out.append(p["no_lines"])
