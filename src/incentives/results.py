@@ -272,7 +272,7 @@ class Run:
         from .display import clean, cut, rule, terminal_width, wrap
 
         limit = width if width is not None else terminal_width()
-        labels = _labels(self.plan)
+        labels = policy_titles(self.plan)
         made = self.columns()
         cols = self._table_columns(made, labels, columns)
         fit = columns is None
@@ -492,7 +492,8 @@ def group_names(plan: Plan) -> list[str]:
     return names
 
 
-def _labels(plan: Plan) -> dict[str, str]:
+def policy_titles(plan: Plan) -> dict[str, str]:
+    """Each policy's title (its label, else its id), by id, nested policies included."""
     from .plan import flatten_policies
 
     return {p.id: p.title for p in flatten_policies(plan.policies)}
