@@ -1363,6 +1363,22 @@ def _value_line(c: _Ctx, spec: PolicyBase, value: Any, env: dict[str, Any],
 
 
 # ------------------------------------------------------------------ renderers
+def _heading(lang: str, key: str) -> str:
+    """The statement's own phrase ``key`` (a heading such as "Amount") in ``lang``: the one
+    place the renderers read their phrases from."""
+    return _PHRASES[lang][key]
+
+
+class _Words:
+    """A statement's own phrases in one language, each read through :func:`_heading`."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __getitem__(self, key: str) -> str:
+        return _heading(self.lang, key)
+
+
 def _text_row(label: str, amount: str, width: int) -> str:
     """A statement line's head: ``label``, then ``amount`` right-aligned to end at column
     ``width`` (at least two spaces between them), by the run table's renderer."""
@@ -1371,7 +1387,7 @@ def _text_row(label: str, amount: str, width: int) -> str:
 
 
 def render_text(st: Statement, width: int = 80) -> str:
-    p = _PHRASES[st.lang]
+    p = _Words(st.lang)
     out = [st.title]
     out += [f"{k}: {v}" for k, v in st.header]
     if st.inputs:
@@ -1413,7 +1429,7 @@ def _md(text: str) -> str:
 
 
 def render_markdown(st: Statement) -> str:
-    p = _PHRASES[st.lang]
+    p = _Words(st.lang)
     out = [f"# {_md(st.title)}", ""]
     for k, v in st.header:
         out.append(f"- **{_md(k)}**: {_md(v)}")
@@ -1458,12 +1474,6 @@ def render_markdown(st: Statement) -> str:
 #: the phrases an HTML statement prints as headings (``words`` in its templates)
 _HTML_WORDS = ("inputs", "lines", "line", "working", "amount", "total", "value_note", "titles",
                "flags", "hints", "team_context", "team_context_note")
-
-
-def _heading(lang: str, key: str) -> str:
-    """The statement's own phrase ``key`` (a heading such as "Amount") in ``lang``: the one
-    place the renderers read their phrases from."""
-    return _PHRASES[lang][key]
 
 
 def _html_lang(lang: str) -> str:
@@ -1599,7 +1609,7 @@ def recompute(text: str, *, lang: str = "en") -> Decimal:
     Decimal('948.00')
     """
     _check_lang(lang)
-    total_label = _PHRASES[lang]["total"] + ": "
+    total_label = _heading(lang, "total") + ": "
     lines: list[tuple[Decimal, list[str]]] = []
     total_row = None
     for raw in text.splitlines():

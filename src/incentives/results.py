@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -60,15 +61,18 @@ class PayeeResult:
                 return line
         raise KeyError(f"payee {self.payee!r} has no line from {policy!r}")
 
-    def explain(self, format: str = "text", lang: str = "en") -> str:
+    def explain(self, format: str = "text", lang: str = "en", *,
+                templates: str | os.PathLike[str] | None = None) -> str:
         """This payee's statement, which a person can recompute by hand.
 
-        ``format`` is ``text``, ``markdown`` or ``html``; ``lang`` is ``en`` or ``zh``.
-        See :mod:`incentives.explain`.
+        ``format`` is ``text``, ``markdown`` or ``html``; ``lang`` is ``en`` or ``zh``;
+        ``templates`` is a folder of HTML templates of one's own (``html`` only; see
+        docs/statements.md). See :mod:`incentives.explain`.
         """
         from .explain import explain
 
-        return explain(self, format=format, lang=lang)
+        return explain(self, format=format, lang=lang,
+                       templates=None if templates is None else os.fspath(templates))
 
     def _repr_html_(self) -> str:
         from .explain import result_html
@@ -116,9 +120,10 @@ class Run:
         return iter(self.results)
 
     def explain(self, payee: str, period: str | None = None, *, format: str = "text",
-                lang: str = "en") -> str:
-        """The statement of ``payee`` (in ``period``, when the run has several)."""
-        return self.get(payee, period).explain(format=format, lang=lang)
+                lang: str = "en", templates: str | os.PathLike[str] | None = None) -> str:
+        """The statement of ``payee`` (in ``period``, when the run has several);
+        ``templates``: a folder of HTML templates of one's own (``html`` only)."""
+        return self.get(payee, period).explain(format=format, lang=lang, templates=templates)
 
     def _repr_html_(self) -> str:
         from .explain import run_html

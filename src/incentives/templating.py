@@ -8,6 +8,8 @@ rendered in Jinja2's sandbox (a template reaches only the values it is given, ne
 Python's internals), with autoescaping on (a payee id ``<script>`` prints as text) and
 strict undefined variables (a misspelt name is an error, not an empty cell). Whatever
 goes wrong in a template is one :class:`TemplateError` naming the file and line.
+A template of one's own may extend a bundled one by the name ``bundled/NAME``
+(``{% extends "bundled/statement.html.j2" %}``) and replace its blocks.
 
 Jinja2 is imported only when a page is rendered.
 """
@@ -44,22 +46,21 @@ class TemplateError(UsageError):
 
 def _environment(folder: str | Path | None) -> Environment:
     key = "" if folder is None else str(folder)
+    if folder is not None and not Path(folder).is_dir():
+        raise TemplateError(f"templates folder {key}: "
+                            + ("not a folder" if Path(folder).exists() else "no such folder"))
     env = _ENVIRONMENTS.get(key)
     if env is not None:
         return env
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
-    searchpath = [str(BUNDLED)]
-    if folder is not None:
-        path = Path(folder)
-        if not path.is_dir():
-            raise TemplateError(f"templates folder {key}: "
-                                + ("not a folder" if path.exists() else "no such folder"))
-        searchpath.insert(0, key)
+    bundled = jinja2.FileSystemLoader(str(BUNDLED), encoding="utf-8")
+    loaders: list[jinja2.BaseLoader] = [bundled, jinja2.PrefixLoader({"bundled": bundled})]
+    if folder is not None:  # the folder's own templates first, the bundled ones for the rest
+        loaders.insert(0, jinja2.FileSystemLoader(key, encoding="utf-8"))
     env = SandboxedEnvironment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(p, encoding="utf-8")
-                                    for p in searchpath]),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
