@@ -86,6 +86,13 @@ def test_a_template_extends_the_bundled_one_and_replaces_a_block(tmp_path: Path)
                                    "padding-left:1.2em}h2{color:#b00}</style>")
 
 
+def test_the_docs_show_the_example_folders_template_as_it_is() -> None:
+    doc = (ROOT / "docs/statements.md").read_text(encoding="utf-8")
+    shown = doc.split("```jinja\n", 1)[1].split("```", 1)[0]
+    text = (ROOT / "examples/telecom/templates/statement.html.j2").read_text(encoding="utf-8")
+    assert text.endswith(shown)
+
+
 def test_run_html_from_a_folder_of_ones_own(tmp_path: Path) -> None:
     run = load_plan(PLAN).evaluate(read_records_file(RECORDS))
     own = folder(tmp_path, run="{% for row in rows %}{{ row.payee }}={{ row.total }};"
