@@ -4,6 +4,7 @@ naming the file and line (exit 2 on the command line, no traceback, no output fi
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,19 @@ def test_a_folder_overrides_one_template_and_the_bundled_ones_serve_the_rest(
     other = tmp_path / "other"
     other.mkdir()
     assert x.explain(format="html", templates=other) == bundled
+
+
+def test_a_template_added_or_changed_is_seen_at_the_next_page(tmp_path: Path) -> None:
+    x = telecom_x()
+    own = folder(tmp_path)
+    bundled = x.explain(format="html")
+    assert x.explain(format="html", templates=own) == bundled
+    (own / "statement.html.j2").write_text("one {{ total }}", encoding="utf-8")
+    assert x.explain(format="html", templates=own) == "one 948.00\n"
+    (own / "statement.html.j2").write_text("two, longer {{ total }}", encoding="utf-8")
+    assert x.explain(format="html", templates=own) == "two, longer 948.00\n"
+    (own / "statement.html.j2").unlink()
+    assert x.explain(format="html", templates=own) == bundled
 
 
 def test_a_template_extends_the_bundled_one_and_replaces_a_block(tmp_path: Path) -> None:
@@ -150,6 +164,28 @@ def test_errors_in_python_name_the_file_and_line(tmp_path: Path) -> None:
         x.explain(format="html", templates=own)
     assert str(caught.value).startswith(f"template {path}, line 4: syntax error: ")
     assert "'endfor'" in str(caught.value)
+
+
+def test_unreadable_and_runaway_templates_are_named(tmp_path: Path) -> None:
+    x = telecom_x()
+    own = folder(tmp_path)
+    path = own / "statement_fragment.html.j2"
+    path.write_bytes(b"<div>\xff\xfe</div>")
+    with pytest.raises(TemplateError) as caught:
+        x.explain(format="html", templates=own)
+    assert str(caught.value) == f"template {path}: not UTF-8 text (byte 5)"
+    path.unlink()
+    (own / "statement.html.j2").write_text('{% extends "statement.html.j2" %}',
+                                           encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"statement\.html\.j2, line 1: RecursionError"):
+        x.explain(format="html", templates=own)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "statement.html.j2").write_text('{% include "../secret.html.j2" %}',
+                                             encoding="utf-8")
+    (tmp_path / "secret.html.j2").write_text("secret", encoding="utf-8")
+    with pytest.raises(TemplateError, match=re.escape("no template '../secret.html.j2'")):
+        x.explain(format="html", templates=other)  # nothing outside the folder
 
 
 # ------------------------------------------------------- the command line

@@ -35,7 +35,8 @@ BUNDLED = Path(__file__).resolve().with_name("templates")
 TEMPLATE_NAMES = ("statement.html.j2", "statement_fragment.html.j2", "run.html.j2",
                   "simulation_report.html.j2")
 
-_ENVIRONMENTS: dict[str, Environment] = {}
+#: per folder, the environment made for the folder's files as they were (name, time)
+_ENVIRONMENTS: dict[str, tuple[tuple[tuple[str, int], ...], Environment]] = {}
 
 
 class TemplateError(UsageError):
@@ -49,9 +50,13 @@ def _environment(folder: str | Path | None) -> Environment:
     if folder is not None and not Path(folder).is_dir():
         raise TemplateError(f"templates folder {key}: "
                             + ("not a folder" if Path(folder).exists() else "no such folder"))
-    env = _ENVIRONMENTS.get(key)
-    if env is not None:
-        return env
+    # a file added to, removed from or changed in the folder is seen at the next page
+    # (Jinja2's own check sees only changes to the file a template came from)
+    files = () if folder is None else tuple(sorted(
+        (str(p), p.stat().st_mtime_ns) for p in Path(folder).rglob("*") if p.is_file()))
+    made = _ENVIRONMENTS.get(key)
+    if made is not None and made[0] == files:
+        return made[1]
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -66,7 +71,7 @@ def _environment(folder: str | Path | None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    _ENVIRONMENTS[key] = env
+    _ENVIRONMENTS[key] = (files, env)
     return env
 
 
@@ -82,6 +87,22 @@ def _where(exc: BaseException, name: str) -> str:
     if frames:
         return f"{frames[-1].filename}, line {frames[-1].lineno}"
     return name
+
+
+def _unreadable(exc: UnicodeDecodeError | OSError, name: str) -> TemplateError:
+    """A template file that cannot be read (not UTF-8 text, no permission), named."""
+    path = getattr(exc, "filename", None)
+    tb = exc.__traceback__
+    while path is None and tb is not None:  # the file the loader was reading
+        found = tb.tb_frame.f_locals.get("filename")
+        if isinstance(found, str):
+            path = found
+        tb = tb.tb_next
+    if isinstance(exc, UnicodeDecodeError):
+        why = f"not UTF-8 text (byte {exc.start})"
+    else:
+        why = exc.strerror or str(exc)
+    return TemplateError(f"template {path or name}: {why}")
 
 
 def _message(exc: BaseException) -> str:
@@ -109,6 +130,8 @@ def check(name: str, folder: str | Path | None = None) -> None:
         env.get_template(name)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {_where(exc, name)}: {_message(exc)}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise _unreadable(exc, name) from None
 
 
 def render(name: str, context: Mapping[str, Any], folder: str | Path | None = None) -> str:
@@ -121,6 +144,8 @@ def render(name: str, context: Mapping[str, Any], folder: str | Path | None = No
         return env.get_template(name).render(context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {_where(exc, name)}: {_message(exc)}") from None
+    except (UnicodeDecodeError, OSError) as exc:  # a template (or one it includes) unread
+        raise _unreadable(exc, name) from None
     except Exception as exc:  # an error a template's own expression raised ({{ 1 / 0 }})
         where = _where(exc, name)
         if where == name:
