@@ -16,6 +16,8 @@ Jinja2 is imported only when a page is rendered.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +47,20 @@ class TemplateError(UsageError):
     The message names the file and, where there is one, the line."""
 
 
+def _listing(folder: str, limit: int = 2000) -> tuple[tuple[str, int], ...]:
+    """The files of ``folder`` (symbolic links to folders not followed), each with the
+    time it last changed; at most ``limit`` of them (a template folder is small)."""
+    found: list[tuple[str, int]] = []
+    for top, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(top, name)
+            with contextlib.suppress(OSError):
+                found.append((path, os.stat(path).st_mtime_ns))
+            if len(found) >= limit:
+                return tuple(sorted(found))
+    return tuple(sorted(found))
+
+
 def _environment(folder: str | Path | None) -> Environment:
     key = "" if folder is None else str(folder)
     if folder is not None and not Path(folder).is_dir():
@@ -52,8 +68,7 @@ def _environment(folder: str | Path | None) -> Environment:
                             + ("not a folder" if Path(folder).exists() else "no such folder"))
     # a file added to, removed from or changed in the folder is seen at the next page
     # (Jinja2's own check sees only changes to the file a template came from)
-    files = () if folder is None else tuple(sorted(
-        (str(p), p.stat().st_mtime_ns) for p in Path(folder).rglob("*") if p.is_file()))
+    files = () if folder is None else _listing(key)
     made = _ENVIRONMENTS.get(key)
     if made is not None and made[0] == files:
         return made[1]
