@@ -269,7 +269,7 @@ def test_html_escapes_labels_from_the_plan() -> None:
     doc = result.explain(format="html", lang="zh")
     assert "<script>" not in doc
     assert "<b>" not in doc
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 奖金" in doc
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; 奖金" in doc
     text = StrictHTML().check(doc)
     assert '<script>alert("x")</script> & 奖金' in text  # the reader sees the label as written
     assert "100 x 0.1 = 10.00" in text

@@ -226,5 +226,5 @@ def test_html_names_a_cjk_font_stack() -> None:
                           '"Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif')
     assert f"body{{font-family:{FONT_STACK};" in page
     fragment = run["CS-04"]._repr_html_()
-    assert 'style="font-family:system-ui, -apple-system, &quot;Segoe UI&quot;, ' \
-           '&quot;PingFang SC&quot;' in fragment
+    assert 'style="font-family:system-ui, -apple-system, &#34;Segoe UI&#34;, ' \
+           '&#34;PingFang SC&#34;' in fragment

@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
                    help="the language of the statement's own phrases (labels come from the plan)")
     p.add_argument("--state", help="the state (ledger) file to start from (read only)")
     p.add_argument("--out", help="write the statement to this file (atomically)")
+    p.add_argument("--templates", metavar="DIR",
+                   help="a folder of HTML templates overriding the bundled ones "
+                        "(--format html; see docs/statements.md)")
     from .records import add_file_options
 
     add_file_options(p)
@@ -47,6 +50,14 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .records import MAX_ERRORS, file_options, iter_raw_records
 
     check_outputs(args, "--out")  # before any work
+    if args.templates is not None:
+        if args.format != "html":
+            raise UsageError(f"--templates restyles HTML statements: give --format html "
+                             f"(not {args.format})")
+        from .templating import check
+
+        for name in ("statement.html.j2", "statement_fragment.html.j2"):
+            check(name, args.templates)  # a missing folder or a syntax error: before any work
     report_leftovers(args.out)
     plan = load_plan(args.plan)
     compiled = plan.compile()
@@ -76,7 +87,8 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
         periods = ", ".join(sorted(r.period for r in found))
         raise UsageError(f"payee {shown} has results in several periods ({periods}); "
                          "name one with --period")
-    text = explain(found[0], format=args.format, lang=args.lang, plan=plan)
+    text = explain(found[0], format=args.format, lang=args.lang, plan=plan,
+                   templates=args.templates)
     if args.out:
         atomic_write(args.out, text)
     else:

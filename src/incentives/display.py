@@ -1,21 +1,35 @@
-"""Text for a terminal: display width (CJK characters take two columns) and the terminal's width.
+"""Text for a terminal: display width (CJK characters take two columns), the terminal's
+width, and the one text-table renderer.
 
-One helper for every table and statement the library prints:
+One width helper for every table and statement the library prints:
 
 >>> width("通信费 fee")
 10
 >>> width("e\\u0301")  # a combining accent takes no column
 1
+
+and one table renderer (:func:`table`, built on :func:`row`) for the run table
+(``incentives run --format table``), the simulation's headline figures and the
+statement's text lines:
+
+>>> print("\\n".join(table([["payee", "total"]], [["张三", "1,400.00"], ["bo", "5.00"]],
+...                         right=[False, True])))
+payee     total
+-----  --------
+张三   1,400.00
+bo         5.00
 """
 
 from __future__ import annotations
 
 import shutil
 import unicodedata
+from collections.abc import Sequence
 
 from wcwidth import wcwidth
 
-__all__ = ["FONT_STACK", "clean", "terminal_width", "width", "wrap"]
+__all__ = ["FONT_STACK", "clean", "cut", "pad", "row", "rule", "table", "terminal_width",
+           "width", "widths", "wrap"]
 
 #: The CSS font stack of every HTML page (statements, the simulation report): fonts
 #: for Latin and Chinese text alike, on every common system.
@@ -91,3 +105,67 @@ def wrap(text: str, limit: int, *, indent: str = "    ") -> list[str]:
             current = candidate
     lines.append(current)
     return [line.rstrip() for line in lines]
+
+
+# ------------------------------------------------------------------ text tables
+#: the space between two columns of a text table
+GAP = "  "
+
+
+def pad(text: str, size: int, *, right: bool = False) -> str:
+    """``text`` padded with spaces to ``size`` display columns: on the right (left-aligned
+    text), or on the left when ``right`` (numbers). Text already wider stays whole.
+
+    >>> pad("张三", 6) + "|", pad("5.00", 6, right=True)
+    ('张三  |', '  5.00')
+    """
+    fill = " " * max(0, size - width(text))
+    return fill + text if right else text + fill
+
+
+def widths(rows: Sequence[Sequence[str]]) -> list[int]:
+    """The display width of each column of ``rows``: its widest cell."""
+    out: list[int] = []
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            w = width(cell)
+            if i == len(out):
+                out.append(w)
+            elif w > out[i]:
+                out[i] = w
+    return out
+
+
+def row(cells: Sequence[str], sizes: Sequence[int], right: Sequence[bool], *,
+        gap: str = GAP) -> str:
+    """One line of a text table: each cell padded to its column's display width
+    (right-aligned where ``right``), joined by ``gap``, with no trailing spaces.
+
+    >>> row(["1. fee", "60.00"], [6, 12], [False, True])
+    '1. fee         60.00'
+    """
+    return gap.join(pad(c, w, right=r)
+                    for c, w, r in zip(cells, sizes, right, strict=True)).rstrip()
+
+
+def rule(sizes: Sequence[int], *, gap: str = GAP, char: str = "-") -> str:
+    """The line under a table's header: ``char`` across each column."""
+    return gap.join(char * w for w in sizes)
+
+
+def table(head: Sequence[Sequence[str]], body: Sequence[Sequence[str]], *,
+          right: Sequence[bool], head_right: Sequence[bool] | None = None,
+          sizes: Sequence[int] | None = None, gap: str = GAP,
+          underline: bool = True) -> list[str]:
+    """A text table's lines: the ``head`` rows (a column's header may take several), a
+    rule under them (``underline``), then the ``body`` rows. Columns are as wide as
+    their widest cell in display columns (``sizes`` gives them instead); ``right``
+    aligns a column's body cells right (numbers), ``head_right`` its header cells
+    (default: as ``right``)."""
+    sizes = list(sizes) if sizes is not None else widths([*head, *body])
+    lines = [row(cells, sizes, right if head_right is None else head_right, gap=gap)
+             for cells in head]
+    if underline:
+        lines.append(rule(sizes, gap=gap))
+    lines += [row(cells, sizes, right, gap=gap) for cells in body]
+    return lines

@@ -51,13 +51,14 @@ True
 from __future__ import annotations
 
 import contextlib
-import html
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .display import FONT_STACK
+from .display import FONT_STACK, GAP
+from .display import row as _table_row
 from .display import width as _width
 from .errors import IncentivesError, UsageError
 from .i18n import languages
@@ -309,6 +310,13 @@ def _value_line(c: Wording, spec: PolicyBase, value: Any, env: dict[str, Any],
 _TEAM_NOTE = N_("figures of the whole group, for reference; they are not lines of this pay")
 
 
+def _text_row(label: str, amount: str, width: int) -> str:
+    """A statement line's head: ``label``, then ``amount`` right-aligned to end at column
+    ``width`` (at least two spaces between them), by the run table's renderer."""
+    size = _width(label)
+    return _table_row([label, amount], [size, width - size - len(GAP)], [False, True])
+
+
 def render_text(st: Statement, width: int = 80) -> str:
     t = translator(st.lang)
     out = [st.title]
@@ -321,10 +329,9 @@ def render_text(st: Statement, width: int = 80) -> str:
         if line.number is None:
             out.append(f"-- {line.label}: {t('a named value, not a pay line')}")
         else:
+            # a two-column row across ``width``: the label, then the amount aligned right
             head = f"{line.number}. {line.label}"
-            amount = line.amount or ""
-            pad = max(2, width - _width(head) - _width(amount))
-            out.append(head + " " * pad + amount)
+            out.append(_text_row(head, line.amount or "", width))
         out += [f"   {s.text()}" for s in line.steps]
     if not st.lines:
         out.append(t("no lines"))
@@ -395,98 +402,86 @@ def render_markdown(st: Statement) -> str:
     return "\n".join(out)
 
 
-def _h(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def render_html_fragment(st: Statement) -> str:
-    """The statement as an HTML fragment (a ``<div>``), every text escaped."""
-    t = translator(st.lang)
-    out = [f'<div class="incentives-statement" lang="{_h(_html_lang(st.lang))}" '
-           f'style="font-family:{_h(FONT_STACK)}">',
-           f"<h2>{_h(st.title)}</h2>"]
-    if st.header:
-        out.append("<dl>")
-        for k, v in st.header:
-            out.append(f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>")
-        out.append("</dl>")
-    if st.inputs:
-        out.append(f"<h3>{_h(t('Inputs'))}</h3>")
-        out.append("<table><tbody>")
-        for k, v in st.inputs:
-            out.append(f'<tr><th scope="row">{_h(k)}</th><td class="num">{_h(v)}</td></tr>')
-        out.append("</tbody></table>")
-    out.append(f"<h3>{_h(t('Lines'))}</h3>")
-    out.append("<table>")
-    out.append(f'<thead><tr><th>#</th><th>{_h(t("Line"))}</th><th>{_h(t("Working"))}</th>'
-               f'<th class="num">{_h(t("Amount"))}</th></tr></thead>')
-    out.append("<tbody>")
-    for line in st.lines:
-        steps = "".join(f"<li>{_h(s.text())}</li>" for s in line.steps)
-        num = "" if line.number is None else str(line.number)
-        label = (line.label if line.number is not None
-                 else f"{line.label} ({t('a named value, not a pay line')})")
-        out.append(f"<tr><td>{num}</td><td>{_h(label)}</td><td><ul>{steps}</ul></td>"
-                   f'<td class="num">{_h(line.amount or "")}</td></tr>')
-    out.append("</tbody>")
-    out.append(f'<tfoot><tr><th></th><th>{_h(t("Total"))}</th><td>{_h(st.total_working)}</td>'
-               f'<td class="num"><strong>{_h(st.total)}</strong></td></tr></tfoot>')
-    out.append("</table>")
-    if st.titles:
-        out.append(f"<p><strong>{_h(t('Titles'))}</strong>: {_h(', '.join(st.titles))}</p>")
-    if st.flags:
-        out.append(f"<p><strong>{_h(t('Flags'))}</strong>: {_h(', '.join(st.flags))}</p>")
-    if st.hints:
-        out.append(f"<h3>{_h(t('Next steps'))}</h3><ul>")
-        out += [f"<li>{_h(h)}</li>" for h in st.hints]
-        out.append("</ul>")
-    if st.context:
-        out.append('<section class="team-context">')
-        out.append(f"<h3>{_h(t('Team context'))}</h3><p>{_h(t(_TEAM_NOTE))}</p>")
-        out.append("<table><tbody>")
-        for label, rows in st.context:
-            items = "".join(f"<li>{_h(s.text())}</li>" for s in rows)
-            out.append(f'<tr><th scope="row">{_h(label)}</th><td><ul>{items}</ul></td></tr>')
-        out.append("</tbody></table></section>")
-    out.append("</div>")
-    return "\n".join(out)
+#: the phrases an HTML statement prints as headings (``words`` in its templates), by the
+#: name templates use
+_HTML_WORDS = {
+    "inputs": N_("Inputs"), "lines": N_("Lines"), "line": N_("Line"), "working": N_("Working"),
+    "amount": N_("Amount"), "total": N_("Total"), "value_note": N_("a named value, not a pay line"),
+    "titles": N_("Titles"), "flags": N_("Flags"), "hints": N_("Next steps"),
+    "team_context": N_("Team context"), "team_context_note": _TEAM_NOTE,
+}
 
 
 def _html_lang(lang: str) -> str:
     return {"zh": "zh-CN"}.get(lang, lang)
 
 
+def statement_context(st: Statement) -> dict[str, Any]:
+    """What an HTML statement's templates are given: plain text, lists and mappings (see
+    docs/statements.md, "Restyling HTML statements")."""
+    t = translator(st.lang)
+    return {
+        "lang": st.lang,
+        "html_lang": _html_lang(st.lang),
+        "font_stack": FONT_STACK,
+        "words": {k: t(msgid) for k, msgid in _HTML_WORDS.items()},
+        "title": st.title,
+        "header": [list(pair) for pair in st.header],
+        "inputs": [list(pair) for pair in st.inputs],
+        "lines": [{"number": line.number, "label": line.label, "policy": line.policy,
+                   "amount": line.amount or "", "steps": [s.text() for s in line.steps]}
+                  for line in st.lines],
+        "total": st.total,
+        "total_working": st.total_working,
+        "titles": list(st.titles),
+        "flags": list(st.flags),
+        "hints": list(st.hints),
+        "context": [{"label": label, "steps": [s.text() for s in rows]}
+                    for label, rows in st.context],
+    }
 
-_CSS = (f"body{{font-family:{FONT_STACK};margin:2em}}table{{border-collapse:collapse}}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
-        ".num{text-align:right;white-space:nowrap}ul{margin:0;padding-left:1.2em}")
+
+def render_html_fragment(st: Statement, *, templates: str | Path | None = None) -> str:
+    """The statement as an HTML fragment (a ``<div>``), every text escaped; from the
+    template ``statement_fragment.html.j2`` (``templates``: a folder of one's own)."""
+    from .templating import render as render_template
+
+    return render_template("statement_fragment.html.j2", statement_context(st), templates)
 
 
-def render_html(st: Statement) -> str:
-    """The statement as a complete HTML5 document (UTF-8)."""
-    return (f'<!DOCTYPE html>\n<html lang="{_h(_html_lang(st.lang))}">\n<head>\n'
-            f'<meta charset="utf-8">\n<title>{_h(st.title)}</title>\n'
-            f"<style>{_CSS}</style>\n</head>\n<body>\n{render_html_fragment(st)}\n"
-            "</body>\n</html>\n")
+def render_html(st: Statement, *, templates: str | Path | None = None) -> str:
+    """The statement as a complete HTML5 document (UTF-8), from the template
+    ``statement.html.j2`` (``templates``: a folder of one's own)."""
+    from .templating import render as render_template
+
+    page = render_template("statement.html.j2", statement_context(st), templates)
+    return page if page.endswith("\n") else page + "\n"
 
 
-def render(st: Statement, format: str = "text") -> str:
-    """Lay out a built statement as ``text``, ``markdown`` or ``html``."""
+def render(st: Statement, format: str = "text", *,
+           templates: str | Path | None = None) -> str:
+    """Lay out a built statement as ``text``, ``markdown`` or ``html`` (``templates``: a
+    folder of HTML templates of one's own, for ``html`` only)."""
+    if templates is not None and format != "html":
+        raise UsageError(f"templates restyle HTML statements only, not format {format!r}")
     if format == "text":
         return render_text(st)
     if format == "markdown":
         return render_markdown(st)
     if format == "html":
-        return render_html(st)
+        return render_html(st, templates=templates)
     raise UsageError(f"unknown statement format {format!r}; choose one of: {', '.join(FORMATS)}")
 
 
 def explain(result: PayeeResult, *, format: str = "text", lang: str = "en",
-            plan: Plan | None = None) -> str:
-    """``result``'s statement in ``format`` (text, markdown, html) and ``lang`` (en, zh)."""
+            plan: Plan | None = None, templates: str | Path | None = None) -> str:
+    """``result``'s statement in ``format`` (text, markdown, html) and ``lang`` (en, zh);
+    ``templates`` is a folder of HTML templates overriding the bundled ones (``html``)."""
     if format not in FORMATS:
         raise UsageError(f"unknown statement format {format!r}; choose one of: {', '.join(FORMATS)}")
-    return render(build_statement(result, plan=plan, lang=lang), format)
+    if templates is not None and format != "html":
+        raise UsageError(f"templates restyle HTML statements only, not format {format!r}")
+    return render(build_statement(result, plan=plan, lang=lang), format, templates=templates)
 
 
 # ------------------------------------------------------------- checking by hand
@@ -589,36 +584,37 @@ def recompute(text: str, *, lang: str = "en") -> Decimal:
 
 
 # --------------------------------------------------------------- notebook html
-def result_html(result: PayeeResult) -> str:
-    """A payee's result as an HTML table (for ``_repr_html_``)."""
-    return render_html_fragment(build_statement(result, lang="en"))
+def result_html(result: PayeeResult, *, templates: str | Path | None = None) -> str:
+    """A payee's statement as an HTML fragment (for ``_repr_html_``)."""
+    return render_html_fragment(build_statement(result, lang="en"), templates=templates)
 
 
-def run_html(run: Run, *, max_rows: int = 200) -> str:
-    """A run as an HTML table: one row per payee and period, a column per policy."""
+def run_context(run: Run, *, max_rows: int = 200) -> dict[str, Any]:
+    """What ``run.html.j2`` is given: the columns, the rows shown, the totals."""
     cols = run.columns()
     labels = policy_titles(run.plan.policies)
-    out = ['<table class="incentives-run">', "<thead><tr><th>payee</th><th>period</th>"
-           "<th>group</th>"]
-    out += [f'<th class="num">{_h(labels.get(c, c))}</th>' for c in cols]
-    out.append('<th class="num">total</th><th>titles</th><th>flags</th></tr></thead><tbody>')
-    for r in run.results[:max_rows]:
-        cells = [f"<td>{_h(r.payee)}</td><td>{_h(r.period)}</td><td>{_h(r.group or '')}</td>"]
-        cells += [f'<td class="num">{_h(str(r.amount(c)))}</td>' for c in cols]
-        cells.append(f'<td class="num">{_h(str(r.total))}</td><td>{_h(", ".join(r.titles))}</td>'
-                     f"<td>{_h(', '.join(r.flags))}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody>")
     more = len(run.results) - max_rows
     foot = f"{len(run.results)} results" + (f" ({more} not shown)" if more > 0 else "")
     if run.errors:
         foot += f"; {len(run.errors)} record(s) not evaluated"
-    out.append(f'<tfoot><tr><td colspan="3">{_h(foot)}</td>'
-               + "".join(f'<td class="num">{_h(str(sum((r.amount(c) for r in run.results), ZERO)))}'
-                         "</td>" for c in cols)
-               + f'<td class="num"><strong>{_h(str(run.total))}</strong></td><td></td><td></td>'
-               "</tr></tfoot>")
-    out.append("</table>")
-    if run.errors:
-        out.append("<ul>" + "".join(f"<li>{_h(str(e))}</li>" for e in run.errors) + "</ul>")
-    return "\n".join(out)
+    return {
+        "columns": [{"id": c, "label": labels.get(c, c),
+                     "total": str(sum((r.amount(c) for r in run.results), ZERO))}
+                    for c in cols],
+        "rows": [{"payee": r.payee, "period": r.period, "group": r.group or "",
+                  "amounts": [str(r.amount(c)) for c in cols], "total": str(r.total),
+                  "titles": list(r.titles), "flags": list(r.flags)}
+                 for r in run.results[:max_rows]],
+        "shown": min(len(run.results), max_rows),
+        "count": len(run.results),
+        "footer": foot,
+        "total": str(run.total),
+        "errors": [str(e) for e in run.errors],
+    }
+
+
+def run_html(run: Run, *, max_rows: int = 200, templates: str | Path | None = None) -> str:
+    """A run as an HTML table: one row per payee and period, a column per policy."""
+    from .templating import render as render_template
+
+    return render_template("run.html.j2", run_context(run, max_rows=max_rows), templates)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,15 +63,18 @@ class PayeeResult:
                 return line
         raise KeyError(f"payee {self.payee!r} has no line from {policy!r}")
 
-    def explain(self, format: str = "text", lang: str = "en") -> str:
+    def explain(self, format: str = "text", lang: str = "en", *,
+                templates: str | os.PathLike[str] | None = None) -> str:
         """This payee's statement, which a person can recompute by hand.
 
-        ``format`` is ``text``, ``markdown`` or ``html``; ``lang`` is ``en`` or ``zh``.
-        See :mod:`incentives.explain`.
+        ``format`` is ``text``, ``markdown`` or ``html``; ``lang`` is ``en`` or ``zh``;
+        ``templates`` is a folder of HTML templates of one's own (``html`` only; see
+        docs/statements.md). See :mod:`incentives.explain`.
         """
         from .explain import explain
 
-        return explain(self, format=format, lang=lang)
+        return explain(self, format=format, lang=lang,
+                       templates=None if templates is None else os.fspath(templates))
 
     def _repr_html_(self) -> str:
         from .explain import result_html
@@ -118,9 +122,10 @@ class Run:
         return iter(self.results)
 
     def explain(self, payee: str, period: str | None = None, *, format: str = "text",
-                lang: str = "en") -> str:
-        """The statement of ``payee`` (in ``period``, when the run has several)."""
-        return self.get(payee, period).explain(format=format, lang=lang)
+                lang: str = "en", templates: str | os.PathLike[str] | None = None) -> str:
+        """The statement of ``payee`` (in ``period``, when the run has several);
+        ``templates``: a folder of HTML templates of one's own (``html`` only)."""
+        return self.get(payee, period).explain(format=format, lang=lang, templates=templates)
 
     def _repr_html_(self) -> str:
         from .explain import run_html
@@ -271,8 +276,7 @@ class Run:
         ``period``, ``group``, ``total``, policy ids or labels) shows those, in
         that order. Width is display width: a CJK character takes two columns.
         """
-        from .display import clean, cut, terminal_width, wrap
-        from .display import width as text_width
+        from .display import clean, cut, rule, terminal_width, wrap
 
         limit = width if width is not None else terminal_width()
         labels = policy_titles(self.plan.policies)
@@ -299,21 +303,21 @@ class Run:
                 kept.append(c)
                 used += 2 + c.width
             cols = [*fixed[:3], *kept, *fixed[3:]]
-        rows = max((len(c.header) for c in cols), default=1)
-        lines = []
-        for i in range(rows):
-            lines.append(_table_row(
-                [c.header[i] if i < len(c.header) else "" for c in cols], cols, text_width))
-        lines.append("  ".join("-" * c.width for c in cols))
-        lines += [_table_row([c.cells[j] for c in cols], cols, text_width)
-                  for j in range(len(self.results))]
+        from .display import row, table
+
+        depth = max((len(c.header) for c in cols), default=1)
+        sizes = [c.width for c in cols]
+        right = [c.numeric for c in cols]
+        lines = table([[c.header[i] if i < len(c.header) else "" for c in cols]
+                       for i in range(depth)],
+                      [[c.cells[j] for c in cols] for j in range(len(self.results))],
+                      right=right, sizes=sizes)
         if self.results:
             label_at = _total_label_at(cols)
             if label_at is None:  # no column to say "total" in: a rule sets the totals apart
-                lines.append("  ".join("-" * c.width for c in cols))
-            lines.append(_table_row(
-                ["total" if k == label_at else c.total for k, c in enumerate(cols)], cols,
-                text_width))
+                lines.append(rule(sizes))
+            lines.append(row(["total" if k == label_at else c.total for k, c in enumerate(cols)],
+                             sizes, right))
         if left_out:
             n = len(left_out)
             note = (f"({n} column{'s' if n > 1 else ''} left out to fit {limit} characters: "
@@ -347,8 +351,7 @@ class Run:
         results = self.results
 
         def text(key: str, cells: list[str], total: str = "") -> _Column:
-            return _Column(key, None, [key], [clean(x) for x in cells], False, total,
-                           text_width)
+            return _Column(key, None, [key], [clean(x) for x in cells], False, total)
 
         def policy(pid: str) -> _Column:
             cells = []
@@ -358,15 +361,14 @@ class Run:
             total = str(sum((self._amount(r, pid) for r in results), ZERO))
             label = clean(labels.get(pid, pid))
             need = max([text_width(x) for x in [*cells, total]], default=0)
-            return _Column(pid, pid, _split_label(label, need, text_width), cells, True, total,
-                           text_width)
+            return _Column(pid, pid, _split_label(label, need), cells, True, total)
 
         fixed = {
             "payee": lambda: text("payee", [r.payee for r in results]),
             "period": lambda: text("period", [r.period for r in results]),
             "group": lambda: text("group", [r.group or "" for r in results]),
             "total": lambda: _Column("total", None, ["total"], [str(r.total) for r in results],
-                                     True, str(self.total), text_width),
+                                     True, str(self.total)),
         }
         if columns is None or (isinstance(columns, str) and columns.strip().lower() == "all"):
             return [fixed["payee"](), fixed["period"](), fixed["group"](),
@@ -492,16 +494,19 @@ class _Column:
     cells: list[str]
     numeric: bool
     total: str
-    measure: Callable[[str], int]
     width: int = 0
 
     def __post_init__(self) -> None:
-        self.width = max(self.measure(x) for x in [*self.header, *self.cells, self.total])
+        from .display import widths
+
+        self.width = widths([[x] for x in [*self.header, *self.cells, self.total]])[0]
 
 
-def _split_label(label: str, need: int, measure: Callable[[str], int]) -> list[str]:
+def _split_label(label: str, need: int) -> list[str]:
     """A policy's label as a header of one line, or two when that makes the column
     narrower than the label (split before a parenthesis, else at the best space)."""
+    from .display import width as measure
+
     if measure(label) <= need or " " not in label.strip():
         return [label]
     paren = label.rfind(" (")
@@ -528,10 +533,3 @@ def _total_label_at(cols: list[_Column]) -> int | None:
         return before[-1]
     return next((i for i, c in enumerate(cols) if not c.numeric), None)
 
-
-def _table_row(cells: list[str], cols: list[_Column], measure: Callable[[str], int]) -> str:
-    out = []
-    for cell, c in zip(cells, cols, strict=True):
-        pad = " " * (c.width - measure(cell))
-        out.append(pad + cell if c.numeric else cell + pad)
-    return "  ".join(out).rstrip()

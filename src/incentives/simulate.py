@@ -899,12 +899,11 @@ class Comparison:
             return ""
         header = list(rows[0])
         body = [[format_figure(r[k], places=places, key=k) for k in header] for r in rows]
-        widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-        for row in body:
-            lines.append("  ".join(c.rjust(w) if i else c.ljust(w)
-                                   for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-                         .rstrip())
+        from .display import table
+
+        right = [i > 0 for i in range(len(header))]  # the variant's name, then figures
+        lines = table([header], body, right=right, head_right=[False] * len(header),
+                      underline=False)
         return "\n".join(lines) + "\n"
 
 

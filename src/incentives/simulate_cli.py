@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import html
 import io
 import sys
 import warnings
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .simulate import Comparison, Simulation, Variant
 
-__all__ = ["cmd_simulate", "load_variant", "register", "write_report"]
+__all__ = ["cmd_simulate", "load_variant", "register", "report_context", "write_report"]
 
 _VARIANT_KEYS = ("name", "parameters", "changes", "remove", "add")
 
@@ -76,6 +75,9 @@ def register(sub: Any) -> None:
                         "revenue or sales)")
     p.add_argument("--top", type=int, default=10, help="biggest per-payee changes to list")
     p.add_argument("--out", required=True, metavar="DIR", help="the report's folder")
+    p.add_argument("--templates", metavar="DIR",
+                   help="a folder of HTML templates overriding the bundled report template "
+                        "(see docs/simulation.md)")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar (default: on a terminal)")
@@ -154,6 +156,9 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
 
     require("simulate", "incentives simulate")  # before any work: one line, exit 2
     _check_report_folder(args)
+    from .templating import check
+
+    check("simulation_report.html.j2", args.templates)  # before any work
     from .plan import load_plan
     from .populations import revenue_metric, synthetic
     from .records import file_options, read_records_file
@@ -182,7 +187,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MissingGlyphsWarning)
-        files = write_report(sim, comparison, args.out, source=source, revenue=revenue)
+        files = write_report(sim, comparison, args.out, source=source, revenue=revenue,
+                             templates=args.templates)
     missing = [w for w in caught if issubclass(w.category, MissingGlyphsWarning)]
     for w in caught:
         if w not in missing:
@@ -230,18 +236,6 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
-
-
-def _html_table(rows: list[dict[str, Any]]) -> str:
-    header, body = _table_rows(rows)
-    if not header:
-        return "<p>(none)</p>\n"
-    out = ["<div class='wide'><table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-           + "</tr></thead>", "<tbody>"]
-    for row in body:
-        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "\n".join(out) + "\n"
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -308,10 +302,43 @@ def _curve_values(sim: Simulation, revenue: str) -> list[Decimal]:
     return [v for v in values if hi is None or v <= hi] or [lo]
 
 
+def report_context(sim: Simulation, comparison: Comparison, *, source: str = "",
+                   revenue: str | None = None,
+                   figures: list[tuple[str, str]] | None = None,
+                   notes: list[str] | None = None) -> dict[str, Any]:
+    """What the report's template (``simulation_report.html.j2``) is given: plain text,
+    lists and mappings (see docs/simulation.md, "Restyling the report")."""
+    from .display import FONT_STACK
+
+    def table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        header, body = _table_rows(rows)
+        return {"header": header, "rows": body}
+
+    return {
+        "title": f"Simulation of {sim.baseline.plan.name}",
+        "population": source or f"{len(sim.records)} records",
+        "revenue": revenue or "",
+        "variants": [o.variant.summary() if o.variant is not None else o.name
+                     for o in sim.variants],
+        "headline": table(comparison.rows()),
+        "groups": table(comparison.group_rows()),
+        "changes": table(comparison.change_rows()),
+        "figures": [{"file": name, "caption": caption} for name, caption in figures or []],
+        "notes": list(notes or []),
+        "errors": [{"variant": o.name, "message": str(e)}
+                   for o in sim.outcomes for e in o.run.errors][:50],
+        "font_stack": FONT_STACK,
+    }
+
+
 def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *,
-                 source: str = "", revenue: str | None = None) -> list[Path]:
+                 source: str = "", revenue: str | None = None,
+                 templates: str | Path | None = None) -> list[Path]:
     """Write the report (HTML, Markdown, CSV tables, PNG plots) to ``out_dir``.
 
+    The HTML page comes from the template ``simulation_report.html.j2``; ``templates``
+    is a folder of one's own overriding it (see docs/simulation.md). The page is
+    rendered before any file is written: a template that fails leaves no file behind.
     Returns the files written, the HTML page first.
     """
     from .extras import require
@@ -319,16 +346,16 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     require("simulate", "the simulation report", modules=("matplotlib",))
     from . import plots
     from .fileio import atomic_write
+    from .templating import check as check_template
+    from .templating import render as render_template
 
+    check_template("simulation_report.html.j2", templates)  # before drawing anything
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    figures: list[tuple[str, str]] = []
-    written: list[Path] = []
+    drawn: list[tuple[str, str, Any]] = []
     notes: list[str] = []
 
     def figure(name: str, caption: str, fig: Any) -> None:
-        written.append(plots.save(fig, folder / name))
-        figures.append((name, caption))
+        drawn.append((name, caption, fig))
 
     figure("distribution.png", "Distribution of pay", plots.pay_distribution(sim))
     figure("lorenz.png", "Lorenz curve of pay (with each Gini)", plots.lorenz(sim))
@@ -353,7 +380,15 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     if revenue:
         figure("cost_per_revenue.png", f"Cost per {revenue} (%)",
                plots.cost_per_revenue(sim, revenue))
+    figures = [(name, caption) for name, caption, _ in drawn]
+    context = report_context(sim, comparison, source=source, revenue=revenue,
+                             figures=figures, notes=notes)
+    page = render_template("simulation_report.html.j2", context, templates)
+    if not page.endswith("\n"):
+        page += "\n"
 
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [plots.save(fig, folder / name) for name, _, fig in drawn]
     tables = {
         "summary.csv": comparison.rows(),
         "groups.csv": comparison.group_rows(),
@@ -363,10 +398,9 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
         atomic_write(folder / name, _csv(rows))
         written.append(folder / name)
 
-    variants_text = [o.variant.summary() if o.variant is not None else o.name
-                     for o in sim.variants]
+    variants_text = context["variants"]
     errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
-    title = f"Simulation of {sim.baseline.plan.name}"
+    title = context["title"]
     md = [f"# {title}", "", f"Population: {source or f'{len(sim.records)} records'}.",
           f"Cost is measured against `{revenue}`." if revenue else "", "", "## Variants", ""]
     md += ["```", *(variants_text or ["(no variants)"]), "```", "",
@@ -383,40 +417,5 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
         md += ["## Records not evaluated", ""]
         md += [f"- {name}: {e}" for name, e in errors[:50]]
     atomic_write(folder / "report.md", "\n".join(md) + "\n")
-
-    from .display import FONT_STACK
-
-    variants_html = html.escape("\n".join(variants_text or ["(no variants)"]))
-    page = [
-        "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        f"<style>body{{font-family:{FONT_STACK};max-width:1300px;margin:2em auto;"
-        "padding:0 1em}"
-        ".wide{overflow-x:auto}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px}td{text-align:right;font-variant-numeric:tabular-nums}"
-        "td:first-child{text-align:left}figure{margin:1.5em 0}img{max-width:100%}</style>",
-        "</head><body>", f"<h1>{html.escape(title)}</h1>",
-        f"<p>Population: {html.escape(source or f'{len(sim.records)} records')}."
-        + (f" Cost is measured against <code>{html.escape(revenue)}</code>." if revenue else "")
-        + "</p>",
-        "<h2>Variants</h2>", f"<pre>{variants_html}</pre>",
-        "<h2>Headline figures</h2>", _html_table(comparison.rows()),
-        "<p>Shares are of payees; cost_per_revenue is total cost over total revenue; "
-        "winners and losers are payees whose total rose or fell against the baseline.</p>",
-        "<h2>Spread per group</h2>", _html_table(comparison.group_rows()),
-        "<h2>Biggest per-payee changes</h2>", _html_table(comparison.change_rows()),
-        "<h2>Plots</h2>",
-    ]
-    for name, caption in figures:
-        page.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    page += [f"<p>{html.escape(note)}</p>" for note in notes]
-    if errors:
-        page.append("<h2>Records not evaluated</h2><ul>")
-        page += [f"<li>{html.escape(name)}: {html.escape(str(e))}</li>" for name, e in errors[:50]]
-        page.append("</ul>")
-    page.append("</body></html>")
-    atomic_write(folder / "report.html", "\n".join(page) + "\n")
+    atomic_write(folder / "report.html", page)
     return [folder / "report.html", folder / "report.md", *written]
-
