@@ -25,7 +25,7 @@ from babel.messages.pofile import read_po, write_po
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from incentives import explain, i18n
+from incentives import i18n
 from incentives.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +82,6 @@ def missing_translations(locale: Path, wanted: Iterable[Key],
     return out
 
 
-def legacy_keys() -> set[str]:
-    """``explain._PHRASES`` keys still passed to ``c.t`` (before every lookup is by English)."""
-    return tool.legacy_keys()  # type: ignore[no-any-return]
-
-
 def source_msgids(method: object = None) -> set[str]:
     """Every msgid the sources look up (Babel extraction with the keywords ``t``, ``N_``)."""
     found = extract_from_dir(str(PACKAGE), method_map=[("**.py", method or tool.extract_calls)],
@@ -95,7 +90,7 @@ def source_msgids(method: object = None) -> set[str]:
 
 
 def test_every_phrase_the_sources_look_up_is_in_every_catalogue() -> None:
-    wanted = source_msgids() - legacy_keys()
+    wanted = source_msgids()
     assert wanted, "no phrase extracted: the extraction keywords no longer match the sources"
     assert missing_translations(LOCALE, [(None, m) for m in wanted]) == {}
 
@@ -130,17 +125,6 @@ def test_nested_calls_are_extracted(tmp_path: Path) -> None:
     found = extract_from_dir(str(tmp_path), method_map=[("**.py", tool.extract_calls)],
                              keywords=tool.KEYWORDS)
     assert sorted(str(m[2]) for m in found) == ["deep", "marked", "outer {x}"]
-
-
-def test_the_old_phrase_table_is_catalogued_word_for_word() -> None:
-    phrases = getattr(explain, "_PHRASES", None)
-    if phrases is None:
-        pytest.skip("explain no longer has its phrase table: the catalogues are the phrases")
-    assert set(i18n.languages()) >= set(phrases)
-    for lang, table in phrases.items():
-        _ = i18n.translation(lang)
-        for key, english in phrases["en"].items():
-            assert _(english) == table[key], (lang, key)
 
 
 def test_no_two_phrases_share_english_text() -> None:
@@ -418,15 +402,6 @@ def old_zh(text: str) -> str:
         if m:
             return zh.format(*(old_zh(g) for g in m.groups()))
     return _OLD_REASONS_ZH.get(text, text)
-
-
-def test_the_reference_is_explains_old_wording() -> None:
-    if not hasattr(explain, "_TEXT_ZH"):
-        pytest.skip("explain no longer words free text itself")
-    old = explain._TEXT_ZH
-    assert [(p.pattern, z) for p, z in old] == [(p.pattern, z) for p, z in _OLD_TEXT_ZH]
-    assert explain._REASONS_ZH == _OLD_REASONS_ZH
-    assert explain._RULES_ZH == _OLD_RULES_ZH
 
 
 def test_tie_rules_are_worded_as_before() -> None:

@@ -60,18 +60,6 @@ def extract_calls(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags:
             yield node.lineno, name, first.value, []
 
 
-def legacy_keys() -> set[str]:
-    """Keys of ``explain``'s old phrase table still passed to ``c.t`` (none once it is gone)."""
-    sys.path.insert(0, str(ROOT / "src"))
-    try:
-        from incentives import explain
-    finally:
-        sys.path.pop(0)
-    table: Mapping[str, Mapping[str, str]] = getattr(explain, "_PHRASES", {})
-    english = table.get("en", {})
-    return {key for key in english if key not in english.values()}
-
-
 def extracted(package: Path = PACKAGE) -> list[tuple[str, str]]:
     """``(msgid, file)`` of every phrase the sources look up, in file order."""
     found = []
@@ -83,12 +71,10 @@ def extracted(package: Path = PACKAGE) -> list[tuple[str, str]]:
 
 def template() -> bytes:
     """The template's text."""
-    skip = legacy_keys()
     catalog = Catalog(project="incentives", version="0.1.0", domain="incentives",
                       header_comment=HEADER, charset="utf-8", fuzzy=False)
     for msgid, where in extracted():
-        if msgid not in skip:
-            catalog.add(msgid, locations=[(where, None)])
+        catalog.add(msgid, locations=[(where, None)])
     with ENGLISH.open("rb") as f:
         english = read_po(f)
     for message in english:
