@@ -48,7 +48,8 @@ class KernelWriter:
         self.lines: list[str] = []
         self.scope: dict[str, Any] = {"__builtins__": {}, "abs": abs, "len": len,
                                       "_Decimal": Decimal, "_MAXD": MAX_DIGITS,
-                                      "_CTX": CONTEXT, "_Line": Line, "_ZERO": ZERO}
+                                      "_CTX": CONTEXT, "_Line": Line, "_ZERO": ZERO,
+                                      "_new": tuple.__new__}
         self._consts: dict[int, str] = {}
         self._depth = 1
         self._temp = 0
@@ -111,26 +112,36 @@ class KernelWriter:
             self(f"raise _error({self.const(f.source)}, exc) from exc")
         return var
 
-    def capture(self, f: Formula) -> None:
-        """Write what ``f.capture(e, pool)`` does."""
+    def capture(self, f: Formula) -> str:
+        """Write what ``f.capture(e)`` does; return the expression of the values taken
+        (a local variable, or ``()`` for a formula without names)."""
         getter = f._getter
         if getter is not None:
+            var = self.temp("cap")
             with self.block("try"):
-                self(f"pool += {self.const(getter)}(e)")
+                self(f"{var} = {self.const(getter)}(e)")
             with self.block("except KeyError"):
-                self(f"{self.const(f.capture)}(e, pool)")
-        elif f.names:
-            self(f"pool.append(e.get({f._sorted_names[0]!r}, {self.const(_ABSENT)}))")
+                self(f"{var} = {self.const(f.capture)}(e)")
+            return var
+        if f.names:
+            return f"(e.get({f._sorted_names[0]!r}, {self.const(_ABSENT)}),)"
+        return "()"
 
-    def start(self) -> str:
-        """Write ``at = len(pool)`` (where a line's captured values start); return ``at``."""
-        at = self.temp("at")
-        self(f"{at} = len(pool)")
-        return at
+    def record(self, kind: type[tuple[Any, ...]], **fields: str) -> str:
+        """The expression making a captured-values record ``kind`` (a named tuple) from
+        the expressions of its fields, given by name (every field, none other)."""
+        names: tuple[str, ...] = kind._fields  # type: ignore[attr-defined]
+        if set(fields) != set(names):
+            missing, extra = set(names) - set(fields), set(fields) - set(names)
+            raise TypeError(f"{kind.__name__}: missing {sorted(missing)}, unknown {sorted(extra)}")
+        # tuple.__new__ on the values in field order: the named tuple without the call
+        # to its Python-level __new__
+        values = ", ".join(fields[n] for n in names)
+        return f"_new({self.const(kind)}, ({values},))"
 
     # ------------------------------------------------------------ lines
-    def line(self, policy: Compiled, amount: str, *, explain: Any = None, at: str = "0",
-             type: str | None = None) -> str:
+    def line(self, policy: Compiled, amount: str, *, explain: Any = None,
+             captured: str = "None", type: str | None = None) -> str:
         """Write what :meth:`Compiled.line` does for ``amount``; return the rounded amount."""
         r = self.temp("r")
         self(f"{r} = {amount}")
@@ -148,9 +159,8 @@ class KernelWriter:
                 self(f"{r} = abs({r})")
         details = "None" if explain is not None else "{}"
         ex = self.const(explain) if explain is not None else "None"
-        pool = "pool" if explain is not None else "None"
         self(f"lines.append(_Line({policy.id!r}, {self.const(policy.label)}, {r}, "
-             f"{(type or policy.line_type)!r}, {details}, {ex}, {pool}, {at}))")
+             f"{(type or policy.line_type)!r}, {details}, {ex}, {captured}))")
         self(f"total = e['total'] = total + {r}")
         pid = repr(policy.id)
         if policy.id in self._lined:
@@ -200,7 +210,6 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
               "    step = 0",
               "    try:",
               "        e = s.env",
-              "        pool = s.pool",
               "        lines = s.lines",
               "        values = s.values",
               "        total = s.total",  # the running total, kept in a local

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -44,7 +44,7 @@ from ..errors import EvaluationError
 from ..formulas import Formula, NameType
 from ..money import ZERO, split, whole
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, StrictModel
+from .base import CompileContext, Expr, Member, StrictModel
 from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
 
 __all__ = ["Contest", "PrizeBand"]
@@ -93,6 +93,39 @@ class Contest(TeamPolicy):
 
     def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledContest(self, ctx)
+
+
+class Placing(NamedTuple):
+    """Where a contest placed a qualified entrant."""
+
+    #: the rank (tied entrants share the rank of the block's first position)
+    rank: int
+    #: the position (1 for the first)
+    position: int
+    #: what else explains it (a tie, the keys that broke it), or None
+    extra: dict[str, Any] | None
+
+
+class ContestFound(NamedTuple):
+    """What a contest found for a group, shared by its entrants' lines (each explained
+    from it and the entrant's index, a :class:`~incentives.policies.base.Member`)."""
+
+    #: each entrant's score
+    scores: list[Decimal]
+    #: each entrant's threshold (None without one)
+    thresholds: list[Decimal | None]
+    #: each entrant's prize
+    amounts: list[Decimal]
+    #: where each entrant was placed, or None when it did not qualify
+    placings: list[Placing | None]
+    #: the indexes of the entrants who qualified
+    qualified: list[int]
+    #: how many qualified
+    participants: int
+    #: whether enough qualified for the prizes to be paid
+    pays: bool
+    #: what the details of the whole group share, worked out when first needed
+    shared: dict[str, Any]
 
 
 class _CompiledContest(TeamCompiled):
@@ -178,7 +211,7 @@ class _CompiledContest(TeamCompiled):
         # per entrant (by index): the prize, and where it was placed among the qualified
         # (rank, position, what else explains it); None for those who did not qualify
         amounts = [ZERO] * len(entrants)
-        placed: list[tuple[int, int, dict[str, Any] | None] | None] = [None] * len(entrants)
+        placed: list[Placing | None] = [None] * len(entrants)
         # ties on the score alone (for share / best); with keys every position is its own
         at = [qualified[i] for i in ranked.index]  # the entrant at each position
         if spec.ties != "keys":
@@ -187,23 +220,24 @@ class _CompiledContest(TeamCompiled):
                     p = block[0]
                     if pays and prizes[p]:
                         amounts[at[p]] = prizes[p]
-                    placed[at[p]] = (p + 1, p + 1, None)
+                    placed[at[p]] = Placing(p + 1, p + 1, None)
                 else:
                     self._tie(block, ranked, prizes, pays, at, amounts, placed)
         else:
             for p in range(n):
                 if pays and prizes[p]:
                     amounts[at[p]] = prizes[p]
-                placed[at[p]] = (p + 1, p + 1, {"keys": [str(v) for v in ranked.values[p]]})
+                placed[at[p]] = Placing(p + 1, p + 1,
+                                        {"keys": [str(v) for v in ranked.values[p]]})
         rank_name = f"{self.id}_rank"
         for s, where in zip(entrants, placed, strict=True):
             if where is not None:
-                s.env[rank_name] = s.values[rank_name] = whole(where[0])
+                s.env[rank_name] = s.values[rank_name] = whole(where.rank)
             else:
                 s.env[rank_name] = ZERO
         # the details (with each one's gap to the next prize) are built when first read
         shared: dict[str, Any] = {}  # what the details of the whole group share
-        found = (scores, thresholds, amounts, placed, qualified, n, pays, shared)
+        found = ContestFound(scores, thresholds, amounts, placed, qualified, n, pays, shared)
         self.group_lines(entrants, amounts, self.details, found)
 
     def _weakest_above(self, scores: list[Decimal], amounts: list[Decimal],
@@ -225,7 +259,7 @@ class _CompiledContest(TeamCompiled):
 
     def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], pays: bool,
              at: list[int], amounts: list[Decimal],
-             placed: list[tuple[int, int, dict[str, Any] | None] | None]) -> None:
+             placed: list[Placing | None]) -> None:
         """Settle a tie on the score among the positions ``block`` (share or best)."""
         spec = self.spec
         payees = [ranked.members[p].payee for p in block]
@@ -249,26 +283,29 @@ class _CompiledContest(TeamCompiled):
                     tie["pooled"] = sum(block_prizes, ZERO)
                 extra = {"tie": tie}
             amounts[at[p]] = share
-            placed[at[p]] = (block[0] + 1, p + 1, extra)
+            placed[at[p]] = Placing(block[0] + 1, p + 1, extra)
 
-    def details(self, found: Any, i: int) -> dict[str, Any]:
-        """Entrant ``i``'s details from what :meth:`apply_group` found for the group."""
+    def details(self, member: Member) -> dict[str, Any]:
+        """An entrant's details from what :meth:`apply_group` found for the group."""
         spec = self.spec
         desc = spec.order == "desc"
-        scores, thresholds, amounts, placings, qualified, n, pays, shared = found
+        found: ContestFound = member.group
+        i = member.number
+        n, shared = found.participants, found.shared
         weakest_above = shared.get("weakest_above")
         if weakest_above is None:  # worked out once for the group, when first needed
             weakest_above = shared["weakest_above"] = self._weakest_above(
-                scores, amounts, qualified)
-        sc, t, placed = scores[i], thresholds[i], placings[i]
+                found.scores, found.amounts, found.qualified)
+        sc, t, placed = found.scores[i], found.thresholds[i], found.placings[i]
         # the gap to the next prize: to the weakest score paid more (to qualifying first)
-        target = weakest_above[amounts[i]]
+        target = weakest_above[found.amounts[i]]
         gap: Decimal | None = None
         if target is not None:
             gap = target - sc if desc else sc - target
             if gap < ZERO:
                 gap = ZERO
         if placed is None:
+            assert t is not None  # only a threshold leaves an entrant unplaced
             short = t - sc if desc else sc - t
             if gap is not None and short > gap:
                 gap = short
@@ -276,13 +313,13 @@ class _CompiledContest(TeamCompiled):
                                    "qualified": placed is not None, "participants": n,
                                    "min_participants": spec.min_participants}
         if placed is not None:
-            details["rank"], details["position"], extra = placed
-            if extra:
-                details.update(extra)
+            details["rank"], details["position"] = placed.rank, placed.position
+            if placed.extra:
+                details.update(placed.extra)
         else:
             details["rank"] = None
-            details["gap_to_qualify"] = t - sc if spec.order == "desc" else sc - t
-        if not pays and n:
+            details["gap_to_qualify"] = short
+        if not found.pays and n:
             details["not_paid"] = (f"{n} qualified, fewer than the minimum of "
                                    f"{spec.min_participants}")
         details["gap_to_next_prize"] = gap
