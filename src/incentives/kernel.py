@@ -48,8 +48,7 @@ class KernelWriter:
         self.lines: list[str] = []
         self.scope: dict[str, Any] = {"__builtins__": {}, "abs": abs, "len": len,
                                       "_Decimal": Decimal, "_MAXD": MAX_DIGITS,
-                                      "_CTX": CONTEXT, "_Line": Line, "_ZERO": ZERO,
-                                      "_new": tuple.__new__}
+                                      "_CTX": CONTEXT, "_Line": Line, "_ZERO": ZERO}
         self._consts: dict[int, str] = {}
         self._depth = 1
         self._temp = 0
@@ -128,16 +127,20 @@ class KernelWriter:
         return "()"
 
     def record(self, kind: type[tuple[Any, ...]], **fields: str) -> str:
-        """The expression making a captured-values record ``kind`` (a named tuple) from
-        the expressions of its fields, given by name (every field, none other)."""
+        """The expression capturing a record ``kind`` (a named tuple) from the
+        expressions of its fields, given by name (every field, none other).
+
+        What it makes is the record's values in the order of its fields, a plain
+        tuple: the policy's ``details`` reads it as the record (``kind._make``) when
+        the line's details are first read. Making the named tuple itself here
+        (``tuple.__new__(kind, ...)``) costs about as much again as the tuple, on
+        every line of every payee, for details most runs never read.
+        """
         names: tuple[str, ...] = kind._fields  # type: ignore[attr-defined]
         if set(fields) != set(names):
             missing, extra = set(names) - set(fields), set(fields) - set(names)
             raise TypeError(f"{kind.__name__}: missing {sorted(missing)}, unknown {sorted(extra)}")
-        # tuple.__new__ on the values in field order: the named tuple without the call
-        # to its Python-level __new__
-        values = ", ".join(fields[n] for n in names)
-        return f"_new({self.const(kind)}, ({values},))"
+        return "(" + ", ".join(fields[n] for n in names) + ",)"
 
     # ------------------------------------------------------------ lines
     def line(self, policy: Compiled, amount: str, *, explain: Any = None,

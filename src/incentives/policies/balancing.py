@@ -59,7 +59,7 @@ from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
 from ..spread import spread_figures
-from .base import CompileContext, Identifier, Member, StrictModel
+from .base import CompileContext, Identifier, StrictModel
 from .team import TeamCompiled, TeamPolicy
 
 __all__ = ["Balance", "MeanBounds", "RatioBounds"]
@@ -118,7 +118,7 @@ _PAYEE = attrgetter("payee")
 
 class BalanceFound(NamedTuple):
     """What a balancing found for a group, shared by its members' lines (each explained
-    from it and the member's index, a :class:`~incentives.policies.base.Member`)."""
+    from it and the member's index)."""
 
     #: each member's amount before balancing
     before: list[Decimal]
@@ -196,10 +196,8 @@ class _CompiledBalance(TeamCompiled):
         found = BalanceFound(before, after, m, exact, info, unmet, spreads)
         self.group_lines(members, list(map(sub, after, before)), self.details, found)
 
-    def details(self, member: Member) -> dict[str, Any]:
-        """A member's details from what :meth:`apply_group` found for the group."""
-        found: BalanceFound = member.group
-        i = member.number
+    def details(self, found: BalanceFound, i: int) -> dict[str, Any]:
+        """Member ``i``'s details from what :meth:`apply_group` found for the group."""
         info, spreads, m = found.info, found.spreads, found.mean
         spec = self.spec
         if not spreads:  # figured once for the whole group, shared by its members

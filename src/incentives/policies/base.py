@@ -17,16 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    ClassVar,
-    Literal,
-    NamedTuple,
-    get_args,
-    get_origin,
-)
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -56,7 +48,6 @@ __all__ = [
     "Compiled",
     "Expr",
     "Identifier",
-    "Member",
     "PolicyBase",
     "StrictModel",
 ]
@@ -354,16 +345,6 @@ class CompileContext:
             self.later.pop(n, None)
 
 
-class Member(NamedTuple):
-    """What explains a team policy's line: what the policy found for the whole group
-    (its own record, shared by the members' lines) and the member's index in it."""
-
-    #: the policy's record of the group (a contest's scores and placings...)
-    group: Any
-    #: the member's index among the group's members the policy paid (0 for the first)
-    number: int
-
-
 class Compiled:
     """A policy ready to evaluate. Subclasses implement ``apply`` or ``apply_group``."""
 
@@ -415,9 +396,9 @@ class Compiled:
 
         The code runs with ``s`` (the :class:`PayeeState`), ``e`` (its
         environment), ``lines`` and ``values`` in scope. A line explained lazily
-        captures a record of the values it used (:meth:`KernelWriter.record
-        <incentives.kernel.KernelWriter.record>`, the same record :meth:`apply`
-        makes).
+        captures the values it used by the fields of the policy's record, as
+        :meth:`apply` does (:meth:`KernelWriter.record
+        <incentives.kernel.KernelWriter.record>`).
         """
         return False
 
@@ -438,8 +419,9 @@ class Compiled:
         """Round ``amount`` once and add it as this policy's line; return it rounded.
 
         ``details`` explain the amount; or, lazily, ``explain(captured)`` builds
-        them when first read, from the record of the values the policy used
-        (see :class:`~incentives.Line`).
+        them when first read, from the policy's record of the values it used (a
+        named tuple, or its values in the order of its fields; see
+        :class:`~incentives.Line`).
         """
         if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
             amount = checked_amount(amount)
@@ -458,16 +440,17 @@ class Compiled:
         return rounded
 
     def group_lines(self, states: Sequence[PayeeState], amounts: Sequence[Decimal],
-                    explain: Callable[[Member], dict[str, Any]], found: Any) -> None:
+                    explain: Callable[[Any, int], dict[str, Any]], found: Any) -> None:
         """A team policy's lines, one for each of a group's ``states``: state ``i`` gets
-        ``amounts[i]``, explained lazily by ``explain(Member(group=found, number=i))``,
-        where ``found`` is what the policy found for the whole group (one record,
-        shared by its members' lines, not copied for each). Otherwise what
-        :meth:`line` does, and the policy's name is set to the member's line (one
-        line a member)."""
+        ``amounts[i]``, explained lazily by ``explain(found, i)``, where ``found`` is
+        the policy's record of what it found for the whole group (one record, shared
+        by its members' lines, not copied for each): each line captures its member's
+        index ``i``, and explains itself by ``functools.partial(explain, found)``.
+        Otherwise what :meth:`line` does, and the policy's name is set to the
+        member's line (one line a member)."""
         pid, label, line_type = self.id, self.label, self.line_type
         q, mode, zero = self._quantum, self._mode, self._zero
-        new = tuple.__new__
+        explain_member = partial(explain, found)  # one for the group
         for i, (s, amount) in enumerate(zip(states, amounts, strict=True)):
             if (amount.__class__ is not Decimal or not amount.is_finite()
                     or amount.adjusted() >= MAX_DIGITS):
@@ -475,8 +458,7 @@ class Compiled:
             rounded = amount.quantize(q, mode, CONTEXT) if q is not None else self.round(amount)
             if not rounded:
                 rounded = abs(rounded) if zero is None else zero  # never "-0.00"
-            s.lines.append(Line(pid, label, rounded, line_type, None, explain,
-                                new(Member, (found, i))))
+            s.lines.append(Line(pid, label, rounded, line_type, None, explain_member, i))
             total = s.total = s.total + rounded
             env = s.env
             env["total"] = total

@@ -9,6 +9,7 @@ Decimal('4000.00')
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -154,8 +155,9 @@ class _CompiledBasePay(Compiled):
             full = found
         return key, full
 
-    def details(self, c: BasePayCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = BasePayCapture._make(captured)
         details: dict[str, Any] = {}
         if self.amount is not None:
             details["formula"] = self.amount.source

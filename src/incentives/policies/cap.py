@@ -12,6 +12,7 @@ Decimal('5000.00')
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -73,8 +74,9 @@ class _CompiledCap(Compiled):
                    CapCapture, limit=limit, before=current, limit_values=values))
         return True
 
-    def details(self, c: CapCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = CapCapture._make(captured)
         details: dict[str, Any] = {"limit": c.limit, "limit_formula": self.limit.source,
                                    "of": self.of.source, "before": c.before}
         if self.limit.constant is None:

@@ -21,6 +21,7 @@ not paid (the others are).
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -225,10 +226,11 @@ class _CompiledChurn(Compiled):
             f"(per_customer {self.per_customer.source!r}), below zero; a penalty never "
             "raises pay", field=f"events.{self.events}[{i}]")
 
-    def details(self, c: ChurnCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = ChurnCapture._make(captured)
         customers: list[dict[str, Any]] = []
-        for lost in c.customers:
+        for lost in map(LostCustomer._make, c.customers):
             row: dict[str, Any] = {"id": lost.id, "reason": lost.reason}
             if lost.amount is None:
                 row.update(amount=ZERO, exempt=True)

@@ -44,7 +44,7 @@ from ..errors import EvaluationError
 from ..formulas import Formula, NameType
 from ..money import ZERO, split, whole
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, Member, StrictModel
+from .base import CompileContext, Expr, StrictModel
 from .team import Ranked, RankKey, TeamCompiled, TeamPolicy, _number, rank
 
 __all__ = ["Contest", "PrizeBand"]
@@ -95,20 +95,9 @@ class Contest(TeamPolicy):
         return _CompiledContest(self, ctx)
 
 
-class Placing(NamedTuple):
-    """Where a contest placed a qualified entrant."""
-
-    #: the rank (tied entrants share the rank of the block's first position)
-    rank: int
-    #: the position (1 for the first)
-    position: int
-    #: what else explains it (a tie, the keys that broke it), or None
-    extra: dict[str, Any] | None
-
-
 class ContestFound(NamedTuple):
     """What a contest found for a group, shared by its entrants' lines (each explained
-    from it and the entrant's index, a :class:`~incentives.policies.base.Member`)."""
+    from it and the entrant's index). Each list holds one item per entrant."""
 
     #: each entrant's score
     scores: list[Decimal]
@@ -116,8 +105,13 @@ class ContestFound(NamedTuple):
     thresholds: list[Decimal | None]
     #: each entrant's prize
     amounts: list[Decimal]
-    #: where each entrant was placed, or None when it did not qualify
-    placings: list[Placing | None]
+    #: each entrant's rank (tied entrants share the rank of their block's first
+    #: position), or None when it did not qualify
+    ranks: list[int | None]
+    #: each entrant's position (1 for the first), or None when it did not qualify
+    positions: list[int | None]
+    #: what else explains each entrant's place (a tie, the keys that broke it), or None
+    extras: list[dict[str, Any] | None]
     #: the indexes of the entrants who qualified
     qualified: list[int]
     #: how many qualified
@@ -210,8 +204,11 @@ class _CompiledContest(TeamCompiled):
         prizes = self._position_prizes(n, period) if n else []
         # per entrant (by index): the prize, and where it was placed among the qualified
         # (rank, position, what else explains it); None for those who did not qualify
-        amounts = [ZERO] * len(entrants)
-        placed: list[Placing | None] = [None] * len(entrants)
+        k = len(entrants)
+        found = ContestFound(scores, thresholds, amounts=[ZERO] * k, ranks=[None] * k,
+                             positions=[None] * k, extras=[None] * k, qualified=qualified,
+                             participants=n, pays=pays, shared={})
+        amounts, ranks, positions = found.amounts, found.ranks, found.positions
         # ties on the score alone (for share / best); with keys every position is its own
         at = [qualified[i] for i in ranked.index]  # the entrant at each position
         if spec.ties != "keys":
@@ -220,24 +217,22 @@ class _CompiledContest(TeamCompiled):
                     p = block[0]
                     if pays and prizes[p]:
                         amounts[at[p]] = prizes[p]
-                    placed[at[p]] = Placing(p + 1, p + 1, None)
+                    ranks[at[p]] = positions[at[p]] = p + 1
                 else:
-                    self._tie(block, ranked, prizes, pays, at, amounts, placed)
+                    self._tie(block, ranked, prizes, at, found)
         else:
             for p in range(n):
                 if pays and prizes[p]:
                     amounts[at[p]] = prizes[p]
-                placed[at[p]] = Placing(p + 1, p + 1,
-                                        {"keys": [str(v) for v in ranked.values[p]]})
+                ranks[at[p]] = positions[at[p]] = p + 1
+                found.extras[at[p]] = {"keys": [str(v) for v in ranked.values[p]]}
         rank_name = f"{self.id}_rank"
-        for s, where in zip(entrants, placed, strict=True):
-            if where is not None:
-                s.env[rank_name] = s.values[rank_name] = whole(where.rank)
+        for s, rank_of in zip(entrants, ranks, strict=True):
+            if rank_of is not None:
+                s.env[rank_name] = s.values[rank_name] = whole(rank_of)
             else:
                 s.env[rank_name] = ZERO
         # the details (with each one's gap to the next prize) are built when first read
-        shared: dict[str, Any] = {}  # what the details of the whole group share
-        found = ContestFound(scores, thresholds, amounts, placed, qualified, n, pays, shared)
         self.group_lines(entrants, amounts, self.details, found)
 
     def _weakest_above(self, scores: list[Decimal], amounts: list[Decimal],
@@ -257,11 +252,12 @@ class _CompiledContest(TeamCompiled):
                     min(weakest, group_weakest) if desc else max(weakest, group_weakest))
         return weakest_above
 
-    def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], pays: bool,
-             at: list[int], amounts: list[Decimal],
-             placed: list[Placing | None]) -> None:
-        """Settle a tie on the score among the positions ``block`` (share or best)."""
+    def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], at: list[int],
+             found: ContestFound) -> None:
+        """Settle a tie on the score among the positions ``block`` (share or best): the
+        tied entrants' prizes and places, in ``found``."""
         spec = self.spec
+        pays = found.pays
         payees = [ranked.members[p].payee for p in block]
         positions = [p + 1 for p in block]
         block_prizes = [prizes[p] for p in block]
@@ -282,21 +278,20 @@ class _CompiledContest(TeamCompiled):
                 if spec.ties == "share":
                     tie["pooled"] = sum(block_prizes, ZERO)
                 extra = {"tie": tie}
-            amounts[at[p]] = share
-            placed[at[p]] = Placing(block[0] + 1, p + 1, extra)
+            e = at[p]
+            found.amounts[e] = share
+            found.ranks[e], found.positions[e], found.extras[e] = block[0] + 1, p + 1, extra
 
-    def details(self, member: Member) -> dict[str, Any]:
-        """An entrant's details from what :meth:`apply_group` found for the group."""
+    def details(self, found: ContestFound, i: int) -> dict[str, Any]:
+        """Entrant ``i``'s details from what :meth:`apply_group` found for the group."""
         spec = self.spec
         desc = spec.order == "desc"
-        found: ContestFound = member.group
-        i = member.number
         n, shared = found.participants, found.shared
         weakest_above = shared.get("weakest_above")
         if weakest_above is None:  # worked out once for the group, when first needed
             weakest_above = shared["weakest_above"] = self._weakest_above(
                 found.scores, found.amounts, found.qualified)
-        sc, t, placed = found.scores[i], found.thresholds[i], found.placings[i]
+        sc, t, rank_of = found.scores[i], found.thresholds[i], found.ranks[i]
         # the gap to the next prize: to the weakest score paid more (to qualifying first)
         target = weakest_above[found.amounts[i]]
         gap: Decimal | None = None
@@ -304,18 +299,19 @@ class _CompiledContest(TeamCompiled):
             gap = target - sc if desc else sc - target
             if gap < ZERO:
                 gap = ZERO
-        if placed is None:
+        if rank_of is None:
             assert t is not None  # only a threshold leaves an entrant unplaced
             short = t - sc if desc else sc - t
             if gap is not None and short > gap:
                 gap = short
         details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
-                                   "qualified": placed is not None, "participants": n,
+                                   "qualified": rank_of is not None, "participants": n,
                                    "min_participants": spec.min_participants}
-        if placed is not None:
-            details["rank"], details["position"] = placed.rank, placed.position
-            if placed.extra:
-                details.update(placed.extra)
+        if rank_of is not None:
+            details["rank"], details["position"] = rank_of, found.positions[i]
+            extra = found.extras[i]
+            if extra:
+                details.update(extra)
         else:
             details["rank"] = None
             details["gap_to_qualify"] = short

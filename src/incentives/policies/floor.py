@@ -25,6 +25,7 @@ published as ``<id>_balance``. See :mod:`incentives.ledger` for the state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -135,8 +136,9 @@ class _CompiledFloor(Compiled):
                    FloorCapture, floor=floor, before=current, floor_values=values))
         return True
 
-    def details(self, c: FloorCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """A (non-recoverable) floor line's details from the values it was made with."""
+        c = FloorCapture._make(captured)
         details: dict[str, Any] = {"floor": c.floor, "floor_formula": self.amount.source,
                                    "of": self.of.source, "before": c.before}
         if self.amount.constant is None:

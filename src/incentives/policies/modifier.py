@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -123,8 +124,9 @@ class _CompiledModifier(Compiled):
         band = self.bands[i]
         return (band.factor - ONE) * base + band.add
 
-    def details(self, c: ModifierCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = ModifierCapture._make(captured)
         if c.band is None:
             return {"measure": c.measure, "measure_formula": self.measure.source,
                     "band": None, "of": self.spec_of, "base": c.base}

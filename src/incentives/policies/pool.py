@@ -44,7 +44,7 @@ from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
 from ..runtime import PayeeState, PeriodContext
-from .base import CompileContext, Expr, Identifier, Member, PathError
+from .base import CompileContext, Expr, Identifier, PathError
 from .team import Aggregate, CompiledAggregates, TeamCompiled, TeamPolicy
 
 __all__ = ["BonusPool"]
@@ -99,7 +99,7 @@ _PAYEE = attrgetter("payee")
 
 class PoolFound(NamedTuple):
     """What a bonus pool found for a group, shared by its sharers' lines (each explained
-    from it and the sharer's index, a :class:`~incentives.policies.base.Member`)."""
+    from it and the sharer's index)."""
 
     #: the group's pool (rounded)
     pool: Decimal
@@ -198,10 +198,8 @@ class _CompiledPool(TeamCompiled):
             s.env[name] = s.values[name] = pool
         self.group_lines(sharers, paid, self.details, found)
 
-    def details(self, member: Member) -> dict[str, Any]:
-        """A sharer's details from what :meth:`apply_group` found for the group."""
-        found: PoolFound = member.group
-        i = member.number
+    def details(self, found: PoolFound, i: int) -> dict[str, Any]:
+        """Sharer ``i``'s details from what :meth:`apply_group` found for the group."""
         shares = found.shares
         return {"pool": found.pool, "sharers": found.sharers, "aggregates": found.aggregates,
                 "weight": found.weights[i], "factor": shares.factor, "floor": found.floors[i],

@@ -12,6 +12,7 @@ Decimal('180.00')
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -115,11 +116,11 @@ class _CompiledRateTable(Compiled):
         w.line(self, total, explain=self.details, captured=f"({', '.join(used)},)")
         return True
 
-    def details(self, used: tuple[ItemUse, ...]) -> dict[str, Any]:
+    def details(self, used: Iterable[Iterable[Any]]) -> dict[str, Any]:
         """The line's details (the items sold) from the quantities and rates it used
-        (one :class:`ItemUse` for each item of the table, in order)."""
+        (an :class:`ItemUse` for each item of the table, in order)."""
         rows = []
-        for (key, label, _, _), item in zip(self.items, used, strict=True):
+        for (key, label, _, _), item in zip(self.items, map(ItemUse._make, used), strict=True):
             if item.quantity:
                 rows.append({"item": key, "label": label, "quantity": item.quantity,
                              "per_unit": item.per_unit, "amount": item.quantity * item.per_unit})

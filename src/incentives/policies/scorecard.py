@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -320,11 +320,13 @@ class _CompiledScorecard(Compiled):
                     return f"KPI {g.kpi} attainment {att} is below the gate {g.min_attainment}"
         return None
 
-    def details(self, c: ScorecardCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from what :meth:`apply` measured (built when first read)."""
+        c = ScorecardCapture._make(captured)
+        measured = list(map(KpiMeasure._make, c.kpis))
         score = c.score
         rows: list[dict[str, Any]] = []
-        for (kpi, _, _), m in zip(self.kpis, c.kpis, strict=True):
+        for (kpi, _, _), m in zip(self.kpis, measured, strict=True):
             rows.append({"kpi": kpi.id, "label": kpi.label or kpi.id, "actual": m.actual,
                          "target": m.target, "attainment": m.attainment,
                          "counted": m.counted, "weight": kpi.weight,
@@ -335,7 +337,7 @@ class _CompiledScorecard(Compiled):
                 gates.append({"of": "score", "value": score, "min": g.min_score,
                               "met": score >= g.min_score})
             elif g.kpi is not None and g.min_attainment is not None:
-                att = c.kpis[self._index[g.kpi]].counted
+                att = measured[self._index[g.kpi]].counted
                 gates.append({"of": g.kpi, "value": att, "min": g.min_attainment,
                               "met": att >= g.min_attainment})
         details: dict[str, Any] = {"kpis": rows, "score": score, "percent": c.percent,

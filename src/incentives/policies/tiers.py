@@ -29,6 +29,7 @@ Decimal('1400.00')
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -255,8 +256,9 @@ class _CompiledTiered(Compiled):
             details["amount"] = amount
         return amount
 
-    def details(self, c: TierCapture) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = TierCapture._make(captured)
         details: dict[str, Any] = {"basis": c.basis, "basis_formula": self.basis.source,
                                    "method": self.method}
         if c.basis_values is not None:
