@@ -162,14 +162,15 @@ class Line:
 
     ``details`` is the data that explains the amount (the basis, the slices of a
     tier table, a scorecard's rows...). A policy may give it *lazily*: it keeps
-    the values it used in a small record of its own (``captured``, a named tuple
-    such as a tier line's ``TierCapture(basis=..., factor=..., ...)``; a team
-    policy's is a :class:`~incentives.policies.base.Member`: what it found for
-    the whole group, shared by the members' lines, and the member's index), and
-    ``explain(captured)`` builds the details the first time they are read. Most
-    runs only need amounts and totals, so the explanation of a line nobody reads
-    is never built. Reading the details gives what building them when the line
-    was made would have.
+    the values it used in a small record of its own (``captured``: a named tuple
+    such as a tier line's ``TierCapture(basis=..., factor=..., ...)``, or, from
+    a kernel, that record's values in the order of its fields, which the policy
+    reads as the record), and ``explain(captured)`` builds the details the first
+    time they are read. (A team policy's line captures the member's index, and
+    its ``explain`` is the policy's explanation bound to what it found for the
+    whole group, shared by the members' lines.) Most runs only need amounts and
+    totals, so the explanation of a line nobody reads is never built. Reading
+    the details gives what building them when the line was made would have.
     """
 
     __slots__ = ("_captured", "_details", "_explain", "amount", "label", "policy", "type")

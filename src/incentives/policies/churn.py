@@ -79,7 +79,8 @@ class LostCustomer(NamedTuple):
 class ChurnCapture(NamedTuple):
     """What a churn penalty line is explained from (captured when it is made)."""
 
-    #: each lost customer, in the order of the record's events
+    #: each lost customer, in the order of the record's events (a kernel captures each
+    #: one's values in the order of LostCustomer's fields)
     customers: tuple[LostCustomer, ...]
     #: the penalty before any cap (and before what was carried in)
     uncapped: Decimal

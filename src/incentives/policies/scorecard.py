@@ -148,7 +148,8 @@ class KpiMeasure(NamedTuple):
 class ScorecardCapture(NamedTuple):
     """What a scorecard line is explained from (captured when it is made)."""
 
-    #: each KPI as measured, in the scorecard's order
+    #: each KPI as measured, in the scorecard's order (a kernel captures each one's
+    #: values in the order of KpiMeasure's fields)
     kpis: tuple[KpiMeasure, ...]
     #: the weighted score
     score: Decimal
