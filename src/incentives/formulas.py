@@ -215,31 +215,31 @@ class Formula:
             out.append(text)
         return "".join(out)
 
-    def capture(self, env: Mapping[str, Any], pool: list[Any]) -> None:
-        """Append the values of this formula's names in ``env`` to ``pool`` (one per name,
-        in sorted order), cheaply, so that :meth:`substituted` can explain the formula
-        later from them.
+    def capture(self, env: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The values of this formula's names in ``env`` (one per name, in sorted order;
+        a name with no value is marked absent), taken cheaply when a line is made so
+        that :meth:`substituted` can explain the formula later from them.
 
         >>> f = compile_formula("a * b", {"a": "number", "b": "number"})
-        >>> pool = ["something else"]
-        >>> f.capture({"a": Decimal("3"), "b": Decimal("0.5")}, pool)
-        >>> f.substituted(pool, 1)
+        >>> values = f.capture({"a": Decimal("3"), "b": Decimal("0.5")})
+        >>> values
+        (Decimal('3'), Decimal('0.5'))
+        >>> f.substituted(values)
         '3 * 0.5'
         """
         getter = self._getter
         if getter is not None:  # two names or more
             try:
-                pool += getter(env)
+                return getter(env)  # type: ignore[no-any-return]
             except KeyError:  # a name with no value (in a branch not taken)
-                pool += [env.get(n, ABSENT) for n in self._sorted_names]
-        elif self._sorted_names:
-            pool.append(env.get(self._sorted_names[0], ABSENT))
+                return tuple([env.get(n, ABSENT) for n in self._sorted_names])
+        if self._sorted_names:
+            return (env.get(self._sorted_names[0], ABSENT),)
+        return ()
 
-    def substituted(self, pool: list[Any], at: int) -> str:
-        """:meth:`substitute` on the values :meth:`capture` put in ``pool`` at ``at``."""
-        names = self._sorted_names
-        values = pool[at:at + len(names)]
-        return self.substitute({n: v for n, v in zip(names, values, strict=True)
+    def substituted(self, values: tuple[Any, ...]) -> str:
+        """:meth:`substitute` on the ``values`` :meth:`capture` took."""
+        return self.substitute({n: v for n, v in zip(self._sorted_names, values, strict=True)
                                 if v is not ABSENT})
 
     def __post_init__(self) -> None:

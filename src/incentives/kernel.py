@@ -111,26 +111,40 @@ class KernelWriter:
             self(f"raise _error({self.const(f.source)}, exc) from exc")
         return var
 
-    def capture(self, f: Formula) -> None:
-        """Write what ``f.capture(e, pool)`` does."""
+    def capture(self, f: Formula) -> str:
+        """Write what ``f.capture(e)`` does; return the expression of the values taken
+        (a local variable, or ``()`` for a formula without names)."""
         getter = f._getter
         if getter is not None:
+            var = self.temp("cap")
             with self.block("try"):
-                self(f"pool += {self.const(getter)}(e)")
+                self(f"{var} = {self.const(getter)}(e)")
             with self.block("except KeyError"):
-                self(f"{self.const(f.capture)}(e, pool)")
-        elif f.names:
-            self(f"pool.append(e.get({f._sorted_names[0]!r}, {self.const(ABSENT)}))")
+                self(f"{var} = {self.const(f.capture)}(e)")
+            return var
+        if f.names:
+            return f"(e.get({f._sorted_names[0]!r}, {self.const(ABSENT)}),)"
+        return "()"
 
-    def start(self) -> str:
-        """Write ``at = len(pool)`` (where a line's captured values start); return ``at``."""
-        at = self.temp("at")
-        self(f"{at} = len(pool)")
-        return at
+    def record(self, kind: type[tuple[Any, ...]], **fields: str) -> str:
+        """The expression capturing a record ``kind`` (a named tuple) from the
+        expressions of its fields, given by name (every field, none other).
+
+        What it makes is the record's values in the order of its fields, a plain
+        tuple: the policy's ``details`` reads it as the record (``kind._make``) when
+        the line's details are first read. Making the named tuple itself here
+        (``tuple.__new__(kind, ...)``) costs about as much again as the tuple, on
+        every line of every payee, for details most runs never read.
+        """
+        names: tuple[str, ...] = kind._fields  # type: ignore[attr-defined]
+        if set(fields) != set(names):
+            missing, extra = set(names) - set(fields), set(fields) - set(names)
+            raise TypeError(f"{kind.__name__}: missing {sorted(missing)}, unknown {sorted(extra)}")
+        return "(" + ", ".join(fields[n] for n in names) + ",)"
 
     # ------------------------------------------------------------ lines
-    def line(self, policy: Compiled, amount: str, *, explain: Any = None, at: str = "0",
-             type: str | None = None) -> str:
+    def line(self, policy: Compiled, amount: str, *, explain: Any = None,
+             captured: str = "None", type: str | None = None) -> str:
         """Write what :meth:`Compiled.line` does for ``amount``; return the rounded amount."""
         r = self.temp("r")
         self(f"{r} = {amount}")
@@ -148,9 +162,8 @@ class KernelWriter:
                 self(f"{r} = abs({r})")
         details = "None" if explain is not None else "{}"
         ex = self.const(explain) if explain is not None else "None"
-        pool = "pool" if explain is not None else "None"
         self(f"lines.append(_Line({policy.id!r}, {self.const(policy.label)}, {r}, "
-             f"{(type or policy.line_type)!r}, {details}, {ex}, {pool}, {at}))")
+             f"{(type or policy.line_type)!r}, {details}, {ex}, {captured}))")
         self(f"total = e['total'] = total + {r}")
         pid = repr(policy.id)
         if policy.id in self._lined:
@@ -200,7 +213,6 @@ def compile_kernel(policies: Sequence[Compiled], rounding: Rounding) -> Kernel:
               "    step = 0",
               "    try:",
               "        e = s.env",
-              "        pool = s.pool",
               "        lines = s.lines",
               "        values = s.values",
               "        total = s.total",  # the running total, kept in a local

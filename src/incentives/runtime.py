@@ -98,7 +98,7 @@ def _all_money(value: Any, places: Decimal) -> Any:
     return value
 
 
-def _given(details: dict[str, Any], at: int) -> dict[str, Any]:
+def _given(details: dict[str, Any]) -> dict[str, Any]:
     """The "lazy" form of details given as they are: the details themselves."""
     return details
 
@@ -161,18 +161,19 @@ class Line:
     """One amount a policy contributes to a payee's pay, with its explanation.
 
     ``details`` is the data that explains the amount (the basis, the slices of a
-    tier table, a scorecard's rows...). A policy may give it *lazily*: it puts
-    the values it used in its payee's ``pool`` (a list shared by the payee's
-    lines) starting at ``at``, and ``explain(pool, at)`` builds the details the
-    first time they are read. (A team policy's ``pool`` is instead what it
-    found for the whole group, shared by the members' lines, and ``at`` the
-    member's index in it.) Most runs only need amounts and totals, so the
-    explanation of a line nobody reads is never built, and a payee's captured
-    values cost one list rather than a container per line. Reading the details
-    gives what building them when the line was made would have.
+    tier table, a scorecard's rows...). A policy may give it *lazily*: it keeps
+    the values it used in a small record of its own (``captured``: a named tuple
+    such as a tier line's ``TierCapture(basis=..., factor=..., ...)``, or, from
+    a kernel, that record's values in the order of its fields, which the policy
+    reads as the record), and ``explain(captured)`` builds the details the first
+    time they are read. (A team policy's line captures the member's index, and
+    its ``explain`` is the policy's explanation bound to what it found for the
+    whole group, shared by the members' lines.) Most runs only need amounts and
+    totals, so the explanation of a line nobody reads is never built. Reading
+    the details gives what building them when the line was made would have.
     """
 
-    __slots__ = ("_at", "_details", "_explain", "_pool", "amount", "label", "policy", "type")
+    __slots__ = ("_captured", "_details", "_explain", "amount", "label", "policy", "type")
 
     def __init__(
         self,
@@ -181,9 +182,8 @@ class Line:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
-        explain: Callable[[Any, int], dict[str, Any]] | None = None,
-        pool: Any = None,
-        at: int = 0,
+        explain: Callable[[Any], dict[str, Any]] | None = None,
+        captured: Any = None,
     ) -> None:
         self.policy = policy
         self.label = label
@@ -192,13 +192,18 @@ class Line:
         if explain is None and details:
             # given as they are: their money values are written out when first read
             self._details: dict[str, Any] | None = None
-            self._explain: Callable[[Any, int], dict[str, Any]] | None = _given
-            self._pool: Any = details
+            self._explain: Callable[[Any], dict[str, Any]] | None = _given
+            self._captured: Any = details
         else:
             self._details = {} if details is None and explain is None else details
             self._explain = explain
-            self._pool = pool
-        self._at = at
+            self._captured = captured
+
+    @property
+    def captured(self) -> Any:
+        """The record the policy captured to explain the line (``None`` once the
+        details are built, or when they were given as they are)."""
+        return None if self._explain is _given else self._captured
 
     @property
     def details(self) -> dict[str, Any]:
@@ -209,14 +214,14 @@ class Line:
             # built in the plans' arithmetic context, whatever the caller's is
             with decimal.localcontext(CONTEXT):
                 d = self._details = money_details(
-                    self._explain(self._pool, self._at), self.amount)  # type: ignore[misc]
-            self._explain = self._pool = None
+                    self._explain(self._captured), self.amount)  # type: ignore[misc]
+            self._explain = self._captured = None
         return d
 
     @details.setter
     def details(self, value: dict[str, Any]) -> None:
         self._details = value
-        self._explain = self._pool = None
+        self._explain = self._captured = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Line):
@@ -272,7 +277,7 @@ class PeriodContext:
 class PayeeState:
     """One payee's evaluation in progress."""
 
-    __slots__ = ("env", "error", "flags", "ledger", "lines", "payee", "pool", "record", "titles",
+    __slots__ = ("env", "error", "flags", "ledger", "lines", "payee", "record", "titles",
                  "total", "values")
 
     def __init__(self, record: Record, env: dict[str, Any]) -> None:
@@ -281,8 +286,6 @@ class PayeeState:
         self.payee: str = record.payee
         self.env = env
         self.lines: list[Line] = []
-        #: the values this payee's lines captured to explain themselves later (see Line)
-        self.pool: list[Any] = []
         self.titles: list[str] = []
         self.flags: list[str] = []
         self.values: dict[str, Any] = {}
@@ -297,16 +300,15 @@ class PayeeState:
         amount: Decimal,
         type: str,
         details: dict[str, Any] | None = None,
-        explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
-        at: int = 0,
+        explain: Callable[[Any], dict[str, Any]] | None = None,
+        captured: Any = None,
     ) -> Line:
         """Append a line (already rounded) and update ``total`` and the policy's name.
 
-        The details are given as they are, or lazily: ``explain(self.pool, at)``
+        The details are given as they are, or lazily: ``explain(captured)``
         (see :class:`Line`).
         """
-        line = Line(policy, label, amount, type, details, explain,
-                    self.pool if explain is not None else None, at)
+        line = Line(policy, label, amount, type, details, explain, captured)
         self.lines.append(line)
         self.total += amount
         env = self.env

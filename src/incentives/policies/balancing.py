@@ -50,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from operator import attrgetter, neg, sub
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -118,6 +118,26 @@ class Balance(TeamPolicy):
 _PAYEE = attrgetter("payee")
 
 
+class BalanceFound(NamedTuple):
+    """What a balancing found for a group, shared by its members' lines (each explained
+    from it and the member's index)."""
+
+    #: each member's amount before balancing
+    before: list[Decimal]
+    #: each member's amount after (rounded, adding up to the same total)
+    after: list[Decimal]
+    #: the group's mean
+    mean: Decimal
+    #: each member's exact amount after, before rounding
+    exact: list[Decimal]
+    #: how: ``{"k": k}`` (scale about the mean), else the factor and who is held
+    info: dict[str, Any]
+    #: the bounds that could not be met
+    unmet: list[str]
+    #: the spreads before and after, figured when first needed
+    spreads: dict[str, Any]
+
+
 class _CompiledBalance(TeamCompiled):
     line_type = "adjustment"
 
@@ -175,27 +195,29 @@ class _CompiledBalance(TeamCompiled):
             raise InfeasibleError(exc.message, group=group) from None
         # what every member's details are built from, when first read
         spreads: dict[str, Any] = {}  # figured when first needed
-        found = (before, after, m, exact, info, unmet, spreads)
+        found = BalanceFound(before, after, m, exact, info, unmet, spreads)
         self.group_lines(members, list(map(sub, after, before)), self.details, found)
 
-    def details(self, found: Any, i: int) -> dict[str, Any]:
+    def details(self, found: BalanceFound, i: int) -> dict[str, Any]:
         """Member ``i``'s details from what :meth:`apply_group` found for the group."""
-        before, after, m, exact, info, unmet, spreads = found
+        info, spreads, m = found.info, found.spreads, found.mean
         spec = self.spec
         if not spreads:  # figured once for the whole group, shared by its members
-            spreads.update(before=spread_figures(before), after=spread_figures(after))
+            spreads.update(before=spread_figures(found.before),
+                           after=spread_figures(found.after))
         details: dict[str, Any] = {
-            "method": spec.method, "of": spec.of, "before": before[i], "after": after[i],
-            "mean": m, "bounds": _bounds(spec, m), "exact": exact[i],
-            "spread_before": spreads["before"], "spread_after": spreads["after"],
+            "method": spec.method, "of": spec.of, "before": found.before[i],
+            "after": found.after[i], "mean": m, "bounds": _bounds(spec, m),
+            "exact": found.exact[i], "spread_before": spreads["before"],
+            "spread_after": spreads["after"],
         }
         if "k" in info:
             details["k"] = info["k"]
         else:
             details["factor"] = info["factor"]
             details["held_at"] = info["held_at"][i]
-        if unmet:
-            details["unmet"] = unmet
+        if found.unmet:
+            details["unmet"] = found.unmet
         return details
 
     def _k(self, b: list[Decimal], m: Decimal, group: str | None) -> tuple[Decimal, list[str]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
@@ -404,7 +405,10 @@ class Compiled:
         in the same order. Return False (the default) to be called as it is.
 
         The code runs with ``s`` (the :class:`PayeeState`), ``e`` (its
-        environment), ``pool``, ``lines`` and ``values`` (its lists) in scope.
+        environment), ``lines`` and ``values`` in scope. A line explained lazily
+        captures the values it used by the fields of the policy's record, as
+        :meth:`apply` does (:meth:`KernelWriter.record
+        <incentives.kernel.KernelWriter.record>`).
         """
         return False
 
@@ -420,13 +424,14 @@ class Compiled:
 
     def line(self, s: PayeeState, amount: Decimal, details: dict[str, Any] | None = None,
              *, type: str | None = None,
-             explain: Callable[[list[Any], int], dict[str, Any]] | None = None,
-             at: int = 0) -> Decimal:
+             explain: Callable[[Any], dict[str, Any]] | None = None,
+             captured: Any = None) -> Decimal:
         """Round ``amount`` once and add it as this policy's line; return it rounded.
 
-        ``details`` explain the amount; or, lazily, ``explain(s.pool, at)`` builds
-        them when first read, from the values the policy put in the payee's pool
-        from ``at`` on (see :class:`~incentives.Line`).
+        ``details`` explain the amount; or, lazily, ``explain(captured)`` builds
+        them when first read, from the policy's record of the values it used (a
+        named tuple, or its values in the order of its fields; see
+        :class:`~incentives.Line`).
         """
         if amount.__class__ is not Decimal or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
             amount = checked_amount(amount)
@@ -436,7 +441,7 @@ class Compiled:
             rounded = abs(rounded) if self._zero is None else self._zero  # never "-0.00"
         # PayeeState.add_line, written out: this runs for every line of every payee
         s.lines.append(Line(self.id, self.label, rounded, type or self.line_type, details,
-                            explain, s.pool if explain is not None else None, at))
+                            explain, captured))
         total = s.total = s.total + rounded
         env = s.env
         env["total"] = total
@@ -448,11 +453,14 @@ class Compiled:
                     explain: Callable[[Any, int], dict[str, Any]], found: Any) -> None:
         """A team policy's lines, one for each of a group's ``states``: state ``i`` gets
         ``amounts[i]``, explained lazily by ``explain(found, i)``, where ``found`` is
-        what the policy found for the whole group (shared by its members' lines, not
-        copied into each payee's pool). Otherwise what :meth:`line` does, and the
-        policy's name is set to the member's line (one line a member)."""
+        the policy's record of what it found for the whole group (one record, shared
+        by its members' lines, not copied for each): each line captures its member's
+        index ``i``, and explains itself by ``functools.partial(explain, found)``.
+        Otherwise what :meth:`line` does, and the policy's name is set to the
+        member's line (one line a member)."""
         pid, label, line_type = self.id, self.label, self.line_type
         q, mode, zero = self._quantum, self._mode, self._zero
+        explain_member = partial(explain, found)  # one for the group
         for i, (s, amount) in enumerate(zip(states, amounts, strict=True)):
             if (amount.__class__ is not Decimal or not amount.is_finite()
                     or amount.adjusted() >= MAX_DIGITS):
@@ -460,7 +468,7 @@ class Compiled:
             rounded = amount.quantize(q, mode, CONTEXT) if q is not None else self.round(amount)
             if not rounded:
                 rounded = abs(rounded) if zero is None else zero  # never "-0.00"
-            s.lines.append(Line(pid, label, rounded, line_type, None, explain, found, i))
+            s.lines.append(Line(pid, label, rounded, line_type, None, explain_member, i))
             total = s.total = s.total + rounded
             env = s.env
             env["total"] = total

@@ -9,9 +9,9 @@ Decimal('4000.00')
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import model_validator
 
@@ -59,6 +59,19 @@ class BasePay(PolicyBase):
         return _CompiledBasePay(self, ctx)
 
 
+class BasePayCapture(NamedTuple):
+    """What a base pay line is explained from (captured when it is made)."""
+
+    #: the table key looked up (the values of ``by``), or None for an ``amount``
+    key: tuple[str, ...] | None
+    #: the full amount, before proration
+    full: Decimal
+    #: the proration factor, or None when not prorated
+    factor: Decimal | None
+    #: the values of the proration formula's names, or None when not prorated
+    prorate_values: tuple[Any, ...] | None
+
+
 class _CompiledBasePay(Compiled):
     line_type = "base"
 
@@ -94,16 +107,13 @@ class _CompiledBasePay(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         key, full = self.full_amount(env)
-        pool = s.pool
-        at = len(pool)
         if self.prorate is None:
-            pool += (key, full, None)
-            self.line(s, full, explain=self.details, at=at)
+            self.line(s, full, explain=self.details,
+                      captured=BasePayCapture(key, full, None, None))
             return
         factor = self.prorate.fn(env)
-        pool += (key, full, factor)
-        self.prorate.capture(env, pool)
-        self.line(s, full * factor, explain=self.details, at=at)
+        self.line(s, full * factor, explain=self.details,
+                  captured=BasePayCapture(key, full, factor, self.prorate.capture(env)))
 
     def emit(self, w: KernelWriter) -> bool:
         key, full = w.temp("key"), w.temp("full")
@@ -117,15 +127,14 @@ class _CompiledBasePay(Compiled):
                 w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
         else:
             w(f"{key}, {full} = {w.const(self.full_amount)}(e)")
-        at = w.start()
         if self.prorate is None:
-            w(f"pool += ({key}, {full}, None)")
-            w.line(self, full, explain=self.details, at=at)
+            w.line(self, full, explain=self.details, captured=w.record(
+                BasePayCapture, key=key, full=full, factor="None", prorate_values="None"))
             return True
         factor = w.evaluate(self.prorate)
-        w(f"pool += ({key}, {full}, {factor})")
-        w.capture(self.prorate)
-        w.line(self, f"{full} * {factor}", explain=self.details, at=at)
+        values = w.capture(self.prorate)
+        w.line(self, f"{full} * {factor}", explain=self.details, captured=w.record(
+            BasePayCapture, key=key, full=full, factor=factor, prorate_values=values))
         return True
 
     def full_amount(self, env: dict[str, Any]) -> tuple[tuple[str, ...] | None, Decimal]:
@@ -147,19 +156,20 @@ class _CompiledBasePay(Compiled):
             full = found
         return key, full
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        key, full, factor = pool[at:at + 3]
+        c = BasePayCapture._make(captured)
         details: dict[str, Any] = {}
         if self.amount is not None:
             details["formula"] = self.amount.source
         else:
-            details["lookup"] = dict(zip(self.by, key, strict=True))
-        details["full_amount"] = full
+            details["lookup"] = dict(zip(self.by, c.key or (), strict=True))
+        details["full_amount"] = c.full
         if self.prorate is not None:
+            assert c.prorate_values is not None
             details["prorate"] = {"formula": self.prorate.source,
-                                  "substituted": self.prorate.substituted(pool, at + 3),
-                                  "factor": factor}
+                                  "substituted": self.prorate.substituted(c.prorate_values),
+                                  "factor": c.factor}
         return details
 
 

@@ -12,8 +12,9 @@ Decimal('5000.00')
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..money import ZERO
 from ..runtime import Line, PayeeState
@@ -39,6 +40,17 @@ class Cap(PolicyBase):
         return _CompiledCap(self, ctx)
 
 
+class CapCapture(NamedTuple):
+    """What a cap line is explained from (captured when it is made)."""
+
+    #: the cap
+    limit: Decimal
+    #: what was capped (``of``), before the cap
+    before: Decimal
+    #: the values of the limit formula's names
+    limit_values: tuple[Any, ...]
+
+
 class _CompiledCap(Compiled):
     line_type = "cap"
 
@@ -51,28 +63,25 @@ class _CompiledCap(Compiled):
         env = s.env
         limit = self.limit(env)
         current = self.of(env)
-        at = len(s.pool)
-        s.pool += (limit, current)
-        self.limit.capture(env, s.pool)
-        self.line(s, limit - current if current > limit else ZERO, explain=self.details, at=at)
+        self.line(s, limit - current if current > limit else ZERO, explain=self.details,
+                  captured=CapCapture(limit, current, self.limit.capture(env)))
 
     def emit(self, w: KernelWriter) -> bool:
         limit = w.evaluate(self.limit)
         current = w.evaluate(self.of)
-        at = w.start()
-        w(f"pool += ({limit}, {current})")
-        w.capture(self.limit)
+        values = w.capture(self.limit)
         w.line(self, f"{limit} - {current} if {current} > {limit} else _ZERO",
-               explain=self.details, at=at)
+               explain=self.details, captured=w.record(
+                   CapCapture, limit=limit, before=current, limit_values=values))
         return True
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        limit, current = pool[at:at + 2]
-        details: dict[str, Any] = {"limit": limit, "limit_formula": self.limit.source,
-                                   "of": self.of.source, "before": current}
+        c = CapCapture._make(captured)
+        details: dict[str, Any] = {"limit": c.limit, "limit_formula": self.limit.source,
+                                   "of": self.of.source, "before": c.before}
         if self.limit.constant is None:
-            details["limit_substituted"] = self.limit.substituted(pool, at + 2)
+            details["limit_substituted"] = self.limit.substituted(c.limit_values)
         return details
 
 

@@ -21,9 +21,9 @@ not paid (the others are).
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -64,6 +64,41 @@ class ChurnPenalty(PolicyBase):
         return _CompiledChurn(self, ctx)
 
 
+class LostCustomer(NamedTuple):
+    """One lost customer of a churn penalty line, as it was charged."""
+
+    #: the event's ``id`` (None when it has none)
+    id: Any
+    #: the event's reason (None when it has none)
+    reason: Any
+    #: the penalty for the customer, or None when the reason is exempt
+    amount: Decimal | None
+    #: the values of ``per_customer``'s names (None when exempt)
+    values: tuple[Any, ...] | None
+
+
+class ChurnCapture(NamedTuple):
+    """What a churn penalty line is explained from (captured when it is made)."""
+
+    #: each lost customer, in the order of the record's events (a kernel captures each
+    #: one's values in the order of LostCustomer's fields)
+    customers: tuple[LostCustomer, ...]
+    #: the penalty before any cap (and before what was carried in)
+    uncapped: Decimal
+    #: the penalty carried in from earlier periods (carry_forward), or None
+    carried_in: Decimal | None
+    #: the cap, or None without one
+    limit: Decimal | None
+    #: how much the penalty was above the cap, or None when it was not
+    above: Decimal | None
+    #: what is carried to the next period (carry_forward), or None
+    carried_forward: Decimal | None
+    #: what the cap forgave, or None
+    forgiven: Decimal | None
+    #: the values of the cap formula's names, or None without a cap
+    cap_values: tuple[Any, ...] | None
+
+
 class _CompiledChurn(Compiled):
     line_type = "penalty"
 
@@ -92,24 +127,20 @@ class _CompiledChurn(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         per_customer = self.per_customer
-        # in the payee's pool: the number of lost customers, then for each its id,
-        # reason, penalty (None: exempt) and the formula's values, then the totals
-        pool = s.pool
-        at = len(pool)
         events = s.record.events.get(self.events, ())
-        pool.append(len(events))
+        lost: list[LostCustomer] = []
         total = ZERO
         for event in events:
             reason = event.get(self.reason_field)
             if reason in self.exempt:
-                pool += (event.get("id"), reason, None)
+                lost.append(LostCustomer(event.get("id"), reason, None, None))
             else:
                 scope = ChainMap(event, env)
                 amount: Decimal = per_customer(scope)
                 if amount < ZERO:
                     self.would_pay(event, events, amount)
-                pool += (event.get("id"), reason, amount)
-                per_customer.capture(scope, pool)
+                lost.append(LostCustomer(event.get("id"), reason, amount,
+                                         per_customer.capture(scope)))
                 total += amount
         uncapped = total
         carried_in = limit = above = carried_forward = forgiven = None
@@ -133,36 +164,41 @@ class _CompiledChurn(Compiled):
                 s.ledger[self.id] = {"carried": str(carried_forward)}
             else:
                 s.ledger.pop(self.id, None)
-        pool += (uncapped, carried_in, limit, above, carried_forward, forgiven)
-        if self.cap is not None:
-            self.cap.capture(env, pool)
-        self.line(s, -total, explain=self.details, at=at)
+        self.line(s, -total, explain=self.details, captured=ChurnCapture(
+            tuple(lost), uncapped, carried_in, limit, above, carried_forward, forgiven,
+            self.cap.capture(env) if self.cap is not None else None))
 
     def emit(self, w: KernelWriter) -> bool:
         if self.carry:  # a carried penalty goes through the ledger: called as it is
             return False
-        at = w.start()
-        events, total = w.temp("events"), w.temp("t")
+        events, total, lost = w.temp("events"), w.temp("t"), w.temp("lost")
         w(f"{events} = s.record.events.get({self.events!r}, ())")
-        w(f"pool.append(len({events}))")
+        w(f"{lost} = []")
         w(f"{total} = _ZERO")
         per_customer = w.const(self.per_customer)
         with w.block(f"for event in {events}"):
             w(f"reason = event.get({self.reason_field!r})")
             with w.block(f"if reason in {w.const(self.exempt)}"):
-                w('pool += (event.get("id"), reason, None)')
+                w(f"{lost}.append(" + w.record(LostCustomer, id='event.get("id")',
+                                              reason="reason", amount="None",
+                                              values="None") + ")")
             with w.block("else"):
                 w(f"scope = {w.const(ChainMap)}(event, e)")
                 w(f"amount = {per_customer}(scope)")
                 with w.block("if amount < _ZERO"):
                     w(f"{w.const(self.would_pay)}(event, {events}, amount)")
-                w('pool += (event.get("id"), reason, amount)')
-                w(f"{w.const(self.per_customer.capture)}(scope, pool)")
+                values = f"{w.const(self.per_customer.capture)}(scope)"
+                w(f"{lost}.append(" + w.record(LostCustomer, id='event.get("id")',
+                                              reason="reason", amount="amount",
+                                              values=values) + ")")
                 w(f"{total} = {total} + amount")
         uncapped = w.temp("uncapped")
         w(f"{uncapped} = {total}")
+        customers = f"{w.const(tuple)}({lost})"
         if self.cap is None:
-            w(f"pool += ({uncapped}, None, None, None, None, None)")
+            captured = w.record(ChurnCapture, customers=customers, uncapped=uncapped,
+                                carried_in="None", limit="None", above="None",
+                                carried_forward="None", forgiven="None", cap_values="None")
         else:
             limit, above, forgiven = w.temp("limit"), w.temp("above"), w.temp("forgiven")
             value = w.evaluate(self.cap)
@@ -172,9 +208,11 @@ class _CompiledChurn(Compiled):
                 w(f"{above} = {total} - {limit}")
                 w(f"{forgiven} = {total} - {limit}")
                 w(f"{total} = {limit}")
-            w(f"pool += ({uncapped}, None, {limit}, {above}, None, {forgiven})")
-            w.capture(self.cap)
-        w.line(self, f"-{total}", explain=self.details, at=at)
+            captured = w.record(ChurnCapture, customers=customers, uncapped=uncapped,
+                                carried_in="None", limit=limit, above=above,
+                                carried_forward="None", forgiven=forgiven,
+                                cap_values=w.capture(self.cap))
+        w.line(self, f"-{total}", explain=self.details, captured=captured)
         return True
 
     def would_pay(self, event: dict[str, Any], events: Any, amount: Decimal) -> None:
@@ -188,38 +226,35 @@ class _CompiledChurn(Compiled):
             f"(per_customer {self.per_customer.source!r}), below zero; a penalty never "
             "raises pay", field=f"events.{self.events}[{i}]")
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
+        c = ChurnCapture._make(captured)
         customers: list[dict[str, Any]] = []
-        width = len(self.per_customer.names)
-        i = at + 1
-        for _ in range(pool[at]):
-            event_id, reason, amount = pool[i:i + 3]
-            row: dict[str, Any] = {"id": event_id, "reason": reason}
-            if amount is None:
+        for lost in map(LostCustomer._make, c.customers):
+            row: dict[str, Any] = {"id": lost.id, "reason": lost.reason}
+            if lost.amount is None:
                 row.update(amount=ZERO, exempt=True)
-                i += 3
             else:
+                assert lost.values is not None
                 row.update(formula=self.per_customer.source,
-                           substituted=self.per_customer.substituted(pool, i + 3),
-                           amount=amount)
-                i += 3 + width
+                           substituted=self.per_customer.substituted(lost.values),
+                           amount=lost.amount)
             customers.append(row)
-        uncapped, carried_in, limit, above, carried_forward, forgiven = pool[i:i + 6]
-        details: dict[str, Any] = {"customers": customers, "uncapped": uncapped}
-        if carried_in is not None:
-            details["carried_in"] = carried_in
-        if limit is not None:
+        details: dict[str, Any] = {"customers": customers, "uncapped": c.uncapped}
+        if c.carried_in is not None:
+            details["carried_in"] = c.carried_in
+        if c.limit is not None:
             assert self.cap is not None
-            details["cap"] = limit
+            assert c.cap_values is not None
+            details["cap"] = c.limit
             details["cap_formula"] = self.cap.source
-            details["cap_substituted"] = self.cap.substituted(pool, i + 6)
-            if above is not None:
-                details["above_cap"] = above
-                if carried_forward is not None:
-                    details["carried_forward"] = carried_forward
+            details["cap_substituted"] = self.cap.substituted(c.cap_values)
+            if c.above is not None:
+                details["above_cap"] = c.above
+                if c.carried_forward is not None:
+                    details["carried_forward"] = c.carried_forward
                 else:
-                    details["forgiven"] = forgiven
+                    details["forgiven"] = c.forgiven
         return details
 
 

@@ -15,7 +15,8 @@ Decimal('1500.00')
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -63,6 +64,17 @@ class SumOf(_Combine):
     type: Literal["sum_of"] = "sum_of"
 
 
+class CombineCapture(NamedTuple):
+    """What a combination's line is explained from (captured when it is made)."""
+
+    #: each child's amount, by the child's id
+    amounts: dict[str, Decimal]
+    #: the children's own lines (each explains itself)
+    lines: list[Line]
+    #: the child whose amount was taken (larger_of, smaller_of), or None
+    chosen: str | None
+
+
 class _CompiledCombine(Compiled):
     line_type = "combined"
 
@@ -99,20 +111,18 @@ class _CompiledCombine(Compiled):
                 s.env[k] = v
         for k, v in amounts.items():
             s.env[k] = v
-        at = len(s.pool)
-        s.pool += (amounts, scratch.lines, chosen[0] if chosen else None)
-        self.line(s, amount, explain=self.details, at=at)
+        self.line(s, amount, explain=self.details, captured=CombineCapture(
+            amounts, scratch.lines, chosen[0] if chosen else None))
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, c: CombineCapture) -> dict[str, Any]:
         """The line's details: the rule, each child's amount and its own working."""
-        amounts, lines, chosen = pool[at:at + 3]
-        details: dict[str, Any] = {"rule": self.kind, "children": amounts}
+        details: dict[str, Any] = {"rule": self.kind, "children": c.amounts}
         # each child's own working, for statements
         details["workings"] = {
             line.policy: {"type": line.type, "amount": line.amount, "details": line.details}
-            for line in lines}
-        if chosen is not None:
-            details["chosen"] = chosen
+            for line in c.lines}
+        if c.chosen is not None:
+            details["chosen"] = c.chosen
         return details
 
 

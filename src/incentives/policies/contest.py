@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -95,6 +95,33 @@ class Contest(TeamPolicy):
 
     def compile(self, ctx: CompileContext) -> TeamCompiled:
         return _CompiledContest(self, ctx)
+
+
+class ContestFound(NamedTuple):
+    """What a contest found for a group, shared by its entrants' lines (each explained
+    from it and the entrant's index). Each list holds one item per entrant."""
+
+    #: each entrant's score
+    scores: list[Decimal]
+    #: each entrant's threshold (None without one)
+    thresholds: list[Decimal | None]
+    #: each entrant's prize
+    amounts: list[Decimal]
+    #: each entrant's rank (tied entrants share the rank of their block's first
+    #: position), or None when it did not qualify
+    ranks: list[int | None]
+    #: each entrant's position (1 for the first), or None when it did not qualify
+    positions: list[int | None]
+    #: what else explains each entrant's place (a tie, the keys that broke it), or None
+    extras: list[dict[str, Any] | None]
+    #: the indexes of the entrants who qualified
+    qualified: list[int]
+    #: how many qualified
+    participants: int
+    #: whether enough qualified for the prizes to be paid
+    pays: bool
+    #: what the details of the whole group share, worked out when first needed
+    shared: dict[str, Any]
 
 
 class _CompiledContest(TeamCompiled):
@@ -179,8 +206,11 @@ class _CompiledContest(TeamCompiled):
         prizes = self._position_prizes(n, period) if n else []
         # per entrant (by index): the prize, and where it was placed among the qualified
         # (rank, position, what else explains it); None for those who did not qualify
-        amounts = [ZERO] * len(entrants)
-        placed: list[tuple[int, int, dict[str, Any] | None] | None] = [None] * len(entrants)
+        k = len(entrants)
+        found = ContestFound(scores, thresholds, amounts=[ZERO] * k, ranks=[None] * k,
+                             positions=[None] * k, extras=[None] * k, qualified=qualified,
+                             participants=n, pays=pays, shared={})
+        amounts, ranks, positions = found.amounts, found.ranks, found.positions
         # ties on the score alone (for share / best); with keys every position is its own
         at = [qualified[i] for i in ranked.index]  # the entrant at each position
         if spec.ties != "keys":
@@ -189,23 +219,22 @@ class _CompiledContest(TeamCompiled):
                     p = block[0]
                     if pays and prizes[p]:
                         amounts[at[p]] = prizes[p]
-                    placed[at[p]] = (p + 1, p + 1, None)
+                    ranks[at[p]] = positions[at[p]] = p + 1
                 else:
-                    self._tie(block, ranked, prizes, pays, at, amounts, placed)
+                    self._tie(block, ranked, prizes, at, found)
         else:
             for p in range(n):
                 if pays and prizes[p]:
                     amounts[at[p]] = prizes[p]
-                placed[at[p]] = (p + 1, p + 1, {"keys": [str(v) for v in ranked.values[p]]})
+                ranks[at[p]] = positions[at[p]] = p + 1
+                found.extras[at[p]] = {"keys": [str(v) for v in ranked.values[p]]}
         rank_name = f"{self.id}_rank"
-        for s, where in zip(entrants, placed, strict=True):
-            if where is not None:
-                s.env[rank_name] = s.values[rank_name] = whole(where[0])
+        for s, rank_of in zip(entrants, ranks, strict=True):
+            if rank_of is not None:
+                s.env[rank_name] = s.values[rank_name] = whole(rank_of)
             else:
                 s.env[rank_name] = ZERO
         # the details (with each one's gap to the next prize) are built when first read
-        shared: dict[str, Any] = {}  # what the details of the whole group share
-        found = (scores, thresholds, amounts, placed, qualified, n, pays, shared)
         self.group_lines(entrants, amounts, self.details, found)
 
     def _weakest_above(self, scores: list[Decimal], amounts: list[Decimal],
@@ -225,11 +254,12 @@ class _CompiledContest(TeamCompiled):
                     min(weakest, group_weakest) if desc else max(weakest, group_weakest))
         return weakest_above
 
-    def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], pays: bool,
-             at: list[int], amounts: list[Decimal],
-             placed: list[tuple[int, int, dict[str, Any] | None] | None]) -> None:
-        """Settle a tie on the score among the positions ``block`` (share or best)."""
+    def _tie(self, block: list[int], ranked: Ranked, prizes: list[Decimal], at: list[int],
+             found: ContestFound) -> None:
+        """Settle a tie on the score among the positions ``block`` (share or best): the
+        tied entrants' prizes and places, in ``found``."""
         spec = self.spec
+        pays = found.pays
         payees = [ranked.members[p].payee for p in block]
         positions = [p + 1 for p in block]
         block_prizes = [prizes[p] for p in block]
@@ -250,41 +280,44 @@ class _CompiledContest(TeamCompiled):
                 if spec.ties == "share":
                     tie["pooled"] = sum(block_prizes, ZERO)
                 extra = {"tie": tie}
-            amounts[at[p]] = share
-            placed[at[p]] = (block[0] + 1, p + 1, extra)
+            e = at[p]
+            found.amounts[e] = share
+            found.ranks[e], found.positions[e], found.extras[e] = block[0] + 1, p + 1, extra
 
-    def details(self, found: Any, i: int) -> dict[str, Any]:
+    def details(self, found: ContestFound, i: int) -> dict[str, Any]:
         """Entrant ``i``'s details from what :meth:`apply_group` found for the group."""
         spec = self.spec
         desc = spec.order == "desc"
-        scores, thresholds, amounts, placings, qualified, n, pays, shared = found
+        n, shared = found.participants, found.shared
         weakest_above = shared.get("weakest_above")
         if weakest_above is None:  # worked out once for the group, when first needed
             weakest_above = shared["weakest_above"] = self._weakest_above(
-                scores, amounts, qualified)
-        sc, t, placed = scores[i], thresholds[i], placings[i]
+                found.scores, found.amounts, found.qualified)
+        sc, t, rank_of = found.scores[i], found.thresholds[i], found.ranks[i]
         # the gap to the next prize: to the weakest score paid more (to qualifying first)
-        target = weakest_above[amounts[i]]
+        target = weakest_above[found.amounts[i]]
         gap: Decimal | None = None
         if target is not None:
             gap = target - sc if desc else sc - target
             if gap < ZERO:
                 gap = ZERO
-        if placed is None:
+        if rank_of is None:
+            assert t is not None  # only a threshold leaves an entrant unplaced
             short = t - sc if desc else sc - t
             if gap is not None and short > gap:
                 gap = short
         details: dict[str, Any] = {"score": sc, "order": spec.order, "threshold": t,
-                                   "qualified": placed is not None, "participants": n,
+                                   "qualified": rank_of is not None, "participants": n,
                                    "min_participants": spec.min_participants}
-        if placed is not None:
-            details["rank"], details["position"], extra = placed
+        if rank_of is not None:
+            details["rank"], details["position"] = rank_of, found.positions[i]
+            extra = found.extras[i]
             if extra:
                 details.update(extra)
         else:
             details["rank"] = None
-            details["gap_to_qualify"] = t - sc if spec.order == "desc" else sc - t
-        if not pays and n:
+            details["gap_to_qualify"] = short
+        if not found.pays and n:
             details["not_paid"] = (f"{n} qualified, fewer than the minimum of "
                                    f"{spec.min_participants}")
         details["gap_to_next_prize"] = gap

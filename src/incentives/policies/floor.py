@@ -25,10 +25,10 @@ published as ``<id>_balance``. See :mod:`incentives.ledger` for the state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -83,6 +83,17 @@ def _end(period: str) -> dt.date:
     return parse_period(period)[1]
 
 
+class FloorCapture(NamedTuple):
+    """What a (non-recoverable) floor line is explained from (captured when it is made)."""
+
+    #: the floor
+    floor: Decimal
+    #: what was floored (``of``), before the top-up
+    before: Decimal
+    #: the values of the floor formula's names
+    floor_values: tuple[Any, ...]
+
+
 class _CompiledFloor(Compiled):
     line_type = "floor_top_up"
 
@@ -110,32 +121,27 @@ class _CompiledFloor(Compiled):
         env = s.env
         floor = self._amount(env)
         current = self._of(env)
-        pool = s.pool
-        at = len(pool)
-        pool += (floor, current)
-        self.amount.capture(env, pool)
-        self.line(s, floor - current if current < floor else ZERO,
-                  explain=self._explain, at=at)
+        self.line(s, floor - current if current < floor else ZERO, explain=self._explain,
+                  captured=FloorCapture(floor, current, self.amount.capture(env)))
 
     def emit(self, w: KernelWriter) -> bool:
         if self.recoverable:
             return False
         floor = w.evaluate(self.amount)
         current = w.evaluate(self.of)
-        at = w.start()
-        w(f"pool += ({floor}, {current})")
-        w.capture(self.amount)
+        values = w.capture(self.amount)
         w.line(self, f"{floor} - {current} if {current} < {floor} else _ZERO",
-               explain=self._explain, at=at)
+               explain=self._explain, captured=w.record(
+                   FloorCapture, floor=floor, before=current, floor_values=values))
         return True
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """A (non-recoverable) floor line's details from the values it was made with."""
-        floor, current = pool[at:at + 2]
-        details: dict[str, Any] = {"floor": floor, "floor_formula": self.amount.source,
-                                   "of": self.of.source, "before": current}
+        c = FloorCapture._make(captured)
+        details: dict[str, Any] = {"floor": c.floor, "floor_formula": self.amount.source,
+                                   "of": self.of.source, "before": c.before}
         if self.amount.constant is None:
-            details["floor_substituted"] = self.amount.substituted(pool, at + 2)
+            details["floor_substituted"] = self.amount.substituted(c.floor_values)
         return details
 
     def skip(self, s: PayeeState) -> None:

@@ -40,21 +40,18 @@ class _CompiledFormulaLine(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         amount = self._amount(env)
-        at = len(s.pool)
-        self.amount.capture(env, s.pool)
-        self.line(s, amount, explain=self._explain, at=at)
+        # captured: the values of the formula's names (its own record, Formula.capture)
+        self.line(s, amount, explain=self._explain, captured=self.amount.capture(env))
 
     def emit(self, w: KernelWriter) -> bool:
         amount = w.evaluate(self.amount)
-        at = w.start()
-        w.capture(self.amount)
-        w.line(self, amount, explain=self._explain, at=at)
+        w.line(self, amount, explain=self._explain, captured=w.capture(self.amount))
         return True
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, values: tuple[Any, ...]) -> dict[str, Any]:
         """The line's details from the formula's values captured when it was made."""
         f = self.amount
-        return {"formula": f.source, "substituted": f.substituted(pool, at)}
+        return {"formula": f.source, "substituted": f.substituted(values)}
 
 
 class Value(PolicyBase):

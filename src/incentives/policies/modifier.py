@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -74,6 +74,17 @@ class Modifier(PolicyBase):
         return _CompiledModifier(self, ctx)
 
 
+class ModifierCapture(NamedTuple):
+    """What a modifier line is explained from (captured when it is made)."""
+
+    #: the measure that chose the band
+    measure: Decimal
+    #: what was adjusted (the sum of ``of``)
+    base: Decimal
+    #: the index of the band reached, or None below every band
+    band: int | None
+
+
 class _CompiledModifier(Compiled):
     line_type = "modifier"
 
@@ -90,8 +101,9 @@ class _CompiledModifier(Compiled):
         env = s.env
         base = sum((f(env) for f in self.of), ZERO)
         m = self.measure(env)
-        at = len(s.pool)
-        self.line(s, self.adjust(base, m, s.pool), explain=self.details, at=at)
+        i = self.band(m)
+        self.line(s, self.adjust(base, i), explain=self.details,
+                  captured=ModifierCapture(m, base, i))
 
     def emit(self, w: KernelWriter) -> bool:
         base = w.temp("base")
@@ -99,33 +111,39 @@ class _CompiledModifier(Compiled):
         for f in self.of:
             w(f"{base} = {base} + {w.evaluate(f)}")
         m = w.evaluate(self.measure)
-        at = w.start()
-        amount = w.temp()
-        w(f"{amount} = {w.const(self.adjust)}({base}, {m}, pool)")
-        w.line(self, amount, explain=self.details, at=at)
+        band, amount = w.temp("band"), w.temp()
+        # band(), written out
+        bisect = bisect_right if self.above else bisect_left
+        w(f"{band} = {w.const(bisect)}({w.const(self.starts)}, {m}) - 1")
+        with w.block(f"if {band} < 0"):
+            w(f"{band} = None")
+        w(f"{amount} = {w.const(self.adjust)}({base}, {band})")
+        w.line(self, amount, explain=self.details,
+               captured=w.record(ModifierCapture, measure=m, base=base, band=band))
         return True
 
-    def adjust(self, base: Decimal, m: Decimal, pool: list[Any]) -> Decimal:
-        """The adjustment of ``base`` for the band ``m`` falls in; puts the measure, the
-        base and the band's index (None: below every band) in the pool."""
+    def band(self, m: Decimal) -> int | None:
+        """The index of the band the measure ``m`` falls in (None: below every band)."""
         i = (bisect_right if self.above else bisect_left)(self.starts, m) - 1
-        if i < 0:
-            pool += (m, base, None)
+        return None if i < 0 else i
+
+    def adjust(self, base: Decimal, i: int | None) -> Decimal:
+        """The adjustment of ``base`` in band ``i`` (none below every band)."""
+        if i is None:
             return ZERO
         band = self.bands[i]
-        pool += (m, base, i)
         return (band.factor - ONE) * base + band.add
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        m, base, i = pool[at:at + 3]
-        if i is None:
-            return {"measure": m, "measure_formula": self.measure.source,
-                    "band": None, "of": self.spec_of, "base": base}
-        band = self.bands[i]
-        return {"measure": m, "measure_formula": self.measure.source,
-                "of": self.spec_of, "band": i, "band_label": band.label,
-                "factor": band.factor, "add": band.add, "base": base}
+        c = ModifierCapture._make(captured)
+        if c.band is None:
+            return {"measure": c.measure, "measure_formula": self.measure.source,
+                    "band": None, "of": self.spec_of, "base": c.base}
+        band = self.bands[c.band]
+        return {"measure": c.measure, "measure_formula": self.measure.source,
+                "of": self.spec_of, "band": c.band, "band_label": band.label,
+                "factor": band.factor, "add": band.add, "base": c.base}
 
 
 # ------------------------------------------------------------------ statement

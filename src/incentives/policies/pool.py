@@ -36,11 +36,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import model_validator
 
-from ..allocation import fill, round_to_total
+from ..allocation import Fill, fill, round_to_total
 from ..errors import EvaluationError, InfeasibleError
 from ..formulas import NameType
 from ..money import ZERO
@@ -97,6 +97,26 @@ def _literal(expr: str | None) -> Decimal | None:
 
 
 _PAYEE = attrgetter("payee")
+
+
+class PoolFound(NamedTuple):
+    """What a bonus pool found for a group, shared by its sharers' lines (each explained
+    from it and the sharer's index)."""
+
+    #: the group's pool (rounded)
+    pool: Decimal
+    #: how many share it
+    sharers: int
+    #: the group's aggregates, by name
+    aggregates: dict[str, Decimal]
+    #: each sharer's weight
+    weights: list[Decimal]
+    #: the exact shares, the common factor and who is held at a bound
+    shares: Fill
+    #: each sharer's floor (None without one)
+    floors: list[Decimal | None]
+    #: each sharer's cap (None without one)
+    caps: list[Decimal | None]
 
 
 class _CompiledPool(TeamCompiled):
@@ -174,18 +194,19 @@ class _CompiledPool(TeamCompiled):
             raise InfeasibleError(f"pool {self.id!r} of {pool} among {n}: {exc.message}",
                                   group=group) from None
         # what every sharer's details are built from, when first read
-        found = (pool, n, aggs, weights, shares, floors, caps)
+        found = PoolFound(pool, n, aggs, weights, shares, floors, caps)
         name = f"{self.id}_pool"
         for s in sharers:
             s.env[name] = s.values[name] = pool
         self.group_lines(sharers, paid, self.details, found)
 
-    def details(self, found: Any, i: int) -> dict[str, Any]:
+    def details(self, found: PoolFound, i: int) -> dict[str, Any]:
         """Sharer ``i``'s details from what :meth:`apply_group` found for the group."""
-        amount, n, aggs, weights, shares, floors, caps = found
-        return {"pool": amount, "sharers": n, "aggregates": aggs, "weight": weights[i],
-                "factor": shares.factor, "floor": floors[i], "cap": caps[i],
-                "held_at": shares.held[i], "exact_share": shares.amounts[i]}
+        shares = found.shares
+        return {"pool": found.pool, "sharers": found.sharers, "aggregates": found.aggregates,
+                "weight": found.weights[i], "factor": shares.factor, "floor": found.floors[i],
+                "cap": found.caps[i], "held_at": shares.held[i],
+                "exact_share": shares.amounts[i]}
 
 
 # ------------------------------------------------------------------ statement

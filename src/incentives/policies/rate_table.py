@@ -12,9 +12,9 @@ Decimal('180.00')
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
@@ -77,6 +77,16 @@ class RateTable(PolicyBase):
         return _CompiledRateTable(self, ctx)
 
 
+class ItemUse(NamedTuple):
+    """One item of a rate table line, as it was used (a rate table line captures one
+    for each item of its table, in order)."""
+
+    #: the quantity sold
+    quantity: Decimal
+    #: the rate per unit
+    per_unit: Decimal
+
+
 class _CompiledRateTable(Compiled):
     line_type = "new_business"
 
@@ -96,35 +106,34 @@ class _CompiledRateTable(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         total = ZERO
-        used = s.pool  # quantity and unit rate of each item, in the payee's pool
-        at = len(used)
+        used: list[ItemUse] = []  # the quantity and unit rate of each item
         for _, _, qty_f, unit_f in self.items:
             qty = qty_f.fn(env)
             unit = unit_f.fn(env)
             total += qty * unit
-            used += (qty, unit)
-        self.line(s, total, explain=self.details, at=at)
+            used.append(ItemUse(qty, unit))
+        self.line(s, total, explain=self.details, captured=tuple(used))
 
     def emit(self, w: KernelWriter) -> bool:
         total = w.temp("t")
         w(f"{total} = _ZERO")
-        at = w.start()
+        used = []
         for _, _, qty_f, unit_f in self.items:
             qty = w.evaluate(qty_f)
             unit = w.evaluate(unit_f)
             w(f"{total} = {total} + {qty} * {unit}")
-            w(f"pool += ({qty}, {unit})")
-        w.line(self, total, explain=self.details, at=at)
+            used.append(w.record(ItemUse, quantity=qty, per_unit=unit))
+        w.line(self, total, explain=self.details, captured=f"({', '.join(used)},)")
         return True
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
-        """The line's details (the items sold) from the quantities and rates it used."""
+    def details(self, used: Iterable[Iterable[Any]]) -> dict[str, Any]:
+        """The line's details (the items sold) from the quantities and rates it used
+        (an :class:`ItemUse` for each item of the table, in order)."""
         rows = []
-        for i, (key, label, _, _) in enumerate(self.items):
-            qty, unit = pool[at + 2 * i], pool[at + 2 * i + 1]
-            if qty:
-                rows.append({"item": key, "label": label, "quantity": qty, "per_unit": unit,
-                             "amount": qty * unit})
+        for (key, label, _, _), item in zip(self.items, map(ItemUse._make, used), strict=True):
+            if item.quantity:
+                rows.append({"item": key, "label": label, "quantity": item.quantity,
+                             "per_unit": item.per_unit, "amount": item.quantity * item.per_unit})
         return {"items": rows}
 
 

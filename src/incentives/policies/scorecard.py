@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -142,6 +142,35 @@ class Scorecard(PolicyBase):
         return _CompiledScorecard(self, ctx)
 
 
+class KpiMeasure(NamedTuple):
+    """One KPI of a scorecard line, as it was measured."""
+
+    #: the actual
+    actual: Decimal
+    #: the target
+    target: Decimal
+    #: actual / target (target / actual when lower is better), before cap and floor
+    attainment: Decimal
+    #: the attainment counted (within the KPI's cap and floor)
+    counted: Decimal
+
+
+class ScorecardCapture(NamedTuple):
+    """What a scorecard line is explained from (captured when it is made)."""
+
+    #: each KPI as measured, in the scorecard's order (a kernel captures each one's
+    #: values in the order of KpiMeasure's fields)
+    kpis: tuple[KpiMeasure, ...]
+    #: the weighted score
+    score: Decimal
+    #: the payout percent of the target bonus
+    percent: Decimal
+    #: the target bonus
+    target_bonus: Decimal
+    #: why the first gate not met fails, or None
+    failed: str | None
+
+
 class _CompiledScorecard(Compiled):
     line_type = "bonus"
 
@@ -179,9 +208,7 @@ class _CompiledScorecard(Compiled):
     def apply(self, s: PayeeState) -> None:
         env = s.env
         score = ZERO
-        # actual, target, attainment and counted attainment of each KPI, in the pool
-        measured = s.pool
-        at = len(measured)
+        measured: list[KpiMeasure] = []  # each KPI's actual, target and attainment
         for kpi_id, actual_f, target_f, higher, cap, floor, weight in self._plan:
             actual, target = actual_f(env), target_f(env)
             if higher:
@@ -201,19 +228,21 @@ class _CompiledScorecard(Compiled):
             if floor is not None and att < floor:
                 att = floor
             score += weight * att
-            measured += (actual, target, raw, att)
-        failed = self._gate_failed(score, measured, at) if self.gates else None
+            measured.append(KpiMeasure(actual, target, raw, att))
+        failed = self._gate_failed(score, measured) if self.gates else None
         target_bonus = self._target_bonus(env)
         percent = ZERO if failed else self.percent(score)
         env[self._score_name] = s.values[self._score_name] = score
         env[self._percent_name] = percent
-        measured += (score, percent, target_bonus, failed)
-        self.line(s, target_bonus * percent / HUNDRED, explain=self._explain, at=at)
+        self.line(s, target_bonus * percent / HUNDRED, explain=self._explain,
+                  captured=ScorecardCapture(tuple(measured), score, percent, target_bonus,
+                                            failed))
 
     def emit(self, w: KernelWriter) -> bool:
         score = w.temp("score")
-        at = w.start()
         w(f"{score} = _ZERO")
+        measured: list[str] = []  # each KPI's record
+        counted: dict[str, str] = {}  # each KPI's counted attainment, by the KPI's id
         error = w.const(EvaluationError)
         for (kpi_id, _, _, higher, cap, floor, weight), (_, actual_f, target_f) in zip(
                 self._plan, self.kpis, strict=True):
@@ -240,7 +269,9 @@ class _CompiledScorecard(Compiled):
                 with w.block(f"if {att} < {w.const(floor)}"):
                     w(f"{att} = {w.const(floor)}")
             w(f"{score} = {score} + {w.const(weight)} * {att}")
-            w(f"pool += ({actual}, {target}, {raw}, {att})")
+            measured.append(w.record(KpiMeasure, actual=actual, target=target,
+                                     attainment=raw, counted=att))
+            counted[kpi_id] = att
         failed = w.temp("failed")
         w(f"{failed} = None")
         # _gate_failed(), written out: the first gate not met says why
@@ -251,7 +282,7 @@ class _CompiledScorecard(Compiled):
                     message = w.const(f"score {{}} is below the gate {g.min_score}".format)
                     w(f"{failed} = {message}({score})")
             elif g.kpi is not None and g.min_attainment is not None:
-                att = f"pool[{at} + {4 * self._index[g.kpi] + 3}]"
+                att = counted[g.kpi]
                 with w.block(f"{keyword} {att} < {w.const(g.min_attainment)}"):
                     message = w.const(
                         f"KPI {g.kpi} attainment {{}} is below the gate {g.min_attainment}".format)
@@ -262,8 +293,10 @@ class _CompiledScorecard(Compiled):
         self._emit_percent(w, score, percent, failed)
         w(f"e[{self._score_name!r}] = values[{self._score_name!r}] = {score}")
         w(f"e[{self._percent_name!r}] = {percent}")
-        w(f"pool += ({score}, {percent}, {bonus}, {failed})")
-        w.line(self, f"{bonus} * {percent} / {w.const(HUNDRED)}", explain=self._explain, at=at)
+        w.line(self, f"{bonus} * {percent} / {w.const(HUNDRED)}", explain=self._explain,
+               captured=w.record(ScorecardCapture, kpis=f"({', '.join(measured)},)",
+                                 score=score, percent=percent, target_bonus=bonus,
+                                 failed=failed))
         return True
 
     def _emit_percent(self, w: KernelWriter, score: str, percent: str, failed: str) -> None:
@@ -287,45 +320,45 @@ class _CompiledScorecard(Compiled):
                 else:
                     w(f"{percent} = {w.const(p0)}")
 
-    def _gate_failed(self, score: Decimal, measured: list[Any], at: int) -> str | None:
+    def _gate_failed(self, score: Decimal, measured: Sequence[KpiMeasure]) -> str | None:
         """Why the first gate that is not met fails, or ``None`` when all are met."""
         for g in self.gates:
             if g.min_score is not None and score < g.min_score:
                 return f"score {score} is below the gate {g.min_score}"
             if g.kpi is not None and g.min_attainment is not None:
-                att = measured[at + 4 * self._index[g.kpi] + 3]
+                att = measured[self._index[g.kpi]].counted
                 if att < g.min_attainment:
                     return f"KPI {g.kpi} attainment {att} is below the gate {g.min_attainment}"
         return None
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from what :meth:`apply` measured (built when first read)."""
-        n = 4 * len(self.kpis)
-        measured = pool[at:at + n]
-        score, percent, target_bonus, failed = pool[at + n:at + n + 4]
+        c = ScorecardCapture._make(captured)
+        measured = list(map(KpiMeasure._make, c.kpis))
+        score = c.score
         rows: list[dict[str, Any]] = []
-        for i, (kpi, _, _) in enumerate(self.kpis):
-            actual, target, raw, att = measured[4 * i:4 * i + 4]
-            rows.append({"kpi": kpi.id, "label": kpi.label or kpi.id, "actual": actual,
-                         "target": target, "attainment": raw, "counted": att,
-                         "weight": kpi.weight, "points": kpi.weight * att})
+        for (kpi, _, _), m in zip(self.kpis, measured, strict=True):
+            rows.append({"kpi": kpi.id, "label": kpi.label or kpi.id, "actual": m.actual,
+                         "target": m.target, "attainment": m.attainment,
+                         "counted": m.counted, "weight": kpi.weight,
+                         "points": kpi.weight * m.counted})
         gates: list[dict[str, Any]] = []
         for g in self.gates:
             if g.min_score is not None:
                 gates.append({"of": "score", "value": score, "min": g.min_score,
                               "met": score >= g.min_score})
             elif g.kpi is not None and g.min_attainment is not None:
-                att = measured[4 * self._index[g.kpi] + 3]
+                att = measured[self._index[g.kpi]].counted
                 gates.append({"of": g.kpi, "value": att, "min": g.min_attainment,
                               "met": att >= g.min_attainment})
-        details: dict[str, Any] = {"kpis": rows, "score": score, "percent": percent,
-                                   "target_bonus": target_bonus}
+        details: dict[str, Any] = {"kpis": rows, "score": score, "percent": c.percent,
+                                   "target_bonus": c.target_bonus}
         if self.points is not None:
             details["payout_table"] = [{"score": a, "percent": b} for a, b in self.points]
         if gates:
             details["gates"] = gates
-        if failed:
-            details["gate_failed"] = failed
+        if c.failed:
+            details["gate_failed"] = c.failed
         return details
 
     def skip(self, s: PayeeState) -> None:

@@ -29,9 +29,9 @@ Decimal('1400.00')
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -110,6 +110,21 @@ class Tiered(PolicyBase):
         return _CompiledTiered(self, ctx)
 
 
+class TierCapture(NamedTuple):
+    """What a tier line is explained from (captured when it is made)."""
+
+    #: the basis the tiers were applied to
+    basis: Decimal
+    #: what the thresholds were multiplied by (``scale``), or None
+    factor: Decimal | None
+    #: what a retroactive rate was paid on (``applies_to``), or None for the basis
+    applied: Decimal | None
+    #: the cap, or None
+    limit: Decimal | None
+    #: the values of the basis formula's names (None: the basis is one name)
+    basis_values: tuple[Any, ...] | None
+
+
 class _CompiledTiered(Compiled):
     line_type = "commission"
 
@@ -146,12 +161,9 @@ class _CompiledTiered(Compiled):
                    and self.method == "retroactive" else None)
         limit = None if self.cap is None else self.cap.fn(env)
         amount = self.compute(basis, factor, applied, limit)
-        pool = s.pool
-        at = len(pool)
-        pool += (basis, factor, applied, limit)
-        if self._show_basis:
-            self.basis.capture(env, pool)
-        self.line(s, amount, explain=self._explain, at=at)
+        self.line(s, amount, explain=self._explain, captured=TierCapture(
+            basis, factor, applied, limit,
+            self.basis.capture(env) if self._show_basis else None))
 
     def emit(self, w: KernelWriter) -> bool:
         basis = w.evaluate(self.basis)
@@ -175,11 +187,10 @@ class _CompiledTiered(Compiled):
                     w(f"{amount} = {limit}")
         else:
             w(f"{amount} = {w.const(self.compute)}({basis}, {factor}, {applied}, {limit})")
-        at = w.start()
-        w(f"pool += ({basis}, {factor}, {applied}, {limit})")
-        if self._show_basis:
-            w.capture(self.basis)
-        w.line(self, amount, explain=self._explain, at=at)
+        values = w.capture(self.basis) if self._show_basis else "None"
+        w.line(self, amount, explain=self._explain, captured=w.record(
+            TierCapture, basis=basis, factor=factor, applied=applied, limit=limit,
+            basis_values=values))
         return True
 
     def compute(self, basis: Decimal, factor: Decimal | None, applied: Decimal | None,
@@ -246,16 +257,16 @@ class _CompiledTiered(Compiled):
             details["amount"] = amount
         return amount
 
-    def details(self, pool: list[Any], at: int) -> dict[str, Any]:
+    def details(self, captured: Iterable[Any]) -> dict[str, Any]:
         """The line's details from the values captured when it was made."""
-        basis, factor, applied, limit = pool[at:at + 4]
-        details: dict[str, Any] = {"basis": basis, "basis_formula": self.basis.source,
+        c = TierCapture._make(captured)
+        details: dict[str, Any] = {"basis": c.basis, "basis_formula": self.basis.source,
                                    "method": self.method}
-        if self._show_basis:
-            details["basis_substituted"] = self.basis.substituted(pool, at + 4)
-        if factor is not None:
-            details["scale"] = factor
-        self.compute(basis, factor, applied, limit, details)
+        if c.basis_values is not None:
+            details["basis_substituted"] = self.basis.substituted(c.basis_values)
+        if c.factor is not None:
+            details["scale"] = c.factor
+        self.compute(c.basis, c.factor, c.applied, c.limit, details)
         return details
 
 
