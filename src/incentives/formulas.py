@@ -242,6 +242,18 @@ class Formula:
         return self.substitute({n: v for n, v in zip(self._sorted_names, values, strict=True)
                                 if v is not ABSENT})
 
+    @property
+    def captured_names(self) -> tuple[str, ...]:
+        """The names :meth:`capture` takes the values of, in the order it gives them."""
+        return self._sorted_names
+
+    @property
+    def capture_getter(self) -> Callable[[Mapping[str, Any]], Any] | None:
+        """:meth:`capture`'s fast path when the formula reads two names or more (an
+        ``operator.itemgetter`` of :attr:`captured_names`, raising KeyError when one of
+        them has no value), else None."""
+        return self._getter
+
     def __post_init__(self) -> None:
         self._sorted_names = tuple(sorted(self.names))
         if len(self._sorted_names) > 1:

@@ -114,7 +114,7 @@ class KernelWriter:
     def capture(self, f: Formula) -> str:
         """Write what ``f.capture(e)`` does; return the expression of the values taken
         (a local variable, or ``()`` for a formula without names)."""
-        getter = f._getter
+        getter = f.capture_getter
         if getter is not None:
             var = self.temp("cap")
             with self.block("try"):
@@ -123,7 +123,7 @@ class KernelWriter:
                 self(f"{var} = {self.const(f.capture)}(e)")
             return var
         if f.names:
-            return f"(e.get({f._sorted_names[0]!r}, {self.const(ABSENT)}),)"
+            return f"(e.get({f.captured_names[0]!r}, {self.const(ABSENT)}),)"
         return "()"
 
     def record(self, kind: type[tuple[Any, ...]], **fields: str) -> str:
