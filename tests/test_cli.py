@@ -316,3 +316,25 @@ def test_console_script_runs_as_a_module(examples: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "P,2026-05,gulou-branch,5000.00,3888.00,8888.00,," in proc.stdout
+
+
+def test_run_renders_its_output_with_the_collector_paused(  # type: ignore[no-untyped-def]
+        examples: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import incentives.cli as cli_module
+
+    seen = []
+    render = cli_module.render
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(cli_module, "render", spy)
+    assert gc.isenabled()
+    r = cli("run", examples / "telecom" / "plan.yaml", examples / "telecom" / "records.jsonl",
+            "--format", "csv")
+    assert r.code == 0, r.err
+    assert seen == [False]  # paused while the output is rendered
+    assert gc.isenabled()  # and resumed after

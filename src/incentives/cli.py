@@ -109,6 +109,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from .engine import paused_gc
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
@@ -133,7 +134,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         state = open_state(args, plan) if args.state else None
         run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
                                 errors="collect", state=state)
-        text = render(run, args.format, columns=args.columns)
+        with paused_gc():  # the output's many small containers hold no cycles
+            text = render(run, args.format, columns=args.columns)
         if not args.out:
             write_all(out, text)  # shown (all of it) before the state closes the period
         # the output and the state replace their files together, or neither does
