@@ -522,3 +522,39 @@ def test_free_text_is_worded_as_before_for_any_text(text: str) -> None:
     assume(not (text.endswith("\n") and text[:-1] == "no commission recorded for this customer"))
     assert i18n.reword(text, "zh") == old_zh(text)
     assert i18n.reword(text, "en") == text
+
+
+def test_free_text_too_long_or_nested_too_deeply_is_left_as_it_is() -> None:
+    import time
+
+    nested = "w" + " needs k >= 1, but w needs k <= 2" * 600
+    start = time.perf_counter()
+    assert i18n.reword(nested, "zh") == nested  # no RecursionError, no quadratic time
+    assert i18n.reword(nested, "en") == nested
+    assert time.perf_counter() - start < 1
+    # within the limits, nesting is still worded
+    two = "a needs k >= 1, but b needs k <= 2"
+    assert i18n.reword(two, "zh") == "a 要求 k >= 1，但 b 要求 k <= 2"
+
+
+def test_a_translation_that_reaches_into_its_values_is_refused(tmp_path: Path) -> None:
+    from incentives.errors import UsageError
+
+    for text in ("{lo.__class__.__mro__}", "{lo[0]}", "{low} to {hi}"):
+        with pytest.raises(UsageError, match="which its msgid does not have"):
+            i18n.add_messages("zh", {"slice {lo} to {hi}": text})
+    with pytest.raises(UsageError, match="context separator"):
+        i18n.add_messages("zh", {"free text\x04score {0}": "x"})
+    assert i18n.translation("zh")("slice {lo} to {hi}") == "分段 {lo} 至 {hi}"
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"\xde\x12\x04\x95" + b"\xff" * 40])
+def test_a_corrupt_catalogue_is_refused_when_added(tmp_path: Path, content: bytes) -> None:
+    from incentives.errors import UsageError
+
+    where = tmp_path / "cat" / "zh" / "LC_MESSAGES"
+    where.mkdir(parents=True)
+    (where / "incentives.mo").write_bytes(content)
+    with pytest.raises(UsageError, match="not a compiled gettext catalogue"):
+        i18n.add_catalogue(tmp_path / "cat")
+    assert i18n.translation("zh")("Total") == "合计"

@@ -561,6 +561,35 @@ def test_correct_command_posts_adjustments_paid_next_run(tmp_path: Path, cli) ->
     assert state.read_bytes() == before
 
 
+@pytest.mark.parametrize(("period", "policy", "says"), [
+    ("2026-04\n\nTotal: 99999.00", "earnings", "is not a period"),
+    ("w needs k >= 1, but " * 50 + "x", "earnings", "is not a period"),
+    ("2026-13", "earnings", "is not a period (YYYY-MM, YYYY-Qn or YYYY)"),
+    ("2026-04", "earnings\x1b[31mRED", "is not a policy id"),
+    ("2026-04", "earnings\u202e", "is not a policy id"),
+    ("2026-04", 7, "is not a policy id"),
+])
+def test_a_state_files_adjustment_is_a_period_a_policy_and_an_amount(
+        tmp_path: Path, cli, period: Any, policy: Any, says: str) -> None:  # type: ignore[no-untyped-def]
+    # an adjustment's text goes onto statements: a hand-edited state file cannot forge a
+    # line, send terminal escapes or nest sentences without end
+    plan = tmp_path / "e6.yaml"
+    plan.write_text(E6_YAML, encoding="utf-8")
+    state = tmp_path / "state.json"
+    save_state_file(State("e6"), state)
+    data = json.loads(state.read_text(encoding="utf-8"))
+    data.setdefault("payees", {})["a"] = {"_adjustments": [
+        {"period": period, "policy": policy, "amount": "10.00"}]}
+    state.write_text(json.dumps(data), encoding="utf-8")
+    feb = _write_month(tmp_path, "feb.jsonl", e6_records(["3000"], start=2))
+    res = cli("run", plan, feb, "--state", state, "--format", "json")
+    assert res.code == 2
+    assert res.out == ""
+    assert says in res.err
+    assert "_adjustments" in res.err
+    assert len(res.err.splitlines()) == 1, res.err
+
+
 # ---------------------------------------------------------------------- edges and errors
 
 

@@ -331,3 +331,73 @@ def test_the_table_renderer_measures_cjk_in_display_columns() -> None:
     heads = [t for t in text.splitlines() if t[:2] in ("1.", "2.", "3.", "4.")]
     assert len(heads) == 4
     assert all(wcswidth(t) == 80 for t in heads)
+
+
+# ------------------------------------------------------------------ hostile folders
+@pytest.mark.parametrize("how", ["linked file", "linked template", "linked folder"])
+def test_a_link_out_of_the_folder_is_refused(tmp_path: Path, how: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-LINE", encoding="utf-8")
+    own = tmp_path / "templates"
+    own.mkdir()
+    if how == "linked file":
+        (own / "evil.j2").symlink_to(secret)
+        (own / "statement.html.j2").write_text("{% include 'evil.j2' %}", encoding="utf-8")
+    elif how == "linked template":
+        (own / "statement.html.j2").symlink_to(secret)
+    else:
+        (own / "root").symlink_to(tmp_path, target_is_directory=True)
+        (own / "statement.html.j2").write_text("{% include 'root/secret.txt' %}",
+                                               encoding="utf-8")
+    out = tmp_path / "x.html"
+    proc = incentives(*_explain_args(out, own), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert "SECRET-LINE" not in proc.stdout + proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "outside the templates folder" in proc.stderr
+    assert not out.exists()
+    with pytest.raises(TemplateError, match="outside the templates folder"):
+        telecom_x().explain(format="html", templates=own)
+
+
+def test_a_link_inside_the_folder_is_followed(tmp_path: Path) -> None:
+    own = folder(tmp_path, base="<p>{{ title }}</p>")
+    (own / "statement_fragment.html.j2").symlink_to(own / "base.html.j2")
+    assert "<p>Pay statement: X, 2026-05</p>" in telecom_x().explain(format="html",
+                                                                      templates=own)
+
+
+def test_an_empty_folder_name_is_refused_and_never_the_bundled_templates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = folder(tmp_path, statement_fragment="HIJACKED {{ title }}")
+    monkeypatch.chdir(here)
+    x = telecom_x()
+    for empty in ("", " "):
+        with pytest.raises(TemplateError, match="an empty name"):
+            x.explain(format="html", templates=empty)
+    assert "HIJACKED" not in x.explain(format="html")
+    proc = incentives("explain", PLAN, RECORDS, "--payee", "X", "--format", "html",
+                      "--templates", "", cwd=here)
+    assert proc.returncode == 2
+    assert "HIJACKED" not in proc.stdout
+    assert proc.stderr == "error: templates folder: an empty name (give the folder's path)\n"
+
+
+def test_a_template_nested_too_deeply_is_one_error(tmp_path: Path) -> None:
+    own = folder(tmp_path, statement_fragment="{% if 1 %}" * 120 + "x" + "{% endif %}" * 120)
+    out = tmp_path / "x.html"
+    proc = incentives(*_explain_args(out, own), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == ("error: template statement_fragment.html.j2 (or one it includes): nested "
+                           "too deeply for Python to compile\n")
+    assert not out.exists()
+
+
+def test_a_template_cannot_change_what_it_is_given(tmp_path: Path) -> None:
+    from incentives.templating import render
+
+    variants = ["base", "raise"]
+    own = folder(tmp_path, simulation_report='{{ variants.append("INJECTED") or "" }}')
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        render("simulation_report.html.j2", {"variants": variants}, own)
+    assert variants == ["base", "raise"]

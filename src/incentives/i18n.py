@@ -36,6 +36,7 @@ import gettext
 import os
 import re
 import string
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from typing import IO
 from .errors import UsageError
 
 __all__ = ["DOMAIN", "FREE_TEXT", "N_", "SOURCE_LANG", "TIE_RULE", "add_catalogue",
-           "add_messages", "catalogued", "languages", "remove_catalogue", "reword",
+           "add_messages", "catalogued", "check_placeholders", "languages", "remove_catalogue", "reword",
            "sentence_pattern", "translation"]
 
 #: the gettext domain: catalogues are ``<lang>/LC_MESSAGES/incentives.mo``
@@ -79,8 +80,41 @@ class _Compiled(gettext.GNUTranslations):
         return {k: v for k, v in parsed.items() if isinstance(k, str) and k and v}
 
 
-def _read(fp: IO[bytes]) -> dict[str, str]:
-    return _Compiled(fp).messages()
+def _read(fp: IO[bytes], where: str = "a catalogue") -> dict[str, str]:
+    """The messages of a compiled catalogue; a UsageError naming it when it is not one
+    (truncated, corrupt, an unknown charset) or a translation's placeholders are not its
+    msgid's."""
+    try:
+        messages = _Compiled(fp).messages()
+    except (OSError, LookupError, UnicodeDecodeError, ValueError, struct.error) as exc:
+        raise UsageError(f"{where}: not a compiled gettext catalogue ({exc})") from None
+    for key, text in messages.items():
+        check_placeholders(key.rpartition(_CONTEXT_SEP)[2], text, where)
+    return messages
+
+
+def _fields(text: str, where: str) -> set[str]:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise UsageError(f"{where}: {text!r} is not a phrase ({exc})") from None
+    return {name for _, name, _, _ in parsed if name is not None}
+
+
+def check_placeholders(msgid: str, text: str, where: str = "a phrase") -> None:
+    """Refuse a translation whose placeholders are not among its msgid's, or that reach
+    into a value (``{lo.__class__}``, ``{0[1]}``): a UsageError naming ``where``.
+
+    >>> check_placeholders("slice {lo} to {hi}", "分段 {lo} 至 {hi}")
+    >>> check_placeholders("slice {lo} to {hi}", "{lo.__class__}")
+    Traceback (most recent call last):
+    ...
+    incentives.errors.UsageError: a phrase: the translation of 'slice {lo} to {hi}' uses {lo.__class__}, which its msgid does not have
+    """
+    allowed = _fields(msgid, where)
+    for name in sorted(_fields(text, where) - allowed):
+        raise UsageError(f"{where}: the translation of {msgid!r} uses {{{name}}}, which its "
+                         "msgid does not have")
 
 
 def _package_locale() -> Traversable:
@@ -158,7 +192,7 @@ def _build(lang: str) -> dict[str, str]:
     merged: dict[str, str] = {}
     for mo in _catalogues().get(lang, []):
         with mo.open("rb") as fp:
-            merged.update(_read(fp))
+            merged.update(_read(fp, str(mo)))
     merged.update(_added_messages.get(lang, {}))
     return merged
 
@@ -233,7 +267,9 @@ def add_catalogue(path: str | os.PathLike[str], domain: str = DOMAIN) -> None:
     folder = Path(path)
     if not folder.is_dir():
         raise UsageError(f"no catalogue folder {str(folder)!r}")
-    _folder_languages(folder, domain, str(folder))  # refuse an uncompiled one now
+    for lang, mo in _folder_languages(folder, domain, str(folder)).items():
+        with mo.open("rb") as fp:  # refuse an uncompiled, corrupt or unsafe one now
+            _read(fp, f"the {lang!r} catalogue of {folder}")
     with _lock:
         added = _Added(folder.resolve(), domain)
         if added not in _added_folders:
@@ -267,6 +303,9 @@ def add_messages(lang: str, messages: Mapping[str, str], context: str | None = N
             raise UsageError(f"a phrase is a non-empty msgid and its text, not {msgid!r}: {text!r}")
         if context == FREE_TEXT:
             sentence_pattern(msgid)  # refuse a sentence reword could not match
+        if _CONTEXT_SEP in msgid:
+            raise UsageError(f"a msgid cannot hold gettext's context separator: {msgid!r}")
+        check_placeholders(msgid, text, f"the {lang!r} phrase {msgid!r}")
     with _lock:
         _added_messages.setdefault(lang, {}).update(
             {prefix + msgid: text for msgid, text in messages.items() if text})
@@ -338,12 +377,21 @@ def _rewording(lang: str) -> _Rewording:
         return found
 
 
-def _reword(text: str, rules: _Rewording) -> str:
+#: free text longer than this, or sentences nested deeper, are left as they are: the
+#: policies' own sentences are short and nest twice at most, and a longer text (from a
+#: hand-edited state file, say) must not cost quadratic time or exhaust the stack
+MAX_REWORDED = 1000
+MAX_NESTING = 6
+
+
+def _reword(text: str, rules: _Rewording, depth: int = 0) -> str:
+    if len(text) > MAX_REWORDED or depth > MAX_NESTING:
+        return text
     for s in rules.sentences:
         m = s.pattern.match(text)
         if m:
             groups = m.groups()
-            words = [_reword(g, rules) for g in groups]
+            words = [_reword(g, rules, depth + 1) for g in groups]
             if s.template == s.msgid and words == list(groups):
                 return text
             args = [""] * (max(s.fields) + 1)
@@ -357,7 +405,9 @@ def reword(text: str, lang: str) -> str:
     """Free text from a policy's details, worded in ``lang`` (unchanged when not known).
 
     The sentences are the catalogues' messages of context :data:`FREE_TEXT`.
-    Each placeholder's text is worded again, so sentences nest:
+    Each placeholder's text is worded again, so sentences nest (up to
+    :data:`MAX_NESTING` deep; a text longer than :data:`MAX_REWORDED` characters is
+    left as it is):
 
     >>> reword("each at least 0.8 x mean not met: each at least 0.8 x mean needs k >= 2, "
     ...        "but max/min at most 3 needs k <= 1; k = 1 keeps the upper limits", "zh")

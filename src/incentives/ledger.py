@@ -40,6 +40,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -496,14 +497,30 @@ def locked_state(path: str | os.PathLike[str], *, wait: float = DEFAULT_WAIT) ->
 
 
 # ---------------------------------------------------------------------- adjustments
+#: what a policy id is (see incentives.policies.base.Identifier)
+_POLICY_ID = re.compile(r"[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]{0,63}")
 
 
 def _check_adjustments(entry: Any) -> None:
+    """Corrections waiting to be paid: each of a period, a policy id (of this plan or an
+    earlier version of it) and an amount; their text goes onto statements, so nothing
+    else gets through."""
     if not isinstance(entry, list):
         raise ValueError("adjustments must be a list")
     for item in entry:
         if not isinstance(item, dict) or not {"period", "policy", "amount"} <= set(item):
             raise ValueError("an adjustment has period, policy and amount")
+        period, policy = item["period"], item["policy"]
+        try:
+            if not isinstance(period, str) or not period.isprintable():
+                raise ValueError
+            parse_period(period)
+        except ValueError:
+            raise ValueError(f"an adjustment's period {short(repr(period))} is not a period "
+                             "(YYYY-MM, YYYY-Qn or YYYY)") from None
+        if (not isinstance(policy, str) or not _POLICY_ID.fullmatch(policy)
+                or not policy.isprintable()):
+            raise ValueError(f"an adjustment's policy {short(repr(policy))} is not a policy id")
         amount_of(item, "amount")
 
 

@@ -61,10 +61,33 @@ def _listing(folder: str, limit: int = 2000) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(found))
 
 
+def _inside(folder: str) -> Any:
+    """A Jinja2 loader of ``folder``'s templates that refuses a file whose real path is
+    outside the folder (a symbolic link to another file, a linked folder): a template
+    folder shows what is in it, never ``/etc/passwd`` or the process's environment."""
+    import jinja2
+
+    root = os.path.realpath(folder)
+
+    class Inside(jinja2.FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> Any:
+            source, filename, uptodate = super().get_source(environment, template)
+            real = os.path.realpath(filename)
+            if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+                raise TemplateError(f"template {filename}: a link to a file outside the "
+                                    f"templates folder {folder} (refused)")
+            return source, filename, uptodate
+
+    return Inside(folder, encoding="utf-8")
+
+
 def _environment(folder: str | Path | None) -> Environment:
-    key = "" if folder is None else str(folder)
+    if folder is not None and not str(folder).strip():
+        raise TemplateError("templates folder: an empty name (give the folder's path)")
+    # the bundled templates' key cannot be a folder's: a folder's is its real path
+    key = "" if folder is None else os.path.realpath(folder)
     if folder is not None and not Path(folder).is_dir():
-        raise TemplateError(f"templates folder {key}: "
+        raise TemplateError(f"templates folder {folder}: "
                             + ("not a folder" if Path(folder).exists() else "no such folder"))
     # a file added to, removed from or changed in the folder is seen at the next page
     # (Jinja2's own check sees only changes to the file a template came from)
@@ -73,13 +96,15 @@ def _environment(folder: str | Path | None) -> Environment:
     if made is not None and made[0] == files:
         return made[1]
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     bundled = jinja2.FileSystemLoader(str(BUNDLED), encoding="utf-8")
     loaders: list[jinja2.BaseLoader] = [bundled, jinja2.PrefixLoader({"bundled": bundled})]
     if folder is not None:  # the folder's own templates first, the bundled ones for the rest
-        loaders.insert(0, jinja2.FileSystemLoader(key, encoding="utf-8"))
-    env = SandboxedEnvironment(
+        loaders.insert(0, _inside(key))
+    # immutable: a template cannot change the lists and mappings it is given (the
+    # simulation report's variants, written to report.md too)
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -147,6 +172,15 @@ def check(name: str, folder: str | Path | None = None) -> None:
         raise TemplateError(f"template {_where(exc, name)}: {_message(exc)}") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise _unreadable(exc, name) from None
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        raise _too_deep(exc, name) from None
+
+
+def _too_deep(exc: BaseException, name: str) -> TemplateError:
+    """A template Python cannot compile or run: nested too deeply, or too large."""
+    what = ("nested too deeply for Python to compile" if not isinstance(exc, MemoryError)
+            else "too large for memory")
+    return TemplateError(f"template {name} (or one it includes): {what}")
 
 
 def render(name: str, context: Mapping[str, Any], folder: str | Path | None = None) -> str:
@@ -157,12 +191,18 @@ def render(name: str, context: Mapping[str, Any], folder: str | Path | None = No
     env = _environment(folder)
     try:
         return env.get_template(name).render(context)
+    except TemplateError:  # a link out of the folder, refused by the loader
+        raise
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {_where(exc, name)}: {_message(exc)}") from None
     except (UnicodeDecodeError, OSError) as exc:  # a template (or one it includes) unread
         raise _unreadable(exc, name) from None
+    except (SyntaxError, MemoryError) as exc:
+        raise _too_deep(exc, name) from None
     except Exception as exc:  # an error a template's own expression raised ({{ 1 / 0 }})
         where = _where(exc, name)
         if where == name:
+            if isinstance(exc, RecursionError):  # compiling a template nested too deeply
+                raise _too_deep(exc, name) from None
             raise
         raise TemplateError(f"template {where}: {_message(exc)}") from None
