@@ -558,3 +558,11 @@ def test_a_corrupt_catalogue_is_refused_when_added(tmp_path: Path, content: byte
     with pytest.raises(UsageError, match="not a compiled gettext catalogue"):
         i18n.add_catalogue(tmp_path / "cat")
     assert i18n.translation("zh")("Total") == "合计"
+
+
+@pytest.mark.parametrize("lang", [["zh"], None, "x" * 100_000])
+def test_a_language_that_is_not_one_is_one_short_error(lang: object) -> None:
+    from incentives.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^unknown language .{1,45}; choose one of: en, zh$"):
+        i18n.translation(lang)  # type: ignore[arg-type]

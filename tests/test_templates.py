@@ -289,6 +289,30 @@ def test_simulation_report_escapes_hostile_variant_names(tmp_path: Path) -> None
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<script" not in page
     assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    # the Markdown report escapes it too, but in the fenced list of variants (code)
+    fenced = md.split("## Variants")[1].split("## Headline figures")[0]
+    assert not re.search(r"(?<!\\)<script", md.replace(fenced, ""))
+    assert fenced.strip().startswith("```")
+    assert "| \\<script\\>alert(1)\\</script\\> |" in md
+
+
+def test_simulation_report_markdown_keeps_a_fenced_variant_name_inside(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from incentives.populations import synthetic
+    from incentives.simulate import simulate, variant
+    from incentives.simulate_cli import write_report
+
+    plan = load_plan(PLAN)
+    sim = simulate(plan, [variant(plan, "x\n```\n# forged", parameters={"floor_amount": 900})],
+                   synthetic(plan, 8, seed=2), progress=False)
+    write_report(sim, sim.compare(), tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8").splitlines()
+    start = md.index("## Variants") + 2
+    fence = md[start]
+    assert fence.startswith("````")  # longer than the name's own backticks
+    assert md.index(fence, start + 1) > start + 1
+    assert "# forged" not in md  # a heading only inside the fenced block
 
 
 def test_jinja2_is_imported_only_to_render_html() -> None:

@@ -22,6 +22,7 @@ bo         5.00
 
 from __future__ import annotations
 
+import re
 import shutil
 import unicodedata
 from collections.abc import Sequence
@@ -169,3 +170,23 @@ def table(head: Sequence[Sequence[str]], body: Sequence[Sequence[str]], *,
         lines.append(rule(sizes, gap=gap))
     lines += [row(cells, sizes, right, gap=gap) for cells in body]
     return lines
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#])")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` for a Markdown page, every character Markdown (or HTML inside it) would
+    read as markup escaped: it shows as written, never as a link, a tag or a table cell
+    boundary.
+
+    >>> markdown_text("<script>|*x*")
+    '\\<script\\>\\|\\*x\\*'
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def markdown_fence(lines: list[str]) -> str:
+    """A code fence for ``lines``: longer than any run of backticks they hold."""
+    longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)

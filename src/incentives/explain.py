@@ -57,7 +57,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .display import FONT_STACK, GAP
+from .display import FONT_STACK, GAP, markdown_text
 from .display import row as _table_row
 from .display import width as _width
 from .errors import IncentivesError, UsageError
@@ -352,11 +352,7 @@ def render_text(st: Statement, width: int = 80) -> str:
     return "\n".join(out) + "\n"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#])")
-
-
-def _md(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text)
+_md = markdown_text
 
 
 def render_markdown(st: Statement) -> str:

@@ -184,8 +184,9 @@ def languages() -> tuple[str, ...]:
 
 
 def _check(lang: str) -> None:
-    if lang not in _catalogues():
-        raise UsageError(f"unknown language {lang!r}; choose one of: {', '.join(languages())}")
+    if not isinstance(lang, str) or lang not in _catalogues():
+        shown = repr(lang) if len(repr(lang)) <= 40 else repr(lang)[:40] + "…"
+        raise UsageError(f"unknown language {shown}; choose one of: {', '.join(languages())}")
 
 
 def _build(lang: str) -> dict[str, str]:
@@ -238,6 +239,8 @@ def translation(lang: str, context: str | None = None) -> Callable[[str], str]:
     ...
     incentives.errors.UsageError: unknown language 'xx'; choose one of: en, zh
     """
+    if not isinstance(lang, str):
+        _check(lang)
     key = (lang, context)
     found = _functions.get(key)
     if found is not None:

@@ -32,6 +32,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .display import markdown_fence, markdown_text
 from .errors import IncentivesError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -229,9 +230,7 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
     if not header:
         return "(none)\n"
 
-    def esc(x: str) -> str:
-        return x.replace("|", "\\|")
-
+    esc = markdown_text  # ids, groups and variant names are shown, never read as markup
     lines = ["| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
@@ -401,9 +400,13 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     variants_text = context["variants"]
     errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
     title = context["title"]
-    md = [f"# {title}", "", f"Population: {source or f'{len(sim.records)} records'}.",
-          f"Cost is measured against `{revenue}`." if revenue else "", "", "## Variants", ""]
-    md += ["```", *(variants_text or ["(no variants)"]), "```", "",
+    listed = list(variants_text or ["(no variants)"])
+    fence = markdown_fence(listed)  # a variant's name cannot close the block early
+    population = source or f"{len(sim.records)} records"
+    md = [f"# {markdown_text(title)}", "", f"Population: {markdown_text(population)}.",
+          f"Cost is measured against `{revenue}`." if revenue else "", "",
+          "## Variants", ""]
+    md += [fence, *listed, fence, "",
            "## Headline figures", "", _markdown_table(comparison.rows()),
            "Shares are of payees; `cost_per_revenue` is total cost over total revenue; "
            "winners and losers are payees whose total rose or fell against the baseline.", "",
@@ -411,11 +414,11 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
            "## Biggest per-payee changes", "", _markdown_table(comparison.change_rows()),
            "## Plots", ""]
     for name, caption in figures:
-        md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    md += [*(f"{note}" for note in notes), *([""] if notes else [])]
+        md += [f"![{markdown_text(caption)}]({name})", "", f"*{markdown_text(caption)}*", ""]
+    md += [*(markdown_text(note) for note in notes), *([""] if notes else [])]
     if errors:
         md += ["## Records not evaluated", ""]
-        md += [f"- {name}: {e}" for name, e in errors[:50]]
+        md += [f"- {markdown_text(name)}: {markdown_text(str(e))}" for name, e in errors[:50]]
     atomic_write(folder / "report.md", "\n".join(md) + "\n")
     atomic_write(folder / "report.html", page)
     return [folder / "report.html", folder / "report.md", *written]
