@@ -176,12 +176,12 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#])")
 
 
 def markdown_text(text: str) -> str:
-    """``text`` for a Markdown page, every character Markdown (or HTML inside it) would
+    r"""``text`` for a Markdown page, every character Markdown (or HTML inside it) would
     read as markup escaped: it shows as written, never as a link, a tag or a table cell
     boundary.
 
-    >>> markdown_text("<script>|*x*")
-    '\\<script\\>\\|\\*x\\*'
+    >>> print(markdown_text("<script>|*x*"))
+    \<script\>\|\*x\*
     """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
