@@ -32,7 +32,6 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .display import markdown_fence, markdown_text
 from .errors import IncentivesError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -230,7 +229,8 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
     if not header:
         return "(none)\n"
 
-    esc = markdown_text  # ids, groups and variant names are shown, never read as markup
+    from .display import markdown_text as esc  # ids, groups, variants shown, never markup
+
     lines = ["| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
@@ -400,6 +400,8 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     variants_text = context["variants"]
     errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
     title = context["title"]
+    from .display import markdown_fence, markdown_text
+
     listed = list(variants_text or ["(no variants)"])
     fence = markdown_fence(listed)  # a variant's name cannot close the block early
     population = source or f"{len(sim.records)} records"
