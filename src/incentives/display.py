@@ -186,6 +186,21 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+_MARKUP_START = re.compile(r"([\\`*<>|\[\]])")
+
+
+def markdown_plain(text: str) -> str:
+    r"""``text`` for a Markdown report line or table cell: what could start markup there
+    (an HTML tag, a link, code, ``*`` emphasis, a cell boundary) is escaped, and the rest
+    (``_`` inside names such as ``total_cost``, ``#`` after a line's start) is left as
+    written, so ordinary names keep their bytes.
+
+    >>> print(markdown_plain("<script>|cost_per_revenue"))
+    \<script\>\|cost_per_revenue
+    """
+    return _MARKUP_START.sub(r"\\\1", text)
+
+
 def markdown_fence(lines: list[str]) -> str:
     """A code fence for ``lines``: longer than any run of backticks they hold."""
     longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)

@@ -229,7 +229,7 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
     if not header:
         return "(none)\n"
 
-    from .display import markdown_text as esc  # ids, groups, variants shown, never markup
+    from .display import markdown_plain as esc  # ids, groups, variants shown, never markup
 
     lines = ["| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
@@ -400,7 +400,8 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     variants_text = context["variants"]
     errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
     title = context["title"]
-    from .display import markdown_fence, markdown_text
+    from .display import markdown_fence
+    from .display import markdown_plain as markdown_text
 
     listed = list(variants_text or ["(no variants)"])
     fence = markdown_fence(listed)  # a variant's name cannot close the block early

@@ -61,10 +61,9 @@ __all__ = [
     "uncapped",
 ]
 
-def translator(lang: str, context: str | None = None) -> Callable[[str], str]:
-    """The function that translates a phrase (its English text, the msgid) into ``lang``
-    (its catalogue: see :mod:`incentives.i18n`); an unknown language is a UsageError."""
-    return translation(lang, context)
+#: the function that translates a phrase (its English text, the msgid) into a language:
+#: :func:`incentives.i18n.translation` (an unknown language is a UsageError)
+translator = translation
 
 
 # ---------------------------------------------------------------------- rows
