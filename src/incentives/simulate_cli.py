@@ -400,13 +400,12 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
     variants_text = context["variants"]
     errors = [(o.name, e) for o in sim.outcomes for e in o.run.errors]
     title = context["title"]
-    from .display import markdown_fence
-    from .display import markdown_plain as markdown_text
+    from .display import markdown_fence, markdown_plain
 
     listed = list(variants_text or ["(no variants)"])
     fence = markdown_fence(listed)  # a variant's name cannot close the block early
     population = source or f"{len(sim.records)} records"
-    md = [f"# {markdown_text(title)}", "", f"Population: {markdown_text(population)}.",
+    md = [f"# {markdown_plain(title)}", "", f"Population: {markdown_plain(population)}.",
           f"Cost is measured against `{revenue}`." if revenue else "", "",
           "## Variants", ""]
     md += [fence, *listed, fence, "",
@@ -417,11 +416,11 @@ def write_report(sim: Simulation, comparison: Comparison, out_dir: str | Path, *
            "## Biggest per-payee changes", "", _markdown_table(comparison.change_rows()),
            "## Plots", ""]
     for name, caption in figures:
-        md += [f"![{markdown_text(caption)}]({name})", "", f"*{markdown_text(caption)}*", ""]
-    md += [*(markdown_text(note) for note in notes), *([""] if notes else [])]
+        md += [f"![{markdown_plain(caption)}]({name})", "", f"*{markdown_plain(caption)}*", ""]
+    md += [*(markdown_plain(note) for note in notes), *([""] if notes else [])]
     if errors:
         md += ["## Records not evaluated", ""]
-        md += [f"- {markdown_text(name)}: {markdown_text(str(e))}" for name, e in errors[:50]]
+        md += [f"- {markdown_plain(name)}: {markdown_plain(str(e))}" for name, e in errors[:50]]
     atomic_write(folder / "report.md", "\n".join(md) + "\n")
     atomic_write(folder / "report.html", page)
     return [folder / "report.html", folder / "report.md", *written]
