@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from .money import CONTEXT, ZERO
 
-__all__ = ["MONEY_DETAILS", "Line", "PayeeState", "PeriodContext", "Record", "json_default",
-           "jsonable", "money_details"]
+__all__ = ["MONEY_DETAILS", "Credit", "Line", "MeasureValue", "PayeeState", "PeriodContext",
+           "Record", "Transaction", "TransactionBook", "json_default", "jsonable",
+           "money_details"]
 
 #: Keys of a line's details whose Decimal values are money (at any depth: a tier
 #: slice's ``amount``, a lost customer's ``amount``...). They are written to the
@@ -277,8 +278,8 @@ class PeriodContext:
 class PayeeState:
     """One payee's evaluation in progress."""
 
-    __slots__ = ("env", "error", "flags", "ledger", "lines", "payee", "record", "titles",
-                 "total", "values")
+    __slots__ = ("book", "env", "error", "flags", "ledger", "lines", "measures", "payee",
+                 "record", "titles", "total", "values")
 
     def __init__(self, record: Record, env: dict[str, Any]) -> None:
         self.record = record
@@ -292,6 +293,10 @@ class PayeeState:
         self.total = ZERO
         self.error: Exception | None = None
         self.ledger: dict[str, Any] = {}
+        #: the measures of this payee and period, by name (plans with ``measures:``)
+        self.measures: dict[str, MeasureValue] = _NO_MEASURES
+        #: every transaction of the run (plans with ``transactions:``), else ``None``
+        self.book: TransactionBook | None = None
 
     def add_line(
         self,
@@ -321,3 +326,121 @@ class PayeeState:
         self.env[name] = value
         if show:
             self.values[name] = value
+
+
+# ---------------------------------------------------------------- transactions
+
+
+class Transaction:
+    """One checked transaction (an invoice, a credit note, a payment...) of a declared kind.
+
+    ``amount`` is signed (a credit note's is negative). ``sellers`` are the
+    ``(payee, share)`` pairs it names itself, ``None`` when it names none (a
+    credit note then takes those of the transaction it ``refers_to``).
+    ``fields`` holds every declared field by name, the built-in ones too
+    (``id``, ``date``, ``amount``, ``currency``, ``quantity``, ``refers_to``),
+    as formulas over a transaction read them.
+    """
+
+    __slots__ = ("amount", "date", "fields", "id", "kind", "refers_to", "row", "sellers")
+
+    def __init__(self, kind: str, id: str, date: dt.date, amount: Decimal,
+                 fields: dict[str, Any], sellers: tuple[tuple[str, Decimal], ...] | None = None,
+                 refers_to: str | None = None, row: int | None = None) -> None:
+        self.kind = kind
+        self.id = id
+        self.date = date
+        self.amount = amount
+        self.fields = fields
+        self.sellers = sellers
+        self.refers_to = refers_to
+        #: where it was read (1-based row of its file or input), for messages
+        self.row = row
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(kind, id)``: a transaction's identity."""
+        return (self.kind, self.id)
+
+    def __repr__(self) -> str:
+        return (f"Transaction({self.kind!r}, {self.id!r}, {self.date.isoformat()}, "
+                f"{self.amount})")
+
+
+class Credit(NamedTuple):
+    """A share of one transaction given to one payee by one named crediting rule.
+
+    ``amount`` is the credited amount, exactly ``transaction.amount * share``
+    (never rounded). ``via`` names, for a roll-up credit, the payees of the
+    manager's subtree whose credits it rolls up; for a direct credit it is empty.
+    """
+
+    payee: str
+    transaction: Transaction
+    share: Decimal
+    rule: str
+    amount: Decimal
+    via: tuple[str, ...] = ()
+
+
+class MeasureValue:
+    """A measure of one payee in one period: its value and the credits behind it.
+
+    ``items`` pairs each credit that counted with what it contributed (for
+    ``sum``, its credited value); a measure over a record's event lists has
+    ``items`` of ``(None, contribution)`` and the events in ``events``.
+    """
+
+    __slots__ = ("events", "items", "name", "value")
+
+    def __init__(self, name: str, value: Decimal,
+                 items: list[tuple[Credit, Decimal]] | None = None,
+                 events: list[tuple[dict[str, Any], Decimal]] | None = None) -> None:
+        self.name = name
+        self.value = value
+        self.items: list[tuple[Credit, Decimal]] = items if items is not None else []
+        self.events: list[tuple[dict[str, Any], Decimal]] = events if events is not None else []
+
+    def __repr__(self) -> str:
+        return f"MeasureValue({self.name!r}, {self.value}, {len(self.items)} credits)"
+
+
+_NO_MEASURES: dict[str, MeasureValue] = {}
+
+
+class TransactionBook:
+    """Every checked transaction of a run, by kind and id, and what refers to what.
+
+    Policies read it through :attr:`PayeeState.book`: pay on payment finds the
+    payments of an invoice with :meth:`referring`.
+    """
+
+    __slots__ = ("by_key", "_referring")
+
+    def __init__(self, transactions: Iterable[Transaction] = ()) -> None:
+        self.by_key: dict[tuple[str, str], Transaction] = {}
+        self._referring: dict[tuple[str, str, str], list[Transaction]] = {}
+        for t in transactions:
+            self.add(t)
+
+    def add(self, t: Transaction, target_kind: str | None = None) -> None:
+        """Add ``t``; ``target_kind`` is the kind its ``refers_to`` names."""
+        self.by_key[t.key] = t
+        if t.refers_to is not None and target_kind is not None:
+            self._referring.setdefault((target_kind, t.refers_to, t.kind), []).append(t)
+
+    def get(self, kind: str, id: str) -> Transaction | None:
+        """The transaction ``id`` of ``kind``, or ``None``."""
+        return self.by_key.get((kind, id))
+
+    def referring(self, target: Transaction, kind: str) -> list[Transaction]:
+        """The transactions of ``kind`` that refer to ``target``, by date then id."""
+        found = self._referring.get((target.kind, target.id, kind), [])
+        return sorted(found, key=_by_date_id)
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+
+def _by_date_id(t: Transaction) -> tuple[dt.date, str]:
+    return (t.date, t.id)

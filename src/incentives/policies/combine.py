@@ -90,6 +90,7 @@ class _CompiledCombine(Compiled):
 
     def apply(self, s: PayeeState) -> None:
         scratch = PayeeState(s.record, s.env.copy())
+        scratch.measures, scratch.book = s.measures, s.book
         amounts: dict[str, Any] = {}
         for child in self.children:
             before = scratch.total
