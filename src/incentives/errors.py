@@ -38,6 +38,7 @@ __all__ = [
     "PlanLimitError",
     "RecordError",
     "StateError",
+    "TransactionError",
     "UsageError",
     "describe_exception",
     "did_you_mean",
@@ -198,6 +199,58 @@ class RecordError(IncentivesError, ValueError):
         """The error as it appears in the ``errors`` list of JSON output."""
         return {
             "kind": "record",
+            "payee": self.payee,
+            "period": self.period,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class TransactionError(RecordError):
+    """A transaction (or a hierarchy or assignment row) is wrong: reported with its kind,
+    its id and the field, and the payee and period where they are known. The transaction
+    is not credited at all; the others are still paid.
+
+    >>> str(TransactionError("shares sum to 0.9, not 1", kind="invoices", id="inv-1",
+    ...                      field="sellers"))
+    "invoices 'inv-1' field 'sellers': shares sum to 0.9, not 1"
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        id: str | None = None,
+        payee: str | None = None,
+        period: str | None = None,
+        field: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.id = id
+        super().__init__(message, payee=payee, period=period, field=field, index=index)
+
+    def _render(self) -> str:
+        who = self.kind or "transaction"
+        if self.id is not None:
+            who += f" {self.id!r}"
+        elif self.index is not None:
+            who += f" #{self.index + 1}"
+        if self.payee is not None:
+            who += f" payee {self.payee!r}"
+        if self.period:
+            who += f" period {self.period}"
+        if self.field:
+            who += f" field {self.field!r}"
+        return f"{who}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as it appears in the ``errors`` list of JSON output."""
+        return {
+            "kind": "transaction",
+            "transaction_kind": self.kind,
+            "id": self.id,
             "payee": self.payee,
             "period": self.period,
             "field": self.field,
