@@ -112,6 +112,10 @@ class MeasureSpec(StrictModel):
             raise ValueError(f"{OTHER!r} is the bucket of the values not listed; do not list it")
         return self
 
+    def working(self, c: Wording, value: MeasureValue) -> list[Step]:
+        """The measure's working on a statement (see :func:`measure_steps`)."""
+        return measure_steps(c, value, self)
+
     @property
     def aggregation(self) -> tuple[str, str]:
         """``(aggregation, its field or what it counts)``."""

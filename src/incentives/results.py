@@ -35,7 +35,7 @@ def measure_dict(m: MeasureValue) -> dict[str, Any]:
         rows = []
         for c, x in m.items:
             t = c.transaction
-            row = {"kind": t.kind, "id": t.id, "date": t.date.isoformat(),
+            row: dict[str, Any] = {"kind": t.kind, "id": t.id, "date": t.date.isoformat(),
                    "amount": str(t.amount), "payee": c.payee, "share": str(c.share),
                    "rule": c.rule, "value": str(x)}
             if c.via:

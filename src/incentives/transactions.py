@@ -406,7 +406,7 @@ def _number(value: Any, field: str, fail: Any, *, required: bool) -> Decimal | N
             raise fail(f"missing {field}", field)
         return None
     if value.__class__ is Decimal and value.is_finite():
-        return value  # type: ignore[no-any-return]
+        return value
     try:
         return to_decimal(value, what=field)
     except ValueError as exc:
