@@ -336,8 +336,8 @@ class CompiledPlan:
         if isinstance(hierarchy, Hierarchy):
             tree = hierarchy
         elif hierarchy is not None:
-            tree, bad = Hierarchy.from_rows(record_rows(hierarchy))
-            errors.extend(bad)
+            tree, tree_errors = Hierarchy.from_rows(record_rows(hierarchy))
+            errors.extend(tree_errors)
         assignment: dict[str, Any] = {}
         for rule in plan.crediting:
             name = getattr(rule, "table", None)
@@ -351,8 +351,9 @@ class CompiledPlan:
             if isinstance(rows, AssignmentTable):
                 assignment[name] = rows
             else:
-                assignment[name], bad = AssignmentTable.from_rows(name, record_rows(rows))
-                errors.extend(bad)
+                assignment[name], table_errors = AssignmentTable.from_rows(
+                    name, record_rows(rows))
+                errors.extend(table_errors)
         for name in tables:
             if name not in plan.tables:
                 raise UsageError(f"unknown table {name!r}: the plan's tables are "
@@ -365,9 +366,9 @@ class CompiledPlan:
             measures = measures.with_tables({k: _classification(k, v)
                                              for k, v in tables.items()})
         known = {r.payee for r in records}
-        credits, bad = credit(plan.crediting, good, tbook, hierarchy=tree,
-                              tables=assignment, known_payees=known)
-        errors.extend(bad)
+        credits, credit_errors = credit(plan.crediting, good, tbook, hierarchy=tree,
+                                        tables=assignment, known_payees=known)
+        errors.extend(credit_errors)
         fields = measures.date_fields or ["date"]
         index = CreditIndex(credits, fields)
         errors.extend(self._unrostered(records, credits, fields))
