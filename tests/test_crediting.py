@@ -277,6 +277,9 @@ TERRITORIES = [
     {"key": "north", "payee": "C", "from": "2026-07-01"},
     {"key": "south", "payee": "D", "from": dt.date(2026, 1, 1), "to": ""},
     {"key": "east", "payee": "E", "share": "0.5"},
+    {"key": "west", "payee": "W1", "share": 0.1, "from": float("nan")},
+    {"key": "west", "payee": "W2", "share": 0.2},
+    {"key": "west", "payee": "W3", "share": D("0.7")},
 ]
 
 
@@ -288,10 +291,14 @@ def test_assignment_with_dates_and_shares() -> None:
            tx("invoices", "july", "2026-07-01", "100", region="north"),
            tx("invoices", "old", "2025-12-31", "100", region="south"),
            tx("invoices", "new", "2026-01-01", "100", region="south"),
-           tx("invoices", "half", "2026-01-01", "100", region="east")]
+           tx("invoices", "half", "2026-01-01", "100", region="east"),
+           tx("invoices", "floats", "2026-01-02", "100", region="west")]
     credits, errors = run([rule], txs, tables={"territories": table})
     assert rows(credits) == [
         ("D", "invoices", "new", D(1), "territory", D(100), ()),
+        ("W1", "invoices", "floats", D("0.1"), "territory", D("10.0"), ()),
+        ("W2", "invoices", "floats", D("0.2"), "territory", D("20.0"), ()),
+        ("W3", "invoices", "floats", D("0.7"), "territory", D("70.0"), ()),
         ("A", "invoices", "june", D("0.5"), "territory", D("50.0"), ()),
         ("B", "invoices", "june", D("0.5"), "territory", D("50.0"), ()),
         ("C", "invoices", "july", D(1), "territory", D(100), ())]
@@ -324,7 +331,7 @@ def test_assignment_overlay_credits_each_in_full() -> None:
 
 def test_assignment_table_row_errors_and_a_refused_key() -> None:
     table, errors = AssignmentTable.from_rows("t", [
-        {"key": "k", "payee": "A", "share": 0.5},
+        {"key": "k", "payee": "A", "share": -0.5},
         {"key": "k2", "payee": "A", "from": "2026-02-30"},
         {"key": "k3", "payee": "A", "from": "2026-03-01", "to": "2026-02-01"},
         {"key": "k4", "payee": "A"}, {"key": "k4", "payee": "A", "from": "2026-05-01"},
@@ -333,8 +340,7 @@ def test_assignment_table_row_errors_and_a_refused_key() -> None:
         {"key": "ok", "payee": "A"},
     ])
     assert [str(e) for e in errors] == [
-        "table t 'k' field 'share': share of 'A' is a float (0.5); write it as text "
-        "(\"0.5\") or a Decimal, so it is exact",
+        "table t 'k' field 'share': share of 'A' must be more than 0, not -0.5",
         "table t 'k2' field 'from': from '2026-02-30' is not a date like 2026-05-03",
         "table t 'k3' field 'to': from 2026-03-01 is after to 2026-02-01",
         "table t #6 field 'key': missing key",

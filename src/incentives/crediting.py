@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import decimal
 import gc
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -323,11 +324,14 @@ def _entry(item: Any) -> tuple[Any, Any]:
                      f"not {_quoted(item)}")
 
 
-def _share(raw: Any, name: str) -> Decimal:
-    if isinstance(raw, float):
+def _share(raw: Any, name: str, *, floats: bool = False) -> Decimal:
+    """A share: exact and above 0. A float is refused unless ``floats`` (a table's
+    rows from a DataFrame): then it is read from its shortest repr, as a record's
+    numbers are."""
+    if isinstance(raw, float) and not floats:
         raise ValueError(f"share of {name!r} is a float ({raw!r}); write it as text "
                          f"(\"{raw!r}\") or a Decimal, so it is exact")
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
         raise ValueError(f"share of {name!r} must be a number, not {_quoted(raw)}")
     share = to_decimal(raw, what=f"share of {name!r}")
     if share <= 0:
@@ -361,8 +365,16 @@ def _quoted(value: Any) -> str:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, tuple, Mapping)) and (
-        not value.strip() if isinstance(value, str) else not value))
+    """None, blank text, an empty list or mapping, or a DataFrame's missing value."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, Mapping)):
+        return not value
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _day(value: Any, what: str) -> dt.date | None:
@@ -631,7 +643,8 @@ class AssignmentTable:
                   ) -> tuple[AssignmentTable, list[TransactionError]]:
         """Read rows ``{key, payee, share, from, to}``; return the table and the
         errors (kind ``table NAME``, id the key, with the field): a missing key or
-        payee, an unknown column, a share that is not an exact number above 0, a
+        payee, an unknown column, a share that is not a number above 0 (a float,
+        as a DataFrame gives, is read from its shortest repr), a
         bad date, ``from`` after ``to``, two rows of one key and payee that overlap.
         A key with a refused row credits nobody: :meth:`payees_on` raises
         :class:`TableError` for it."""
@@ -656,7 +669,8 @@ class AssignmentTable:
                 except ValueError as exc:
                     raise _FieldError(str(exc), "payee") from None
                 try:
-                    share = ONE if _blank(row.get("share")) else _share(row["share"], payee)
+                    share = (ONE if _blank(row.get("share"))
+                             else _share(row["share"], payee, floats=True))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "share") from None
                 try:
