@@ -163,6 +163,19 @@ def test_shares_summing_to_one_in_other_digits_are_accepted() -> None:
     assert sum(c.amount for c in credits) == D("99.99")
 
 
+def test_a_credited_amount_is_never_rounded() -> None:
+    """34 significant digits are the arithmetic's: a product needing more is an error
+    naming the transaction, never a rounded credit."""
+    big = tx("invoices", "big", MAY10, "12345678901234567890.1234",
+             "A:0.1234567890123;B:0.8765432109877")
+    fine = tx("invoices", "fine", MAY10, "12345678901234567890.1234", "A:0.5;B:0.5")
+    credits, errors = run([DIRECT], [big, fine])
+    assert [str(e) for e in errors] == [
+        "invoices 'big': a credited amount (amount x share) or a sum of shares would need "
+        "more than 34 significant digits"]
+    assert [c.amount for c in credits] == [D("6172839450617283945.06170")] * 2
+
+
 def test_overlay_credits_each_payee_in_full() -> None:
     rules = [DirectRule(id="direct", kinds=["invoices"]),
              DirectRule(id="overlay", kinds=["invoices"], field="specialists", overlay=True)]

@@ -716,6 +716,10 @@ class AssignmentTable:
 
 _DIRECT, _ASSIGN, _ROLL = 0, 1, 2
 
+#: The plan's arithmetic, where a credited amount that would be rounded is an error
+_EXACT = CONTEXT.copy()
+_EXACT.traps[decimal.Inexact] = True
+
 
 def credit(
     rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
@@ -761,63 +765,69 @@ def credit(
     errors: list[TransactionError] = []
     ordered = _in_order(transactions)
     new = tuple.__new__  # a Credit made without NamedTuple's Python-level __new__
-    with _paused_gc(), decimal.localcontext(CONTEXT):
+    with _paused_gc(), decimal.localcontext(_EXACT):
         for t in ordered:
             start = len(credits)  # this transaction's credits are credits[start:]
             problems: list[TransactionError] | None = None
-            for c in compiled:
-                tag = c[0]
-                if tag == _ROLL:
-                    if problems is None and len(credits) > start:
-                        problem = _roll_up(c, t, credits, start, hierarchy)
-                        if problem is not None:
-                            problems = [problem]
-                    continue
-                kinds = c[2]
-                if kinds is not None and t.kind not in kinds:
-                    continue
-                rule_id, field, overlay = c[1], c[3], c[4]
-                try:
-                    if tag == _DIRECT:
-                        payees = (t.sellers if c[6] and t.sellers
-                                  else _direct_payees(t, field, refs))
-                    else:
-                        payees = _assigned_payees(t, field, c[5], refs)
-                except (ValueError, _Refused) as exc:
-                    problems = [*(problems or ()), TransactionError(
-                        str(exc), kind=t.kind, id=t.id, field=field)]
-                    continue
-                if not payees:
-                    continue
-                if len(payees) == 1:
-                    payee, share = payees[0]
-                    if share != ONE:
-                        problems = [*(problems or ()),
-                                    _share_error(t, field, payees, overlay)]
-                    elif known is not None and payee not in known:
-                        problems = [*(problems or ()),
-                                    _unknown(t, field, payee, known, hints)]
-                    else:
-                        # x * 1 is x, digit for digit: no multiplication for the usual share
-                        credits.append(new(Credit, (payee, t, share, rule_id, t.amount
-                                                    if share is ONE else t.amount * share, ())))
-                    continue
-                if overlay:
-                    bad = any(s != ONE for _, s in payees)
-                else:
-                    bad = sum(s for _, s in payees) != ONE
-                if bad:
-                    problems = [*(problems or ()), _share_error(t, field, payees, overlay)]
-                    continue
-                if known is not None:
-                    unknown = [_unknown(t, field, p, known, hints)
-                               for p, _ in payees if p not in known]
-                    if unknown:
-                        problems = [*(problems or ()), *unknown]
+            try:
+                for c in compiled:
+                    tag = c[0]
+                    if tag == _ROLL:
+                        if problems is None and len(credits) > start:
+                            problem = _roll_up(c, t, credits, start, hierarchy)
+                            if problem is not None:
+                                problems = [problem]
                         continue
-                amount = t.amount
-                for p, s in payees:
-                    credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+                    kinds = c[2]
+                    if kinds is not None and t.kind not in kinds:
+                        continue
+                    rule_id, field, overlay = c[1], c[3], c[4]
+                    try:
+                        if tag == _DIRECT:
+                            payees = (t.sellers if c[6] and t.sellers
+                                      else _direct_payees(t, field, refs))
+                        else:
+                            payees = _assigned_payees(t, field, c[5], refs)
+                    except (ValueError, _Refused) as exc:
+                        problems = [*(problems or ()), TransactionError(
+                            str(exc), kind=t.kind, id=t.id, field=field)]
+                        continue
+                    if not payees:
+                        continue
+                    if len(payees) == 1:
+                        payee, share = payees[0]
+                        if share != ONE:
+                            problems = [*(problems or ()),
+                                        _share_error(t, field, payees, overlay)]
+                        elif known is not None and payee not in known:
+                            problems = [*(problems or ()),
+                                        _unknown(t, field, payee, known, hints)]
+                        else:
+                            # x * 1 is x, digit for digit: no multiplication for the usual share
+                            credits.append(new(Credit, (
+                                payee, t, share, rule_id,
+                                t.amount if share is ONE else t.amount * share, ())))
+                        continue
+                    if overlay:
+                        bad = any(s != ONE for _, s in payees)
+                    else:
+                        bad = sum(s for _, s in payees) != ONE
+                    if bad:
+                        problems = [*(problems or ()), _share_error(t, field, payees, overlay)]
+                        continue
+                    if known is not None:
+                        unknown = [_unknown(t, field, p, known, hints)
+                                   for p, _ in payees if p not in known]
+                        if unknown:
+                            problems = [*(problems or ()), *unknown]
+                            continue
+                    amount = t.amount
+                    for p, s in payees:
+                        credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+            except decimal.Inexact:
+                problems = [*(problems or ()), TransactionError(
+                    "a credited amount (amount x share) or a sum of shares would need more "
+                    f"than {CONTEXT.prec} significant digits", kind=t.kind, id=t.id)]
             if problems is not None:
                 del credits[start:]
                 errors.extend(problems)
