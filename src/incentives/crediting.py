@@ -1041,14 +1041,17 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
     _, rule_id, of, levels, once = c
     day = t.date
     amount = t.amount
-    base = [b for b in credits[start:] if b.rule in of]
-    if len(base) == 1:  # the usual case: one payee, no sums
-        b = base[0]
+    if len(credits) - start == 1:  # the usual case: one payee, no sums
+        b = credits[start]
+        if b.rule not in of:
+            return None
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        share = ONE if once and b.share > ONE else b.share
+        share = b.share
+        if share is not ONE and once and share > ONE:
+            share = ONE
         credited = amount if share is ONE else amount * share
         via = (b.payee,)
         new = tuple.__new__
@@ -1057,7 +1060,9 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         return None
     sums: dict[str, Decimal] = {}
     vias: dict[str, set[str]] = {}
-    for b in base:
+    for b in credits[start:]:
+        if b.rule not in of:
+            continue
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
