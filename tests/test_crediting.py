@@ -461,6 +461,17 @@ def test_hierarchy_row_errors() -> None:
         "overlap: open to 2026-06-30 and 2026-06-30 to open)"]
 
 
+def test_roll_up_credits_come_nearest_manager_first() -> None:
+    h = hierarchy({"payee": "A", "manager": "Z"}, {"payee": "B", "manager": "Y"},
+                  {"payee": "Z", "manager": "X"}, {"payee": "Y", "manager": "X"})
+    for sellers in ("A", "A:0.5;B:0.5"):
+        credits, errors = run([DIRECT, RollUpRule(id="up", levels=2)],
+                              [tx("invoices", "i", MAY10, "10", sellers)], hierarchy=h)
+        assert errors == []
+        managers = [c.payee for c in credits if c.rule == "up"]
+        assert managers == (["Z", "X"] if sellers == "A" else ["Y", "Z", "X"])
+
+
 def test_roll_up_of_names_only_the_rules_it_rolls_up() -> None:
     rules = [DirectRule(id="direct", kinds=["invoices"]),
              DirectRule(id="overlay", kinds=["invoices"], field="specialist", overlay=True),

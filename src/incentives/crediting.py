@@ -98,7 +98,8 @@ class _Rule(StrictModel):
         return self.label or self.id
 
 
-Kinds = Annotated[list[Identifier], Field(min_length=1)]
+#: a non-empty list of names (kinds, rules)
+Names = Annotated[list[Identifier], Field(min_length=1)]
 
 
 class DirectRule(_Rule):
@@ -115,7 +116,7 @@ class DirectRule(_Rule):
 
     type: Literal["direct"] = "direct"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: where the payees are: ``sellers`` (also ``seller``) or another field's name
     field: Identifier = "sellers"
     #: each payee credited in full rather than by shares summing to 1
@@ -134,7 +135,7 @@ class AssignmentRule(_Rule):
 
     type: Literal["assignment"] = "assignment"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: the transaction field looked up in the table
     by: Identifier
     #: the name of the assignment table (given when the plan is evaluated)
@@ -157,7 +158,7 @@ class RollUpRule(_Rule):
 
     type: Literal["roll_up"] = "roll_up"
     #: the earlier direct or assignment rules rolled up (None: all of them)
-    of: Kinds | None = None
+    of: Names | None = None
     #: how many levels of managers (1: the direct manager) or ``all``
     levels: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
     #: ``once``: each transaction at most in full per manager; ``each_credit``: every credit
@@ -747,9 +748,15 @@ def credit(
     shares not summing to 1 (or not 1 in an overlay), an unknown payee, a
     reference to a missing transaction, a hierarchy cycle, a transaction of a
     kind some rule credits that no rule credited ("credited to nobody"). A
-    transaction with an error gets no credit at all. Credits and errors come in
-    the order of the transactions' ``(date, kind, id)``, then of the rules,
-    whatever the order ``transactions`` came in.
+    transaction with an error gets no credit at all, and so does one whose
+    credited amount would need more than the arithmetic's 34 significant digits
+    (a credit is never rounded).
+
+    Credits and errors come in the order of the transactions' ``(date, kind,
+    id)``, then of the rules, whatever the order ``transactions`` came in;
+    within a rule, a direct rule's in the order the transaction names its
+    payees, an assignment's by payee, a roll-up's nearest manager first (then by
+    name).
     """
     compiled = _compile(rules, hierarchy, tables or {})
     covered_all = any(c[0] != _ROLL and c[2] is None for c in compiled)
@@ -1060,6 +1067,7 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         return None
     sums: dict[str, Decimal] = {}
     vias: dict[str, set[str]] = {}
+    nearest: dict[str, int] = {}
     for b in credits[start:]:
         if b.rule not in of:
             continue
@@ -1067,14 +1075,16 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        for m in managers:
+        for level, m in enumerate(managers):
             if m in sums:
                 sums[m] += b.share
                 vias[m].add(b.payee)
+                nearest[m] = min(nearest[m], level)
             else:
                 sums[m] = b.share
                 vias[m] = {b.payee}
-    for m in sorted(sums):
+                nearest[m] = level
+    for m in sorted(sums, key=lambda m: (nearest[m], m)):
         share = sums[m]
         if once and share > ONE:
             share = ONE
