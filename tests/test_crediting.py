@@ -243,7 +243,7 @@ def test_reference_inheritance_own_sellers_and_missing_reference() -> None:
         ("A", "inv-1", D("500.0")), ("B", "inv-1", D("500.0")),
         ("A", "cn-1", D("-50.0")), ("B", "cn-1", D("-50.0")), ("C", "cn-2", D(-100))]
     assert [str(e) for e in errors] == [
-        "credit_notes 'cn-3' field 'sellers': refers to invoices 'inv-9', which is not in "
+        "credit_notes 'cn-3' field 'refers_to': refers to invoices 'inv-9', which is not in "
         "the run"]
 
 
@@ -254,6 +254,23 @@ def test_reference_found_without_the_plans_kinds() -> None:
     assert errors == []
     assert [(c.payee, c.transaction.id, c.amount) for c in credits] == [
         ("A", "cn-1", D(-10)), ("A", "inv-1", D(1000))]
+
+
+def test_a_reference_naming_two_kinds_without_the_plans_kinds_is_an_error() -> None:
+    inv = tx("invoices", "x-1", MAY10, "1000", "A")
+    order = tx("orders", "x-1", MAY10, "1000", "B")
+    note = tx("credit_notes", "cn-1", MAY10, "-10", refers_to="x-1")
+    txs = [inv, order, note]
+    credits, errors = credit([DirectRule(id="d")], txs, TransactionBook(txs))
+    assert [c.transaction.kind for c in credits] == ["invoices", "orders"]
+    assert [str(e) for e in errors] == [
+        "credit_notes 'cn-1' field 'refers_to': refers to 'x-1', which names transactions "
+        "of invoices and orders"]
+    credits, errors = credit([DirectRule(id="d")], txs, TransactionBook(txs),
+                             refers_to={"credit_notes": "orders"})
+    assert errors == []
+    assert [(c.payee, c.transaction.kind) for c in credits] == [
+        ("B", "credit_notes"), ("A", "invoices"), ("B", "orders")]
 
 
 def test_references_going_round_in_a_circle_are_an_error() -> None:
@@ -622,6 +639,10 @@ def test_check_rules() -> None:
          ("crediting", 4, "of", 2)),
         ("'terr' is named twice", ("crediting", 4, "of", 4)),
     ]
+    assert check_rules(RULES.validate_python([
+        {"id": "direct", "type": "direct", "kinds": ["invoices"]}]), {}) == [
+        ("unknown transaction kind 'invoices'; the plan declares no transaction kinds",
+         ("crediting", 0, "kinds", 0))]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]},
         {"id": "up", "type": "roll_up", "of": ["direct"], "levels": 2}]),

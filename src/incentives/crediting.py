@@ -796,8 +796,10 @@ def credit(
                         else:
                             payees = _assigned_payees(t, field, c[5], refs)
                     except (ValueError, _Refused) as exc:
+                        # a reference that cannot be followed is the reference's fault
                         problems = [*(problems or ()), TransactionError(
-                            str(exc), kind=t.kind, id=t.id, field=field)]
+                            str(exc), kind=t.kind, id=t.id,
+                            field="refers_to" if isinstance(exc, _Refused) else field)]
                         continue
                     if not payees:
                         continue
@@ -1026,7 +1028,7 @@ def _unknown(t: Transaction, field: str, payee: str, known: set[str],
              hints: dict[str, str | None]) -> TransactionError:
     if payee not in hints:
         # a hint costs a scan of every payee: only for the first few unknown names
-        hints[payee] = did_you_mean(payee, known) if len(hints) < 50 else None
+        hints[payee] = did_you_mean(payee, known) if len(hints) < 10 else None
     hint = hints[payee]
     return TransactionError(
         f"unknown payee {payee!r}: no record in any period and not in the hierarchy"
