@@ -608,8 +608,11 @@ def test_a_spec_built_in_python_reports_a_plan_error() -> None:
 
 
 class Kind:
-    def __init__(self, *fields: str) -> None:
-        self.fields = dict.fromkeys(fields, "text")
+    """A declared kind as check_rules reads one: its fields' types, what it refers to."""
+
+    def __init__(self, *fields: str, refers_to: str | None = None, **typed: str) -> None:
+        self.fields = {**dict.fromkeys(fields, "text"), **typed}
+        self.refers_to = refers_to
 
 
 def test_check_rules() -> None:
@@ -623,26 +626,48 @@ def test_check_rules() -> None:
     ])
     kinds = {"invoices": Kind("customer", "specialist"), "credit_notes": Kind()}
     assert check_rules(rules, kinds) == [
-        ("a roll-up needs an earlier direct or assignment rule to roll up", ("crediting", 0)),
+        ("a roll-up needs an earlier direct or assignment rule to roll up", (0,)),
         ("unknown transaction kind 'invoice'; did you mean 'invoices'?",
-         ("crediting", 1, "kinds", 0)),
+         (1, "kinds", 0)),
         ("crediting rule id 'direct' is used twice (first by crediting[1])",
-         ("crediting", 2, "id")),
+         (2, "id")),
         ("transaction kind 'invoices' has no field 'specialst'; did you mean 'specialist'?",
-         ("crediting", 2, "field")),
-        ("transaction kind 'credit_notes' has no field 'customer'", ("crediting", 3, "by")),
+         (2, "field")),
+        ("transaction kind 'credit_notes' has no field 'customer'", (3, "by")),
         ("'direkt' is not an earlier crediting rule; did you mean 'direct'?",
-         ("crediting", 4, "of", 0)),
+         (4, "of", 0)),
         ("'later' comes after this roll-up; a roll-up rolls up earlier rules",
-         ("crediting", 4, "of", 1)),
+         (4, "of", 1)),
         ("'up0' is a roll-up; a roll-up rolls up direct and assignment rules",
-         ("crediting", 4, "of", 2)),
-        ("'terr' is named twice", ("crediting", 4, "of", 4)),
+         (4, "of", 2)),
+        ("'terr' is named twice", (4, "of", 4)),
+    ]
+    # a kind that refers to another takes the fields it lacks from it
+    kinds = {"invoices": Kind("customer", specialist="payees", paid_on="date"),
+             "credit_notes": Kind(refers_to="invoices"), "payments": Kind()}
+    assert check_rules(RULES.validate_python([
+        {"id": "terr", "type": "assignment", "by": "customer", "table": "t",
+         "kinds": ["invoices", "credit_notes"]},
+        {"id": "spec", "type": "direct", "field": "specialist", "overlay": True,
+         "kinds": ["invoices", "credit_notes"]},
+        {"id": "bad1", "type": "direct", "field": "paid_on", "kinds": ["invoices"]},
+        {"id": "bad2", "type": "direct", "field": "amount", "kinds": ["invoices"]},
+        {"id": "bad3", "type": "assignment", "by": "specialist", "table": "t",
+         "kinds": ["credit_notes"]},
+        {"id": "bad4", "type": "assignment", "by": "customer", "table": "t"},
+    ]), kinds) == [
+        ("field 'paid_on' of transaction kind 'invoices' is of type date; a direct rule reads "
+         "payees from a payees or text field", (2, "field")),
+        ("'amount' is a built-in field; a direct rule reads payees from a payees or text "
+         "field", (3, "field")),
+        ("field 'specialist' of transaction kind 'invoices' is of type payees; an assignment "
+         "looks up a text or number field", (4, "by")),
+        ("transaction kind 'payments' has no field 'customer'", (5, "by")),
     ]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]}]), {}) == [
         ("unknown transaction kind 'invoices'; the plan declares no transaction kinds",
-         ("crediting", 0, "kinds", 0))]
+         (0, "kinds", 0))]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]},
         {"id": "up", "type": "roll_up", "of": ["direct"], "levels": 2}]),

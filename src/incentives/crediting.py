@@ -177,18 +177,18 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
 
     ``kinds`` are the plan's declared transaction kinds (name -> its spec; when a
     spec has a ``fields`` mapping, a rule's ``field`` and ``by`` are checked
-    against it). Paths start at the plan (``("crediting", 2, "of", 0)``). Checks:
+    against it). Paths start inside the ``crediting`` list (``(2, "of", 0)``). Checks:
     ids are unique; kinds are declared (with a did-you-mean); a roll-up's ``of``
     names earlier direct or assignment rules, and it has one to roll up.
 
     >>> check_rules([DirectRule(id="direct", kinds=["invoice"])], {"invoices": None})
-    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", ('crediting', 0, 'kinds', 0))]
+    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", (0, 'kinds', 0))]
     """
     problems: list[tuple[str, Path]] = []
     first: dict[str, int] = {}
     base_before: list[str] = []
     for i, rule in enumerate(rules):
-        at: Path = ("crediting", i)
+        at: Path = (i,)
         if rule.id in first:
             problems.append((f"crediting rule id {rule.id!r} is used twice "
                              f"(first by crediting[{first[rule.id]}])", (*at, "id")))
@@ -216,20 +216,52 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
                     else "the plan declares no transaction kinds")
                 problems.append((f"unknown transaction kind {kind!r}; {hint}",
                                  (*at, "kinds", j)))
+        direct = isinstance(rule, DirectRule)
         name = rule.field if isinstance(rule, DirectRule) else rule.by
-        key = "field" if isinstance(rule, DirectRule) else "by"
-        if isinstance(rule, DirectRule) and name in _SELLER_FIELDS:
+        if direct and name in _SELLER_FIELDS:
             continue
+        key = "field" if direct else "by"
         for kind in covered:
-            fields = getattr(kinds.get(kind), "fields", None)
-            if isinstance(fields, Mapping) and name not in fields and name not in _BUILT_INS:
-                near = did_you_mean(name, [*fields, *_BUILT_INS])
-                problems.append((f"transaction kind {kind!r} has no field {name!r}"
-                                 + (f"; {near}" if near else ""), (*at, key)))
+            problem = _field_problem(kinds, kind, name, direct)
+            if problem:
+                problems.append((problem, (*at, key)))
+                break
     return problems
 
 
 _BUILT_INS = ("id", "date", "amount", "currency", "quantity", "refers_to")
+
+
+def _field_problem(kinds: Mapping[str, Any], kind: str, name: str, direct: bool) -> str | None:
+    """Why transactions of ``kind`` cannot give a direct rule's payees (``direct``) or
+    an assignment's key from field ``name``, or None. A field a kind lacks but takes
+    from the kind it ``refers_to`` is found there. Unchecked when the kinds' specs
+    do not say their fields."""
+    seen: set[str] = set()
+    at: str | None = kind
+    declared: list[str] = []
+    while at is not None and at not in seen:
+        seen.add(at)
+        fields = getattr(kinds.get(at), "fields", None)
+        if not isinstance(fields, Mapping):
+            return None
+        if name in fields:
+            ftype = fields[name]
+            if direct and ftype not in ("payees", "text"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; a direct "
+                        "rule reads payees from a payees or text field")
+            if not direct and ftype in ("payees", "bool", "date"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; an "
+                        "assignment looks up a text or number field")
+            return None
+        declared.extend(fields)
+        refers = getattr(kinds.get(at), "refers_to", None)
+        at = refers if isinstance(refers, str) else None
+    if name in _BUILT_INS:
+        return (f"{name!r} is a built-in field; a direct rule reads payees from a payees or "
+                "text field") if direct else None
+    near = did_you_mean(name, [*declared, *_BUILT_INS])
+    return f"transaction kind {kind!r} has no field {name!r}" + (f"; {near}" if near else "")
 
 
 def _of_problem(name: str, i: int, rules: Sequence[Any], base_before: list[str]) -> str | None:
