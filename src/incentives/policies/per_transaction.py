@@ -68,6 +68,8 @@ def key_text(value: Any) -> str:
     >>> key_text(Decimal("100.0")), key_text(True), key_text("ipvpn"), key_text(2)
     ('100', 'true', 'ipvpn', '2')
     """
+    if value.__class__ is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, Decimal)):
@@ -390,10 +392,13 @@ class _CompiledPerTransaction(Compiled):
         elif self.rates_by is None and self.table is None:
             assert self.rate is not None
             amount = sum(map(_VALUE, items), ZERO) * self.rate
+        elif self.rates_by is None:
+            amount = self._each(items, s.book, s.payee)
         else:
             amount = ZERO
-            for row in self.rows(items, None, s.book, s.payee, s.record.period):
-                amount += row.earned
+            rate_of, payee, period = self.rate_of, s.payee, s.record.period
+            for credit, value in items:
+                amount += value * rate_of(credit, payee, period)[0]
         if self.on_payment:
             settled = self._settle(s, items, start)
             amount = sum((x.paid for x in settled), ZERO)
@@ -402,6 +407,24 @@ class _CompiledPerTransaction(Compiled):
             return
         self.line(s, amount, explain=self._explain, captured=PerTransactionCapture(
             items, start, s.book, s.payee, year, None))
+
+    def _each(self, items: Sequence[tuple[Credit, Decimal]], book: TransactionBook | None,
+              payee: str) -> Decimal:
+        """Tiers on each credit on its own: what :meth:`rows` adds up, without the rows."""
+        f = self.table
+        assert f is not None
+        amount = ZERO
+        negative = False
+        for _, value in items:
+            if value >= 0:
+                amount += f(value)
+            else:
+                negative = True
+        if negative:
+            for row in self.rows(items, None, book, payee, ""):
+                if row.value < 0:
+                    amount += row.earned
+        return amount
 
     def _carry(self, s: PayeeState, year: int, cumulative: Decimal) -> None:
         """Keep the year's cumulative in the ledger (none once it is zero)."""
