@@ -223,6 +223,7 @@ class Plan(StrictModel):
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
+            tables=self.tables,
         )
         compiled = []
         for i, spec in enumerate(self.policies):
