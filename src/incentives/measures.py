@@ -468,8 +468,7 @@ def measure_steps(c: Wording, value: MeasureValue, spec: MeasureSpec | None) -> 
             rule += ", " + c.t("through {payees}", payees=", ".join(credit.via))
         if agg in ("sum", "min", "max"):
             base = t.fields[field]
-            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else \
-                f.money(base)
+            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else None
             steps.append(Step(f"{head} ({rule})", expr, f.money(x)))
         elif agg == "count":
             steps.append(Step(f"{head} ({rule})", None, f.num(x)))
