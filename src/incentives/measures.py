@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import bisect
 import decimal
+import itertools
+import operator
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -217,40 +219,54 @@ class CreditIndex:
     """
 
     def __init__(self, credits: Sequence[Credit], date_fields: Iterable[str]) -> None:
-        self.by_field: dict[str, dict[str, tuple[list[dt.date], list[Credit]]]] = {}
+        #: by date field, each payee's credits in date order
+        self.by_field: dict[str, dict[str, list[Credit]]] = {}
         for name in sorted(set(date_fields)):
-            rows: dict[str, tuple[list[dt.date], list[Credit]]] = {}
-            ordered = credits if name == "date" and _in_date_order(credits) else sorted(
-                (c for c in credits if isinstance(_day_of(c, name), dt.date)),
-                key=lambda c: (_day_of(c, name), c.transaction.kind, c.transaction.id))
-            for c in ordered:
-                day = c.transaction.date if name == "date" else c.transaction.fields[name]
-                entry = rows.get(c.payee)
-                if entry is None:
-                    rows[c.payee] = ([day], [c])
-                else:
-                    entry[0].append(day)
-                    entry[1].append(c)
-            self.by_field[name] = rows
+            if name == "date":
+                ordered = credits if _in_date_order(credits) else sorted(
+                    credits, key=_TRANSACTION_ORDER)
+            else:
+                ordered = sorted((c for c in credits
+                                  if isinstance(c.transaction.fields.get(name), dt.date)),
+                                 key=lambda c: (c.transaction.fields[name], c.transaction.kind,
+                                                c.transaction.id))
+            # stable: each payee's credits stay in date order
+            by_payee = sorted(ordered, key=_PAYEE)
+            self.by_field[name] = {payee: list(group)
+                                   for payee, group in itertools.groupby(by_payee, _PAYEE)}
+        self._days = {name: (_DATE if name == "date" else _field_day(name))
+                      for name in self.by_field}
 
     def between(self, field: str, payee: str, start: dt.date, end: dt.date) -> list[Credit]:
         """``payee``'s credits whose ``field`` falls from ``start`` to ``end`` (inclusive)."""
-        found = self.by_field.get(field, {}).get(payee)
-        if found is None:
+        credits = self.by_field.get(field, {}).get(payee)
+        if not credits:
             return []
-        days, credits = found
-        return credits[bisect.bisect_left(days, start):bisect.bisect_right(days, end)]
+        day = self._days[field]
+        return credits[bisect.bisect_left(credits, start, key=day):
+                       bisect.bisect_right(credits, end, key=day)]
+
+    def payees(self, field: str = "date") -> dict[str, list[Credit]]:
+        """Each payee's credits by ``field``, in date order."""
+        return self.by_field.get(field, {})
 
 
-def _day_of(c: Credit, name: str) -> Any:
-    return c.transaction.date if name == "date" else c.transaction.fields.get(name)
+_PAYEE = operator.attrgetter("payee")
+_TRANSACTION_ORDER = operator.attrgetter("transaction.date", "transaction.kind", "transaction.id")
+_DATE = operator.attrgetter("transaction.date")
+
+
+def _field_day(name: str) -> Callable[[Credit], Any]:
+    def day(c: Credit) -> Any:
+        return c.transaction.fields[name]
+    return day
 
 
 def _in_date_order(credits: Sequence[Credit]) -> bool:
-    """Whether ``credits`` are in (date, kind, id) order of their transactions (as
-    crediting makes them)."""
-    keys = [(c.transaction.date, c.transaction.kind, c.transaction.id) for c in credits]
-    return all(a <= b for a, b in zip(keys, keys[1:]))
+    """Whether ``credits`` are in date order of their transactions (crediting makes them
+    in (date, kind, id) order)."""
+    days = list(map(_DATE, credits))
+    return all(map(operator.le, days, days[1:]))
 
 
 class _Measure:
