@@ -315,6 +315,11 @@ class TransactionReader:
             number = Decimal(amount)
         elif amount.__class__ is int and -_INT_LIMIT < amount < _INT_LIMIT:
             number = Decimal(amount)
+        elif amount.__class__ is Decimal:  # a JSON number, read exactly
+            try:
+                number = to_decimal(amount)
+            except ValueError:
+                return None
         else:
             return None
         if spec.negate:
@@ -326,6 +331,8 @@ class TransactionReader:
             if name in raw:
                 return None
         refers = raw.get("refers_to")
+        if refers == "":  # an empty column of a CSV file
+            refers = None
         if refers is not None:
             if spec.refers_to is None or not (refers.__class__ is str and _plain_text(refers)):
                 return None
@@ -342,7 +349,7 @@ class TransactionReader:
             return None
         for name, ftype in spec.fields.items():
             value = raw.get(name)
-            if value is None:
+            if value is None or value == "":
                 if name not in spec.optional and refers is None:
                     return None
                 continue
