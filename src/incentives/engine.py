@@ -10,7 +10,6 @@ so results never depend on the order records arrive in.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import decimal
 import gc
@@ -22,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from .crediting import AssignmentTable, Hierarchy, credit
 from .errors import (
     EvaluationError,
-    TransactionError,
-    UsageError,
     IncentivesError,
     InfeasibleError,
     RecordError,
     StateError,
+    TransactionError,
+    UsageError,
     describe_exception,
     located_error,
 )
@@ -513,7 +512,11 @@ def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list
     return sorted(out.items(), key=lambda kv: kv[0] or "")
 
 
-def _error_key(e: IncentivesError) -> tuple[str, str, str, str]:
+def _error_key(e: IncentivesError) -> tuple[str, ...]:
     facts = [getattr(e, name, None) for name in ("period", "payee", "field")]
     message = getattr(e, "message", None) or str(e)
-    return (*(str(f) if f is not None else "" for f in facts), message)  # type: ignore[return-value]
+    # a transaction's kind and id last: two transactions with the same problem are listed
+    # in the same order whatever the order they arrived in
+    more = [getattr(e, name, None) for name in ("kind", "id")]
+    return (*(str(f) if f is not None else "" for f in facts), message,
+            *(str(f) if f is not None else "" for f in more))

@@ -35,10 +35,10 @@ statements list them, each with its share, its rule and its contribution.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import decimal
 import itertools
 import operator
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal

@@ -41,8 +41,14 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, TransactionError, \
-    UsageError, did_you_mean
+from .errors import (
+    CONTROL_CHARACTERS,
+    IncentivesError,
+    RecordError,
+    TransactionError,
+    UsageError,
+    did_you_mean,
+)
 from .formulas import NameType
 from .money import short, to_decimal
 from .policies.base import Identifier, Label, StrictModel
@@ -53,20 +59,20 @@ __all__ = [
     "BUILTIN_FIELDS",
     "MAX_SELLERS",
     "SELLER_FIELDS",
+    "TransactionInput",
+    "TransactionKind",
+    "TransactionReader",
+    "add_transaction_options",
     "check_kinds",
     "describe_source",
     "kind_fields",
     "kind_names",
-    "split_kind",
-    "TransactionInput",
-    "add_transaction_options",
-    "transaction_options",
-    "TransactionKind",
-    "TransactionReader",
     "link_transactions",
     "parse_sellers",
     "read_rows",
     "read_transactions_file",
+    "split_kind",
+    "transaction_options",
     "transaction_rows",
 ]
 
@@ -311,9 +317,7 @@ class TransactionReader:
             date = dt.date.fromisoformat(day)
         except ValueError:
             return None
-        if amount.__class__ is str and _PLAIN_NUMBER.fullmatch(amount):
-            number = Decimal(amount)
-        elif amount.__class__ is int and -_INT_LIMIT < amount < _INT_LIMIT:
+        if (amount.__class__ is str and _PLAIN_NUMBER.fullmatch(amount)) or (amount.__class__ is int and -_INT_LIMIT < amount < _INT_LIMIT):
             number = Decimal(amount)
         elif amount.__class__ is Decimal:  # a JSON number, read exactly
             try:
@@ -403,8 +407,7 @@ class TransactionReader:
                 raise fail(f"unknown field {short(str(k))!r}" + _hint(str(k), allowed),
                            short(str(k)))
         if id_text is None:
-            raise fail("missing id" if _blank(ident) else "an id is text or a whole number",
-                       "id")
+            raise fail(_id_problem(ident), "id")
         date = _date(raw.get("date"), "date", fail, required=True)
         assert date is not None
         amount = _number(raw.get("amount"), "amount", fail, required=True)
@@ -485,6 +488,17 @@ class TransactionReader:
                                            kind=exc.kind, field=exc.field)
                 bad.append(exc)
         return good, bad
+
+
+def _id_problem(value: Any) -> str:
+    """Why ``value`` is not a transaction's id."""
+    if _blank(value):
+        return "missing id"
+    if isinstance(value, str):
+        if len(value.strip()) > MAX_TEXT_FIELD:
+            return f"id too long ({len(value.strip())} characters, at most {MAX_TEXT_FIELD})"
+        return "the id holds control characters"
+    return "an id is text or a whole number"
 
 
 def _plain_text(text: str) -> bool:

@@ -1,0 +1,166 @@
+"""Reading transactions: the quick path reads exactly what the field-by-field path reads,
+hostile values are refused with the transaction named, and the run refuses to pay a plan
+of transactions without them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import incentives
+from incentives.errors import TransactionError, UsageError
+from incentives.transactions import TransactionKind, TransactionReader, parse_sellers
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = {
+    "invoices": TransactionKind(fields={"customer": "text", "product": "text"},
+                                optional=["product"]),
+    "credit_notes": TransactionKind(refers_to="invoices", sign="negative"),
+}
+READER = TransactionReader(KINDS)
+
+texts = st.one_of(
+    st.sampled_from(["c-1", "A", "ana", " padded ", "", "x:y", "a;b", "\u200bzw", "tab\tin",
+                     "é", "名字", "=cmd|' /C calc'!A0", "1e3", "-0"]),
+    st.text(max_size=8))
+amounts = st.one_of(
+    st.sampled_from(["10000", "-2000.50", "0.1", "1e3", "1,000", " 5 ", "NaN", "", "00012",
+                     "12345678901234567890", "-0.000000000000000000001"]),
+    st.integers(min_value=-10**20, max_value=10**20),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, max_value=10**9,
+                min_value=-10**9),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none())
+dates = st.one_of(st.sampled_from(["2026-05-10", "2026-02-30", "2026-5-1", "20260510",
+                                   " 2026-05-10", "2026-05-10T08:00", ""]),
+                  st.dates().map(dt.date.isoformat), st.dates())
+
+
+def _outcome(read, raw):
+    try:
+        t = read(raw)
+    except TransactionError as exc:
+        return ("error", exc.kind, exc.id, exc.field)
+    return ("ok", t.kind, t.id, t.date, t.amount, t.sellers, t.refers_to, t.fields)
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(["invoices", "credit_notes", "payments", None]),
+       ident=texts, day=dates, amount=amounts, seller=st.one_of(texts, st.none()),
+       customer=st.one_of(texts, st.none()), refers=st.one_of(texts, st.none()))
+def test_the_quick_path_reads_what_the_full_path_reads(kind, ident, day, amount, seller,
+                                                       customer, refers):
+    raw = {"kind": kind, "id": ident, "date": day, "amount": amount, "seller": seller,
+           "customer": customer, "refers_to": refers}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    quick = READER._plain(raw, 0, None)
+    if quick is None:
+        return  # the full path reads it (and is what the other tests check)
+    full = _outcome(lambda r: READER._read(r, 0, None), raw)
+    assert full == ("ok", quick.kind, quick.id, quick.date, quick.amount, quick.sellers,
+                    quick.refers_to, quick.fields)
+
+
+def test_amounts_are_exact_and_a_float_is_read_by_its_digits() -> None:
+    rows = [{"kind": "invoices", "id": str(i), "date": "2026-05-01", "amount": a,
+             "seller": "A", "customer": "c"} for i, a in enumerate(["0.1", 0.2, Decimal("0.3")])]
+    assert [READER.read(r).amount for r in rows] == [Decimal("0.1"), Decimal("0.2"),
+                                                      Decimal("0.3")]
+    assert sum(READER.read(r).amount for r in rows) == Decimal("0.6")
+
+
+@pytest.mark.parametrize(("row", "field", "words"), [
+    ({"amount": "1,000"}, "amount", "not a number"),
+    ({"amount": "NaN"}, "amount", "amount"),
+    ({"amount": None}, "amount", "missing amount"),
+    ({"date": "2026-02-30"}, "date", "not a date"),
+    ({"kind": "invoice"}, "kind", "did you mean 'invoices'"),
+    ({"seller": "A:0.6;B:0.6"}, None, None),  # shares are checked by the crediting rule
+    ({"seller": "A:-1"}, "seller", "above zero"),
+    ({"seller": None, "sellers": [{"payee": "A", "share": "0.5"},
+                                  {"payee": "A", "share": "0.5"}]}, "sellers", "named twice"),
+    ({"seller": "A", "sellers": "B"}, "sellers", "not both"),
+    ({"customer": "a\u202eb"}, "customer", "control"),
+    ({"customer": "x" * 1001}, "customer", "too long"),
+    ({"colour": "red"}, "colour", "unknown field"),
+    ({"id": "x" * 1001}, "id", "too long"),
+    ({"id": "  "}, "id", "missing id"),
+    ({"id": "a\x1bb"}, "id", "control"),
+    ({"id": True}, "id", "text or a whole number"),
+])
+def test_a_bad_transaction_is_named(row, field, words) -> None:
+    raw = {"kind": "invoices", "id": "inv-9", "date": "2026-05-01", "amount": "10",
+           "seller": "A", "customer": "c", **row}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    if field is None:
+        assert READER.read(raw).sellers == ((("A", Decimal("0.6")), ("B", Decimal("0.6"))))
+        return
+    with pytest.raises(TransactionError) as caught:
+        READER.read(raw, 4)
+    assert caught.value.field == field
+    assert words.lower() in caught.value.message.lower()
+    assert "inv-9" in str(caught.value) or field == "id"
+
+
+def test_a_credit_note_above_zero_says_how_to_read_positive_credit_notes() -> None:
+    with pytest.raises(TransactionError, match="negate: true") as caught:
+        READER.read({"kind": "credit_notes", "id": "cn-1", "date": "2026-05-20",
+                     "amount": "2000", "refers_to": "inv-1"})
+    assert (caught.value.kind, caught.value.id, caught.value.field) == (
+        "credit_notes", "cn-1", "amount")
+    negated = TransactionReader({**KINDS, "credit_notes": TransactionKind(
+        refers_to="invoices", sign="negative", negate=True)})
+    assert negated.read({"kind": "credit_notes", "id": "cn-1", "date": "2026-05-20",
+                         "amount": "2000", "refers_to": "inv-1"}).amount == Decimal("-2000")
+
+
+def test_sellers_in_every_written_form() -> None:
+    want = (("A", Decimal("0.6")), ("B", Decimal("0.4")))
+    for form in ["A:0.6;B:0.4", " A : 0.6 ; B:0.4 ", {"A": "0.6", "B": "0.4"},
+                 [{"payee": "A", "share": "0.6"}, {"payee": "B", "share": "0.4"}]]:
+        assert parse_sellers(form) == want, form
+
+
+PLAN = """
+name: t
+transactions: {invoices: {}}
+crediting: [{id: direct, type: direct}]
+measures: {revenue: {sum: amount}}
+policies: [{type: formula, id: c, amount: revenue * 0.05}]
+"""
+
+
+def test_a_plan_of_transactions_is_not_paid_without_them() -> None:
+    plan = incentives.load_plan(PLAN)
+    roster = [{"payee": "A", "period": "2026-05"}]
+    with pytest.raises(UsageError, match="give them"):
+        plan.evaluate(roster)
+    assert plan.evaluate(roster, transactions=[]).results[0].total == Decimal("0.00")
+
+
+def test_errors_are_listed_in_one_order_whatever_the_order_transactions_arrive_in() -> None:
+    plan = incentives.load_plan(PLAN)
+    rows = [{"kind": "invoices", "id": f"i{i}", "date": "2026-05-01", "amount": "x",
+             "seller": "A"} for i in range(5)]
+    roster = [{"payee": "A", "period": "2026-05"}]
+    first = plan.evaluate(roster, transactions=rows, errors="collect").to_json()
+    again = plan.evaluate(roster, transactions=rows[::-1], errors="collect").to_json()
+    assert first == again
+
+
+def test_stream_refuses_a_plan_of_transactions(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(PLAN, encoding="utf-8")
+    (tmp_path / "roster.jsonl").write_text('{"payee": "A", "period": "2026-05"}\n',
+                                           encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "incentives", "stream",
+                           str(tmp_path / "plan.yaml"), str(tmp_path / "roster.jsonl")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "stream does not read transactions" in done.stderr
+    assert "Traceback" not in done.stderr
