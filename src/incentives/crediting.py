@@ -115,7 +115,7 @@ class DirectRule(_Rule):
     """
 
     type: Literal["direct"] = "direct"
-    #: the transaction kinds it credits (None: every kind)
+    #: the transaction kinds it credits (left out: every kind)
     kinds: Names | None = None
     #: where the payees are: ``sellers`` (also ``seller``) or another field's name
     field: Identifier = "sellers"
@@ -134,7 +134,7 @@ class AssignmentRule(_Rule):
     """
 
     type: Literal["assignment"] = "assignment"
-    #: the transaction kinds it credits (None: every kind)
+    #: the transaction kinds it credits (left out: every kind)
     kinds: Names | None = None
     #: the transaction field looked up in the table
     by: Identifier
@@ -157,7 +157,7 @@ class RollUpRule(_Rule):
     """
 
     type: Literal["roll_up"] = "roll_up"
-    #: the earlier direct or assignment rules rolled up (None: all of them)
+    #: the earlier direct or assignment rules it rolls up (left out: all of them)
     of: Names | None = None
     #: how many levels of managers (1: the direct manager) or ``all``
     levels: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
