@@ -812,3 +812,41 @@ def test_a_deep_hierarchy_and_many_transactions() -> None:
     assert errors == []
     assert len(credits) == n + n * (n - 1) // 2
     assert totals(credits, "up")["p0"] == n - 1
+
+
+@st.composite
+def dated_hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Rows of payees p1..pn, each with a few consecutive dated managers (some gaps),
+    always one with a smaller number (so no cycle)."""
+    out: list[dict[str, Any]] = []
+    for i in range(1, draw(st.integers(2, 8))):
+        day = 0
+        for _ in range(draw(st.integers(1, 3))):
+            start = day + draw(st.integers(0, 3))
+            end = start + draw(st.integers(0, 6))
+            out.append({"payee": f"p{i}", "manager": f"p{draw(st.integers(0, i - 1))}",
+                        "from": (MAY10 + dt.timedelta(days=start)).isoformat(),
+                        "to": (MAY10 + dt.timedelta(days=end)).isoformat()})
+            day = end + 1
+    return draw(st.permutations(out))
+
+
+@given(dated_hierarchies(), st.integers(-1, 30), st.sampled_from([1, 2, "all"]))
+def test_chains_follow_the_rows_in_force_on_each_day(rows_: list[dict[str, Any]],
+                                                     offset: int, levels: Any) -> None:
+    h = hierarchy(*rows_)
+    # ask the days in a random order, several times: the cache never leaks across stretches
+    for day in [MAY10 + dt.timedelta(days=offset), MAY10 + dt.timedelta(days=30 - offset),
+                MAY10 + dt.timedelta(days=offset)]:
+        def manager(payee: str, day: dt.date = day) -> str | None:
+            found = [r["manager"] for r in rows_ if r["payee"] == payee
+                     and r["from"] <= day.isoformat() <= r["to"]]
+            assert len(found) <= 1
+            return found[0] if found else None
+        for i in range(8):
+            expected: list[str] = []
+            m = manager(f"p{i}")
+            while m is not None and (levels == "all" or len(expected) < levels):
+                expected.append(m)
+                m = manager(m)
+            assert h.chain(f"p{i}", day, levels) == tuple(expected)
