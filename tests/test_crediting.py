@@ -626,21 +626,21 @@ def test_check_rules() -> None:
     ])
     kinds = {"invoices": Kind("customer", "specialist"), "credit_notes": Kind()}
     assert check_rules(rules, kinds) == [
-        ("a roll-up needs an earlier direct or assignment rule to roll up", (0,)),
+        ("a roll-up needs an earlier direct or assignment rule to roll up", ("crediting", 0)),
         ("unknown transaction kind 'invoice'; did you mean 'invoices'?",
-         (1, "kinds", 0)),
+         ("crediting", 1, "kinds", 0)),
         ("crediting rule id 'direct' is used twice (first by crediting[1])",
-         (2, "id")),
+         ("crediting", 2, "id")),
         ("transaction kind 'invoices' has no field 'specialst'; did you mean 'specialist'?",
-         (2, "field")),
-        ("transaction kind 'credit_notes' has no field 'customer'", (3, "by")),
+         ("crediting", 2, "field")),
+        ("transaction kind 'credit_notes' has no field 'customer'", ("crediting", 3, "by")),
         ("'direkt' is not an earlier crediting rule; did you mean 'direct'?",
-         (4, "of", 0)),
+         ("crediting", 4, "of", 0)),
         ("'later' comes after this roll-up; a roll-up rolls up earlier rules",
-         (4, "of", 1)),
+         ("crediting", 4, "of", 1)),
         ("'up0' is a roll-up; a roll-up rolls up direct and assignment rules",
-         (4, "of", 2)),
-        ("'terr' is named twice", (4, "of", 4)),
+         ("crediting", 4, "of", 2)),
+        ("'terr' is named twice", ("crediting", 4, "of", 4)),
     ]
     # a kind that refers to another takes the fields it lacks from it
     kinds = {"invoices": Kind("customer", specialist="payees", paid_on="date"),
@@ -657,17 +657,17 @@ def test_check_rules() -> None:
         {"id": "bad4", "type": "assignment", "by": "customer", "table": "t"},
     ]), kinds) == [
         ("field 'paid_on' of transaction kind 'invoices' is of type date; a direct rule reads "
-         "payees from a payees or text field", (2, "field")),
+         "payees from a payees or text field", ("crediting", 2, "field")),
         ("'amount' is a built-in field; a direct rule reads payees from a payees or text "
-         "field", (3, "field")),
+         "field", ("crediting", 3, "field")),
         ("field 'specialist' of transaction kind 'invoices' is of type payees; an assignment "
-         "looks up a text or number field", (4, "by")),
-        ("transaction kind 'payments' has no field 'customer'", (5, "by")),
+         "looks up a text or number field", ("crediting", 4, "by")),
+        ("transaction kind 'payments' has no field 'customer'", ("crediting", 5, "by")),
     ]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]}]), {}) == [
         ("unknown transaction kind 'invoices'; the plan declares no transaction kinds",
-         (0, "kinds", 0))]
+         ("crediting", 0, "kinds", 0))]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]},
         {"id": "up", "type": "roll_up", "of": ["direct"], "levels": 2}]),
@@ -812,3 +812,41 @@ def test_a_deep_hierarchy_and_many_transactions() -> None:
     assert errors == []
     assert len(credits) == n + n * (n - 1) // 2
     assert totals(credits, "up")["p0"] == n - 1
+
+
+@st.composite
+def dated_hierarchies(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Rows of payees p1..pn, each with a few consecutive dated managers (some gaps),
+    always one with a smaller number (so no cycle)."""
+    out: list[dict[str, Any]] = []
+    for i in range(1, draw(st.integers(2, 8))):
+        day = 0
+        for _ in range(draw(st.integers(1, 3))):
+            start = day + draw(st.integers(0, 3))
+            end = start + draw(st.integers(0, 6))
+            out.append({"payee": f"p{i}", "manager": f"p{draw(st.integers(0, i - 1))}",
+                        "from": (MAY10 + dt.timedelta(days=start)).isoformat(),
+                        "to": (MAY10 + dt.timedelta(days=end)).isoformat()})
+            day = end + 1
+    return draw(st.permutations(out))
+
+
+@given(dated_hierarchies(), st.integers(-1, 30), st.sampled_from([1, 2, "all"]))
+def test_chains_follow_the_rows_in_force_on_each_day(rows_: list[dict[str, Any]],
+                                                     offset: int, levels: Any) -> None:
+    h = hierarchy(*rows_)
+    # ask the days in a random order, several times: the cache never leaks across stretches
+    for day in [MAY10 + dt.timedelta(days=offset), MAY10 + dt.timedelta(days=30 - offset),
+                MAY10 + dt.timedelta(days=offset)]:
+        def manager(payee: str, day: dt.date = day) -> str | None:
+            found = [r["manager"] for r in rows_ if r["payee"] == payee
+                     and r["from"] <= day.isoformat() <= r["to"]]
+            assert len(found) <= 1
+            return found[0] if found else None
+        for i in range(8):
+            expected: list[str] = []
+            m = manager(f"p{i}")
+            while m is not None and (levels == "all" or len(expected) < levels):
+                expected.append(m)
+                m = manager(m)
+            assert h.chain(f"p{i}", day, levels) == tuple(expected)
