@@ -140,7 +140,7 @@ class Plan(StrictModel):
                             "'transactions'", "crediting")
         effective = {k: _Fields(kind_fields(self.transactions, k)) for k in self.transactions}
         for message, at in check_rules(self.crediting, effective):
-            raise PathError(message, "crediting", *at)
+            raise PathError(message, *at)
         rules = {r.id: r for r in self.crediting}
         for message, at in check_measures(self.measures, self.transactions, rules,
                                           self.inputs.events, self.tables):
