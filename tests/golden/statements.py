@@ -159,12 +159,11 @@ def sources() -> dict[str, list[Any]]:
         if isinstance(value, Plan):
             plan = value
         else:
-            results = (list(value.results) if isinstance(value, Run)
-                       else list(value) if isinstance(value, list) else [value])
+            results = list(value.results) if isinstance(value, Run) else [value]
             if not results:
                 continue
             out[name] = results
-            plan = results[0].plan
+            plan = value.plan
         key = plan.model_dump_json() if plan is not None else None
         if key is not None and key not in plans:
             plans[key] = (name, plan)
