@@ -136,7 +136,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with state_lock(args):
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
-        given = transaction_options(args, compiled.transaction_reader, **file_options(args))
+        with paused_gc():  # a million transactions hold no cycles either
+            given = transaction_options(args, compiled.transaction_reader,
+                                        **file_options(args))
         run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
                                 errors="collect", state=state, **given)
         with paused_gc():  # the output's many small containers hold no cycles

@@ -322,6 +322,11 @@ class CompiledPlan:
         errors: list[IncentivesError] = []
         tables = dict(tables or {})
         given: list[Transaction] = []
+        if transactions is None and plan.transactions:
+            raise UsageError(
+                f"the plan pays from transactions ({', '.join(plan.transactions)}): give them "
+                "(--transactions FILE on the command line, transactions=rows in Python; an "
+                "empty list when there are none)")
         if isinstance(transactions, TransactionInput):
             given, bad = list(transactions.transactions), list(transactions.errors)
             errors.extend(bad)
@@ -371,10 +376,10 @@ class CompiledPlan:
         errors.extend(credit_errors)
         fields = measures.date_fields or ["date"]
         index = CreditIndex(credits, fields)
-        errors.extend(self._unrostered(records, credits, fields))
+        errors.extend(self._unrostered(records, index, fields))
         return Credited(tbook, credits, index, measures, errors)
 
-    def _unrostered(self, records: list[Record], credits: list[Credit],
+    def _unrostered(self, records: list[Record], index: CreditIndex,
                     fields: list[str]) -> list[IncentivesError]:
         """A credit that counts in a period of the run for a payee with no record in it:
         reported (never silently dropped)."""
@@ -387,26 +392,20 @@ class CompiledPlan:
                 continue
             spans.append((ctx.start, ctx.end, period))
         spans.sort()
-        starts = [a for a, _, _ in spans]
         out: dict[tuple[str, str, str, str], IncentivesError] = {}
-        for c in credits:
-            t = c.transaction
-            for name in fields:
-                day = t.date if name == "date" else t.fields.get(name)
-                if day is None:
-                    continue
-                i = bisect.bisect_right(starts, day) - 1
-                if i < 0 or day > spans[i][1]:
-                    continue
-                period = spans[i][2]
-                if (c.payee, period) in keys:
-                    continue
-                key = (t.kind, t.id, c.payee, period)
-                if key not in out:
-                    out[key] = TransactionError(
-                        f"credited to {c.payee!r} by rule {c.rule!r}, who has no record in "
-                        f"{period}: this credit is not paid (add the payee to the roster)",
-                        kind=t.kind, id=t.id, payee=c.payee, period=period)
+        for name in fields:
+            for payee, _ in index.payees(name).items():
+                for start, end, period in spans:
+                    if (payee, period) in keys:
+                        continue
+                    for c in index.between(name, payee, start, end):
+                        t = c.transaction
+                        key = (t.kind, t.id, payee, period)
+                        if key not in out:
+                            out[key] = TransactionError(
+                                f"credited to {payee!r} by rule {c.rule!r}, who has no record "
+                                f"in {period}: this credit is not paid (add the payee to the "
+                                "roster)", kind=t.kind, id=t.id, payee=payee, period=period)
         return [out[k] for k in sorted(out)]
 
 

@@ -35,8 +35,11 @@ statements list them, each with its share, its rule and its contribution.
 from __future__ import annotations
 
 import bisect
+import decimal
+import itertools
+import operator
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,7 +50,7 @@ from .formulas import RUNTIME_ERRORS, Formula, NameType
 from .money import CONTEXT, ZERO, whole
 from .policies.base import CompileContext, Identifier, Label, StrictModel
 from .runtime import Credit, MeasureValue, PayeeState, PeriodContext
-from .transactions import TransactionKind
+from .transactions import TransactionKind, kind_names
 from .wording import Step, Wording, signed_sum
 
 if TYPE_CHECKING:
@@ -172,17 +175,18 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
             fields = {}
             optional = set()
             for k in chosen:
-                for n, t in kinds[k].names().items():
+                for n, t in kind_names(kinds, k).items():
                     fields.setdefault(n, t)
                 optional |= set(kinds[k].optional) | {"currency", "quantity"}
                 if kinds[k].refers_to is None:
                     optional.add("refers_to")
             covered = chosen
             for k in chosen:
-                if spec.date not in kinds[k].names():
+                names = kind_names(kinds, k)
+                if spec.date not in names:
                     unknown(f"date field of {k}", spec.date, [
-                        n for n, t in kinds[k].names().items() if t == "date"], mname, "date")
-                elif kinds[k].names()[spec.date] != "date":
+                        n for n, t in names.items() if t == "date"], mname, "date")
+                elif names[spec.date] != "date":
                     problems.append((f"{spec.date!r} is not a date field of {k}",
                                      (mname, "date")))
         if agg == "count":
@@ -215,31 +219,54 @@ class CreditIndex:
     """
 
     def __init__(self, credits: Sequence[Credit], date_fields: Iterable[str]) -> None:
-        self.by_field: dict[str, dict[str, tuple[list[dt.date], list[Credit]]]] = {}
+        #: by date field, each payee's credits in date order
+        self.by_field: dict[str, dict[str, list[Credit]]] = {}
         for name in sorted(set(date_fields)):
-            rows: dict[str, list[tuple[dt.date, Credit]]] = {}
-            for c in credits:
-                day = c.transaction.date if name == "date" else c.transaction.fields.get(name)
-                if isinstance(day, dt.date):
-                    rows.setdefault(c.payee, []).append((day, c))
-            table = {}
-            for payee, items in rows.items():
-                items.sort(key=_credit_order)
-                table[payee] = ([d for d, _ in items], [c for _, c in items])
-            self.by_field[name] = table
+            if name == "date":
+                ordered = credits if _in_date_order(credits) else sorted(
+                    credits, key=_TRANSACTION_ORDER)
+            else:
+                ordered = sorted((c for c in credits
+                                  if isinstance(c.transaction.fields.get(name), dt.date)),
+                                 key=lambda c: (c.transaction.fields[name], c.transaction.kind,
+                                                c.transaction.id))
+            # stable: each payee's credits stay in date order
+            by_payee = sorted(ordered, key=_PAYEE)
+            self.by_field[name] = {payee: list(group)
+                                   for payee, group in itertools.groupby(by_payee, _PAYEE)}
+        self._days = {name: (_DATE if name == "date" else _field_day(name))
+                      for name in self.by_field}
 
     def between(self, field: str, payee: str, start: dt.date, end: dt.date) -> list[Credit]:
         """``payee``'s credits whose ``field`` falls from ``start`` to ``end`` (inclusive)."""
-        found = self.by_field.get(field, {}).get(payee)
-        if found is None:
+        credits = self.by_field.get(field, {}).get(payee)
+        if not credits:
             return []
-        days, credits = found
-        return credits[bisect.bisect_left(days, start):bisect.bisect_right(days, end)]
+        day = self._days[field]
+        return credits[bisect.bisect_left(credits, start, key=day):
+                       bisect.bisect_right(credits, end, key=day)]
+
+    def payees(self, field: str = "date") -> dict[str, list[Credit]]:
+        """Each payee's credits by ``field``, in date order."""
+        return self.by_field.get(field, {})
 
 
-def _credit_order(item: tuple[dt.date, Credit]) -> tuple[dt.date, str, str, str]:
-    day, c = item
-    return (day, c.transaction.kind, c.transaction.id, c.rule)
+_PAYEE = operator.attrgetter("payee")
+_TRANSACTION_ORDER = operator.attrgetter("transaction.date", "transaction.kind", "transaction.id")
+_DATE = operator.attrgetter("transaction.date")
+
+
+def _field_day(name: str) -> Callable[[Credit], Any]:
+    def day(c: Credit) -> Any:
+        return c.transaction.fields[name]
+    return day
+
+
+def _in_date_order(credits: Sequence[Credit]) -> bool:
+    """Whether ``credits`` are in date order of their transactions (crediting makes them
+    in (date, kind, id) order)."""
+    days = list(map(_DATE, credits))
+    return all(map(operator.le, days, days[1:]))
 
 
 class _Measure:
@@ -288,7 +315,14 @@ class _Measure:
 
     def aggregate(self, credits: Iterable[Credit]) -> list[MeasureValue]:
         items: list[tuple[Credit, Decimal]] = []
-        if self.agg in ("sum", "min", "max"):
+        if self.agg in ("sum", "min", "max") and self.field == "amount":
+            # a credit's amount is the transaction's amount times its share already
+            kinds, rules = self.kinds, self.rules
+            if self.where is None and kinds is None:
+                items = [(c, c.amount) for c in credits if rules is None or c.rule in rules]
+            else:
+                items = [(c, c.amount) for c in credits if self.chooses(c)]
+        elif self.agg in ("sum", "min", "max"):
             items = [(c, self.contribution(c)) for c in credits if self.chooses(c)]
         elif self.agg == "count":
             seen: set[Any] = set()
@@ -322,11 +356,7 @@ class _Measure:
             return min(x for _, x in items)
         if self.agg == "max":
             return max(x for _, x in items)
-        total = ZERO
-        add = CONTEXT.add
-        for _, x in items:
-            total = add(total, x)
-        return total
+        return sum([x for _, x in items], ZERO)  # in the plans' context (CONTEXT)
 
     def over_events(self, events: Sequence[Mapping[str, Any]]) -> list[MeasureValue]:
         chosen: list[tuple[dict[str, Any], Decimal]] = []
@@ -374,7 +404,7 @@ class CompiledMeasures:
                 else:
                     extra = {"kind": "text", "rule": "text", "share": "number"}
                     for k in spec.kinds or kinds:
-                        for n, t in kinds[k].names().items():
+                        for n, t in kind_names(kinds, k).items():
                             extra.setdefault(n, t)
                 where = ctx.formula(spec.where, name, "where", expect=None, extra=extra)
             table = tables.get(spec.table) if spec.table is not None else None
@@ -403,6 +433,11 @@ class CompiledMeasures:
              index: CreditIndex | None) -> None:
         """Work out every measure of each payee in ``pctx``'s period: into ``s.measures``
         and, by name, into the environment formulas read."""
+        with decimal.localcontext(CONTEXT):
+            self._fill(states, pctx, index)
+
+    def _fill(self, states: Iterable[PayeeState], pctx: PeriodContext,
+              index: CreditIndex | None) -> None:
         start, end = pctx.start, pctx.end
         for s in states:
             found: dict[str, MeasureValue] = {}
@@ -449,8 +484,7 @@ def measure_steps(c: Wording, value: MeasureValue, spec: MeasureSpec | None) -> 
             rule += ", " + c.t("through {payees}", payees=", ".join(credit.via))
         if agg in ("sum", "min", "max"):
             base = t.fields[field]
-            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else \
-                f.money(base)
+            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else None
             steps.append(Step(f"{head} ({rule})", expr, f.money(x)))
         elif agg == "count":
             steps.append(Step(f"{head} ({rule})", None, f.num(x)))

@@ -32,8 +32,10 @@ while the good ones are still read.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +55,8 @@ __all__ = [
     "SELLER_FIELDS",
     "check_kinds",
     "describe_source",
+    "kind_fields",
+    "kind_names",
     "split_kind",
     "TransactionInput",
     "add_transaction_options",
@@ -131,6 +135,36 @@ class TransactionKind(StrictModel):
     def sellers_required(self) -> bool:
         """Whether a transaction of this kind must name its sellers."""
         return self.sellers if self.sellers is not None else False
+
+
+def kind_names(kinds: Mapping[str, TransactionKind], name: str) -> dict[str, NameType]:
+    """The fields a transaction of kind ``name`` has: its own and, for a kind that
+    ``refers_to`` another, those it takes from the transaction it refers to."""
+    out: dict[str, NameType] = {}
+    seen: set[str] = set()
+    kind: str | None = name
+    while kind is not None and kind in kinds and kind not in seen:
+        seen.add(kind)
+        for n, t in kinds[kind].names().items():
+            out.setdefault(n, t)
+        kind = kinds[kind].refers_to
+    if kinds.get(name) is not None and kinds[name].refers_to is not None:
+        out["refers_to"] = "text"
+    return out
+
+
+def kind_fields(kinds: Mapping[str, TransactionKind], name: str) -> dict[str, str]:
+    """The declared (not built-in) fields of kind ``name`` with their types, those it
+    takes from the kind it refers to included."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    kind: str | None = name
+    while kind is not None and kind in kinds and kind not in seen:
+        seen.add(kind)
+        for n, t in kinds[kind].fields.items():
+            out.setdefault(n, t)
+        kind = kinds[kind].refers_to
+    return out
 
 
 def check_kinds(kinds: Mapping[str, TransactionKind]) -> list[tuple[str, tuple[str | int, ...]]]:
@@ -253,6 +287,81 @@ class TransactionReader:
         ``kind``: the kind of a row that does not say (a file given as
         ``KIND=FILE``, or a plan with one kind).
         """
+        found = self._plain(raw, index, kind)
+        return found if found is not None else self._read(raw, index, kind)
+
+    def _plain(self, raw: Any, index: int | None, kind: str | None) -> Transaction | None:
+        """A transaction as most sources write it, read at once; ``None`` for anything
+        else (read by :meth:`_read`, which checks it field by field)."""
+        if raw.__class__ is not dict:
+            return None
+        k = raw.get("kind", kind)
+        if k is None and len(self.kinds) == 1:
+            k = next(iter(self.kinds))
+        spec = self.kinds.get(k)  # type: ignore[arg-type]
+        if spec is None or (kind is not None and k != kind) \
+                or not raw.keys() <= self._allowed[k]:  # type: ignore[index]
+            return None
+        ident, day, amount = raw.get("id"), raw.get("date"), raw.get("amount")
+        if ident.__class__ is not str or not ident.isprintable() or ident.strip() != ident \
+                or not 0 < len(ident) <= MAX_TEXT_FIELD or day.__class__ is not str \
+                or len(day) != 10:
+            return None
+        try:
+            date = dt.date.fromisoformat(day)
+        except ValueError:
+            return None
+        if amount.__class__ is str and _PLAIN_NUMBER.fullmatch(amount):
+            number = Decimal(amount)
+        elif amount.__class__ is int and -_INT_LIMIT < amount < _INT_LIMIT:
+            number = Decimal(amount)
+        elif amount.__class__ is Decimal:  # a JSON number, read exactly
+            try:
+                number = to_decimal(amount)
+            except ValueError:
+                return None
+        else:
+            return None
+        if spec.negate:
+            number = -number
+        if (spec.sign == "negative" and number > 0) or (spec.sign == "positive" and number < 0):
+            return None
+        fields: dict[str, Any] = {"id": ident, "date": date, "amount": number}
+        for name in ("currency", "quantity"):
+            if name in raw:
+                return None
+        refers = raw.get("refers_to")
+        if refers == "":  # an empty column of a CSV file
+            refers = None
+        if refers is not None:
+            if spec.refers_to is None or not (refers.__class__ is str and _plain_text(refers)):
+                return None
+            fields["refers_to"] = refers
+        seller = raw.get("seller")
+        sellers: tuple[tuple[str, Decimal], ...] | None = None
+        if seller is not None:
+            if seller.__class__ is not str or not seller.isprintable() \
+                    or seller.strip() != seller or not 0 < len(seller) <= MAX_TEXT_FIELD \
+                    or "sellers" in raw or ":" in seller or ";" in seller:
+                return None
+            sellers = ((seller, _ONE),)
+        elif "sellers" in raw or spec.sellers_required:
+            return None
+        for name, ftype in spec.fields.items():
+            value = raw.get(name)
+            if value is None or value == "":
+                if name not in spec.optional and refers is None:
+                    return None
+                continue
+            if ftype == "text" and value.__class__ is str and value.isprintable() \
+                    and value.strip() == value and 0 < len(value) <= MAX_TEXT_FIELD:
+                fields[name] = value
+            else:
+                return None
+        return Transaction(k, ident, date, number, fields, sellers,  # type: ignore[arg-type]
+                           refers, None if index is None else index + 1)
+
+    def _read(self, raw: Any, index: int | None, kind: str | None) -> Transaction:
         if not isinstance(raw, Mapping):
             raise TransactionError("a transaction is a mapping of fields, not "
                                    f"{type(raw).__name__}", kind=kind, index=index)
@@ -330,12 +439,16 @@ class TransactionReader:
             if refers_to is None:
                 raise fail("refers_to is the id of a transaction", "refers_to")
             fields["refers_to"] = refers_to
-        sellers = None
+        sellers: tuple[tuple[str, Decimal], ...] | None = None
         seller_field = "sellers" if not _blank(raw.get("sellers")) else "seller"
         value = raw.get(seller_field)
         if not _blank(raw.get("sellers")) and not _blank(raw.get("seller")):
             raise fail("give 'seller' or 'sellers', not both", "sellers")
-        if not _blank(value):
+        if value.__class__ is str and value.isprintable() and ":" not in value \
+                and ";" not in value and 0 < len(value) <= MAX_TEXT_FIELD \
+                and not value[0].isspace() and not value[-1].isspace():
+            sellers = ((value, _ONE),)  # one seller, the common case
+        elif not _blank(value):
             try:
                 sellers = parse_sellers(value, what=seller_field)
             except ValueError as exc:
@@ -374,6 +487,13 @@ class TransactionReader:
         return good, bad
 
 
+def _plain_text(text: str) -> bool:
+    """Whether ``text`` is read as it is: printable, with no space at either end, and
+    not too long."""
+    return 0 < len(text) <= MAX_TEXT_FIELD and text.isprintable() \
+        and not text[0].isspace() and not text[-1].isspace()
+
+
 def _text_id(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
@@ -400,13 +520,22 @@ def _text(value: Any, field: str, fail: Any) -> str:
     return text
 
 
+#: a number as most sources write it: read at once (anything else goes through to_decimal)
+_PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,20})?", re.ASCII)
+_ONE = Decimal(1)
+_INT_LIMIT = 10 ** 15
+
+
 def _number(value: Any, field: str, fail: Any, *, required: bool) -> Decimal | None:
+    cls = value.__class__
+    if cls is str and _PLAIN_NUMBER.fullmatch(value):
+        return Decimal(value)
+    if cls is int and -_INT_LIMIT < value < _INT_LIMIT:
+        return Decimal(value)
     if _blank(value):
         if required:
             raise fail(f"missing {field}", field)
         return None
-    if value.__class__ is Decimal and value.is_finite():
-        return value
     try:
         return to_decimal(value, what=field)
     except ValueError as exc:
@@ -422,6 +551,11 @@ def _date(value: Any, field: str, fail: Any, *, required: bool) -> dt.date | Non
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if value.__class__ is str and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, str) and len(value.strip()) == 10:
         try:
             return dt.date.fromisoformat(value.strip())
@@ -481,7 +615,8 @@ def link_transactions(transactions: Iterable[Transaction],
                                        "was credited", kind=kind, id=ident, field="id"))
     good: list[Transaction] = []
     book = TransactionBook()
-    pending = sorted(by_key.values(), key=_order)
+    pending = sorted(by_key.values(), key=_ORDER)
+    by_key_of_book = book.by_key
     for t in pending:
         if t.refers_to is None:
             continue
@@ -511,10 +646,11 @@ def link_transactions(transactions: Iterable[Transaction],
             if t.sellers is None:
                 t.sellers = target.sellers
             spec = kinds[t.kind]
+            for name, value in target.fields.items():
+                if name not in t.fields and name not in BUILTIN_FIELDS:
+                    t.fields[name] = value
             for name in spec.fields:
-                if name not in t.fields and name in target.fields:
-                    t.fields[name] = target.fields[name]
-                elif name not in t.fields and name not in spec.optional:
+                if name not in t.fields and name not in spec.optional:
                     errors.append(TransactionError(
                         f"missing field, and {target_kind} {short(t.refers_to)!r} has none "
                         "to take", kind=t.kind, id=t.id, field=name))
@@ -524,13 +660,13 @@ def link_transactions(transactions: Iterable[Transaction],
                 continue
             book.add(t, target_kind)
         else:
-            book.add(t)
+            by_key_of_book[(t.kind, t.id)] = t
         good.append(t)
     return good, book, errors
 
 
-def _order(t: Transaction) -> tuple[dt.date, str, str]:
-    return (t.date, t.kind, t.id)
+#: transactions in (date, kind, id) order
+_ORDER = attrgetter("date", "kind", "id")
 
 
 # ------------------------------------------------------------------ sources
