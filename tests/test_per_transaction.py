@@ -57,9 +57,22 @@ def book_of(*transactions: Transaction) -> TransactionBook:
     return book
 
 
+#: the transaction kinds, crediting and measure of the plans below
+DECLARED: dict[str, Any] = {
+    "transactions": {"invoices": {"fields": {"product": "text", "sku": "text"},
+                                  "optional": ["product", "sku"]},
+                     "credit_notes": {"refers_to": "invoices", "sign": "negative"},
+                     "payments": {"refers_to": "invoices", "sign": "positive"},
+                     "write_offs": {"refers_to": "invoices", "sign": "positive"}},
+    "crediting": [{"id": "direct", "type": "direct", "kinds": ["invoices", "credit_notes"]}],
+    "measures": {"revenue": {"kinds": ["invoices", "credit_notes"], "sum": "amount"}},
+}
+
+
 def plan_of(**spec: Any) -> Plan:
-    return Plan(name="p", inputs={"metrics": {"revenue": {}}},
-                policies=[PerTransaction(id="commission", measure="revenue", **spec)])
+    return Plan.model_validate({
+        "name": "p", **DECLARED,
+        "policies": [PerTransaction(id="commission", measure="revenue", **spec)]})
 
 
 class Payee:
@@ -246,11 +259,13 @@ def test_rates_by_product_through_an_inline_table() -> None:
     one = txn("invoices", "i-1", "2026-05-02", 10000, sku="sku-1")
     two = txn("invoices", "i-2", "2026-05-03", 5000, sku="sku-2")
     three = txn("invoices", "i-3", "2026-05-04", 1000, sku=D(7))
-    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5")], book_of())
-    assert line.amount == D("640.00")  # 200 + 400 + 500 x 0.08
+    note = txn("credit_notes", "c-1", "2026-05-09", -1000, refers_to="i-2")  # no sku
+    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5"), (note, 1)],
+                           book_of(one, two, three, note))
+    assert line.amount == D("560.00")  # 200 + 400 + 500 x 0.08 - 1,000 x 0.08 (its invoice's)
     assert [(r["sku"], r["rate"], r["earned"]) for r in line.details["transactions"]] == [
         ("mobile", D("0.02"), D("200.00")), ("ipvpn", D("0.08"), D("400.00")),
-        ("ipvpn", D("0.08"), D("40.000"))]
+        ("ipvpn", D("0.08"), D("40.000")), ("ipvpn", D("0.08"), D("-80.00"))]
 
 
 def test_a_value_without_a_rate_is_an_error_naming_the_transaction() -> None:
@@ -342,8 +357,12 @@ def test_the_spec_is_checked() -> None:
 
 def test_an_unknown_measure_or_table_is_a_plan_error() -> None:
     with pytest.raises(PlanError, match="unknown measure 'revenu'; did you mean 'revenue'"):
-        Plan(name="p", inputs={"metrics": {"revenue": {}}}, policies=[
-            PerTransaction(id="c", measure="revenu", rate="0.05")]).compile()
+        Plan.model_validate({"name": "p", **DECLARED, "policies": [
+            PerTransaction(id="c", measure="revenu", rate="0.05")]}).compile()
+    # a metric is not a measure: it has no transactions behind it
+    with pytest.raises(PlanError, match="unknown measure 'sales'"):
+        Plan(name="p", inputs={"metrics": {"sales": {}}}, policies=[
+            PerTransaction(id="c", measure="sales", rate="0.05")]).compile()
     spec = PerTransaction(id="c", measure="revenue", rates_by="sku", table="categories",
                           rates={"mobile": 1})
     ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding)
@@ -575,3 +594,60 @@ policies:
     assert isinstance(error, TransactionError)
     assert (error.kind, error.id, error.field) == ("invoices", "i-3", "sku")
     assert "sku 'sku-9' is not in the table" in str(error)
+
+
+def test_the_payment_kinds_and_the_measure_are_checked_against_the_plan() -> None:
+    with pytest.raises(PlanError, match="unknown transaction kind 'paymnts'; did you mean "
+                                        "'payments'"):
+        plan_of(rate="0.05", payable="on_payment", payments="paymnts").compile()
+    with pytest.raises(PlanError, match="kind 'invoices' refers to no transaction"):
+        plan_of(rate="0.05", payable="on_payment", payments="invoices").compile()
+    with pytest.raises(PlanError, match="unknown transaction kind 'lost'"):
+        plan_of(rate="0.05", payable="on_payment", payments="payments",
+                write_offs="lost").compile()
+    events = Plan.model_validate({
+        "name": "p", **DECLARED,
+        "inputs": {"events": {"lost_customers": {"fields": {"id": "text",
+                                                            "monthly_value": "number"}}}},
+        "measures": {**DECLARED["measures"],
+                     "lost_value": {"events": "lost_customers", "sum": "monthly_value"}},
+        "policies": [PerTransaction(id="c", measure="lost_value", rate="0.05")]})
+    with pytest.raises(PlanError, match="made of the records' events, not of transactions"):
+        events.compile()
+
+
+def test_a_statement_from_json_details_without_the_plan() -> None:
+    from incentives.runtime import jsonable
+
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 6000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(tiers=T3_TIERS, method="marginal", running="year",
+                          payable="on_payment", payments="payments"))
+    payee.pay("2026-05", [(inv, 1)], book)
+    line = payee.pay("2026-06", [], book)
+    assert line.amount == D("240.00")  # 10,000 x 4% x 6,000 / 10,000
+    again = Line(line.policy, line.label, line.amount, line.type, jsonable(line.details))
+    assert working_for(None, again.details) is PerTransaction.statement
+    for lang in ("en", "zh"):
+        text = PayeeResult("A", "2026-06", None, [again], again.amount).explain(lang=lang)
+        assert recompute(text, lang=lang) == D("240.00")
+    assert "invoices inv-1 paid 6,000 of 10,000: 400.00 x 6,000 / 10,000 - 0.00 = 240.00" \
+        in PayeeResult("A", "2026-06", None, [again], again.amount).explain()
+
+
+def test_two_credits_of_one_invoice_are_held_once_against_its_payments() -> None:
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 5000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(rate="0.05", payable="on_payment", payments="payments"))
+    s = PayeeState(Record("A", "2026-05"), {"period": "2026-05", "total": ZERO})
+    items = [(Credit("A", inv, D(1), "direct", inv.amount), inv.amount),
+             (Credit("A", inv, D(1), "overlay", inv.amount), inv.amount)]
+    s.measures = {"revenue": MeasureValue("revenue", D(20000), items)}
+    s.book = book
+    payee.policy.apply(s)
+    assert s.ledger == {"commission": {"transactions": {
+        "invoices/inv-1": {"earned": "1000.00", "amount": "10000", "paid": "0.00"}}}}
+    payee.state.close_period("2026-05", [s], payee.plan)
+    assert payee.pay("2026-06", [], book).amount == D("500.00")  # half of 1,000 earned
