@@ -86,14 +86,14 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
         return None
 
     # every transaction: (date, kind, id, amount, sellers), sellers resolved below
-    loads = json.loads
+    loads = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every line
     invoices: dict[str, tuple[tuple[str, Decimal], ...]] = {}
     rows: list[tuple[str, str, str, Decimal, object]] = []
     with open(transactions, encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
-            t = loads(line, parse_float=Decimal)
+            t = loads(line)
             amount = t["amount"]
             if amount.__class__ is not Decimal:
                 amount = Decimal(amount)
@@ -109,7 +109,7 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
                 rows.append((t["date"], kind, t["id"], amount, sellers))
             else:  # a credit note: the shares of the invoice it refers to
                 rows.append((t["date"], kind, t["id"], amount, t["refers_to"]))
-    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    rows.sort()  # by (date, kind, id): unique, so the amounts are never compared
 
     commission: dict[tuple[str, str], Decimal] = {}  # (payee, period) -> exact earnings
     team: dict[tuple[str, str], Decimal] = {}  # (manager, period) -> rolled-up revenue
