@@ -261,3 +261,33 @@ def test_handwritten_program_agrees_with_pay_computed_another_way(
     # rows in the order incentives writes them: period, group, payee
     keys = [(r["period"], r["group"], r["payee"]) for r in rows]
     assert keys == sorted(keys)
+
+
+# ----------------------------------------------------------------------------- the library
+
+
+def test_incentives_run_writes_what_the_handwritten_program_writes(
+        load_bench: Any, tmp_path: Path) -> None:
+    """The benchmark compares whole processes on their bytes: here on the worked case
+    and on generated data, through the command line."""
+    from incentives.cli import main
+
+    bench = load_bench("bench_transactions")
+    hand = load_bench("handwritten_transactions")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(bench.PLAN, encoding="utf-8")
+    worked = tmp_path / "worked"
+    worked.mkdir()
+    paths = tiny(load_bench, tmp_path / "generated")
+    cases = [write_hand_case(worked),
+             [str(paths[n]) for n in ("roster.jsonl", "transactions.jsonl", "hierarchy.csv")]]
+    written = []
+    for roster, transactions, hierarchy in cases:
+        ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+        assert main(["run", str(plan), roster, "--transactions", transactions,
+                     "--hierarchy", hierarchy, "--format", "csv", "--out", str(ours)]) == 0
+        hand.main(roster, transactions, hierarchy, str(theirs))
+        written.append(ours.read_text(encoding="utf-8"))
+        assert written[-1] == theirs.read_text(encoding="utf-8")
+    assert written[0] == EXPECTED
+    assert written[1].count("\n") == 1201
