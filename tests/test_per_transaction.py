@@ -57,9 +57,22 @@ def book_of(*transactions: Transaction) -> TransactionBook:
     return book
 
 
+#: the transaction kinds, crediting and measure of the plans below
+DECLARED: dict[str, Any] = {
+    "transactions": {"invoices": {"fields": {"product": "text", "sku": "text"},
+                                  "optional": ["product", "sku"]},
+                     "credit_notes": {"refers_to": "invoices", "sign": "negative"},
+                     "payments": {"refers_to": "invoices", "sign": "positive"},
+                     "write_offs": {"refers_to": "invoices", "sign": "positive"}},
+    "crediting": [{"id": "direct", "type": "direct", "kinds": ["invoices", "credit_notes"]}],
+    "measures": {"revenue": {"kinds": ["invoices", "credit_notes"], "sum": "amount"}},
+}
+
+
 def plan_of(**spec: Any) -> Plan:
-    return Plan(name="p", inputs={"metrics": {"revenue": {}}},
-                policies=[PerTransaction(id="commission", measure="revenue", **spec)])
+    return Plan.model_validate({
+        "name": "p", **DECLARED,
+        "policies": [PerTransaction(id="commission", measure="revenue", **spec)]})
 
 
 class Payee:
@@ -246,11 +259,13 @@ def test_rates_by_product_through_an_inline_table() -> None:
     one = txn("invoices", "i-1", "2026-05-02", 10000, sku="sku-1")
     two = txn("invoices", "i-2", "2026-05-03", 5000, sku="sku-2")
     three = txn("invoices", "i-3", "2026-05-04", 1000, sku=D(7))
-    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5")], book_of())
-    assert line.amount == D("640.00")  # 200 + 400 + 500 x 0.08
+    note = txn("credit_notes", "c-1", "2026-05-09", -1000, refers_to="i-2")  # no sku
+    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5"), (note, 1)],
+                           book_of(one, two, three, note))
+    assert line.amount == D("560.00")  # 200 + 400 + 500 x 0.08 - 1,000 x 0.08 (its invoice's)
     assert [(r["sku"], r["rate"], r["earned"]) for r in line.details["transactions"]] == [
         ("mobile", D("0.02"), D("200.00")), ("ipvpn", D("0.08"), D("400.00")),
-        ("ipvpn", D("0.08"), D("40.000"))]
+        ("ipvpn", D("0.08"), D("40.000")), ("ipvpn", D("0.08"), D("-80.00"))]
 
 
 def test_a_value_without_a_rate_is_an_error_naming_the_transaction() -> None:
@@ -342,14 +357,19 @@ def test_the_spec_is_checked() -> None:
 
 def test_an_unknown_measure_or_table_is_a_plan_error() -> None:
     with pytest.raises(PlanError, match="unknown measure 'revenu'; did you mean 'revenue'"):
-        Plan(name="p", inputs={"metrics": {"revenue": {}}}, policies=[
-            PerTransaction(id="c", measure="revenu", rate="0.05")]).compile()
+        Plan.model_validate({"name": "p", **DECLARED, "policies": [
+            PerTransaction(id="c", measure="revenu", rate="0.05")]}).compile()
+    # a metric is not a measure: it has no transactions behind it
+    with pytest.raises(PlanError, match="unknown measure 'sales'"):
+        Plan(name="p", inputs={"metrics": {"sales": {}}}, policies=[
+            PerTransaction(id="c", measure="sales", rate="0.05")]).compile()
     spec = PerTransaction(id="c", measure="revenue", rates_by="sku", table="categories",
                           rates={"mobile": 1})
     ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding)
     with pytest.raises(PlanError, match="unknown table 'categories'"):
         spec.compile(ctx)
-    ctx.tables = {"categories": {"sku-1": "mobile"}}  # type: ignore[attr-defined]
+    ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding,
+                         tables={"categories": {"sku-1": "mobile"}})
     compiled = spec.compile(ctx)
     assert compiled.classes == {"sku-1": "mobile"}  # type: ignore[attr-defined]
 
@@ -456,3 +476,178 @@ def test_a_line_without_its_plan_is_worked_as_per_transaction() -> None:
     assert "invoices inv-1 of 2026-05-10, share 1: 10,000 x 0.05 = 500.00" in text
     zh = PayeeResult("A", "2026-05", None, [line], line.amount).explain(lang="zh")
     assert "invoices inv-1，2026-05-10，份额 1: 10,000 x 0.05 = 500.00" in zh
+
+
+# ------------------------------------------------------------------ through the engine
+def transaction_plan(policy: str) -> Plan:
+    from incentives import load_plan
+
+    return load_plan(f"""
+name: per-transaction
+period: month
+transactions:
+  invoices: {{fields: {{product: text}}, optional: [product]}}
+  credit_notes: {{refers_to: invoices, sign: negative}}
+  payments: {{refers_to: invoices, sign: positive}}
+  write_offs: {{refers_to: invoices, sign: positive}}
+crediting:
+  - {{id: direct, type: direct, kinds: [invoices, credit_notes]}}
+measures:
+  revenue: {{kinds: [invoices, credit_notes], sum: amount}}
+policies:
+  - {{type: per_transaction, id: commission, measure: revenue, {policy}}}
+""")
+
+
+def by_period(plan: Plan, periods: Sequence[str], transactions: list[dict[str, Any]],
+              payees: Sequence[str] = ("A",)) -> dict[tuple[str, str], Decimal]:
+    """Each (payee, period)'s commission, one period a run, the state carried as JSON."""
+    state = State.empty(plan)
+    out = {}
+    for period in periods:
+        run = plan.evaluate([{"payee": p, "period": period} for p in payees],
+                            transactions=transactions, state=State.from_json(state.to_json()))
+        state = run.state
+        for r in run.results:
+            out[(r.payee, period)] = r.total
+    return out
+
+
+def test_t1_through_the_engine() -> None:
+    plan = transaction_plan("rate: 0.05")
+    paid = by_period(plan, ["2026-05"], [
+        {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+         "sellers": {"A": 0.6, "B": 0.4}},
+        {"kind": "credit_notes", "id": "cn-1", "date": "2026-05-20", "amount": -2000,
+         "refers_to": "inv-1"}], payees=("A", "B"))
+    assert paid == {("A", "2026-05"): D("240.00"), ("B", "2026-05"): D("160.00")}
+
+
+def test_t3_through_the_engine_period_by_period() -> None:
+    plan = transaction_plan("tiers: [{up_to: 50000, rate: 0.04}, {rate: 0.06}], "
+                            "method: marginal, running: year")
+    paid = by_period(plan, ["2026-01", "2026-02"], [
+        {"kind": "invoices", "id": "i-1", "date": "2026-01-15", "amount": 30000, "seller": "A"},
+        {"kind": "invoices", "id": "i-2", "date": "2026-02-10", "amount": 30000, "seller": "A"},
+        {"kind": "credit_notes", "id": "c-1", "date": "2026-02-20", "amount": -5000,
+         "refers_to": "i-2"}])
+    assert paid == {("A", "2026-01"): D("1200.00"), ("A", "2026-02"): D("1100.00")}
+
+
+def test_t4_through_the_engine_period_by_period() -> None:
+    plan = transaction_plan("rate: 0.05, payable: on_payment, payments: payments")
+    paid = by_period(plan, ["2026-05", "2026-06", "2026-07", "2026-08"], [
+        {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+         "seller": "A"},
+        {"kind": "payments", "id": "p-1", "date": "2026-06-15", "amount": 6000,
+         "refers_to": "inv-1"},
+        {"kind": "payments", "id": "p-2", "date": "2026-08-03", "amount": 4000,
+         "refers_to": "inv-1"}])
+    assert list(paid.values()) == [D("0.00"), D("300.00"), D("0.00"), D("200.00")]
+
+
+def test_write_off_claw_back_through_the_engine_in_one_run() -> None:
+    plan = transaction_plan("rate: 0.05, payable: on_payment, payments: payments, "
+                            "write_offs: write_offs, write_off: claw_back")
+    run = plan.evaluate(
+        [{"payee": "A", "period": p} for p in ("2026-05", "2026-06", "2026-07")],
+        transactions=[
+            {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+             "seller": "A"},
+            {"kind": "payments", "id": "p-1", "date": "2026-06-15", "amount": 4000,
+             "refers_to": "inv-1"},
+            {"kind": "write_offs", "id": "w-1", "date": "2026-07-01", "amount": 6000,
+             "refers_to": "inv-1"}],
+        state=State.empty(plan))
+    assert [r.total for r in run.results] == [D("0.00"), D("200.00"), D("-200.00")]
+    assert run.state.payees == {}
+
+
+def test_rates_by_product_category_through_the_plans_table() -> None:
+    from incentives import load_plan
+
+    plan = load_plan("""
+name: by-category
+transactions:
+  invoices: {fields: {sku: text}}
+crediting: [{id: direct, type: direct}]
+tables:
+  categories: {sku-1: mobile, sku-2: ipvpn}
+measures:
+  revenue: {sum: amount}
+policies:
+  - type: per_transaction
+    id: commission
+    measure: revenue
+    rates_by: sku
+    table: categories
+    rates: {mobile: 0.02, ipvpn: 0.08}
+""")
+    run = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
+        {"id": "i-1", "date": "2026-05-02", "amount": 10000, "seller": "A", "sku": "sku-1"},
+        {"id": "i-2", "date": "2026-05-03", "amount": 5000, "seller": "A", "sku": "sku-2"}])
+    assert run["A"].total == D("600.00")
+    bad = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
+        {"id": "i-3", "date": "2026-05-02", "amount": 100, "seller": "A", "sku": "sku-9"}])
+    assert bad.results == []
+    (error,) = bad.errors
+    assert isinstance(error, TransactionError)
+    assert (error.kind, error.id, error.field) == ("invoices", "i-3", "sku")
+    assert "sku 'sku-9' is not in the table" in str(error)
+
+
+def test_the_payment_kinds_and_the_measure_are_checked_against_the_plan() -> None:
+    with pytest.raises(PlanError, match="unknown transaction kind 'paymnts'; did you mean "
+                                        "'payments'"):
+        plan_of(rate="0.05", payable="on_payment", payments="paymnts").compile()
+    with pytest.raises(PlanError, match="kind 'invoices' refers to no transaction"):
+        plan_of(rate="0.05", payable="on_payment", payments="invoices").compile()
+    with pytest.raises(PlanError, match="unknown transaction kind 'lost'"):
+        plan_of(rate="0.05", payable="on_payment", payments="payments",
+                write_offs="lost").compile()
+    events = Plan.model_validate({
+        "name": "p", **DECLARED,
+        "inputs": {"events": {"lost_customers": {"fields": {"id": "text",
+                                                            "monthly_value": "number"}}}},
+        "measures": {**DECLARED["measures"],
+                     "lost_value": {"events": "lost_customers", "sum": "monthly_value"}},
+        "policies": [PerTransaction(id="c", measure="lost_value", rate="0.05")]})
+    with pytest.raises(PlanError, match="made of the records' events, not of transactions"):
+        events.compile()
+
+
+def test_a_statement_from_json_details_without_the_plan() -> None:
+    from incentives.runtime import jsonable
+
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 6000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(tiers=T3_TIERS, method="marginal", running="year",
+                          payable="on_payment", payments="payments"))
+    payee.pay("2026-05", [(inv, 1)], book)
+    line = payee.pay("2026-06", [], book)
+    assert line.amount == D("240.00")  # 10,000 x 4% x 6,000 / 10,000
+    again = Line(line.policy, line.label, line.amount, line.type, jsonable(line.details))
+    assert working_for(None, again.details) is PerTransaction.statement
+    for lang in ("en", "zh"):
+        text = PayeeResult("A", "2026-06", None, [again], again.amount).explain(lang=lang)
+        assert recompute(text, lang=lang) == D("240.00")
+    assert "invoices inv-1 paid 6,000 of 10,000: 400.00 x 6,000 / 10,000 - 0.00 = 240.00" \
+        in PayeeResult("A", "2026-06", None, [again], again.amount).explain()
+
+
+def test_two_credits_of_one_invoice_are_held_once_against_its_payments() -> None:
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 5000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(rate="0.05", payable="on_payment", payments="payments"))
+    s = PayeeState(Record("A", "2026-05"), {"period": "2026-05", "total": ZERO})
+    items = [(Credit("A", inv, D(1), "direct", inv.amount), inv.amount),
+             (Credit("A", inv, D(1), "overlay", inv.amount), inv.amount)]
+    s.measures = {"revenue": MeasureValue("revenue", D(20000), items)}
+    s.book = book
+    payee.policy.apply(s)
+    assert s.ledger == {"commission": {"transactions": {
+        "invoices/inv-1": {"earned": "1000.00", "amount": "10000", "paid": "0.00"}}}}
+    payee.state.close_period("2026-05", [s], payee.plan)
+    assert payee.pay("2026-06", [], book).amount == D("500.00")  # half of 1,000 earned

@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import decimal
 import gc
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -97,7 +98,8 @@ class _Rule(StrictModel):
         return self.label or self.id
 
 
-Kinds = Annotated[list[Identifier], Field(min_length=1)]
+#: a non-empty list of names (kinds, rules)
+Names = Annotated[list[Identifier], Field(min_length=1)]
 
 
 class DirectRule(_Rule):
@@ -114,7 +116,7 @@ class DirectRule(_Rule):
 
     type: Literal["direct"] = "direct"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: where the payees are: ``sellers`` (also ``seller``) or another field's name
     field: Identifier = "sellers"
     #: each payee credited in full rather than by shares summing to 1
@@ -133,7 +135,7 @@ class AssignmentRule(_Rule):
 
     type: Literal["assignment"] = "assignment"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: the transaction field looked up in the table
     by: Identifier
     #: the name of the assignment table (given when the plan is evaluated)
@@ -156,7 +158,7 @@ class RollUpRule(_Rule):
 
     type: Literal["roll_up"] = "roll_up"
     #: the earlier direct or assignment rules rolled up (None: all of them)
-    of: Kinds | None = None
+    of: Names | None = None
     #: how many levels of managers (1: the direct manager) or ``all``
     levels: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
     #: ``once``: each transaction at most in full per manager; ``each_credit``: every credit
@@ -214,20 +216,53 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
                     else "the plan declares no transaction kinds")
                 problems.append((f"unknown transaction kind {kind!r}; {hint}",
                                  (*at, "kinds", j)))
+        direct = isinstance(rule, DirectRule)
         name = rule.field if isinstance(rule, DirectRule) else rule.by
-        key = "field" if isinstance(rule, DirectRule) else "by"
-        if isinstance(rule, DirectRule) and name in _SELLER_FIELDS:
+        if direct and name in _SELLER_FIELDS:
             continue
+        key = "field" if direct else "by"
         for kind in covered:
-            fields = getattr(kinds.get(kind), "fields", None)
-            if isinstance(fields, Mapping) and name not in fields and name not in _BUILT_INS:
-                near = did_you_mean(name, [*fields, *_BUILT_INS])
-                problems.append((f"transaction kind {kind!r} has no field {name!r}"
-                                 + (f"; {near}" if near else ""), (*at, key)))
+            problem = _field_problem(kinds, kind, name, direct)
+            if problem:
+                problems.append((problem, (*at, key)))
+                break
     return problems
 
 
 _BUILT_INS = ("id", "date", "amount", "currency", "quantity", "refers_to")
+
+
+def _field_problem(kinds: Mapping[str, Any], kind: str, name: str, direct: bool) -> str | None:
+    """Why transactions of ``kind`` cannot give a direct rule's payees (``direct``) or
+    an assignment's key from field ``name``, or None. A field a kind lacks but takes
+    from the kind it ``refers_to`` is found there. Unchecked when the kinds' specs
+    do not say their fields."""
+    seen: set[str] = set()
+    at: str | None = kind
+    declared: list[str] = []
+    while at is not None and at not in seen:
+        seen.add(at)
+        fields = getattr(kinds.get(at), "fields", None)
+        if not isinstance(fields, Mapping):
+            return None
+        if name in fields:
+            ftype = fields[name]
+            # "any": a payees field as a plan's formulas see it
+            if direct and ftype not in ("payees", "text", "any"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; a direct "
+                        "rule reads payees from a payees or text field")
+            if not direct and ftype in ("payees", "bool", "date"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; an "
+                        "assignment looks up a text or number field")
+            return None
+        declared.extend(fields)
+        refers = getattr(kinds.get(at), "refers_to", None)
+        at = refers if isinstance(refers, str) else None
+    if name in _BUILT_INS:
+        return (f"{name!r} is a built-in field; a direct rule reads payees from a payees or "
+                "text field") if direct else None
+    near = did_you_mean(name, [*declared, *_BUILT_INS])
+    return f"transaction kind {kind!r} has no field {name!r}" + (f"; {near}" if near else "")
 
 
 def _of_problem(name: str, i: int, rules: Sequence[Any], base_before: list[str]) -> str | None:
@@ -323,11 +358,14 @@ def _entry(item: Any) -> tuple[Any, Any]:
                      f"not {_quoted(item)}")
 
 
-def _share(raw: Any, name: str) -> Decimal:
-    if isinstance(raw, float):
+def _share(raw: Any, name: str, *, floats: bool = False) -> Decimal:
+    """A share: exact and above 0. A float is refused unless ``floats`` (a table's
+    rows from a DataFrame): then it is read from its shortest repr, as a record's
+    numbers are."""
+    if isinstance(raw, float) and not floats:
         raise ValueError(f"share of {name!r} is a float ({raw!r}); write it as text "
                          f"(\"{raw!r}\") or a Decimal, so it is exact")
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
         raise ValueError(f"share of {name!r} must be a number, not {_quoted(raw)}")
     share = to_decimal(raw, what=f"share of {name!r}")
     if share <= 0:
@@ -361,8 +399,16 @@ def _quoted(value: Any) -> str:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, tuple, Mapping)) and (
-        not value.strip() if isinstance(value, str) else not value))
+    """None, blank text, an empty list or mapping, or a DataFrame's missing value."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, Mapping)):
+        return not value
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _day(value: Any, what: str) -> dt.date | None:
@@ -631,7 +677,8 @@ class AssignmentTable:
                   ) -> tuple[AssignmentTable, list[TransactionError]]:
         """Read rows ``{key, payee, share, from, to}``; return the table and the
         errors (kind ``table NAME``, id the key, with the field): a missing key or
-        payee, an unknown column, a share that is not an exact number above 0, a
+        payee, an unknown column, a share that is not a number above 0 (a float,
+        as a DataFrame gives, is read from its shortest repr), a
         bad date, ``from`` after ``to``, two rows of one key and payee that overlap.
         A key with a refused row credits nobody: :meth:`payees_on` raises
         :class:`TableError` for it."""
@@ -656,7 +703,8 @@ class AssignmentTable:
                 except ValueError as exc:
                     raise _FieldError(str(exc), "payee") from None
                 try:
-                    share = ONE if _blank(row.get("share")) else _share(row["share"], payee)
+                    share = (ONE if _blank(row.get("share"))
+                             else _share(row["share"], payee, floats=True))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "share") from None
                 try:
@@ -702,6 +750,10 @@ class AssignmentTable:
 
 _DIRECT, _ASSIGN, _ROLL = 0, 1, 2
 
+#: The plan's arithmetic, where a credited amount that would be rounded is an error
+_EXACT = CONTEXT.copy()
+_EXACT.traps[decimal.Inexact] = True
+
 
 def credit(
     rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
@@ -729,9 +781,15 @@ def credit(
     shares not summing to 1 (or not 1 in an overlay), an unknown payee, a
     reference to a missing transaction, a hierarchy cycle, a transaction of a
     kind some rule credits that no rule credited ("credited to nobody"). A
-    transaction with an error gets no credit at all. Credits and errors come in
-    the order of the transactions' ``(date, kind, id)``, then of the rules,
-    whatever the order ``transactions`` came in.
+    transaction with an error gets no credit at all, and so does one whose
+    credited amount would need more than the arithmetic's 34 significant digits
+    (a credit is never rounded).
+
+    Credits and errors come in the order of the transactions' ``(date, kind,
+    id)``, then of the rules, whatever the order ``transactions`` came in;
+    within a rule, a direct rule's in the order the transaction names its
+    payees, an assignment's by payee, a roll-up's nearest manager first (then by
+    name).
     """
     compiled = _compile(rules, hierarchy, tables or {})
     covered_all = any(c[0] != _ROLL and c[2] is None for c in compiled)
@@ -747,63 +805,71 @@ def credit(
     errors: list[TransactionError] = []
     ordered = _in_order(transactions)
     new = tuple.__new__  # a Credit made without NamedTuple's Python-level __new__
-    with _paused_gc(), decimal.localcontext(CONTEXT):
+    with _paused_gc(), decimal.localcontext(_EXACT):
         for t in ordered:
             start = len(credits)  # this transaction's credits are credits[start:]
             problems: list[TransactionError] | None = None
-            for c in compiled:
-                tag = c[0]
-                if tag == _ROLL:
-                    if problems is None and len(credits) > start:
-                        problem = _roll_up(c, t, credits, start, hierarchy)
-                        if problem is not None:
-                            problems = [problem]
-                    continue
-                kinds = c[2]
-                if kinds is not None and t.kind not in kinds:
-                    continue
-                rule_id, field, overlay = c[1], c[3], c[4]
-                try:
-                    if tag == _DIRECT:
-                        payees = (t.sellers if c[6] and t.sellers
-                                  else _direct_payees(t, field, refs))
-                    else:
-                        payees = _assigned_payees(t, field, c[5], refs)
-                except (ValueError, _Refused) as exc:
-                    problems = [*(problems or ()), TransactionError(
-                        str(exc), kind=t.kind, id=t.id, field=field)]
-                    continue
-                if not payees:
-                    continue
-                if len(payees) == 1:
-                    payee, share = payees[0]
-                    if share != ONE:
-                        problems = [*(problems or ()),
-                                    _share_error(t, field, payees, overlay)]
-                    elif known is not None and payee not in known:
-                        problems = [*(problems or ()),
-                                    _unknown(t, field, payee, known, hints)]
-                    else:
-                        # x * 1 is x, digit for digit: no multiplication for the usual share
-                        credits.append(new(Credit, (payee, t, share, rule_id, t.amount
-                                                    if share is ONE else t.amount * share, ())))
-                    continue
-                if overlay:
-                    bad = any(s != ONE for _, s in payees)
-                else:
-                    bad = sum(s for _, s in payees) != ONE
-                if bad:
-                    problems = [*(problems or ()), _share_error(t, field, payees, overlay)]
-                    continue
-                if known is not None:
-                    unknown = [_unknown(t, field, p, known, hints)
-                               for p, _ in payees if p not in known]
-                    if unknown:
-                        problems = [*(problems or ()), *unknown]
+            try:
+                for c in compiled:
+                    tag = c[0]
+                    if tag == _ROLL:
+                        if problems is None and len(credits) > start:
+                            problem = _roll_up(c, t, credits, start, hierarchy)
+                            if problem is not None:
+                                problems = [problem]
                         continue
-                amount = t.amount
-                for p, s in payees:
-                    credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+                    kinds = c[2]
+                    if kinds is not None and t.kind not in kinds:
+                        continue
+                    rule_id, field, overlay = c[1], c[3], c[4]
+                    try:
+                        if tag == _DIRECT:
+                            payees = (t.sellers if c[6] and t.sellers
+                                      else _direct_payees(t, field, refs))
+                        else:
+                            payees = _assigned_payees(t, field, c[5], refs)
+                    except (ValueError, _Refused) as exc:
+                        # a reference that cannot be followed is the reference's fault
+                        problems = [*(problems or ()), TransactionError(
+                            str(exc), kind=t.kind, id=t.id,
+                            field="refers_to" if isinstance(exc, _Refused) else field)]
+                        continue
+                    if not payees:
+                        continue
+                    if len(payees) == 1:
+                        payee, share = payees[0]
+                        if share != ONE:
+                            problems = [*(problems or ()),
+                                        _share_error(t, field, payees, overlay)]
+                        elif known is not None and payee not in known:
+                            problems = [*(problems or ()),
+                                        _unknown(t, field, payee, known, hints)]
+                        else:
+                            # x * 1 is x, digit for digit: no multiplication for the usual share
+                            credits.append(new(Credit, (
+                                payee, t, share, rule_id,
+                                t.amount if share is ONE else t.amount * share, ())))
+                        continue
+                    if overlay:
+                        bad = any(s != ONE for _, s in payees)
+                    else:
+                        bad = sum(s for _, s in payees) != ONE
+                    if bad:
+                        problems = [*(problems or ()), _share_error(t, field, payees, overlay)]
+                        continue
+                    if known is not None:
+                        unknown = [_unknown(t, field, p, known, hints)
+                                   for p, _ in payees if p not in known]
+                        if unknown:
+                            problems = [*(problems or ()), *unknown]
+                            continue
+                    amount = t.amount
+                    for p, s in payees:
+                        credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+            except decimal.Inexact:
+                problems = [*(problems or ()), TransactionError(
+                    "a credited amount (amount x share) or a sum of shares would need more "
+                    f"than {CONTEXT.prec} significant digits", kind=t.kind, id=t.id)]
             if problems is not None:
                 del credits[start:]
                 errors.extend(problems)
@@ -995,7 +1061,7 @@ def _unknown(t: Transaction, field: str, payee: str, known: set[str],
              hints: dict[str, str | None]) -> TransactionError:
     if payee not in hints:
         # a hint costs a scan of every payee: only for the first few unknown names
-        hints[payee] = did_you_mean(payee, known) if len(hints) < 50 else None
+        hints[payee] = did_you_mean(payee, known) if len(hints) < 10 else None
     hint = hints[payee]
     return TransactionError(
         f"unknown payee {payee!r}: no record in any period and not in the hierarchy"
@@ -1017,14 +1083,17 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
     _, rule_id, of, levels, once = c
     day = t.date
     amount = t.amount
-    base = [b for b in credits[start:] if b.rule in of]
-    if len(base) == 1:  # the usual case: one payee, no sums
-        b = base[0]
+    if len(credits) - start == 1:  # the usual case: one payee, no sums
+        b = credits[start]
+        if b.rule not in of:
+            return None
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        share = ONE if once and b.share > ONE else b.share
+        share = b.share
+        if share is not ONE and once and share > ONE:
+            share = ONE
         credited = amount if share is ONE else amount * share
         via = (b.payee,)
         new = tuple.__new__
@@ -1033,19 +1102,24 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         return None
     sums: dict[str, Decimal] = {}
     vias: dict[str, set[str]] = {}
-    for b in base:
+    nearest: dict[str, int] = {}
+    for b in credits[start:]:
+        if b.rule not in of:
+            continue
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        for m in managers:
+        for level, m in enumerate(managers):
             if m in sums:
                 sums[m] += b.share
                 vias[m].add(b.payee)
+                nearest[m] = min(nearest[m], level)
             else:
                 sums[m] = b.share
                 vias[m] = {b.payee}
-    for m in sorted(sums):
+                nearest[m] = level
+    for m in sorted(sums, key=lambda m: (nearest[m], m)):
         share = sums[m]
         if once and share > ONE:
             share = ONE

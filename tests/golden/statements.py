@@ -64,6 +64,51 @@ def _runs_of_extra() -> Iterator[tuple[str, Any]]:
             {"type": "formula", "id": "commission", "amount": "sales * 0.05"},
             {"type": "formula", "id": "visits_bonus", "amount": "visits * 2.5"}]}]})
     yield "extra-sum-of", plan
+    yield from _per_transaction()
+
+
+def _per_transaction() -> Iterator[tuple[str, Any]]:
+    """Per-transaction pay over four months of transactions: running tiers year to date
+    (T3), pay on payment with a write-off clawed back (T4), a rate by product."""
+    from incentives import Plan
+    from incentives.ledger import State
+
+    declared = {
+        "transactions": {"invoices": {"fields": {"product": "text"}},
+                         "credit_notes": {"refers_to": "invoices", "sign": "negative"},
+                         "payments": {"refers_to": "invoices", "sign": "positive"},
+                         "write_offs": {"refers_to": "invoices", "sign": "positive"}},
+        "crediting": [{"id": "direct", "type": "direct", "kinds": ["invoices", "credit_notes"]}],
+        "measures": {"revenue": {"kinds": ["invoices", "credit_notes"], "sum": "amount"}},
+    }
+    transactions = [
+        {"kind": "invoices", "id": "i-1", "date": "2026-01-15", "amount": 30000,
+         "seller": "A", "product": "mobile"},
+        {"kind": "invoices", "id": "i-2", "date": "2026-02-10", "amount": 30000,
+         "sellers": {"A": 0.5, "B": 0.5}, "product": "ipvpn"},
+        {"kind": "credit_notes", "id": "c-1", "date": "2026-02-20", "amount": -5000,
+         "refers_to": "i-2"},
+        {"kind": "payments", "id": "p-1", "date": "2026-03-15", "amount": 18000,
+         "refers_to": "i-2"},
+        {"kind": "write_offs", "id": "w-1", "date": "2026-04-02", "amount": 7000,
+         "refers_to": "i-2"},
+    ]
+    plans = {
+        "running": {"tiers": [{"up_to": 50000, "rate": "0.04"}, {"rate": "0.06"}],
+                    "method": "marginal", "running": "year"},
+        "on-payment": {"rate": "0.05", "payable": "on_payment", "payments": "payments",
+                       "write_offs": "write_offs", "write_off": "claw_back"},
+        "by-product": {"rates_by": "product", "rates": {"mobile": "0.02", "ipvpn": "0.08"}},
+    }
+    for name, spec in plans.items():
+        plan = Plan.model_validate({
+            "name": f"per-transaction-{name}", **declared,
+            "policies": [{"type": "per_transaction", "id": "commission",
+                          "label": "commission", "measure": "revenue", **spec}]})
+        records = [{"payee": p, "period": m} for p in ("A", "B")
+                   for m in ("2026-01", "2026-02", "2026-03", "2026-04")]
+        yield f"extra-per-transaction-{name}", plan.evaluate(
+            records, transactions=transactions, state=State.empty(plan))
 
 
 def _runs_of_examples() -> Iterator[tuple[str, Any]]:
@@ -114,11 +159,12 @@ def sources() -> dict[str, list[Any]]:
         if isinstance(value, Plan):
             plan = value
         else:
-            results = list(value.results) if isinstance(value, Run) else [value]
+            results = (list(value.results) if isinstance(value, Run)
+                       else list(value) if isinstance(value, list) else [value])
             if not results:
                 continue
             out[name] = results
-            plan = value.plan
+            plan = results[0].plan
         key = plan.model_dump_json() if plan is not None else None
         if key is not None and key not in plans:
             plans[key] = (name, plan)

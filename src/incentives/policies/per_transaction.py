@@ -68,6 +68,8 @@ def key_text(value: Any) -> str:
     >>> key_text(Decimal("100.0")), key_text(True), key_text("ipvpn"), key_text(2)
     ('100', 'true', 'ipvpn', '2')
     """
+    if value.__class__ is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, Decimal)):
@@ -299,7 +301,7 @@ class _CompiledPerTransaction(Compiled):
         super().__init__(spec, ctx)
         self.spec_ = spec
         self.measure = spec.measure
-        measures = getattr(ctx, "measures", None)
+        measures = ctx.measures
         known: Iterable[str]
         if measures is not None:
             known = measures
@@ -311,6 +313,24 @@ class _CompiledPerTransaction(Compiled):
             raise ctx.error(f"unknown measure {spec.measure!r}", "measure",
                             suggestion=did_you_mean(spec.measure, known)
                             or "declare it under measures")
+        if measures is not None and measures[spec.measure] == "events":
+            raise ctx.error(f"measure {spec.measure!r} is made of the records' events, not of "
+                            "transactions: per_transaction pays credited transactions",
+                            "measure")
+        kinds = ctx.kinds
+        if kinds is not None:
+            for key in ("payments", "write_offs"):
+                kind = getattr(spec, key)
+                if kind is None:
+                    continue
+                if kind not in kinds:
+                    raise ctx.error(f"unknown transaction kind {kind!r}", key,
+                                    suggestion=did_you_mean(kind, kinds)
+                                    or "declare it under transactions")
+                if kinds[kind] is None:
+                    raise ctx.error(f"kind {kind!r} refers to no transaction (its "
+                                    "'refers_to' is not declared), so it cannot pay or write "
+                                    "off one", key)
         self.running = None if spec.running == "none" else spec.running
         self.f: Callable[[Decimal], Decimal] | None = None
         self.table: TierTable | None = None
@@ -327,7 +347,7 @@ class _CompiledPerTransaction(Compiled):
         if isinstance(spec.table, dict):
             self.classes = dict(spec.table)
         elif spec.table is not None:
-            tables = getattr(ctx, "tables", None) or {}
+            tables = ctx.tables
             if spec.table not in tables:
                 raise ctx.error(f"unknown table {spec.table!r}", "table",
                                 suggestion=did_you_mean(spec.table, tables)
@@ -390,10 +410,13 @@ class _CompiledPerTransaction(Compiled):
         elif self.rates_by is None and self.table is None:
             assert self.rate is not None
             amount = sum(map(_VALUE, items), ZERO) * self.rate
+        elif self.rates_by is None:
+            amount = self._each(items, s.book, s.payee)
         else:
             amount = ZERO
-            for row in self.rows(items, None, s.book, s.payee, s.record.period):
-                amount += row.earned
+            rate_of, payee, period, book = self.rate_of, s.payee, s.record.period, s.book
+            for credit, value in items:
+                amount += value * rate_of(credit, payee, period, book)[0]
         if self.on_payment:
             settled = self._settle(s, items, start)
             amount = sum((x.paid for x in settled), ZERO)
@@ -402,6 +425,24 @@ class _CompiledPerTransaction(Compiled):
             return
         self.line(s, amount, explain=self._explain, captured=PerTransactionCapture(
             items, start, s.book, s.payee, year, None))
+
+    def _each(self, items: Sequence[tuple[Credit, Decimal]], book: TransactionBook | None,
+              payee: str) -> Decimal:
+        """Tiers on each credit on its own: what :meth:`rows` adds up, without the rows."""
+        f = self.table
+        assert f is not None
+        amount = ZERO
+        negative = False
+        for _, value in items:
+            if value >= 0:
+                amount += f(value)
+            else:
+                negative = True
+        if negative:
+            for row in self.rows(items, None, book, payee, ""):
+                if row.value < 0:
+                    amount += row.earned
+        return amount
 
     def _carry(self, s: PayeeState, year: int, cumulative: Decimal) -> None:
         """Keep the year's cumulative in the ledger (none once it is zero)."""
@@ -433,7 +474,7 @@ class _CompiledPerTransaction(Compiled):
             return out
         if self.rates_by is not None:
             for credit, value in ordered:
-                rate, category = self.rate_of(credit, payee, period)
+                rate, category = self.rate_of(credit, payee, period, book)
                 out.append(_Row(credit, value, value * rate, rate, category, None, None, None))
             return out
         if self.table is None:
@@ -478,13 +519,19 @@ class _CompiledPerTransaction(Compiled):
             share = credit.share
         return ref, ref.amount * share
 
-    def rate_of(self, credit: Credit, payee: str, period: str) -> tuple[Decimal, str | None]:
+    def rate_of(self, credit: Credit, payee: str, period: str,
+                book: TransactionBook | None = None) -> tuple[Decimal, str | None]:
         """The rate of a credit's transaction by ``rates_by`` (and the value or category it
-        was found by), or a :class:`TransactionError` naming the transaction."""
+        was found by), or a :class:`TransactionError` naming the transaction. A transaction
+        without the field (a credit note) takes it from the transaction it refers to."""
         t = credit.transaction
         field = self.rates_by
         assert field is not None
         raw = t.fields.get(field)
+        if raw is None and book is not None and t.refers_to is not None:
+            target = book.target(t)
+            if target is not None:
+                raw = target.fields.get(field)
         if raw is None:
             found = None
         else:
@@ -672,6 +719,9 @@ def looks_like(d: Mapping[str, Any]) -> bool:
     return {"measure", "running", "transactions", "earned"} <= set(d)
 
 
+#: what a line with no credit says (the phrases, for the catalogues)
+_NOTHING = (N_("nothing earned this period"), N_("no credited transactions"))
+
 _STATUS = {
     "forgiven": N_("{kind} {id} written off, {held} forgiven"),
     "clawed_back": N_("{kind} {id} written off, commission paid taken back"),
@@ -708,12 +758,14 @@ def statement(c: Wording, line: Line, spec: PerTransaction | None) -> list[Step]
         else:
             what += ", " + c.t("tiers on {value}", value=value)
             steps.append(Step(what, None, earned))
+    settled = d.get("settled")
     if not parts:
-        steps.append(Step(c.t("no credited transactions"), None, f.money(ZERO)))
+        nothing = ("nothing earned this period" if isinstance(settled, list)
+                   else "no credited transactions")
+        steps.append(Step(c.t(nothing), None, f.money(ZERO)))
     earned_total = f.money(d.get("earned"))
     if len(parts) > 1:
         steps.append(Step(c.t("earned"), signed_sum(parts), earned_total))
-    settled = d.get("settled")
     if isinstance(settled, list):
         pays = []
         for x in settled:
