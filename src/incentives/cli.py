@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .records import add_file_options
 
     add_file_options(p)
+    from .transactions import add_transaction_options
+
+    add_transaction_options(p)
     p.set_defaults(func=cmd_run)
 
     for name in EXTRA_COMMANDS:
@@ -114,6 +117,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
     from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .transactions import transaction_options
 
     if args.columns is not None and args.format != "table":
         raise UsageError(f"--columns chooses the table's columns; --format {args.format} "
@@ -132,8 +136,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with state_lock(args):
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
+        given = transaction_options(args, compiled.transaction_reader, **file_options(args))
         run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
-                                errors="collect", state=state)
+                                errors="collect", state=state, **given)
         with paused_gc():  # the output's many small containers hold no cycles
             text = render(run, args.format, columns=args.columns)
         if not args.out:

@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     from .records import add_file_options
 
     add_file_options(p)
+    from .transactions import add_transaction_options
+
+    add_transaction_options(p)
     p.set_defaults(func=cmd_explain)
 
 
@@ -48,6 +51,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .ledger_cli import check_outputs, report_leftovers
     from .plan import load_plan
     from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .transactions import transaction_options
 
     check_outputs(args, "--out")  # before any work
     if args.templates is not None:
@@ -65,8 +69,9 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
         compiled.reader.default_period = args.period
     compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     state = load_state(plan, args.state) if args.state else None
+    given = transaction_options(args, compiled.transaction_reader, **file_options(args))
     run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
-                            errors="collect", state=state)
+                            errors="collect", state=state, **given)
     found = [r for r in run.results
              if r.payee == args.payee and (args.period is None or r.period == args.period)]
     failed = [e for e in run.errors if getattr(e, "payee", None) == args.payee

@@ -10,6 +10,7 @@ so results never depend on the order records arrive in.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import decimal
 import gc
@@ -18,8 +19,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
+from .crediting import AssignmentTable, Hierarchy, credit
 from .errors import (
     EvaluationError,
+    TransactionError,
+    UsageError,
     IncentivesError,
     InfeasibleError,
     RecordError,
@@ -30,11 +34,13 @@ from .errors import (
 from .inputs import DatedValue
 from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments, period_key
+from .measures import CompiledMeasures, CreditIndex
 from .money import CONTEXT, ZERO, whole
 from .periods import parse_period
 from .policies.base import Compiled
 from .records import RecordReader
-from .runtime import PayeeState, PeriodContext, Record
+from .runtime import Credit, PayeeState, PeriodContext, Record, Transaction, TransactionBook
+from .transactions import TransactionInput, TransactionReader, link_transactions, read_rows
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -60,6 +66,12 @@ class CompiledPlan:
         self.reader = RecordReader(plan.inputs)
         self._periods: dict[str, PeriodContext] = {}
         self.event_names = list(plan.inputs.events)
+        #: the plan's measures (None when it has none)
+        self.measures: CompiledMeasures | None = plan.compile_measures()
+        #: reads the plan's transactions (None when it declares none)
+        self.transaction_reader: TransactionReader | None = (
+            TransactionReader(plan.transactions, currency=plan.currency)
+            if plan.transactions else None)
 
     # ------------------------------------------------------------------
     def period(self, period: str) -> PeriodContext:
@@ -130,10 +142,15 @@ class CompiledPlan:
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        transactions: Any = None,
+        hierarchy: Any = None,
+        tables: Mapping[str, Any] | None = None,
     ) -> Run:
         """Evaluate a population (see :meth:`incentives.Plan.evaluate`)."""
         with paused_gc():
-            return self._evaluate(raw_records, errors=errors, state=state)
+            return self._evaluate(raw_records, errors=errors, state=state,
+                                  transactions=transactions, hierarchy=hierarchy,
+                                  tables=tables)
 
     def evaluate_part(self, raw_records: Iterable[Any], book: State) -> Run:
         """Evaluate part of a population (a team) against ``book``, changing it in place:
@@ -150,11 +167,22 @@ class CompiledPlan:
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
         book: State | None = None,
+        transactions: Any = None,
+        hierarchy: Any = None,
+        tables: Mapping[str, Any] | None = None,
     ) -> Run:
         from .results import PayeeResult, Run
 
         records, problems = self.check(raw_records)
+        credited: Credited | None = None
+        if self.measures is not None or self.transaction_reader is not None:
+            credited = self.credit(records, transactions, hierarchy, tables)
+            problems.extend(credited.errors)
+        elif transactions is not None or hierarchy is not None:
+            raise UsageError("the plan declares no transactions: declare their kinds, "
+                             "crediting rules and measures (see docs/transactions.md)")
         if problems and errors == "raise":
+            problems.sort(key=_error_key)
             raise problems[0]
         by_period: dict[str, list[Record]] = defaultdict(list)
         for r in records:
@@ -174,7 +202,7 @@ class CompiledPlan:
                         raise
                     problems.append(exc)
                     continue
-                states = self.evaluate_period(by_period[period], pctx, book)
+                states = self.evaluate_period(by_period[period], pctx, book, credited)
                 if part:
                     book.record(states)
                 else:
@@ -205,17 +233,25 @@ class CompiledPlan:
         return state.copy()
 
     def evaluate_period(self, records: list[Record], pctx: PeriodContext,
-                        book: State | None = None) -> list[PayeeState]:
+                        book: State | None = None,
+                        credited: Credited | None = None) -> list[PayeeState]:
         """Run every policy over one period's records; return the final states.
 
         With ``book``, each payee opens with its ledger from it (the caller closes
-        the period with :meth:`State.close_period`).
+        the period with :meth:`State.close_period`). ``credited``: the run's
+        transactions and credits (see :meth:`credit`), for the measures.
         """
         if all(r.group is not None for r in records):
             records = sorted(records, key=_GROUP_PAYEE)
         else:
             records = sorted(records, key=lambda r: (r.group or "", r.payee))
         states = self.states_for(records, pctx)
+        if credited is not None:
+            for s in states:
+                s.book = credited.book
+            credited.measures.fill(states, pctx, credited.index)
+        elif self.measures is not None:
+            self.measures.fill(states, pctx, None)
         if book is not None and book.payees:
             for s in states:
                 book.open_payee(s)
@@ -274,6 +310,131 @@ class CompiledPlan:
                 if ADJUSTMENTS in s.ledger:
                     pay_adjustments(s, self.plan.rounding)
         return states
+
+
+    # ------------------------------------------------------------------
+    def credit(self, records: list[Record], transactions: Any, hierarchy: Any,
+               tables: Mapping[str, Any] | None) -> Credited:
+        """Read, link and credit the run's transactions; index the credits for the
+        measures. Every problem is collected (a bad transaction is not credited; the
+        others are)."""
+        plan = self.plan
+        errors: list[IncentivesError] = []
+        tables = dict(tables or {})
+        given: list[Transaction] = []
+        if isinstance(transactions, TransactionInput):
+            given, bad = list(transactions.transactions), list(transactions.errors)
+            errors.extend(bad)
+        elif transactions is not None:
+            if self.transaction_reader is None:
+                raise UsageError("the plan declares no transactions")
+            given, bad = read_rows(self.transaction_reader, transactions)
+            errors.extend(bad)
+        good, tbook, link_errors = link_transactions(given, plan.transactions)
+        errors.extend(link_errors)
+        tree = None
+        if isinstance(hierarchy, Hierarchy):
+            tree = hierarchy
+        elif hierarchy is not None:
+            tree, tree_errors = Hierarchy.from_rows(record_rows(hierarchy))
+            errors.extend(tree_errors)
+        assignment: dict[str, Any] = {}
+        for rule in plan.crediting:
+            name = getattr(rule, "table", None)
+            if rule.type != "assignment" or name is None or name in assignment:
+                continue
+            rows = tables.pop(name, None)
+            if rows is None:
+                raise UsageError(f"crediting rule {rule.id!r} assigns by the table {name!r}: "
+                                 f"give it (tables={{{name!r}: rows}}, or --table "
+                                 f"{name}=FILE)")
+            if isinstance(rows, AssignmentTable):
+                assignment[name] = rows
+            else:
+                assignment[name], table_errors = AssignmentTable.from_rows(
+                    name, record_rows(rows))
+                errors.extend(table_errors)
+        for name in tables:
+            if name not in plan.tables:
+                raise UsageError(f"unknown table {name!r}: the plan's tables are "
+                                 f"{', '.join(sorted({*plan.tables, *assignment})) or 'none'}")
+        if any(r.type == "roll_up" for r in plan.crediting) and tree is None and good:
+            raise UsageError("the plan rolls credit up to managers: give the hierarchy "
+                             "(hierarchy=rows, or --hierarchy FILE)")
+        measures = self.measures if self.measures is not None else CompiledMeasures.empty()
+        if tables:
+            measures = measures.with_tables({k: _classification(k, v)
+                                             for k, v in tables.items()})
+        known = {r.payee for r in records}
+        credits, credit_errors = credit(plan.crediting, good, tbook, hierarchy=tree,
+                                        tables=assignment, known_payees=known)
+        errors.extend(credit_errors)
+        fields = measures.date_fields or ["date"]
+        index = CreditIndex(credits, fields)
+        errors.extend(self._unrostered(records, credits, fields))
+        return Credited(tbook, credits, index, measures, errors)
+
+    def _unrostered(self, records: list[Record], credits: list[Credit],
+                    fields: list[str]) -> list[IncentivesError]:
+        """A credit that counts in a period of the run for a payee with no record in it:
+        reported (never silently dropped)."""
+        keys = {(r.payee, r.period) for r in records}
+        spans: list[tuple[Any, Any, str]] = []
+        for period in {r.period for r in records}:
+            try:
+                ctx = self.period(period)
+            except EvaluationError:
+                continue
+            spans.append((ctx.start, ctx.end, period))
+        spans.sort()
+        starts = [a for a, _, _ in spans]
+        out: dict[tuple[str, str, str, str], IncentivesError] = {}
+        for c in credits:
+            t = c.transaction
+            for name in fields:
+                day = t.date if name == "date" else t.fields.get(name)
+                if day is None:
+                    continue
+                i = bisect.bisect_right(starts, day) - 1
+                if i < 0 or day > spans[i][1]:
+                    continue
+                period = spans[i][2]
+                if (c.payee, period) in keys:
+                    continue
+                key = (t.kind, t.id, c.payee, period)
+                if key not in out:
+                    out[key] = TransactionError(
+                        f"credited to {c.payee!r} by rule {c.rule!r}, who has no record in "
+                        f"{period}: this credit is not paid (add the payee to the roster)",
+                        kind=t.kind, id=t.id, payee=c.payee, period=period)
+        return [out[k] for k in sorted(out)]
+
+
+class Credited:
+    """A run's transactions after crediting: the book, the credits, their index by payee
+    and date, the measures that read them, and every problem found on the way."""
+
+    __slots__ = ("book", "credits", "errors", "index", "measures")
+
+    def __init__(self, book: TransactionBook, credits: list[Credit], index: CreditIndex,
+                 measures: CompiledMeasures, errors: list[IncentivesError]) -> None:
+        self.book = book
+        self.credits = credits
+        self.index = index
+        self.measures = measures
+        self.errors = errors
+
+
+def _classification(name: str, value: Any) -> dict[str, str]:
+    """A classification table given at evaluation: a mapping, or rows of key and value."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    out: dict[str, str] = {}
+    for row in record_rows(value):
+        if not isinstance(row, Mapping) or "key" not in row or "value" not in row:
+            raise UsageError(f"table {name!r}: each row has a key and a value")
+        out[str(row["key"])] = str(row["value"])
+    return out
 
 
 def _steps(policies: list[Compiled], rounding: Any, kernels: bool

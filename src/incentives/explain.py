@@ -161,7 +161,7 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
     inputs = _inputs(result, plan, fmt, c)
     env = _env(result, plan)
 
-    lines: list[StatementLine] = []
+    lines: list[StatementLine] = _measure_lines(c, result, plan)
     by_policy: dict[str, list[Line]] = {}
     for line in result.lines:
         by_policy.setdefault(line.policy, []).append(line)
@@ -219,6 +219,22 @@ def build_statement(result: PayeeResult, *, plan: Plan | None = None,
     )
 
 
+def _measure_lines(c: Wording, result: PayeeResult, plan: Plan | None) -> list[StatementLine]:
+    """Each measure as a named value, the transactions (or events) behind it listed."""
+    out: list[StatementLine] = []
+    specs = plan.measures if plan is not None else {}
+    for name, value in result.measures.items():
+        spec = specs.get(name)
+        if spec is None:  # one value of a measure 'by' a field
+            base = next((m for m in specs if name.startswith(m + "_")
+                         and specs[m].by is not None), None)
+            if base is None or not (value.items or value.events):
+                continue
+            spec = specs[base]
+        out.append(StatementLine(c.name(name), name, None, spec.working(c, value)))
+    return out
+
+
 def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str], list[str]]:
     if plan is None:
         return {}, {}, []
@@ -240,6 +256,9 @@ def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str
     for s in specs.values():
         if s.label:
             labels[s.id] = s.label
+    for name, measure in plan.measures.items():
+        if measure.label:
+            labels[name] = measure.label
     return specs, labels, [s.id for s in plan.policies]
 
 

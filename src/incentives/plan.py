@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from .crediting import CreditRule, check_rules
 from .declared import InvariantSpec, check_declared
 from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
-from .inputs import Inputs, Parameter, parameter_type
+from .inputs import DatedValue, Inputs, Parameter, parameter_type
+from .measures import CompiledMeasures, MeasureSpec, check_measures, measure_names
 from .money import Rounding
 from .policies import Cap, Floor, PolicySpec
 from .policies.base import (
@@ -40,6 +42,7 @@ from .policies.base import (
     names_of,
 )
 from .policies.validation import plan_error
+from .transactions import TransactionKind, check_kinds
 from .yamlio import LineMap, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
@@ -71,6 +74,14 @@ class Plan(StrictModel):
     rounding: Rounding = Rounding()
     inputs: Inputs = Inputs()
     parameters: dict[Identifier, Parameter] = {}
+    #: the kinds of transaction the plan reads (invoices, credit notes, payments...)
+    transactions: dict[Identifier, TransactionKind] = {}
+    #: the rules that credit transactions to payees, in order
+    crediting: list[CreditRule] = []
+    #: classification tables (a product's category...), key -> value
+    tables: dict[Identifier, dict[str, str]] = {}
+    #: named aggregations of credits (or of event lists), read as metrics are
+    measures: dict[Identifier, MeasureSpec] = {}
     policies: list[PolicySpec] = Field(min_length=1)
     #: the invariants the plan promises (checked by ``incentives audit``)
     invariants: list[InvariantSpec] = []
@@ -101,6 +112,12 @@ class Plan(StrictModel):
             if n in seen:
                 raise PathError(f"parameter {n!r} clashes with {seen[n]}", "parameters", n)
             seen[n] = "a parameter"
+        for m, spec in self.measures.items():
+            for n in measure_names({m: spec}):
+                if n in seen:
+                    raise PathError(f"measure {m!r} makes name {n!r}, which clashes with "
+                                    f"{seen[n]}", "measures", m)
+                seen[n] = f"measure {m!r}"
         for i, p in enumerate(self.policies):
             for q in flatten_policies([p]):
                 for n in q.publishes():
@@ -112,6 +129,25 @@ class Plan(StrictModel):
                     seen[n] = f"policy {q.id!r}"
         for message, at in check_declared(self.invariants, self.inputs, self.policies):
             raise PathError(message, "invariants", *at)
+        return self
+
+    @model_validator(mode="after")
+    def _transactions(self) -> Plan:
+        for message, at in check_kinds(self.transactions):
+            raise PathError(message, "transactions", *at)
+        if self.crediting and not self.transactions:
+            raise PathError("crediting rules credit transactions: declare their kinds under "
+                            "'transactions'", "crediting")
+        for message, at in check_rules(self.crediting, self.transactions):
+            raise PathError(message, "crediting", *at)
+        rules = {r.id: r for r in self.crediting}
+        for message, at in check_measures(self.measures, self.transactions, rules,
+                                          self.inputs.events, self.tables):
+            raise PathError(message, "measures", *at)
+        if self.transactions and not self.crediting:
+            raise PathError("transactions are paid through crediting rules: add a "
+                            "'crediting' section (e.g. [{id: direct, type: direct}])",
+                            "transactions")
         return self
 
     @model_validator(mode="after")
@@ -166,7 +202,20 @@ class Plan(StrictModel):
         names: dict[str, NameType] = dict(BUILTIN_NAMES)
         names.update(self.inputs.names())
         names.update({k: parameter_type(v) for k, v in self.parameters.items()})
+        names.update(measure_names(self.measures))
         return names
+
+    def compile_measures(self) -> CompiledMeasures | None:
+        """The plan's measures compiled (``None`` when it has none)."""
+        if not self.measures:
+            return None
+        ctx = CompileContext(
+            names={n: t for n, t in self.names().items() if n in self.parameters},
+            rounding=self.rounding, file=self._file, lines=self._lines,
+            events={name: dict(spec.fields) for name, spec in self.inputs.events.items()},
+        ).sub("measures")
+        params = {k: v for k, v in self.parameters.items() if not isinstance(v, DatedValue)}
+        return CompiledMeasures(self.measures, ctx, self.transactions, self.tables, params)
 
     def _compile_policies(self) -> list[Compiled]:
         events = {name: dict(spec.fields) for name, spec in self.inputs.events.items()}
@@ -189,14 +238,26 @@ class Plan(StrictModel):
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        transactions: Any = None,
+        hierarchy: Any = None,
+        tables: Mapping[str, Any] | None = None,
     ) -> Run:
         """Evaluate a population of records (dicts, :class:`Record`, or a DataFrame).
 
         With ``errors="collect"`` bad records are reported in ``run.errors`` and
         the good ones are still evaluated; with ``"raise"`` (the default) the
         first error is raised.
+
+        A plan that declares ``transactions`` takes them here (rows each with
+        its ``kind``, a DataFrame, or a mapping from kind to rows), with the
+        ``hierarchy`` the roll-up rules follow (rows of payee, manager, from,
+        to) and ``tables``: assignment tables (rows of key, payee, share, from,
+        to) and classification tables (a mapping from key to value), by name.
+        See docs/transactions.md.
         """
-        return self.compile().evaluate(records, errors=errors, state=state)
+        return self.compile().evaluate(records, errors=errors, state=state,
+                                       transactions=transactions, hierarchy=hierarchy,
+                                       tables=tables)
 
     # ------------------------------------------------------------ authoring
 

@@ -19,12 +19,32 @@ from .errors import IncentivesError, UsageError, did_you_mean, error_dict
 from .money import ZERO
 from .policies import group_names as of_policies
 from .policies.base import flatten_policies, policy_titles
-from .runtime import Line, PayeeState, Record, json_default, jsonable
+from .runtime import Line, MeasureValue, PayeeState, Record, json_default, jsonable
 
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["PayeeResult", "Run"]
+__all__ = ["PayeeResult", "Run", "measure_dict"]
+
+
+def measure_dict(m: MeasureValue) -> dict[str, Any]:
+    """A measure as JSON-ready data: its value and each transaction (or event) behind
+    it, with its share, the rule that credited it and what it contributed."""
+    data: dict[str, Any] = {"value": str(m.value)}
+    if m.items:
+        rows = []
+        for c, x in m.items:
+            t = c.transaction
+            row: dict[str, Any] = {"kind": t.kind, "id": t.id, "date": t.date.isoformat(),
+                   "amount": str(t.amount), "payee": c.payee, "share": str(c.share),
+                   "rule": c.rule, "value": str(x)}
+            if c.via:
+                row["via"] = list(c.via)
+            rows.append(row)
+        data["transactions"] = rows
+    if m.events:
+        data["events"] = [{**jsonable(e), "value": str(x)} for e, x in m.events]
+    return data
 
 
 @dataclass(slots=True)
@@ -43,6 +63,9 @@ class PayeeResult:
     record: Record | None = field(default=None, repr=False, compare=False)
     #: the plan that made this result (for statements), when known
     plan: Plan | None = field(default=None, repr=False, compare=False)
+    #: the payee's measures in the period, with the credits behind each (plans with
+    #: ``measures:``)
+    measures: dict[str, MeasureValue] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_state(cls, s: PayeeState) -> PayeeResult:
@@ -50,7 +73,7 @@ class PayeeResult:
         # the state's running total is the sum of its lines (every line goes through
         # PayeeState.add_line or Compiled.line); the state is not used afterwards
         return cls(r.payee, r.period, r.group, s.lines, s.total, s.titles, s.flags, s.values,
-                   record=r)
+                   record=r, measures=s.measures)
 
     def amount(self, policy: str) -> Decimal:
         """The sum of this payee's lines from ``policy`` (zero if it made none)."""
@@ -92,7 +115,7 @@ class PayeeResult:
     def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
         """JSON-ready data: amounts as decimal strings (``convert=None``: details and
         values left as they are, for an encoder that converts them itself)."""
-        return {
+        data = {
             "payee": self.payee,
             "period": self.period,
             "group": self.group,
@@ -102,6 +125,9 @@ class PayeeResult:
             "flags": list(self.flags),
             "values": convert(self.values) if convert is not None else self.values,
         }
+        if self.measures:
+            data["measures"] = {name: measure_dict(m) for name, m in self.measures.items()}
+        return data
 
 
 @dataclass

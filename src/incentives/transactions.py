@@ -1,0 +1,673 @@
+"""Transactions: the kinds a plan declares, and reading them exactly.
+
+A plan that pays from transactions (orders, invoice lines, credit notes,
+payments) declares each kind under ``transactions:``::
+
+    transactions:
+      invoices:
+        fields: {customer: text, product: text}
+      credit_notes:
+        refers_to: invoices
+        sign: negative
+
+Every kind has the built-in fields ``id`` (unique within the kind), ``date``
+and ``amount`` (required), ``currency`` and ``quantity`` (optional), the
+sellers (``seller: A``, or ``sellers`` with shares), and, for a kind that
+``refers_to`` another, ``refers_to`` (the id of the transaction it refers to).
+A transaction that refers to another and lacks a field takes it from that one:
+a credit note without sellers is credited with its invoice's shares.
+
+Reading is strict: an amount is an exact decimal (never through float), a
+date is a date, a credit note's sign is checked, and a bad transaction is a
+:class:`~incentives.errors.TransactionError` naming its kind, id and field,
+while the good ones are still read.
+
+>>> kinds = {"invoices": TransactionKind(fields={"customer": "text"})}
+>>> t = TransactionReader(kinds).read({"kind": "invoices", "id": "inv-1",
+...     "date": "2026-05-10", "amount": "10000", "sellers": "A:0.6;B:0.4", "customer": "c-1"})
+>>> t.amount, t.sellers
+(Decimal('10000'), (('A', Decimal('0.6')), ('B', Decimal('0.4'))))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, TransactionError, \
+    UsageError, did_you_mean
+from .formulas import NameType
+from .money import short, to_decimal
+from .policies.base import Identifier, Label, StrictModel
+from .records import MAX_TEXT_FIELD, iter_raw_records
+from .runtime import Transaction, TransactionBook
+
+__all__ = [
+    "BUILTIN_FIELDS",
+    "MAX_SELLERS",
+    "SELLER_FIELDS",
+    "check_kinds",
+    "describe_source",
+    "split_kind",
+    "TransactionInput",
+    "add_transaction_options",
+    "transaction_options",
+    "TransactionKind",
+    "TransactionReader",
+    "link_transactions",
+    "parse_sellers",
+    "read_rows",
+    "read_transactions_file",
+    "transaction_rows",
+]
+
+#: The fields every kind has, and their types.
+BUILTIN_FIELDS: dict[str, NameType] = {
+    "id": "text",
+    "date": "date",
+    "amount": "number",
+    "currency": "text",
+    "quantity": "number",
+    "refers_to": "text",
+}
+#: Where a transaction names who sold it.
+SELLER_FIELDS = ("sellers", "seller")
+#: The most sellers one transaction may name.
+MAX_SELLERS = 100
+_RESERVED = frozenset({*BUILTIN_FIELDS, *SELLER_FIELDS, "kind"})
+
+TransactionFieldType = Literal["text", "number", "date", "bool", "payees"]
+
+
+class TransactionKind(StrictModel):
+    """A kind of transaction a plan reads (invoices, credit notes, payments...).
+
+    ``fields``: the declared fields beyond the built-in ones, each ``text``,
+    ``number``, ``date``, ``bool`` or ``payees`` (payees with shares, written as
+    the sellers are: for an overlay rule's specialist). Fields in ``optional``
+    may be absent. ``refers_to``: the kind whose ids this kind's ``refers_to``
+    names (a credit note's invoice). ``sign``: ``negative`` for refunds and
+    credit notes (an amount above zero is refused), ``positive`` for payments.
+    ``negate``: the source writes this kind's amounts with the opposite sign
+    (credit notes as positive totals), so they are read negated.
+    """
+
+    label: Label | None = None
+    fields: dict[Identifier, TransactionFieldType] = {}
+    optional: list[Identifier] = []
+    refers_to: Identifier | None = None
+    sign: Literal["any", "positive", "negative"] = "any"
+    negate: bool = False
+    #: the sellers are required (``true``), may be absent (``false``); by default
+    #: they may be absent only where the kind ``refers_to`` another
+    sellers: bool | None = None
+
+    @model_validator(mode="after")
+    def _field_names(self) -> TransactionKind:
+        for name in self.fields:
+            if name in _RESERVED:
+                raise ValueError(f"{name!r} is a built-in field of every transaction; "
+                                 "do not declare it under fields")
+        for name in self.optional:
+            if name not in self.fields and name not in ("currency", "quantity"):
+                raise ValueError(f"optional field {name!r} is not a declared field"
+                                 + _hint(name, self.fields))
+        return self
+
+    def names(self) -> dict[str, NameType]:
+        """The names a formula over one of these transactions may read."""
+        out: dict[str, NameType] = {k: v for k, v in BUILTIN_FIELDS.items()
+                                    if k != "refers_to" or self.refers_to is not None}
+        for name, ftype in self.fields.items():
+            out[name] = "any" if ftype == "payees" else ftype
+        return out
+
+    @property
+    def sellers_required(self) -> bool:
+        """Whether a transaction of this kind must name its sellers."""
+        return self.sellers if self.sellers is not None else False
+
+
+def check_kinds(kinds: Mapping[str, TransactionKind]) -> list[tuple[str, tuple[str | int, ...]]]:
+    """Problems with declared kinds: ``(message, path below 'transactions')``."""
+    problems: list[tuple[str, tuple[str | int, ...]]] = []
+    for name, kind in kinds.items():
+        if kind.refers_to is not None and kind.refers_to not in kinds:
+            problems.append((f"kind {name!r} refers to {kind.refers_to!r}, which is not a "
+                             "declared kind" + _hint(kind.refers_to, kinds),
+                             (name, "refers_to")))
+    return problems
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    found = did_you_mean(name, list(known))
+    return f"; {found}" if found else ""
+
+
+# ------------------------------------------------------------------ sellers
+
+
+def parse_sellers(value: Any, *, what: str = "sellers") -> tuple[tuple[str, Decimal], ...]:
+    """Payees with shares, from any of the ways a file or a program writes them.
+
+    ``"A"`` (all of it to A), ``"A:0.6;B:0.4"``, ``["A", "B"]`` (each share 1, for
+    an overlay), ``[{"payee": "A", "share": "0.6"}, ...]`` or ``{"A": "0.6", ...}``.
+    Shares are exact decimals above zero; a payee named twice, a blank name or a
+    share that is not a number is a ``ValueError`` saying which.
+
+    >>> parse_sellers("A:0.6; B:0.4")
+    (('A', Decimal('0.6')), ('B', Decimal('0.4')))
+    >>> parse_sellers([{"payee": "A", "share": 1}])
+    (('A', Decimal('1')),)
+    """
+    pairs: list[tuple[Any, Any]]
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        pairs = list(value)
+    elif isinstance(value, str):
+        pairs = []
+        for part in value.split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            payee, sep, share = part.rpartition(":")
+            pairs.append((payee, share) if sep else (part, 1))
+        if not pairs:
+            raise ValueError(f"{what} is blank")
+    elif isinstance(value, Mapping):
+        if "payee" in value:
+            pairs = [(value.get("payee"), value.get("share", 1))]
+        else:
+            pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = []
+        for item in value:
+            if isinstance(item, Mapping):
+                unknown = set(item) - {"payee", "share"}
+                if unknown:
+                    raise ValueError(f"{what}: unknown key {short(str(sorted(unknown)[0]))!r} "
+                                     "(a seller is {payee, share})")
+                if "payee" not in item:
+                    raise ValueError(f"{what}: a seller without a payee")
+                pairs.append((item["payee"], item.get("share", 1)))
+            else:
+                pairs.append((item, 1))
+    else:
+        raise ValueError(f"{what} must be a payee, or payees with shares, not "
+                         f"{type(value).__name__}")
+    if not pairs:
+        raise ValueError(f"{what} names nobody")
+    if len(pairs) > MAX_SELLERS:
+        raise ValueError(f"{what} names {len(pairs)} payees (at most {MAX_SELLERS})")
+    out: list[tuple[str, Decimal]] = []
+    seen: set[str] = set()
+    for payee, share in pairs:
+        if isinstance(payee, Decimal):
+            payee = format(payee, "f")
+        elif isinstance(payee, int) and not isinstance(payee, bool):
+            payee = str(payee)
+        if not isinstance(payee, str) or not payee.strip():
+            raise ValueError(f"{what}: a payee must be a non-blank name, not {short(str(payee))!r}")
+        payee = payee.strip()
+        if len(payee) > MAX_TEXT_FIELD or CONTROL_CHARACTERS.search(payee) is not None:
+            raise ValueError(f"{what}: {short(payee)!r} is not a payee name")
+        if payee in seen:
+            raise ValueError(f"{what}: payee {short(payee)!r} is named twice")
+        seen.add(payee)
+        try:
+            number = to_decimal(share, what=f"the share of {short(payee)!r}")
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+        if number <= 0:
+            raise ValueError(f"{what}: the share of {short(payee)!r} is {number}; "
+                             "a share is above zero")
+        out.append((payee, number))
+    return tuple(out)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class TransactionReader:
+    """Checks raw transactions (mappings, as read from JSON, CSV or a program)."""
+
+    def __init__(self, kinds: Mapping[str, TransactionKind], *,
+                 currency: str | None = None) -> None:
+        self.kinds = dict(kinds)
+        self.currency = currency
+        self._allowed = {name: frozenset({*_RESERVED, *k.fields})
+                         for name, k in self.kinds.items()}
+
+    def read(self, raw: Any, index: int | None = None, *,
+             kind: str | None = None) -> Transaction:
+        """One checked transaction, or a :class:`TransactionError`.
+
+        ``kind``: the kind of a row that does not say (a file given as
+        ``KIND=FILE``, or a plan with one kind).
+        """
+        if not isinstance(raw, Mapping):
+            raise TransactionError("a transaction is a mapping of fields, not "
+                                   f"{type(raw).__name__}", kind=kind, index=index)
+        ident = raw.get("id")
+        id_text = _text_id(ident)
+        given_kind = raw.get("kind")
+        if _blank(given_kind):
+            if kind is None:
+                if len(self.kinds) == 1:
+                    kind = next(iter(self.kinds))
+                else:
+                    raise TransactionError(
+                        f"no kind: one of {', '.join(self.kinds)}", id=id_text, index=index,
+                        field="kind")
+        else:
+            if not isinstance(given_kind, str):
+                raise TransactionError("the kind is a name", id=id_text, index=index,
+                                       field="kind")
+            given_kind = given_kind.strip()
+            if kind is not None and given_kind != kind:
+                raise TransactionError(f"kind {short(given_kind)!r} in a file of {kind}",
+                                       kind=kind, id=id_text, index=index, field="kind")
+            kind = given_kind
+        spec = self.kinds.get(kind)
+        if spec is None:
+            raise TransactionError(
+                f"unknown kind {short(kind)!r}" + (_hint(kind, self.kinds) or
+                                                   f"; the plan declares {', '.join(self.kinds)}"),
+                id=id_text, index=index, field="kind")
+
+        def fail(message: str, field: str) -> TransactionError:
+            return TransactionError(message, kind=kind, id=id_text, index=index, field=field)
+
+        allowed = self._allowed[kind]
+        for k in raw:
+            if k not in allowed:
+                if isinstance(k, str) and _blank(raw[k]):
+                    continue  # an empty CSV column of another kind
+                raise fail(f"unknown field {short(str(k))!r}" + _hint(str(k), allowed),
+                           short(str(k)))
+        if id_text is None:
+            raise fail("missing id" if _blank(ident) else "an id is text or a whole number",
+                       "id")
+        date = _date(raw.get("date"), "date", fail, required=True)
+        assert date is not None
+        amount = _number(raw.get("amount"), "amount", fail, required=True)
+        assert amount is not None
+        if spec.negate:
+            amount = -amount
+        if spec.sign == "negative" and amount > 0:
+            raise fail(f"amount {amount} is above zero, but {kind} are negative"
+                       + ("" if spec.negate else
+                          "; if your system writes them as positive amounts, declare "
+                          f"'negate: true' for {kind}"), "amount")
+        if spec.sign == "positive" and amount < 0:
+            raise fail(f"amount {amount} is below zero, but {kind} are positive", "amount")
+        fields: dict[str, Any] = {"id": id_text, "date": date, "amount": amount}
+        currency = raw.get("currency")
+        if not _blank(currency):
+            text = _text(currency, "currency", fail)
+            if self.currency is not None and text != self.currency:
+                raise fail(f"currency {short(text)!r}, but the plan pays in {self.currency} "
+                           "(convert amounts before they are credited)", "currency")
+            fields["currency"] = text
+        quantity = _number(raw.get("quantity"), "quantity", fail, required=False)
+        if quantity is not None:
+            fields["quantity"] = quantity
+        refers = raw.get("refers_to")
+        refers_to: str | None = None
+        if not _blank(refers):
+            if spec.refers_to is None:
+                raise fail(f"{kind} do not refer to other transactions (declare "
+                           f"'refers_to:' for the kind)", "refers_to")
+            refers_to = _text_id(refers)
+            if refers_to is None:
+                raise fail("refers_to is the id of a transaction", "refers_to")
+            fields["refers_to"] = refers_to
+        sellers = None
+        seller_field = "sellers" if not _blank(raw.get("sellers")) else "seller"
+        value = raw.get(seller_field)
+        if not _blank(raw.get("sellers")) and not _blank(raw.get("seller")):
+            raise fail("give 'seller' or 'sellers', not both", "sellers")
+        if not _blank(value):
+            try:
+                sellers = parse_sellers(value, what=seller_field)
+            except ValueError as exc:
+                raise fail(str(exc), seller_field) from None
+        elif spec.sellers_required:
+            raise fail("missing sellers", "sellers")
+        for name, ftype in spec.fields.items():
+            value = raw.get(name)
+            if _blank(value):
+                if name not in spec.optional and refers_to is None:
+                    raise fail("missing field", name)
+                continue
+            fields[name] = _value(value, ftype, name, fail)
+        return Transaction(kind, id_text, date, amount, fields, sellers, refers_to,
+                           None if index is None else index + 1)
+
+    def read_all(self, rows: Iterable[Any], *, kind: str | None = None, start: int = 0,
+                 source: str | None = None) -> tuple[list[Transaction], list[IncentivesError]]:
+        """Every good transaction of ``rows`` and an error for each bad one; ``source``
+        (a file's name) is named in the message of a row that has no id."""
+        good: list[Transaction] = []
+        bad: list[IncentivesError] = []
+        read = self.read
+        for i, raw in enumerate(rows, start):
+            if isinstance(raw, RecordError):  # a line of a file that cannot be read
+                bad.append(TransactionError(raw.message, kind=kind, index=i,
+                                            field=raw.field))
+                continue
+            try:
+                good.append(read(raw, i, kind=kind))
+            except TransactionError as exc:
+                if source is not None and exc.id is None:
+                    exc = TransactionError(f"{source}, row {i + 1}: {exc.message}",
+                                           kind=exc.kind, field=exc.field)
+                bad.append(exc)
+        return good, bad
+
+
+def _text_id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return format(value, "f")
+    if isinstance(value, str):
+        text = value.strip()
+        if text and len(text) <= MAX_TEXT_FIELD and CONTROL_CHARACTERS.search(text) is None:
+            return text
+    return None
+
+
+def _text(value: Any, field: str, fail: Any) -> str:
+    if isinstance(value, (dict, list, bool)):
+        raise fail(f"must be text, not {type(value).__name__}", field)
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    text = text.strip()
+    if CONTROL_CHARACTERS.search(text) is not None:
+        raise fail("holds control characters", field)
+    if len(text) > MAX_TEXT_FIELD:
+        raise fail(f"text too long ({len(text)} characters, at most {MAX_TEXT_FIELD})", field)
+    return text
+
+
+def _number(value: Any, field: str, fail: Any, *, required: bool) -> Decimal | None:
+    if _blank(value):
+        if required:
+            raise fail(f"missing {field}", field)
+        return None
+    if value.__class__ is Decimal and value.is_finite():
+        return value
+    try:
+        return to_decimal(value, what=field)
+    except ValueError as exc:
+        raise fail(str(exc), field) from None
+
+
+def _date(value: Any, field: str, fail: Any, *, required: bool) -> dt.date | None:
+    if _blank(value):
+        if required:
+            raise fail(f"missing {field}", field)
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise fail(f"{short(str(value))!r} is not a date like 2026-05-10", field)
+
+
+def _value(value: Any, ftype: str, field: str, fail: Any) -> Any:
+    if ftype == "number":
+        return _number(value, field, fail, required=True)
+    if ftype == "date":
+        return _date(value, field, fail, required=True)
+    if ftype == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if text in ("true", "yes", "1"):
+            return True
+        if text in ("false", "no", "0"):
+            return False
+        raise fail(f"must be true or false, not {short(str(value))!r}", field)
+    if ftype == "payees":
+        try:
+            return parse_sellers(value, what=field)
+        except ValueError as exc:
+            raise fail(str(exc), field) from None
+    return _text(value, field, fail)
+
+
+# ------------------------------------------------------------------ linking
+
+
+def link_transactions(transactions: Iterable[Transaction],
+                      kinds: Mapping[str, TransactionKind]
+                      ) -> tuple[list[Transaction], TransactionBook, list[IncentivesError]]:
+    """Check ids and references across all transactions; fill in inherited fields.
+
+    Two transactions of one kind with the same id are both errors (neither is
+    credited). A ``refers_to`` naming no transaction of the kind it refers to is
+    an error. A transaction that refers to another takes the sellers and the
+    fields it lacks from it. Returns the good transactions in (date, kind, id)
+    order, the book of them, and the errors.
+    """
+    errors: list[IncentivesError] = []
+    by_key: dict[tuple[str, str], Transaction] = {}
+    dupes: dict[tuple[str, str], int] = {}
+    for t in transactions:
+        key = (t.kind, t.id)
+        if key in by_key:
+            dupes[key] = dupes.get(key, 1) + 1
+        else:
+            by_key[key] = t
+    for (kind, ident), n in sorted(dupes.items()):
+        del by_key[(kind, ident)]
+        errors.append(TransactionError(f"{n} transactions with the same id; none of them "
+                                       "was credited", kind=kind, id=ident, field="id"))
+    good: list[Transaction] = []
+    book = TransactionBook()
+    pending = sorted(by_key.values(), key=_order)
+    for t in pending:
+        if t.refers_to is None:
+            continue
+        target_kind = kinds[t.kind].refers_to
+        assert target_kind is not None
+        target = by_key.get((target_kind, t.refers_to))
+        if target is None:
+            hint = ("; it has the same id as a transaction that is given twice"
+                    if (target_kind, t.refers_to) in dupes else "")
+            t.fields = {}  # marked bad
+            errors.append(TransactionError(
+                f"refers to {target_kind} {short(t.refers_to)!r}, which is not among the "
+                "transactions given" + hint, kind=t.kind, id=t.id, field="refers_to"))
+            continue
+    for t in pending:
+        if not t.fields:
+            continue
+        if t.refers_to is not None:
+            target_kind = kinds[t.kind].refers_to
+            target = by_key[(target_kind, t.refers_to)]  # type: ignore[index]
+            if not target.fields:
+                errors.append(TransactionError(
+                    f"refers to {target_kind} {short(t.refers_to)!r}, which has an error",
+                    kind=t.kind, id=t.id, field="refers_to"))
+                t.fields = {}
+                continue
+            if t.sellers is None:
+                t.sellers = target.sellers
+            spec = kinds[t.kind]
+            for name in spec.fields:
+                if name not in t.fields and name in target.fields:
+                    t.fields[name] = target.fields[name]
+                elif name not in t.fields and name not in spec.optional:
+                    errors.append(TransactionError(
+                        f"missing field, and {target_kind} {short(t.refers_to)!r} has none "
+                        "to take", kind=t.kind, id=t.id, field=name))
+                    t.fields = {}
+                    break
+            if not t.fields:
+                continue
+            book.add(t, target_kind)
+        else:
+            book.add(t)
+        good.append(t)
+    return good, book, errors
+
+
+def _order(t: Transaction) -> tuple[dt.date, str, str]:
+    return (t.date, t.kind, t.id)
+
+
+# ------------------------------------------------------------------ sources
+
+
+def transaction_rows(source: Any) -> Iterator[tuple[str | None, Any]]:
+    """``(kind or None, raw row)`` for each row of a Python source of transactions:
+    an iterable of mappings (each saying its ``kind``), a pandas DataFrame, or a
+    mapping from kind to either."""
+    if source is None:
+        return
+    if isinstance(source, Mapping):
+        for kind, rows in source.items():
+            for row in _rows(rows):
+                yield str(kind), row
+        return
+    for row in _rows(source):
+        yield None, row
+
+
+def _rows(rows: Any) -> Iterable[Any]:
+    if hasattr(rows, "columns") and hasattr(rows, "to_dict"):
+        from .dataframes import frame_rows
+
+        return frame_rows(rows)
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise UsageError("transactions are rows (mappings), a DataFrame, or a mapping from "
+                         f"kind to those, not {type(rows).__name__}")
+    return rows
+
+
+def read_rows(reader: TransactionReader, source: Any
+              ) -> tuple[list[Transaction], list[IncentivesError]]:
+    """Read every transaction of a Python source (see :func:`transaction_rows`)."""
+    good: list[Transaction] = []
+    bad: list[IncentivesError] = []
+    read = reader.read
+    for i, (kind, raw) in enumerate(transaction_rows(source)):
+        try:
+            good.append(read(raw, i, kind=kind))
+        except TransactionError as exc:
+            bad.append(exc)
+    return good, bad
+
+
+def read_transactions_file(reader: TransactionReader, spec: str, **options: Any
+                           ) -> tuple[list[Transaction], list[IncentivesError]]:
+    """Read a transactions file given on a command line as ``FILE`` or ``KIND=FILE``."""
+    kind, path = split_kind(spec, reader.kinds)
+    return reader.read_all(iter_raw_records(Path(path), **options), kind=kind, source=path)
+
+
+def split_kind(spec: str, kinds: Mapping[str, Any]) -> tuple[str | None, str]:
+    """``KIND=FILE`` as ``(KIND, FILE)``; a plain ``FILE`` as ``(None, FILE)``."""
+    head, sep, tail = spec.partition("=")
+    if sep and head in kinds:
+        return head, tail
+    if sep and head.isidentifier() and not Path(spec).exists():
+        raise UsageError(f"unknown transaction kind {head!r} in {spec!r}"
+                         + _hint(head, kinds))
+    return None, spec
+
+
+def describe_source(t: Transaction) -> str:
+    """``invoices 'inv-1'``: how messages name a transaction."""
+    return f"{t.kind} {short(t.id)!r}"
+
+
+
+
+class TransactionInput:
+    """Transactions already read (from files, on the command line), with the errors
+    met reading them: what :meth:`incentives.Plan.evaluate` takes as ``transactions``
+    as well as raw rows."""
+
+    __slots__ = ("errors", "transactions")
+
+    def __init__(self, transactions: list[Transaction],
+                 errors: list[IncentivesError] | None = None) -> None:
+        self.transactions = transactions
+        self.errors = errors if errors is not None else []
+
+
+# ------------------------------------------------------------------ command line
+
+
+def add_transaction_options(parser: Any) -> None:
+    """Add ``--transactions``, ``--hierarchy`` and ``--table`` to a command's parser."""
+    parser.add_argument("--transactions", action="append", metavar="[KIND=]FILE", default=[],
+                        help="transactions: .json, .jsonl or .csv, each row with its 'kind' "
+                             "(or all of KIND); may be given several times")
+    parser.add_argument("--hierarchy", metavar="FILE",
+                        help="who manages whom, for roll-up rules: rows of payee, manager, "
+                             "from, to")
+    parser.add_argument("--table", action="append", metavar="NAME=FILE", default=[],
+                        help="an assignment table (rows of key, payee, share, from, to) or a "
+                             "classification table (rows of key, value); may be repeated")
+
+
+def transaction_options(args: Any, reader: TransactionReader | None,
+                        **options: Any) -> dict[str, Any]:
+    """The keyword arguments of :meth:`incentives.Plan.evaluate` that the options of
+    :func:`add_transaction_options` give: the files read, every transaction checked."""
+    files = list(getattr(args, "transactions", None) or [])
+    hierarchy = getattr(args, "hierarchy", None)
+    tables = list(getattr(args, "table", None) or [])
+    if not files and hierarchy is None and not tables:
+        return {}
+    if reader is None:
+        raise UsageError("the plan declares no transactions: --transactions, --hierarchy "
+                         "and --table are for plans that do")
+    good: list[Transaction] = []
+    bad: list[IncentivesError] = []
+    for spec in files:
+        g, b = read_transactions_file(reader, spec, **options)
+        good += g
+        bad += b
+    out: dict[str, Any] = {"transactions": TransactionInput(good, bad)}
+    if hierarchy is not None:
+        out["hierarchy"] = _table_rows(hierarchy, "the hierarchy", **options)
+    named: dict[str, Any] = {}
+    for spec in tables:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--table {spec!r}: give NAME=FILE")
+        if name in named:
+            raise UsageError(f"--table {name!r} is given twice")
+        named[name] = _table_rows(path, f"table {name!r}", **options)
+    if named:
+        out["tables"] = named
+    return out
+
+
+def _table_rows(path: str, what: str, **options: Any) -> list[Any]:
+    rows = []
+    for row in iter_raw_records(Path(path), **options):
+        if isinstance(row, RecordError):
+            raise UsageError(f"{what} ({path}) cannot be read: {row.message}")
+        rows.append(row)
+    return rows
