@@ -415,11 +415,12 @@ class TransactionBook:
     payments of an invoice with :meth:`referring`.
     """
 
-    __slots__ = ("by_key", "_referring")
+    __slots__ = ("_referring", "_targets", "by_key")
 
     def __init__(self, transactions: Iterable[Transaction] = ()) -> None:
         self.by_key: dict[tuple[str, str], Transaction] = {}
         self._referring: dict[tuple[str, str, str], list[Transaction]] = {}
+        self._targets: dict[tuple[str, str], tuple[str, str]] = {}
         for t in transactions:
             self.add(t)
 
@@ -428,10 +429,16 @@ class TransactionBook:
         self.by_key[t.key] = t
         if t.refers_to is not None and target_kind is not None:
             self._referring.setdefault((target_kind, t.refers_to, t.kind), []).append(t)
+            self._targets[t.key] = (target_kind, t.refers_to)
 
     def get(self, kind: str, id: str) -> Transaction | None:
         """The transaction ``id`` of ``kind``, or ``None``."""
         return self.by_key.get((kind, id))
+
+    def target(self, t: Transaction) -> Transaction | None:
+        """The transaction ``t`` refers to (a credit note's invoice), or ``None``."""
+        key = self._targets.get(t.key)
+        return None if key is None else self.by_key.get(key)
 
     def referring(self, target: Transaction, kind: str) -> list[Transaction]:
         """The transactions of ``kind`` that refer to ``target``, by date then id."""

@@ -64,6 +64,69 @@ def _runs_of_extra() -> Iterator[tuple[str, Any]]:
             {"type": "formula", "id": "commission", "amount": "sales * 0.05"},
             {"type": "formula", "id": "visits_bonus", "amount": "visits * 2.5"}]}]})
     yield "extra-sum-of", plan
+    yield from _per_transaction()
+
+
+def _per_transaction() -> Iterator[tuple[str, Any]]:
+    """Per-transaction pay (T3, running tiers year to date; T4, pay on payment; a rate by
+    product), each payee's measure and the run's transactions built by hand as the engine
+    fills them in (``PayeeState.measures``, ``PayeeState.book``)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from incentives import Plan
+    from incentives.money import ZERO
+    from incentives.results import PayeeResult
+    from incentives.runtime import (
+        Credit,
+        MeasureValue,
+        PayeeState,
+        Record,
+        Transaction,
+        TransactionBook,
+    )
+
+    def txn(kind: str, id: str, date: str, amount: int, refers_to: str | None = None,
+            **fields: Any) -> Transaction:
+        return Transaction(kind, id, dt.date.fromisoformat(date), Decimal(amount),
+                           {"id": id, "amount": Decimal(amount), **fields}, None, refers_to)
+
+    ts = [txn("invoices", "i-1", "2026-01-15", 30000, product="mobile"),
+          txn("invoices", "i-2", "2026-02-10", 30000, product="ipvpn"),
+          txn("credit_notes", "c-1", "2026-02-20", -5000, "i-2", product="ipvpn"),
+          txn("payments", "p-1", "2026-03-15", 18000, "i-2"),
+          txn("write_offs", "w-1", "2026-04-02", 7000, "i-2")]
+    book = TransactionBook()
+    for t in ts:
+        book.add(t, "invoices" if t.refers_to else None)
+    credited = {"2026-01": ts[:1], "2026-02": ts[1:3], "2026-03": [], "2026-04": []}
+    plans = {
+        "running": {"tiers": [{"up_to": 50000, "rate": "0.04"}, {"rate": "0.06"}],
+                    "method": "marginal", "running": "year"},
+        "on-payment": {"rate": "0.05", "payable": "on_payment", "payments": "payments",
+                       "write_offs": "write_offs", "write_off": "claw_back"},
+        "by-product": {"rates_by": "product", "rates": {"mobile": "0.02", "ipvpn": "0.08"}},
+    }
+    for name, spec in plans.items():
+        plan = Plan.model_validate({
+            "name": f"per-transaction-{name}", "inputs": {"metrics": {"revenue": {}}},
+            "policies": [{"type": "per_transaction", "id": "commission",
+                          "label": "commission", "measure": "revenue", **spec}]})
+        policy = plan.compile().policies[0]
+        ledger: dict[str, Any] = {}
+        results = []
+        for period, mine in credited.items():
+            items = [(Credit("A", t, Decimal(1), "direct", t.amount), t.amount) for t in mine]
+            value = sum((v for _, v in items), ZERO)
+            record = Record("A", period, metrics={"revenue": value})
+            s = PayeeState(record, {"period": period, "total": ZERO, "revenue": value})
+            s.measures = {"revenue": MeasureValue("revenue", value, items)}
+            s.book, s.ledger = book, ledger
+            policy.apply(s)
+            ledger = s.ledger
+            results.append(PayeeResult("A", period, None, s.lines, s.total, record=record,
+                                       plan=plan))
+        yield f"extra-per-transaction-{name}", results
 
 
 def _runs_of_examples() -> Iterator[tuple[str, Any]]:
@@ -114,11 +177,12 @@ def sources() -> dict[str, list[Any]]:
         if isinstance(value, Plan):
             plan = value
         else:
-            results = list(value.results) if isinstance(value, Run) else [value]
+            results = (list(value.results) if isinstance(value, Run)
+                       else list(value) if isinstance(value, list) else [value])
             if not results:
                 continue
             out[name] = results
-            plan = value.plan
+            plan = results[0].plan
         key = plan.model_dump_json() if plan is not None else None
         if key is not None and key not in plans:
             plans[key] = (name, plan)

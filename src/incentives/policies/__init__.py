@@ -31,6 +31,7 @@ from .group_values import GroupValues
 from .honour import Honour
 from .leader import LeaderBonus
 from .modifier import Band, Modifier
+from .per_transaction import PerTransaction, TransactionTier
 from .pool import BonusPool
 from .quota import Quota, QuotaSplit
 from .ranking import RankingFlag
@@ -66,6 +67,7 @@ _CLASSES: tuple[type[PolicyBase], ...] = (
     Balance,
     LeaderBonus,
     SpreadFigures,
+    PerTransaction,
 )
 
 #: Each policy ``type:`` tag and its class.
@@ -131,6 +133,7 @@ __all__ = [
     "MeanBounds",
     "Modifier",
     "PayoutPoint",
+    "PerTransaction",
     "PeriodQuota",
     "PolicyBase",
     "PolicySpec",
@@ -147,6 +150,7 @@ __all__ = [
     "SumOf",
     "Tier",
     "Tiered",
+    "TransactionTier",
     "Value",
     "explains",
     "flatten_policies",

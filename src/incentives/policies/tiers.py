@@ -29,7 +29,7 @@ Decimal('1400.00')
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -43,7 +43,7 @@ from .base import CompileContext, Compiled, Expr, Label, PolicyBase, StrictModel
 if TYPE_CHECKING:
     from ..kernel import KernelWriter
 
-__all__ = ["Tier", "Tiered"]
+__all__ = ["Tier", "TierTable", "Tiered", "check_tiers"]
 
 Method = Literal["marginal", "retroactive", "step", "interpolated"]
 
@@ -84,30 +84,141 @@ class Tiered(PolicyBase):
 
     @model_validator(mode="after")
     def _check(self) -> Tiered:
-        starts = [t.start for t in self.tiers]
-        for i in range(1, len(starts)):
-            if starts[i] <= starts[i - 1]:
-                raise ValueError(
-                    f"tiers must be in increasing order of 'from': tier {i} starts at "
-                    f"{starts[i]}, not above tier {i - 1} at {starts[i - 1]}"
-                )
-        need = "amount" if self.method in ("step", "interpolated") else "rate"
-        for i, t in enumerate(self.tiers):
-            if getattr(t, need) is None:
-                raise ValueError(f"tier {i}: method {self.method!r} needs {need!r} on every tier")
-            if t.rate is not None and t.rate < 0:
-                raise ValueError(f"tier {i}: rate {t.rate} is negative")
-        if self.method in ("retroactive", "step") and self.on_threshold is None:
-            raise ValueError(
-                f"method {self.method!r} needs 'on_threshold: above' or 'on_threshold: below' "
-                "(where a basis exactly on a threshold belongs)"
-            )
+        check_tiers(self.method, self.tiers, self.on_threshold)
         if self.applies_to is not None and self.method != "retroactive":
             raise ValueError("'applies_to' is only for method 'retroactive'")
         return self
 
     def compile(self, ctx: CompileContext) -> Compiled:
         return _CompiledTiered(self, ctx)
+
+
+def check_tiers(method: Method, tiers: Sequence[Tier], on_threshold: str | None) -> None:
+    """Refuse a tier table that does not say what it means (a ``ValueError``): tiers out of
+    order, a tier without the rate or amount its method needs, a negative rate, or a
+    retroactive or step table without its boundary rule. Shared by every policy with tiers
+    (``tiered``, ``per_transaction``)."""
+    starts = [t.start for t in tiers]
+    for i in range(1, len(starts)):
+        if starts[i] <= starts[i - 1]:
+            raise ValueError(
+                f"tiers must be in increasing order of 'from': tier {i} starts at "
+                f"{starts[i]}, not above tier {i - 1} at {starts[i - 1]}"
+            )
+    need = "amount" if method in ("step", "interpolated") else "rate"
+    for i, t in enumerate(tiers):
+        if getattr(t, need) is None:
+            raise ValueError(f"tier {i}: method {method!r} needs {need!r} on every tier")
+        if t.rate is not None and t.rate < 0:
+            raise ValueError(f"tier {i}: rate {t.rate} is negative")
+    if method in ("retroactive", "step") and on_threshold is None:
+        raise ValueError(
+            f"method {method!r} needs 'on_threshold: above' or 'on_threshold: below' "
+            "(where a basis exactly on a threshold belongs)"
+        )
+
+
+class TierTable:
+    """A checked tier table ready to apply: what the tiers make of a basis.
+
+    ``table(basis)`` is the amount the tiers give ``basis`` (the function *f* of running
+    tiers, which earn ``f(after) - f(before)``); :meth:`amount` is the same with the
+    thresholds scaled, a retroactive rate paid on something else, and details filled in.
+    Shared by ``tiered`` and ``per_transaction``.
+
+    >>> t = TierTable("marginal", [Tier(start=0, rate="0.04"), Tier(start=50000, rate="0.06")])
+    >>> t(Decimal(60000)), t(Decimal(55000)) - t(Decimal(60000))
+    (Decimal('2600.00'), Decimal('-300.00'))
+    """
+
+    __slots__ = ("_marks", "above", "amounts", "has_rate", "labels", "method", "rates",
+                 "starts")
+
+    def __init__(self, method: Method, tiers: Sequence[Tier],
+                 on_threshold: str | None = None) -> None:
+        self.method = method
+        #: a basis exactly on a threshold belongs to the tier starting there
+        self.above = on_threshold != "below"
+        self.starts = [t.start for t in tiers]
+        self.rates = [t.rate if t.rate is not None else ZERO for t in tiers]
+        self.amounts = [t.amount if t.amount is not None else ZERO for t in tiers]
+        self.labels = [t.label for t in tiers]
+        self.has_rate = [t.rate is not None for t in tiers]
+        # marginal: the amount at each tier's start, so f(x) is one slice past it
+        marks = [ZERO]
+        for k in range(1, len(self.starts)):
+            marks.append(marks[-1] + (self.starts[k] - self.starts[k - 1]) * self.rates[k - 1])
+        self._marks = marks
+
+    def __call__(self, basis: Decimal) -> Decimal:
+        """The amount the tiers give ``basis`` (unscaled)."""
+        if self.method == "marginal":
+            k = bisect_left(self.starts, basis) - 1
+            if k < 0:
+                return ZERO
+            return self._marks[k] + (basis - self.starts[k]) * self.rates[k]
+        return self.amount(basis)
+
+    def reached(self, basis: Decimal, starts: list[Decimal] | None = None) -> int:
+        """The index of the tier ``basis`` falls in, or -1 below the first tier."""
+        if starts is None:
+            starts = self.starts
+        if self.above:
+            return bisect_right(starts, basis) - 1
+        # 'below': a basis on a threshold stays in the tier that ends there
+        return bisect_left(starts, basis) - 1
+
+    def amount(self, basis: Decimal, starts: list[Decimal] | None = None,
+               applied: Decimal | None = None, details: dict[str, Any] | None = None
+               ) -> Decimal:
+        """The amount the tiers give ``basis`` with thresholds ``starts`` (default: the
+        table's), a retroactive rate paid on ``applied`` (default: the basis); with
+        ``details``, fill in the slices or the tier reached."""
+        if starts is None:
+            starts = self.starts
+        n = len(starts)
+        i = self.reached(basis, starts)
+        if self.method == "marginal":
+            amount = ZERO
+            rates = self.rates
+            slices = []
+            for k in range(n):
+                lo = starts[k]
+                if basis <= lo:
+                    break
+                hi = starts[k + 1] if k + 1 < n else None
+                top = basis if hi is None or basis < hi else hi
+                part = (top - lo) * rates[k]
+                amount += part
+                if details is not None:
+                    slices.append({"from": lo, "to": top, "rate": rates[k], "amount": part})
+            if details is not None:
+                details["slices"] = slices
+        elif self.method == "retroactive":
+            if applied is None:
+                applied = basis
+            rate = self.rates[i] if i >= 0 else ZERO
+            amount = applied * rate
+            if details is not None:
+                details.update(tier=i, rate=rate, applied_to=applied)
+        elif self.method == "step":
+            amount = self.amounts[i] if i >= 0 else ZERO
+            if details is not None:
+                details.update(tier=i)
+        else:  # interpolated
+            if i < 0:
+                amount = ZERO
+            elif i + 1 < n:
+                lo, hi = starts[i], starts[i + 1]
+                a0, a1 = self.amounts[i], self.amounts[i + 1]
+                amount = a0 + (a1 - a0) * (basis - lo) / (hi - lo)
+            else:
+                amount = self.amounts[i]
+                if self.has_rate[i]:
+                    amount += (basis - starts[i]) * self.rates[i]
+            if details is not None:
+                details.update(tier=i)
+        return amount
 
 
 class TierCapture(NamedTuple):
@@ -135,12 +246,10 @@ class _CompiledTiered(Compiled):
         self.applies_to = ctx.number(spec.applies_to, "applies_to")
         self.cap = ctx.number(spec.cap, "cap")
         self.method = spec.method
-        self.above = spec.on_threshold != "below"
-        self.starts = [t.start for t in spec.tiers]
-        self.rates = [t.rate if t.rate is not None else ZERO for t in spec.tiers]
-        self.amounts = [t.amount if t.amount is not None else ZERO for t in spec.tiers]
-        self.labels = [t.label for t in spec.tiers]
-        self.has_rate = [t.rate is not None for t in spec.tiers]
+        self.table = table = TierTable(spec.method, spec.tiers, spec.on_threshold)
+        self.above = table.above
+        self.starts, self.rates, self.amounts = table.starts, table.rates, table.amounts
+        self.labels, self.has_rate = table.labels, table.has_rate
         self._basis = self.basis.fn
         # a basis that is more than one name is shown with its values substituted
         self._show_basis = not self.basis.source.strip().isidentifier()
@@ -148,10 +257,7 @@ class _CompiledTiered(Compiled):
 
     def reached(self, basis: Decimal, starts: list[Decimal]) -> int:
         """The index of the tier ``basis`` falls in, or -1 below the first tier."""
-        if self.above:
-            return bisect_right(starts, basis) - 1
-        # 'below': a basis on a threshold stays in the tier that ends there
-        return bisect_left(starts, basis) - 1
+        return self.table.reached(basis, starts)
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
@@ -200,48 +306,9 @@ class _CompiledTiered(Compiled):
         too (the slices, the tier reached, the distance to the next one)."""
         starts = self.starts if factor is None else [x * factor for x in self.starts]
         n = len(starts)
-        i = self.reached(basis, starts)
-        if self.method == "marginal":
-            amount = ZERO
-            rates = self.rates
-            slices = []
-            for k in range(n):
-                lo = starts[k]
-                if basis <= lo:
-                    break
-                hi = starts[k + 1] if k + 1 < n else None
-                top = basis if hi is None or basis < hi else hi
-                part = (top - lo) * rates[k]
-                amount += part
-                if details is not None:
-                    slices.append({"from": lo, "to": top, "rate": rates[k], "amount": part})
-            if details is not None:
-                details["slices"] = slices
-        elif self.method == "retroactive":
-            if applied is None:
-                applied = basis
-            rate = self.rates[i] if i >= 0 else ZERO
-            amount = applied * rate
-            if details is not None:
-                details.update(tier=i, rate=rate, applied_to=applied)
-        elif self.method == "step":
-            amount = self.amounts[i] if i >= 0 else ZERO
-            if details is not None:
-                details.update(tier=i)
-        else:  # interpolated
-            if i < 0:
-                amount = ZERO
-            elif i + 1 < n:
-                lo, hi = starts[i], starts[i + 1]
-                a0, a1 = self.amounts[i], self.amounts[i + 1]
-                amount = a0 + (a1 - a0) * (basis - lo) / (hi - lo)
-            else:
-                amount = self.amounts[i]
-                if self.has_rate[i]:
-                    amount += (basis - starts[i]) * self.rates[i]
-            if details is not None:
-                details.update(tier=i)
+        amount = self.table.amount(basis, starts, applied, details)
         if details is not None:
+            i = self.table.reached(basis, starts)
             if i >= 0 and self.labels[i]:
                 details["tier_label"] = self.labels[i]
             if i + 1 < n:
