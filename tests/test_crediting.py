@@ -243,7 +243,7 @@ def test_reference_inheritance_own_sellers_and_missing_reference() -> None:
         ("A", "inv-1", D("500.0")), ("B", "inv-1", D("500.0")),
         ("A", "cn-1", D("-50.0")), ("B", "cn-1", D("-50.0")), ("C", "cn-2", D(-100))]
     assert [str(e) for e in errors] == [
-        "credit_notes 'cn-3' field 'sellers': refers to invoices 'inv-9', which is not in "
+        "credit_notes 'cn-3' field 'refers_to': refers to invoices 'inv-9', which is not in "
         "the run"]
 
 
@@ -254,6 +254,23 @@ def test_reference_found_without_the_plans_kinds() -> None:
     assert errors == []
     assert [(c.payee, c.transaction.id, c.amount) for c in credits] == [
         ("A", "cn-1", D(-10)), ("A", "inv-1", D(1000))]
+
+
+def test_a_reference_naming_two_kinds_without_the_plans_kinds_is_an_error() -> None:
+    inv = tx("invoices", "x-1", MAY10, "1000", "A")
+    order = tx("orders", "x-1", MAY10, "1000", "B")
+    note = tx("credit_notes", "cn-1", MAY10, "-10", refers_to="x-1")
+    txs = [inv, order, note]
+    credits, errors = credit([DirectRule(id="d")], txs, TransactionBook(txs))
+    assert [c.transaction.kind for c in credits] == ["invoices", "orders"]
+    assert [str(e) for e in errors] == [
+        "credit_notes 'cn-1' field 'refers_to': refers to 'x-1', which names transactions "
+        "of invoices and orders"]
+    credits, errors = credit([DirectRule(id="d")], txs, TransactionBook(txs),
+                             refers_to={"credit_notes": "orders"})
+    assert errors == []
+    assert [(c.payee, c.transaction.kind) for c in credits] == [
+        ("B", "credit_notes"), ("A", "invoices"), ("B", "orders")]
 
 
 def test_references_going_round_in_a_circle_are_an_error() -> None:
@@ -461,6 +478,17 @@ def test_hierarchy_row_errors() -> None:
         "overlap: open to 2026-06-30 and 2026-06-30 to open)"]
 
 
+def test_roll_up_credits_come_nearest_manager_first() -> None:
+    h = hierarchy({"payee": "A", "manager": "Z"}, {"payee": "B", "manager": "Y"},
+                  {"payee": "Z", "manager": "X"}, {"payee": "Y", "manager": "X"})
+    for sellers in ("A", "A:0.5;B:0.5"):
+        credits, errors = run([DIRECT, RollUpRule(id="up", levels=2)],
+                              [tx("invoices", "i", MAY10, "10", sellers)], hierarchy=h)
+        assert errors == []
+        managers = [c.payee for c in credits if c.rule == "up"]
+        assert managers == (["Z", "X"] if sellers == "A" else ["Y", "Z", "X"])
+
+
 def test_roll_up_of_names_only_the_rules_it_rolls_up() -> None:
     rules = [DirectRule(id="direct", kinds=["invoices"]),
              DirectRule(id="overlay", kinds=["invoices"], field="specialist", overlay=True),
@@ -580,8 +608,11 @@ def test_a_spec_built_in_python_reports_a_plan_error() -> None:
 
 
 class Kind:
-    def __init__(self, *fields: str) -> None:
-        self.fields = dict.fromkeys(fields, "text")
+    """A declared kind as check_rules reads one: its fields' types, what it refers to."""
+
+    def __init__(self, *fields: str, refers_to: str | None = None, **typed: str) -> None:
+        self.fields = {**dict.fromkeys(fields, "text"), **typed}
+        self.refers_to = refers_to
 
 
 def test_check_rules() -> None:
@@ -595,22 +626,48 @@ def test_check_rules() -> None:
     ])
     kinds = {"invoices": Kind("customer", "specialist"), "credit_notes": Kind()}
     assert check_rules(rules, kinds) == [
-        ("a roll-up needs an earlier direct or assignment rule to roll up", ("crediting", 0)),
+        ("a roll-up needs an earlier direct or assignment rule to roll up", (0,)),
         ("unknown transaction kind 'invoice'; did you mean 'invoices'?",
-         ("crediting", 1, "kinds", 0)),
+         (1, "kinds", 0)),
         ("crediting rule id 'direct' is used twice (first by crediting[1])",
-         ("crediting", 2, "id")),
+         (2, "id")),
         ("transaction kind 'invoices' has no field 'specialst'; did you mean 'specialist'?",
-         ("crediting", 2, "field")),
-        ("transaction kind 'credit_notes' has no field 'customer'", ("crediting", 3, "by")),
+         (2, "field")),
+        ("transaction kind 'credit_notes' has no field 'customer'", (3, "by")),
         ("'direkt' is not an earlier crediting rule; did you mean 'direct'?",
-         ("crediting", 4, "of", 0)),
+         (4, "of", 0)),
         ("'later' comes after this roll-up; a roll-up rolls up earlier rules",
-         ("crediting", 4, "of", 1)),
+         (4, "of", 1)),
         ("'up0' is a roll-up; a roll-up rolls up direct and assignment rules",
-         ("crediting", 4, "of", 2)),
-        ("'terr' is named twice", ("crediting", 4, "of", 4)),
+         (4, "of", 2)),
+        ("'terr' is named twice", (4, "of", 4)),
     ]
+    # a kind that refers to another takes the fields it lacks from it
+    kinds = {"invoices": Kind("customer", specialist="payees", paid_on="date"),
+             "credit_notes": Kind(refers_to="invoices"), "payments": Kind()}
+    assert check_rules(RULES.validate_python([
+        {"id": "terr", "type": "assignment", "by": "customer", "table": "t",
+         "kinds": ["invoices", "credit_notes"]},
+        {"id": "spec", "type": "direct", "field": "specialist", "overlay": True,
+         "kinds": ["invoices", "credit_notes"]},
+        {"id": "bad1", "type": "direct", "field": "paid_on", "kinds": ["invoices"]},
+        {"id": "bad2", "type": "direct", "field": "amount", "kinds": ["invoices"]},
+        {"id": "bad3", "type": "assignment", "by": "specialist", "table": "t",
+         "kinds": ["credit_notes"]},
+        {"id": "bad4", "type": "assignment", "by": "customer", "table": "t"},
+    ]), kinds) == [
+        ("field 'paid_on' of transaction kind 'invoices' is of type date; a direct rule reads "
+         "payees from a payees or text field", (2, "field")),
+        ("'amount' is a built-in field; a direct rule reads payees from a payees or text "
+         "field", (3, "field")),
+        ("field 'specialist' of transaction kind 'invoices' is of type payees; an assignment "
+         "looks up a text or number field", (4, "by")),
+        ("transaction kind 'payments' has no field 'customer'", (5, "by")),
+    ]
+    assert check_rules(RULES.validate_python([
+        {"id": "direct", "type": "direct", "kinds": ["invoices"]}]), {}) == [
+        ("unknown transaction kind 'invoices'; the plan declares no transaction kinds",
+         (0, "kinds", 0))]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]},
         {"id": "up", "type": "roll_up", "of": ["direct"], "levels": 2}]),

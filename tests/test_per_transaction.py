@@ -349,7 +349,8 @@ def test_an_unknown_measure_or_table_is_a_plan_error() -> None:
     ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding)
     with pytest.raises(PlanError, match="unknown table 'categories'"):
         spec.compile(ctx)
-    ctx.tables = {"categories": {"sku-1": "mobile"}}  # type: ignore[attr-defined]
+    ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding,
+                         tables={"categories": {"sku-1": "mobile"}})
     compiled = spec.compile(ctx)
     assert compiled.classes == {"sku-1": "mobile"}  # type: ignore[attr-defined]
 
@@ -456,3 +457,121 @@ def test_a_line_without_its_plan_is_worked_as_per_transaction() -> None:
     assert "invoices inv-1 of 2026-05-10, share 1: 10,000 x 0.05 = 500.00" in text
     zh = PayeeResult("A", "2026-05", None, [line], line.amount).explain(lang="zh")
     assert "invoices inv-1，2026-05-10，份额 1: 10,000 x 0.05 = 500.00" in zh
+
+
+# ------------------------------------------------------------------ through the engine
+def transaction_plan(policy: str) -> Plan:
+    from incentives import load_plan
+
+    return load_plan(f"""
+name: per-transaction
+period: month
+transactions:
+  invoices: {{fields: {{product: text}}, optional: [product]}}
+  credit_notes: {{refers_to: invoices, sign: negative}}
+  payments: {{refers_to: invoices, sign: positive}}
+  write_offs: {{refers_to: invoices, sign: positive}}
+crediting:
+  - {{id: direct, type: direct, kinds: [invoices, credit_notes]}}
+measures:
+  revenue: {{kinds: [invoices, credit_notes], sum: amount}}
+policies:
+  - {{type: per_transaction, id: commission, measure: revenue, {policy}}}
+""")
+
+
+def by_period(plan: Plan, periods: Sequence[str], transactions: list[dict[str, Any]],
+              payees: Sequence[str] = ("A",)) -> dict[tuple[str, str], Decimal]:
+    """Each (payee, period)'s commission, one period a run, the state carried as JSON."""
+    state = State.empty(plan)
+    out = {}
+    for period in periods:
+        run = plan.evaluate([{"payee": p, "period": period} for p in payees],
+                            transactions=transactions, state=State.from_json(state.to_json()))
+        state = run.state
+        for r in run.results:
+            out[(r.payee, period)] = r.total
+    return out
+
+
+def test_t1_through_the_engine() -> None:
+    plan = transaction_plan("rate: 0.05")
+    paid = by_period(plan, ["2026-05"], [
+        {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+         "sellers": {"A": 0.6, "B": 0.4}},
+        {"kind": "credit_notes", "id": "cn-1", "date": "2026-05-20", "amount": -2000,
+         "refers_to": "inv-1"}], payees=("A", "B"))
+    assert paid == {("A", "2026-05"): D("240.00"), ("B", "2026-05"): D("160.00")}
+
+
+def test_t3_through_the_engine_period_by_period() -> None:
+    plan = transaction_plan("tiers: [{up_to: 50000, rate: 0.04}, {rate: 0.06}], "
+                            "method: marginal, running: year")
+    paid = by_period(plan, ["2026-01", "2026-02"], [
+        {"kind": "invoices", "id": "i-1", "date": "2026-01-15", "amount": 30000, "seller": "A"},
+        {"kind": "invoices", "id": "i-2", "date": "2026-02-10", "amount": 30000, "seller": "A"},
+        {"kind": "credit_notes", "id": "c-1", "date": "2026-02-20", "amount": -5000,
+         "refers_to": "i-2"}])
+    assert paid == {("A", "2026-01"): D("1200.00"), ("A", "2026-02"): D("1100.00")}
+
+
+def test_t4_through_the_engine_period_by_period() -> None:
+    plan = transaction_plan("rate: 0.05, payable: on_payment, payments: payments")
+    paid = by_period(plan, ["2026-05", "2026-06", "2026-07", "2026-08"], [
+        {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+         "seller": "A"},
+        {"kind": "payments", "id": "p-1", "date": "2026-06-15", "amount": 6000,
+         "refers_to": "inv-1"},
+        {"kind": "payments", "id": "p-2", "date": "2026-08-03", "amount": 4000,
+         "refers_to": "inv-1"}])
+    assert list(paid.values()) == [D("0.00"), D("300.00"), D("0.00"), D("200.00")]
+
+
+def test_write_off_claw_back_through_the_engine_in_one_run() -> None:
+    plan = transaction_plan("rate: 0.05, payable: on_payment, payments: payments, "
+                            "write_offs: write_offs, write_off: claw_back")
+    run = plan.evaluate(
+        [{"payee": "A", "period": p} for p in ("2026-05", "2026-06", "2026-07")],
+        transactions=[
+            {"kind": "invoices", "id": "inv-1", "date": "2026-05-10", "amount": 10000,
+             "seller": "A"},
+            {"kind": "payments", "id": "p-1", "date": "2026-06-15", "amount": 4000,
+             "refers_to": "inv-1"},
+            {"kind": "write_offs", "id": "w-1", "date": "2026-07-01", "amount": 6000,
+             "refers_to": "inv-1"}],
+        state=State.empty(plan))
+    assert [r.total for r in run.results] == [D("0.00"), D("200.00"), D("-200.00")]
+    assert run.state.payees == {}
+
+
+def test_rates_by_product_category_through_the_plans_table() -> None:
+    from incentives import load_plan
+
+    plan = load_plan("""
+name: by-category
+transactions:
+  invoices: {fields: {sku: text}}
+crediting: [{id: direct, type: direct}]
+tables:
+  categories: {sku-1: mobile, sku-2: ipvpn}
+measures:
+  revenue: {sum: amount}
+policies:
+  - type: per_transaction
+    id: commission
+    measure: revenue
+    rates_by: sku
+    table: categories
+    rates: {mobile: 0.02, ipvpn: 0.08}
+""")
+    run = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
+        {"id": "i-1", "date": "2026-05-02", "amount": 10000, "seller": "A", "sku": "sku-1"},
+        {"id": "i-2", "date": "2026-05-03", "amount": 5000, "seller": "A", "sku": "sku-2"}])
+    assert run["A"].total == D("600.00")
+    bad = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
+        {"id": "i-3", "date": "2026-05-02", "amount": 100, "seller": "A", "sku": "sku-9"}])
+    assert bad.results == []
+    (error,) = bad.errors
+    assert isinstance(error, TransactionError)
+    assert (error.kind, error.id, error.field) == ("invoices", "i-3", "sku")
+    assert "sku 'sku-9' is not in the table" in str(error)

@@ -60,6 +60,9 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     if args.spill_dir and not os.path.isdir(args.spill_dir):
         raise UsageError(f"--spill-dir {args.spill_dir}: no such folder")
     plan = load_plan(args.plan)
+    if plan.transactions:
+        raise UsageError("stream does not read transactions yet (a manager's roll-up needs "
+                         "every team's credits at once): use incentives run --transactions")
 
     def show(exc: IncentivesError) -> None:
         sys.stderr.write(f"error: {exc}\n")

@@ -98,7 +98,8 @@ class _Rule(StrictModel):
         return self.label or self.id
 
 
-Kinds = Annotated[list[Identifier], Field(min_length=1)]
+#: a non-empty list of names (kinds, rules)
+Names = Annotated[list[Identifier], Field(min_length=1)]
 
 
 class DirectRule(_Rule):
@@ -115,7 +116,7 @@ class DirectRule(_Rule):
 
     type: Literal["direct"] = "direct"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: where the payees are: ``sellers`` (also ``seller``) or another field's name
     field: Identifier = "sellers"
     #: each payee credited in full rather than by shares summing to 1
@@ -134,7 +135,7 @@ class AssignmentRule(_Rule):
 
     type: Literal["assignment"] = "assignment"
     #: the transaction kinds it credits (None: every kind)
-    kinds: Kinds | None = None
+    kinds: Names | None = None
     #: the transaction field looked up in the table
     by: Identifier
     #: the name of the assignment table (given when the plan is evaluated)
@@ -157,7 +158,7 @@ class RollUpRule(_Rule):
 
     type: Literal["roll_up"] = "roll_up"
     #: the earlier direct or assignment rules rolled up (None: all of them)
-    of: Kinds | None = None
+    of: Names | None = None
     #: how many levels of managers (1: the direct manager) or ``all``
     levels: Annotated[StrictInt, Field(ge=1)] | Literal["all"] = 1
     #: ``once``: each transaction at most in full per manager; ``each_credit``: every credit
@@ -176,18 +177,18 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
 
     ``kinds`` are the plan's declared transaction kinds (name -> its spec; when a
     spec has a ``fields`` mapping, a rule's ``field`` and ``by`` are checked
-    against it). Paths start at the plan (``("crediting", 2, "of", 0)``). Checks:
+    against it). Paths start inside the ``crediting`` list (``(2, "of", 0)``). Checks:
     ids are unique; kinds are declared (with a did-you-mean); a roll-up's ``of``
     names earlier direct or assignment rules, and it has one to roll up.
 
     >>> check_rules([DirectRule(id="direct", kinds=["invoice"])], {"invoices": None})
-    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", ('crediting', 0, 'kinds', 0))]
+    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", (0, 'kinds', 0))]
     """
     problems: list[tuple[str, Path]] = []
     first: dict[str, int] = {}
     base_before: list[str] = []
     for i, rule in enumerate(rules):
-        at: Path = ("crediting", i)
+        at: Path = (i,)
         if rule.id in first:
             problems.append((f"crediting rule id {rule.id!r} is used twice "
                              f"(first by crediting[{first[rule.id]}])", (*at, "id")))
@@ -215,20 +216,52 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
                     else "the plan declares no transaction kinds")
                 problems.append((f"unknown transaction kind {kind!r}; {hint}",
                                  (*at, "kinds", j)))
+        direct = isinstance(rule, DirectRule)
         name = rule.field if isinstance(rule, DirectRule) else rule.by
-        key = "field" if isinstance(rule, DirectRule) else "by"
-        if isinstance(rule, DirectRule) and name in _SELLER_FIELDS:
+        if direct and name in _SELLER_FIELDS:
             continue
+        key = "field" if direct else "by"
         for kind in covered:
-            fields = getattr(kinds.get(kind), "fields", None)
-            if isinstance(fields, Mapping) and name not in fields and name not in _BUILT_INS:
-                near = did_you_mean(name, [*fields, *_BUILT_INS])
-                problems.append((f"transaction kind {kind!r} has no field {name!r}"
-                                 + (f"; {near}" if near else ""), (*at, key)))
+            problem = _field_problem(kinds, kind, name, direct)
+            if problem:
+                problems.append((problem, (*at, key)))
+                break
     return problems
 
 
 _BUILT_INS = ("id", "date", "amount", "currency", "quantity", "refers_to")
+
+
+def _field_problem(kinds: Mapping[str, Any], kind: str, name: str, direct: bool) -> str | None:
+    """Why transactions of ``kind`` cannot give a direct rule's payees (``direct``) or
+    an assignment's key from field ``name``, or None. A field a kind lacks but takes
+    from the kind it ``refers_to`` is found there. Unchecked when the kinds' specs
+    do not say their fields."""
+    seen: set[str] = set()
+    at: str | None = kind
+    declared: list[str] = []
+    while at is not None and at not in seen:
+        seen.add(at)
+        fields = getattr(kinds.get(at), "fields", None)
+        if not isinstance(fields, Mapping):
+            return None
+        if name in fields:
+            ftype = fields[name]
+            if direct and ftype not in ("payees", "text"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; a direct "
+                        "rule reads payees from a payees or text field")
+            if not direct and ftype in ("payees", "bool", "date"):
+                return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; an "
+                        "assignment looks up a text or number field")
+            return None
+        declared.extend(fields)
+        refers = getattr(kinds.get(at), "refers_to", None)
+        at = refers if isinstance(refers, str) else None
+    if name in _BUILT_INS:
+        return (f"{name!r} is a built-in field; a direct rule reads payees from a payees or "
+                "text field") if direct else None
+    near = did_you_mean(name, [*declared, *_BUILT_INS])
+    return f"transaction kind {kind!r} has no field {name!r}" + (f"; {near}" if near else "")
 
 
 def _of_problem(name: str, i: int, rules: Sequence[Any], base_before: list[str]) -> str | None:
@@ -747,9 +780,15 @@ def credit(
     shares not summing to 1 (or not 1 in an overlay), an unknown payee, a
     reference to a missing transaction, a hierarchy cycle, a transaction of a
     kind some rule credits that no rule credited ("credited to nobody"). A
-    transaction with an error gets no credit at all. Credits and errors come in
-    the order of the transactions' ``(date, kind, id)``, then of the rules,
-    whatever the order ``transactions`` came in.
+    transaction with an error gets no credit at all, and so does one whose
+    credited amount would need more than the arithmetic's 34 significant digits
+    (a credit is never rounded).
+
+    Credits and errors come in the order of the transactions' ``(date, kind,
+    id)``, then of the rules, whatever the order ``transactions`` came in;
+    within a rule, a direct rule's in the order the transaction names its
+    payees, an assignment's by payee, a roll-up's nearest manager first (then by
+    name).
     """
     compiled = _compile(rules, hierarchy, tables or {})
     covered_all = any(c[0] != _ROLL and c[2] is None for c in compiled)
@@ -789,8 +828,10 @@ def credit(
                         else:
                             payees = _assigned_payees(t, field, c[5], refs)
                     except (ValueError, _Refused) as exc:
+                        # a reference that cannot be followed is the reference's fault
                         problems = [*(problems or ()), TransactionError(
-                            str(exc), kind=t.kind, id=t.id, field=field)]
+                            str(exc), kind=t.kind, id=t.id,
+                            field="refers_to" if isinstance(exc, _Refused) else field)]
                         continue
                     if not payees:
                         continue
@@ -1019,7 +1060,7 @@ def _unknown(t: Transaction, field: str, payee: str, known: set[str],
              hints: dict[str, str | None]) -> TransactionError:
     if payee not in hints:
         # a hint costs a scan of every payee: only for the first few unknown names
-        hints[payee] = did_you_mean(payee, known) if len(hints) < 50 else None
+        hints[payee] = did_you_mean(payee, known) if len(hints) < 10 else None
     hint = hints[payee]
     return TransactionError(
         f"unknown payee {payee!r}: no record in any period and not in the hierarchy"
@@ -1041,14 +1082,17 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
     _, rule_id, of, levels, once = c
     day = t.date
     amount = t.amount
-    base = [b for b in credits[start:] if b.rule in of]
-    if len(base) == 1:  # the usual case: one payee, no sums
-        b = base[0]
+    if len(credits) - start == 1:  # the usual case: one payee, no sums
+        b = credits[start]
+        if b.rule not in of:
+            return None
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        share = ONE if once and b.share > ONE else b.share
+        share = b.share
+        if share is not ONE and once and share > ONE:
+            share = ONE
         credited = amount if share is ONE else amount * share
         via = (b.payee,)
         new = tuple.__new__
@@ -1057,19 +1101,24 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         return None
     sums: dict[str, Decimal] = {}
     vias: dict[str, set[str]] = {}
-    for b in base:
+    nearest: dict[str, int] = {}
+    for b in credits[start:]:
+        if b.rule not in of:
+            continue
         try:
             managers = hierarchy.chain(b.payee, day, levels)
         except HierarchyError as exc:
             return _cycle_error(t, exc)
-        for m in managers:
+        for level, m in enumerate(managers):
             if m in sums:
                 sums[m] += b.share
                 vias[m].add(b.payee)
+                nearest[m] = min(nearest[m], level)
             else:
                 sums[m] = b.share
                 vias[m] = {b.payee}
-    for m in sorted(sums):
+                nearest[m] = level
+    for m in sorted(sums, key=lambda m: (nearest[m], m)):
         share = sums[m]
         if once and share > ONE:
             share = ONE

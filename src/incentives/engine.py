@@ -322,6 +322,11 @@ class CompiledPlan:
         errors: list[IncentivesError] = []
         tables = dict(tables or {})
         given: list[Transaction] = []
+        if transactions is None and plan.transactions:
+            raise UsageError(
+                f"the plan pays from transactions ({', '.join(plan.transactions)}): give them "
+                "(--transactions FILE on the command line, transactions=rows in Python; an "
+                "empty list when there are none)")
         if isinstance(transactions, TransactionInput):
             given, bad = list(transactions.transactions), list(transactions.errors)
             errors.extend(bad)
@@ -388,6 +393,14 @@ class CompiledPlan:
             spans.append((ctx.start, ctx.end, period))
         spans.sort()
         starts = [a for a, _, _ in spans]
+        period_of: dict[Any, str | None] = {}  # a day -> the run's period holding it
+
+        def find(day: Any) -> str | None:
+            i = bisect.bisect_right(starts, day) - 1
+            found = spans[i][2] if i >= 0 and day <= spans[i][1] else None
+            period_of[day] = found
+            return found
+
         out: dict[tuple[str, str, str, str], IncentivesError] = {}
         for c in credits:
             t = c.transaction
@@ -395,12 +408,10 @@ class CompiledPlan:
                 day = t.date if name == "date" else t.fields.get(name)
                 if day is None:
                     continue
-                i = bisect.bisect_right(starts, day) - 1
-                if i < 0 or day > spans[i][1]:
+                found = period_of[day] if day in period_of else find(day)
+                if found is None or (c.payee, found) in keys:
                     continue
-                period = spans[i][2]
-                if (c.payee, period) in keys:
-                    continue
+                period = found
                 key = (t.kind, t.id, c.payee, period)
                 if key not in out:
                     out[key] = TransactionError(

@@ -35,6 +35,7 @@ statements list them, each with its share, its rule and its contribution.
 from __future__ import annotations
 
 import bisect
+import decimal
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -47,7 +48,7 @@ from .formulas import RUNTIME_ERRORS, Formula, NameType
 from .money import CONTEXT, ZERO, whole
 from .policies.base import CompileContext, Identifier, Label, StrictModel
 from .runtime import Credit, MeasureValue, PayeeState, PeriodContext
-from .transactions import TransactionKind
+from .transactions import TransactionKind, kind_names
 from .wording import Step, Wording, signed_sum
 
 if TYPE_CHECKING:
@@ -172,17 +173,18 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
             fields = {}
             optional = set()
             for k in chosen:
-                for n, t in kinds[k].names().items():
+                for n, t in kind_names(kinds, k).items():
                     fields.setdefault(n, t)
                 optional |= set(kinds[k].optional) | {"currency", "quantity"}
                 if kinds[k].refers_to is None:
                     optional.add("refers_to")
             covered = chosen
             for k in chosen:
-                if spec.date not in kinds[k].names():
+                names = kind_names(kinds, k)
+                if spec.date not in names:
                     unknown(f"date field of {k}", spec.date, [
-                        n for n, t in kinds[k].names().items() if t == "date"], mname, "date")
-                elif kinds[k].names()[spec.date] != "date":
+                        n for n, t in names.items() if t == "date"], mname, "date")
+                elif names[spec.date] != "date":
                     problems.append((f"{spec.date!r} is not a date field of {k}",
                                      (mname, "date")))
         if agg == "count":
@@ -217,16 +219,19 @@ class CreditIndex:
     def __init__(self, credits: Sequence[Credit], date_fields: Iterable[str]) -> None:
         self.by_field: dict[str, dict[str, tuple[list[dt.date], list[Credit]]]] = {}
         for name in sorted(set(date_fields)):
-            rows: dict[str, list[tuple[dt.date, Credit]]] = {}
-            for c in credits:
-                day = c.transaction.date if name == "date" else c.transaction.fields.get(name)
-                if isinstance(day, dt.date):
-                    rows.setdefault(c.payee, []).append((day, c))
-            table = {}
-            for payee, items in rows.items():
-                items.sort(key=_credit_order)
-                table[payee] = ([d for d, _ in items], [c for _, c in items])
-            self.by_field[name] = table
+            rows: dict[str, tuple[list[dt.date], list[Credit]]] = {}
+            ordered = credits if name == "date" and _in_date_order(credits) else sorted(
+                (c for c in credits if isinstance(_day_of(c, name), dt.date)),
+                key=lambda c: (_day_of(c, name), c.transaction.kind, c.transaction.id))
+            for c in ordered:
+                day = c.transaction.date if name == "date" else c.transaction.fields[name]
+                entry = rows.get(c.payee)
+                if entry is None:
+                    rows[c.payee] = ([day], [c])
+                else:
+                    entry[0].append(day)
+                    entry[1].append(c)
+            self.by_field[name] = rows
 
     def between(self, field: str, payee: str, start: dt.date, end: dt.date) -> list[Credit]:
         """``payee``'s credits whose ``field`` falls from ``start`` to ``end`` (inclusive)."""
@@ -237,9 +242,15 @@ class CreditIndex:
         return credits[bisect.bisect_left(days, start):bisect.bisect_right(days, end)]
 
 
-def _credit_order(item: tuple[dt.date, Credit]) -> tuple[dt.date, str, str, str]:
-    day, c = item
-    return (day, c.transaction.kind, c.transaction.id, c.rule)
+def _day_of(c: Credit, name: str) -> Any:
+    return c.transaction.date if name == "date" else c.transaction.fields.get(name)
+
+
+def _in_date_order(credits: Sequence[Credit]) -> bool:
+    """Whether ``credits`` are in (date, kind, id) order of their transactions (as
+    crediting makes them)."""
+    keys = [(c.transaction.date, c.transaction.kind, c.transaction.id) for c in credits]
+    return all(a <= b for a, b in zip(keys, keys[1:]))
 
 
 class _Measure:
@@ -288,7 +299,14 @@ class _Measure:
 
     def aggregate(self, credits: Iterable[Credit]) -> list[MeasureValue]:
         items: list[tuple[Credit, Decimal]] = []
-        if self.agg in ("sum", "min", "max"):
+        if self.agg in ("sum", "min", "max") and self.field == "amount":
+            # a credit's amount is the transaction's amount times its share already
+            kinds, rules = self.kinds, self.rules
+            if self.where is None and kinds is None:
+                items = [(c, c.amount) for c in credits if rules is None or c.rule in rules]
+            else:
+                items = [(c, c.amount) for c in credits if self.chooses(c)]
+        elif self.agg in ("sum", "min", "max"):
             items = [(c, self.contribution(c)) for c in credits if self.chooses(c)]
         elif self.agg == "count":
             seen: set[Any] = set()
@@ -322,11 +340,7 @@ class _Measure:
             return min(x for _, x in items)
         if self.agg == "max":
             return max(x for _, x in items)
-        total = ZERO
-        add = CONTEXT.add
-        for _, x in items:
-            total = add(total, x)
-        return total
+        return sum([x for _, x in items], ZERO)  # in the plans' context (CONTEXT)
 
     def over_events(self, events: Sequence[Mapping[str, Any]]) -> list[MeasureValue]:
         chosen: list[tuple[dict[str, Any], Decimal]] = []
@@ -374,7 +388,7 @@ class CompiledMeasures:
                 else:
                     extra = {"kind": "text", "rule": "text", "share": "number"}
                     for k in spec.kinds or kinds:
-                        for n, t in kinds[k].names().items():
+                        for n, t in kind_names(kinds, k).items():
                             extra.setdefault(n, t)
                 where = ctx.formula(spec.where, name, "where", expect=None, extra=extra)
             table = tables.get(spec.table) if spec.table is not None else None
@@ -403,6 +417,11 @@ class CompiledMeasures:
              index: CreditIndex | None) -> None:
         """Work out every measure of each payee in ``pctx``'s period: into ``s.measures``
         and, by name, into the environment formulas read."""
+        with decimal.localcontext(CONTEXT):
+            self._fill(states, pctx, index)
+
+    def _fill(self, states: Iterable[PayeeState], pctx: PeriodContext,
+              index: CreditIndex | None) -> None:
         start, end = pctx.start, pctx.end
         for s in states:
             found: dict[str, MeasureValue] = {}
@@ -449,8 +468,7 @@ def measure_steps(c: Wording, value: MeasureValue, spec: MeasureSpec | None) -> 
             rule += ", " + c.t("through {payees}", payees=", ".join(credit.via))
         if agg in ("sum", "min", "max"):
             base = t.fields[field]
-            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else \
-                f.money(base)
+            expr = f"{f.money(base)} x {f.num(credit.share)}" if credit.share != 1 else None
             steps.append(Step(f"{head} ({rule})", expr, f.money(x)))
         elif agg == "count":
             steps.append(Step(f"{head} ({rule})", None, f.num(x)))

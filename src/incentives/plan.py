@@ -42,7 +42,7 @@ from .policies.base import (
     names_of,
 )
 from .policies.validation import plan_error
-from .transactions import TransactionKind, check_kinds
+from .transactions import TransactionKind, check_kinds, kind_fields
 from .yamlio import LineMap, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
@@ -138,8 +138,9 @@ class Plan(StrictModel):
         if self.crediting and not self.transactions:
             raise PathError("crediting rules credit transactions: declare their kinds under "
                             "'transactions'", "crediting")
-        for message, at in check_rules(self.crediting, self.transactions):
-            raise PathError(message, "crediting", *at)
+        effective = {k: _Fields(kind_fields(self.transactions, k)) for k in self.transactions}
+        for message, at in check_rules(self.crediting, effective):
+            raise PathError(message, *at)
         rules = {r.id: r for r in self.crediting}
         for message, at in check_measures(self.measures, self.transactions, rules,
                                           self.inputs.events, self.tables):
@@ -222,6 +223,7 @@ class Plan(StrictModel):
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
+            tables=self.tables,
         )
         compiled = []
         for i, spec in enumerate(self.policies):
@@ -331,6 +333,14 @@ class Plan(StrictModel):
     def source_file(self) -> str | None:
         """The file the plan was loaded from, if any."""
         return self._file
+
+
+class _Fields:
+    """A kind's fields, its inherited ones included, as the crediting rules' check reads
+    them."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
 
 
 def _dump(value: Any) -> Any:

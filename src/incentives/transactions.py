@@ -32,6 +32,7 @@ while the good ones are still read.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -53,6 +54,8 @@ __all__ = [
     "SELLER_FIELDS",
     "check_kinds",
     "describe_source",
+    "kind_fields",
+    "kind_names",
     "split_kind",
     "TransactionInput",
     "add_transaction_options",
@@ -131,6 +134,29 @@ class TransactionKind(StrictModel):
     def sellers_required(self) -> bool:
         """Whether a transaction of this kind must name its sellers."""
         return self.sellers if self.sellers is not None else False
+
+
+def kind_names(kinds: Mapping[str, TransactionKind], name: str) -> dict[str, NameType]:
+    """The fields a transaction of kind ``name`` has: its own and, for a kind that
+    ``refers_to`` another, those it takes from the transaction it refers to."""
+    out: dict[str, NameType] = {}
+    seen: set[str] = set()
+    kind: str | None = name
+    while kind is not None and kind in kinds and kind not in seen:
+        seen.add(kind)
+        for n, t in kinds[kind].names().items():
+            out.setdefault(n, t)
+        kind = kinds[kind].refers_to
+    if kinds.get(name) is not None and kinds[name].refers_to is not None:
+        out["refers_to"] = "text"
+    return out
+
+
+def kind_fields(kinds: Mapping[str, TransactionKind], name: str) -> dict[str, str]:
+    """The declared (not built-in) fields of kind ``name`` with their types, those it
+    takes from the kind it refers to included."""
+    names = kind_names(kinds, name)
+    return {n: t for n, t in names.items() if n not in BUILTIN_FIELDS}
 
 
 def check_kinds(kinds: Mapping[str, TransactionKind]) -> list[tuple[str, tuple[str | int, ...]]]:
@@ -330,12 +356,16 @@ class TransactionReader:
             if refers_to is None:
                 raise fail("refers_to is the id of a transaction", "refers_to")
             fields["refers_to"] = refers_to
-        sellers = None
+        sellers: tuple[tuple[str, Decimal], ...] | None = None
         seller_field = "sellers" if not _blank(raw.get("sellers")) else "seller"
         value = raw.get(seller_field)
         if not _blank(raw.get("sellers")) and not _blank(raw.get("seller")):
             raise fail("give 'seller' or 'sellers', not both", "sellers")
-        if not _blank(value):
+        if value.__class__ is str and value.isprintable() and ":" not in value \
+                and ";" not in value and 0 < len(value) <= MAX_TEXT_FIELD \
+                and not value[0].isspace() and not value[-1].isspace():
+            sellers = ((value, _ONE),)  # one seller, the common case
+        elif not _blank(value):
             try:
                 sellers = parse_sellers(value, what=seller_field)
             except ValueError as exc:
@@ -400,13 +430,22 @@ def _text(value: Any, field: str, fail: Any) -> str:
     return text
 
 
+#: a number as most sources write it: read at once (anything else goes through to_decimal)
+_PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,20})?", re.ASCII)
+_ONE = Decimal(1)
+_INT_LIMIT = 10 ** 15
+
+
 def _number(value: Any, field: str, fail: Any, *, required: bool) -> Decimal | None:
+    cls = value.__class__
+    if cls is str and _PLAIN_NUMBER.fullmatch(value):
+        return Decimal(value)
+    if cls is int and -_INT_LIMIT < value < _INT_LIMIT:
+        return Decimal(value)
     if _blank(value):
         if required:
             raise fail(f"missing {field}", field)
         return None
-    if value.__class__ is Decimal and value.is_finite():
-        return value
     try:
         return to_decimal(value, what=field)
     except ValueError as exc:
@@ -422,6 +461,11 @@ def _date(value: Any, field: str, fail: Any, *, required: bool) -> dt.date | Non
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if value.__class__ is str and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, str) and len(value.strip()) == 10:
         try:
             return dt.date.fromisoformat(value.strip())
@@ -511,10 +555,11 @@ def link_transactions(transactions: Iterable[Transaction],
             if t.sellers is None:
                 t.sellers = target.sellers
             spec = kinds[t.kind]
+            for name, value in target.fields.items():
+                if name not in t.fields and name not in BUILTIN_FIELDS:
+                    t.fields[name] = value
             for name in spec.fields:
-                if name not in t.fields and name in target.fields:
-                    t.fields[name] = target.fields[name]
-                elif name not in t.fields and name not in spec.optional:
+                if name not in t.fields and name not in spec.optional:
                     errors.append(TransactionError(
                         f"missing field, and {target_kind} {short(t.refers_to)!r} has none "
                         "to take", kind=t.kind, id=t.id, field=name))

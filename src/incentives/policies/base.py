@@ -268,9 +268,12 @@ class CompileContext:
         prefix: tuple[str | int, ...] = (),
         policy: str | None = None,
         events: Mapping[str, Mapping[str, NameType]] | None = None,
+        tables: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.names = names
         self.events = dict(events or {})
+        #: the plan's classification tables (key -> value), by name
+        self.tables: Mapping[str, Mapping[str, str]] = tables or {}
         self.rounding = rounding
         self.file = file
         self.lines = lines or {}
@@ -283,7 +286,7 @@ class CompileContext:
         return CompileContext(
             names=self.names, rounding=self.rounding, file=self.file, lines=self.lines,
             later=self.later, prefix=(*self.prefix, *path), policy=policy or self.policy,
-            events=self.events,
+            events=self.events, tables=self.tables,
         )
 
     def event_fields(self, name: str, *path: str | int) -> dict[str, NameType]:

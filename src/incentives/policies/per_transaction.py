@@ -329,7 +329,7 @@ class _CompiledPerTransaction(Compiled):
         if isinstance(spec.table, dict):
             self.classes = dict(spec.table)
         elif spec.table is not None:
-            tables = getattr(ctx, "tables", None) or {}
+            tables = ctx.tables
             if spec.table not in tables:
                 raise ctx.error(f"unknown table {spec.table!r}", "table",
                                 suggestion=did_you_mean(spec.table, tables)
