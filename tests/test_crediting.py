@@ -626,21 +626,21 @@ def test_check_rules() -> None:
     ])
     kinds = {"invoices": Kind("customer", "specialist"), "credit_notes": Kind()}
     assert check_rules(rules, kinds) == [
-        ("a roll-up needs an earlier direct or assignment rule to roll up", (0,)),
+        ("a roll-up needs an earlier direct or assignment rule to roll up", ("crediting", 0)),
         ("unknown transaction kind 'invoice'; did you mean 'invoices'?",
-         (1, "kinds", 0)),
+         ("crediting", 1, "kinds", 0)),
         ("crediting rule id 'direct' is used twice (first by crediting[1])",
-         (2, "id")),
+         ("crediting", 2, "id")),
         ("transaction kind 'invoices' has no field 'specialst'; did you mean 'specialist'?",
-         (2, "field")),
-        ("transaction kind 'credit_notes' has no field 'customer'", (3, "by")),
+         ("crediting", 2, "field")),
+        ("transaction kind 'credit_notes' has no field 'customer'", ("crediting", 3, "by")),
         ("'direkt' is not an earlier crediting rule; did you mean 'direct'?",
-         (4, "of", 0)),
+         ("crediting", 4, "of", 0)),
         ("'later' comes after this roll-up; a roll-up rolls up earlier rules",
-         (4, "of", 1)),
+         ("crediting", 4, "of", 1)),
         ("'up0' is a roll-up; a roll-up rolls up direct and assignment rules",
-         (4, "of", 2)),
-        ("'terr' is named twice", (4, "of", 4)),
+         ("crediting", 4, "of", 2)),
+        ("'terr' is named twice", ("crediting", 4, "of", 4)),
     ]
     # a kind that refers to another takes the fields it lacks from it
     kinds = {"invoices": Kind("customer", specialist="payees", paid_on="date"),
@@ -657,17 +657,17 @@ def test_check_rules() -> None:
         {"id": "bad4", "type": "assignment", "by": "customer", "table": "t"},
     ]), kinds) == [
         ("field 'paid_on' of transaction kind 'invoices' is of type date; a direct rule reads "
-         "payees from a payees or text field", (2, "field")),
+         "payees from a payees or text field", ("crediting", 2, "field")),
         ("'amount' is a built-in field; a direct rule reads payees from a payees or text "
-         "field", (3, "field")),
+         "field", ("crediting", 3, "field")),
         ("field 'specialist' of transaction kind 'invoices' is of type payees; an assignment "
-         "looks up a text or number field", (4, "by")),
-        ("transaction kind 'payments' has no field 'customer'", (5, "by")),
+         "looks up a text or number field", ("crediting", 4, "by")),
+        ("transaction kind 'payments' has no field 'customer'", ("crediting", 5, "by")),
     ]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]}]), {}) == [
         ("unknown transaction kind 'invoices'; the plan declares no transaction kinds",
-         (0, "kinds", 0))]
+         ("crediting", 0, "kinds", 0))]
     assert check_rules(RULES.validate_python([
         {"id": "direct", "type": "direct", "kinds": ["invoices"]},
         {"id": "up", "type": "roll_up", "of": ["direct"], "levels": 2}]),

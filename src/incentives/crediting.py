@@ -177,18 +177,18 @@ def check_rules(rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
 
     ``kinds`` are the plan's declared transaction kinds (name -> its spec; when a
     spec has a ``fields`` mapping, a rule's ``field`` and ``by`` are checked
-    against it). Paths start inside the ``crediting`` list (``(2, "of", 0)``). Checks:
+    against it). Paths start at the plan (``("crediting", 2, "of", 0)``). Checks:
     ids are unique; kinds are declared (with a did-you-mean); a roll-up's ``of``
     names earlier direct or assignment rules, and it has one to roll up.
 
     >>> check_rules([DirectRule(id="direct", kinds=["invoice"])], {"invoices": None})
-    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", (0, 'kinds', 0))]
+    [("unknown transaction kind 'invoice'; did you mean 'invoices'?", ('crediting', 0, 'kinds', 0))]
     """
     problems: list[tuple[str, Path]] = []
     first: dict[str, int] = {}
     base_before: list[str] = []
     for i, rule in enumerate(rules):
-        at: Path = (i,)
+        at: Path = ("crediting", i)
         if rule.id in first:
             problems.append((f"crediting rule id {rule.id!r} is used twice "
                              f"(first by crediting[{first[rule.id]}])", (*at, "id")))
@@ -247,7 +247,8 @@ def _field_problem(kinds: Mapping[str, Any], kind: str, name: str, direct: bool)
             return None
         if name in fields:
             ftype = fields[name]
-            if direct and ftype not in ("payees", "text"):
+            # "any": a payees field as a plan's formulas see it
+            if direct and ftype not in ("payees", "text", "any"):
                 return (f"field {name!r} of transaction kind {at!r} is of type {ftype}; a direct "
                         "rule reads payees from a payees or text field")
             if not direct and ftype in ("payees", "bool", "date"):
