@@ -57,9 +57,22 @@ def book_of(*transactions: Transaction) -> TransactionBook:
     return book
 
 
+#: the transaction kinds, crediting and measure of the plans below
+DECLARED: dict[str, Any] = {
+    "transactions": {"invoices": {"fields": {"product": "text", "sku": "text"},
+                                  "optional": ["product", "sku"]},
+                     "credit_notes": {"refers_to": "invoices", "sign": "negative"},
+                     "payments": {"refers_to": "invoices", "sign": "positive"},
+                     "write_offs": {"refers_to": "invoices", "sign": "positive"}},
+    "crediting": [{"id": "direct", "type": "direct", "kinds": ["invoices", "credit_notes"]}],
+    "measures": {"revenue": {"kinds": ["invoices", "credit_notes"], "sum": "amount"}},
+}
+
+
 def plan_of(**spec: Any) -> Plan:
-    return Plan(name="p", inputs={"metrics": {"revenue": {}}},
-                policies=[PerTransaction(id="commission", measure="revenue", **spec)])
+    return Plan.model_validate({
+        "name": "p", **DECLARED,
+        "policies": [PerTransaction(id="commission", measure="revenue", **spec)]})
 
 
 class Payee:
@@ -246,11 +259,13 @@ def test_rates_by_product_through_an_inline_table() -> None:
     one = txn("invoices", "i-1", "2026-05-02", 10000, sku="sku-1")
     two = txn("invoices", "i-2", "2026-05-03", 5000, sku="sku-2")
     three = txn("invoices", "i-3", "2026-05-04", 1000, sku=D(7))
-    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5")], book_of())
-    assert line.amount == D("640.00")  # 200 + 400 + 500 x 0.08
+    note = txn("credit_notes", "c-1", "2026-05-09", -1000, refers_to="i-2")  # no sku
+    line = Payee(plan).pay("2026-05", [(one, 1), (two, 1), (three, "0.5"), (note, 1)],
+                           book_of(one, two, three, note))
+    assert line.amount == D("560.00")  # 200 + 400 + 500 x 0.08 - 1,000 x 0.08 (its invoice's)
     assert [(r["sku"], r["rate"], r["earned"]) for r in line.details["transactions"]] == [
         ("mobile", D("0.02"), D("200.00")), ("ipvpn", D("0.08"), D("400.00")),
-        ("ipvpn", D("0.08"), D("40.000"))]
+        ("ipvpn", D("0.08"), D("40.000")), ("ipvpn", D("0.08"), D("-80.00"))]
 
 
 def test_a_value_without_a_rate_is_an_error_naming_the_transaction() -> None:
@@ -342,8 +357,12 @@ def test_the_spec_is_checked() -> None:
 
 def test_an_unknown_measure_or_table_is_a_plan_error() -> None:
     with pytest.raises(PlanError, match="unknown measure 'revenu'; did you mean 'revenue'"):
-        Plan(name="p", inputs={"metrics": {"revenue": {}}}, policies=[
-            PerTransaction(id="c", measure="revenu", rate="0.05")]).compile()
+        Plan.model_validate({"name": "p", **DECLARED, "policies": [
+            PerTransaction(id="c", measure="revenu", rate="0.05")]}).compile()
+    # a metric is not a measure: it has no transactions behind it
+    with pytest.raises(PlanError, match="unknown measure 'sales'"):
+        Plan(name="p", inputs={"metrics": {"sales": {}}}, policies=[
+            PerTransaction(id="c", measure="sales", rate="0.05")]).compile()
     spec = PerTransaction(id="c", measure="revenue", rates_by="sku", table="categories",
                           rates={"mobile": 1})
     ctx = CompileContext(names={"revenue": "number"}, rounding=plan_of(rate=1).rounding)

@@ -223,7 +223,7 @@ class Plan(StrictModel):
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
-            tables=self.tables,
+            tables=self.tables, measures=frozenset(measure_names(self.measures)),
         )
         compiled = []
         for i, spec in enumerate(self.policies):

@@ -68,38 +68,31 @@ def _runs_of_extra() -> Iterator[tuple[str, Any]]:
 
 
 def _per_transaction() -> Iterator[tuple[str, Any]]:
-    """Per-transaction pay (T3, running tiers year to date; T4, pay on payment; a rate by
-    product), each payee's measure and the run's transactions built by hand as the engine
-    fills them in (``PayeeState.measures``, ``PayeeState.book``)."""
-    import datetime as dt
-    from decimal import Decimal
-
+    """Per-transaction pay over four months of transactions: running tiers year to date
+    (T3), pay on payment with a write-off clawed back (T4), a rate by product."""
     from incentives import Plan
-    from incentives.money import ZERO
-    from incentives.results import PayeeResult
-    from incentives.runtime import (
-        Credit,
-        MeasureValue,
-        PayeeState,
-        Record,
-        Transaction,
-        TransactionBook,
-    )
+    from incentives.ledger import State
 
-    def txn(kind: str, id: str, date: str, amount: int, refers_to: str | None = None,
-            **fields: Any) -> Transaction:
-        return Transaction(kind, id, dt.date.fromisoformat(date), Decimal(amount),
-                           {"id": id, "amount": Decimal(amount), **fields}, None, refers_to)
-
-    ts = [txn("invoices", "i-1", "2026-01-15", 30000, product="mobile"),
-          txn("invoices", "i-2", "2026-02-10", 30000, product="ipvpn"),
-          txn("credit_notes", "c-1", "2026-02-20", -5000, "i-2", product="ipvpn"),
-          txn("payments", "p-1", "2026-03-15", 18000, "i-2"),
-          txn("write_offs", "w-1", "2026-04-02", 7000, "i-2")]
-    book = TransactionBook()
-    for t in ts:
-        book.add(t, "invoices" if t.refers_to else None)
-    credited = {"2026-01": ts[:1], "2026-02": ts[1:3], "2026-03": [], "2026-04": []}
+    declared = {
+        "transactions": {"invoices": {"fields": {"product": "text"}},
+                         "credit_notes": {"refers_to": "invoices", "sign": "negative"},
+                         "payments": {"refers_to": "invoices", "sign": "positive"},
+                         "write_offs": {"refers_to": "invoices", "sign": "positive"}},
+        "crediting": [{"id": "direct", "type": "direct", "kinds": ["invoices", "credit_notes"]}],
+        "measures": {"revenue": {"kinds": ["invoices", "credit_notes"], "sum": "amount"}},
+    }
+    transactions = [
+        {"kind": "invoices", "id": "i-1", "date": "2026-01-15", "amount": 30000,
+         "seller": "A", "product": "mobile"},
+        {"kind": "invoices", "id": "i-2", "date": "2026-02-10", "amount": 30000,
+         "sellers": {"A": 0.5, "B": 0.5}, "product": "ipvpn"},
+        {"kind": "credit_notes", "id": "c-1", "date": "2026-02-20", "amount": -5000,
+         "refers_to": "i-2"},
+        {"kind": "payments", "id": "p-1", "date": "2026-03-15", "amount": 18000,
+         "refers_to": "i-2"},
+        {"kind": "write_offs", "id": "w-1", "date": "2026-04-02", "amount": 7000,
+         "refers_to": "i-2"},
+    ]
     plans = {
         "running": {"tiers": [{"up_to": 50000, "rate": "0.04"}, {"rate": "0.06"}],
                     "method": "marginal", "running": "year"},
@@ -109,24 +102,13 @@ def _per_transaction() -> Iterator[tuple[str, Any]]:
     }
     for name, spec in plans.items():
         plan = Plan.model_validate({
-            "name": f"per-transaction-{name}", "inputs": {"metrics": {"revenue": {}}},
+            "name": f"per-transaction-{name}", **declared,
             "policies": [{"type": "per_transaction", "id": "commission",
                           "label": "commission", "measure": "revenue", **spec}]})
-        policy = plan.compile().policies[0]
-        ledger: dict[str, Any] = {}
-        results = []
-        for period, mine in credited.items():
-            items = [(Credit("A", t, Decimal(1), "direct", t.amount), t.amount) for t in mine]
-            value = sum((v for _, v in items), ZERO)
-            record = Record("A", period, metrics={"revenue": value})
-            s = PayeeState(record, {"period": period, "total": ZERO, "revenue": value})
-            s.measures = {"revenue": MeasureValue("revenue", value, items)}
-            s.book, s.ledger = book, ledger
-            policy.apply(s)
-            ledger = s.ledger
-            results.append(PayeeResult("A", period, None, s.lines, s.total, record=record,
-                                       plan=plan))
-        yield f"extra-per-transaction-{name}", results
+        records = [{"payee": p, "period": m} for p in ("A", "B")
+                   for m in ("2026-01", "2026-02", "2026-03", "2026-04")]
+        yield f"extra-per-transaction-{name}", plan.evaluate(
+            records, transactions=transactions, state=State.empty(plan))
 
 
 def _runs_of_examples() -> Iterator[tuple[str, Any]]:

@@ -15,7 +15,7 @@ implements :meth:`Compiled.apply_group`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
@@ -269,11 +269,14 @@ class CompileContext:
         policy: str | None = None,
         events: Mapping[str, Mapping[str, NameType]] | None = None,
         tables: Mapping[str, Mapping[str, str]] | None = None,
+        measures: Collection[str] | None = None,
     ) -> None:
         self.names = names
         self.events = dict(events or {})
         #: the plan's classification tables (key -> value), by name
         self.tables: Mapping[str, Mapping[str, str]] = tables or {}
+        #: the names of the plan's measures (None: not known, e.g. a context made by hand)
+        self.measures = measures
         self.rounding = rounding
         self.file = file
         self.lines = lines or {}
@@ -286,7 +289,7 @@ class CompileContext:
         return CompileContext(
             names=self.names, rounding=self.rounding, file=self.file, lines=self.lines,
             later=self.later, prefix=(*self.prefix, *path), policy=policy or self.policy,
-            events=self.events, tables=self.tables,
+            events=self.events, tables=self.tables, measures=self.measures,
         )
 
     def event_fields(self, name: str, *path: str | int) -> dict[str, NameType]:

@@ -301,7 +301,7 @@ class _CompiledPerTransaction(Compiled):
         super().__init__(spec, ctx)
         self.spec_ = spec
         self.measure = spec.measure
-        measures = getattr(ctx, "measures", None)
+        measures = ctx.measures
         known: Iterable[str]
         if measures is not None:
             known = measures
@@ -396,9 +396,9 @@ class _CompiledPerTransaction(Compiled):
             amount = self._each(items, s.book, s.payee)
         else:
             amount = ZERO
-            rate_of, payee, period = self.rate_of, s.payee, s.record.period
+            rate_of, payee, period, book = self.rate_of, s.payee, s.record.period, s.book
             for credit, value in items:
-                amount += value * rate_of(credit, payee, period)[0]
+                amount += value * rate_of(credit, payee, period, book)[0]
         if self.on_payment:
             settled = self._settle(s, items, start)
             amount = sum((x.paid for x in settled), ZERO)
@@ -456,7 +456,7 @@ class _CompiledPerTransaction(Compiled):
             return out
         if self.rates_by is not None:
             for credit, value in ordered:
-                rate, category = self.rate_of(credit, payee, period)
+                rate, category = self.rate_of(credit, payee, period, book)
                 out.append(_Row(credit, value, value * rate, rate, category, None, None, None))
             return out
         if self.table is None:
@@ -501,13 +501,19 @@ class _CompiledPerTransaction(Compiled):
             share = credit.share
         return ref, ref.amount * share
 
-    def rate_of(self, credit: Credit, payee: str, period: str) -> tuple[Decimal, str | None]:
+    def rate_of(self, credit: Credit, payee: str, period: str,
+                book: TransactionBook | None = None) -> tuple[Decimal, str | None]:
         """The rate of a credit's transaction by ``rates_by`` (and the value or category it
-        was found by), or a :class:`TransactionError` naming the transaction."""
+        was found by), or a :class:`TransactionError` naming the transaction. A transaction
+        without the field (a credit note) takes it from the transaction it refers to."""
         t = credit.transaction
         field = self.rates_by
         assert field is not None
         raw = t.fields.get(field)
+        if raw is None and book is not None and t.refers_to is not None:
+            target = book.target(t)
+            if target is not None:
+                raw = target.fields.get(field)
         if raw is None:
             found = None
         else:
@@ -695,6 +701,9 @@ def looks_like(d: Mapping[str, Any]) -> bool:
     return {"measure", "running", "transactions", "earned"} <= set(d)
 
 
+#: what a line with no credit says (the phrases, for the catalogues)
+_NOTHING = (N_("nothing earned this period"), N_("no credited transactions"))
+
 _STATUS = {
     "forgiven": N_("{kind} {id} written off, {held} forgiven"),
     "clawed_back": N_("{kind} {id} written off, commission paid taken back"),
@@ -731,12 +740,14 @@ def statement(c: Wording, line: Line, spec: PerTransaction | None) -> list[Step]
         else:
             what += ", " + c.t("tiers on {value}", value=value)
             steps.append(Step(what, None, earned))
+    settled = d.get("settled")
     if not parts:
-        steps.append(Step(c.t("no credited transactions"), None, f.money(ZERO)))
+        nothing = ("nothing earned this period" if isinstance(settled, list)
+                   else "no credited transactions")
+        steps.append(Step(c.t(nothing), None, f.money(ZERO)))
     earned_total = f.money(d.get("earned"))
     if len(parts) > 1:
         steps.append(Step(c.t("earned"), signed_sum(parts), earned_total))
-    settled = d.get("settled")
     if isinstance(settled, list):
         pays = []
         for x in settled:
