@@ -1467,3 +1467,56 @@ def test_property_a_refund_and_an_identical_rebill_net_to_zero(running: str) -> 
         assert again["A"].amount("commission") == base
 
     check()
+
+
+# ====================================================================== details of the spec
+
+
+def test_per_transaction_line_is_rounded_once() -> None:
+    """Spec: "the line amount is the sum of the credits' exact earnings, rounded once":
+    three credits earning 0.005 each make 0.015 -> 0.02 (half-up), not 3 x 0.01."""
+    run = pt_plan("rate: 0.05").evaluate(_months("2026-05"), transactions=[
+        _inv(f"i{n}", f"2026-05-0{n}", "0.10") for n in (1, 2, 3)])
+    assert run["A"].amount("commission") == D("0.02")
+
+
+def test_count_transactions_counts_each_transaction_once_per_payee(tmp_path: Path) -> None:
+    """A is both the seller and the overlay specialist of one invoice: two credits (sum
+    20,000, each credit's value) but one transaction (count 1). Measures without `rules`
+    read every rule: M's is the roll-up."""
+    text = (T2 / "plan.yaml").read_text("utf-8").replace(
+        "  rolled: {rules: [managers], sum: amount}\n",
+        "  rolled: {rules: [managers], sum: amount}\n"
+        "  deals: {count: transactions}\n  everything: {sum: amount}\n")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text, encoding="utf-8")
+    rows = [{"id": "inv-1", "date": "2026-05-10", "amount": 10000, "seller": "A",
+             "specialist": "A"}]
+    run = load_plan(plan).evaluate(
+        read_jsonl(T2 / "roster.jsonl")[::2], transactions=rows,
+        hierarchy=[{"payee": "A", "manager": "M"}])
+    a = run["A"].to_dict()["measures"]
+    assert (D(a["revenue"]["value"]), D(a["deals"]["value"])) == (D(20000), D(1))
+    assert D(a["everything"]["value"]) == D(20000)
+    m = run["M"].to_dict()["measures"]
+    assert (D(m["rolled"]["value"]), D(m["deals"]["value"])) == (D(10000), D(1))
+    assert D(m["everything"]["value"]) == D(10000)
+    assert run["M"].amount("override") == D("100.00")
+
+
+def test_running_details_show_the_cumulative_before_and_after() -> None:
+    run = load_plan(T3 / "plan.yaml").evaluate(
+        roster(T3), transactions=read_jsonl(T3 / "transactions.jsonl"))
+    rows = run.get("A", "2026-02").to_dict()["lines"][0]["details"]["transactions"]
+    got = [(t["id"], D(t["cumulative_before"]), D(t["cumulative_after"])) for t in rows]
+    assert got == [("inv-feb", D(30000), D(60000)), ("cn-feb", D(60000), D(55000))]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explain_pay_on_payment(lang: str) -> None:
+    res = incentives("explain", T4 / "plan.yaml", T4 / "roster.jsonl",
+                     "--transactions", T4 / "transactions.jsonl", "--payee", "A",
+                     "--period", "2026-06", "--lang", lang)
+    assert res.code == 0, res.err
+    for needle in ("inv-1", "6,000", "10,000", "300.00", "200.00"):
+        assert needle in res.out, (needle, res.out)
