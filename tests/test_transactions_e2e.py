@@ -1520,3 +1520,27 @@ def test_explain_pay_on_payment(lang: str) -> None:
     assert res.code == 0, res.err
     for needle in ("inv-1", "6,000", "10,000", "300.00", "200.00"):
         assert needle in res.out, (needle, res.out)
+
+
+def test_transactions_outside_the_run_are_neither_paid_nor_errors() -> None:
+    # spec silent: a run of May given an export that also holds April and June invoices
+    # pays May only and reports nothing (they belong to other runs); T4 month by month
+    # with the whole file relies on this too
+    rows = [*read_jsonl(T1 / "transactions.jsonl"),
+            {"kind": "invoices", "id": "inv-0", "date": "2026-04-10", "amount": 500,
+             "seller": "A"},
+            {"kind": "invoices", "id": "inv-9", "date": "2026-06-10", "amount": 700,
+             "seller": "A"}]
+    run = load_plan(T1 / "plan.yaml").evaluate(roster(T1), transactions=rows)
+    assert _t1_amounts(run) == T1_WANT
+
+
+def test_a_credit_in_a_gap_month_of_the_run_is_reported() -> None:
+    """A has records for May and July; an invoice of A dated in June is inside the run
+    but A has no June record: the spec's "credit to a payee with no record in the period
+    it counts in" - reported, never silently dropped."""
+    rows = [_inv(f"i{m}", f"2026-0{m}-10", 100) for m in (5, 6, 7)]
+    run = load_plan(T1 / "plan.yaml").evaluate(_months("2026-05", "2026-07"),
+                                               transactions=rows, errors="collect")
+    assert [(e.id, e.period) for e in run.errors] == [("i6", "2026-06")]  # type: ignore[attr-defined]
+    assert [str(r.total) for r in run] == ["5.00", "5.00"]
