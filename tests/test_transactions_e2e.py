@@ -1544,3 +1544,42 @@ def test_a_credit_in_a_gap_month_of_the_run_is_reported() -> None:
                                                transactions=rows, errors="collect")
     assert [(e.id, e.period) for e in run.errors] == [("i6", "2026-06")]  # type: ignore[attr-defined]
     assert [str(r.total) for r in run] == ["5.00", "5.00"]
+
+
+def test_a_manager_without_a_record_loses_only_their_credit(tmp_path: Path) -> None:
+    # spec silent: a roll-up credit to a manager with no record is reported (one error per
+    # transaction) and not paid; the reps' and the first manager's credits still are
+    hier = tmp_path / "h.csv"
+    hier.write_text("payee,manager,from,to\nA,M,,\nB,M,,\nM,BOSS,,\n", encoding="utf-8")
+    res = incentives("run", ERRORS / "plan.yaml", ERRORS / "roster.jsonl",
+                     "--transactions", ERRORS / "transactions.jsonl", "--hierarchy", hier,
+                     "--format", "json")
+    assert res.code == 1
+    data = res.json()
+    assert totals(data) == GOOD
+    assert sorted((e["id"], e["payee"], e["period"]) for e in data["errors"]) == [
+        ("inv-a", "BOSS", "2026-05"), ("inv-b", "BOSS", "2026-05")]
+
+
+def test_hierarchy_dates_are_inclusive() -> None:
+    """A moves from M (to 15 May) to N (from 16 May): an invoice of the 15th rolls up to
+    M, one of the 16th to N."""
+    records = [{"payee": p, "period": "2026-05"} for p in ("A", "M", "N")]
+    rows = [{"id": "i15", "date": "2026-05-15", "amount": 1000, "seller": "A"},
+            {"id": "i16", "date": "2026-05-16", "amount": 3000, "seller": "A"}]
+    hierarchy = [{"payee": "A", "manager": "M", "from": "2026-01-01", "to": "2026-05-15"},
+                 {"payee": "A", "manager": "N", "from": "2026-05-16", "to": ""}]
+    run = load_plan(ROLL_PLAN).evaluate(records, transactions=rows, hierarchy=hierarchy)
+    assert run.errors == []
+    assert (run["M"].amount("override"), run["N"].amount("override")) == (D("10.00"),
+                                                                           D("30.00"))
+
+
+def test_a_negative_payment_is_the_wrong_sign() -> None:
+    rows = [*read_jsonl(T4 / "transactions.jsonl"),
+            {"kind": "payments", "id": "pay-x", "date": "2026-06-20", "amount": -100,
+             "refers_to": "inv-1"}]
+    run = load_plan(T4 / "plan.yaml").evaluate(roster(T4), transactions=rows, errors="collect")
+    assert [(e.kind, e.id, e.field) for e in run.errors] == [  # type: ignore[attr-defined]
+        ("payments", "pay-x", "amount")]
+    assert {r.period: str(r.amount("commission")) for r in run} == T4_PAID
