@@ -1583,3 +1583,37 @@ def test_a_negative_payment_is_the_wrong_sign() -> None:
     assert [(e.kind, e.id, e.field) for e in run.errors] == [  # type: ignore[attr-defined]
         ("payments", "pay-x", "amount")]
     assert {r.period: str(r.amount("commission")) for r in run} == T4_PAID
+
+
+def test_t1_json_measure_strings_as_in_the_spec() -> None:
+    """The spec's Output section writes A's T1 measure as "value": "4800" and the invoice's
+    credited value as "6000" (exact, without a trailing ".0" from the share's digits)."""
+    res = incentives("run", T1 / "plan.yaml", T1 / "roster.jsonl",
+                     "--transactions", T1 / "transactions.jsonl", "--format", "json")
+    revenue = result_of(res.json(), "A")["measures"]["revenue"]
+    assert revenue["value"] == "4800"
+    inv = next(t for t in revenue["transactions"] if t["id"] == "inv-1")
+    assert (inv["kind"], inv["date"], inv["amount"], inv["share"], inv["rule"], inv["value"]) \
+        == ("invoices", "2026-05-10", "10000", "0.6", "direct", "6000")
+
+
+def test_chinese_payees_crlf_csv_and_numeric_ids(tmp_path: Path) -> None:
+    """Payee ids in Chinese inside `sellers`, a CSV with CRLF line ends, and an id written
+    as a number in one file and as text in the reference: all the same T1 amounts."""
+    records = write_jsonl(tmp_path / "r.jsonl", [{"payee": "张三", "period": "2026-05"},
+                                                 {"payee": "李四", "period": "2026-05"}])
+    tx = tmp_path / "t.csv"
+    tx.write_bytes("kind,id,date,amount,sellers,refers_to\r\n"
+                   "invoices,123,2026-05-10,10000,张三:0.6;李四:0.4,\r\n"
+                   "credit_notes,9,2026-05-20,-2000,,123\r\n".encode())
+    js = write_jsonl(tmp_path / "t.jsonl", [
+        {"kind": "invoices", "id": 123, "date": "2026-05-10", "amount": 10000,
+         "sellers": {"张三": 0.6, "李四": 0.4}},
+        {"kind": "credit_notes", "id": 9, "date": "2026-05-20", "amount": -2000,
+         "refers_to": "123"}])
+    for path in (tx, js):
+        res = incentives("run", T1 / "plan.yaml", records, "--transactions", path,
+                         "--format", "json")
+        assert res.code == 0, res.err
+        assert totals(res.json()) == {("张三", "2026-05"): "240.00",
+                                      ("李四", "2026-05"): "160.00"}
