@@ -594,3 +594,60 @@ policies:
     assert isinstance(error, TransactionError)
     assert (error.kind, error.id, error.field) == ("invoices", "i-3", "sku")
     assert "sku 'sku-9' is not in the table" in str(error)
+
+
+def test_the_payment_kinds_and_the_measure_are_checked_against_the_plan() -> None:
+    with pytest.raises(PlanError, match="unknown transaction kind 'paymnts'; did you mean "
+                                        "'payments'"):
+        plan_of(rate="0.05", payable="on_payment", payments="paymnts").compile()
+    with pytest.raises(PlanError, match="kind 'invoices' refers to no transaction"):
+        plan_of(rate="0.05", payable="on_payment", payments="invoices").compile()
+    with pytest.raises(PlanError, match="unknown transaction kind 'lost'"):
+        plan_of(rate="0.05", payable="on_payment", payments="payments",
+                write_offs="lost").compile()
+    events = Plan.model_validate({
+        "name": "p", **DECLARED,
+        "inputs": {"events": {"lost_customers": {"fields": {"id": "text",
+                                                            "monthly_value": "number"}}}},
+        "measures": {**DECLARED["measures"],
+                     "lost_value": {"events": "lost_customers", "sum": "monthly_value"}},
+        "policies": [PerTransaction(id="c", measure="lost_value", rate="0.05")]})
+    with pytest.raises(PlanError, match="made of the records' events, not of transactions"):
+        events.compile()
+
+
+def test_a_statement_from_json_details_without_the_plan() -> None:
+    from incentives.runtime import jsonable
+
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 6000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(tiers=T3_TIERS, method="marginal", running="year",
+                          payable="on_payment", payments="payments"))
+    payee.pay("2026-05", [(inv, 1)], book)
+    line = payee.pay("2026-06", [], book)
+    assert line.amount == D("240.00")  # 10,000 x 4% x 6,000 / 10,000
+    again = Line(line.policy, line.label, line.amount, line.type, jsonable(line.details))
+    assert working_for(None, again.details) is PerTransaction.statement
+    for lang in ("en", "zh"):
+        text = PayeeResult("A", "2026-06", None, [again], again.amount).explain(lang=lang)
+        assert recompute(text, lang=lang) == D("240.00")
+    assert "invoices inv-1 paid 6,000 of 10,000: 400.00 x 6,000 / 10,000 - 0.00 = 240.00" \
+        in PayeeResult("A", "2026-06", None, [again], again.amount).explain()
+
+
+def test_two_credits_of_one_invoice_are_held_once_against_its_payments() -> None:
+    inv = txn("invoices", "inv-1", "2026-05-10", 10000)
+    pay = txn("payments", "p-1", "2026-06-15", 5000, refers_to="inv-1")
+    book = book_of(inv, pay)
+    payee = Payee(plan_of(rate="0.05", payable="on_payment", payments="payments"))
+    s = PayeeState(Record("A", "2026-05"), {"period": "2026-05", "total": ZERO})
+    items = [(Credit("A", inv, D(1), "direct", inv.amount), inv.amount),
+             (Credit("A", inv, D(1), "overlay", inv.amount), inv.amount)]
+    s.measures = {"revenue": MeasureValue("revenue", D(20000), items)}
+    s.book = book
+    payee.policy.apply(s)
+    assert s.ledger == {"commission": {"transactions": {
+        "invoices/inv-1": {"earned": "1000.00", "amount": "10000", "paid": "0.00"}}}}
+    payee.state.close_period("2026-05", [s], payee.plan)
+    assert payee.pay("2026-06", [], book).amount == D("500.00")  # half of 1,000 earned

@@ -223,7 +223,10 @@ class Plan(StrictModel):
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
-            tables=self.tables, measures=frozenset(measure_names(self.measures)),
+            tables=self.tables, measures={
+                n: "events" if spec.events is not None else "transactions"
+                for m, spec in self.measures.items() for n in measure_names({m: spec})},
+            kinds={k: kind.refers_to for k, kind in self.transactions.items()},
         )
         compiled = []
         for i, spec in enumerate(self.policies):

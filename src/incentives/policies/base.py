@@ -15,7 +15,7 @@ implements :meth:`Compiled.apply_group`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
@@ -269,14 +269,19 @@ class CompileContext:
         policy: str | None = None,
         events: Mapping[str, Mapping[str, NameType]] | None = None,
         tables: Mapping[str, Mapping[str, str]] | None = None,
-        measures: Collection[str] | None = None,
+        measures: Mapping[str, str] | None = None,
+        kinds: Mapping[str, str | None] | None = None,
     ) -> None:
         self.names = names
         self.events = dict(events or {})
         #: the plan's classification tables (key -> value), by name
         self.tables: Mapping[str, Mapping[str, str]] = tables or {}
-        #: the names of the plan's measures (None: not known, e.g. a context made by hand)
+        #: the names the plan's measures make, each to what it counts ("transactions" or
+        #: "events"); None: not known (a context made by hand)
         self.measures = measures
+        #: the plan's transaction kinds, each to the kind its ``refers_to`` names (or None);
+        #: None: not known (a context made by hand)
+        self.kinds = kinds
         self.rounding = rounding
         self.file = file
         self.lines = lines or {}
@@ -289,7 +294,7 @@ class CompileContext:
         return CompileContext(
             names=self.names, rounding=self.rounding, file=self.file, lines=self.lines,
             later=self.later, prefix=(*self.prefix, *path), policy=policy or self.policy,
-            events=self.events, tables=self.tables, measures=self.measures,
+            events=self.events, tables=self.tables, measures=self.measures, kinds=self.kinds,
         )
 
     def event_fields(self, name: str, *path: str | int) -> dict[str, NameType]:

@@ -313,6 +313,24 @@ class _CompiledPerTransaction(Compiled):
             raise ctx.error(f"unknown measure {spec.measure!r}", "measure",
                             suggestion=did_you_mean(spec.measure, known)
                             or "declare it under measures")
+        if measures is not None and measures[spec.measure] == "events":
+            raise ctx.error(f"measure {spec.measure!r} is made of the records' events, not of "
+                            "transactions: per_transaction pays credited transactions",
+                            "measure")
+        kinds = ctx.kinds
+        if kinds is not None:
+            for key in ("payments", "write_offs"):
+                kind = getattr(spec, key)
+                if kind is None:
+                    continue
+                if kind not in kinds:
+                    raise ctx.error(f"unknown transaction kind {kind!r}", key,
+                                    suggestion=did_you_mean(kind, kinds)
+                                    or "declare it under transactions")
+                if kinds[kind] is None:
+                    raise ctx.error(f"kind {kind!r} refers to no transaction (its "
+                                    "'refers_to' is not declared), so it cannot pay or write "
+                                    "off one", key)
         self.running = None if spec.running == "none" else spec.running
         self.f: Callable[[Decimal], Decimal] | None = None
         self.table: TierTable | None = None
