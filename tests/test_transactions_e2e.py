@@ -986,6 +986,19 @@ def test_measure_over_events_lists_the_events() -> None:
     run = _measures_run()
     lost = run.get("A", "2026-05").to_dict()["measures"]["lost_value"]
     assert D(lost["value"]) == D("450.5")
+    # the relocation (c8) is left out by `where`; the others are listed with their value
+    assert [(e["id"], D(e["value"])) for e in lost["events"]] == [("c7", D(300)),
+                                                                   ("c9", D("150.5"))]
+
+
+def test_by_measure_itself_is_the_sum_of_its_buckets() -> None:
+    # spec silent: `by_product` (named by the spec next to its buckets) is the whole sum
+    m = _measures_run().get("A", "2026-05").to_dict()["measures"]
+    for name in ("by_product", "by_cat"):
+        parts = [m[f"{name}_{v}"]["value"] for v in
+                 (("sku1", "sku2", "other") if name == "by_product" else
+                  ("mobile", "ipvpn", "other"))]
+        assert D(m[name]["value"]) == sum(D(x) for x in parts) == D("11900")
 
 
 def test_credit_note_takes_its_invoice_fields() -> None:
