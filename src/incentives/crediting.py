@@ -64,6 +64,7 @@ __all__ = [
     "check_rules",
     "credit",
     "parse_sellers",
+    "times",
 ]
 
 ONE = Decimal(1)
@@ -755,6 +756,23 @@ _EXACT = CONTEXT.copy()
 _EXACT.traps[decimal.Inexact] = True
 
 
+def times(amount: Decimal, share: Decimal) -> Decimal:
+    """``amount x share`` exactly, written to the amount's places when it has no more
+    digits than that (``10000 x 0.6`` is ``6000``, ``10000.00 x 0.6`` is ``6000.00``;
+    ``333.33 x 0.5`` stays ``166.665``).
+
+    >>> times(Decimal("10000"), Decimal("0.6")), times(Decimal("333.33"), Decimal("0.5"))
+    (Decimal('6000'), Decimal('166.665'))
+    """
+    exact = amount * share
+    places = amount.as_tuple().exponent
+    found = exact.as_tuple()
+    drop = places - found.exponent  # type: ignore[operator]
+    if drop > 0 and not any(found.digits[-drop:]):
+        return exact.quantize(amount)  # exact: only zeros are dropped
+    return exact
+
+
 def credit(
     rules: Sequence[DirectRule | AssignmentRule | RollUpRule],
     transactions: Iterable[Transaction],
@@ -848,7 +866,7 @@ def credit(
                             # x * 1 is x, digit for digit: no multiplication for the usual share
                             credits.append(new(Credit, (
                                 payee, t, share, rule_id,
-                                t.amount if share is ONE else t.amount * share, ())))
+                                t.amount if share is ONE else times(t.amount, share), ())))
                         continue
                     if overlay:
                         bad = any(s != ONE for _, s in payees)
@@ -865,7 +883,7 @@ def credit(
                             continue
                     amount = t.amount
                     for p, s in payees:
-                        credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+                        credits.append(new(Credit, (p, t, s, rule_id, times(amount, s), ())))
             except decimal.Inexact:
                 problems = [*(problems or ()), TransactionError(
                     "a credited amount (amount x share) or a sum of shares would need more "
@@ -1092,9 +1110,9 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         except HierarchyError as exc:
             return _cycle_error(t, exc)
         share = b.share
-        if share is not ONE and once and share > ONE:
+        if share is not ONE and once and share >= ONE:
             share = ONE
-        credited = amount if share is ONE else amount * share
+        credited = amount if share is ONE else times(amount, share)
         via = (b.payee,)
         new = tuple.__new__
         for m in managers:
@@ -1121,9 +1139,10 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
                 nearest[m] = level
     for m in sorted(sums, key=lambda m: (nearest[m], m)):
         share = sums[m]
-        if once and share > ONE:
+        if share == ONE or (once and share > ONE):
             share = ONE
-        credits.append(Credit(m, t, share, rule_id, amount if share is ONE else amount * share,
+        credits.append(Credit(m, t, share, rule_id,
+                              amount if share is ONE else times(amount, share),
                               tuple(sorted(vias[m]))))
     return None
 

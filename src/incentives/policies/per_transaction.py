@@ -553,6 +553,19 @@ class _CompiledPerTransaction(Compiled):
                     kind=t.kind, id=t.id, field=field, payee=payee, period=period)
         return rate, found
 
+    def transaction_problem(self, t: Transaction, book: TransactionBook | None
+                            ) -> tuple[str, str] | None:
+        """Why this policy could not pay ``t``, found before anything is credited (so the
+        transaction is reported and not credited, and the payee's other transactions are
+        still paid): ``(field, message)``, or ``None``."""
+        if self.rates_by is None or self.default_rate is not None:
+            return None
+        try:
+            self.rate_of(Credit("", t, ONE, "", t.amount), "", "", book)
+        except TransactionError as exc:
+            return exc.field or self.rates_by, exc.message
+        return None
+
     # ------------------------------------------------------------------ on payment
     def _settle(self, s: PayeeState, items: Sequence[tuple[Credit, Decimal]],
                 start: Decimal | None) -> tuple[Settled, ...]:
