@@ -316,6 +316,9 @@ class _Measure:
             kinds, rules = self.kinds, self.rules
             if self.where is None and kinds is None:
                 items = [(c, c.amount) for c in credits if rules is None or c.rule in rules]
+            elif self.where is None and kinds is not None:
+                items = [(c, c.amount) for c in credits if c.transaction.kind in kinds
+                         and (rules is None or c.rule in rules)]
             else:
                 items = [(c, c.amount) for c in credits if self.chooses(c)]
         elif self.agg in ("sum", "min", "max"):

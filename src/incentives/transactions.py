@@ -349,7 +349,11 @@ class TransactionReader:
                     or "sellers" in raw or ":" in seller or ";" in seller:
                 return None
             sellers = ((seller, _ONE),)
-        elif "sellers" in raw or spec.sellers_required:
+        elif "sellers" in raw:
+            sellers = _plain_shares(raw["sellers"])
+            if sellers is None:
+                return None
+        elif spec.sellers_required:
             return None
         for name, ftype in spec.fields.items():
             value = raw.get(name)
@@ -488,6 +492,31 @@ class TransactionReader:
                                            kind=exc.kind, field=exc.field)
                 bad.append(exc)
         return good, bad
+
+
+def _plain_shares(value: Any) -> tuple[tuple[str, Decimal], ...] | None:
+    """Sellers written ``{"A": 0.6, "B": 0.4}`` (the common form of a split), read at once;
+    ``None`` for anything else (read by :func:`parse_sellers`)."""
+    if value.__class__ is not dict or not 0 < len(value) <= MAX_SELLERS:
+        return None
+    out = []
+    for payee, share in value.items():
+        if payee.__class__ is not str or not 0 < len(payee) <= MAX_TEXT_FIELD \
+                or not payee.isprintable() or payee.strip() != payee:
+            return None
+        if share.__class__ is Decimal:
+            if not (0 < share <= 1) or len(share.as_tuple().digits) > 20:
+                return None
+        elif share.__class__ is str and _PLAIN_NUMBER.fullmatch(share):
+            share = Decimal(share)
+            if not 0 < share:
+                return None
+        elif share == 1 and share.__class__ is int:
+            share = _ONE
+        else:
+            return None
+        out.append((payee, share))
+    return tuple(out)
 
 
 def _id_problem(value: Any) -> str:
