@@ -10,11 +10,9 @@ so results never depend on the order records arrive in.
 
 from __future__ import annotations
 
-import contextlib
 import decimal
-import gc
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,14 +36,22 @@ from .money import CONTEXT, ZERO, whole
 from .periods import parse_period, period_kind, shift_period
 from .policies.base import Compiled
 from .records import RecordReader
-from .runtime import Credit, PayeeState, PeriodContext, Record, Transaction, TransactionBook
+from .runtime import (
+    Credit,
+    PayeeState,
+    PeriodContext,
+    Record,
+    Transaction,
+    TransactionBook,
+    paused_gc,
+)
 from .transactions import TransactionInput, TransactionReader, link_transactions, read_rows
 
 if TYPE_CHECKING:
     from .plan import Plan
     from .results import Run
 
-__all__ = ["CompiledPlan", "record_rows"]
+__all__ = ["CompiledPlan", "paused_gc", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
@@ -515,40 +521,6 @@ def _steps(policies: list[Compiled], rounding: Any, kernels: bool
 
 #: the most policies one kernel holds (longer runs make several kernels, in order)
 KERNEL_POLICIES = 200
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a population is evaluated.
-
-    Evaluation makes many small containers (lines, results) and no reference
-    cycles, so the collector's passes over a growing heap are pure cost (about
-    a quarter of the time on large populations). Reference counting still frees
-    everything.
-
-    When it resumes, what was made meanwhile is handed to the collector's
-    oldest generation (``gc.freeze()`` then ``gc.unfreeze()``) rather than
-    left in the youngest: results are long-lived by nature, and otherwise the
-    collector would walk every one of them once as young objects, then again
-    as middle-aged ones (about 3 microseconds per payee each time). The cost:
-    any other young object of the process also moves to the oldest generation,
-    so a reference cycle it is part of is reclaimed at the next full
-    collection instead of a young one. A process that froze objects itself
-    (``gc.freeze()``, before forking workers) keeps them frozen: then nothing
-    is moved. Nested or concurrent pauses are harmless: only the outermost one
-    that paused resumes.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:

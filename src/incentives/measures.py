@@ -193,10 +193,8 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
             pass
         elif field not in fields:
             unknown(f"field of {' and '.join(covered)}", field, fields, mname, agg)
-        elif agg in ("sum", "min", "max"):
-            if fields[field] != "number":
-                problems.append((f"{agg} of {field!r}, which is not a number field",
-                                 (mname, agg)))
+        elif agg in ("sum", "min", "max") and fields[field] != "number":
+            problems.append((f"{agg} of {field!r}, which is not a number field", (mname, agg)))
         if spec.by is not None and spec.by not in fields:
             unknown(f"field of {' and '.join(covered)}", spec.by, fields, mname, "by")
         if spec.table is not None and spec.table not in tables:
@@ -419,7 +417,7 @@ class CompiledMeasures:
             if m.spec.events is not None or m.agg not in ("sum", "min", "max"):
                 continue
             for k in m.spec.kinds or kinds:
-                if m.field in BUILTIN_FIELDS and m.field not in ("id", "date", "amount") \
+                if (m.field in BUILTIN_FIELDS and m.field not in ("id", "date", "amount")) \
                         or m.field in kinds[k].optional:
                     out.setdefault(k, set()).add(m.field)
         return out
