@@ -82,7 +82,7 @@ def test_amounts_are_exact_and_a_float_is_read_by_its_digits() -> None:
     ({"date": "2026-02-30"}, "date", "not a date"),
     ({"kind": "invoice"}, "kind", "did you mean 'invoices'"),
     ({"seller": "A:0.6;B:0.6"}, None, None),  # shares are checked by the crediting rule
-    ({"seller": "A:-1"}, "seller", "above zero"),
+    ({"seller": "A:-1"}, "seller", "more than 0"),
     ({"seller": None, "sellers": [{"payee": "A", "share": "0.5"},
                                   {"payee": "A", "share": "0.5"}]}, "sellers", "named twice"),
     ({"seller": "A", "sellers": "B"}, "sellers", "not both"),
