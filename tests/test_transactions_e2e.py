@@ -1630,3 +1630,17 @@ def test_chinese_payees_crlf_csv_and_numeric_ids(tmp_path: Path) -> None:
         assert res.code == 0, res.err
         assert totals(res.json()) == {("张三", "2026-05"): "240.00",
                                       ("李四", "2026-05"): "160.00"}
+
+
+def test_a_missing_quantity_that_is_summed_is_reported() -> None:
+    # spec silent: `sum: quantity` over a transaction without a quantity is never a silent
+    # zero: that transaction is reported (field quantity) and the others are still paid
+    run = load_plan(QUANTITY_PLAN).evaluate(
+        [{"payee": "A", "period": "2026-05"}],
+        transactions=[{"id": "i1", "date": "2026-05-03", "amount": 100, "quantity": 4,
+                       "seller": "A"},
+                      {"id": "i2", "date": "2026-05-04", "amount": 100, "seller": "A"}],
+        errors="collect")
+    assert [(e.kind, e.id, e.field) for e in run.errors] == [  # type: ignore[attr-defined]
+        ("invoices", "i2", "quantity")]
+    assert run["A"].amount("unit_bonus") == D("20.00")
