@@ -610,7 +610,8 @@ CASES = [
     Case("missing_invoice", [{"kind": "credit_notes", "id": "cn-x", "date": "2026-05-08",
                               "amount": -10, "refers_to": "inv-404"}],
          "credit_notes", "cn-x", ("refers_to",), "inv-404"),
-    # spec silent: which of two transactions with one id is reported; the second read
+    # spec silent: what happens to the first of two transactions with one id; neither is
+    # credited (so A's and M's pay are not checked here), the id is reported once
     Case("duplicate_id", [{**INV, "id": "inv-a", "seller": "A"}],
          "invoices", "inv-a", ("id",), "same id",
          unchanged=(("B", "2026-05"), ("C", "2026-06"))),
@@ -880,6 +881,8 @@ def test_missing_transactions_file_exits_2() -> None:
 
 
 def test_transactions_file_of_an_undeclared_kind_exits_2() -> None:
+    # spec silent: `--transactions KIND=FILE` naming a kind the plan does not declare is a
+    # command-line mistake (exit 2)
     res = incentives("run", T1 / "plan.yaml", T1 / "roster.jsonl",
                      "--transactions", f"orders={T1 / 'invoices.csv'}")
     assert res.code == 2
