@@ -590,7 +590,7 @@ class AssignmentTable:
                     raise _FieldError(str(exc), "payee") from None
                 try:
                     share = (ONE if _blank(row.get("share"))
-                             else share_value(row["share"], payee, floats=True))
+                             else share_value(row["share"], payee))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "share") from None
                 try:

@@ -206,9 +206,9 @@ def parse_sellers(value: Any) -> tuple[tuple[str, Decimal], ...]:
     list of ``{"payee": ..., "share": ...}`` objects (share 1 when left out);
     a mapping ``{"A": "0.6", "B": "0.4"}``; one ``{"payee": ..., "share": ...}``
     object; and the ``(payee, share)`` pairs this returns. Shares are exact:
-    text, Decimals or whole numbers; a float is refused (``0.1`` is not one
-    tenth in binary). Refused too: a share that is not more than 0, a payee
-    named twice, a blank or over-long name, a name holding a control character,
+    text, Decimals or whole numbers; a float from a program is read by its
+    shortest repr (``0.1`` is one tenth), as a record's numbers are. Refused: a
+    share that is not more than 0, a payee named twice, a blank or over-long name, a name holding a control character,
     and a value naming no payee. Whether shares sum to 1 is the crediting
     rule's to check (an overlay credits each payee in full).
 
@@ -216,10 +216,8 @@ def parse_sellers(value: Any) -> tuple[tuple[str, Decimal], ...]:
     (('A', Decimal('0.6')), ('B', Decimal('0.4')))
     >>> parse_sellers([{"payee": "A"}, {"payee": "S", "share": 1}])
     (('A', Decimal('1')), ('S', Decimal('1')))
-    >>> parse_sellers({"A": 0.6})
-    Traceback (most recent call last):
-    ...
-    ValueError: share of 'A' is a float (0.6); write it as text ("0.6") or a Decimal, so it is exact
+    >>> parse_sellers({"A": 0.6, "B": 0.4})  # a float by its shortest repr: six tenths
+    (('A', Decimal('0.6')), ('B', Decimal('0.4')))
     """
     if isinstance(value, str):
         if ";" not in value and ":" not in value:
@@ -274,13 +272,9 @@ def _entry(item: Any) -> tuple[Any, Any]:
                      f"not {_quoted(item)}")
 
 
-def share_value(raw: Any, name: str, *, floats: bool = False) -> Decimal:
-    """A share: exact and above 0. A float is refused unless ``floats`` (a table's
-    rows from a DataFrame): then it is read from its shortest repr, as a record's
-    numbers are."""
-    if isinstance(raw, float) and not floats:
-        raise ValueError(f"share of {name!r} is a float ({raw!r}); write it as text "
-                         f"(\"{raw!r}\") or a Decimal, so it is exact")
+def share_value(raw: Any, name: str) -> Decimal:
+    """A share: exact and above 0. A float (from a program or a DataFrame) is read from
+    its shortest repr, as a record's numbers are: ``0.6`` is six tenths."""
     if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
         raise ValueError(f"share of {name!r} must be a number, not {_quoted(raw)}")
     share = to_decimal(raw, what=f"share of {name!r}")
