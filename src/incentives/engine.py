@@ -374,8 +374,9 @@ class CompiledPlan:
                              "(hierarchy=rows, or --hierarchy FILE)")
         measures = self.measures if self.measures is not None else CompiledMeasures.empty()
         if tables:
-            measures = measures.with_tables({k: _classification(k, v)
-                                             for k, v in tables.items()})
+            classes = {k: _classification(k, v) for k, v in tables.items()}
+            measures = measures.with_tables(classes)
+            tbook.tables = classes
         known = {r.payee for r in records}
         credits, credit_errors = credit(plan.crediting, good, tbook, hierarchy=tree,
                                         tables=assignment, known_payees=known)

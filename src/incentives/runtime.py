@@ -417,10 +417,13 @@ class TransactionBook:
     payments of an invoice with :meth:`referring`.
     """
 
-    __slots__ = ("_referring", "_targets", "by_key")
+    __slots__ = ("_referring", "_targets", "by_key", "tables")
 
     def __init__(self, transactions: Iterable[Transaction] = ()) -> None:
         self.by_key: dict[tuple[str, str], Transaction] = {}
+        #: classification tables given for this run (``evaluate(tables=...)``,
+        #: ``--table``), by name: they replace the plan's tables of the same name
+        self.tables: dict[str, dict[str, str]] = {}
         self._referring: dict[tuple[str, str, str], list[Transaction]] = {}
         self._targets: dict[tuple[str, str], tuple[str, str]] = {}
         for t in transactions:

@@ -344,6 +344,8 @@ class _CompiledPerTransaction(Compiled):
         self.rates = dict(spec.rates or {})
         self.default_rate = spec.default_rate
         self.classes: dict[str, str] | None = None
+        #: the plan's table this policy classifies by, which a run may replace
+        self.table_name = spec.table if isinstance(spec.table, str) else None
         if isinstance(spec.table, dict):
             self.classes = dict(spec.table)
         elif spec.table is not None:
@@ -536,8 +538,11 @@ class _CompiledPerTransaction(Compiled):
             found = None
         else:
             found = key_text(raw)
-            if self.classes is not None:
-                found = self.classes.get(found)
+            classes = self.classes
+            if book is not None and self.table_name in book.tables:
+                classes = book.tables[self.table_name]
+            if classes is not None:
+                found = classes.get(found)
         rate = self.rates.get(found) if found is not None else None
         if rate is None:
             rate = self.default_rate
