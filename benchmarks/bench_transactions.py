@@ -43,14 +43,14 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import random
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
+
+from bench_cli import timed  # one whole process timed the same way in every benchmark
 
 HERE = Path(__file__).resolve().parent
 
@@ -246,15 +246,6 @@ def _transactions(rnd: random.Random, sizes: Sizes, reps: list[str],
 
 
 # ----------------------------------------------------------------------------- timing
-
-
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """CPU seconds and peak RSS (KB) of one whole process."""
-    pid = subprocess.Popen(cmd, stdout=subprocess.DEVNULL).pid
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({status}): {' '.join(cmd)}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def commands(paths: dict[str, Path], folder: Path) -> dict[str, list[str]]:

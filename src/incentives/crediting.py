@@ -345,6 +345,16 @@ def _bounds(intervals: Iterable[tuple[dt.date, dt.date]]) -> list[dt.date]:
     return sorted(days)
 
 
+def _row_interval(row: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
+    """:func:`_interval`, a problem with it named on the row's ``from`` field."""
+    try:
+        return _interval(row)
+    except _FieldError:
+        raise
+    except ValueError as exc:
+        raise _FieldError(str(exc), "from") from None
+
+
 def _interval(row: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
     start = _day(row.get("from"), "from")
     try:
@@ -443,12 +453,7 @@ class Hierarchy:
                     raise _FieldError(str(exc), "manager") from None
                 if manager == payee:
                     raise _FieldError(f"{payee!r} is their own manager", "manager")
-                try:
-                    start, end = _interval(row)
-                except _FieldError:
-                    raise
-                except ValueError as exc:
-                    raise _FieldError(str(exc), "from") from None
+                start, end = _row_interval(row)
             except _FieldError as exc:
                 errors.append(TransactionError(str(exc), kind="hierarchy", id=payee,
                                                field=exc.field or None, index=i))
@@ -593,12 +598,7 @@ class AssignmentTable:
                              else share_value(row["share"], payee))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "share") from None
-                try:
-                    start, end = _interval(row)
-                except _FieldError:
-                    raise
-                except ValueError as exc:
-                    raise _FieldError(str(exc), "from") from None
+                start, end = _row_interval(row)
             except _FieldError as exc:
                 errors.append(TransactionError(str(exc), kind=what, id=key,
                                                field=exc.field or None, index=i))

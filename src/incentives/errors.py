@@ -185,10 +185,15 @@ class RecordError(IncentivesError, ValueError):
         self.index = index
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def _who(self) -> str:
+        """Whose error it is, as a message starts."""
         who = f"payee {self.payee!r}" if self.payee is not None else "record"
         if self.index is not None and self.payee is None:
             who += f" #{self.index + 1}"
+        return who
+
+    def _render(self) -> str:
+        who = self._who()
         if self.period:
             who += f" period {self.period}"
         if self.field:
@@ -231,7 +236,7 @@ class TransactionError(RecordError):
         self.id = id
         super().__init__(message, payee=payee, period=period, field=field, index=index)
 
-    def _render(self) -> str:
+    def _who(self) -> str:
         who = self.kind or "transaction"
         if self.id is not None:
             who += f" {self.id!r}"
@@ -239,23 +244,12 @@ class TransactionError(RecordError):
             who += f" #{self.index + 1}"
         if self.payee is not None:
             who += f" payee {self.payee!r}"
-        if self.period:
-            who += f" period {self.period}"
-        if self.field:
-            who += f" field {self.field!r}"
-        return f"{who}: {self.message}"
+        return who
 
     def to_dict(self) -> dict[str, Any]:
         """The error as it appears in the ``errors`` list of JSON output."""
-        return {
-            "kind": "transaction",
-            "transaction_kind": self.kind,
-            "id": self.id,
-            "payee": self.payee,
-            "period": self.period,
-            "field": self.field,
-            "message": self.message,
-        }
+        return {**super().to_dict(), "kind": "transaction", "transaction_kind": self.kind,
+                "id": self.id}
 
 
 class EvaluationError(IncentivesError, ArithmeticError):
