@@ -28,7 +28,7 @@ all (the errors name it); the others are credited.
 ...                   sellers=parse_sellers("A:0.6;B:0.4"))
 >>> credits, errors = credit([DirectRule(id="direct")], [inv], TransactionBook([inv]))
 >>> [(c.payee, c.share, c.amount) for c in credits], errors
-([('A', Decimal('0.6'), Decimal('6000.0')), ('B', Decimal('0.4'), Decimal('4000.0'))], [])
+([('A', Decimal('0.6'), Decimal('6000')), ('B', Decimal('0.4'), Decimal('4000'))], [])
 """
 
 from __future__ import annotations
