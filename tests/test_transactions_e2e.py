@@ -1647,3 +1647,27 @@ def test_a_missing_quantity_that_is_summed_is_reported() -> None:
     assert [(e.kind, e.id, e.field) for e in run.errors] == [  # type: ignore[attr-defined]
         ("invoices", "i2", "quantity")]
     assert run["A"].amount("unit_bonus") == D("20.00")
+
+
+def test_a_run_time_table_replaces_the_plans_for_per_transaction_rates(tmp_path: Path) -> None:
+    """Spec (Python API): `tables=` name -> {key: value} overrides an inline classification
+    table; per_transaction's `table: categories` reads the replacement too."""
+    plan = pt_plan("rates_by: product, table: categories, "
+                   "rates: {mobile: 0.02, ipvpn: 0.08}")
+    rows = [_inv("i1", "2026-05-02", 1000, product="sku1"),
+            _inv("i2", "2026-05-03", 1000, product="sku2")]
+    swapped = {"categories": {"sku1": "ipvpn", "sku2": "ipvpn"}}
+    assert plan.evaluate(_months("2026-05"), transactions=rows)["A"].amount(
+        "commission") == D("100.00")
+    assert plan.evaluate(_months("2026-05"), transactions=rows, tables=swapped)["A"].amount(
+        "commission") == D("160.00")
+    table = tmp_path / "categories.csv"
+    table.write_text("key,value\nsku1,ipvpn\nsku2,ipvpn\n", encoding="utf-8")
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PT_PLAN.format(policy="rates_by: product, table: categories, "
+                                        "rates: {mobile: 0.02, ipvpn: 0.08}"), encoding="utf-8")
+    res = incentives("run", plan_file, write_jsonl(tmp_path / "r.jsonl", _months("2026-05")),
+                     "--transactions", write_jsonl(tmp_path / "t.jsonl", rows),
+                     "--table", f"categories={table}", "--format", "json")
+    assert res.code == 0, res.err
+    assert totals(res.json()) == {("A", "2026-05"): "160.00"}
