@@ -131,14 +131,16 @@ class TierTable:
     (Decimal('2600.00'), Decimal('-300.00'))
     """
 
-    __slots__ = ("_marks", "above", "amounts", "has_rate", "labels", "method", "rates",
-                 "starts")
+    __slots__ = ("_bisect", "_marks", "above", "amounts", "has_rate", "labels", "method",
+                 "rates", "starts")
 
     def __init__(self, method: Method, tiers: Sequence[Tier],
                  on_threshold: str | None = None) -> None:
         self.method = method
         #: a basis exactly on a threshold belongs to the tier starting there
         self.above = on_threshold != "below"
+        # 'below': a basis on a threshold stays in the tier that ends there
+        self._bisect = bisect_right if self.above else bisect_left
         self.starts = [t.start for t in tiers]
         self.rates = [t.rate if t.rate is not None else ZERO for t in tiers]
         self.amounts = [t.amount if t.amount is not None else ZERO for t in tiers]
@@ -177,7 +179,7 @@ class TierTable:
         if starts is None:
             starts = self.starts
         n = len(starts)
-        i = self.reached(basis, starts)
+        i = self._bisect(starts, basis) - 1  # reached(), written out
         if self.method == "marginal":
             amount = ZERO
             rates = self.rates
