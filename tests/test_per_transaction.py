@@ -589,7 +589,8 @@ policies:
     assert run["A"].total == D("600.00")
     bad = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
         {"id": "i-3", "date": "2026-05-02", "amount": 100, "seller": "A", "sku": "sku-9"}])
-    assert bad.results == []
+    # the transaction with no rate is reported and not credited; the payee's others are paid
+    assert [str(r.total) for r in bad.results] == ["0.00"]
     (error,) = bad.errors
     assert isinstance(error, TransactionError)
     assert (error.kind, error.id, error.field) == ("invoices", "i-3", "sku")

@@ -25,9 +25,17 @@ def _bundled_plans() -> list[Path]:
     found = []
     for path in sorted((ROOT / "examples").glob("**/*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and "policies" in data:
-            found.append(path)
+        if isinstance(data, dict) and "policies" in data and "transactions" not in data:
+            found.append(path)  # plans paid from transactions: tests/test_transactions_e2e.py
     return found
+
+
+def test_simulate_refuses_a_plan_paid_from_transactions(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    res = cli("simulate", ROOT / "examples/transactions/plan.yaml", "--synthetic", "10",
+              "--out", tmp_path / "report")
+    assert res.code == 2
+    assert "simulate does not read transactions yet" in res.err
+    assert "Traceback" not in res.err
 
 
 PLANS = _bundled_plans()

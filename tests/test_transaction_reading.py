@@ -5,6 +5,7 @@ of transactions without them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -82,7 +83,7 @@ def test_amounts_are_exact_and_a_float_is_read_by_its_digits() -> None:
     ({"date": "2026-02-30"}, "date", "not a date"),
     ({"kind": "invoice"}, "kind", "did you mean 'invoices'"),
     ({"seller": "A:0.6;B:0.6"}, None, None),  # shares are checked by the crediting rule
-    ({"seller": "A:-1"}, "seller", "above zero"),
+    ({"seller": "A:-1"}, "seller", "more than 0"),
     ({"seller": None, "sellers": [{"payee": "A", "share": "0.5"},
                                   {"payee": "A", "share": "0.5"}]}, "sellers", "named twice"),
     ({"seller": "A", "sellers": "B"}, "sellers", "not both"),
@@ -164,3 +165,43 @@ def test_stream_refuses_a_plan_of_transactions(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "stream does not read transactions" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+TABLED = """
+name: tabled
+transactions: {invoices: {fields: {sku: text}}}
+crediting: [{id: direct, type: direct}]
+tables: {families: {sku-1: network, sku-2: voice}}
+measures:
+  revenue: {sum: amount}
+  family: {sum: amount, by: sku, table: families, values: [network, voice]}
+policies:
+  - {type: per_transaction, id: commission, measure: revenue, rates_by: sku, table: families,
+     rates: {network: 0.1, voice: 0.01}}
+"""
+
+
+def test_a_classification_table_given_for_the_run_replaces_the_plans(tmp_path: Path) -> None:
+    plan = incentives.load_plan(TABLED)
+    rows = [{"id": "i1", "date": "2026-05-02", "amount": "1000", "seller": "A", "sku": "sku-1"},
+            {"id": "i2", "date": "2026-05-03", "amount": "1000", "seller": "A", "sku": "sku-2"}]
+    roster = [{"payee": "A", "period": "2026-05"}]
+    as_planned = plan.evaluate(roster, transactions=rows).results[0]
+    assert as_planned.total == Decimal("110.00")
+    assert as_planned.measures["family_network"].value == Decimal("1000")
+    # this run's table says sku-2 is network too: both the measure and the rates follow it
+    table = tmp_path / "families.csv"
+    table.write_text("key,value\nsku-1,network\nsku-2,network\n", encoding="utf-8")
+    (tmp_path / "plan.yaml").write_text(TABLED, encoding="utf-8")
+    (tmp_path / "roster.jsonl").write_text('{"payee": "A", "period": "2026-05"}\n',
+                                           encoding="utf-8")
+    (tmp_path / "tx.jsonl").write_text(
+        "".join(json.dumps({"kind": "invoices", **r}) + "\n" for r in rows), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "incentives", "run", str(tmp_path / "plan.yaml"),
+                           str(tmp_path / "roster.jsonl"), "--transactions",
+                           str(tmp_path / "tx.jsonl"), "--table", f"families={table}",
+                           "--format", "json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)["results"]
+    assert result["total"] == "200.00"
+    assert result["measures"]["family_network"]["value"] == "2000"

@@ -610,7 +610,8 @@ CASES = [
     Case("missing_invoice", [{"kind": "credit_notes", "id": "cn-x", "date": "2026-05-08",
                               "amount": -10, "refers_to": "inv-404"}],
          "credit_notes", "cn-x", ("refers_to",), "inv-404"),
-    # spec silent: which of two transactions with one id is reported; the second read
+    # spec silent: what happens to the first of two transactions with one id; neither is
+    # credited (so A's and M's pay are not checked here), the id is reported once
     Case("duplicate_id", [{**INV, "id": "inv-a", "seller": "A"}],
          "invoices", "inv-a", ("id",), "same id",
          unchanged=(("B", "2026-05"), ("C", "2026-06"))),
@@ -880,6 +881,8 @@ def test_missing_transactions_file_exits_2() -> None:
 
 
 def test_transactions_file_of_an_undeclared_kind_exits_2() -> None:
+    # spec silent: `--transactions KIND=FILE` naming a kind the plan does not declare is a
+    # command-line mistake (exit 2)
     res = incentives("run", T1 / "plan.yaml", T1 / "roster.jsonl",
                      "--transactions", f"orders={T1 / 'invoices.csv'}")
     assert res.code == 2
@@ -1630,3 +1633,17 @@ def test_chinese_payees_crlf_csv_and_numeric_ids(tmp_path: Path) -> None:
         assert res.code == 0, res.err
         assert totals(res.json()) == {("张三", "2026-05"): "240.00",
                                       ("李四", "2026-05"): "160.00"}
+
+
+def test_a_missing_quantity_that_is_summed_is_reported() -> None:
+    # spec silent: `sum: quantity` over a transaction without a quantity is never a silent
+    # zero: that transaction is reported (field quantity) and the others are still paid
+    run = load_plan(QUANTITY_PLAN).evaluate(
+        [{"payee": "A", "period": "2026-05"}],
+        transactions=[{"id": "i1", "date": "2026-05-03", "amount": 100, "quantity": 4,
+                       "seller": "A"},
+                      {"id": "i2", "date": "2026-05-04", "amount": 100, "seller": "A"}],
+        errors="collect")
+    assert [(e.kind, e.id, e.field) for e in run.errors] == [  # type: ignore[attr-defined]
+        ("invoices", "i2", "quantity")]
+    assert run["A"].amount("unit_bonus") == D("20.00")

@@ -33,13 +33,11 @@ all (the errors name it); the others are credited.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
-import gc
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import pairwise
 from operator import attrgetter
@@ -47,10 +45,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, model_serializer
 
-from .errors import CONTROL_CHARACTERS, TransactionError, UsageError, did_you_mean
-from .money import CONTEXT, to_decimal
+from .errors import TransactionError, UsageError, did_you_mean
+from .money import CONTEXT
 from .policies.base import Identifier, Label, StrictModel
-from .runtime import Credit, Transaction, TransactionBook
+from .runtime import Credit, Transaction, TransactionBook, paused_gc
+from .transactions import ONE, parse_sellers, payee_text, share_value
 
 __all__ = [
     "AssignmentRule",
@@ -64,9 +63,9 @@ __all__ = [
     "check_rules",
     "credit",
     "parse_sellers",
+    "times",
 ]
 
-ONE = Decimal(1)
 #: The longest payee name or table key read here (as a record's text fields).
 MAX_TEXT = 1000
 #: A reference chain (a credit note of a payment of an invoice...) is followed this far.
@@ -280,119 +279,6 @@ def _of_problem(name: str, i: int, rules: Sequence[Any], base_before: list[str])
     return None  # pragma: no cover - every earlier non-roll-up is in base_before
 
 
-# --- payees and shares, as files and callers write them
-
-
-def parse_sellers(value: Any) -> tuple[tuple[str, Decimal], ...]:
-    """Read the payees of a transaction and their shares, or raise ``ValueError``.
-
-    Accepted: a payee's name (``"A"``, share 1); text with ``payee:share``
-    entries separated by ``;`` (``"A:0.6;B:0.4"``, as in a CSV; an entry
-    without ``:share`` has share 1); a list of payee names (each share 1); a
-    list of ``{"payee": ..., "share": ...}`` objects (share 1 when left out);
-    a mapping ``{"A": "0.6", "B": "0.4"}``; one ``{"payee": ..., "share": ...}``
-    object; and the ``(payee, share)`` pairs this returns. Shares are exact:
-    text, Decimals or whole numbers; a float is refused (``0.1`` is not one
-    tenth in binary). Refused too: a share that is not more than 0, a payee
-    named twice, a blank or over-long name, a name holding a control character,
-    and a value naming no payee. Whether shares sum to 1 is the crediting
-    rule's to check (an overlay credits each payee in full).
-
-    >>> parse_sellers("A:0.6; B:0.4")
-    (('A', Decimal('0.6')), ('B', Decimal('0.4')))
-    >>> parse_sellers([{"payee": "A"}, {"payee": "S", "share": 1}])
-    (('A', Decimal('1')), ('S', Decimal('1')))
-    >>> parse_sellers({"A": 0.6})
-    Traceback (most recent call last):
-    ...
-    ValueError: share of 'A' is a float (0.6); write it as text ("0.6") or a Decimal, so it is exact
-    """
-    if isinstance(value, str):
-        if ";" not in value and ":" not in value:
-            return ((_payee_text(value), ONE),)
-        entries: list[tuple[Any, Any]] = []
-        for part in value.split(";"):
-            if not part.strip():
-                raise ValueError(f"an empty entry in {_quoted(value)}: write payee:share "
-                                 "entries separated by ';'")
-            name, colon, share = part.rpartition(":")
-            entries.append((name, share) if colon else (share, None))
-    elif isinstance(value, Mapping):
-        if "payee" in value and set(value) <= {"payee", "share"}:
-            entries = [(value["payee"], value.get("share"))]
-        else:
-            entries = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        entries = [_entry(item) for item in value]
-    else:
-        raise ValueError("sellers must be a payee's name, a list of payees or payee: share "
-                         f"pairs, not {type(value).__name__}")
-    if not entries:
-        raise ValueError("names no payee")
-    out: list[tuple[str, Decimal]] = []
-    seen: set[str] = set()
-    for raw_name, raw_share in entries:
-        name = _payee_text(raw_name)
-        if name in seen:
-            raise ValueError(f"payee {name!r} is named twice")
-        seen.add(name)
-        out.append((name, ONE if raw_share is None else _share(raw_share, name)))
-    return tuple(out)
-
-
-def _entry(item: Any) -> tuple[Any, Any]:
-    if isinstance(item, str):
-        return (item, None)
-    if isinstance(item, Mapping):
-        unknown = [k for k in item if k not in ("payee", "share")]
-        if unknown:
-            hint = did_you_mean(str(unknown[0]), ["payee", "share"])
-            raise ValueError(f"unknown key {unknown[0]!r} in a seller"
-                             + (f"; {hint}" if hint else "; a seller has payee and share"))
-        if "payee" not in item:
-            raise ValueError("a seller without its payee")
-        return (item["payee"], item.get("share"))
-    if isinstance(item, (list, tuple)) and len(item) == 2:
-        return (item[0], item[1])
-    raise ValueError("each seller must be a payee's name or a payee with a share, "
-                     f"not {_quoted(item)}")
-
-
-def _share(raw: Any, name: str, *, floats: bool = False) -> Decimal:
-    """A share: exact and above 0. A float is refused unless ``floats`` (a table's
-    rows from a DataFrame): then it is read from its shortest repr, as a record's
-    numbers are."""
-    if isinstance(raw, float) and not floats:
-        raise ValueError(f"share of {name!r} is a float ({raw!r}); write it as text "
-                         f"(\"{raw!r}\") or a Decimal, so it is exact")
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
-        raise ValueError(f"share of {name!r} must be a number, not {_quoted(raw)}")
-    share = to_decimal(raw, what=f"share of {name!r}")
-    if share <= 0:
-        raise ValueError(f"share of {name!r} must be more than 0, not {share}")
-    # a whole share is the one ONE: crediting then skips multiplying by it
-    return ONE if share == ONE and share.as_tuple().exponent == 0 else share
-
-
-def _payee_text(value: Any, what: str = "payee") -> str:
-    """A payee's name (or a table key) as text: stripped, not blank, printable."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    elif isinstance(value, Decimal) and value.is_finite():
-        value = format(value, "f")
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be text, not {_quoted(value)}")
-    text = value.strip()
-    if not text:
-        raise ValueError(f"blank {what}")
-    if len(text) > MAX_TEXT:
-        raise ValueError(f"{what} is too long ({len(text)} characters, at most {MAX_TEXT})")
-    found = CONTROL_CHARACTERS.search(text)
-    if found is not None:
-        raise ValueError(f"{what} holds a control character (U+{ord(found.group()):04X})")
-    return text
-
-
 def _quoted(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -544,7 +430,7 @@ class Hierarchy:
                 if _blank(row.get("payee")):
                     raise _FieldError("missing payee", "payee")
                 try:
-                    payee = _payee_text(row["payee"])
+                    payee = payee_text(row["payee"])
                 except ValueError as exc:
                     raise _FieldError(str(exc), "payee") from None
                 if "manager" not in row:
@@ -552,7 +438,7 @@ class Hierarchy:
                                       "manager)", "manager")
                 try:
                     manager = (None if _blank(row["manager"])
-                               else _payee_text(row["manager"], "manager"))
+                               else payee_text(row["manager"], "manager"))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "manager") from None
                 if manager == payee:
@@ -695,16 +581,16 @@ class AssignmentTable:
                     if _blank(row.get(field)):
                         raise _FieldError(f"missing {field}", field)
                 try:
-                    key = _payee_text(row["key"], "key")
+                    key = payee_text(row["key"], "key")
                 except ValueError as exc:
                     raise _FieldError(str(exc), "key") from None
                 try:
-                    payee = _payee_text(row["payee"])
+                    payee = payee_text(row["payee"])
                 except ValueError as exc:
                     raise _FieldError(str(exc), "payee") from None
                 try:
                     share = (ONE if _blank(row.get("share"))
-                             else _share(row["share"], payee, floats=True))
+                             else share_value(row["share"], payee))
                 except ValueError as exc:
                     raise _FieldError(str(exc), "share") from None
                 try:
@@ -753,6 +639,23 @@ _DIRECT, _ASSIGN, _ROLL = 0, 1, 2
 #: The plan's arithmetic, where a credited amount that would be rounded is an error
 _EXACT = CONTEXT.copy()
 _EXACT.traps[decimal.Inexact] = True
+
+
+def times(amount: Decimal, share: Decimal) -> Decimal:
+    """``amount x share`` exactly, written to the amount's places when it has no more
+    digits than that (``10000 x 0.6`` is ``6000``, ``10000.00 x 0.6`` is ``6000.00``;
+    ``333.33 x 0.5`` stays ``166.665``).
+
+    >>> times(Decimal("10000"), Decimal("0.6")), times(Decimal("333.33"), Decimal("0.5"))
+    (Decimal('6000'), Decimal('166.665'))
+    """
+    exact = amount * share
+    places = amount.as_tuple().exponent
+    found = exact.as_tuple()
+    drop = places - found.exponent  # type: ignore[operator]
+    if drop > 0 and not any(found.digits[-drop:]):
+        return exact.quantize(amount)  # exact: only zeros are dropped
+    return exact
 
 
 def credit(
@@ -805,7 +708,7 @@ def credit(
     errors: list[TransactionError] = []
     ordered = _in_order(transactions)
     new = tuple.__new__  # a Credit made without NamedTuple's Python-level __new__
-    with _paused_gc(), decimal.localcontext(_EXACT):
+    with paused_gc(), decimal.localcontext(_EXACT):
         for t in ordered:
             start = len(credits)  # this transaction's credits are credits[start:]
             problems: list[TransactionError] | None = None
@@ -848,7 +751,7 @@ def credit(
                             # x * 1 is x, digit for digit: no multiplication for the usual share
                             credits.append(new(Credit, (
                                 payee, t, share, rule_id,
-                                t.amount if share is ONE else t.amount * share, ())))
+                                t.amount if share is ONE else times(t.amount, share), ())))
                         continue
                     if overlay:
                         bad = any(s != ONE for _, s in payees)
@@ -865,7 +768,7 @@ def credit(
                             continue
                     amount = t.amount
                     for p, s in payees:
-                        credits.append(new(Credit, (p, t, s, rule_id, amount * s, ())))
+                        credits.append(new(Credit, (p, t, s, rule_id, times(amount, s), ())))
             except decimal.Inexact:
                 problems = [*(problems or ()), TransactionError(
                     "a credited amount (amount x share) or a sum of shares would need more "
@@ -878,25 +781,6 @@ def credit(
                     "credited to nobody: no crediting rule found a payee for it",
                     kind=t.kind, id=t.id, field=_nobody_field(compiled, t.kind)))
     return credits, errors
-
-
-@contextlib.contextmanager
-def _paused_gc() -> Iterator[None]:
-    """The cyclic collector paused while credits are made (as ``engine.paused_gc``
-    does for evaluation, which this layer cannot import): credits make no reference
-    cycles, and the collector's passes over millions of new credits would otherwise
-    take most of the time. What was made is then handed to the oldest generation."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def _in_order(transactions: Iterable[Transaction]) -> list[Transaction]:
@@ -1037,7 +921,7 @@ def _assigned_payees(t: Transaction, field: str, table: AssignmentTable,
     if value is None:
         return None
     try:
-        key = _payee_text(value, field)
+        key = payee_text(value, field)
     except ValueError as exc:
         raise ValueError(f"{exc} (looked up in table {table.name!r})") from None
     try:
@@ -1092,9 +976,9 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
         except HierarchyError as exc:
             return _cycle_error(t, exc)
         share = b.share
-        if share is not ONE and once and share > ONE:
+        if share is not ONE and once and share >= ONE:
             share = ONE
-        credited = amount if share is ONE else amount * share
+        credited = amount if share is ONE else times(amount, share)
         via = (b.payee,)
         new = tuple.__new__
         for m in managers:
@@ -1121,9 +1005,10 @@ def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
                 nearest[m] = level
     for m in sorted(sums, key=lambda m: (nearest[m], m)):
         share = sums[m]
-        if once and share > ONE:
+        if share == ONE or (once and share > ONE):
             share = ONE
-        credits.append(Credit(m, t, share, rule_id, amount if share is ONE else amount * share,
+        credits.append(Credit(m, t, share, rule_id,
+                              amount if share is ONE else times(amount, share),
                               tuple(sorted(vias[m]))))
     return None
 

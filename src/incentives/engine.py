@@ -10,11 +10,9 @@ so results never depend on the order records arrive in.
 
 from __future__ import annotations
 
-import contextlib
 import decimal
-import gc
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,17 +33,25 @@ from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments, period_key
 from .measures import CompiledMeasures, CreditIndex
 from .money import CONTEXT, ZERO, whole
-from .periods import parse_period
+from .periods import parse_period, period_kind, shift_period
 from .policies.base import Compiled
 from .records import RecordReader
-from .runtime import Credit, PayeeState, PeriodContext, Record, Transaction, TransactionBook
+from .runtime import (
+    Credit,
+    PayeeState,
+    PeriodContext,
+    Record,
+    Transaction,
+    TransactionBook,
+    paused_gc,
+)
 from .transactions import TransactionInput, TransactionReader, link_transactions, read_rows
 
 if TYPE_CHECKING:
     from .plan import Plan
     from .results import Run
 
-__all__ = ["CompiledPlan", "record_rows"]
+__all__ = ["CompiledPlan", "paused_gc", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
@@ -336,6 +342,7 @@ class CompiledPlan:
             errors.extend(bad)
         good, tbook, link_errors = link_transactions(given, plan.transactions)
         errors.extend(link_errors)
+        good = self._payable(good, tbook, errors)
         tree = None
         if isinstance(hierarchy, Hierarchy):
             tree = hierarchy
@@ -367,8 +374,9 @@ class CompiledPlan:
                              "(hierarchy=rows, or --hierarchy FILE)")
         measures = self.measures if self.measures is not None else CompiledMeasures.empty()
         if tables:
-            measures = measures.with_tables({k: _classification(k, v)
-                                             for k, v in tables.items()})
+            classes = {k: _classification(k, v) for k, v in tables.items()}
+            measures = measures.with_tables(classes)
+            tbook.tables = classes
         known = {r.payee for r in records}
         credits, credit_errors = credit(plan.crediting, good, tbook, hierarchy=tree,
                                         tables=assignment, known_payees=known)
@@ -378,13 +386,50 @@ class CompiledPlan:
         errors.extend(self._unrostered(records, index, fields))
         return Credited(tbook, credits, index, measures, errors)
 
+    def _payable(self, transactions: list[Transaction], book: TransactionBook,
+                 errors: list[IncentivesError]) -> list[Transaction]:
+        """The transactions the measures and policies can read; each other one is reported
+        (a missing quantity that a measure sums, a product with no rate) and not
+        credited, so that the payee's other transactions are still paid."""
+        plan = self.plan
+        needed = self.measures.needed_fields(plan.transactions) if self.measures else {}
+        credited = {k for r in plan.crediting if r.type != "roll_up"
+                    for k in (getattr(r, "kinds", None) or plan.transactions)}
+        checks: list[tuple[frozenset[str], Any]] = []
+        for p in self.policies:
+            check = getattr(p, "transaction_problem", None)
+            measure = plan.measures.get(getattr(p, "measure", ""))
+            if check is not None and measure is not None and measure.events is None:
+                checks.append((frozenset(measure.kinds or credited), check))
+        if not needed and not checks:
+            return transactions
+        out = []
+        for t in transactions:
+            problem: tuple[str, str] | None = None
+            for name in needed.get(t.kind, ()):
+                if name not in t.fields:
+                    problem = (name, f"missing {name}, which a measure adds up (a missing "
+                                     "value is never read as zero)")
+                    break
+            for kinds, check in checks if problem is None else ():
+                if t.kind in kinds:
+                    problem = check(t, book)
+                    if problem is not None:
+                        break
+            if problem is None:
+                out.append(t)
+            else:
+                errors.append(TransactionError(problem[1], kind=t.kind, id=t.id,
+                                               field=problem[0]))
+        return out
+
     def _unrostered(self, records: list[Record], index: CreditIndex,
                     fields: list[str]) -> list[IncentivesError]:
         """A credit that counts in a period of the run for a payee with no record in it:
         reported (never silently dropped)."""
         keys = {(r.payee, r.period) for r in records}
         spans: list[tuple[Any, Any, str]] = []
-        for period in {r.period for r in records}:
+        for period in _with_gaps({r.period for r in records}):
             try:
                 ctx = self.period(period)
             except EvaluationError:
@@ -406,6 +451,27 @@ class CompiledPlan:
                                 f"in {period}: this credit is not paid (add the payee to the "
                                 "roster)", kind=t.kind, id=t.id, payee=payee, period=period)
         return [out[k] for k in sorted(out)]
+
+
+def _with_gaps(periods: set[str]) -> set[str]:
+    """``periods`` and those between them of the same kind (a month with no record at all
+    inside a run of months is still a month of the run)."""
+    out = set(periods)
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for p in periods:
+        try:
+            by_kind[period_kind(p)].append(p)
+        except ValueError:
+            continue
+    for found in by_kind.values():
+        ordered = sorted(found, key=period_key)
+        step, last = ordered[0], ordered[-1]
+        for _ in range(10_000):  # a run spans at most this many periods of one kind
+            if step == last:
+                break
+            step = shift_period(step, 1)
+            out.add(step)
+    return out
 
 
 class Credited:
@@ -456,40 +522,6 @@ def _steps(policies: list[Compiled], rounding: Any, kernels: bool
 
 #: the most policies one kernel holds (longer runs make several kernels, in order)
 KERNEL_POLICIES = 200
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a population is evaluated.
-
-    Evaluation makes many small containers (lines, results) and no reference
-    cycles, so the collector's passes over a growing heap are pure cost (about
-    a quarter of the time on large populations). Reference counting still frees
-    everything.
-
-    When it resumes, what was made meanwhile is handed to the collector's
-    oldest generation (``gc.freeze()`` then ``gc.unfreeze()``) rather than
-    left in the youngest: results are long-lived by nature, and otherwise the
-    collector would walk every one of them once as young objects, then again
-    as middle-aged ones (about 3 microseconds per payee each time). The cost:
-    any other young object of the process also moves to the oldest generation,
-    so a reference cycle it is part of is reclaimed at the next full
-    collection instead of a young one. A process that froze objects itself
-    (``gc.freeze()``, before forking workers) keeps them frozen: then nothing
-    is moved. Nested or concurrent pauses are harmless: only the outermost one
-    that paused resumes.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:

@@ -50,7 +50,7 @@ from .formulas import RUNTIME_ERRORS, Formula, NameType
 from .money import CONTEXT, ZERO, whole
 from .policies.base import CompileContext, Identifier, Label, StrictModel
 from .runtime import Credit, MeasureValue, PayeeState, PeriodContext
-from .transactions import TransactionKind, kind_names
+from .transactions import BUILTIN_FIELDS, TransactionKind, kind_names
 from .wording import Step, Wording, signed_sum
 
 if TYPE_CHECKING:
@@ -193,14 +193,8 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
             pass
         elif field not in fields:
             unknown(f"field of {' and '.join(covered)}", field, fields, mname, agg)
-        elif agg in ("sum", "min", "max"):
-            if fields[field] != "number":
-                problems.append((f"{agg} of {field!r}, which is not a number field",
-                                 (mname, agg)))
-            elif field in optional:
-                problems.append((f"{agg} of {field!r}, which a transaction may lack; "
-                                 "a missing value is never read as zero (make it required, "
-                                 "or choose the transactions with 'where')", (mname, agg)))
+        elif agg in ("sum", "min", "max") and fields[field] != "number":
+            problems.append((f"{agg} of {field!r}, which is not a number field", (mname, agg)))
         if spec.by is not None and spec.by not in fields:
             unknown(f"field of {' and '.join(covered)}", spec.by, fields, mname, "by")
         if spec.table is not None and spec.table not in tables:
@@ -320,6 +314,9 @@ class _Measure:
             kinds, rules = self.kinds, self.rules
             if self.where is None and kinds is None:
                 items = [(c, c.amount) for c in credits if rules is None or c.rule in rules]
+            elif self.where is None and kinds is not None:
+                items = [(c, c.amount) for c in credits if c.transaction.kind in kinds
+                         and (rules is None or c.rule in rules)]
             else:
                 items = [(c, c.amount) for c in credits if self.chooses(c)]
         elif self.agg in ("sum", "min", "max"):
@@ -410,6 +407,20 @@ class CompiledMeasures:
             table = tables.get(spec.table) if spec.table is not None else None
             self.measures.append(_Measure(name, spec, where, table, parameters))
         self.date_fields = sorted({m.spec.date for m in self.measures if m.spec.events is None})
+
+    def needed_fields(self, kinds: Mapping[str, TransactionKind]) -> dict[str, set[str]]:
+        """By kind, the fields a transaction must have for the measures to read it: a
+        ``sum``, ``min`` or ``max`` of a field the kind may lack (``quantity``). A
+        transaction without one is reported, never read as zero."""
+        out: dict[str, set[str]] = {}
+        for m in self.measures:
+            if m.spec.events is not None or m.agg not in ("sum", "min", "max"):
+                continue
+            for k in m.spec.kinds or kinds:
+                if (m.field in BUILTIN_FIELDS and m.field not in ("id", "date", "amount")) \
+                        or m.field in kinds[k].optional:
+                    out.setdefault(k, set()).add(m.field)
+        return out
 
     @classmethod
     def empty(cls) -> CompiledMeasures:

@@ -165,6 +165,9 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .simulate import simulate, sweep
 
     plan = load_plan(args.plan)
+    if plan.transactions:
+        raise UsageError("simulate does not read transactions yet: it compares variants on "
+                         "payee records (use incentives run --transactions for each variant)")
     if args.synthetic is not None:
         if args.synthetic < 1:
             raise UsageError("--synthetic needs at least 1 payee")

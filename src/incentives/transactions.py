@@ -58,6 +58,7 @@ from .runtime import Transaction, TransactionBook
 __all__ = [
     "BUILTIN_FIELDS",
     "MAX_SELLERS",
+    "ONE",
     "SELLER_FIELDS",
     "TransactionInput",
     "TransactionKind",
@@ -69,8 +70,10 @@ __all__ = [
     "kind_names",
     "link_transactions",
     "parse_sellers",
+    "payee_text",
     "read_rows",
     "read_transactions_file",
+    "share_value",
     "split_kind",
     "transaction_options",
     "transaction_rows",
@@ -89,6 +92,8 @@ BUILTIN_FIELDS: dict[str, NameType] = {
 SELLER_FIELDS = ("sellers", "seller")
 #: The most sellers one transaction may name.
 MAX_SELLERS = 100
+#: the share of a whole credit (one object: crediting skips multiplying by it)
+ONE = Decimal(1)
 _RESERVED = frozenset({*BUILTIN_FIELDS, *SELLER_FIELDS, "kind"})
 
 TransactionFieldType = Literal["text", "number", "date", "bool", "payees"]
@@ -192,81 +197,116 @@ def _hint(name: str, known: Iterable[str]) -> str:
 # ------------------------------------------------------------------ sellers
 
 
-def parse_sellers(value: Any, *, what: str = "sellers") -> tuple[tuple[str, Decimal], ...]:
-    """Payees with shares, from any of the ways a file or a program writes them.
+def parse_sellers(value: Any) -> tuple[tuple[str, Decimal], ...]:
+    """Read the payees of a transaction and their shares, or raise ``ValueError``.
 
-    ``"A"`` (all of it to A), ``"A:0.6;B:0.4"``, ``["A", "B"]`` (each share 1, for
-    an overlay), ``[{"payee": "A", "share": "0.6"}, ...]`` or ``{"A": "0.6", ...}``.
-    Shares are exact decimals above zero; a payee named twice, a blank name or a
-    share that is not a number is a ``ValueError`` saying which.
+    Accepted: a payee's name (``"A"``, share 1); text with ``payee:share``
+    entries separated by ``;`` (``"A:0.6;B:0.4"``, as in a CSV; an entry
+    without ``:share`` has share 1); a list of payee names (each share 1); a
+    list of ``{"payee": ..., "share": ...}`` objects (share 1 when left out);
+    a mapping ``{"A": "0.6", "B": "0.4"}``; one ``{"payee": ..., "share": ...}``
+    object; and the ``(payee, share)`` pairs this returns. Shares are exact:
+    text, Decimals or whole numbers; a float from a program is read by its
+    shortest repr (``0.1`` is one tenth), as a record's numbers are. Refused: a
+    share that is not more than 0, a payee named twice, a blank or over-long name, a name holding a control character,
+    and a value naming no payee. Whether shares sum to 1 is the crediting
+    rule's to check (an overlay credits each payee in full).
 
     >>> parse_sellers("A:0.6; B:0.4")
     (('A', Decimal('0.6')), ('B', Decimal('0.4')))
-    >>> parse_sellers([{"payee": "A", "share": 1}])
-    (('A', Decimal('1')),)
+    >>> parse_sellers([{"payee": "A"}, {"payee": "S", "share": 1}])
+    (('A', Decimal('1')), ('S', Decimal('1')))
+    >>> parse_sellers({"A": 0.6, "B": 0.4})  # a float by its shortest repr: six tenths
+    (('A', Decimal('0.6')), ('B', Decimal('0.4')))
     """
-    pairs: list[tuple[Any, Any]]
-    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
-        pairs = list(value)
-    elif isinstance(value, str):
-        pairs = []
+    if isinstance(value, str):
+        if ";" not in value and ":" not in value:
+            return ((payee_text(value), ONE),)
+        entries: list[tuple[Any, Any]] = []
         for part in value.split(";"):
-            part = part.strip()
-            if not part:
-                continue
-            payee, sep, share = part.rpartition(":")
-            pairs.append((payee, share) if sep else (part, 1))
-        if not pairs:
-            raise ValueError(f"{what} is blank")
+            if not part.strip():
+                raise ValueError(f"an empty entry in {_quoted(value)}: write payee:share "
+                                 "entries separated by ';'")
+            name, colon, share = part.rpartition(":")
+            entries.append((name, share) if colon else (share, None))
     elif isinstance(value, Mapping):
-        if "payee" in value:
-            pairs = [(value.get("payee"), value.get("share", 1))]
+        if "payee" in value and set(value) <= {"payee", "share"}:
+            entries = [(value["payee"], value.get("share"))]
         else:
-            pairs = list(value.items())
-    elif isinstance(value, list):
-        pairs = []
-        for item in value:
-            if isinstance(item, Mapping):
-                unknown = set(item) - {"payee", "share"}
-                if unknown:
-                    raise ValueError(f"{what}: unknown key {short(str(sorted(unknown)[0]))!r} "
-                                     "(a seller is {payee, share})")
-                if "payee" not in item:
-                    raise ValueError(f"{what}: a seller without a payee")
-                pairs.append((item["payee"], item.get("share", 1)))
-            else:
-                pairs.append((item, 1))
+            entries = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        entries = [_entry(item) for item in value]
     else:
-        raise ValueError(f"{what} must be a payee, or payees with shares, not "
-                         f"{type(value).__name__}")
-    if not pairs:
-        raise ValueError(f"{what} names nobody")
-    if len(pairs) > MAX_SELLERS:
-        raise ValueError(f"{what} names {len(pairs)} payees (at most {MAX_SELLERS})")
+        raise ValueError("sellers must be a payee's name, a list of payees or payee: share "
+                         f"pairs, not {type(value).__name__}")
+    if not entries:
+        raise ValueError("names no payee")
+    if len(entries) > MAX_SELLERS:
+        raise ValueError(f"names {len(entries)} payees (at most {MAX_SELLERS})")
     out: list[tuple[str, Decimal]] = []
     seen: set[str] = set()
-    for payee, share in pairs:
-        if isinstance(payee, Decimal):
-            payee = format(payee, "f")
-        elif isinstance(payee, int) and not isinstance(payee, bool):
-            payee = str(payee)
-        if not isinstance(payee, str) or not payee.strip():
-            raise ValueError(f"{what}: a payee must be a non-blank name, not {short(str(payee))!r}")
-        payee = payee.strip()
-        if len(payee) > MAX_TEXT_FIELD or CONTROL_CHARACTERS.search(payee) is not None:
-            raise ValueError(f"{what}: {short(payee)!r} is not a payee name")
-        if payee in seen:
-            raise ValueError(f"{what}: payee {short(payee)!r} is named twice")
-        seen.add(payee)
-        try:
-            number = to_decimal(share, what=f"the share of {short(payee)!r}")
-        except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from None
-        if number <= 0:
-            raise ValueError(f"{what}: the share of {short(payee)!r} is {number}; "
-                             "a share is above zero")
-        out.append((payee, number))
+    for raw_name, raw_share in entries:
+        name = payee_text(raw_name)
+        if name in seen:
+            raise ValueError(f"payee {name!r} is named twice")
+        seen.add(name)
+        out.append((name, ONE if raw_share is None else share_value(raw_share, name)))
     return tuple(out)
+
+
+def _entry(item: Any) -> tuple[Any, Any]:
+    if isinstance(item, str):
+        return (item, None)
+    if isinstance(item, Mapping):
+        unknown = [k for k in item if k not in ("payee", "share")]
+        if unknown:
+            hint = did_you_mean(str(unknown[0]), ["payee", "share"])
+            raise ValueError(f"unknown key {unknown[0]!r} in a seller"
+                             + (f"; {hint}" if hint else "; a seller has payee and share"))
+        if "payee" not in item:
+            raise ValueError("a seller without its payee")
+        return (item["payee"], item.get("share"))
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        return (item[0], item[1])
+    raise ValueError("each seller must be a payee's name or a payee with a share, "
+                     f"not {_quoted(item)}")
+
+
+def share_value(raw: Any, name: str) -> Decimal:
+    """A share: exact and above 0. A float (from a program or a DataFrame) is read from
+    its shortest repr, as a record's numbers are: ``0.6`` is six tenths."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, float)):
+        raise ValueError(f"share of {name!r} must be a number, not {_quoted(raw)}")
+    share = to_decimal(raw, what=f"share of {name!r}")
+    if share <= 0:
+        raise ValueError(f"share of {name!r} must be more than 0, not {share}")
+    # a whole share is the one ONE: crediting then skips multiplying by it
+    return ONE if share == ONE and share.as_tuple().exponent == 0 else share
+
+
+def payee_text(value: Any, what: str = "payee") -> str:
+    """A payee's name (or a table key) as text: stripped, not blank, printable."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif isinstance(value, Decimal) and value.is_finite():
+        value = format(value, "f")
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {_quoted(value)}")
+    text = value.strip()
+    if not text:
+        raise ValueError(f"blank {what}")
+    if len(text) > MAX_TEXT_FIELD:
+        raise ValueError(f"{what} is too long ({len(text)} characters, at most {MAX_TEXT_FIELD})")
+    found = CONTROL_CHARACTERS.search(text)
+    if found is not None:
+        raise ValueError(f"{what} holds a control character (U+{ord(found.group()):04X})")
+    return text
+
+
+
+def _quoted(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ------------------------------------------------------------------ reading
@@ -349,7 +389,11 @@ class TransactionReader:
                     or "sellers" in raw or ":" in seller or ";" in seller:
                 return None
             sellers = ((seller, _ONE),)
-        elif "sellers" in raw or spec.sellers_required:
+        elif "sellers" in raw:
+            sellers = _plain_shares(raw["sellers"])
+            if sellers is None:
+                return None
+        elif spec.sellers_required:
             return None
         for name, ftype in spec.fields.items():
             value = raw.get(name)
@@ -453,7 +497,7 @@ class TransactionReader:
             sellers = ((value, _ONE),)  # one seller, the common case
         elif not _blank(value):
             try:
-                sellers = parse_sellers(value, what=seller_field)
+                sellers = parse_sellers(value)
             except ValueError as exc:
                 raise fail(str(exc), seller_field) from None
         elif spec.sellers_required:
@@ -488,6 +532,31 @@ class TransactionReader:
                                            kind=exc.kind, field=exc.field)
                 bad.append(exc)
         return good, bad
+
+
+def _plain_shares(value: Any) -> tuple[tuple[str, Decimal], ...] | None:
+    """Sellers written ``{"A": 0.6, "B": 0.4}`` (the common form of a split), read at once;
+    ``None`` for anything else (read by :func:`parse_sellers`)."""
+    if value.__class__ is not dict or not 0 < len(value) <= MAX_SELLERS:
+        return None
+    out = []
+    for payee, share in value.items():
+        if payee.__class__ is not str or not 0 < len(payee) <= MAX_TEXT_FIELD \
+                or not payee.isprintable() or payee.strip() != payee:
+            return None
+        if share.__class__ is Decimal:
+            if not (0 < share <= 1) or len(share.as_tuple().digits) > 20:
+                return None
+        elif share.__class__ is str and _PLAIN_NUMBER.fullmatch(share):
+            share = Decimal(share)
+            if not share > 0:
+                return None
+        elif share == 1 and share.__class__ is int:
+            share = _ONE
+        else:
+            return None
+        out.append((payee, share))
+    return tuple(out)
 
 
 def _id_problem(value: Any) -> str:
@@ -536,7 +605,7 @@ def _text(value: Any, field: str, fail: Any) -> str:
 
 #: a number as most sources write it: read at once (anything else goes through to_decimal)
 _PLAIN_NUMBER = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,20})?", re.ASCII)
-_ONE = Decimal(1)
+_ONE = ONE
 _INT_LIMIT = 10 ** 15
 
 
@@ -594,7 +663,7 @@ def _value(value: Any, ftype: str, field: str, fail: Any) -> Any:
         raise fail(f"must be true or false, not {short(str(value))!r}", field)
     if ftype == "payees":
         try:
-            return parse_sellers(value, what=field)
+            return parse_sellers(value)
         except ValueError as exc:
             raise fail(str(exc), field) from None
     return _text(value, field, fail)

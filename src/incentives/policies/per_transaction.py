@@ -344,6 +344,8 @@ class _CompiledPerTransaction(Compiled):
         self.rates = dict(spec.rates or {})
         self.default_rate = spec.default_rate
         self.classes: dict[str, str] | None = None
+        #: the plan's table this policy classifies by, which a run may replace
+        self.table_name = spec.table if isinstance(spec.table, str) else None
         if isinstance(spec.table, dict):
             self.classes = dict(spec.table)
         elif spec.table is not None:
@@ -536,8 +538,11 @@ class _CompiledPerTransaction(Compiled):
             found = None
         else:
             found = key_text(raw)
-            if self.classes is not None:
-                found = self.classes.get(found)
+            classes = self.classes
+            if book is not None and self.table_name in book.tables:
+                classes = book.tables[self.table_name]
+            if classes is not None:
+                found = classes.get(found)
         rate = self.rates.get(found) if found is not None else None
         if rate is None:
             rate = self.default_rate
@@ -552,6 +557,19 @@ class _CompiledPerTransaction(Compiled):
                     f"{why} (policy {self.id!r}: give it a rate, or a default_rate)",
                     kind=t.kind, id=t.id, field=field, payee=payee, period=period)
         return rate, found
+
+    def transaction_problem(self, t: Transaction, book: TransactionBook | None
+                            ) -> tuple[str, str] | None:
+        """Why this policy could not pay ``t``, found before anything is credited (so the
+        transaction is reported and not credited, and the payee's other transactions are
+        still paid): ``(field, message)``, or ``None``."""
+        if self.rates_by is None or self.default_rate is not None:
+            return None
+        try:
+            self.rate_of(Credit("", t, ONE, "", t.amount), "", "", book)
+        except TransactionError as exc:
+            return exc.field or self.rates_by, exc.message
+        return None
 
     # ------------------------------------------------------------------ on payment
     def _settle(self, s: PayeeState, items: Sequence[tuple[Credit, Decimal]],

@@ -61,6 +61,16 @@ def _describe_input(value: Any) -> str:
     return type(value).__name__
 
 
+def _union_of(loc: list[str | int], ctx: dict[str, Any],
+              policy_types: Any) -> tuple[str, list[str]]:
+    """What a discriminated union at ``loc`` holds (a policy, a crediting rule) and its
+    types."""
+    if loc and loc[0] == "crediting":
+        found = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        return "crediting rule", found or ["direct", "assignment", "roll_up"]
+    return "policy", list(policy_types)
+
+
 def plan_error(exc: ValidationError, data: Any, lines: LineMap, file: str | None) -> PlanError:
     """The first error of ``exc`` (pydantic's, validating ``data``) as a located :class:`PlanError`.
 
@@ -74,7 +84,8 @@ def plan_error(exc: ValidationError, data: Any, lines: LineMap, file: str | None
     policy: str | None = None
     for part in err["loc"]:
         if (isinstance(node, dict) and part not in node and isinstance(part, str)
-                and (part in POLICY_TYPES or "[" in part or part.startswith("function-"))):
+                and (part in POLICY_TYPES or part == node.get("type") or "[" in part
+                     or part.startswith("function-"))):
             continue  # pydantic's name for a union member, not a key of the data
         loc.append(part)
         if isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node:
@@ -98,12 +109,13 @@ def plan_error(exc: ValidationError, data: Any, lines: LineMap, file: str | None
     elif kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         loc.append("type")
-        message = f"unknown policy type {short(tag)!r}"
-        suggestion = did_you_mean(tag, POLICY_TYPES) or (
-            "types: " + ", ".join(sorted(POLICY_TYPES)))
+        what, types = _union_of(loc, ctx, POLICY_TYPES)
+        message = f"unknown {what} type {short(tag)!r}"
+        suggestion = did_you_mean(tag, types) or ("types: " + ", ".join(sorted(types)))
     elif kind == "union_tag_not_found":
-        message = "a policy needs 'type:'"
-        suggestion = "types: " + ", ".join(sorted(POLICY_TYPES))
+        what, types = _union_of(loc, ctx, POLICY_TYPES)
+        message = f"a {what} needs 'type:'"
+        suggestion = "types: " + ", ".join(sorted(types))
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}" if loc else "missing a required key"
     elif kind == "literal_error":
