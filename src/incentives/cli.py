@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .ledger_cli import add_state_options
 
     add_state_options(p)
-    from .records import add_file_options
+    from .fileio import add_file_options
 
     add_file_options(p)
     p.set_defaults(func=cmd_run)

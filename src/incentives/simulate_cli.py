@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar (default: on a terminal)")
     bar.add_argument("--no-progress", dest="progress", action="store_false")
-    from .records import add_file_options
+    from .fileio import add_file_options
 
     add_file_options(p)
     p.set_defaults(func=cmd_simulate)
