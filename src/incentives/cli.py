@@ -110,10 +110,10 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .engine import paused_gc
-    from .fileio import StagedFiles
+    from .fileio import StagedFiles, file_options
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
 
     if args.columns is not None and args.format != "table":
         raise UsageError(f"--columns chooses the table's columns; --format {args.format} "

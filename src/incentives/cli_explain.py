@@ -49,10 +49,10 @@ def register(sub: Any) -> None:
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS, load_state
     from .explain import explain
-    from .fileio import atomic_write
+    from .fileio import atomic_write, file_options
     from .ledger_cli import check_outputs, report_leftovers
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
 
     check_outputs(args, "--out")  # before any work
     if args.templates is not None:

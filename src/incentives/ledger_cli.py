@@ -279,10 +279,10 @@ def _first_period_opening(plan: Plan, state: State, records: list[Any], state_pa
 
 def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
-    from .fileio import StagedFiles
+    from .fileio import StagedFiles, file_options
     from .ledger import ADJUSTMENTS, correct, load_state_file
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
 
     check_outputs(args, "--state")
     plan = load_plan(args.plan)

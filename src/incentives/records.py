@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, UsageError, did_you_mean
-from .fileio import MAX_FILE_BYTES, quote
+from .fileio import MAX_FILE_BYTES, add_file_options, file_options, quote
 from .inputs import AttributeSpec, FieldLimits, Inputs, MetricSpec
 from .money import (
     CONTEXT,
@@ -51,7 +51,7 @@ from .periods import parse_period
 from .runtime import Record
 
 __all__ = ["MAX_ERRORS", "MAX_FILE_BYTES", "MAX_LINE", "MAX_UNREADABLE", "RecordReader",
-           "iter_raw_records", "read_records_file"]
+           "add_file_options", "file_options", "iter_raw_records", "read_records_file"]
 
 _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")

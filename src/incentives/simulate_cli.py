@@ -159,9 +159,10 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .templating import check
 
     check("simulation_report.html.j2", args.templates)  # before any work
+    from .fileio import file_options
     from .plan import load_plan
     from .populations import revenue_metric, synthetic
-    from .records import file_options, read_records_file
+    from .records import read_records_file
     from .simulate import simulate, sweep
 
     plan = load_plan(args.plan)
