@@ -459,10 +459,10 @@ def test_import_incentives_is_lazy_and_keeps_every_public_name() -> None:
 
 
 def test_explain_formats_offered_by_the_command_line_are_the_statements() -> None:
-    from incentives.cli_explain import FORMATS
-    from incentives.explain import FORMATS as statement_formats
+    import incentives.cli_explain
+    import incentives.explain
 
-    assert FORMATS == statement_formats
+    assert incentives.cli_explain.FORMATS == incentives.explain.FORMATS == ("text", "markdown", "html")
 
 
 # --------------------------------------------------------------------------
