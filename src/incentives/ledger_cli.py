@@ -66,7 +66,7 @@ def _seconds(text: str) -> float:
 def add_state_options(p: argparse.ArgumentParser, *, required: bool = False,
                       gaps: bool = True, help: str | None = None) -> None:
     """Add ``--state``, ``--wait`` (and ``--allow-gap``) to a subcommand's parser."""
-    from .ledger import DEFAULT_WAIT
+    from .fileio import DEFAULT_WAIT
 
     p.add_argument("--state", required=required,
                    help=help or "the state (ledger) file: read, then replaced with the new one "
@@ -224,7 +224,7 @@ def register(sub: Any) -> None:
                         "it out to correct the first period the state closed")
     add_state_options(p, required=True, gaps=False,
                       help="the current state file: the adjustments are added to it")
-    from .records import add_file_options
+    from .fileio import add_file_options
 
     add_file_options(p)
     p.set_defaults(func=cmd_correct)
@@ -234,8 +234,7 @@ def _paid(path: str) -> dict[str, Any]:
     from .ledger import amount_of
 
     try:
-        from .fileio import read_text_capped
-        from .records import MAX_FILE_BYTES
+        from .fileio import MAX_FILE_BYTES, read_text_capped
 
         # numbers are kept as their text (amounts are decimal strings in a run's output)
         data = json.loads(read_text_capped(path, MAX_FILE_BYTES, "the paid run"),
@@ -280,10 +279,10 @@ def _first_period_opening(plan: Plan, state: State, records: list[Any], state_pa
 
 def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
-    from .fileio import StagedFiles
+    from .fileio import StagedFiles, file_options
     from .ledger import ADJUSTMENTS, correct, load_state_file
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
 
     check_outputs(args, "--state")
     plan = load_plan(args.plan)
