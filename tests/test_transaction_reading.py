@@ -205,3 +205,12 @@ def test_a_classification_table_given_for_the_run_replaces_the_plans(tmp_path: P
     [result] = json.loads(done.stdout)["results"]
     assert result["total"] == "200.00"
     assert result["measures"]["family_network"]["value"] == "2000"
+
+
+@pytest.mark.parametrize("path", sorted([*ROOT.glob("examples/transactions/*.yaml"),
+                                         *ROOT.glob("tests/transactions/*/plan*.yaml")]),
+                         ids=lambda p: p.parent.name + "/" + p.name)
+def test_a_plan_paid_from_transactions_dumps_to_yaml_and_loads_back_equal(path: Path) -> None:
+    plan = incentives.load_plan(path)
+    assert plan.transactions
+    assert incentives.load_plan(plan.to_yaml()) == plan
