@@ -65,11 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ledger_cli import add_state_options
 
     add_state_options(p)
-    from .fileio import add_file_options
+    from .fileio import add_file_options, add_transaction_options
 
     add_file_options(p)
-    from .transactions import add_transaction_options
-
     add_transaction_options(p)
     p.set_defaults(func=cmd_run)
 

@@ -40,11 +40,9 @@ def register(sub: Any) -> None:
     p.add_argument("--templates", metavar="DIR",
                    help="a folder of HTML templates overriding the bundled ones "
                         "(--format html; see docs/statements.md)")
-    from .fileio import add_file_options
+    from .fileio import add_file_options, add_transaction_options
 
     add_file_options(p)
-    from .transactions import add_transaction_options
-
     add_transaction_options(p)
     p.set_defaults(func=cmd_explain)
 

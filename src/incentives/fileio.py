@@ -24,8 +24,17 @@ from .errors import UsageError
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["DEFAULT_WAIT", "MAX_FILE_BYTES", "add_file_options", "atomic_open", "atomic_write",
-           "file_options", "quote", "size_option"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "MAX_FILE_BYTES",
+    "add_file_options",
+    "add_transaction_options",
+    "atomic_open",
+    "atomic_write",
+    "file_options",
+    "quote",
+    "size_option",
+]
 
 #: The most bytes read from a records source that is not a regular file (a FIFO, a
 #: device, a pipe), unless told otherwise (``max_bytes``, ``--max-bytes``). A regular
@@ -388,7 +397,8 @@ def read_text_capped(path: str | os.PathLike[str], limit: int, what: str, *,
 # ---------------------------------------------------------------------- command-line options
 # How a records file is read, as the command line's subcommands take it. They live
 # here, not in incentives.records, so that building the parser (``incentives --help``)
-# imports nothing of the engine; ``incentives.records`` re-exports them.
+# imports nothing of the engine; ``incentives.records`` re-exports them
+# (``incentives.transactions`` re-exports :func:`add_transaction_options`).
 
 
 def add_file_options(parser: Any) -> None:
@@ -404,6 +414,19 @@ def add_file_options(parser: Any) -> None:
                         help=f"the most bytes read from the records, in bytes or with K, M, "
                              f"G (default: a file's size; {MAX_FILE_BYTES >> 20}M from a pipe "
                              "or a device)")
+
+
+def add_transaction_options(parser: Any) -> None:
+    """Add ``--transactions``, ``--hierarchy`` and ``--table`` to a command's parser."""
+    parser.add_argument("--transactions", action="append", metavar="[KIND=]FILE", default=[],
+                        help="transactions: .json, .jsonl or .csv, each row with its 'kind' "
+                             "(or all of KIND); may be given several times")
+    parser.add_argument("--hierarchy", metavar="FILE",
+                        help="who manages whom, for roll-up rules: rows of payee, manager, "
+                             "from, to")
+    parser.add_argument("--table", action="append", metavar="NAME=FILE", default=[],
+                        help="an assignment table (rows of key, payee, share, from, to) or a "
+                             "classification table (rows of key, value); may be repeated")
 
 
 def file_options(args: Any) -> dict[str, Any]:
