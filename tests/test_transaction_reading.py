@@ -214,3 +214,42 @@ def test_a_plan_paid_from_transactions_dumps_to_yaml_and_loads_back_equal(path: 
     plan = incentives.load_plan(path)
     assert plan.transactions
     assert incentives.load_plan(plan.to_yaml()) == plan
+
+
+ON_PAYMENT = """
+name: on-payment
+transactions:
+  invoices: {}
+  payments: {refers_to: invoices, sign: positive}
+crediting: [{id: direct, type: direct, kinds: [invoices]}]
+measures: {revenue: {sum: amount, kinds: [invoices]}}
+policies:
+  - {type: per_transaction, id: c, measure: revenue, rate: 0.05, payable: on_payment,
+     payments: payments}
+"""
+
+
+def test_pay_on_payment_pays_in_whole_cents_what_is_due_to_date_rounded_once() -> None:
+    """Half-cent commissions (2.50 x 5% = 0.125) paid invoice by invoice never pay a cent
+    more than the exact total due: the rounding is carried, and fully paid the payee has
+    what pay-when-earned pays."""
+    from incentives.explain import recompute
+    from incentives.ledger import State
+
+    plan = incentives.load_plan(ON_PAYMENT)
+    invoices = [{"kind": "invoices", "id": f"i{i}", "date": "2026-05-02", "amount": "2.50",
+                 "seller": "A"} for i in range(7)]
+    payments = [{"kind": "payments", "id": f"p{i}", "date": f"2026-0{6 + i % 3}-01",
+                 "amount": "2.50", "refers_to": f"i{i}"} for i in range(7)]
+    state, paid = State.empty(plan), []
+    for period in ("2026-05", "2026-06", "2026-07", "2026-08"):
+        run = plan.evaluate([{"payee": "A", "period": period}],
+                            transactions=invoices + payments, state=state)
+        state = run.state
+        result = run.results[0]
+        paid.append(result.total)
+        assert recompute(result.explain()) == result.total
+        assert recompute(result.explain(lang="zh"), lang="zh") == result.total
+    # due to date exactly: 0, 3 x 0.125, 5 x 0.125, 7 x 0.125; paid: each rounded once
+    assert paid == [Decimal("0.00"), Decimal("0.38"), Decimal("0.25"), Decimal("0.25")]
+    assert sum(paid) == Decimal("0.88")  # 7 x 0.125 = 0.875, rounded half-up once

@@ -717,7 +717,8 @@ def credit(
                     tag = c[0]
                     if tag == _ROLL:
                         if problems is None and len(credits) > start:
-                            problem = _roll_up(c, t, credits, start, hierarchy)
+                            problem = _roll_up(c, t, credits, start, hierarchy,
+                                               _credit_day(t, refs))
                             if problem is not None:
                                 problems = [problem]
                         continue
@@ -925,7 +926,7 @@ def _assigned_payees(t: Transaction, field: str, table: AssignmentTable,
     except ValueError as exc:
         raise ValueError(f"{exc} (looked up in table {table.name!r})") from None
     try:
-        return table.payees_on(key, t.date)
+        return table.payees_on(key, _credit_day(t, refs))
     except TableError as exc:
         raise ValueError(str(exc)) from None
 
@@ -959,13 +960,23 @@ def _nobody_field(compiled: list[_Compiled], kind: str) -> str | None:
     return None
 
 
+def _credit_day(t: Transaction, refs: _References) -> dt.date:
+    """The day a transaction is credited as of: its own, or for one that refers to
+    another (a credit note), that of the transaction it reverses, so that it is
+    credited to the managers and territory owners its invoice was credited to."""
+    if t.refers_to is None:
+        return t.date
+    found = refs.follow(t, lambda x: x.date if x.refers_to is None else None)
+    return found if isinstance(found, dt.date) else t.date
+
+
 def _roll_up(c: _Compiled, t: Transaction, credits: list[Credit], start: int,
-             hierarchy: Hierarchy | None) -> TransactionError | None:
+             hierarchy: Hierarchy | None, day: dt.date) -> TransactionError | None:
     """Append rule ``c``'s roll-up credits of ``t`` to ``credits``, from its credits
-    ``credits[start:]`` by the rules rolled up; or return why it cannot."""
+    ``credits[start:]`` by the rules rolled up, along the hierarchy in force on
+    ``day``; or return why it cannot."""
     assert hierarchy is not None
     _, rule_id, of, levels, once = c
-    day = t.date
     amount = t.amount
     if len(credits) - start == 1:  # the usual case: one payee, no sums
         b = credits[start]

@@ -497,7 +497,11 @@ def _classification(name: str, value: Any) -> dict[str, str]:
     for row in record_rows(value):
         if not isinstance(row, Mapping) or "key" not in row or "value" not in row:
             raise UsageError(f"table {name!r}: each row has a key and a value")
-        out[str(row["key"])] = str(row["value"])
+        key, found = str(row["key"]).strip(), str(row["value"]).strip()
+        if key in out and out[key] != found:
+            raise UsageError(f"table {name!r}: key {key!r} is given twice ({out[key]!r} and "
+                             f"{found!r}); a key has one value")
+        out[key] = found
     return out
 
 

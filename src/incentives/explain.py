@@ -259,6 +259,9 @@ def _plan_index(plan: Plan | None) -> tuple[dict[str, PolicyBase], dict[str, str
     for name, measure in plan.measures.items():
         if measure.label:
             labels[name] = measure.label
+    for rule in plan.crediting:
+        if rule.label:
+            labels[rule.id] = rule.label
     return specs, labels, [s.id for s in plan.policies]
 
 

@@ -494,7 +494,7 @@ def measure_steps(c: Wording, value: MeasureValue, spec: MeasureSpec | None) -> 
     for credit, x in value.items:
         t = credit.transaction
         head = f"{t.kind} {t.id} {t.date.isoformat()}"
-        rule = c.t("by {rule}", rule=credit.rule)
+        rule = c.t("by {rule}", rule=c.name(credit.rule))
         if credit.via:
             rule += ", " + c.t("through {payees}", payees=", ".join(credit.via))
         if agg in ("sum", "min", "max"):

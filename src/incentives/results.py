@@ -27,23 +27,31 @@ if TYPE_CHECKING:
 __all__ = ["PayeeResult", "Run", "measure_dict"]
 
 
+def _plain_text(value: Decimal) -> str:
+    """A decimal written out, never in exponent notation nor as a negative zero."""
+    if not value:
+        value = abs(value)
+    return format(value, "f") if value.is_finite() else str(value)
+
+
 def measure_dict(m: MeasureValue) -> dict[str, Any]:
     """A measure as JSON-ready data: its value and each transaction (or event) behind
     it, with its share, the rule that credited it and what it contributed."""
-    data: dict[str, Any] = {"value": str(m.value)}
+    data: dict[str, Any] = {"value": _plain_text(m.value)}
     if m.items:
         rows = []
         for c, x in m.items:
             t = c.transaction
             row: dict[str, Any] = {"kind": t.kind, "id": t.id, "date": t.date.isoformat(),
-                   "amount": str(t.amount), "payee": c.payee, "share": str(c.share),
-                   "rule": c.rule, "value": str(x)}
+                                   "amount": _plain_text(t.amount), "payee": c.payee,
+                                   "share": _plain_text(c.share), "rule": c.rule,
+                                   "value": _plain_text(x)}
             if c.via:
                 row["via"] = list(c.via)
             rows.append(row)
         data["transactions"] = rows
     if m.events:
-        data["events"] = [{**jsonable(e), "value": str(x)} for e, x in m.events]
+        data["events"] = [{**jsonable(e), "value": _plain_text(x)} for e, x in m.events]
     return data
 
 

@@ -855,7 +855,8 @@ def transaction_options(args: Any, reader: TransactionReader | None,
         g, b = read_transactions_file(reader, spec, **options)
         good += g
         bad += b
-    out: dict[str, Any] = {"transactions": TransactionInput(good, bad)}
+    # without --transactions the run says they are missing (a forgotten file is not zero pay)
+    out: dict[str, Any] = {"transactions": TransactionInput(good, bad)} if files else {}
     if hierarchy is not None:
         out["hierarchy"] = _table_rows(hierarchy, "the hierarchy", **options)
     named: dict[str, Any] = {}

@@ -230,6 +230,9 @@ class PerTransactionCapture(NamedTuple):
     year: int | None
     #: on_payment: each transaction settled this period (:class:`Settled`), else None
     settled: tuple[Settled, ...] | None
+    #: on_payment: the rounding carried in from earlier periods (what was due exactly
+    #: but not yet paid in whole cents, or paid ahead)
+    carry: Decimal = ZERO
 
 
 class Settled(NamedTuple):
@@ -276,6 +279,19 @@ class _Flat:
 
     def __call__(self, value: Decimal) -> Decimal:
         return value * self.rate
+
+
+class _BelowZero:
+    """Running tiers' ``f`` continued below a cumulative of zero at ``rate``."""
+
+    __slots__ = ("f", "rate")
+
+    def __init__(self, f: Callable[[Decimal], Decimal], rate: Decimal) -> None:
+        self.f = f
+        self.rate = rate
+
+    def __call__(self, value: Decimal) -> Decimal:
+        return self.f(value) if value >= 0 else value * self.rate
 
 
 def money_text(amount: Decimal) -> str:
@@ -338,6 +354,12 @@ class _CompiledPerTransaction(Compiled):
         if spec.tiers is not None:
             assert spec.method is not None
             self.f = self.table = TierTable(spec.method, spec.tier_list(), spec.on_threshold)
+            if self.running is not None:
+                # a refund beyond what the period or year has sold so far (a December sale
+                # refunded in January) still reverses: below zero at the rate in force at zero
+                first = spec.tier_list()[0]
+                self.f = _BelowZero(self.table, first.rate if first.rate is not None
+                                    and (first.start or ZERO) <= 0 else ZERO)
         elif spec.rate is not None:
             self.f = _Flat(spec.rate)
         self.rates_by = spec.rates_by
@@ -366,7 +388,7 @@ class _CompiledPerTransaction(Compiled):
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
         if not isinstance(entry, dict) or not entry or set(entry) - {
-                "year", "cumulative", "transactions"}:
+                "year", "cumulative", "transactions", "carry"}:
             raise ValueError('a per-transaction entry has "year" and "cumulative" (running '
                              'year) and/or "transactions" (on payment)')
         if ("year" in entry) != ("cumulative" in entry):
@@ -376,6 +398,8 @@ class _CompiledPerTransaction(Compiled):
             if not isinstance(year, str) or not (len(year) == 4 and year.isdigit()):
                 raise ValueError("the year is four digits, as text")
             amount_of(entry, "cumulative")
+        if "carry" in entry:
+            amount_of(entry, "carry")
         if "transactions" in entry:
             held = entry["transactions"]
             if not isinstance(held, dict):
@@ -420,10 +444,24 @@ class _CompiledPerTransaction(Compiled):
             for credit, value in items:
                 amount += value * rate_of(credit, payee, period, book)[0]
         if self.on_payment:
+            before = s.ledger.get(self.id) or {}
+            carry = amount_of(before, "carry") if "carry" in before else ZERO
             settled = self._settle(s, items, start)
-            amount = sum((x.paid for x in settled), ZERO)
+            exact = sum((x.paid for x in settled), ZERO) + carry
+            amount = self.round(exact)
+            # what rounding left over is carried: paid in whole cents, to date, is always the
+            # exact amount due to date rounded once, never a cent per transaction more
+            entry = s.ledger.get(self.id)
+            if exact != amount:
+                entry = s.ledger[self.id] = {**(entry or {}), "carry": money_text(exact - amount)}
+            elif entry is not None and "carry" in entry:
+                entry = {k: v for k, v in entry.items() if k != "carry"}
+                if entry:
+                    s.ledger[self.id] = entry
+                else:
+                    s.ledger.pop(self.id, None)
             self.line(s, amount, explain=self._explain, captured=PerTransactionCapture(
-                items, start, s.book, s.payee, year, settled))
+                items, start, s.book, s.payee, year, settled, carry))
             return
         self.line(s, amount, explain=self._explain, captured=PerTransactionCapture(
             items, start, s.book, s.payee, year, None))
@@ -617,7 +655,7 @@ class _CompiledPerTransaction(Compiled):
                     written = any(w.date <= end
                                   for w in book.referring(held_txn, self.write_offs))
             ratio = ONE if amount <= 0 else min(ONE, max(customer_paid, ZERO) / amount)
-            due = self.round(earned * ratio)
+            due = earned * ratio  # exact: the period's line is rounded once (see apply)
             pay = due - paid_before
             if written:
                 if self.claw_back:
@@ -723,6 +761,8 @@ class _CompiledPerTransaction(Compiled):
             out["settled"] = pays
             out["paid"] = sum((x.paid for x in c.settled), ZERO)
             out["held"] = held
+            if c.carry:
+                out["carried_in"] = c.carry
         return out
 
 
@@ -810,8 +850,18 @@ def statement(c: Wording, line: Line, spec: PerTransaction | None) -> list[Step]
                         f"{f.num(amount)} - {before}")
             steps.append(Step(what, expr, paid))
         steps.append(Step(c.t("held for later payments"), None, f.money(d.get("held"))))
+        carried = dec(d.get("carried_in")) or ZERO
+        if carried:
+            pays.append(f.money(carried))
+            steps.append(Step(c.t("rounding carried from earlier periods"), None,
+                              f.money(carried)))
+        exact = (dec(d.get("paid")) or ZERO) + carried
         steps.append(Step(c.t("paid this period"), signed_sum(pays) if pays else None,
-                          f.money(line.amount)))
+                          f.money(exact)))
+        if exact != line.amount:
+            steps.append(Step(c.t("rounding carried to later periods"), None,
+                              f.money(exact - line.amount)))
+            steps.append(Step(c.t("amount"), None, f.money(line.amount)))
         return steps
     if needs_rounding(steps, f.money(line.amount)):
         steps.append(Step(c.t("amount"), None, f.money(line.amount)))
