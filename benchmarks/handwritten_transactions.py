@@ -8,7 +8,8 @@ Decimal arithmetic written out by hand for this one plan:
 - each invoice is credited to its seller (share 1) or sellers (their shares);
   a credit note is credited with the shares of the invoice it refers to;
 - each credit rolls up two levels (the seller's manager and that manager's
-  manager) along the hierarchy in force on the transaction's date; a manager
+  manager) along the hierarchy in force on the transaction's date (a credit
+  note's: its invoice's); a manager
   counts a transaction once: their share is min(1, the sum of the shares of
   the credits of their subtree);
 - the commission: each credit, taken per payee in (date, kind, id) order, earns
@@ -88,6 +89,7 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
     # every transaction: (date, kind, id, amount, sellers), sellers resolved below
     loads = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every line
     invoices: dict[str, tuple[tuple[str, Decimal], ...]] = {}
+    invoice_day: dict[str, str] = {}  # a credit note rolls up as of its invoice's date
     rows: list[tuple[str, str, str, Decimal, object]] = []
     with open(transactions, encoding="utf-8") as f:
         for line in f:
@@ -106,6 +108,7 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
                     sellers = tuple((p, s if s.__class__ is Decimal else Decimal(s))
                                     for p, s in t["sellers"].items())
                 invoices[t["id"]] = sellers
+                invoice_day[t["id"]] = t["date"]
                 rows.append((t["date"], kind, t["id"], amount, sellers))
             else:  # a credit note: the shares of the invoice it refers to
                 rows.append((t["date"], kind, t["id"], amount, t["refers_to"]))
@@ -116,7 +119,10 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
     # payee -> (year, revenue year to date, f of it)
     running: dict[str, tuple[str, Decimal, Decimal]] = {}
     for day, _kind, _id, amount, found in rows:
-        sellers = found if found.__class__ is tuple else invoices[found]  # type: ignore[assignment,index]
+        if found.__class__ is tuple:
+            sellers, as_of = found, day  # type: ignore[assignment]
+        else:  # a credit note: its invoice's shares, and managers, as of the invoice
+            sellers, as_of = invoices[found], invoice_day[found]  # type: ignore[index]
         period, year = day[:7], day[:4]
         shares: dict[str, Decimal] = {}
         for payee, share in sellers:
@@ -131,7 +137,7 @@ def main(roster: str, transactions: str, hierarchy: str, target: str) -> None:
             commission[key] = commission.get(key, ZERO) + (paid - ytd[2])
             above = payee
             for _ in range(LEVELS):
-                above = manager_on(above, day)  # type: ignore[assignment]
+                above = manager_on(above, as_of)  # type: ignore[assignment]
                 if above is None:
                     break
                 shares[above] = shares.get(above, ZERO) + share

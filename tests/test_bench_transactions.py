@@ -64,8 +64,10 @@ TRANSACTIONS = [
 # m-1  Jan: 80,000 + inv-3 once (0.6 + 0.4 of it) 10,000 = 90,000 -> 900.00
 #      Feb: 40,000 - 10,000 + inv-4 half 2,500 (r-c is still m-2's) + inv-5 3,000 (r-c moved)
 #           = 35,500 -> 355.00
-#      Mar: cn-2 once -1,000 (both its sellers are m-1's now) + 100.50 = -899.50 -> -8.995 -> -9.00
+#      Mar: cn-2 rolls up as of inv-4 (10 Feb, r-c still m-2's): half -500 + inv-6 100.50
+#           = -399.50 -> -3.995 -> -4.00
 # m-2  Feb: inv-4 half 2,500 + inv-7 200 (r-c's last day in m-2's team) -> 27.00
+#      Mar: cn-2's other half -500 -> -5.00 (it reverses what m-2 was credited)
 # d-1  Jan: 900.00; Feb: 40,000 - 10,000 + 5,000 once + 200 + 3,000 = 38,200 -> 382.00;
 #      Mar: -9.00
 EXPECTED = """\
@@ -83,11 +85,11 @@ r-b,2026-02,m-1,75.00,0.00,75.00,,
 m-2,2026-02,m-2,0.00,27.00,27.00,,
 r-c,2026-02,m-2,171.00,0.00,171.00,,
 d-1,2026-03,d-1,0.00,-9.00,-9.00,,
-m-1,2026-03,m-1,0.00,-9.00,-9.00,,
+m-1,2026-03,m-1,0.00,-4.00,-4.00,,
 r-a,2026-03,m-1,0.00,0.00,0.00,,
 r-b,2026-03,m-1,-15.00,0.00,-15.00,,
 r-c,2026-03,m-1,-11.99,0.00,-11.99,,
-m-2,2026-03,m-2,0.00,0.00,0.00,,
+m-2,2026-03,m-2,0.00,-5.00,-5.00,,
 """
 
 
@@ -200,10 +202,12 @@ def independent_pay(paths: dict[str, Path]) -> dict[tuple[str, str], tuple[Decim
     rows = [json.loads(x, parse_float=Decimal)
             for x in paths["transactions.jsonl"].read_text(encoding="utf-8").splitlines()]
     shares: dict[str, dict[str, Decimal]] = {}
+    dates: dict[str, str] = {}
     for r in rows:
         if r["kind"] == "invoices":
             shares[r["id"]] = ({r["seller"]: D(1)} if "seller" in r
                                else dict(r["sellers"].items()))
+            dates[r["id"]] = r["date"]
     monthly: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     team: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     managers = set(spans)
@@ -212,9 +216,11 @@ def independent_pay(paths: dict[str, Path]) -> dict[tuple[str, str], tuple[Decim
         month = r["date"][:7]
         for payee, share in s.items():
             monthly[(payee, month)] += r["amount"] * share
+        # a credit note rolls up as of its invoice: to the managers the invoice went to
+        as_of = r["date"] if r["kind"] == "invoices" else dates[r["refers_to"]]
         for m in managers:
-            level1 = reports(m, r["date"])
-            subtree = level1.union(*(reports(x, r["date"]) for x in level1))
+            level1 = reports(m, as_of)
+            subtree = level1.union(*(reports(x, as_of) for x in level1))
             counted = sum((share for payee, share in s.items() if payee in subtree), D(0))
             if counted:
                 team[(m, month)] += r["amount"] * min(D(1), counted)

@@ -253,3 +253,104 @@ def test_pay_on_payment_pays_in_whole_cents_what_is_due_to_date_rounded_once() -
     # due to date exactly: 0, 3 x 0.125, 5 x 0.125, 7 x 0.125; paid: each rounded once
     assert paid == [Decimal("0.00"), Decimal("0.38"), Decimal("0.25"), Decimal("0.25")]
     assert sum(paid) == Decimal("0.88")  # 7 x 0.125 = 0.875, rounded half-up once
+
+
+REFUNDS = """
+name: refunds
+transactions:
+  invoices: {}
+  credit_notes: {refers_to: invoices, sign: negative}
+crediting:
+  - {id: direct, type: direct}
+  - {id: up, type: roll_up, of: [direct]}
+measures:
+  revenue: {sum: amount, rules: [direct]}
+  team: {sum: amount, rules: [up]}
+policies:
+  - {type: per_transaction, id: c, measure: revenue, running: period, method: marginal,
+     tiers: [{from: 0, rate: 0.04}, {from: 50000, rate: 0.06}]}
+  - {type: formula, id: o, amount: team * 0.01}
+"""
+
+
+def _refund_run(rows: list[dict[str, object]], hierarchy: list[dict[str, str]] | None = None
+                ) -> incentives.Run:
+    roster = [{"payee": p, "period": m} for m in ("2026-01", "2026-02")
+              for p in ("A", "M1", "M2")]
+    return incentives.load_plan(REFUNDS).evaluate(
+        roster, transactions=rows, errors="collect",
+        hierarchy=hierarchy or [{"payee": "A", "manager": "M1"}])
+
+
+def test_a_refund_in_a_later_period_reverses_at_the_rate_at_zero() -> None:
+    run = _refund_run([
+        {"kind": "invoices", "id": "i", "date": "2026-01-10", "amount": 60000, "seller": "A"},
+        {"kind": "credit_notes", "id": "c", "date": "2026-02-10", "amount": -60000,
+         "refers_to": "i"}])
+    assert [(r.period, str(r.amount("c"))) for r in run if r.payee == "A"] == [
+        ("2026-01", "2600.00"), ("2026-02", "-2400.00")]
+
+
+def test_a_credit_note_rolls_up_to_the_managers_its_invoice_went_to() -> None:
+    run = _refund_run([
+        {"kind": "invoices", "id": "i", "date": "2026-01-10", "amount": 10000, "seller": "A"},
+        {"kind": "credit_notes", "id": "c", "date": "2026-02-10", "amount": -10000,
+         "refers_to": "i"}],
+        hierarchy=[{"payee": "A", "manager": "M1", "to": "2026-01-31"},
+                   {"payee": "A", "manager": "M2", "from": "2026-02-01"}])
+    overrides = {(r.payee, r.period): str(r.amount("o")) for r in run if r.payee != "A"}
+    assert overrides == {("M1", "2026-01"): "100.00", ("M1", "2026-02"): "-100.00",
+                         ("M2", "2026-01"): "0.00", ("M2", "2026-02"): "0.00"}
+
+
+def test_credit_notes_before_their_invoice_or_beyond_its_amount_are_refused() -> None:
+    run = _refund_run([
+        {"kind": "invoices", "id": "i", "date": "2026-01-10", "amount": 1000, "seller": "A"},
+        {"kind": "credit_notes", "id": "early", "date": "2026-01-05", "amount": -100,
+         "refers_to": "i"},
+        {"kind": "credit_notes", "id": "c1", "date": "2026-01-20", "amount": -800,
+         "refers_to": "i"},
+        {"kind": "credit_notes", "id": "c2", "date": "2026-01-25", "amount": -300,
+         "refers_to": "i"}])
+    found = sorted((e.id, e.field) for e in run.errors)  # type: ignore[attr-defined]
+    assert found == [("c2", "amount"), ("early", "date")]
+    assert run.get("A", "2026-01").amount("c") == Decimal("8.00")  # 1,000 - 800 at 4%
+
+
+def test_a_where_that_fails_on_a_transaction_is_reported_not_dropped() -> None:
+    plan = incentives.load_plan(PLAN.replace("revenue: {sum: amount}",
+                                             "revenue: {sum: amount, where: 'amount / "
+                                             "(amount - 100) > 0'}"))
+    run = plan.evaluate([{"payee": "A", "period": "2026-05"}], errors="collect", transactions=[
+        {"kind": "invoices", "id": "i1", "date": "2026-05-10", "amount": "100", "seller": "A"}])
+    [error] = run.errors
+    assert (error.kind, error.id, error.payee) == ("invoices", "i1", "A")  # type: ignore[attr-defined]
+    assert "division by zero" in str(error)
+
+
+def test_per_transaction_refuses_a_measure_that_is_not_a_sum() -> None:
+    with pytest.raises(incentives.PlanError, match="is a count"):
+        incentives.load_plan(PLAN.replace(
+            "measures: {revenue: {sum: amount}}",
+            "measures: {revenue: {sum: amount}, deals: {count: transactions}}").replace(
+            "policies: [{type: formula, id: c, amount: revenue * 0.05}]",
+            "policies: [{type: per_transaction, id: c, measure: deals, rate: 0.05}]"))
+
+
+def test_a_hierarchy_without_transactions_is_not_zero_pay(tmp_path: Path) -> None:
+    folder = ROOT / "examples" / "transactions"
+    done = subprocess.run([sys.executable, "-m", "incentives", "run",
+                           str(folder / "plan.yaml"), str(folder / "roster.jsonl"),
+                           "--hierarchy", str(folder / "hierarchy.csv")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "give them" in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_classification_table_naming_a_key_twice_is_refused(tmp_path: Path) -> None:
+    plan = incentives.load_plan(TABLED)
+    with pytest.raises(UsageError, match="given twice"):
+        plan.evaluate([{"payee": "A", "period": "2026-05"}], transactions=[], tables={
+            "families": [{"key": "sku-1", "value": "voice"},
+                         {"key": "sku-1", "value": "network"}]})

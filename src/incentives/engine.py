@@ -260,7 +260,8 @@ class CompiledPlan:
         if book is not None and book.payees:
             for s in states:
                 book.open_payee(s)
-        live = states
+        # a payee whose measures cannot be worked out is reported, and not evaluated
+        live = states if self.measures is None else [s for s in states if s.error is None]
         # the groups of the payees still in, made again only when someone drops out
         partition: dict[str, list[tuple[str | None, list[PayeeState]]]] = {}
         for kernel, run in self.steps:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import model_validator
 
-from .errors import IncentivesError, did_you_mean
+from .errors import IncentivesError, TransactionError, describe_exception, did_you_mean
 from .formulas import RUNTIME_ERRORS, Formula, NameType
 from .money import CONTEXT, ZERO, whole
 from .policies.base import CompileContext, Identifier, Label, StrictModel
@@ -290,12 +290,17 @@ class _Measure:
             return False
         if self.where is not None:
             env = {**self.base, **t.fields, "kind": t.kind, "rule": c.rule, "share": c.share}
+            missing = self.where.names - env.keys()
+            if missing:
+                return False  # an optional field the transaction does not have: not counted
             try:
                 return bool(self.where(env))
-            except RUNTIME_ERRORS:
-                return False
-            except IncentivesError:
-                return False
+            except (*RUNTIME_ERRORS, IncentivesError) as exc:
+                # never a silent drop: the payee's measures cannot be worked out
+                raise TransactionError(
+                    f"measure {self.name!r}: where {self.where.source!r} fails on it "
+                    f"({describe_exception(exc)})", kind=t.kind, id=t.id,
+                    payee=c.payee) from None
         return True
 
     def contribution(self, c: Credit) -> Decimal:
@@ -362,13 +367,19 @@ class _Measure:
     def over_events(self, events: Sequence[Mapping[str, Any]]) -> list[MeasureValue]:
         chosen: list[tuple[dict[str, Any], Decimal]] = []
         seen: set[Any] = set()
-        for e in events:
+        for i, e in enumerate(events):
             if self.where is not None:
+                env = {**self.base, **e}
+                if self.where.names - env.keys():
+                    continue  # an optional field the event does not have: not counted
                 try:
-                    if not self.where({**self.base, **e}):
+                    if not self.where(env):
                         continue
-                except (*RUNTIME_ERRORS, IncentivesError):
-                    continue
+                except (*RUNTIME_ERRORS, IncentivesError) as exc:
+                    raise TransactionError(
+                        f"measure {self.name!r}: where {self.where.source!r} fails on it "
+                        f"({describe_exception(exc)})", kind=self.spec.events,
+                        id=str(e.get("id", i + 1))) from None
             if self.agg in ("sum", "min", "max"):
                 chosen.append((dict(e), e[self.field]))
             elif self.agg == "count":
@@ -455,22 +466,30 @@ class CompiledMeasures:
               index: CreditIndex | None) -> None:
         start, end = pctx.start, pctx.end
         for s in states:
-            found: dict[str, MeasureValue] = {}
-            by_field: dict[str, list[Credit]] = {}
-            for m in self.measures:
-                if m.spec.events is not None:
-                    values = m.over_events(s.record.events.get(m.spec.events, ()))
-                else:
-                    credits = by_field.get(m.spec.date)
-                    if credits is None:
-                        credits = by_field[m.spec.date] = (
-                            index.between(m.spec.date, s.payee, start, end)
-                            if index is not None else [])
-                    values = m.aggregate(credits)
-                for v in values:
-                    found[v.name] = v
-                    s.env[v.name] = v.value
-            s.measures = found
+            try:
+                self._fill_one(s, start, end, index)
+            except TransactionError as exc:
+                s.error = TransactionError(exc.message, kind=exc.kind, id=exc.id,
+                                           payee=s.payee, period=pctx.period, field=exc.field)
+
+    def _fill_one(self, s: PayeeState, start: dt.date, end: dt.date,
+                  index: CreditIndex | None) -> None:
+        found: dict[str, MeasureValue] = {}
+        by_field: dict[str, list[Credit]] = {}
+        for m in self.measures:
+            if m.spec.events is not None:
+                values = m.over_events(s.record.events.get(m.spec.events, ()))
+            else:
+                credits = by_field.get(m.spec.date)
+                if credits is None:
+                    credits = by_field[m.spec.date] = (
+                        index.between(m.spec.date, s.payee, start, end)
+                        if index is not None else [])
+                values = m.aggregate(credits)
+            for v in values:
+                found[v.name] = v
+                s.env[v.name] = v.value
+        s.measures = found
 
 
 # --- statement

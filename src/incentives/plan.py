@@ -224,7 +224,7 @@ class Plan(StrictModel):
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
             tables=self.tables, measures={
-                n: "events" if spec.events is not None else "transactions"
+                n: "events" if spec.events is not None else spec.aggregation[0]
                 for m, spec in self.measures.items() for n in measure_names({m: spec})},
             kinds={k: kind.refers_to for k, kind in self.transactions.items()},
         )

@@ -51,7 +51,7 @@ from .errors import (
 )
 from .fileio import add_transaction_options
 from .formulas import NameType
-from .money import short, to_decimal
+from .money import ZERO, short, to_decimal
 from .policies.base import Identifier, Label, StrictModel
 from .records import MAX_TEXT_FIELD, iter_raw_records
 from .runtime import Transaction, TransactionBook
@@ -701,6 +701,7 @@ def link_transactions(transactions: Iterable[Transaction],
     book = TransactionBook()
     pending = sorted(by_key.values(), key=_ORDER)
     by_key_of_book = book.by_key
+    refunded: dict[tuple[str, str], Decimal] = {}  # by invoice: its credit notes so far
     for t in pending:
         if t.refers_to is None:
             continue
@@ -727,9 +728,27 @@ def link_transactions(transactions: Iterable[Transaction],
                     kind=t.kind, id=t.id, field="refers_to"))
                 t.fields = {}
                 continue
+            spec = kinds[t.kind]
+            if spec.sign == "negative":  # a credit note or a refund
+                problem = None
+                if t.date < target.date:
+                    problem = (f"dated {t.date.isoformat()}, before {target_kind} "
+                               f"{short(target.id)!r} ({target.date.isoformat()}) it reverses")
+                else:
+                    total = refunded.get(target.key, ZERO) - t.amount
+                    if target.amount >= 0 and total > target.amount:
+                        problem = (f"the {t.kind} of {target_kind} {short(target.id)!r} come "
+                                   f"to {total}, more than its amount {target.amount}")
+                    else:
+                        refunded[target.key] = total
+                if problem is not None:
+                    errors.append(TransactionError(problem, kind=t.kind, id=t.id,
+                                                   field="date" if "dated" in problem
+                                                   else "amount"))
+                    t.fields = {}
+                    continue
             if t.sellers is None:
                 t.sellers = target.sellers
-            spec = kinds[t.kind]
             for name, value in target.fields.items():
                 if name not in t.fields and name not in BUILTIN_FIELDS:
                     t.fields[name] = value

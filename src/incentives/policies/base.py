@@ -276,7 +276,7 @@ class CompileContext:
         self.events = dict(events or {})
         #: the plan's classification tables (key -> value), by name
         self.tables: Mapping[str, Mapping[str, str]] = tables or {}
-        #: the names the plan's measures make, each to what it counts ("transactions" or
+        #: the names the plan's measures make, each to its aggregation ("sum", "count"... or
         #: "events"); None: not known (a context made by hand)
         self.measures = measures
         #: the plan's transaction kinds, each to the kind its ``refers_to`` names (or None);

@@ -333,6 +333,10 @@ class _CompiledPerTransaction(Compiled):
             raise ctx.error(f"measure {spec.measure!r} is made of the records' events, not of "
                             "transactions: per_transaction pays credited transactions",
                             "measure")
+        if measures is not None and measures[spec.measure] not in ("transactions", "sum"):
+            raise ctx.error(f"measure {spec.measure!r} is a {measures[spec.measure]}: "
+                            "per_transaction pays each credit's value, so its measure is a "
+                            "sum (of amount, or of quantity...)", "measure")
         kinds = ctx.kinds
         if kinds is not None:
             for key in ("payments", "write_offs"):
