@@ -264,6 +264,48 @@ def test_a_command_still_cleans_up_on_sigint_after_the_start_up_guard(
         "many.jsonl", "plan.yaml", "state.json.lock"]
 
 
+#: Where a signal may land while a command runs: in code compiled from a string (as
+#: dataclasses and namedtuple build their methods while a module is imported
+#: lazily), and in a class being made (a field's ``__set_name__``).
+_LANDINGS = {
+    "exec": 'exec("import os, signal\\nos.kill(os.getpid(), SIGNAL)\\nwhile True: pass")',
+    "set_name": ("class Field:\n"
+                 "    def __set_name__(self, owner, name):\n"
+                 "        os.kill(os.getpid(), SIGNAL)\n"
+                 "        while True: pass\n"
+                 "class Record:\n"
+                 "    total = Field()"),
+}
+
+
+@pytest.mark.parametrize("landing", sorted(_LANDINGS))
+@pytest.mark.parametrize(("name", "status", "caught"), [("SIGINT", 130, "Interrupted"),
+                                                        ("SIGTERM", 143, "Terminated")])
+def test_a_signal_landing_inside_python_s_machinery_still_ends_the_command_as_that_signal(
+        tmp_path: Path, landing: str, name: str, status: int, caught: str) -> None:
+    # Ctrl-C arriving while a module imported lazily made its dataclasses: the run
+    # cleaned up and said "interrupted", then died by SIGINT (status -2), because
+    # CPython takes a KeyboardInterrupt leaving exec() of a string for an unhandled
+    # one; and one arriving in a __set_name__ came out as a RuntimeError (exit 1)
+    body = _LANDINGS[landing].replace("SIGNAL", f"signal.{name}")
+    (tmp_path / "landing.py").write_text(
+        "import os, signal, sys\n"
+        "from incentives.ledger_cli import Terminated, clean_exit_on_signals\n"
+        "try:\n"
+        "    with clean_exit_on_signals():\n"
+        + "".join(f"        {line}\n" for line in body.splitlines()) +
+        "except KeyboardInterrupt as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "    raise SystemExit(130)\n"
+        "except Terminated as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "    raise SystemExit(143)\n", encoding="utf-8")
+    # run with -m, as the command line is: the interpreter's exit then checks its mark
+    done = subprocess.run([sys.executable, "-m", "landing"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout) == (status, caught + "\n"), done.stderr
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_the_leftover_of_a_killed_run_not_yet_waited_for_is_removed(
         plan: Path, tmp_path: Path) -> None:

@@ -373,6 +373,98 @@ def test_help_does_not_load_heavy_extras() -> None:
     assert "run" in out.stdout
 
 
+#: What building the command line's parser must not import: the engine and the
+#: libraries under it (pydantic, PyYAML, simpleeval), the statements (jinja2, babel).
+_CORE = ("pydantic", "yaml", "simpleeval", "jinja2", "babel", "wcwidth",
+         "incentives.money", "incentives.formulas", "incentives.inputs", "incentives.policies",
+         "incentives.plan", "incentives.engine", "incentives.kernel", "incentives.records",
+         "incentives.results", "incentives.ledger", "incentives.declared", "incentives.explain",
+         "incentives.wording", "incentives.yamlio", "incentives.docgen", "incentives.simulate",
+         "incentives.streaming")
+
+
+def _imported(*args: str) -> tuple[set[str], str]:
+    """The modules a real ``python -X importtime -m incentives ARGS`` process imported,
+    and its standard output."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "incentives", *args],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    names = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    assert "incentives.cli" in names  # the report is there: an empty set proves nothing
+    return names, out.stdout
+
+
+def _among(names: set[str], modules: tuple[str, ...]) -> list[str]:
+    """The ``names`` that are one of ``modules`` or inside one (``yaml.loader``)."""
+    return sorted(n for n in names if any(n == m or n.startswith(m + ".") for m in modules))
+
+
+def _commands() -> list[str]:
+    from incentives.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert isinstance(sub.choices, dict)
+    return sorted(sub.choices)
+
+
+def test_help_imports_no_core_module() -> None:
+    names, out = _imported("--help")
+    assert "validate" in out
+    assert "correct" in out
+    assert _among(names, _CORE) == []
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_each_command_help_imports_no_core_module(command: str) -> None:
+    names, out = _imported(command, "--help")
+    assert out.startswith(f"usage: incentives {command} ")
+    assert _among(names, _CORE) == []
+
+
+def test_validate_imports_no_statement_or_integration_module() -> None:
+    names, out = _imported("validate", "examples/telecom/plan.yaml")
+    assert out == ("examples/telecom/plan.yaml: ok: plan 'telecom-key-account' version "
+                   "2026.1, 5 policies\n")
+    assert {"pydantic", "yaml", "incentives.plan", "incentives.policies"} <= names
+    heavy = ("incentives.explain", "incentives.docgen", "incentives.results",
+             "incentives.simulate", "incentives.streaming", "incentives.testing.strategies",
+             "jinja2", "babel", "wcwidth", "charset_normalizer", "hypothesis", "pandas")
+    assert _among(names, heavy) == []
+
+
+def test_import_incentives_is_lazy_and_keeps_every_public_name() -> None:
+    code = ("import sys, importlib, incentives\n"
+            "print(sorted(m for m in ('pydantic', 'yaml', 'simpleeval', 'incentives.plan', "
+            "'incentives.policies') if m in sys.modules))\n"
+            "for name in incentives.__all__:\n"
+            "    value = getattr(incentives, name)\n"
+            "    home = importlib.import_module('incentives.' + incentives._HOMES[name])\n"
+            "    assert value is getattr(home, name), name\n"
+            "    assert name in dir(incentives), name\n"
+            "print(len(incentives.__all__), incentives.Plan.__module__, 'pydantic' in sys.modules)\n"
+            "try:\n    incentives.NoSuchName\n"
+            "except AttributeError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    import incentives
+
+    assert out.stdout.splitlines() == [
+        "[]", f"{len(incentives.__all__)} incentives.plan True",
+        "module 'incentives' has no attribute 'NoSuchName'"]
+    assert sorted(incentives.__all__) == sorted(incentives._HOMES)
+    namespace: dict[str, Any] = {}
+    exec("from incentives import *", namespace)
+    assert namespace["load_plan"] is load_plan
+    assert namespace["RecordReader"] is RecordReader
+
+
+def test_explain_formats_offered_by_the_command_line_are_the_statements() -> None:
+    import incentives.cli_explain
+    import incentives.explain
+
+    assert incentives.cli_explain.FORMATS == incentives.explain.FORMATS == ("text", "markdown", "html")
+
+
 # --------------------------------------------------------------------------
 # lazy explanations: the details a line builds when first read are the ones
 # it would have built when it was made

@@ -65,11 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ledger_cli import add_state_options
 
     add_state_options(p)
-    from .records import add_file_options
+    from .fileio import add_file_options, add_transaction_options
 
     add_file_options(p)
-    from .transactions import add_transaction_options
-
     add_transaction_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -113,10 +111,10 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .engine import paused_gc
-    from .fileio import StagedFiles
+    from .fileio import StagedFiles, file_options
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
     from .transactions import transaction_options
 
     if args.columns is not None and args.format != "table":

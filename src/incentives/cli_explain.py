@@ -12,12 +12,17 @@ from typing import Any, TextIO
 
 from .errors import UsageError, did_you_mean
 
-__all__ = ["register"]
+__all__ = ["FORMATS", "register"]
+
+#: The statement formats ``--format`` offers: :data:`incentives.explain.FORMATS`, written
+#: out here so that building the parser (``incentives --help``) does not import the
+#: statements' module and the engine under it (a test keeps the two equal).
+FORMATS: tuple[str, ...] = ("text", "markdown", "html")
 
 
 def register(sub: Any) -> None:
     """Add the ``explain`` subcommand to the ``incentives`` parser."""
-    from .explain import FORMATS, LANGS
+    from .i18n import languages
 
     p = sub.add_parser("explain", help="one payee's statement, line by line, ending in the total")
     p.add_argument("plan", help="the plan file (YAML)")
@@ -28,18 +33,16 @@ def register(sub: Any) -> None:
     p.add_argument("--period", type=period_option,
                    help="the period to explain (and of records that name none)")
     p.add_argument("--format", choices=list(FORMATS), default="text")
-    p.add_argument("--lang", choices=list(LANGS), default="en",
+    p.add_argument("--lang", choices=list(languages()), default="en",
                    help="the language of the statement's own phrases (labels come from the plan)")
     p.add_argument("--state", help="the state (ledger) file to start from (read only)")
     p.add_argument("--out", help="write the statement to this file (atomically)")
     p.add_argument("--templates", metavar="DIR",
                    help="a folder of HTML templates overriding the bundled ones "
                         "(--format html; see docs/statements.md)")
-    from .records import add_file_options
+    from .fileio import add_file_options, add_transaction_options
 
     add_file_options(p)
-    from .transactions import add_transaction_options
-
     add_transaction_options(p)
     p.set_defaults(func=cmd_explain)
 
@@ -47,10 +50,10 @@ def register(sub: Any) -> None:
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS, load_state
     from .explain import explain
-    from .fileio import atomic_write
+    from .fileio import atomic_write, file_options
     from .ledger_cli import check_outputs, report_leftovers
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
     from .transactions import transaction_options
 
     check_outputs(args, "--out")  # before any work

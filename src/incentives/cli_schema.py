@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from .docgen import schema_json
 from .fileio import atomic_write
 from .ledger_cli import check_outputs
 
@@ -21,6 +20,8 @@ def register(sub: Any) -> None:
 
 def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     """``incentives schema``: print (or write with ``--out``) the JSON Schema of the plan format."""
+    from .docgen import schema_json  # pydantic and every policy: not for ``--help``
+
     check_outputs(args, "--out")  # a read-only file, a missing folder: before any work
     text = schema_json()
     if args.out:

@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 from .cli import period_option
 from .errors import IncentivesError, UsageError, error_dict
+from .fileio import add_file_options, file_options
 from .ledger_cli import add_state_options
-from .records import add_file_options, file_options
 
 __all__ = ["cmd_stream", "register"]
 

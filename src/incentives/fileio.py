@@ -11,19 +11,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import UsageError
 
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["atomic_open", "atomic_write"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "MAX_FILE_BYTES",
+    "add_file_options",
+    "add_transaction_options",
+    "atomic_open",
+    "atomic_write",
+    "file_options",
+    "quote",
+    "size_option",
+]
+
+#: The most bytes read from a records source that is not a regular file (a FIFO, a
+#: device, a pipe), unless told otherwise (``max_bytes``, ``--max-bytes``). A regular
+#: file is read whole, whatever its size (``stream`` exists for large ones), and may
+#: grow by at most this much while it is read. (Also ``incentives.records.MAX_FILE_BYTES``.)
+MAX_FILE_BYTES = 1 << 28
+#: How many seconds a run waits while another holds the state file's lock
+#: (``--wait``; also ``incentives.ledger.DEFAULT_WAIT``).
+DEFAULT_WAIT = 10.0
 
 
 #: Temporary files of a write in progress are named ``.NAME.incentives-tmp-PID-XXXXXXXX.tmp``,
@@ -372,3 +392,68 @@ def read_text_capped(path: str | os.PathLike[str], limit: int, what: str, *,
                      error: Callable[[str], Exception] | None = None) -> str:
     """:func:`read_bytes_capped`, decoded (``UnicodeDecodeError`` passes as is)."""
     return read_bytes_capped(path, limit, what, error=error).decode(encoding)
+
+
+# ---------------------------------------------------------------------- command-line options
+# How a records file is read, as the command line's subcommands take it. They live
+# here, not in incentives.records, so that building the parser (``incentives --help``)
+# imports nothing of the engine; ``incentives.records`` re-exports them
+# (``incentives.transactions`` re-exports :func:`add_transaction_options`).
+
+
+def add_file_options(parser: Any) -> None:
+    """Add ``--encoding`` and ``--delimiter`` (how a records file is read) to a
+    command's argparse parser."""
+    parser.add_argument("--encoding",
+                        help="the records file's text encoding (e.g. gb18030, utf-16, cp1252); "
+                             "default: UTF-8, UTF-16 by its byte-order mark, or detected")
+    parser.add_argument("--delimiter",
+                        help="a CSV file's delimiter: one character, or comma, semicolon, "
+                             "tab, pipe; default: sniffed from the header")
+    parser.add_argument("--max-bytes", type=size_option, metavar="SIZE",
+                        help=f"the most bytes read from the records, in bytes or with K, M, "
+                             f"G (default: a file's size; {MAX_FILE_BYTES >> 20}M from a pipe "
+                             "or a device)")
+
+
+def add_transaction_options(parser: Any) -> None:
+    """Add ``--transactions``, ``--hierarchy`` and ``--table`` to a command's parser."""
+    parser.add_argument("--transactions", action="append", metavar="[KIND=]FILE", default=[],
+                        help="transactions: .json, .jsonl or .csv, each row with its 'kind' "
+                             "(or all of KIND); may be given several times")
+    parser.add_argument("--hierarchy", metavar="FILE",
+                        help="who manages whom, for roll-up rules: rows of payee, manager, "
+                             "from, to")
+    parser.add_argument("--table", action="append", metavar="NAME=FILE", default=[],
+                        help="an assignment table (rows of key, payee, share, from, to) or a "
+                             "classification table (rows of key, value); may be repeated")
+
+
+def file_options(args: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`incentives.records.iter_raw_records` given on a command line
+    (see :func:`add_file_options`)."""
+    options = {"encoding": getattr(args, "encoding", None),
+               "delimiter": getattr(args, "delimiter", None)}
+    if getattr(args, "max_bytes", None) is not None:
+        options["max_bytes"] = args.max_bytes
+    return options
+
+
+def size_option(text: str) -> int:
+    """A size in bytes, as ``--max-bytes`` takes it: ``1000000``, ``512K``, ``300M``, ``2G``."""
+    import argparse
+
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    match = re.fullmatch(r"\s*(\d{1,15})\s*([KMG]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a size such as 300M or 2G")
+    return int(match[1]) * units[match[2].upper()]
+
+
+def quote(value: object, limit: int = 40) -> str:
+    """``value`` as a safe, short Python literal for a message: control characters
+    escaped, at most ``limit`` characters of it, then ``…``."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        return repr(text[:limit]) + "…"
+    return repr(text)

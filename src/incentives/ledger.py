@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StateError
+from .fileio import DEFAULT_WAIT  # how long a second run waits for the lock (seconds)
 from .money import MAX_DIGITS, ZERO, amount_of, short
 from .periods import parse_period, period_kind, shift_period, span_of
 
@@ -446,10 +447,6 @@ def save_state_file(state: State, path: str | os.PathLike[str]) -> None:
     check_output(path, "state file")
     # a link: the file it points to is replaced (and the link stays), as with --state
     atomic_write(_resolved(path), state.to_json())
-
-
-#: How long a second run waits for the lock of a state file by default (seconds).
-DEFAULT_WAIT = 10.0
 
 
 def _resolved(path: str | os.PathLike[str]) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .ledger import State
     from .plan import Plan
 
-__all__ = ["Terminated", "add_state_options", "check_outputs", "register"]
+__all__ = ["Interrupted", "Terminated", "add_state_options", "check_outputs", "register"]
 
 #: The longest ``--wait`` accepted (a day).
 MAX_WAIT = 86400.0
@@ -66,7 +66,7 @@ def _seconds(text: str) -> float:
 def add_state_options(p: argparse.ArgumentParser, *, required: bool = False,
                       gaps: bool = True, help: str | None = None) -> None:
     """Add ``--state``, ``--wait`` (and ``--allow-gap``) to a subcommand's parser."""
-    from .ledger import DEFAULT_WAIT
+    from .fileio import DEFAULT_WAIT
 
     p.add_argument("--state", required=required,
                    help=help or "the state (ledger) file: read, then replaced with the new one "
@@ -173,11 +173,30 @@ class Terminated(BaseException):
     """SIGTERM, turned into an exception so that a run cleans up as on Ctrl-C."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a command runs: a ``KeyboardInterrupt`` (``except KeyboardInterrupt``
+    catches it), but not that class itself.
+
+    CPython marks a ``KeyboardInterrupt`` that leaves code compiled from a string
+    (``exec``/``eval`` of text, as :mod:`dataclasses` and ``namedtuple`` build their
+    methods while a module is imported) as unhandled, even when a caller then
+    handles it, and at exit kills the process with SIGINT: the run cleaned up and
+    said "interrupted", then died by the signal instead of exiting 130. The mark is
+    made for that exact class only, so the handler raises this subclass."""
+
+
 @contextlib.contextmanager
 def clean_exit_on_signals() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`Terminated` (SIGINT raises
-    ``KeyboardInterrupt`` as usual), so temporary files and locks are let go;
-    further signals are ignored while that cleaning runs."""
+    """While the block runs, SIGTERM raises :class:`Terminated` and SIGINT
+    :class:`Interrupted` (a ``KeyboardInterrupt``), so temporary files and locks are
+    let go; further signals are ignored while that cleaning runs.
+
+    The exception is raised wherever the block is when the signal comes, which may
+    be inside Python's own machinery: a class being made while a module is imported
+    (Python 3.11 turns an exception from a ``__set_name__`` into a ``RuntimeError``).
+    So an exception that leaves the block after one of these signals came is
+    replaced by the signal's own: the command says "interrupted" (130) or
+    "terminated" (143) whatever the signal's exception became on its way up."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -186,12 +205,14 @@ def clean_exit_on_signals() -> Iterator[None]:
     from ._startup import release
 
     release()  # the start-up guard hands the signals over
+    came: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        came.append(signum)
         if signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted  # not KeyboardInterrupt itself: see Interrupted
         raise Terminated
 
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -203,6 +224,12 @@ def clean_exit_on_signals() -> Iterator[None]:
             signal.signal(s, stop)
             installed.append(s)
         yield
+    except Exception as exc:
+        if not came:
+            raise
+        if came[0] == signal.SIGINT:
+            raise Interrupted from exc
+        raise Terminated from exc
     finally:
         for s in installed:
             signal.signal(s, old[s])
@@ -224,7 +251,7 @@ def register(sub: Any) -> None:
                         "it out to correct the first period the state closed")
     add_state_options(p, required=True, gaps=False,
                       help="the current state file: the adjustments are added to it")
-    from .records import add_file_options
+    from .fileio import add_file_options
 
     add_file_options(p)
     p.set_defaults(func=cmd_correct)
@@ -234,8 +261,7 @@ def _paid(path: str) -> dict[str, Any]:
     from .ledger import amount_of
 
     try:
-        from .fileio import read_text_capped
-        from .records import MAX_FILE_BYTES
+        from .fileio import MAX_FILE_BYTES, read_text_capped
 
         # numbers are kept as their text (amounts are decimal strings in a run's output)
         data = json.loads(read_text_capped(path, MAX_FILE_BYTES, "the paid run"),
@@ -280,10 +306,10 @@ def _first_period_opening(plan: Plan, state: State, records: list[Any], state_pa
 
 def cmd_correct(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import EXIT_OK, EXIT_RECORDS
-    from .fileio import StagedFiles
+    from .fileio import StagedFiles, file_options
     from .ledger import ADJUSTMENTS, correct, load_state_file
     from .plan import load_plan
-    from .records import MAX_ERRORS, file_options, iter_raw_records
+    from .records import MAX_ERRORS, iter_raw_records
 
     check_outputs(args, "--state")
     plan = load_plan(args.plan)

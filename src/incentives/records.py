@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, UsageError, did_you_mean
+from .fileio import MAX_FILE_BYTES, add_file_options, file_options, quote
 from .inputs import AttributeSpec, FieldLimits, Inputs, MetricSpec
 from .money import (
     CONTEXT,
@@ -50,7 +51,7 @@ from .periods import parse_period
 from .runtime import Record
 
 __all__ = ["MAX_ERRORS", "MAX_FILE_BYTES", "MAX_LINE", "MAX_UNREADABLE", "RecordReader",
-           "iter_raw_records", "read_records_file"]
+           "add_file_options", "file_options", "iter_raw_records", "read_records_file"]
 
 _TOP = ("payee", "period", "group")
 _NESTED = ("metrics", "attributes", "events")
@@ -686,11 +687,6 @@ def _fast_number(value: Any, lo: Decimal | None, hi: Decimal | None, integer: bo
 
 # ---------------------------------------------------------------------- files
 
-#: The most bytes read from a records source that is not a regular file (a FIFO, a
-#: device, a pipe), unless told otherwise (``max_bytes``, ``--max-bytes``). A regular
-#: file is read whole, whatever its size (``stream`` exists for large ones), and may
-#: grow by at most this much while it is read.
-MAX_FILE_BYTES = 1 << 28
 #: The most bad records one evaluation on the command line collects: past them it
 #: stops with a UsageError (the file, or the plan, is not the one meant); see
 #: :attr:`RecordReader.max_errors`.
@@ -838,42 +834,6 @@ def read_records_file(path: str | Path, *, encoding: str | None = None,
                                  max_bytes=max_bytes))
 
 
-def add_file_options(parser: Any) -> None:
-    """Add ``--encoding`` and ``--delimiter`` (how a records file is read) to a
-    command's argparse parser."""
-    parser.add_argument("--encoding",
-                        help="the records file's text encoding (e.g. gb18030, utf-16, cp1252); "
-                             "default: UTF-8, UTF-16 by its byte-order mark, or detected")
-    parser.add_argument("--delimiter",
-                        help="a CSV file's delimiter: one character, or comma, semicolon, "
-                             "tab, pipe; default: sniffed from the header")
-    parser.add_argument("--max-bytes", type=_size, metavar="SIZE",
-                        help=f"the most bytes read from the records, in bytes or with K, M, "
-                             f"G (default: a file's size; {MAX_FILE_BYTES >> 20}M from a pipe "
-                             "or a device)")
-
-
-def file_options(args: Any) -> dict[str, Any]:
-    """The keyword arguments of :func:`iter_raw_records` given on a command line
-    (see :func:`add_file_options`)."""
-    options = {"encoding": getattr(args, "encoding", None),
-               "delimiter": getattr(args, "delimiter", None)}
-    if getattr(args, "max_bytes", None) is not None:
-        options["max_bytes"] = args.max_bytes
-    return options
-
-
-def _size(text: str) -> int:
-    """A size in bytes, as ``--max-bytes`` takes it: ``1000000``, ``512K``, ``300M``, ``2G``."""
-    import argparse
-
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    match = re.fullmatch(r"\s*(\d{1,15})\s*([KMG]?)(?:I?B)?\s*", text, re.IGNORECASE)
-    if match is None or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"{_quote(text)} is not a size such as 300M or 2G")
-    return int(match[1]) * units[match[2].upper()]
-
-
 def _delimiter(text: str) -> str:
     d = _DELIMITER_NAMES.get(text.lower(), text)
     if len(d) != 1 or d in '"\r\n' or d.isalnum():
@@ -893,13 +853,7 @@ def _encoding(name: str) -> str:
     return info.name
 
 
-def _quote(value: Any, limit: int = 40) -> str:
-    """``value`` as a safe, short Python literal for a message: control characters
-    escaped, at most ``limit`` characters of it, then ``…``."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        return repr(text[:limit]) + "…"
-    return repr(text)
+_quote = quote  # ``value`` as a safe, short Python literal for a message
 
 
 def _safe(value: str, limit: int = 40) -> str:

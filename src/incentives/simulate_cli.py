@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar (default: on a terminal)")
     bar.add_argument("--no-progress", dest="progress", action="store_false")
-    from .records import add_file_options
+    from .fileio import add_file_options
 
     add_file_options(p)
     p.set_defaults(func=cmd_simulate)
@@ -159,9 +159,10 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     from .templating import check
 
     check("simulation_report.html.j2", args.templates)  # before any work
+    from .fileio import file_options
     from .plan import load_plan
     from .populations import revenue_metric, synthetic
-    from .records import file_options, read_records_file
+    from .records import read_records_file
     from .simulate import simulate, sweep
 
     plan = load_plan(args.plan)

@@ -49,6 +49,7 @@ from .errors import (
     UsageError,
     did_you_mean,
 )
+from .fileio import add_transaction_options
 from .formulas import NameType
 from .money import ZERO, short, to_decimal
 from .policies.base import Identifier, Label, StrictModel
@@ -853,19 +854,6 @@ class TransactionInput:
 
 
 # ------------------------------------------------------------------ command line
-
-
-def add_transaction_options(parser: Any) -> None:
-    """Add ``--transactions``, ``--hierarchy`` and ``--table`` to a command's parser."""
-    parser.add_argument("--transactions", action="append", metavar="[KIND=]FILE", default=[],
-                        help="transactions: .json, .jsonl or .csv, each row with its 'kind' "
-                             "(or all of KIND); may be given several times")
-    parser.add_argument("--hierarchy", metavar="FILE",
-                        help="who manages whom, for roll-up rules: rows of payee, manager, "
-                             "from, to")
-    parser.add_argument("--table", action="append", metavar="NAME=FILE", default=[],
-                        help="an assignment table (rows of key, payee, share, from, to) or a "
-                             "classification table (rows of key, value); may be repeated")
 
 
 def transaction_options(args: Any, reader: TransactionReader | None,

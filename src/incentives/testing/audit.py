@@ -24,10 +24,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import IncentivesError, UsageError
-from .declared import InvariantSpec
 
 if TYPE_CHECKING:
     from ..plan import Plan
+    from .declared import InvariantSpec
     from .invariants import InvariantViolation
 
 __all__ = ["GENERIC", "Finding", "audit_plan", "register"]
@@ -145,6 +145,7 @@ def audit_plan(plan: Plan, *, examples: int = 100, seed: int = 0, max_size: int 
         from hypothesis import seed as seeded
     except ImportError:  # pragma: no cover - the testing extra is installed in dev
         raise UsageError("auditing needs hypothesis: pip install 'incentives[testing]'") from None
+    from .declared import InvariantSpec
     from .invariants import InvariantViolation
 
     if examples < 1:

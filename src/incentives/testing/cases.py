@@ -44,12 +44,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import IncentivesError, PlanError, UsageError, did_you_mean
-from ..money import ZERO, to_decimal
-from ..yamlio import LineMap, load_yaml
+
+# (money and yamlio, which import pydantic and PyYAML, are imported by the functions
+# that read a case: registering the subcommand for ``incentives --help`` needs neither)
 
 if TYPE_CHECKING:
     from ..plan import Plan
     from ..results import PayeeResult, Run
+    from ..yamlio import LineMap
 
 __all__ = ["SUFFIX", "Case", "CaseResult", "Mismatch", "find_case_files", "load_cases",
            "register", "run_case"]
@@ -74,7 +76,7 @@ class Case:
     output: list[tuple[str, str | None, dict[str, Any], tuple[str | int, ...]]]
     period: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
-    margin: Decimal = ZERO
+    margin: Decimal = Decimal(0)
     state: Any = None
     lines: LineMap = field(default_factory=dict, repr=False)
 
@@ -158,6 +160,8 @@ def load_cases(path: str | os.PathLike[str]) -> list[Case]:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise UsageError(f"cannot read case file {name!r}: {exc.strerror}") from None
+    from ..yamlio import load_yaml
+
     data, lines = load_yaml(text, file=name)
     items = data if isinstance(data, list) else [data]
     cases = []
@@ -242,8 +246,10 @@ def _case(item: Any, p: Path, file: str, lines: LineMap, index: int) -> Case:
     else:
         raise _fail("output is a mapping of payee to expected values, or a list of entries",
                     file, lines, "output")
-    margin = ZERO
+    margin = Decimal(0)
     if item.get("absolute_error_margin") is not None:
+        from ..money import to_decimal
+
         try:
             margin = to_decimal(item["absolute_error_margin"])
         except ValueError as exc:
@@ -342,6 +348,8 @@ def _ids(plan: Plan) -> list[str]:
 
 
 def _amount(case: Case, value: Any, path: tuple[str | int, ...]) -> Decimal:
+    from ..money import to_decimal
+
     try:
         return to_decimal(value)
     except ValueError as exc:

@@ -1,0 +1,146 @@
+"""Start-up: how long the command line takes before it does any work.
+
+Run::
+
+    python benchmarks/bench_startup.py            # the least of 20 runs each
+    BENCH_QUICK=1 python benchmarks/bench_startup.py   # the least of 5
+
+It times, as whole processes, interleaved in the same run, the least wall time
+and the least CPU time (user + system, from the operating system's accounting of
+the finished child) of N runs each of:
+
+- ``python -c pass`` (the interpreter alone, the unit of the ratios);
+- ``incentives --help``;
+- ``incentives validate examples/telecom/plan.yaml``;
+- ``python -c "import incentives"``.
+
+``incentives`` is run as ``python -m incentives`` with this interpreter, so the
+figures do not depend on which ``incentives`` script is first on the ``PATH``.
+The children run with ``PYTHONDONTWRITEBYTECODE`` unset, so the first (untimed)
+run of each writes the modules' bytecode as an installed package has it: with
+it set, every run would compile the package from source again.
+Each line prints its ratio to ``python -c pass`` and whether it is within the
+goal (0.15 s wall).
+
+Then it prints where ``validate``'s time goes: in a fresh process each time, the
+least of N of each step, imported in this order: the command line's parser,
+pydantic (with ``pydantic.fields``, which its models load), PyYAML, simpleeval,
+``incentives.plan`` (the plan's model and every policy's) and ``load_plan`` of the
+telecom plan (reading, validating and compiling it).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PLAN = ROOT / "examples" / "telecom" / "plan.yaml"
+GOAL = 0.15  # seconds of wall time, whole process
+
+COMMANDS: list[tuple[str, list[str]]] = [
+    ("python -c pass", [sys.executable, "-c", "pass"]),
+    ("incentives --help", [sys.executable, "-m", "incentives", "--help"]),
+    ("incentives validate", [sys.executable, "-m", "incentives", "validate",
+                             str(PLAN.relative_to(ROOT))]),
+    ("import incentives", [sys.executable, "-c", "import incentives"]),
+]
+
+
+def runs() -> int:
+    return 5 if os.environ.get("BENCH_QUICK", "") not in ("", "0") else 20
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def time_once(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one whole process (which must exit 0)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, check=True, env=child_env())
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def measure(n: int) -> dict[str, tuple[float, float]]:
+    best: dict[str, tuple[float, float]] = {name: (float("inf"), float("inf"))
+                                            for name, _ in COMMANDS}
+    for name, argv in COMMANDS:  # once each first: the files are in the page cache
+        check = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False, env=child_env())
+        if check.returncode != 0:
+            raise SystemExit(f"{name} failed ({check.returncode}): "
+                             f"{check.stderr.decode(errors='replace')}")
+    for _ in range(n):
+        for name, argv in COMMANDS:
+            wall, cpu = time_once(argv)
+            w, c = best[name]
+            best[name] = (min(w, wall), min(c, cpu))
+    return best
+
+
+STEPS_CODE = """
+import sys, time, importlib
+t0 = time.perf_counter()
+from incentives.cli import build_parser
+build_parser()
+steps = [("the command line's parser", time.perf_counter())]
+for label, module in (("pydantic", "pydantic.fields"), ("PyYAML", "yaml"),
+                      ("simpleeval", "simpleeval"), ("the plan's and policies' models",
+                                                     "incentives.plan")):
+    importlib.import_module(module)
+    steps.append((label, time.perf_counter()))
+importlib.import_module("incentives.plan").load_plan(sys.argv[1])
+steps.append(("load_plan (read, validate, compile)", time.perf_counter()))
+last = t0
+for label, t in steps:
+    print(f"{label}\t{t - last}")
+    last = t
+"""
+
+
+def validate_steps(n: int) -> list[tuple[str, float]]:
+    """The least time of each step of ``validate`` over ``n`` fresh processes."""
+    best: dict[str, float] = {}
+    for _ in range(n):
+        out = subprocess.run([sys.executable, "-c", STEPS_CODE, str(PLAN)], cwd=ROOT,
+                             capture_output=True, text=True, check=True, env=child_env())
+        for line in out.stdout.splitlines():
+            label, seconds = line.split("\t")
+            best[label] = min(best.get(label, float("inf")), float(seconds))
+    return list(best.items())
+
+
+def report(best: dict[str, tuple[float, float]], n: int) -> list[str]:
+    base_wall, base_cpu = best["python -c pass"]
+    lines = [f"start-up, the least of {n} whole-process runs each (goal: <= {GOAL:.2f} s wall):"]
+    for name, _ in COMMANDS:
+        wall, cpu = best[name]
+        verdict = "" if name == "python -c pass" else (
+            "  within the goal" if wall <= GOAL else "  over the goal")
+        lines.append(f"  {name:<20} wall {wall:6.3f} s {wall / base_wall:5.1f}x   "
+                     f"cpu {cpu:6.3f} s {cpu / base_cpu:5.1f}x{verdict}")
+    return lines
+
+
+def main() -> int:
+    n = runs()
+    print("\n".join(report(measure(n), n)))
+    print(f"where validate's time goes, the least of {n} fresh processes each step:")
+    for label, seconds in validate_steps(n):
+        print(f"  {label:<36} {seconds * 1000:6.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
