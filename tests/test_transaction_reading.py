@@ -354,3 +354,23 @@ def test_a_classification_table_naming_a_key_twice_is_refused(tmp_path: Path) ->
         plan.evaluate([{"payee": "A", "period": "2026-05"}], transactions=[], tables={
             "families": [{"key": "sku-1", "value": "voice"},
                          {"key": "sku-1", "value": "network"}]})
+
+
+def test_a_currency_code_is_read_whatever_its_case() -> None:
+    reader = TransactionReader(KINDS, currency="CNY")
+    row = {"kind": "invoices", "id": "i", "date": "2026-05-01", "amount": "10", "seller": "A",
+           "customer": "c"}
+    assert reader.read({**row, "currency": "cny"}).amount == Decimal("10")
+    with pytest.raises(TransactionError, match="plan pays in CNY"):
+        reader.read({**row, "currency": "USD"})
+
+
+def test_a_negated_kind_names_the_amount_as_written_and_as_read() -> None:
+    negated = TransactionReader({**KINDS, "credit_notes": TransactionKind(
+        refers_to="invoices", sign="negative", negate=True)})
+    with pytest.raises(TransactionError) as caught:
+        negated.read({"kind": "credit_notes", "id": "cn-1", "date": "2026-05-20",
+                      "amount": "-200", "refers_to": "inv-1"})
+    assert caught.value.message == ("amount -200 (read as 200: credit_notes declare "
+                                    "'negate: true') is above zero, but credit_notes are "
+                                    "negative")

@@ -457,20 +457,24 @@ class TransactionReader:
         assert date is not None
         amount = _number(raw.get("amount"), "amount", fail, required=True)
         assert amount is not None
+        written = amount
         if spec.negate:
             amount = -amount
+        shown = (f"amount {written} (read as {amount}: {kind} declare 'negate: true')"
+                 if spec.negate else f"amount {amount}")
         if spec.sign == "negative" and amount > 0:
-            raise fail(f"amount {amount} is above zero, but {kind} are negative"
+            raise fail(f"{shown} is above zero, but {kind} are negative"
                        + ("" if spec.negate else
                           "; if your system writes them as positive amounts, declare "
                           f"'negate: true' for {kind}"), "amount")
         if spec.sign == "positive" and amount < 0:
-            raise fail(f"amount {amount} is below zero, but {kind} are positive", "amount")
+            raise fail(f"{shown} is below zero, but {kind} are positive", "amount")
         fields: dict[str, Any] = {"id": id_text, "date": date, "amount": amount}
         currency = raw.get("currency")
         if not _blank(currency):
             text = _text(currency, "currency", fail)
-            if self.currency is not None and text != self.currency:
+            # ISO 4217 codes: 'cny' is CNY
+            if self.currency is not None and text.upper() != self.currency.strip().upper():
                 raise fail(f"currency {short(text)!r}, but the plan pays in {self.currency} "
                            "(convert amounts before they are credited)", "currency")
             fields["currency"] = text
