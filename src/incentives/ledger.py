@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StateError
 from .fileio import DEFAULT_WAIT  # how long a second run waits for the lock (seconds)
-from .money import MAX_DIGITS, ZERO, amount_of, short
+from .money import MAX_DIGITS, ZERO, amount_of, money_text, short
 from .periods import parse_period, period_kind, shift_period, span_of
 
 if TYPE_CHECKING:
@@ -392,15 +392,6 @@ def check_entries(state: State, plan: Plan, *, source: str = "the state") -> Non
                 raise StateError(
                     f"{source}: the entry of payee {payee!r}, policy {pid!r}, is malformed: "
                     f"{exc}") from None
-
-
-def money_text(amount: Decimal) -> str:
-    """An amount as it is stored in a ledger entry.
-
-    >>> money_text(Decimal("-0.00"))
-    '0.00'
-    """
-    return str(amount if amount else abs(amount))
 
 
 # ---------------------------------------------------------------------- files

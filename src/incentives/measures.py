@@ -157,7 +157,6 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
                 unknown("event list", spec.events, events, mname, "events")
                 continue
             fields: dict[str, str] = dict(events[spec.events].fields)
-            optional = set(events[spec.events].optional)
             covered = [f"event list {spec.events!r}"]
         else:
             if not kinds:
@@ -172,13 +171,9 @@ def check_measures(measures: Mapping[str, MeasureSpec], kinds: Mapping[str, Tran
                     unknown("crediting rule", r, rules, mname, "rules", i)
             chosen = [k for k in (spec.kinds or kinds) if k in kinds]
             fields = {}
-            optional = set()
             for k in chosen:
                 for n, t in kind_names(kinds, k).items():
                     fields.setdefault(n, t)
-                optional |= set(kinds[k].optional) | {"currency", "quantity"}
-                if kinds[k].refers_to is None:
-                    optional.add("refers_to")
             covered = chosen
             for k in chosen:
                 names = kind_names(kinds, k)
@@ -304,7 +299,7 @@ class _Measure:
         return True
 
     def contribution(self, c: Credit) -> Decimal:
-        if self.agg == "sum" or self.agg in ("min", "max"):
+        if self.agg in ("sum", "min", "max"):
             value = c.transaction.fields[self.field]
             return value if c.share == 1 else CONTEXT.multiply(value, c.share)
         return whole(1)

@@ -359,3 +359,12 @@ def amount_of(entry: Mapping[str, Any], key: str) -> Decimal:
     if not isinstance(text, str):
         raise ValueError(f"{key!r} must be a decimal string, not {short(repr(text))}")
     return parse_number_text(text, what=repr(key))
+
+
+def money_text(amount: Decimal) -> str:
+    """An amount as it is stored in a ledger entry (never ``-0``).
+
+    >>> money_text(Decimal("-0.00"))
+    '0.00'
+    """
+    return str(amount if amount else abs(amount))

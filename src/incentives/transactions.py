@@ -66,7 +66,6 @@ __all__ = [
     "TransactionReader",
     "add_transaction_options",
     "check_kinds",
-    "describe_source",
     "kind_fields",
     "kind_names",
     "link_transactions",
@@ -835,11 +834,6 @@ def split_kind(spec: str, kinds: Mapping[str, Any]) -> tuple[str | None, str]:
         raise UsageError(f"unknown transaction kind {head!r} in {spec!r}"
                          + _hint(head, kinds))
     return None, spec
-
-
-def describe_source(t: Transaction) -> str:
-    """``invoices 'inv-1'``: how messages name a transaction."""
-    return f"{t.kind} {short(t.id)!r}"
 
 
 

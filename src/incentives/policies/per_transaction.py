@@ -48,7 +48,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import BeforeValidator, Field, model_validator
 
 from ..errors import TransactionError, did_you_mean
-from ..money import ZERO, amount_of
+from ..money import ZERO, amount_of, money_text
 from ..periods import parse_period
 from ..runtime import Credit, Line, PayeeState, Transaction, TransactionBook
 from ..wording import N_, Step, Wording, dec, needs_rounding, signed_sum
@@ -292,11 +292,6 @@ class _BelowZero:
 
     def __call__(self, value: Decimal) -> Decimal:
         return self.f(value) if value >= 0 else value * self.rate
-
-
-def money_text(amount: Decimal) -> str:
-    """An amount as a ledger entry keeps it (never ``-0``), as :mod:`incentives.ledger` does."""
-    return str(amount if amount else abs(amount))
 
 
 @lru_cache(maxsize=256)
