@@ -421,7 +421,11 @@ def evaluate_stream(
         raise UsageError(f"unknown stream format {format!r}; use jsonl or csv")
     summary = StreamSummary()
 
+    locate = getattr(source, "locate", None)  # the rows of a table name it in errors
+
     def error(exc: IncentivesError) -> None:
+        if locate is not None:
+            locate([exc])
         summary.errors.append(exc)
         if on_error is not None:
             on_error(exc)
