@@ -78,7 +78,8 @@ def test_decimals_arrive_exact(tmp_path: Path) -> None:
          "flag": None},
     ]
     assert str(rows[0]["traffic_revenue"]) == "1234.56"  # the scale is kept
-    assert type(rows[0]["big"]) is Decimal and type(rows[0]["units"]) is int
+    assert type(rows[0]["big"]) is Decimal
+    assert type(rows[0]["units"]) is int
 
 
 def test_a_float_column_is_refused_before_any_row_naming_file_and_column(
@@ -235,9 +236,9 @@ def test_partitions_are_read_lazily_one_at_a_time(tmp_path: Path) -> None:
     (root / "period=2026-04" / "part-0.parquet").write_bytes(b"broken")
     seen = [first]
     with pytest.raises(UsageError, match=r"period=2026-04.*part-0.parquet"):
-        for row in rows:
-            seen.append(row)
-    assert len(seen) == 9 and seen[-1] == {"payee": "p3-2", "period": "2026-03"}
+        seen.extend(rows)
+    assert len(seen) == 9
+    assert seen[-1] == {"payee": "p3-2", "period": "2026-03"}
 
 
 def test_memory_holds_a_batch_not_the_dataset(tmp_path: Path) -> None:
@@ -250,11 +251,14 @@ def test_memory_holds_a_batch_not_the_dataset(tmp_path: Path) -> None:
             row_group_size=10_000)
     base = pa.total_allocated_bytes()
     peak = count = 0
+    last: dict[str, Any] = {}
     for count, row in enumerate(read_parquet(root), 1):
+        last = row
         if count % 2_000 == 0:
             peak = max(peak, pa.total_allocated_bytes() - base)
     whole = pq.read_table(root).nbytes  # what reading it all at once would hold
-    assert count == 12 * n and row == {"payee": "payee-0039999", "amount": Decimal("399.99"),
+    assert count == 12 * n
+    assert last == {"payee": "payee-0039999", "amount": Decimal("399.99"),
                                        "region": "r11"}
     assert 0 < peak < whole / 6, (peak, whole)
 
@@ -267,16 +271,18 @@ def test_paths_of_the_sink(tmp_path: Path) -> None:
         "pay.parquet", "pay.lines.parquet", "pay.errors.parquet"]
     assert [p.name for p in parquet_paths(tmp_path / "pay.pq")] == [
         "pay.pq", "pay.lines.pq", "pay.errors.pq"]
-    with pytest.raises(UsageError, match="a Parquet output is a file NAME.parquet"):
+    with pytest.raises(UsageError, match=r"a Parquet output is a file NAME\.parquet"):
         parquet_sink(tmp_path / "pay.csv")
-    with pytest.raises(UsageError, match="the folder .* does not exist"):
+    with pytest.raises(UsageError, match=r"the folder .* does not exist"):
         parquet_sink(tmp_path / "no" / "pay.parquet")
 
 
 def test_the_telecom_run_round_trips_exactly(tmp_path: Path) -> None:
     run = telecom_run()
     tables = result_tables(run)
-    assert tables.errors and tables.totals and tables.lines
+    assert tables.errors
+    assert tables.totals
+    assert tables.lines
     sink = parquet_sink(tmp_path / "pay.parquet")
     sink.write(tables)
     sink.commit()
@@ -290,7 +296,8 @@ def test_the_telecom_run_round_trips_exactly(tmp_path: Path) -> None:
     assert totals.metadata[b"incentives.plan"] == b"telecom-key-account"
     assert totals.metadata[b"incentives.plan_version"] == b"2026.1"
     errors = pq.read_schema(tmp_path / "pay.errors.parquet")
-    assert errors.field("payee").nullable and errors.field("payee").type == pa.string()
+    assert errors.field("payee").nullable
+    assert errors.field("payee").type == pa.string()
     assert pq.read_schema(tmp_path / "pay.lines.parquet").field("line").type == pa.int64()
 
 
@@ -307,7 +314,9 @@ def test_each_write_is_a_row_group(tmp_path: Path) -> None:
     sink.commit()
     assert pq.ParquetFile(tmp_path / "pay.parquet").num_row_groups == 2
     back = read_result_parquet(tmp_path / "pay.parquet")
-    assert back.totals == tables.totals and back.lines == tables.lines and back.errors == []
+    assert back.totals == tables.totals
+    assert back.lines == tables.lines
+    assert back.errors == []
 
 
 def test_values_that_do_not_fit_are_refused_naming_them(tmp_path: Path) -> None:
@@ -330,20 +339,25 @@ def write_version(path: Path, total: str) -> ResultTables:
     return tables
 
 
+def fail_then_discard(sink: Any) -> None:
+    """What a caller does when its run fails before the commit."""
+    try:
+        raise RuntimeError("boom")
+    except BaseException:
+        sink.discard()
+        raise
+
+
 def test_an_exception_before_commit_leaves_the_old_files(tmp_path: Path) -> None:
     path = tmp_path / "pay.parquet"
     old = write_version(path, "100.00")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     sink = parquet_sink(path)
+    sink.write(ResultTables("p", "1", 2, totals=[
+        ("p", "1", "2026-05", "g", "A", Decimal("999.00"), "", "")]))
+    assert len(temporary_files(tmp_path)) == 3
     with pytest.raises(RuntimeError, match="boom"):
-        try:
-            sink.write(ResultTables("p", "1", 2, totals=[
-                ("p", "1", "2026-05", "g", "A", Decimal("999.00"), "", "")]))
-            assert len(temporary_files(tmp_path)) == 3
-            raise RuntimeError("boom")
-        except BaseException:
-            sink.discard()
-            raise
+        fail_then_discard(sink)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert read_result_parquet(path) == old
 
@@ -369,18 +383,21 @@ def test_a_killed_writer_leaves_the_old_files_and_its_leftovers_are_cleaned(
     """)
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "writing\n"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     leftovers = temporary_files(tmp_path)
-    assert len(leftovers) == 3 and all(f"{TEMP_TAG}{proc.pid}-" in n for n in leftovers)
+    assert len(leftovers) == 3
+    assert all(f"{TEMP_TAG}{proc.pid}-" in n for n in leftovers)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if TEMP_TAG not in p.name} \
         == before
     assert read_result_parquet(path) == old
     notes = [note for target in parquet_paths(path) for note in clean_leftovers(target)]
-    assert len(notes) == 3 and all("removed, a temporary file left by an interrupted run"
+    assert len(notes) == 3
+    assert all("removed, a temporary file left by an interrupted run"
                                    in note for note in notes)
     assert temporary_files(tmp_path) == []
 
@@ -401,7 +418,8 @@ def test_files_not_written_together_are_refused(tmp_path: Path) -> None:
 def test_a_negative_zero_is_written_as_zero(tmp_path: Path) -> None:
     tables = write_version(tmp_path / "pay.parquet", "-0.00")
     back = read_result_parquet(tmp_path / "pay.parquet")
-    assert back == tables and str(back.totals[0][5]) == "0.00"
+    assert back == tables
+    assert str(back.totals[0][5]) == "0.00"
 
 
 def test_a_sink_is_used_once(tmp_path: Path) -> None:
