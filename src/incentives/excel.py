@@ -59,6 +59,7 @@ __all__ = [
     "excel_sink",
     "read_excel",
     "read_result_excel",
+    "sheet_names",
     "unescape_text",
 ]
 
@@ -173,6 +174,18 @@ def read_excel(path: str | os.PathLike[str], *, sheet: str | None = None,
             book.close()
         raise
     return reader.rows(book)
+
+
+def sheet_names(path: str | os.PathLike[str], *, what: str = "records") -> list[str]:
+    """The names of the sheets of cells of the workbook ``path``, in order (charts left
+    out); a :class:`UsageError` when it cannot be read."""
+    _require()
+    book = _open_book(Path(path), what)
+    try:
+        return [str(ws.title) for ws in book.worksheets]
+    finally:
+        with contextlib.suppress(Exception):
+            book.close()
 
 
 def _open_book(path: Path, what: str) -> Any:
