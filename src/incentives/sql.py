@@ -260,7 +260,7 @@ def _connect(engine: Any, target: _Target, doing: str) -> Any:
 #: the first word of a query that reads
 _READS = ("select", "with", "values", "table")
 #: words that write (or reach outside the database); refused anywhere in a query's code
-_WRITES = ("insert", "update", "delete", "merge", "upsert", "drop", "alter", "create",
+_WRITES = ("insert", "into", "update", "delete", "merge", "upsert", "drop", "alter", "create",
            "truncate", "grant", "revoke", "copy", "attach", "detach", "pragma", "vacuum",
            "analyze", "reindex", "cluster", "call", "do", "execute", "prepare", "lock",
            "install", "load", "export", "import", "checkpoint", "comment", "refresh",
@@ -521,7 +521,8 @@ def _rows(target: _Target, floats: FloatReading, what: str) -> Iterator[dict[str
 
 def _query_failure(target: _Target, exc: BaseException, what: str) -> UsageError:
     text = _first_line(exc).lower()
-    if any(w in text for w in ("read-only", "readonly", "read only", "query_only")):
+    if any(w in text for w in ("read-only", "readonly", "read only", "query_only",
+                               "data-modifying")):
         return UsageError(f"{target.safe}: the query tried to change the database, and was "
                           "stopped; a query file holds one query that only reads")
     return _failure(target, exc, f"cannot read the {what}")
