@@ -237,7 +237,7 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
     kept = [line for line in lines
             if not line.startswith(("[SQL:", "[parameters:", "(Background on"))]
     return " ".join(kept[:3]) or type(exc).__name__
