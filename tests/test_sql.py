@@ -653,6 +653,22 @@ def test_only_errors_round_trip(db_url: str) -> None:
     assert read_result_sql(table(db_url, "pay")) == tables
 
 
+@pytest.mark.parametrize("places", [0, 2])
+def test_amounts_beyond_a_double_stay_exact(db_url: str, places: int) -> None:
+    """2**53 + 1 and 36 digits: any trip through a float would change them."""
+    t = _telecom_with("10000")
+    digits = ["9007199254740993", "-123456789012345678901234567890123456", "3"]
+    amounts = [Decimal(d + ("." + "7" * places if places else "")) for d in digits]
+    totals = [("telecom-key-account", "2026.1", "2026-05", "g", f"P{i}", a, "", "")
+              for i, a in enumerate(amounts)]
+    tables = ResultTables(t.plan, t.version, places, totals, [], [], ["2026-05"])
+    url = table(db_url, "pay")
+    _write(url, tables)
+    back = read_result_sql(url)
+    assert [str(r[5]) for r in back.totals] == [str(a) for a in amounts]
+    assert back == tables
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.integers(min_value=-(10**27) + 1, max_value=10**27 - 1),
