@@ -838,19 +838,11 @@ def read_result_sql(spec: str, *, plan: str | None = None) -> ResultTables:
     if places is None:
         places = _places_of_values(totals, lines)
     out = ResultTables(plan, version, places, totals, lines, errors)
+    from .tabular import period_order
+
     periods = {r[2] for r in totals} | {r[2] for r in errors if r[2] is not None}
-    out.periods = sorted(periods, key=_period_order)
+    out.periods = sorted(periods, key=period_order)
     return out
-
-
-def _period_order(p: str) -> Any:
-    """Periods in time order (as :func:`incentives.tabular.result_tables` lists them)."""
-    from .periods import parse_period
-
-    try:
-        return (0, parse_period(p), p)
-    except (ValueError, TypeError):
-        return (1, (), p)
 
 
 def _places_of_values(totals: list[tuple[Any, ...]], lines: list[tuple[Any, ...]]) -> int:

@@ -42,7 +42,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from .errors import UsageError, error_dict
 
@@ -59,6 +59,7 @@ __all__ = [
     "Sink",
     "cell",
     "float_value",
+    "period_order",
     "result_tables",
 ]
 
@@ -188,10 +189,12 @@ def add_results(tables: ResultTables, results: Iterable[PayeeResult],
         tables.errors.append(row)
         if row[2] is not None:
             periods.add(row[2])
-    tables.periods = sorted(periods, key=_period_order)
+    tables.periods = sorted(periods, key=period_order)
 
 
-def _period_order(p: str) -> Any:
+def period_order(p: str) -> Any:
+    """The sort key of periods: in time order (a month, then its quarter, then its
+    year when they start together), then anything that is not a period, as text."""
     from .periods import parse_period
 
     try:
@@ -224,7 +227,7 @@ class Sink(Protocol):
 #: default: the column is refused, naming it), ``shortest`` (the shortest decimal
 #: that reads back as the same float: ``0.1`` for 0.1), or a quantum such as
 #: ``Decimal("0.01")`` (the shortest decimal, rounded half up to it).
-FloatReading = Union[Literal["refuse", "shortest"], Decimal]
+FloatReading = Literal["refuse", "shortest"] | Decimal
 
 
 def float_value(value: float, reading: FloatReading, *, source: str, column: str) -> Decimal:
