@@ -483,6 +483,7 @@ def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
     source = target.safe
     try:
         conn = _connect(engine, target, f"read the {what}")
+        result: Any = None
         try:
             try:
                 _read_only(conn, target)
@@ -517,11 +518,14 @@ def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
                     yield {name: cell(value, floats, source=source, column=name)
                            for name, value in zip(names, row, strict=True)}
         finally:
-            try:
+            # (a broken connection: nothing was written anyway)
+            with contextlib.suppress(Exception):
+                if result is not None:
+                    result.close()  # PostgreSQL's server-side cursor
+            with contextlib.suppress(Exception):
                 conn.rollback()
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # the connection broke: nothing was written anyway
-                pass
     finally:
         engine.dispose()
 
