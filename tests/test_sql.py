@@ -742,3 +742,25 @@ def test_a_writer_killed_mid_write_leaves_the_previous_rows(db_url: str, tmp_pat
     after = _telecom_with("20000")
     _write(url, after)
     assert read_result_sql(url) == after
+
+
+def test_postgres_urls_without_a_driver_mean_psycopg(postgres_url: str) -> None:
+    execute(postgres_url, "CREATE TABLE records (payee TEXT)", "INSERT INTO records VALUES ('A')")
+    for scheme in ("postgres://", "postgresql://"):
+        url = scheme + postgres_url.split("://", 1)[1]
+        assert list(read_sql(table(url, "records"))) == [{"payee": "A"}]
+
+
+def test_errors_without_a_period_are_replaced_once_per_run(db_url: str) -> None:
+    url = table(db_url, "pay")
+    t = _telecom_with("10000")
+    error = (t.plan, t.version, None, "record", None, "period", None, None,
+             "record 3: no period")
+    run_errors = replace(t, errors=[error])
+    _write(url, run_errors, pay_with_errors=True)
+    _write(url, run_errors, pay_with_errors=True)
+    assert query(db_url, "SELECT period, message FROM pay_errors") == [
+        (None, "record 3: no period")]
+    _write(url, t)  # a clean run: no error left
+    assert query(db_url, "SELECT COUNT(*) FROM pay_errors") == [(0,)]
+    assert read_result_sql(url) == t
