@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncentivesError, RecordError, TransactionError, UsageError, did_you_mean
-from .fileio import StagedFile, check_output
+from .fileio import StagedFile, check_output, quote
 from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell
 
 __all__ = [
@@ -332,7 +332,10 @@ class _SheetReader:
             if c.data_type == "e" and c.value is not None:
                 raise UsageError(f"{self.where}: the header cell {coordinate} holds the error "
                                  f"{c.value}")
-            value = self._value(c.value)
+            try:
+                value = self._value(c.value)
+            except (ValueError, OverflowError):
+                value = str(c.value)
             if value is None:
                 continue
             name = value.strip() if isinstance(value, str) else str(value)
@@ -398,8 +401,8 @@ class _SheetReader:
                         try:
                             value = value_of(raw)
                         except (ValueError, OverflowError):
-                            bad.append((index, f"the cell holds {raw!r}, not a number Excel "
-                                               "can hold"))
+                            bad.append((index, f"the cell holds {quote(str(raw))}, not a "
+                                               "number Excel can hold"))
                             value = raw
                         if value is None:
                             continue
