@@ -53,7 +53,17 @@ from urllib.parse import unquote
 
 from .errors import UsageError
 from .fileio import StagedFiles, check_output
-from .tabular import ERRORS, LINES, TOTALS, Column, FloatReading, ResultTables, cell, float_value
+from .tabular import (
+    ERRORS,
+    LINES,
+    TOTALS,
+    Column,
+    FloatReading,
+    ResultTables,
+    cell,
+    float_value,
+    sorted_periods,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -597,8 +607,6 @@ def read_result_parquet(path: str | os.PathLike[str]) -> ResultTables:
 def result_periods(tables: ResultTables) -> list[str]:
     """The periods of ``tables``' totals and errors, sorted as
     :func:`incentives.tabular.result_tables` sorts them."""
-    from .tabular import _period_order
-
     periods = {row[2] for row in tables.totals}
     periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted(periods, key=_period_order)
+    return sorted_periods(periods)

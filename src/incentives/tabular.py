@@ -60,6 +60,7 @@ __all__ = [
     "cell",
     "float_value",
     "result_tables",
+    "sorted_periods",
 ]
 
 
@@ -189,6 +190,16 @@ def add_results(tables: ResultTables, results: Iterable[PayeeResult],
         if row[2] is not None:
             periods.add(row[2])
     tables.periods = sorted(periods, key=_period_order)
+
+
+def sorted_periods(periods: Iterable[str]) -> list[str]:
+    """``periods`` in the order :class:`ResultTables` keeps them: in time, then any that
+    is not a period, by its text.
+
+    >>> sorted_periods(["2026-06", "2026-05", "x"])
+    ['2026-05', '2026-06', 'x']
+    """
+    return sorted(periods, key=_period_order)
 
 
 def _period_order(p: str) -> Any:
