@@ -520,6 +520,15 @@ def test_a_killed_writer_leaves_the_old_workbook_and_its_leftovers_are_cleaned(
     assert temporary_files(tmp_path) == []
 
 
+def test_a_sink_dropped_without_commit_writes_nothing(tmp_path: Path) -> None:
+    sink = excel_sink(tmp_path / "pay.xlsx")
+    sink.write(ResultTables("p", "1", 2, [("p", "1", "2026-05", "g", "A", Decimal("1.00"), "",
+                                           "")]))
+    assert len(temporary_files(tmp_path)) == 4
+    del sink
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_only_xlsx_is_written_and_foreign_workbooks_are_not_results(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"an Excel output is a file NAME\.xlsx"):
         excel_sink(tmp_path / "pay.xlsm")

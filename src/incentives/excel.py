@@ -675,6 +675,12 @@ class ExcelSink:
         self._done = True
         self._abandon()
 
+    def __del__(self) -> None:
+        # dropped without a commit (an error the caller did not catch): nothing is written
+        if not getattr(self, "_done", True):
+            with contextlib.suppress(Exception):
+                self.discard()
+
     def _abandon(self) -> None:
         for ws, _, _ in self._sheets:
             if not ws.closed:
