@@ -47,7 +47,7 @@ from typing import Any
 
 from .errors import IncentivesError, RecordError, TransactionError, UsageError, did_you_mean
 from .fileio import StagedFile, check_output, quote
-from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell, sorted_periods
+from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell
 
 __all__ = [
     "EXCEL_CELL_CHARACTERS",
@@ -769,9 +769,11 @@ def read_result_excel(path: str | os.PathLike[str]) -> ResultTables:
 def _periods(tables: ResultTables) -> list[str]:
     """The periods of ``tables``' totals and errors, sorted as
     :func:`incentives.tabular.result_tables` sorts them."""
+    from .tabular import period_order
+
     periods = {row[2] for row in tables.totals}
     periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted_periods(periods)
+    return sorted(periods, key=period_order)
 
 
 def _result_rows(ws: Any, columns: Sequence[Column], places: int, where: str

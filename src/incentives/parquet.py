@@ -53,17 +53,7 @@ from urllib.parse import unquote
 
 from .errors import UsageError
 from .fileio import StagedFiles, check_output
-from .tabular import (
-    ERRORS,
-    LINES,
-    TOTALS,
-    Column,
-    FloatReading,
-    ResultTables,
-    cell,
-    float_value,
-    sorted_periods,
-)
+from .tabular import ERRORS, LINES, TOTALS, Column, FloatReading, ResultTables, cell, float_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -615,6 +605,8 @@ def read_result_parquet(path: str | os.PathLike[str]) -> ResultTables:
 def result_periods(tables: ResultTables) -> list[str]:
     """The periods of ``tables``' totals and errors, sorted as
     :func:`incentives.tabular.result_tables` sorts them."""
+    from .tabular import period_order
+
     periods = {row[2] for row in tables.totals}
     periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted_periods(periods)
+    return sorted(periods, key=period_order)

@@ -59,8 +59,8 @@ __all__ = [
     "Sink",
     "cell",
     "float_value",
+    "period_order",
     "result_tables",
-    "sorted_periods",
 ]
 
 
@@ -189,20 +189,12 @@ def add_results(tables: ResultTables, results: Iterable[PayeeResult],
         tables.errors.append(row)
         if row[2] is not None:
             periods.add(row[2])
-    tables.periods = sorted(periods, key=_period_order)
+    tables.periods = sorted(periods, key=period_order)
 
 
-def sorted_periods(periods: Iterable[str]) -> list[str]:
-    """``periods`` in the order :class:`ResultTables` keeps them: in time, then any that
-    is not a period, by its text.
-
-    >>> sorted_periods(["2026-06", "2026-05", "x"])
-    ['2026-05', '2026-06', 'x']
-    """
-    return sorted(periods, key=_period_order)
-
-
-def _period_order(p: str) -> Any:
+def period_order(p: str) -> Any:
+    """The sort key of periods: in time order (a month, then its quarter, then its
+    year when they start together), then anything that is not a period, as text."""
     from .periods import parse_period
 
     try:
