@@ -11,6 +11,7 @@ so results never depend on the order records arrive in.
 from __future__ import annotations
 
 import decimal
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
@@ -45,7 +46,13 @@ from .runtime import (
     TransactionBook,
     paused_gc,
 )
-from .transactions import TransactionInput, TransactionReader, link_transactions, read_rows
+from .transactions import (
+    TransactionInput,
+    TransactionReader,
+    link_transactions,
+    read_rows,
+    read_transactions_file,
+)
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -143,19 +150,64 @@ class CompiledPlan:
 
     def evaluate(
         self,
-        raw_records: Iterable[Any],
+        raw_records: Any,
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        events: Mapping[str, Any] | None = None,
         transactions: Any = None,
         hierarchy: Any = None,
         tables: Mapping[str, Any] | None = None,
     ) -> Run:
         """Evaluate a population (see :meth:`incentives.Plan.evaluate`)."""
+        raw_records = self.source_records(raw_records, events)
         with paused_gc():
             return self._evaluate(raw_records, errors=errors, state=state,
                                   transactions=transactions, hierarchy=hierarchy,
                                   tables=tables)
+
+    def rows(self, value: Any, *, what: str = "records", expect: tuple[str, ...] = ("payee",),
+             **options: Any) -> Iterable[Any]:
+        """``value`` as raw rows: a source (a path or a database URL, see
+        :mod:`incentives.sources`) is read, with the plan's way of reading floats;
+        a DataFrame gives its rows; rows are returned as they are. ``options``: a
+        text file's ``encoding``, ``delimiter``, ``max_bytes``."""
+        if isinstance(value, (str, os.PathLike)):
+            from .sources import read_rows
+
+            return read_rows(value, floats=self.plan.reading.floats, what=what,
+                             expect=expect, **options)
+        return record_rows(value)
+
+    def source_records(self, records: Any, events: Mapping[str, Any] | None = None,
+                       **options: Any) -> Iterable[Any]:
+        """The raw records of ``records`` (rows, a DataFrame, or a source: see
+        :meth:`rows`) with the rows of the event tables ``events`` (event-list name
+        to a source or rows) joined to them (see :func:`incentives.sources.join_events`).
+        A workbook of records brings the event lists that have a sheet of their name."""
+        declared = self.plan.inputs.events
+        given = dict(events or {})
+        for name in given:
+            if name not in declared:
+                raise UsageError(f"events {name!r}: the plan declares no such event list"
+                                 + (f" (its event lists: {', '.join(declared)})" if declared
+                                    else " (it declares none)"))
+        if isinstance(records, (str, os.PathLike)) and declared:
+            from .sources import excel_event_sheets
+
+            missing = [n for n in declared if n not in given]
+            given.update(excel_event_sheets(records, missing) if missing else {})
+        rows = self.rows(records, **options)
+        if not given:
+            return rows
+        from .sources import join_events, source_label
+
+        labels = {name: f"the event table {source_label(v)}" for name, v in given.items()
+                  if isinstance(v, (str, os.PathLike))}
+        tables = {name: self.rows(v, what=f"events {name}", **options)
+                  for name, v in given.items()}
+        return join_events(rows, tables, default_period=self.reader.default_period,
+                           labels=labels)
 
     def evaluate_part(self, raw_records: Iterable[Any], book: State) -> Run:
         """Evaluate part of a population (a team) against ``book``, changing it in place:
@@ -333,6 +385,20 @@ class CompiledPlan:
                 f"the plan pays from transactions ({', '.join(plan.transactions)}): give them "
                 "(--transactions FILE on the command line, transactions=rows in Python; an "
                 "empty list when there are none)")
+        floats = plan.reading.floats
+        if isinstance(transactions, (str, os.PathLike)):
+            if self.transaction_reader is None:
+                raise UsageError("the plan declares no transactions")
+            transactions = TransactionInput(*read_transactions_file(
+                self.transaction_reader, os.fspath(transactions), floats=floats))
+        elif isinstance(transactions, Mapping):
+            transactions = {kind: self.rows(rows, what=f"transactions {kind}", expect=("id",))
+                            for kind, rows in transactions.items()}
+        if isinstance(hierarchy, (str, os.PathLike)):
+            hierarchy = list(self.rows(hierarchy, what="the hierarchy"))
+        tables = {name: (list(self.rows(rows, what=f"table {name}", expect=("key",)))
+                         if isinstance(rows, (str, os.PathLike)) else rows)
+                  for name, rows in tables.items()}
         if isinstance(transactions, TransactionInput):
             given, bad = list(transactions.transactions), list(transactions.errors)
             errors.extend(bad)
