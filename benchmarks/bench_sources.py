@@ -50,15 +50,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from bench_cli import PLAN, make_records, timed  # the telecom records and one whole process timed alike
+# the telecom records, and one whole process timed as in every benchmark
+from bench_cli import PLAN, make_records, timed
 
 HERE = Path(__file__).resolve().parent
 SEED = 5
@@ -161,7 +161,7 @@ def load_postgres(url: str, schema: str, db: Path, folder: Path) -> tuple[int, i
         for name, ddl in (("records", RECORDS_DDL.format(decimal="NUMERIC")),
                           ("lost_customers", EVENTS_DDL)):
             target = sql.Identifier(schema, name)
-            pg.execute(sql.SQL("CREATE TABLE {} (" + ddl + ")").format(target))  # type: ignore[arg-type]
+            pg.execute(sql.SQL("CREATE TABLE {} (" + ddl + ")").format(target))
             with pg.cursor() as cur:
                 with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv, HEADER true)")
                               .format(target)) as copy, \
@@ -212,10 +212,7 @@ class Measured:
     cpu: float = float("inf")
     rss: int = 0  # KB
     server: float | None = None  # the database server's CPU, when it can be read
-    output: Path | None = None
     runs: int = 0
-    label: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
