@@ -48,14 +48,16 @@ sizes (a stream's memory must not grow with the table).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # the telecom records, and one whole process timed as in every benchmark
 from bench_cli import PLAN, make_records, timed
@@ -227,35 +229,58 @@ class Case:
     best: dict[str, Measured] = field(default_factory=dict)
 
 
-def prepare(size: Size, folder: Path, postgres: str | None, schema: str) -> Case:
+def prepare(size: Size, folder: Path, postgres: str | None, schema: str) -> dict[str, Any]:
+    """Write the JSONL file and the tables for ``size`` into ``folder`` (and ``schema``
+    of the PostgreSQL server ``postgres``). Returns the lost customers written, the
+    source arguments of each ``stream`` command, and the server's process id when
+    its accounting can be read.
+
+    It runs in a child process of its own (``--prepare``): the peak resident size
+    the operating system gives for a child counts its parent's peak (the child
+    starts as a copy of it), so the timing process never imports a database driver.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    case = Case(size, folder, folder / "records.jsonl", folder / "records.duckdb")
-    make_records(case.jsonl, size.payees, size.months, seed=SEED)
-    if case.db.exists():
-        case.db.unlink()
-    rows, case.lost = load_duckdb(case.jsonl, case.db)
+    jsonl, db = folder / "records.jsonl", folder / "records.duckdb"
+    make_records(jsonl, size.payees, size.months, seed=SEED)
+    if db.exists():
+        db.unlink()
+    rows, lost_rows = load_duckdb(jsonl, db)
     if rows != size.rows:
         raise SystemExit(f"DuckDB holds {rows} records, expected {size.rows}")
-    cli = [sys.executable, "-m", "incentives"]
-    duck = f"duckdb:///{case.db}"
+    duck = f"duckdb:///{db}"
     sources: dict[str, list[str]] = {
-        "stream jsonl": [str(case.jsonl)],
+        "stream jsonl": [str(jsonl)],
         "stream duckdb": [f"{duck}?table=records", "--events",
                           f"lost_customers={duck}?table=lost_customers"],
     }
+    server = None
     if postgres is not None:
-        rows, lost = load_postgres(postgres, schema, case.db, folder)
-        if (rows, lost) != (size.rows, case.lost):
+        rows, lost = load_postgres(postgres, schema, db, folder)
+        if (rows, lost) != (size.rows, lost_rows):
             raise SystemExit(f"PostgreSQL holds {rows} records and {lost} lost customers, "
-                             f"expected {size.rows} and {case.lost}")
+                             f"expected {size.rows} and {lost_rows}")
         sources["stream postgresql"] = [
             table_url(postgres, f"{schema}.records"), "--events",
             "lost_customers=" + table_url(postgres, f"{schema}.lost_customers")]
-    for name, args in sources.items():
+        server = postmaster(postgres)
+    return {"lost": lost_rows, "sources": sources, "server": server}
+
+
+def prepared(size: Size, folder: Path, postgres: str | None, schema: str) -> tuple[Case, int | None]:
+    """:func:`prepare` in a child process; the case with its commands, and the server's pid."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--prepare", str(folder), str(size.payees), str(size.months),
+         schema], check=False, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"writing the files and tables of {size.rows:,} records failed")
+    made = json.loads(out.stdout)
+    case = Case(size, folder, folder / "records.jsonl", folder / "records.duckdb", made["lost"])
+    cli = [sys.executable, "-m", "incentives"]
+    for name, args in made["sources"].items():
         case.outputs[name] = folder / f"{name.replace(' ', '-')}.csv"
         case.commands[name] = [*cli, "stream", str(PLAN), *args, "--format", "csv",
                                "--out", str(case.outputs[name])]
-    return case
+    return case, made["server"]
 
 
 def add_run(case: Case) -> None:
@@ -329,23 +354,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None,
                         help="whole-process runs of each command (default 3, 1 with BENCH_QUICK=1)")
     parser.add_argument("--keep", metavar="DIR", help="write the files to DIR and keep them")
+    parser.add_argument("--prepare", nargs=4, metavar=("DIR", "PAYEES", "MONTHS", "SCHEMA"),
+                        help=argparse.SUPPRESS)  # the child process that writes the data
     args = parser.parse_args(argv)
+    postgres = os.environ.get("INCENTIVES_TEST_POSTGRES") or None
+    if args.prepare:
+        folder, payees, months, schema = args.prepare
+        made = prepare(Size(int(payees), int(months)), Path(folder), postgres, schema)
+        print(json.dumps(made))
+        return 0
     sizes = QUICK if quick() else FULL
     runs = args.runs if args.runs is not None else (1 if quick() else 3)
-    postgres = os.environ.get("INCENTIVES_TEST_POSTGRES") or None
     schema = f"bench_sources_{os.getpid()}"
     tmp = tempfile.mkdtemp(prefix="bench-sources-")
     folder = Path(args.keep) if args.keep else Path(tmp)
     cases: list[Case] = []
     try:
         start = time.monotonic()
+        server = None
         for i, size in enumerate(sizes):
-            cases.append(prepare(size, folder / f"{size.rows}",
-                                 postgres, f"{schema}_{i}"))
+            case, server = prepared(size, folder / f"{size.rows}", postgres, f"{schema}_{i}")
+            cases.append(case)
         add_run(cases[1])
-        prepared = time.monotonic() - start
-        server = postmaster(postgres) if postgres is not None else None
-        print(f"(files and tables written in {prepared:.0f} s, not timed)", file=sys.stderr)
+        print(f"(files and tables written in {time.monotonic() - start:.0f} s, not timed)",
+              file=sys.stderr)
         measure(cases, runs, server)
         agree = report(cases, runs)
     finally:
