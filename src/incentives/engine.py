@@ -13,7 +13,7 @@ from __future__ import annotations
 import decimal
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .results import Run
 
-__all__ = ["CompiledPlan", "paused_gc", "record_rows"]
+__all__ = ["CompiledPlan", "error_order", "paused_gc", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
@@ -135,6 +135,8 @@ class CompiledPlan:
         records: list[Record] = []
         errors: list[IncentivesError] = []
         self.reader.read_all(record_rows(raw_records), records, errors)
+        if isinstance(raw_records, SourceRows):
+            raw_records.locate(errors)
         keys = list(map(_KEY, records))
         if len(set(keys)) == len(keys):
             return records, errors
@@ -198,16 +200,18 @@ class CompiledPlan:
             missing = [n for n in declared if n not in given]
             given.update(excel_event_sheets(records, missing) if missing else {})
         rows = self.rows(records, **options)
-        if not given:
-            return rows
         from .sources import join_events, source_label
 
+        located = {"": source_label(records)} if _is_table(records) else {}
+        if not given:
+            return SourceRows(rows, located) if located else rows
         labels = {name: f"the event table {source_label(v)}" for name, v in given.items()
                   if isinstance(v, (str, os.PathLike))}
+        located.update({name: source_label(v) for name, v in given.items() if _is_table(v)})
         tables = {name: self.rows(v, what=f"events {name}", **options)
                   for name, v in given.items()}
-        return join_events(rows, tables, default_period=self.reader.default_period,
-                           labels=labels)
+        return SourceRows(join_events(rows, tables, default_period=self.reader.default_period,
+                                      labels=labels), located)
 
     def evaluate_part(self, raw_records: Iterable[Any], book: State) -> Run:
         """Evaluate part of a population (a team) against ``book``, changing it in place:
@@ -595,6 +599,42 @@ def _steps(policies: list[Compiled], rounding: Any, kernels: bool
 KERNEL_POLICIES = 200
 
 
+def _is_table(value: Any) -> bool:
+    """Whether ``value`` names a table of a database, a Parquet file or a workbook (whose
+    rows' errors say where they come from; a text file's rows are located as they were)."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    from .sources import parse_source
+
+    return parse_source(value).kind != "file"
+
+
+class SourceRows:
+    """The raw records of a source, which know where they came from: ``located`` maps
+    ``""`` to the records' table and an event list's name to its table."""
+
+    __slots__ = ("located", "rows")
+
+    def __init__(self, rows: Iterable[Any], located: dict[str, str]) -> None:
+        self.rows = rows
+        self.located = located
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def locate(self, errors: Iterable[IncentivesError]) -> None:
+        """Name the table of each record error (an event's, for an event's field)."""
+        for e in errors:
+            if not isinstance(e, RecordError):
+                continue
+            field = e.field or ""
+            name = field[7:].split("[", 1)[0].split(".", 1)[0] if field.startswith(
+                "events.") else ""
+            where = self.located.get(name) or (self.located.get("") if not name else None)
+            if where is not None:
+                e.from_source(where)
+
+
 def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:
     """The raw records as an iterable of mappings: a pandas DataFrame gives its rows
     (through :func:`incentives.dataframes.frame_rows`), anything else is returned as is."""
@@ -613,6 +653,12 @@ def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list
     for s in states:
         out.setdefault(s.record.group, []).append(s)
     return sorted(out.items(), key=lambda kv: kv[0] or "")
+
+
+def error_order(e: BaseException) -> tuple[str, ...]:
+    """The order errors are listed in, whatever the order of the input: by period,
+    payee, field and message (then a transaction's kind and id)."""
+    return _error_key(e)  # type: ignore[arg-type]
 
 
 def _error_key(e: IncentivesError) -> tuple[str, ...]:

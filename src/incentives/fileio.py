@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import UsageError
 
@@ -227,12 +227,16 @@ class StagedFile:
     ``0o666`` less the umask, as any file this process creates would.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8",
+                 temp_for: str | os.PathLike[str] | None = None) -> None:
         self.target = Path(path)
         folder = self.target.parent
+        # named as a temporary file of ``temp_for`` (a file in the same folder written
+        # with it): clean_leftovers(temp_for) then removes it too
+        named = Path(temp_for) if temp_for is not None else self.target
         try:
             fd, self.tmp = tempfile.mkstemp(
-                prefix=f"{_temp_prefix(self.target)}{os.getpid()}-", suffix=".tmp", dir=folder)
+                prefix=f"{_temp_prefix(named)}{os.getpid()}-", suffix=".tmp", dir=folder)
         except OSError as exc:
             why = "the folder does not exist" if not folder.is_dir() else exc.strerror or exc
             raise UsageError(f"{path}: cannot write this file: {why}") from None
@@ -245,6 +249,12 @@ class StagedFile:
                 os.unlink(self.tmp)
             raise
         self._finished = False
+
+    @property
+    def binary(self) -> BinaryIO:
+        """The file for bytes (a Parquet writer, a zip archive): write either text to
+        :attr:`handle` or bytes here, never both."""
+        return self.handle.buffer
 
     def finish(self) -> None:
         """Flush the text to disk and give the file its final mode (not yet in place)."""
@@ -295,8 +305,9 @@ class StagedFiles:
     def __init__(self) -> None:
         self.staged: list[StagedFile] = []
 
-    def open(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> TextIO:
-        staged = StagedFile(path, encoding=encoding)
+    def open(self, path: str | os.PathLike[str], *, encoding: str = "utf-8",
+             temp_for: str | os.PathLike[str] | None = None) -> TextIO:
+        staged = StagedFile(path, encoding=encoding, temp_for=temp_for)
         self.staged.append(staged)
         return staged.handle
 
@@ -308,19 +319,26 @@ class StagedFiles:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is None:
-            try:
-                for staged in self.staged:
-                    staged.finish()
-                while self.staged:
-                    self.staged[0].commit()
-                    self.staged.pop(0)
-            except BaseException:
-                self._discard()
-                raise
+            self.commit()
         else:
-            self._discard()
+            self.discard()
 
-    def _discard(self) -> None:
+    def commit(self) -> None:
+        """Finish every file, then replace each target in the order they were opened
+        (what the ``with`` block does when it ends without an error). On an error
+        the files not yet in place are removed."""
+        try:
+            for staged in self.staged:
+                staged.finish()
+            while self.staged:
+                self.staged[0].commit()
+                self.staged.pop(0)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet in place; their targets stay as they were."""
         for staged in self.staged:
             staged.discard()
         self.staged.clear()
