@@ -191,9 +191,9 @@ def postmaster(url: str) -> int | None:
     import psycopg
 
     try:
-        with psycopg.connect(libpq_url(url)) as pg:
+        with psycopg.connect(libpq_url(url)) as pg:  # read while the backend is alive
             backend = pg.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-        parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
         server_cpu(parent)
     except (OSError, ValueError, IndexError):
         return None
