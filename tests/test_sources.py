@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import incentives
 from incentives.cli import main
@@ -291,3 +293,49 @@ def test_a_run_written_to_the_wrong_kind_of_sink_is_refused(tmp_path: Path) -> N
         run.to_parquet(tmp_path / "pay.xlsx")
     with pytest.raises(UsageError, match=r"give an \.xlsx file"):
         run.to_excel(tmp_path / "pay.parquet")
+
+
+# ---------------------------------------------------------------------- events past memory
+
+_keys = st.tuples(st.sampled_from(["X", "Y", "Z", "é", "a b"]),
+                  st.sampled_from(["2026-05", "2026-06"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(_keys, max_size=8),
+       lost=st.lists(st.tuples(_keys, st.integers(0, 99)), max_size=12),
+       won=st.lists(st.tuples(_keys, st.decimals(allow_nan=False, allow_infinity=False,
+                                                 places=2, max_value=10**6,
+                                                 min_value=-10**6)), max_size=6),
+       spill=st.integers(0, 5))
+def test_event_rows_past_memory_join_as_those_in_memory(
+        records: list[tuple[str, str]], lost: list[tuple[tuple[str, str], int]],
+        won: list[tuple[tuple[str, str], Decimal]], spill: int) -> None:
+    rows = [{"payee": p, "period": q, "n": i} for i, (p, q) in enumerate(records)]
+    tables = {"lost": [{"payee": p, "period": q, "id": f"c{v}", "v": Decimal(v)}
+                       for (p, q), v in lost],
+              "won": [{"payee": p, "period": q, "amount": v} for (p, q), v in won]}
+
+    def joined(spill_after: int | None) -> list[object]:
+        out = list(join_events(rows, tables, spill_after=spill_after))
+        return [o.to_dict() if isinstance(o, RecordError) else o for o in out]
+
+    in_memory = joined(10**9)
+    assert joined(spill) == in_memory
+    # exact types come back (a Decimal stays a Decimal)
+    for row in joined(spill):
+        for items in (row.get("events") or {}).values() if isinstance(row, dict) else ():
+            for item in items:
+                assert all(type(v) in (str, Decimal) for v in item.values())
+
+
+def test_event_rows_past_memory_leave_no_file(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = list(join_events([{"payee": "X", "period": "2026-05"}],
+                           {"lost": [{"payee": "X", "period": "2026-05", "id": str(i)}
+                                     for i in range(50)]}, spill_after=10))
+    assert len(out[0]["events"]["lost"]) == 50
+    assert list(tmp_path.iterdir()) == []

@@ -32,6 +32,7 @@ Source(kind='excel', location='pay.xlsx', sheet='May records', label="'pay.xlsx'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections import defaultdict
@@ -223,7 +224,8 @@ def _key_text(value: Any) -> str | None:
 
 def join_events(records: Iterable[Any], events: Mapping[str, Iterable[Any]], *,
                 default_period: str | None = None,
-                labels: Mapping[str, str] | None = None) -> Iterator[Any]:
+                labels: Mapping[str, str] | None = None,
+                spill_after: int | None = None) -> Iterator[Any]:
     """``records`` with the rows of each event table attached: every row of
     ``events[name]`` (its ``payee``, its ``period`` and the event's fields) becomes
     an event of the list ``name`` of the record of that payee and period.
@@ -232,6 +234,9 @@ def join_events(records: Iterable[Any], events: Mapping[str, Iterable[Any]], *,
     that has no record, are :class:`RecordError` s (yielded after the records), so
     no event is dropped without a word; a record that carries a list of its own
     for a name given here is an error too. ``labels`` name the tables in messages.
+    The event rows wait in memory, or, past ``spill_after`` of them (by default
+    :data:`SPILL_EVENTS`), in a temporary file, so memory does not grow with the
+    event tables.
 
     >>> rows = [{"payee": "X", "period": "2026-05", "sales": "10"}]
     >>> lost = [{"payee": "X", "period": "2026-05", "id": "c-1"},
@@ -243,57 +248,168 @@ def join_events(records: Iterable[Any], events: Mapping[str, Iterable[Any]], *,
     "payee 'Q' period 2026-05 field 'events.lost': 1 row of the event table 'lost' names this payee and period, which has no record"
     """
     labels = labels or {}
-    table: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    table = _EventStore(SPILL_EVENTS if spill_after is None else spill_after)
     problems: list[IncentivesError] = []
-    for name, rows in events.items():
-        label = labels.get(name, f"the event table {name!r}")
-        for i, row in enumerate(rows):
-            if isinstance(row, IncentivesError):
-                problems.append(row)
-                continue
-            if not isinstance(row, Mapping):
-                problems.append(RecordError(f"{label}, row {i + 1}: not a row of fields",
-                                            field=f"events.{name}"))
-                continue
-            payee = _key_text(row.get("payee"))
-            period = _key_text(row.get("period")) or default_period
-            if payee is None or period is None:
-                missing = "payee" if payee is None else "period"
-                problems.append(RecordError(
-                    f"{label}, row {i + 1}: no {missing} (each event row names the payee "
-                    "and the period of its record)", payee=payee, period=period,
-                    field=f"events.{name}"))
-                continue
-            item = {k: v for k, v in row.items() if k not in ("payee", "period")}
-            table[(payee, period)].setdefault(name, []).append(item)
-    for raw in records:
-        if type(raw) is dict and table:
-            payee = _key_text(raw.get("payee"))
-            period = _key_text(raw.get("period")) or default_period
-            found = table.pop((payee, period), None) if payee and period else None
-            if found is not None:
-                given = raw.get("events")
-                if given is not None and not isinstance(given, Mapping):
-                    yield raw  # the reader reports the bad events
-                    continue
-                both = sorted(set(given or {}) & set(found))
-                if both:
-                    yield RecordError(
-                        f"the events {', '.join(both)} come both with the record and from "
-                        "an event table: give them one way", payee=payee, period=period,
-                        field=f"events.{both[0]}")
-                    continue
-                raw = {**raw, "events": {**(given or {}), **found}}
-        yield raw
-    for (payee, period), lists in sorted(table.items()):
-        for name, items in lists.items():
+    try:
+        for name, rows in events.items():
             label = labels.get(name, f"the event table {name!r}")
-            n = len(items)
+            for i, row in enumerate(rows):
+                if isinstance(row, IncentivesError):
+                    problems.append(row)
+                    continue
+                if not isinstance(row, Mapping):
+                    problems.append(RecordError(f"{label}, row {i + 1}: not a row of fields",
+                                                field=f"events.{name}"))
+                    continue
+                payee = _key_text(row.get("payee"))
+                period = _key_text(row.get("period")) or default_period
+                if payee is None or period is None:
+                    missing = "payee" if payee is None else "period"
+                    problems.append(RecordError(
+                        f"{label}, row {i + 1}: no {missing} (each event row names the payee "
+                        "and the period of its record)", payee=payee, period=period,
+                        field=f"events.{name}"))
+                    continue
+                item = {k: v for k, v in row.items() if k not in ("payee", "period")}
+                table.add((payee, period), name, item)
+        for raw in records:
+            if type(raw) is dict and table:
+                payee = _key_text(raw.get("payee"))
+                period = _key_text(raw.get("period")) or default_period
+                found = table.take((payee, period)) if payee and period else None
+                if found is not None:
+                    given = raw.get("events")
+                    if given is not None and not isinstance(given, Mapping):
+                        yield raw  # the reader reports the bad events
+                        continue
+                    both = sorted(set(given or {}) & set(found))
+                    if both:
+                        yield RecordError(
+                            f"the events {', '.join(both)} come both with the record and "
+                            "from an event table: give them one way", payee=payee,
+                            period=period, field=f"events.{both[0]}")
+                        continue
+                    raw = {**raw, "events": {**(given or {}), **found}}
+            yield raw
+        for (payee, period), name, n in table.leftovers():
+            label = labels.get(name, f"the event table {name!r}")
             problems.append(RecordError(
                 f"{n} row{'s' if n != 1 else ''} of {label} name{'s' if n == 1 else ''} this "
                 "payee and period, which has no record", payee=payee, period=period,
                 field=f"events.{name}"))
+    finally:
+        table.close()
     yield from problems
+
+
+#: How many event rows :func:`join_events` holds in memory; past that, they wait in a
+#: temporary file (an SQLite database of the standard library), so that a stream's
+#: memory does not grow with its event tables.
+SPILL_EVENTS = 100_000
+
+
+class _EventStore:
+    """The event rows waiting for their record, by (payee, period) and list name: in a
+    dict, then, past ``spill_after`` rows, in a temporary SQLite file (rows pickled:
+    this process wrote them, and they come back with their exact types)."""
+
+    def __init__(self, spill_after: int) -> None:
+        self.spill_after = spill_after
+        self.memory: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+        self.count = 0
+        self.db: Any = None
+        self.path: str | None = None
+        self.pending: list[tuple[str, str, str, int, bytes]] = []
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def add(self, key: tuple[str, str], name: str, item: dict[str, Any]) -> None:
+        self.count += 1
+        if self.db is None:
+            self.memory[key].setdefault(name, []).append(item)
+            if self.count > self.spill_after:
+                self._spill()
+            return
+        import pickle
+
+        self.pending.append((key[0], key[1], name, self.count, pickle.dumps(item, 5)))
+        if len(self.pending) >= 10_000:
+            self._flush()
+
+    def _spill(self) -> None:
+        import sqlite3
+        import tempfile
+
+        fd, self.path = tempfile.mkstemp(prefix="incentives-events-", suffix=".sqlite")
+        os.close(fd)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE ev (payee TEXT, period TEXT, name TEXT, seq INTEGER, "
+                        "item BLOB)")
+        import pickle
+
+        seq = 0
+        for (payee, period), lists in self.memory.items():
+            for name, items in lists.items():
+                for item in items:
+                    seq += 1
+                    self.pending.append((payee, period, name, seq, pickle.dumps(item, 5)))
+        self.memory.clear()
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.db.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?)", self.pending)
+            self.pending.clear()
+
+    def _ready(self) -> None:
+        if self.pending or not getattr(self, "_indexed", False):
+            self._flush()
+            self.db.execute("CREATE INDEX IF NOT EXISTS ev_key ON ev (payee, period)")
+            self._indexed = True
+
+    def take(self, key: tuple[str, str]) -> dict[str, list[dict[str, Any]]] | None:
+        """The events of ``key``, taken out (None when it has none)."""
+        if self.db is None:
+            return self.memory.pop(key, None)
+        import pickle
+
+        self._ready()
+        found = self.db.execute("SELECT rowid, name, item FROM ev WHERE payee = ? AND "
+                                "period = ? ORDER BY seq", key).fetchall()
+        if not found:
+            return None
+        self.db.executemany("DELETE FROM ev WHERE rowid = ?", [(r[0],) for r in found])
+        out: dict[str, list[dict[str, Any]]] = {}
+        for _, name, item in found:
+            out.setdefault(name, []).append(pickle.loads(item))
+        return out
+
+    def leftovers(self) -> Iterator[tuple[tuple[str, str], str, int]]:
+        """The rows no record took: ``((payee, period), name, count)``, sorted."""
+        if self.db is None:
+            for key, lists in sorted(self.memory.items()):
+                for name, items in lists.items():
+                    yield key, name, len(items)
+            return
+        self._ready()
+        rows = self.db.execute("SELECT payee, period, name, COUNT(*), MIN(seq) FROM ev "
+                               "GROUP BY payee, period, name ORDER BY payee, period, "
+                               "MIN(seq)").fetchall()
+        for payee, period, name, n, _ in rows:
+            yield (payee, period), name, n
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                self.db.close()
+            self.db = None
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
 
 
 # ---------------------------------------------------------------------- sinks
