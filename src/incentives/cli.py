@@ -54,15 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="evaluate a plan on a period's records")
     p.add_argument("plan", help="the plan file (YAML)")
     add_source_options(p)
-    p.add_argument("--format", choices=["table", "json", "csv", "xlsx", "parquet", "sql"],
-                   help="table (the default), json or csv; xlsx, parquet and sql are "
-                        "told by --out")
-    p.add_argument("--out", metavar="TARGET",
-                   help="write the output to this file (atomically) instead of stdout: "
-                        ".json, .csv, .xlsx, .parquet, or a database URL with table=NAME")
-    p.add_argument("--pay-with-errors", action="store_true",
-                   help="to a database: write the pay of the good records even when some "
-                        "failed (by default only the errors are written then)")
+    add_output_options(p, ["table", "json", "csv"],
+                       "table (the default), json or csv; xlsx, parquet and sql are told "
+                       "by --out", ".json, .csv")
     p.add_argument("--period", type=period_option,
                    help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
     p.add_argument("--columns", metavar="NAMES",
@@ -113,27 +107,46 @@ def source_options(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     return given[0], events
 
 
-def output_format(args: argparse.Namespace) -> str:
-    """The output's format: a sink kind (xlsx, parquet, sql) from ``--out``, else
-    ``--format``, else told by the ``--out`` file's suffix (.json, .csv), else table."""
+def add_output_options(p: argparse.ArgumentParser, formats: list[str], format_help: str,
+                       text_files: str) -> None:
+    """``--format`` (``formats``, and the sinks), ``--out TARGET`` and ``--pay-with-errors``."""
+    p.add_argument("--format", choices=[*formats, "xlsx", "parquet", "sql"],
+                   help=format_help)
+    p.add_argument("--out", metavar="TARGET",
+                   help=f"write to this file (atomically) instead of stdout: {text_files}, "
+                        ".xlsx, .parquet, or a database URL with table=NAME (one transaction)")
+    p.add_argument("--pay-with-errors", action="store_true",
+                   help="to a database: write the pay of the good records even when some "
+                        "failed (by default only the errors are written then)")
+
+
+_SINK_FORMATS = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}
+
+
+def output_format(args: argparse.Namespace, *, default: str = "table",
+                  suffixes: dict[str, str] | None = None) -> str:
+    """The output's format: a sink's (xlsx, parquet, sql) when ``--out`` names one, else
+    ``--format``, else told by the ``--out`` file's suffix (``suffixes``: by default .json
+    and .csv), else ``default``. A ``--format`` that contradicts ``--out`` is refused."""
     from .sources import sink_kind
 
     out = getattr(args, "out", None)
     kind = sink_kind(out) if out else None
     fmt: str | None = args.format
     if kind is not None:
-        want = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}[kind]
+        want = _SINK_FORMATS[kind]
         if fmt is not None and fmt != want:
             raise UsageError(f"--format {fmt} does not go with --out {_shown(out)}, which "
                              f"is written as {want}")
         return want
-    if fmt in ("xlsx", "parquet", "sql"):
+    if fmt is not None and fmt in _SINK_FORMATS.values():
         raise UsageError(f"--format {fmt} is told by --out: give --out " + {
             "xlsx": "FILE.xlsx", "parquet": "FILE.parquet",
             "sql": "a database URL such as sqlite:///pay.db?table=pay"}[fmt])
     if fmt is None and out:
-        fmt = {".json": "json", ".csv": "csv"}.get(os.path.splitext(out)[1].lower())
-    return fmt or "table"
+        found = {".json": "json", ".csv": "csv"} if suffixes is None else suffixes
+        fmt = found.get(os.path.splitext(out)[1].lower())
+    return fmt or default
 
 
 def _shown(target: str | None) -> str:

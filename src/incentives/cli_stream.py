@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from .cli import add_source_options, period_option
+from .cli import add_output_options, add_source_options, period_option
 from .errors import IncentivesError, UsageError, error_dict
 from .fileio import add_file_options, file_options
 from .ledger_cli import add_state_options
@@ -26,15 +26,9 @@ def register(subparsers: Any) -> None:
                     "--grouped says they already are.")
     p.add_argument("plan", help="the plan file (YAML)")
     add_source_options(p)
-    p.add_argument("--format", choices=["jsonl", "csv", "xlsx", "parquet", "sql"],
-                   help="jsonl: one result per line (default); csv: one row per payee; "
-                        "xlsx, parquet and sql are told by --out")
-    p.add_argument("--out", metavar="TARGET",
-                   help="write to this file (atomically) instead of stdout: .jsonl, .csv, "
-                        ".xlsx, .parquet, or a database URL with table=NAME (one transaction)")
-    p.add_argument("--pay-with-errors", action="store_true",
-                   help="to a database: write the pay of the good records even when some "
-                        "failed (by default only the errors are written then)")
+    add_output_options(p, ["jsonl", "csv"],
+                       "jsonl: one result per line (default); csv: one row per payee; xlsx, "
+                       "parquet and sql are told by --out", ".jsonl, .csv")
     p.add_argument("--grouped", action="store_true",
                    help="the records are already grouped by period and group: one pass, "
                         "no temporary files")
@@ -56,7 +50,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     an error, on Ctrl-C (SIGINT) and on SIGTERM; those a killed stream left are
     removed by the next one.
     """
-    from .cli import check_sibling_outputs, open_output, source_options
+    from .cli import check_sibling_outputs, open_output, output_format, source_options
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
@@ -64,7 +58,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     from .streaming import clean_spill_leftovers, evaluate_stream
 
     records_source, events = source_options(args)
-    fmt = stream_format(args)
+    fmt = output_format(args, default="jsonl", suffixes={".csv": "csv"})
     if args.pay_with_errors and fmt != "sql":
         raise UsageError("--pay-with-errors is for a database given with --out")
     # before any work (a database is checked when it is opened)
@@ -114,27 +108,6 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
         pay = not summary.errors or args.pay_with_errors or fmt != "sql"
         out.write(_stream_wrote(summary, args.out, pay))
     return 1 if summary.errors else 0
-
-
-def stream_format(args: argparse.Namespace) -> str:
-    """The stream's output format: a sink kind from ``--out``, else ``--format``, else
-    told by the ``--out`` file's suffix (.csv), else jsonl."""
-    from .sources import sink_kind
-
-    kind = sink_kind(args.out) if args.out else None
-    fmt: str | None = args.format
-    if kind is not None:
-        want = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}[kind]
-        if fmt is not None and fmt != want:
-            raise UsageError(f"--format {fmt} does not go with --out {args.out!r}, which is "
-                             f"written as {want}")
-        return want
-    if fmt in ("xlsx", "parquet", "sql"):
-        raise UsageError(f"--format {fmt} is told by --out (a .xlsx or .parquet file, or a "
-                         "database URL with table=NAME)")
-    if fmt is None and args.out:
-        fmt = {".csv": "csv"}.get(os.path.splitext(args.out)[1].lower())
-    return fmt or "jsonl"
 
 
 def _stream_wrote(summary: Any, target: str, pay: bool) -> str:
