@@ -78,6 +78,7 @@ if TYPE_CHECKING:  # the public names, imported when first used (see __getattr__
     from .records import RecordReader, read_records_file
     from .results import PayeeResult, Run
     from .runtime import Line, Record
+    from .sources import read_results, read_rows
 
 __version__ = "0.1.0"
 
@@ -150,6 +151,8 @@ _HOMES: dict[str, str] = {
     "Value": "policies",
     "RecordReader": "records",
     "read_records_file": "records",
+    "read_results": "sources",
+    "read_rows": "sources",
     "PayeeResult": "results",
     "Run": "results",
     "Line": "runtime",
@@ -224,6 +227,8 @@ __all__ = [
     "compile_formula",
     "load_plan",
     "read_records_file",
+    "read_results",
+    "read_rows",
     "split",
     "to_decimal",
 ]

@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import IncentivesError, PlanError, StateError, UsageError
 
@@ -53,9 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="evaluate a plan on a period's records")
     p.add_argument("plan", help="the plan file (YAML)")
-    p.add_argument("records", help="records: .json, .jsonl or .csv")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.add_argument("--out", help="write the output to this file (atomically) instead of stdout")
+    add_source_options(p)
+    p.add_argument("--format", choices=["table", "json", "csv", "xlsx", "parquet", "sql"],
+                   help="table (the default), json or csv; xlsx, parquet and sql are "
+                        "told by --out")
+    p.add_argument("--out", metavar="TARGET",
+                   help="write the output to this file (atomically) instead of stdout: "
+                        ".json, .csv, .xlsx, .parquet, or a database URL with table=NAME")
+    p.add_argument("--pay-with-errors", action="store_true",
+                   help="to a database: write the pay of the good records even when some "
+                        "failed (by default only the errors are written then)")
     p.add_argument("--period", type=period_option,
                    help="the period of records that name none (YYYY-MM, YYYY-Qn or YYYY)")
     p.add_argument("--columns", metavar="NAMES",
@@ -74,6 +81,65 @@ def build_parser() -> argparse.ArgumentParser:
     for name in EXTRA_COMMANDS:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """The records source (positional or ``--records``) and ``--events NAME=SOURCE``."""
+    p.add_argument("records", nargs="?", metavar="RECORDS",
+                   help="records: .json, .jsonl, .csv, .parquet, .xlsx[#SHEET], or a "
+                        "database URL with table=NAME or query=FILE")
+    p.add_argument("--records", dest="records_option", metavar="SOURCE",
+                   help="the records, as RECORDS (give one or the other)")
+    p.add_argument("--events", action="append", metavar="NAME=SOURCE", default=[],
+                   help="the rows of an event list the plan declares (each with payee, "
+                        "period and the event's fields); may be repeated")
+
+
+def source_options(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The records source and the event sources given on a command line."""
+    given = [v for v in (args.records, args.records_option) if v is not None]
+    if len(given) != 1:
+        raise UsageError("give the records once: as RECORDS or as --records SOURCE"
+                         if given else "give the records: RECORDS or --records SOURCE")
+    events: dict[str, str] = {}
+    for spec in args.events:
+        name, sep, source = spec.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            raise UsageError(f"--events {spec!r}: give NAME=SOURCE")
+        if name in events:
+            raise UsageError(f"--events {name!r} is given twice")
+        events[name.strip()] = source
+    args.records = given[0]  # what check_outputs compares outputs with
+    return given[0], events
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The output's format: a sink kind (xlsx, parquet, sql) from ``--out``, else
+    ``--format``, else told by the ``--out`` file's suffix (.json, .csv), else table."""
+    from .sources import sink_kind
+
+    out = getattr(args, "out", None)
+    kind = sink_kind(out) if out else None
+    fmt: str | None = args.format
+    if kind is not None:
+        want = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}[kind]
+        if fmt is not None and fmt != want:
+            raise UsageError(f"--format {fmt} does not go with --out {_shown(out)}, which "
+                             f"is written as {want}")
+        return want
+    if fmt in ("xlsx", "parquet", "sql"):
+        raise UsageError(f"--format {fmt} is told by --out: give --out " + {
+            "xlsx": "FILE.xlsx", "parquet": "FILE.parquet",
+            "sql": "a database URL such as sqlite:///pay.db?table=pay"}[fmt])
+    if fmt is None and out:
+        fmt = {".json": "json", ".csv": "csv"}.get(os.path.splitext(out)[1].lower())
+    return fmt or "table"
+
+
+def _shown(target: str | None) -> str:
+    from .sources import source_label
+
+    return source_label(target or "")
 
 
 def period_option(text: str) -> str:
@@ -114,14 +180,23 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .fileio import StagedFiles, file_options
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
-    from .records import MAX_ERRORS, iter_raw_records
+    from .records import MAX_ERRORS
     from .transactions import transaction_options
 
-    if args.columns is not None and args.format != "table":
-        raise UsageError(f"--columns chooses the table's columns; --format {args.format} "
+    records_source, events = source_options(args)
+    fmt = output_format(args)
+    sink = fmt in ("xlsx", "parquet", "sql")
+    if args.columns is not None and fmt != "table":
+        raise UsageError(f"--columns chooses the table's columns; --format {fmt} "
                          "gives every column")
-    check_outputs(args, "--out", "--state")  # before any work
+    if args.pay_with_errors and fmt != "sql":
+        raise UsageError("--pay-with-errors is for a database given with --out")
+    # before any work (a database is checked when it is opened)
+    check_outputs(args, *(("--state",) if fmt == "sql" else ("--out", "--state")))
+    if fmt == "parquet":
+        check_sibling_outputs(args.out)
     plan = load_plan(args.plan)
+    target = open_output(args.out, pay_with_errors=args.pay_with_errors) if sink else None
     if args.columns is not None:  # an unknown name is refused before any work
         from .results import Run
 
@@ -136,16 +211,24 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         state = open_state(args, plan) if args.state else None
         with paused_gc():  # a million transactions hold no cycles either
             given = transaction_options(args, compiled.transaction_reader,
-                                        **file_options(args))
-        run = compiled.evaluate(iter_raw_records(args.records, **file_options(args)),
-                                errors="collect", state=state, **given)
-        with paused_gc():  # the output's many small containers hold no cycles
-            text = render(run, args.format, columns=args.columns)
-        if not args.out:
-            write_all(out, text)  # shown (all of it) before the state closes the period
-        # the output and the state replace their files together, or neither does
+                                        floats=plan.reading.floats, **file_options(args))
+        rows = compiled.source_records(records_source, events, **file_options(args))
+        run = compiled.evaluate(rows, errors="collect", state=state, **given)
+        text = ""
+        if not sink:
+            with paused_gc():  # the output's many small containers hold no cycles
+                text = render(run, fmt, columns=args.columns)
+            if not args.out:
+                write_all(out, text)  # shown (all of it) before the state closes the period
+        # the output and the state replace their files together, or neither does (a
+        # database commits first: a state not replaced then only means a run again,
+        # which replaces the period's rows)
         with StagedFiles() as files:
-            if args.out:
+            if target is not None:
+                run.write_to(target)
+                out.write(_wrote(run, args.out, not run.errors or args.pay_with_errors
+                                 or fmt != "sql"))
+            elif args.out:
                 files.write(args.out, text)
             if args.state and run.state is not None:
                 if run.errors:
@@ -157,6 +240,35 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     for e in run.errors:
         sys.stderr.write(f"error: {e}\n")
     return EXIT_RECORDS if run.errors else EXIT_OK
+
+
+def open_output(target: str, *, pay_with_errors: bool) -> Any:
+    """The sink ``--out`` names, opened before any work (a database that cannot be
+    reached is found before the records are read)."""
+    from .sources import open_sink
+
+    return open_sink(target, pay_with_errors=pay_with_errors)
+
+
+def _wrote(run: Any, target: str, pay: bool) -> str:
+    """The line ``run`` prints when it wrote to a sink."""
+    where = _shown(target)
+    n, e = len(run.results), len(run.errors)
+    if not pay:
+        return (f"{where}: pay not written: {e} record(s) failed; their errors are written "
+                "and the pay rows are as they were (fix them and run again, or give "
+                "--pay-with-errors)\n")
+    lines = sum(len(r.lines) for r in run.results)
+    return f"{where}: wrote {n} result(s), {lines} line(s), {e} error(s)\n"
+
+
+def check_sibling_outputs(target: str) -> None:
+    """A Parquet output's ``.lines`` and ``.errors`` files must be writable too."""
+    from .fileio import check_output
+
+    stem = target[: -len(os.path.splitext(target)[1])]
+    for part in ("lines", "errors"):
+        check_output(f"{stem}.{part}.parquet", "--out")
 
 
 def write_all(out: TextIO, text: str) -> None:

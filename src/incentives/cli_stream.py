@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from .cli import period_option
+from .cli import add_source_options, period_option
 from .errors import IncentivesError, UsageError, error_dict
 from .fileio import add_file_options, file_options
 from .ledger_cli import add_state_options
@@ -25,10 +25,16 @@ def register(subparsers: Any) -> None:
                     "need not be grouped: they are sorted into temporary files first, unless "
                     "--grouped says they already are.")
     p.add_argument("plan", help="the plan file (YAML)")
-    p.add_argument("records", help="records: .jsonl, .csv or .json")
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
-                   help="jsonl: one result per line (default); csv: one row per payee")
-    p.add_argument("--out", help="write to this file (atomically) instead of stdout")
+    add_source_options(p)
+    p.add_argument("--format", choices=["jsonl", "csv", "xlsx", "parquet", "sql"],
+                   help="jsonl: one result per line (default); csv: one row per payee; "
+                        "xlsx, parquet and sql are told by --out")
+    p.add_argument("--out", metavar="TARGET",
+                   help="write to this file (atomically) instead of stdout: .jsonl, .csv, "
+                        ".xlsx, .parquet, or a database URL with table=NAME (one transaction)")
+    p.add_argument("--pay-with-errors", action="store_true",
+                   help="to a database: write the pay of the good records even when some "
+                        "failed (by default only the errors are written then)")
     p.add_argument("--grouped", action="store_true",
                    help="the records are already grouped by period and group: one pass, "
                         "no temporary files")
@@ -50,33 +56,47 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     an error, on Ctrl-C (SIGINT) and on SIGTERM; those a killed stream left are
     removed by the next one.
     """
+    from .cli import check_sibling_outputs, open_output, source_options
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
-    from .records import MAX_ERRORS, iter_raw_records
+    from .records import MAX_ERRORS
     from .streaming import clean_spill_leftovers, evaluate_stream
 
-    check_outputs(args, "--out", "--errors", "--state")  # before any work
+    records_source, events = source_options(args)
+    fmt = stream_format(args)
+    if args.pay_with_errors and fmt != "sql":
+        raise UsageError("--pay-with-errors is for a database given with --out")
+    # before any work (a database is checked when it is opened)
+    check_outputs(args, *(("--errors", "--state") if fmt == "sql"
+                          else ("--out", "--errors", "--state")))
+    if fmt == "parquet":
+        check_sibling_outputs(args.out)
     if args.spill_dir and not os.path.isdir(args.spill_dir):
         raise UsageError(f"--spill-dir {args.spill_dir}: no such folder")
     plan = load_plan(args.plan)
     if plan.transactions:
         raise UsageError("stream does not read transactions yet (a manager's roll-up needs "
                          "every team's credits at once): use incentives run --transactions")
+    sink = (open_output(args.out, pay_with_errors=args.pay_with_errors)
+            if fmt in ("xlsx", "parquet", "sql") else None)
 
     def show(exc: IncentivesError) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
-    source = iter_raw_records(args.records, **file_options(args))
-    plan.compile().reader.max_errors = MAX_ERRORS  # a file that is not records ends
+    compiled = plan.compile()
+    compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
+    if args.period:
+        compiled.reader.default_period = args.period
+    source = compiled.source_records(records_source, events, **file_options(args))
     with state_lock(args):
         report_leftovers(args.out, args.errors, args.state)
         for note in clean_spill_leftovers(args.spill_dir):
             sys.stderr.write(f"note: {note}\n")
         state = open_state(args, plan) if args.state else None
         with StagedFiles() as files:
-            target = files.open(args.out) if args.out else out
-            summary = evaluate_stream(plan, source, target, format=args.format,
+            target = sink if sink is not None else files.open(args.out) if args.out else out
+            summary = evaluate_stream(plan, source, target, format=fmt,
                                       grouped=args.grouped, default_period=args.period,
                                       spill_dir=args.spill_dir, on_error=show, state=state)
             if args.errors:
@@ -90,4 +110,40 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
                                      "again)\n")
                 else:
                     files.write(args.state, summary.state.to_json())
+    if sink is not None:
+        pay = not summary.errors or args.pay_with_errors or fmt != "sql"
+        out.write(_stream_wrote(summary, args.out, pay))
     return 1 if summary.errors else 0
+
+
+def stream_format(args: argparse.Namespace) -> str:
+    """The stream's output format: a sink kind from ``--out``, else ``--format``, else
+    told by the ``--out`` file's suffix (.csv), else jsonl."""
+    from .sources import sink_kind
+
+    kind = sink_kind(args.out) if args.out else None
+    fmt: str | None = args.format
+    if kind is not None:
+        want = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}[kind]
+        if fmt is not None and fmt != want:
+            raise UsageError(f"--format {fmt} does not go with --out {args.out!r}, which is "
+                             f"written as {want}")
+        return want
+    if fmt in ("xlsx", "parquet", "sql"):
+        raise UsageError(f"--format {fmt} is told by --out (a .xlsx or .parquet file, or a "
+                         "database URL with table=NAME)")
+    if fmt is None and args.out:
+        fmt = {".csv": "csv"}.get(os.path.splitext(args.out)[1].lower())
+    return fmt or "jsonl"
+
+
+def _stream_wrote(summary: Any, target: str, pay: bool) -> str:
+    from .sources import source_label
+
+    where = source_label(target)
+    if not pay:
+        return (f"{where}: pay not written: {len(summary.errors)} record(s) failed; their "
+                "errors are written and the pay rows are as they were (fix them and run "
+                "again, or give --pay-with-errors)\n")
+    return (f"{where}: wrote {summary.results} result(s), {len(summary.errors)} "
+            "error(s)\n")

@@ -11,8 +11,9 @@ so results never depend on the order records arrive in.
 from __future__ import annotations
 
 import decimal
+import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,7 +46,13 @@ from .runtime import (
     TransactionBook,
     paused_gc,
 )
-from .transactions import TransactionInput, TransactionReader, link_transactions, read_rows
+from .transactions import (
+    TransactionInput,
+    TransactionReader,
+    link_transactions,
+    read_rows,
+    read_transactions_file,
+)
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -128,6 +135,8 @@ class CompiledPlan:
         records: list[Record] = []
         errors: list[IncentivesError] = []
         self.reader.read_all(record_rows(raw_records), records, errors)
+        if isinstance(raw_records, SourceRows):
+            raw_records.locate(errors)
         keys = list(map(_KEY, records))
         if len(set(keys)) == len(keys):
             return records, errors
@@ -143,19 +152,66 @@ class CompiledPlan:
 
     def evaluate(
         self,
-        raw_records: Iterable[Any],
+        raw_records: Any,
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        events: Mapping[str, Any] | None = None,
         transactions: Any = None,
         hierarchy: Any = None,
         tables: Mapping[str, Any] | None = None,
     ) -> Run:
         """Evaluate a population (see :meth:`incentives.Plan.evaluate`)."""
+        raw_records = self.source_records(raw_records, events)
         with paused_gc():
             return self._evaluate(raw_records, errors=errors, state=state,
                                   transactions=transactions, hierarchy=hierarchy,
                                   tables=tables)
+
+    def rows(self, value: Any, *, what: str = "records", expect: tuple[str, ...] = ("payee",),
+             **options: Any) -> Iterable[Any]:
+        """``value`` as raw rows: a source (a path or a database URL, see
+        :mod:`incentives.sources`) is read, with the plan's way of reading floats;
+        a DataFrame gives its rows; rows are returned as they are. ``options``: a
+        text file's ``encoding``, ``delimiter``, ``max_bytes``."""
+        if isinstance(value, (str, os.PathLike)):
+            from .sources import read_rows
+
+            return read_rows(value, floats=self.plan.reading.floats, what=what,
+                             expect=expect, **options)
+        return record_rows(value)
+
+    def source_records(self, records: Any, events: Mapping[str, Any] | None = None,
+                       **options: Any) -> Iterable[Any]:
+        """The raw records of ``records`` (rows, a DataFrame, or a source: see
+        :meth:`rows`) with the rows of the event tables ``events`` (event-list name
+        to a source or rows) joined to them (see :func:`incentives.sources.join_events`).
+        A workbook of records brings the event lists that have a sheet of their name."""
+        declared = self.plan.inputs.events
+        given = dict(events or {})
+        for name in given:
+            if name not in declared:
+                raise UsageError(f"events {name!r}: the plan declares no such event list"
+                                 + (f" (its event lists: {', '.join(declared)})" if declared
+                                    else " (it declares none)"))
+        if isinstance(records, (str, os.PathLike)) and declared:
+            from .sources import excel_event_sheets
+
+            missing = [n for n in declared if n not in given]
+            given.update(excel_event_sheets(records, missing) if missing else {})
+        rows = self.rows(records, **options)
+        from .sources import join_events, source_label
+
+        located = {"": source_label(records)} if _is_table(records) else {}
+        if not given:
+            return SourceRows(rows, located) if located else rows
+        labels = {name: f"the event table {source_label(v)}" for name, v in given.items()
+                  if isinstance(v, (str, os.PathLike))}
+        located.update({name: source_label(v) for name, v in given.items() if _is_table(v)})
+        tables = {name: self.rows(v, what=f"events {name}", **options)
+                  for name, v in given.items()}
+        return SourceRows(join_events(rows, tables, default_period=self.reader.default_period,
+                                      labels=labels), located)
 
     def evaluate_part(self, raw_records: Iterable[Any], book: State) -> Run:
         """Evaluate part of a population (a team) against ``book``, changing it in place:
@@ -333,6 +389,20 @@ class CompiledPlan:
                 f"the plan pays from transactions ({', '.join(plan.transactions)}): give them "
                 "(--transactions FILE on the command line, transactions=rows in Python; an "
                 "empty list when there are none)")
+        floats = plan.reading.floats
+        if isinstance(transactions, (str, os.PathLike)):
+            if self.transaction_reader is None:
+                raise UsageError("the plan declares no transactions")
+            transactions = TransactionInput(*read_transactions_file(
+                self.transaction_reader, os.fspath(transactions), floats=floats))
+        elif isinstance(transactions, Mapping):
+            transactions = {kind: self.rows(rows, what=f"transactions {kind}", expect=("id",))
+                            for kind, rows in transactions.items()}
+        if isinstance(hierarchy, (str, os.PathLike)):
+            hierarchy = list(self.rows(hierarchy, what="the hierarchy"))
+        tables = {name: (list(self.rows(rows, what=f"table {name}", expect=("key",)))
+                         if isinstance(rows, (str, os.PathLike)) else rows)
+                  for name, rows in tables.items()}
         if isinstance(transactions, TransactionInput):
             given, bad = list(transactions.transactions), list(transactions.errors)
             errors.extend(bad)
@@ -527,6 +597,42 @@ def _steps(policies: list[Compiled], rounding: Any, kernels: bool
 
 #: the most policies one kernel holds (longer runs make several kernels, in order)
 KERNEL_POLICIES = 200
+
+
+def _is_table(value: Any) -> bool:
+    """Whether ``value`` names a table of a database, a Parquet file or a workbook (whose
+    rows' errors say where they come from; a text file's rows are located as they were)."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    from .sources import parse_source
+
+    return parse_source(value).kind != "file"
+
+
+class SourceRows:
+    """The raw records of a source, which know where they came from: ``located`` maps
+    ``""`` to the records' table and an event list's name to its table."""
+
+    __slots__ = ("located", "rows")
+
+    def __init__(self, rows: Iterable[Any], located: dict[str, str]) -> None:
+        self.rows = rows
+        self.located = located
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def locate(self, errors: Iterable[IncentivesError]) -> None:
+        """Name the table of each record error (an event's, for an event's field)."""
+        for e in errors:
+            if not isinstance(e, RecordError):
+                continue
+            field = e.field or ""
+            name = field[7:].split("[", 1)[0].split(".", 1)[0] if field.startswith(
+                "events.") else ""
+            where = self.located.get(name) or (self.located.get("") if not name else None)
+            if where is not None:
+                e.from_source(where)
 
 
 def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:

@@ -183,7 +183,17 @@ class RecordError(IncentivesError, ValueError):
         self.period = period
         self.field = field
         self.index = index
+        #: where the row came from, when it is a table of a database, a Parquet file or
+        #: a workbook's sheet (see :meth:`from_source`)
+        self.source: str | None = None
         super().__init__(self._render())
+
+    def from_source(self, source: str) -> None:
+        """Say which table (or sheet, or file) the row came from: its message then starts
+        with ``source`` and its JSON has a ``source`` key. Set once."""
+        if self.source is None:
+            self.source = source
+            self.args = (f"{source}: {self._render()}",)
 
     def _who(self) -> str:
         """Whose error it is, as a message starts."""
@@ -208,6 +218,7 @@ class RecordError(IncentivesError, ValueError):
             "period": self.period,
             "field": self.field,
             "message": self.message,
+            **({"source": self.source} if self.source is not None else {}),
         }
 
 

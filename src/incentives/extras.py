@@ -29,6 +29,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "simulate": ("pandas", "matplotlib", "tqdm"),
     "dask": ("dask", "dask.dataframe", "pandas"),
     "testing": ("hypothesis",),
+    "sql": ("sqlalchemy",),
+    "parquet": ("pyarrow", "pyarrow.parquet"),
+    "excel": ("openpyxl",),
 }
 
 

@@ -188,6 +188,40 @@ class Inputs(StrictModel):
         return out
 
 
+class Reading(StrictModel):
+    """How values from typed tables (SQL databases, Parquet) are read.
+
+    ``floats``: what a floating-point column becomes. ``refuse`` (the default):
+    the source is refused, naming the column, since a float is not an exact
+    amount; ``shortest``: the shortest decimal that reads back as the same float
+    (``0.1`` for the float nearest 0.1); a quantum such as ``0.01``: that
+    decimal rounded half up to the quantum. Excel cells are numbers of their own
+    kind (see docs/data-sources.md) and are not affected.
+    """
+
+    floats: Literal["refuse", "shortest"] | Decimal = "refuse"
+
+    @field_validator("floats", mode="before")
+    @classmethod
+    def _quantum(cls, value: Any) -> Any:
+        if value in ("refuse", "shortest"):
+            return value
+        number: Decimal | None = None
+        if isinstance(value, Decimal) or (isinstance(value, int) and not isinstance(value, bool)):
+            number = Decimal(value)
+        elif isinstance(value, str):
+            from decimal import InvalidOperation
+
+            try:
+                number = Decimal(value.strip())
+            except InvalidOperation:
+                number = None
+        if number is None or not number.is_finite() or number <= 0:
+            raise ValueError(f"{str(value)[:40]!r}: give refuse, shortest, or a quantum such "
+                             "as 0.01")
+        return number
+
+
 class DatedValue(StrictModel):
     """A parameter whose value changes on effective dates."""
 

@@ -26,7 +26,7 @@ from .crediting import CreditRule, check_rules
 from .declared import InvariantSpec, check_declared
 from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
-from .inputs import DatedValue, Inputs, Parameter, parameter_type
+from .inputs import DatedValue, Inputs, Parameter, Reading, parameter_type
 from .measures import CompiledMeasures, MeasureSpec, check_measures, measure_names
 from .money import Rounding
 from .policies import Cap, Floor, PolicySpec
@@ -74,6 +74,8 @@ class Plan(StrictModel):
     rounding: Rounding = Rounding()
     inputs: Inputs = Inputs()
     parameters: dict[Identifier, Parameter] = {}
+    #: how values from typed tables (SQL, Parquet) are read: ``floats``
+    reading: Reading = Reading()
     #: the kinds of transaction the plan reads (invoices, credit notes, payments...)
     transactions: dict[Identifier, TransactionKind] = {}
     #: the rules that credit transactions to payees, in order
@@ -239,15 +241,23 @@ class Plan(StrictModel):
 
     def evaluate(
         self,
-        records: Iterable[Any],
+        records: Iterable[Any] | str | os.PathLike[str],
         *,
         errors: Literal["raise", "collect"] = "raise",
         state: Any = None,
+        events: Mapping[str, Any] | None = None,
         transactions: Any = None,
         hierarchy: Any = None,
         tables: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Evaluate a population of records (dicts, :class:`Record`, or a DataFrame).
+        """Evaluate a population of records (dicts, :class:`Record`, or a DataFrame),
+        or of a source: a file (JSON, JSONL, CSV, Parquet, Excel) or a database URL
+        with ``table=`` or ``query=`` (see docs/data-sources.md).
+
+        ``events`` maps an event list the plan declares to a source (or rows) of
+        its events, each row with its ``payee`` and ``period``; they are joined to
+        the records (a workbook of records brings the lists that have a sheet of
+        their name).
 
         With ``errors="collect"`` bad records are reported in ``run.errors`` and
         the good ones are still evaluated; with ``"raise"`` (the default) the
@@ -260,7 +270,7 @@ class Plan(StrictModel):
         to) and classification tables (a mapping from key to value), by name.
         See docs/transactions.md.
         """
-        return self.compile().evaluate(records, errors=errors, state=state,
+        return self.compile().evaluate(records, errors=errors, state=state, events=events,
                                        transactions=transactions, hierarchy=hierarchy,
                                        tables=tables)
 

@@ -224,7 +224,7 @@ class RecordReader:
 
         group = self._group(group, fail)
 
-        if any(k in raw for k in _NESTED):
+        if "metrics" in raw or "attributes" in raw:
             for k in raw:
                 if k not in _TOP and k not in _NESTED:
                     raise fail(f"unknown key {_quote(k)}" + self._hint(str(k), (*_TOP, *_NESTED)),
@@ -240,6 +240,9 @@ class RecordReader:
             metrics_raw, attrs_raw, events_raw = {}, {}, {}
             for k, v in raw.items():
                 if k in _TOP:
+                    continue
+                if k == "events":  # a flat row with its events (joined from event tables)
+                    events_raw = self._mapping(v, "events", fail)
                     continue
                 if k in self.metric_columns:
                     metrics_raw[self.metric_columns[k]] = v
@@ -529,7 +532,8 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
              "        if group is not None and len(group) > _MAXT: raise _Slow"]
     if inputs.groups is not None:
         code.append(f"    if group not in {const(frozenset(inputs.groups))}: raise _Slow")
-    code += ["    if 'metrics' in raw or 'attributes' in raw or 'events' in raw:"]
+    # a flat row may carry its events (from event tables joined to it)
+    code += ["    if 'metrics' in raw or 'attributes' in raw:"]
     if nested:
         code += ["        if not raw.keys() <= _NK: raise _Slow",
                  "        mr = raw.get('metrics')",
@@ -547,6 +551,9 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
              "        er = None",
              "        for k, v in raw.items():",
              "            if k in _TOP: continue",
+             "            if k == 'events':",
+             "                er = v",
+             "                continue",
              "            found = _COLS.get(k)",
              "            if found is None: raise _Slow",
              "            (mr if found[0] else ar)[found[1]] = v"]

@@ -23,6 +23,7 @@ from .runtime import Line, MeasureValue, PayeeState, Record, json_default, jsona
 
 if TYPE_CHECKING:
     from .plan import Plan
+    from .tabular import Sink
 
 __all__ = ["PayeeResult", "Run", "measure_dict"]
 
@@ -270,6 +271,59 @@ class Run:
             row["flags"] = "; ".join(r.flags)
             rows.append(row)
         return rows
+
+    def write(self, target: str | os.PathLike[str], *, pay_with_errors: bool = False) -> bool:
+        """Write the run to a sink: a ``.xlsx`` workbook, a ``.parquet`` file (with its
+        ``.lines`` and ``.errors`` files) or a database URL with ``table=NAME`` (see
+        :mod:`incentives.tabular` for the tables, docs/data-sources.md for the rules).
+
+        All of it or nothing: a file replaces the old one whole; a database gets
+        one transaction that replaces this plan's rows of the run's periods. When
+        records failed, a database gets their errors and keeps the pay rows it had,
+        unless ``pay_with_errors``. Returns whether the pay was written.
+        """
+        from .sources import open_sink, sink_kind
+
+        self.write_to(open_sink(target, pay_with_errors=pay_with_errors))
+        return not self.errors or pay_with_errors or sink_kind(target) != "sql"
+
+    def write_to(self, sink: Sink) -> None:
+        """Write the run's tables to an open :class:`~incentives.tabular.Sink` and
+        commit; on any error (or an interrupt) the sink is discarded."""
+        from .tabular import result_tables
+
+        try:
+            sink.write(result_tables(self))
+            sink.commit()
+        except BaseException:
+            sink.discard()
+            raise
+
+    def to_sql(self, url: str, *, pay_with_errors: bool = False) -> bool:
+        """Write the run to the database ``url`` (``...?table=NAME``: the tables NAME,
+        NAME_lines and NAME_errors) in one transaction; see :meth:`write`."""
+        self._sink_is(url, "sql", "a database URL such as sqlite:///pay.db?table=pay")
+        return self.write(url, pay_with_errors=pay_with_errors)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write the run to ``path`` (``.parquet``: the totals) and, next to it,
+        ``STEM.lines.parquet`` and ``STEM.errors.parquet``; see :meth:`write`."""
+        self._sink_is(path, "parquet", "a .parquet file")
+        self.write(path)
+
+    def to_excel(self, path: str | os.PathLike[str]) -> None:
+        """Write the run to the workbook ``path`` (``.xlsx``: sheets totals, lines and
+        errors; no cell is ever a formula); see :meth:`write`."""
+        self._sink_is(path, "excel", "an .xlsx file")
+        self.write(path)
+
+    @staticmethod
+    def _sink_is(target: str | os.PathLike[str], kind: str, want: str) -> None:
+        from .errors import UsageError
+        from .sources import sink_kind, source_label
+
+        if sink_kind(target) != kind:
+            raise UsageError(f"{source_label(target)}: give {want}")
 
     def to_dataframe(self, *, floats: bool = False) -> Any:
         """The run as a pandas DataFrame: one row per payee and period (needs pandas).

@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from .engine import CompiledPlan
     from .plan import Plan
     from .results import Run
+    from .tabular import Sink
 
 __all__ = ["MAX_OPEN", "StreamSummary", "evaluate_stream", "iter_buckets"]
 
@@ -393,9 +394,9 @@ def _grouped(
 def evaluate_stream(
     plan: Plan | CompiledPlan,
     source: str | os.PathLike[str] | Iterable[Any],
-    out: TextIO | str | os.PathLike[str],
+    out: TextIO | str | os.PathLike[str] | Sink,
     *,
-    format: Literal["jsonl", "csv"] = "jsonl",
+    format: Literal["jsonl", "csv"] | str = "jsonl",
     grouped: bool = False,
     default_period: str | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
@@ -405,17 +406,26 @@ def evaluate_stream(
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
     ``out`` is a text stream, or a path written atomically (a temporary file in
-    the same folder, renamed when complete). Errors are collected in the
+    the same folder, renamed when complete), or a :class:`~incentives.tabular.Sink`
+    (a database, a workbook, Parquet: see :func:`incentives.sources.open_sink`),
+    committed when the stream ends (``format`` is then not used). Errors are collected in the
     summary (and passed to ``on_error`` as they happen, when given); the good
     records are still evaluated. With ``state``, the payees open with their
     ledgers from it and ``summary.state`` is the closing state (see
     :func:`iter_buckets`).
     """
-    if format not in ("jsonl", "csv"):
+    to_sink = not isinstance(out, (str, os.PathLike)) and hasattr(out, "commit")
+    if to_sink:
+        format = "sink"
+    elif format not in ("jsonl", "csv"):
         raise UsageError(f"unknown stream format {format!r}; use jsonl or csv")
     summary = StreamSummary()
 
+    locate = getattr(source, "locate", None)  # the rows of a table name it in errors
+
     def error(exc: IncentivesError) -> None:
+        if locate is not None:
+            locate([exc])
         summary.errors.append(exc)
         if on_error is not None:
             on_error(exc)
@@ -432,7 +442,10 @@ def evaluate_stream(
 
     runs = runs_kept()
     try:
-        with _output(out) as handle:
+        if to_sink:
+            _write_sink(compiled, runs, out, summary, error)  # type: ignore[arg-type]
+            return _closed(summary, compiled, closing, state)
+        with _output(out) as handle:  # type: ignore[arg-type]
             if format == "jsonl":
                 for run in runs:
                     _count(summary, run, error)
@@ -442,9 +455,46 @@ def evaluate_stream(
                 _write_csv(compiled, runs, handle, summary, error, spill_dir)
     finally:
         buckets.close()  # its spill files go now, even on an error or an interrupt
+    return _closed(summary, compiled, closing, state)
+
+
+def _closed(summary: StreamSummary, compiled: CompiledPlan, closing: list[Any],
+            state: Any) -> StreamSummary:
     if state is not None:
         summary.state = closing[0] if closing else compiled.opening_state(state)
     return summary
+
+
+def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
+                summary: StreamSummary, error: Callable[[IncentivesError], None]) -> None:
+    """Each bucket's results to ``sink`` as they are made; every error once the stream
+    has ended (those of unreadable records come in as it reads); then commit. On any
+    error (or an interrupt) the sink is discarded: nothing is written."""
+    from .tabular import ResultTables, add_results, places_of
+
+    plan = compiled.plan
+    places = places_of(plan.rounding.quantum)
+    try:
+        for run in runs:
+            _count(summary, run, error)
+            if run.results:
+                tables = ResultTables(plan.name, str(plan.version), places)
+                add_results(tables, run.results, ())
+                sink.write(tables)
+        tables = ResultTables(plan.name, str(plan.version), places)
+        add_results(tables, (), sorted(summary.errors, key=_error_order))
+        if tables.errors:
+            sink.write(tables)
+        sink.commit()
+    except BaseException:
+        sink.discard()
+        raise
+
+
+def _error_order(e: BaseException) -> tuple[str, ...]:
+    from .engine import _error_key
+
+    return _error_key(e)  # type: ignore[arg-type]
 
 
 def _count(summary: StreamSummary, run: Run, error: Callable[[IncentivesError], None]) -> None:

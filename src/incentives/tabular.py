@@ -42,7 +42,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from .errors import UsageError, error_dict
 
@@ -224,7 +224,7 @@ class Sink(Protocol):
 #: default: the column is refused, naming it), ``shortest`` (the shortest decimal
 #: that reads back as the same float: ``0.1`` for 0.1), or a quantum such as
 #: ``Decimal("0.01")`` (the shortest decimal, rounded half up to it).
-FloatReading = Union[Literal["refuse", "shortest"], Decimal]
+FloatReading = Literal["refuse", "shortest"] | Decimal
 
 
 def float_value(value: float, reading: FloatReading, *, source: str, column: str) -> Decimal:

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import model_validator
 
@@ -53,8 +53,11 @@ from .fileio import add_transaction_options
 from .formulas import NameType
 from .money import ZERO, short, to_decimal
 from .policies.base import Identifier, Label, StrictModel
-from .records import MAX_TEXT_FIELD, iter_raw_records
+from .records import MAX_TEXT_FIELD
 from .runtime import Transaction, TransactionBook
+
+if TYPE_CHECKING:
+    from .tabular import FloatReading
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -818,11 +821,18 @@ def read_rows(reader: TransactionReader, source: Any
     return good, bad
 
 
-def read_transactions_file(reader: TransactionReader, spec: str, **options: Any
+def read_transactions_file(reader: TransactionReader, spec: str, *,
+                           floats: FloatReading = "refuse", **options: Any
                            ) -> tuple[list[Transaction], list[IncentivesError]]:
-    """Read a transactions file given on a command line as ``FILE`` or ``KIND=FILE``."""
+    """Read the transactions of a source (a file or a database URL: see
+    :mod:`incentives.sources`) given as ``SOURCE`` or ``KIND=SOURCE``; ``floats``: how
+    a floating-point column is read; ``options``: a text file's encoding and the like."""
+    from .sources import read_rows as source_rows
+    from .sources import source_label
+
     kind, path = split_kind(spec, reader.kinds)
-    return reader.read_all(iter_raw_records(Path(path), **options), kind=kind, source=path)
+    rows = source_rows(path, floats=floats, what="transactions", expect=("id",), **options)
+    return reader.read_all(rows, kind=kind, source=source_label(path))
 
 
 def split_kind(spec: str, kinds: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -830,7 +840,7 @@ def split_kind(spec: str, kinds: Mapping[str, Any]) -> tuple[str | None, str]:
     head, sep, tail = spec.partition("=")
     if sep and head in kinds:
         return head, tail
-    if sep and head.isidentifier() and not Path(spec).exists():
+    if sep and head.isidentifier() and not Path(spec).exists() and "://" not in head:
         raise UsageError(f"unknown transaction kind {head!r} in {spec!r}"
                          + _hint(head, kinds))
     return None, spec
@@ -854,8 +864,8 @@ class TransactionInput:
 # ------------------------------------------------------------------ command line
 
 
-def transaction_options(args: Any, reader: TransactionReader | None,
-                        **options: Any) -> dict[str, Any]:
+def transaction_options(args: Any, reader: TransactionReader | None, *,
+                        floats: FloatReading = "refuse", **options: Any) -> dict[str, Any]:
     """The keyword arguments of :meth:`incentives.Plan.evaluate` that the options of
     :func:`add_transaction_options` give: the files read, every transaction checked."""
     files = list(getattr(args, "transactions", None) or [])
@@ -869,13 +879,14 @@ def transaction_options(args: Any, reader: TransactionReader | None,
     good: list[Transaction] = []
     bad: list[IncentivesError] = []
     for spec in files:
-        g, b = read_transactions_file(reader, spec, **options)
+        g, b = read_transactions_file(reader, spec, floats=floats, **options)
         good += g
         bad += b
     # without --transactions the run says they are missing (a forgotten file is not zero pay)
     out: dict[str, Any] = {"transactions": TransactionInput(good, bad)} if files else {}
     if hierarchy is not None:
-        out["hierarchy"] = _table_rows(hierarchy, "the hierarchy", **options)
+        out["hierarchy"] = _table_rows(hierarchy, "the hierarchy", floats=floats,
+                                       expect=("payee",), **options)
     named: dict[str, Any] = {}
     for spec in tables:
         name, sep, path = spec.partition("=")
@@ -883,16 +894,21 @@ def transaction_options(args: Any, reader: TransactionReader | None,
             raise UsageError(f"--table {spec!r}: give NAME=FILE")
         if name in named:
             raise UsageError(f"--table {name!r} is given twice")
-        named[name] = _table_rows(path, f"table {name!r}", **options)
+        named[name] = _table_rows(path, f"table {name!r}", floats=floats, expect=("key",),
+                                  **options)
     if named:
         out["tables"] = named
     return out
 
 
-def _table_rows(path: str, what: str, **options: Any) -> list[Any]:
+def _table_rows(path: str, what: str, *, floats: FloatReading, expect: tuple[str, ...],
+                **options: Any) -> list[Any]:
+    from .sources import read_rows as source_rows
+    from .sources import source_label
+
     rows = []
-    for row in iter_raw_records(Path(path), **options):
+    for row in source_rows(path, floats=floats, what=what, expect=expect, **options):
         if isinstance(row, RecordError):
-            raise UsageError(f"{what} ({path}) cannot be read: {row.message}")
+            raise UsageError(f"{what} ({source_label(path)}) cannot be read: {row.message}")
         rows.append(row)
     return rows
