@@ -6,7 +6,7 @@ import importlib.util
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +17,9 @@ from hypothesis import HealthCheck, settings
 from incentives.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+# helpers of the tests (tests/databases.py) import as top-level modules
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 EXAMPLES = ROOT / "examples"
 
 settings.register_profile(
@@ -73,3 +76,64 @@ def load_bench() -> Callable[[str], ModuleType]:
             sys.path.remove(str(path.parent))
 
     return load
+
+
+# ------------------------------------------------------------------ real databases
+# (tests/databases.py): SQLite and DuckDB files in the test's folder; a real PostgreSQL
+# server, INCENTIVES_TEST_POSTGRES or a throwaway cluster of this session (one per xdist
+# worker), each test in a schema of its own.
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database file of this test (created when first written)."""
+    from databases import sqlite_url as url
+
+    return url(tmp_path)
+
+
+@pytest.fixture
+def duckdb_url(tmp_path: Path) -> str:
+    """A DuckDB database file of this test (created when first written)."""
+    from databases import duckdb_url as url
+
+    return url(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The URL of a real PostgreSQL server (a superuser): ``INCENTIVES_TEST_POSTGRES``,
+    else a throwaway cluster started by tools/postgres.sh for this session. Without one
+    the test skips, saying why, or fails when ``CI`` is set."""
+    from databases import ENV, PostgresUnavailable, postgres_required, throwaway_postgres
+
+    given = os.environ.get(ENV)
+    if given:
+        yield given
+        return
+    try:
+        with throwaway_postgres() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        message = f"no PostgreSQL server ({ENV} unset): {exc}"
+        if postgres_required():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url(postgres: str) -> Iterator[str]:
+    """A URL of the PostgreSQL server whose search path is a new schema of this test's
+    own (dropped afterwards)."""
+    from databases import drop_schema, new_schema
+
+    name, url = new_schema(postgres)
+    yield url
+    drop_schema(postgres, name)
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each of the three databases in turn (a URL with no table=)."""
+    name = {"sqlite": "sqlite_url", "duckdb": "duckdb_url", "postgresql": "postgres_url"}
+    return str(request.getfixturevalue(name[request.param]))
