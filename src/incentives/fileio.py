@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import UsageError
 
@@ -246,6 +246,12 @@ class StagedFile:
             raise
         self._finished = False
 
+    @property
+    def binary(self) -> BinaryIO:
+        """The file for bytes (a Parquet writer, a zip archive): write either text to
+        :attr:`handle` or bytes here, never both."""
+        return self.handle.buffer
+
     def finish(self) -> None:
         """Flush the text to disk and give the file its final mode (not yet in place)."""
         if self._finished:
@@ -308,19 +314,26 @@ class StagedFiles:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is None:
-            try:
-                for staged in self.staged:
-                    staged.finish()
-                while self.staged:
-                    self.staged[0].commit()
-                    self.staged.pop(0)
-            except BaseException:
-                self._discard()
-                raise
+            self.commit()
         else:
-            self._discard()
+            self.discard()
 
-    def _discard(self) -> None:
+    def commit(self) -> None:
+        """Finish every file, then replace each target in the order they were opened
+        (what the ``with`` block does when it ends without an error). On an error
+        the files not yet in place are removed."""
+        try:
+            for staged in self.staged:
+                staged.finish()
+            while self.staged:
+                self.staged[0].commit()
+                self.staged.pop(0)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet in place; their targets stay as they were."""
         for staged in self.staged:
             staged.discard()
         self.staged.clear()
