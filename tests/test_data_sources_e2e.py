@@ -1289,3 +1289,448 @@ def test_credentials_never_printed(kind: str, pg: str, tmp_path: Path) -> None:
         with pg_connect(pg) as con:
             con.execute(f"DROP OWNED BY {role}")
             con.execute(f"DROP ROLE {role}")
+
+
+# ====================================================================== more: transactions
+
+
+def _tx_tables() -> tuple[Table, Table, Table]:
+    import datetime as dt
+
+    folder = EXAMPLES / "transactions"
+    roster = Table("roster", [("payee", "text"), ("period", "text"), ("group", "text")],
+                   [{k: r[k] for k in ("payee", "period", "group")}
+                    for r in read_jsonl(folder / "roster.jsonl")])
+    columns: list[tuple[str, Any]] = [
+        ("kind", "text"), ("id", "text"), ("date", "date"), ("amount", "number"),
+        ("seller", "text"), ("sellers", "text"), ("customer", "text"), ("product", "text"),
+        ("specialist", "text"), ("refers_to", "text")]
+    rows = []
+    for t in read_jsonl(folder / "transactions.jsonl"):
+        row = {c: t.get(c) for c, _ in columns}
+        row["date"] = dt.date.fromisoformat(t["date"])
+        row["amount"] = Decimal(t["amount"])
+        if "sellers" in t:
+            row["sellers"] = ";".join(f"{s['payee']}:{s['share']}" for s in t["sellers"])
+        rows.append(row)
+    tx = Table("transactions", columns, rows)
+    hierarchy_rows = []
+    for line in (folder / "hierarchy.csv").read_text(encoding="utf-8").splitlines()[1:]:
+        payee, manager, start, end = line.split(",")
+        hierarchy_rows.append({"payee": payee, "manager": manager or None,
+                               "from": dt.date.fromisoformat(start),
+                               "to": dt.date.fromisoformat(end) if end else None})
+    hierarchy = Table("hierarchy", [("payee", "text"), ("manager", "text"), ("from", "date"),
+                                    ("to", "date")], hierarchy_rows)
+    return roster, tx, hierarchy
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql", "parquet", "xlsx"])
+def test_transactions_example_from_every_source(kind: str, tmp_path: Path,
+                                                pg_lazy: Callable[[], str],
+                                                run_cli: Callable[..., Result]) -> None:
+    """The issue: records, transactions and hierarchies from any source."""
+    folder = EXAMPLES / "transactions"
+    plan_path = folder / "plan.yaml"
+    want = run_cli("run", plan_path, folder / "roster.jsonl", "--transactions",
+                   folder / "transactions.jsonl", "--hierarchy", folder / "hierarchy.csv",
+                   "--format", "json")
+    assert want.code == 0, want
+    assert json.loads(want.out)["results"]
+    roster, tx, hierarchy = _tx_tables()
+    if kind == "parquet":
+        specs = [str(write_parquet(tmp_path / f"{t.name}.parquet", t))
+                 for t in (roster, tx, hierarchy)]
+    elif kind == "xlsx":
+        book = write_xlsx(tmp_path / "book.xlsx", [roster, tx, hierarchy])
+        specs = [f"{book}#{t.name}" for t in (roster, tx, hierarchy)]
+    else:
+        url = base_url(kind, tmp_path, pg_lazy)
+        for t in (roster, tx, hierarchy):
+            write_db(url, t)
+        specs = [with_query(url, table=t.name) for t in (roster, tx, hierarchy)]
+    got = run_cli("run", plan_path, "--records", specs[0], "--transactions", specs[1],
+                  "--hierarchy", specs[2], "--format", "json")
+    assert got.code == 0, got
+    if kind != "xlsx":
+        assert got.out == want.out
+    # Excel keeps 10000.00 as the number 10000, so the details show 10000; the pay is
+    # the same to the cent
+    assert pay_of(got.out) == pay_of(want.out)
+
+
+def pay_of(json_text: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
+    return [(r["payee"], r["period"], r["total"], [(ln["id"], ln["amount"]) for ln in r["lines"]])
+            for r in json.loads(json_text)["results"]]
+
+
+# ====================================================================== more: stream
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
+def test_stream_from_a_table_to_a_table(kind: str, tmp_path: Path, pg_lazy: Callable[[], str],
+                                        run_cli: Callable[..., Result]) -> None:
+    import incentives
+
+    plan_path, records_path = EXAMPLE["tobacco"]
+    plan = load_plan(plan_path)
+    flat = flatten(plan, read_jsonl(records_path))
+    url = base_url(kind, tmp_path, pg_lazy)
+    write_db(url, flat.records)
+    want = run_cli("stream", plan_path, records_path)
+    assert want.code == 0, want
+    got = run_cli("stream", plan_path, "--records", with_query(url, table="records"))
+    assert got.code == 0, got
+    assert got.out == want.out
+    target = with_query(url, table="pay")
+    got = run_cli("stream", plan_path, "--records", with_query(url, table="records"),
+                  "--out", target)
+    assert got.code == 0, got
+    back = incentives.read_results(target)
+    run = plan.evaluate(read_records_file(records_path))
+    assert back == result_tables(run)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+@pytest.mark.parametrize("sink", ["sqlite", "postgresql"])
+def test_stream_killed_mid_write_leaves_the_previous_rows(
+        sink: str, tmp_path: Path, pg_lazy: Callable[[], str], big_population: Path,
+        run_cli: Callable[..., Result]) -> None:
+    """``stream`` writes bucket by bucket, committing at the end: killed on the way,
+    the previous rows are all there and none of the new."""
+    import incentives
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    target = sink_target(sink, tmp_path, pg_lazy)
+    assert run_cli("run", plan_path, records_path, "--out", target).code == 0
+    previous = incentives.read_results(target)
+    proc = subprocess.Popen([sys.executable, "-m", "incentives", "stream", str(plan_path),
+                             str(big_population), "--out", target],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        if sink == "sqlite":
+            db = tmp_path / "out.db"
+            _wait_until(lambda: Path(f"{db}-journal").exists() or Path(f"{db}-wal").exists(),
+                        proc, "writing the database (its journal)")
+        else:
+            url = pg_lazy()
+            _wait_until(lambda: bool(db_query(
+                url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND backend_xid IS NOT NULL AND pid <> "
+                     "pg_backend_pid()")[0][0]), proc, "writing")
+        time.sleep(0.2)
+        assert proc.poll() is None, "the stream finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    if sink == "postgresql":
+        url = pg_lazy()
+        end = time.monotonic() + 30
+        while time.monotonic() < end and db_query(
+                url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND pid <> pg_backend_pid()")[0][0]:
+            time.sleep(0.05)
+    assert incentives.read_results(target) == previous
+
+
+# ====================================================================== more: values
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql", "parquet", "xlsx"])
+def test_numeric_employee_numbers_are_payee_ids(kind: str, tmp_path: Path,
+                                                pg_lazy: Callable[[], str],
+                                                run_cli: Callable[..., Result]) -> None:
+    """HR keys people by number: an integer payee column reads as the id's text."""
+    plan_path = EXAMPLE["telecom"][0]
+    rows = [{"payee": 1001, "period": "2026-05", "traffic_revenue": Decimal(10000)},
+            {"payee": 1002, "period": "2026-05", "traffic_revenue": Decimal(50000)}]
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        source = str(tmp_path / "records.parquet")
+        pq.write_table(pa.table({"payee": pa.array([1001, 1002], type=pa.int64()),
+                                 "period": ["2026-05", "2026-05"],
+                                 "traffic_revenue": pa.array([Decimal(10000), Decimal(50000)],
+                                                             type=pa.decimal128(18, 0))}),
+                       source)
+    elif kind == "xlsx":
+        t = Table("records", [("payee", "number"), ("period", "text"),
+                              ("traffic_revenue", "number")],
+                  [{**r, "payee": Decimal(r["payee"])} for r in rows])
+        source = str(write_xlsx(tmp_path / "records.xlsx", [t]))
+    else:
+        url = base_url(kind, tmp_path, pg_lazy)
+        if kind == "postgresql":
+            with pg_connect(url) as con:
+                con.execute("CREATE TABLE records (payee INTEGER, period TEXT, "
+                            "traffic_revenue NUMERIC)")
+                con.execute("INSERT INTO records VALUES (1001, '2026-05', 10000), "
+                            "(1002, '2026-05', 50000)")
+        else:
+            t = Table("records", [("payee", "number"), ("period", "text"),
+                                  ("traffic_revenue", "number")],
+                      [{**r, "payee": Decimal(r["payee"])} for r in rows])
+            write_db(url, t)
+        source = with_query(url, table="records")
+    got = run_cli("run", plan_path, "--records", source, "--format", "json")
+    assert got.code == 0, got
+    assert [(r["payee"], r["total"]) for r in json.loads(got.out)["results"]] == [
+        ("1001", "700.00"), ("1002", "1400.00")]
+
+
+def test_postgres_nan_and_infinity_are_row_errors(pg: str,
+                                                  run_cli: Callable[..., Result]) -> None:
+    plan_path = EXAMPLE["telecom"][0]
+    with pg_connect(pg) as con:
+        con.execute("CREATE TABLE records (payee TEXT, period TEXT, traffic_revenue NUMERIC)")
+        con.execute("INSERT INTO records VALUES ('A', '2026-05', 'NaN'), "
+                    "('B', '2026-05', 'Infinity'), ('C', '2026-05', 10000), "
+                    "('D', '2026-05', '-Infinity')")
+    got = run_cli("run", plan_path, "--records", with_query(pg, table="records"),
+                  "--format", "json")
+    assert got.code == 1, got
+    data = json.loads(got.out)
+    assert [(r["payee"], r["total"]) for r in data["results"]] == [("C", "700.00")]
+    assert [(e["payee"], e["field"]) for e in data["errors"]] == [
+        ("A", "metrics.traffic_revenue"), ("B", "metrics.traffic_revenue"),
+        ("D", "metrics.traffic_revenue")]
+
+
+def test_empty_table_pays_nobody(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    plan_path = EXAMPLE["telecom"][0]
+    empty = write_jsonl(tmp_path / "empty.jsonl", [])
+    want = run_cli("run", plan_path, empty, "--format", "json")
+    db = tmp_path / "hr.db"
+    write_sqlite(db, Table("records", [("payee", "text"), ("period", "text"),
+                                       ("traffic_revenue", "number")], []))
+    got = run_cli("run", plan_path, "--records", sqlite_url(db, table="records"),
+                  "--format", "json")
+    assert (got.code, got.out) == (want.code, want.out)
+
+
+@pytest.mark.parametrize("sink", ["xlsx", "parquet", "sqlite", "duckdb", "postgresql"])
+def test_large_and_negative_amounts_round_trip_exactly(
+        sink: str, tmp_path: Path, pg_lazy: Callable[[], str]) -> None:
+    """Amounts with more digits than a double holds (17 and more significant digits),
+    negative amounts and cents: every sink gives them back exactly."""
+    import incentives
+
+    plan = load_plan("name: big\ninputs: {metrics: [sales]}\nrounding: {quantum: 0.01}\n"
+                     "policies: [{type: formula, id: pay, label: Pay, amount: sales}]\n")
+    amounts = ["12345678901234567.89", "-98765432109876543.21", "0.10", "-0.01",
+               "999999999999999999.99", "1234567.05", "0.30"]
+    run = plan.evaluate([{"payee": f"p{i}", "period": "2026-05", "metrics": {"sales": a}}
+                         for i, a in enumerate(amounts)])
+    assert [str(r.total) for r in run.results] == amounts
+    target = sink_target(sink, tmp_path, pg_lazy)
+    run.write(target)
+    if sink in ("sqlite", "duckdb", "postgresql"):  # what the database holds
+        url = target.split("?")[0] if sink != "postgresql" else pg_lazy()
+        stored = db_query(url, "SELECT payee, total FROM pay ORDER BY payee")
+        assert [str(total) for _, total in stored] == amounts
+        stored = db_query(url, "SELECT payee, amount FROM pay_lines ORDER BY payee")
+        assert [str(amount) for _, amount in stored] == amounts
+    back = incentives.read_results(target)
+    assert back == result_tables(run)
+    assert [str(row[5]) for row in back.totals] == amounts
+
+
+# ====================================================================== more: failures
+
+
+def test_python_api_errors_are_usage_errors(tmp_path: Path) -> None:
+    from incentives.errors import UsageError
+
+    plan = load_plan(EXAMPLE["telecom"][0])
+    db = tmp_path / "hr.db"
+    write_sqlite(db, Table("records", [("payee", "text")], []))
+    for spec in (sqlite_url(db, table="nope"), sqlite_url(db, table="x; DROP TABLE records"),
+                 f"postgresql://hr:{SECRET}@127.0.0.1:1/hr?table=records",
+                 str(tmp_path / "missing.parquet"), str(tmp_path / "missing.xlsx")):
+        with pytest.raises(UsageError) as caught:
+            plan.evaluate(spec)
+        assert SECRET not in str(caught.value)
+        assert one_line(str(caught.value)), str(caught.value)
+    assert db_tables(f"sqlite:///{db}") == ["records"]
+
+
+def test_sqlite_sink_locked_by_another_writer(tmp_path: Path) -> None:
+    """Another program holds the database's write lock: a clear error (exit 2), and
+    when it lets go the database is as it left it."""
+    plan_path, records_path = EXAMPLE["telecom"]
+    db = tmp_path / "out.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("CREATE TABLE other (x INTEGER)")
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO other VALUES (1)")
+    try:
+        started = time.monotonic()
+        got = run_process("run", plan_path, records_path, "--out", sqlite_url(db, table="pay"),
+                          timeout=120)
+        assert time.monotonic() - started < 100
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert got.code == 2, got
+    assert one_line(got.err), got
+    assert "Traceback" not in got.err
+    assert db_tables(f"sqlite:///{db}") == ["other"]
+
+
+def test_duckdb_file_held_by_another_process(tmp_path: Path) -> None:
+    """An analyst has the DuckDB file open in another program (which locks it): reading
+    or writing it is one clear error, exit 2."""
+    plan_path, records_path = EXAMPLE["telecom"]
+    db = tmp_path / "hr.duckdb"
+    flat = flatten(load_plan(plan_path), read_jsonl(records_path))
+    write_duckdb(db, flat.records)
+    import duckdb
+
+    holder = duckdb.connect(str(db))
+    try:
+        for args in (["--records", duckdb_url(db, table="records")],
+                     [str(records_path), "--out", duckdb_url(db, table="pay")]):
+            got = run_process("run", plan_path, *args)
+            assert got.code == 2, got
+            assert one_line(got.err), got
+            assert "Traceback" not in got.err
+    finally:
+        holder.close()
+
+
+def test_existing_table_with_other_columns_is_refused(tmp_path: Path,
+                                                      run_cli: Callable[..., Result]) -> None:
+    plan_path, records_path = EXAMPLE["telecom"]
+    db = tmp_path / "out.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE pay (employee TEXT, amount TEXT)")
+    con.execute("INSERT INTO pay VALUES ('keep', '1.00')")
+    con.commit()
+    con.close()
+    got = run_cli("run", plan_path, records_path, "--out", sqlite_url(db, table="pay"))
+    assert got.code == 2, got
+    assert one_line(got.err), got
+    assert "employee" in got.err
+    assert db_dump(f"sqlite:///{db}") == {"pay": [("keep", "1.00")]}
+
+
+def test_postgres_sink_in_a_schema(pg: str, run_cli: Callable[..., Result]) -> None:
+    import incentives
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    with pg_connect(pg) as con:
+        con.execute("CREATE SCHEMA payroll")
+    target = with_query(pg, table="payroll.pay")
+    got = run_cli("run", plan_path, records_path, "--out", target)
+    assert got.code == 0, got
+    assert db_tables(pg) == []
+    assert db_query(pg, "SELECT table_name FROM information_schema.tables WHERE "
+                        "table_schema = 'payroll' ORDER BY 1") == [
+        ("pay",), ("pay_errors",), ("pay_lines",)]
+    run = load_plan(plan_path).evaluate(read_records_file(records_path))
+    assert incentives.read_results(target) == result_tables(run)
+
+
+def test_password_from_the_environment(pg: str, pg_server: str) -> None:
+    """PGPASSWORD, not the URL: the run connects (over TCP, where the password is asked)."""
+    import sqlalchemy as sa
+
+    u = sa.engine.make_url(pg)
+    role = f"acc_{uuid.uuid4().hex[:8]}"
+    with pg_connect(pg) as con:
+        con.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
+        con.execute("CREATE TABLE records (payee TEXT, period TEXT, traffic_revenue NUMERIC)")
+        con.execute("INSERT INTO records VALUES ('A', '2026-05', 10000)")
+        con.execute(f"GRANT SELECT ON records TO {role}")
+    try:
+        url = u._replace(username=role, password=None).render_as_string(hide_password=False)
+        assert SECRET not in url
+        assert "@" not in url.split("//", 1)[1].split("@")[0] or ":" not in url.split("//", 1)[1].split("@")[0]
+        env = {**os.environ, "PGPASSWORD": SECRET}
+        proc = subprocess.run([sys.executable, "-m", "incentives", "run",
+                               str(EXAMPLE["telecom"][0]), "--records",
+                               with_query(url, table="records"), "--format", "json"],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert [(r["payee"], r["total"]) for r in json.loads(proc.stdout)["results"]] == [
+            ("A", "700.00")]
+        assert SECRET not in proc.stdout + proc.stderr
+    finally:
+        with pg_connect(pg) as con:
+            con.execute("DROP TABLE records")
+            con.execute(f"DROP ROLE {role}")
+
+
+# ====================================================================== more: workbooks in
+
+
+def test_xlsx_cells_as_excel_stores_them(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    """Numbers are doubles in Excel: 0.1 reads 0.1, a computed 0.1+0.2 reads 0.3, a
+    whole 3.0 reads 3; an error cell (#DIV/0!) is that row's error naming the sheet
+    and cell; the other rows are paid."""
+    from openpyxl import Workbook
+
+    plan = load_plan("name: xl\ninputs: {metrics: {sales: {}, units: {integer: true, "
+                     "default: 0}}}\nrounding: {quantum: 0.0001}\npolicies: [{type: formula, "
+                     "id: pay, label: Pay, amount: sales + units}]\n")
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text("name: xl\ninputs: {metrics: {sales: {}, units: {integer: true, "
+                         "default: 0}}}\nrounding: {quantum: 0.0001}\npolicies: [{type: "
+                         "formula, id: pay, label: Pay, amount: sales + units}]\n",
+                         encoding="utf-8")
+    assert plan.name == "xl"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "May"
+    sheet.append(["payee", "period", "sales", "units"])
+    sheet.append(["a", "2026-05", 0.1, 3.0])
+    sheet.append(["b", "2026-05", 0.1 + 0.2, 1])
+    sheet.append(["c", "2026-05", 1234.5, None])
+    sheet.append(["d", "2026-05", "#DIV/0!", 2])
+    book.save(tmp_path / "hr.xlsx")
+    got = run_cli("run", plan_path, "--records", f"{tmp_path / 'hr.xlsx'}#May",
+                  "--format", "json")
+    assert got.code == 1, got
+    data = json.loads(got.out)
+    assert [(r["payee"], r["total"]) for r in data["results"]] == [
+        ("a", "3.1000"), ("b", "1.3000"), ("c", "1234.5000")]
+    # the spec: "field= the column" (a NULL metric's error says metrics.sales)
+    assert [(e["payee"], e["field"]) for e in data["errors"]] == [("d", "sales")]
+    assert "C5" in data["errors"][0]["message"]
+    assert "#DIV/0!" in data["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("problem", ["merged", "blank", "duplicate", "no-sheet"])
+def test_xlsx_header_problems_are_clear(problem: str, tmp_path: Path,
+                                        run_cli: Callable[..., Result]) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "records"
+    header = ["payee", "period", "traffic_revenue", "new_fax"]
+    if problem == "blank":
+        header[3] = None  # type: ignore[call-overload]
+    if problem == "duplicate":
+        header[3] = "traffic_revenue"
+    sheet.append(header)
+    sheet.append(["X", "2026-05", 50000, 3])
+    if problem == "merged":
+        sheet.merge_cells("C1:D1")
+    book.save(tmp_path / "hr.xlsx")
+    spec = f"{tmp_path / 'hr.xlsx'}#{'Sheet9' if problem == 'no-sheet' else 'records'}"
+    got = run_cli("run", EXAMPLE["telecom"][0], "--records", spec)
+    assert got.code == 2, got
+    assert one_line(got.err), got
+    fragment = {"merged": "C1:D1", "blank": "D", "duplicate": "traffic_revenue",
+                "no-sheet": "records"}[problem]
+    assert fragment in got.err
