@@ -659,10 +659,14 @@ class ExcelSink:
 
     def _abandon(self) -> None:
         for ws, _, _ in self._sheets:
-            writer = getattr(ws, "_writer", None)
-            if writer is not None:
+            if not ws.closed:
                 with contextlib.suppress(Exception):
-                    writer.close()
+                    ws.close()  # ends its rows and its writer (files closed, then removed)
+            rows, writer = getattr(ws, "_rows", None), getattr(ws, "_writer", None)
+            for part in (rows, writer):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.close()
         self._sheets = []
         for part in self._parts:
             part.discard()
