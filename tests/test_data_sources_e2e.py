@@ -1734,3 +1734,186 @@ def test_xlsx_header_problems_are_clear(problem: str, tmp_path: Path,
     fragment = {"merged": "C1:D1", "blank": "D", "duplicate": "traffic_revenue",
                 "no-sheet": "records"}[problem]
     assert fragment in got.err
+
+
+# ====================================================================== more: sinks' edges
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "duckdb", "postgresql"])
+def test_first_run_with_errors_writes_only_errors(sink: str, tmp_path: Path,
+                                                  pg_lazy: Callable[[], str],
+                                                  run_cli: Callable[..., Result]) -> None:
+    """A fresh database, a run with a bad record: the errors table holds it, the pay
+    tables exist and are empty; ``stream`` does the same."""
+    plan_path = EXAMPLE["telecom"][0]
+    bad = tmp_path / "bad.db"
+    write_sqlite(bad, bad_records_table())
+    for command, name in (("run", "pay"), ("stream", "spay")):
+        target = with_query(base_url(sink, tmp_path, pg_lazy, "out"), table=name)
+        url = target.split("?")[0] if sink != "postgresql" else pg_lazy()
+        got = run_cli(command, plan_path, "--records", sqlite_url(bad, table="records"),
+                      "--out", target)
+        assert got.code == 1, (command, got)
+        assert db_query(url, f'SELECT payee, field FROM "{name}_errors"') == [
+            ("Y", "metrics.traffic_revenue")]
+        assert db_query(url, f'SELECT count(*) FROM "{name}"') == [(0,)]
+        assert db_query(url, f'SELECT count(*) FROM "{name}_lines"') == [(0,)]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "duckdb", "postgresql"])
+def test_errors_of_other_periods_and_plans_are_kept(sink: str, tmp_path: Path,
+                                                    pg_lazy: Callable[[], str],
+                                                    run_cli: Callable[..., Result]) -> None:
+    plan_path = EXAMPLE["telecom"][0]
+    tobacco = EXAMPLE["tobacco"][0]
+    target = sink_target(sink, tmp_path, pg_lazy)
+    url = target.split("?")[0] if sink != "postgresql" else pg_lazy()
+    june = write_jsonl(tmp_path / "june.jsonl", [
+        {"payee": "J", "period": "2026-06", "metrics": {"traffic_revenue": "x"}},
+        {"payee": "K", "period": "2026-06", "metrics": {"traffic_revenue": 100}}])
+    assert run_cli("run", plan_path, june, "--out", target).code == 1
+    bad_tobacco = write_jsonl(tmp_path / "tobacco.jsonl", [
+        {"payee": "T", "period": "2026-05", "attributes": {"role": "boss"}}])
+    assert run_cli("run", tobacco, bad_tobacco, "--out", target).code == 1
+    may = write_jsonl(tmp_path / "may.jsonl", [
+        {"payee": "M", "period": "2026-05", "metrics": {"traffic_revenue": None}}])
+    assert run_cli("run", plan_path, may, "--out", target).code == 1
+    assert sorted(db_query(url, "SELECT plan, period, payee FROM pay_errors")) == [
+        ("telecom-key-account", "2026-05", "M"), ("telecom-key-account", "2026-06", "J"),
+        ("tobacco-customer-manager", "2026-05", "T")]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
+@pytest.mark.parametrize("name", ["select", "Pay", "group", "order_"])
+def test_reserved_and_mixed_case_table_names(kind: str, name: str, tmp_path: Path,
+                                             pg_lazy: Callable[[], str],
+                                             run_cli: Callable[..., Result]) -> None:
+    """Names the pattern allows are quoted, never interpolated: SQL keywords and mixed
+    case work as sources and sinks."""
+    import incentives
+
+    plan_path, records_path = EXAMPLE["tobacco"]
+    url = base_url(kind, tmp_path, pg_lazy)
+    flat = flatten(load_plan(plan_path), read_jsonl(records_path))
+    write_db(url, flat.records, name=name)
+    target = with_query(url, table=f"{name}_out")
+    got = run_cli("run", plan_path, "--records", with_query(url, table=name), "--out", target)
+    assert got.code == 0, got
+    run = load_plan(plan_path).evaluate(read_records_file(records_path))
+    assert incentives.read_results(target) == result_tables(run)
+
+
+def test_postgres_long_table_names(pg: str, tmp_path: Path,
+                                   run_cli: Callable[..., Result]) -> None:
+    """PostgreSQL cuts identifiers at 63 bytes: a 62-character name would make NAME_lines
+    and NAME_errors the same table. Refused clearly (exit 2), or written and read
+    back exactly: never lines and errors mixed."""
+    import incentives
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    raws = read_jsonl(records_path)
+    raws.append({"payee": "Q", "period": "2026-05", "metrics": {"traffic_revenue": "bad"}})
+    records = write_jsonl(tmp_path / "records.jsonl", raws)
+    name = "p" * 62
+    target = with_query(pg, table=name)
+    got = run_cli("run", plan_path, records, "--out", target, "--pay-with-errors")
+    if got.code == 2:
+        assert one_line(got.err), got
+        assert db_tables(pg) == []
+        return
+    assert got.code == 1, got
+    run = load_plan(plan_path).evaluate(read_records_file(records), errors="collect")
+    assert incentives.read_results(target) == result_tables(run)
+    assert len(db_tables(pg)) == 3
+
+
+def test_format_with_a_sink_of_another_kind_is_refused(tmp_path: Path,
+                                                       run_cli: Callable[..., Result]) -> None:
+    plan_path, records_path = EXAMPLE["telecom"]
+    for target in (tmp_path / "pay.xlsx", tmp_path / "pay.parquet",
+                   sqlite_url(tmp_path / "o.db", table="pay")):
+        got = run_cli("run", plan_path, records_path, "--out", target, "--format", "json")
+        assert got.code == 2, got
+        assert one_line(got.err), got
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# ====================================================================== more: odd inputs
+
+
+def test_parquet_dictionary_strings_and_timestamps(tmp_path: Path,
+                                                   run_cli: Callable[..., Result]) -> None:
+    """Parquet as pandas writes it: dictionary-encoded strings, dates as midnight
+    timestamps."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    flat = flatten(load_plan(plan_path), read_jsonl(records_path))
+    records = flat.records
+    pq.write_table(pa.table({
+        "payee": pa.array([r["payee"] for r in records.rows]).dictionary_encode(),
+        "period": pa.array([r["period"] for r in records.rows]).dictionary_encode(),
+        "group": pa.array([r["group"] for r in records.rows]).dictionary_encode(),
+        **{c: pa.array([r[c] for r in records.rows], type=pa.decimal128(18, 0))
+           for c in ("traffic_revenue", "new_400", "new_fax", "new_ipvpn")}}),
+        tmp_path / "records.parquet")
+    lost = flat.events["lost_customers"]
+
+    def stamp(d: dt.date | None) -> dt.datetime | None:
+        return None if d is None else dt.datetime(d.year, d.month, d.day)
+
+    pq.write_table(pa.table({
+        "payee": [r["payee"] for r in lost.rows], "period": [r["period"] for r in lost.rows],
+        "id": [r["id"] for r in lost.rows],
+        "monthly_value": pa.array([r["monthly_value"] for r in lost.rows],
+                                  type=pa.decimal128(10, 2)),
+        "reason": pa.array([r["reason"] for r in lost.rows]).dictionary_encode(),
+        "acquired": pa.array([stamp(r["acquired"]) for r in lost.rows],
+                             type=pa.timestamp("ns")),
+        "lost": pa.array([stamp(r["lost"]) for r in lost.rows], type=pa.timestamp("us"))}),
+        tmp_path / "lost.parquet")
+    got = run_cli("run", plan_path, "--records", tmp_path / "records.parquet", "--events",
+                  f"lost_customers={tmp_path / 'lost.parquet'}", "--format", "json")
+    assert got.code == 0, got
+    assert pay_of(got.out) == pay_of(baseline("telecom")[0])
+
+
+@pytest.mark.parametrize("problem", ["missing", "too-large", "not-utf8", "empty"])
+def test_bad_query_files(problem: str, tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    db = tmp_path / "hr.db"
+    write_sqlite(db, Table("records", [("payee", "text"), ("period", "text")], []))
+    query = tmp_path / "q.sql"
+    if problem == "too-large":
+        query.write_text("SELECT * FROM records -- " + "x" * (2 << 20) + "\n", encoding="utf-8")
+    elif problem == "not-utf8":
+        query.write_bytes("SELECT * FROM records WHERE payee = 'Müller'".encode("latin-1"))
+    elif problem == "empty":
+        query.write_text("-- nothing\n", encoding="utf-8")
+    got = run_cli("run", EXAMPLE["telecom"][0], "--records", sqlite_url(db, query=str(query)))
+    assert got.code == 2, got
+    assert one_line(got.err), got
+    assert "q.sql" in got.err
+    assert len(got.err) < 2000
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_control_characters_in_ids_are_row_errors(kind: str, tmp_path: Path,
+                                                  run_cli: Callable[..., Result]) -> None:
+    plan_path = EXAMPLE["telecom"][0]
+    t = Table("records", [("payee", "text"), ("period", "text"), ("traffic_revenue", "number")],
+              [{"payee": "a\x00b", "period": "2026-05", "traffic_revenue": Decimal(1)},
+               {"payee": "c\x1b[31m", "period": "2026-05", "traffic_revenue": Decimal(1)},
+               {"payee": "ok", "period": "2026-05", "traffic_revenue": Decimal(10000)}])
+    url = base_url(kind, tmp_path, lambda: "")
+    write_db(url, t)
+    got = run_process("run", plan_path, "--records", with_query(url, table="records"),
+                      "--format", "json")
+    assert got.code == 1, got
+    assert "\x00" not in got.out + got.err
+    assert "\x1b" not in got.out + got.err
+    data = json.loads(got.out)
+    assert [(r["payee"], r["total"]) for r in data["results"]] == [("ok", "700.00")]
+    assert len(data["errors"]) == 2
