@@ -1131,10 +1131,14 @@ WRITING_QUERIES = [
 WRITING_BY_KIND = {
     "sqlite": ["ATTACH DATABASE 'ATTACHED' AS a", "VACUUM INTO 'ATTACHED'",
                "PRAGMA user_version = 42", "SELECT * FROM records; ATTACH 'ATTACHED' AS a",
-               "REPLACE INTO records (payee, period) VALUES ('owned', '2026-05')"],
+               "REPLACE INTO records (payee, period) VALUES ('owned', '2026-05')",
+               "SELECT * FROM records WHERE [payee] <> 'a]'; DELETE FROM records; -- '"],
     "duckdb": ["COPY records TO 'ATTACHED'", "ATTACH 'ATTACHED' AS a",
                "SELECT * FROM records; COPY records TO 'ATTACHED'",
-               "EXPORT DATABASE 'ATTACHED'", "CHECKPOINT"],
+               "EXPORT DATABASE 'ATTACHED'", "CHECKPOINT",
+               # '[' is a list in DuckDB, not a quote: the COPY is a second statement
+               "SELECT * FROM records WHERE ['a]'] IS NOT NULL; COPY records TO 'ATTACHED'; -- '",
+               "SELECT * FROM records WHERE len(['a]']) = 1; ATTACH 'ATTACHED' AS a; -- '"],
     "postgresql": ["WITH d AS (DELETE FROM records RETURNING *) SELECT * FROM d",
                    "WITH u AS (UPDATE records SET payee = 'owned' RETURNING *) SELECT * FROM u",
                    "SELECT * INTO stolen FROM records",
@@ -1143,7 +1147,11 @@ WRITING_BY_KIND = {
                    "VALUES (1); DELETE FROM records",
                    "COPY records FROM STDIN",
                    "SET default_transaction_read_only = off",
-                   "SELECT * FROM records FOR UPDATE; TRUNCATE records"],
+                   "SELECT * FROM records FOR UPDATE; TRUNCATE records",
+                   "SELECT * FROM records WHERE ARRAY['a]'] IS NOT NULL; COMMIT; "
+                   "DELETE FROM records; -- '",
+                   "SELECT * FROM records WHERE $q$ ' $q$ <> ''; COMMIT; DELETE FROM records; "
+                   "-- '"],
 }
 
 
@@ -1164,12 +1172,12 @@ def test_query_file_that_writes_is_refused(kind: str, tmp_path: Path,
     for text in WRITING_QUERIES + WRITING_BY_KIND[kind]:
         query.write_text(text.replace("ATTACHED", str(attached)), encoding="utf-8")
         got = run_cli("run", plan_path, "--records", with_query(url, query=str(query)))
+        assert not attached.exists(), ("the query wrote a file", text)
+        assert db_dump(url) == before, text
+        assert sorted(p.name for p in folder.iterdir()) == files, text
         assert got.code == 2, (text, got)
         assert one_line(got.err), (text, got)
         assert "Traceback" not in got.err
-        assert db_dump(url) == before, text
-        assert sorted(p.name for p in folder.iterdir()) == files, text
-        assert not attached.exists(), text
     # reading queries are fine: a trailing ';' and comment, a ';' inside a string
     lost = write_csv(tmp_path / "lost.csv", flat.events["lost_customers"])
     for text in ["SELECT * FROM records;\n-- done\n",
