@@ -139,7 +139,8 @@ def test_events_given_both_ways_are_refused_for_that_record() -> None:
     out = list(join_events(
         [{"payee": "X", "period": "2026-05", "events": {"lost": [{"id": "a"}]}}],
         {"lost": [{"payee": "X", "period": "2026-05", "id": "b"}]}))
-    assert len(out) == 1 and isinstance(out[0], RecordError)
+    assert len(out) == 1
+    assert isinstance(out[0], RecordError)
     assert (out[0].payee, out[0].field) == ("X", "events.lost")
 
 

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .results import Run
 
-__all__ = ["CompiledPlan", "paused_gc", "record_rows"]
+__all__ = ["CompiledPlan", "error_order", "paused_gc", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
@@ -653,6 +653,12 @@ def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list
     for s in states:
         out.setdefault(s.record.group, []).append(s)
     return sorted(out.items(), key=lambda kv: kv[0] or "")
+
+
+def error_order(e: BaseException) -> tuple[str, ...]:
+    """The order errors are listed in, whatever the order of the input: by period,
+    payee, field and message (then a transaction's kind and id)."""
+    return _error_key(e)  # type: ignore[arg-type]
 
 
 def _error_key(e: IncentivesError) -> tuple[str, ...]:

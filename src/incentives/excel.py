@@ -59,6 +59,7 @@ __all__ = [
     "excel_sink",
     "read_excel",
     "read_result_excel",
+    "sheet_names",
     "unescape_text",
 ]
 
@@ -173,6 +174,18 @@ def read_excel(path: str | os.PathLike[str], *, sheet: str | None = None,
             book.close()
         raise
     return reader.rows(book)
+
+
+def sheet_names(path: str | os.PathLike[str], *, what: str = "records") -> list[str]:
+    """The names of the sheets of cells of the workbook ``path``, in order (charts left
+    out); a :class:`UsageError` when it cannot be read."""
+    _require()
+    book = _open_book(Path(path), what)
+    try:
+        return [str(ws.title) for ws in book.worksheets]
+    finally:
+        with contextlib.suppress(Exception):
+            book.close()
 
 
 def _open_book(path: Path, what: str) -> Any:
@@ -745,11 +758,11 @@ def read_result_excel(path: str | os.PathLike[str]) -> ResultTables:
 def _periods(tables: ResultTables) -> list[str]:
     """The periods of ``tables``' totals and errors, sorted as
     :func:`incentives.tabular.result_tables` sorts them."""
-    from .tabular import _period_order
+    from .tabular import period_order
 
     periods = {row[2] for row in tables.totals}
     periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted(periods, key=_period_order)
+    return sorted(periods, key=period_order)
 
 
 def _result_rows(ws: Any, columns: Sequence[Column], places: int, where: str

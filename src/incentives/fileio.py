@@ -227,12 +227,16 @@ class StagedFile:
     ``0o666`` less the umask, as any file this process creates would.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, encoding: str = "utf-8",
+                 temp_for: str | os.PathLike[str] | None = None) -> None:
         self.target = Path(path)
         folder = self.target.parent
+        # named as a temporary file of ``temp_for`` (a file in the same folder written
+        # with it): clean_leftovers(temp_for) then removes it too
+        named = Path(temp_for) if temp_for is not None else self.target
         try:
             fd, self.tmp = tempfile.mkstemp(
-                prefix=f"{_temp_prefix(self.target)}{os.getpid()}-", suffix=".tmp", dir=folder)
+                prefix=f"{_temp_prefix(named)}{os.getpid()}-", suffix=".tmp", dir=folder)
         except OSError as exc:
             why = "the folder does not exist" if not folder.is_dir() else exc.strerror or exc
             raise UsageError(f"{path}: cannot write this file: {why}") from None
@@ -301,8 +305,9 @@ class StagedFiles:
     def __init__(self) -> None:
         self.staged: list[StagedFile] = []
 
-    def open(self, path: str | os.PathLike[str], *, encoding: str = "utf-8") -> TextIO:
-        staged = StagedFile(path, encoding=encoding)
+    def open(self, path: str | os.PathLike[str], *, encoding: str = "utf-8",
+             temp_for: str | os.PathLike[str] | None = None) -> TextIO:
+        staged = StagedFile(path, encoding=encoding, temp_for=temp_for)
         self.staged.append(staged)
         return staged.handle
 

@@ -422,7 +422,7 @@ class ParquetSink:
         try:
             # lines and errors first: the totals file, the one named, is put in place last
             for i in (1, 2, 0):
-                handle = files.open(self.paths[i])
+                handle = files.open(self.paths[i], temp_for=self.paths[0])
                 self._writers.append((i, pq.ParquetWriter(handle.buffer, self._schemas[i])))
         except BaseException:
             for _, writer in self._writers:
@@ -541,11 +541,12 @@ def parquet_sink(path: str | os.PathLike[str]) -> ParquetSink:
     ``NAME.lines.parquet`` and ``NAME.errors.parquet``.
 
     Each :meth:`~ParquetSink.write` adds a row group to each file, written to a
-    temporary file next to its target (``.NAME.incentives-tmp-PID-XXXXXXXX.tmp``);
+    temporary file next to it (``.NAME.parquet.incentives-tmp-PID-XXXXXXXX.tmp``);
     :meth:`~ParquetSink.commit` puts the three in place (lines, errors, then the
     totals), :meth:`~ParquetSink.discard` removes them. A run killed before the
-    commit leaves the old files whole (and temporary files, which
-    :func:`incentives.fileio.clean_leftovers` of each path removes). Every file
+    commit leaves the old files whole (and its temporary files, all three named
+    after ``path``: :func:`incentives.fileio.clean_leftovers` of ``path`` removes
+    them). Every file
     carries the plan, its version, the places and one id of the write in its
     metadata: :func:`read_result_parquet` refuses three files not written together.
     """
@@ -596,8 +597,8 @@ def read_result_parquet(path: str | os.PathLike[str]) -> ResultTables:
 def result_periods(tables: ResultTables) -> list[str]:
     """The periods of ``tables``' totals and errors, sorted as
     :func:`incentives.tabular.result_tables` sorts them."""
-    from .tabular import _period_order
+    from .tabular import period_order
 
     periods = {row[2] for row in tables.totals}
     periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted(periods, key=_period_order)
+    return sorted(periods, key=period_order)

@@ -93,10 +93,8 @@ def source_label(spec: str | os.PathLike[str]) -> str:
 
 
 def _safe_url(text: str) -> str:
-    try:
-        from .sql import safe_url
-    except ImportError:  # the extra is missing: hide whatever looks like a password
-        return re.sub(r"(://[^:/?#@]*:)[^@/?#]*@", r"\1***@", text)
+    from .sql import safe_url  # plain text work: no extra needed
+
     return safe_url(text)
 
 

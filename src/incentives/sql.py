@@ -831,10 +831,10 @@ def read_result_sql(spec: str, *, plan: str | None = None) -> ResultTables:
     if places is None:
         places = _places_of_values(totals, lines)
     out = ResultTables(plan, version, places, totals, lines, errors)
-    from .tabular import _period_order
+    from .tabular import period_order
 
     periods = {r[2] for r in totals} | {r[2] for r in errors if r[2] is not None}
-    out.periods = sorted(periods, key=_period_order)
+    out.periods = sorted(periods, key=period_order)
     return out
 
 

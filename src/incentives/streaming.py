@@ -470,6 +470,7 @@ def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
     """Each bucket's results to ``sink`` as they are made; every error once the stream
     has ended (those of unreadable records come in as it reads); then commit. On any
     error (or an interrupt) the sink is discarded: nothing is written."""
+    from .engine import error_order
     from .tabular import ResultTables, add_results, places_of
 
     plan = compiled.plan
@@ -482,7 +483,7 @@ def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
                 add_results(tables, run.results, ())
                 sink.write(tables)
         tables = ResultTables(plan.name, str(plan.version), places)
-        add_results(tables, (), sorted(summary.errors, key=_error_order))
+        add_results(tables, (), sorted(summary.errors, key=error_order))
         if tables.errors:
             sink.write(tables)
         sink.commit()
@@ -490,11 +491,6 @@ def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
         sink.discard()
         raise
 
-
-def _error_order(e: BaseException) -> tuple[str, ...]:
-    from .engine import _error_key
-
-    return _error_key(e)  # type: ignore[arg-type]
 
 
 def _count(summary: StreamSummary, run: Run, error: Callable[[IncentivesError], None]) -> None:

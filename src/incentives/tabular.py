@@ -59,6 +59,7 @@ __all__ = [
     "Sink",
     "cell",
     "float_value",
+    "period_order",
     "result_tables",
 ]
 
@@ -188,10 +189,12 @@ def add_results(tables: ResultTables, results: Iterable[PayeeResult],
         tables.errors.append(row)
         if row[2] is not None:
             periods.add(row[2])
-    tables.periods = sorted(periods, key=_period_order)
+    tables.periods = sorted(periods, key=period_order)
 
 
-def _period_order(p: str) -> Any:
+def period_order(p: str) -> Any:
+    """The sort key of periods: in time order (a month, then its quarter, then its
+    year when they start together), then anything that is not a period, as text."""
     from .periods import parse_period
 
     try:
