@@ -199,6 +199,14 @@ def test_an_error_cell_in_transactions_is_a_transaction_error(tmp_path: Path) ->
     assert isinstance(error, TransactionError)
     assert (error.kind, error.id, error.field) == ("invoices", "inv-1", "amount")
     assert error.message == "sheet 'Sheet1', cell D2 ('amount'): the cell holds the error #REF!"
+    no_kind = book(tmp_path / "k.xlsx", [["id", "amount"], ["inv-2", "#N/A"]])
+    wb = openpyxl.load_workbook(no_kind)
+    wb.active["B2"] = "#N/A"
+    wb.save(no_kind)
+    (error,) = list(read_excel(no_kind, what="transactions invoices", expect=("id",)))
+    assert isinstance(error, TransactionError)
+    assert str(error) == ("invoices 'inv-2' field 'amount': sheet 'Sheet1', cell B2 ('amount'): "
+                          "the cell holds the error #N/A")
 
 
 def test_a_merged_header_is_refused_naming_the_range(tmp_path: Path) -> None:

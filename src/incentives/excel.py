@@ -434,7 +434,9 @@ class _SheetReader:
             return None
 
         if self.what.startswith("transaction"):
-            return TransactionError(message, kind=text("kind"), id=text("id"),
+            # the kind: the row's, else the one the source was given for ("transactions invoices")
+            given = self.what.split(" ", 1)[1].strip() if " " in self.what else None
+            return TransactionError(message, kind=text("kind") or given or None, id=text("id"),
                                     payee=text("payee"), period=text("period"), field=column)
         return RecordError(message, payee=text("payee"), period=text("period"), field=column)
 
