@@ -1988,3 +1988,88 @@ def test_two_runs_of_a_period_at_once_pay_once(pg: str, tmp_path: Path,
     assert any(code == 0 for code, _ in codes), codes
     assert db_query(pg, "SELECT count(*), count(DISTINCT payee) FROM pay") == [(2000, 2000)]
     assert db_query(pg, "SELECT count(*) FROM pay_lines") == [(8000,)]
+
+
+# ====================================================================== more: permissions, paths
+
+
+def test_permission_denied_is_one_clear_line(pg: str, tmp_path: Path) -> None:
+    """A role that may read nothing and create nothing: reading a table and writing the
+    results are each one line, exit 2; nothing is written."""
+    import sqlalchemy as sa
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    role = f"acc_{uuid.uuid4().hex[:8]}"
+    with pg_connect(pg) as con:
+        con.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
+        con.execute("CREATE TABLE records (payee TEXT, period TEXT, traffic_revenue NUMERIC)")
+        con.execute("INSERT INTO records VALUES ('A', '2026-05', 10000)")
+        con.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    try:
+        url = sa.engine.make_url(pg)._replace(username=role, password=SECRET).render_as_string(
+            hide_password=False)
+        for args in (["--records", with_query(url, table="records")],
+                     [str(records_path), "--out", with_query(url, table="pay")]):
+            got = run_process("run", plan_path, *args)
+            assert got.code == 2, got
+            assert one_line(got.err), got
+            assert "Traceback" not in got.err
+            assert "permission" in got.err.lower()
+            assert SECRET not in got.out + got.err
+        assert db_tables(pg) == ["records"]
+    finally:
+        with pg_connect(pg) as con:
+            con.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_sink_in_a_missing_folder(kind: str, tmp_path: Path,
+                                  run_cli: Callable[..., Result]) -> None:
+    plan_path, records_path = EXAMPLE["telecom"]
+    target = f"{kind}:///{tmp_path / 'nowhere' / 'pay.db'}?table=pay"
+    got = run_cli("run", plan_path, records_path, "--out", target)
+    assert got.code == 2, got
+    assert one_line(got.err), got
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_workbook_names_with_a_hash(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    """``May#2026.xlsx`` is a file name (no ``#`` after the suffix); ``book.xlsx#Sheet``
+    names a sheet, spaces and all."""
+    plan_path, records_path = EXAMPLE["tobacco"]
+    flat = flatten(load_plan(plan_path), read_jsonl(records_path))
+    book = write_xlsx(tmp_path / "May#2026.xlsx", [flat.records])
+    got = run_cli("run", plan_path, "--records", book, "--format", "json")
+    assert got.code == 0, got
+    assert got.out == baseline("tobacco")[0]
+    flat.records.name = "May records #2"
+    book = write_xlsx(tmp_path / "hr.xlsx", [Table("Notes", [("note", "text")], [
+        {"note": "read the other sheet"}]), flat.records])
+    got = run_cli("run", plan_path, "--records", f"{book}#May records #2", "--format", "json")
+    assert got.code == 0, got
+    assert got.out == baseline("tobacco")[0]
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "postgresql", "xlsx", "parquet"])
+def test_transaction_errors_reach_the_errors_table(sink: str, tmp_path: Path,
+                                                   pg_lazy: Callable[[], str],
+                                                   run_cli: Callable[..., Result]) -> None:
+    import incentives
+
+    folder = EXAMPLES / "transactions"
+    plan_path = folder / "plan.yaml"
+    txs = read_jsonl(folder / "transactions.jsonl")
+    txs.append({"kind": "invoices", "id": "INV-BAD", "date": "2026-05-11", "amount": "x'); --",
+                "seller": "ana", "customer": "c", "product": "sdwan"})
+    tx_file = write_jsonl(tmp_path / "tx.jsonl", txs)
+    target = sink_target(sink, tmp_path, pg_lazy)
+    extra = ["--pay-with-errors"] if sink in ("sqlite", "postgresql") else []
+    got = run_cli("run", plan_path, folder / "roster.jsonl", "--transactions", tx_file,
+                  "--hierarchy", folder / "hierarchy.csv", "--out", target, *extra)
+    assert got.code == 1, got
+    back = incentives.read_results(target)
+    assert [e[6] for e in back.errors] == ["INV-BAD"]
+    run = load_plan(plan_path).evaluate(
+        read_records_file(folder / "roster.jsonl"), transactions=read_records_file(tx_file),
+        hierarchy=read_records_file(folder / "hierarchy.csv"), errors="collect")
+    assert back == result_tables(run)
