@@ -2073,3 +2073,73 @@ def test_transaction_errors_reach_the_errors_table(sink: str, tmp_path: Path,
         read_records_file(folder / "roster.jsonl"), transactions=read_records_file(tx_file),
         hierarchy=read_records_file(folder / "hierarchy.csv"), errors="collect")
     assert back == result_tables(run)
+
+
+@pytest.mark.parametrize("sink", ["sqlite", "postgresql"])
+def test_stream_with_errors_keeps_the_previous_pay(sink: str, tmp_path: Path,
+                                                   pg_lazy: Callable[[], str],
+                                                   run_cli: Callable[..., Result]) -> None:
+    plan_path, records_path = EXAMPLE["telecom"]
+    target = sink_target(sink, tmp_path, pg_lazy)
+    url = target.split("?")[0] if sink != "postgresql" else pg_lazy()
+    assert run_cli("stream", plan_path, records_path, "--out", target).code == 0
+    before = pay_rows(url)
+    assert len(before) == 3
+    # many good records first (written bucket by bucket), the bad one last
+    raws = telecom_population(3000)
+    raws.append({"payee": "BAD", "period": "2026-05", "metrics": {"traffic_revenue": None}})
+    population = write_jsonl(tmp_path / "pop.jsonl", raws)
+    got = run_cli("stream", plan_path, population, "--out", target)
+    assert got.code == 1, got
+    assert pay_rows(url) == before
+    assert db_query(url, "SELECT count(*) FROM pay_lines") == [(12,)]
+    assert db_query(url, "SELECT payee, field FROM pay_errors") == [
+        ("BAD", "metrics.traffic_revenue")]
+
+
+@pytest.mark.parametrize("sink", ["xlsx", "parquet", "duckdb"])
+def test_long_details_are_whole_or_marked(sink: str, tmp_path: Path,
+                                          pg_lazy: Callable[[], str],
+                                          run_cli: Callable[..., Result]) -> None:
+    """2,000 lost customers: the churn line's details run past Excel's 32,767 characters
+    a cell. Parquet and databases keep them whole; the workbook marks them (never a
+    broken cell); every amount is exact everywhere."""
+    import datetime as dt
+
+    import incentives
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    flat = flatten(load_plan(plan_path), read_jsonl(records_path))
+    lost = flat.events["lost_customers"]
+    lost.rows = [{"payee": "X", "period": "2026-05", "id": f"c-{i:05d}",
+                  "monthly_value": Decimal(10 + i % 7), "reason": "competitor",
+                  "acquired": None, "lost": dt.date(2026, 5, 1 + i % 28)} for i in range(2000)]
+    db = tmp_path / "hr.db"
+    write_sqlite(db, flat.records)
+    write_sqlite(db, lost)
+    args = ["--records", sqlite_url(db, table="records"), "--events",
+            f"lost_customers={sqlite_url(db, table='lost_customers')}"]
+    want = run_cli("run", plan_path, *args, "--format", "json")
+    assert want.code == 0, want
+    run = load_plan(plan_path).evaluate(sqlite_url(db, table="records"),
+                                        events={"lost_customers":
+                                                sqlite_url(db, table="lost_customers")})
+    tables = result_tables(run)
+    longest = max(len(row[10]) for row in tables.lines)
+    assert longest > 32767
+    target = sink_target(sink, tmp_path, pg_lazy)
+    got = run_cli("run", plan_path, *args, "--out", target)
+    assert got.code == 0, got
+    back = incentives.read_results(target)
+    assert back.totals == tables.totals
+    assert [row[:10] for row in back.lines] == [row[:10] for row in tables.lines]
+    assert_amounts_match_json(back, want.out)
+    if sink == "xlsx":
+        for got_row, want_row in zip(back.lines, tables.lines, strict=True):
+            if len(want_row[10]) <= 32767:
+                assert got_row[10] == want_row[10]
+            else:
+                assert len(got_row[10]) <= 32767
+                assert "truncated" in got_row[10]
+    else:
+        assert back == tables
