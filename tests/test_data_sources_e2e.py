@@ -2143,3 +2143,33 @@ def test_long_details_are_whole_or_marked(sink: str, tmp_path: Path,
                 assert "truncated" in got_row[10]
     else:
         assert back == tables
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_uuid_ids_and_other_sql_types(kind: str, tmp_path: Path, pg_lazy: Callable[[], str],
+                                      run_cli: Callable[..., Result]) -> None:
+    """Ids as HR databases key people (UUID), a padded CHAR period, small and huge
+    integer types: read as their text and numbers."""
+    plan_path = EXAMPLE["telecom"][0]
+    ident = "6f1c2a9e-3a57-4c55-9a0b-1b2c3d4e5f60"
+    url = base_url(kind, tmp_path, pg_lazy)
+    if kind == "postgresql":
+        with pg_connect(url) as con:
+            con.execute('CREATE TABLE records (payee UUID, period CHAR(10), "group" VARCHAR(20), '
+                        "traffic_revenue NUMERIC(12,2), new_fax SMALLINT, new_ipvpn BIGINT)")
+            con.execute(f"INSERT INTO records VALUES ('{ident}', '2026-05', 'g', 10000.00, 2, 1)")
+    else:
+        import duckdb
+
+        dcon = duckdb.connect(url.split("///", 1)[1])
+        dcon.execute('CREATE TABLE records (payee UUID, period CHAR(10), "group" VARCHAR, '
+                     "traffic_revenue DECIMAL(12,2), new_fax TINYINT, new_ipvpn HUGEINT, "
+                     "new_400 UBIGINT)")
+        dcon.execute(f"INSERT INTO records VALUES ('{ident}', '2026-05', 'g', 10000.00, 2, 1, 0)")
+        dcon.close()
+    got = run_cli("run", plan_path, "--records", with_query(url, table="records"),
+                  "--format", "json")
+    assert got.code == 0, got
+    # 200 commission + 2 * 60 + 260 = 580; the floor tops up to 700
+    assert [(r["payee"], r["period"], r["total"]) for r in json.loads(got.out)["results"]] == [
+        (ident, "2026-05", "700.00")]
