@@ -2173,3 +2173,77 @@ def test_uuid_ids_and_other_sql_types(kind: str, tmp_path: Path, pg_lazy: Callab
     # 200 commission + 2 * 60 + 260 = 580; the floor tops up to 700
     assert [(r["payee"], r["period"], r["total"]) for r in json.loads(got.out)["results"]] == [
         (ident, "2026-05", "700.00")]
+
+
+def test_parquet_transactions_with_nested_sellers(tmp_path: Path,
+                                                  run_cli: Callable[..., Result]) -> None:
+    """Parquet's own way to write split credit: ``sellers`` as a list of {payee, share}."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = EXAMPLES / "transactions"
+    plan_path = folder / "plan.yaml"
+    want = run_cli("run", plan_path, folder / "roster.jsonl", "--transactions",
+                   folder / "transactions.jsonl", "--hierarchy", folder / "hierarchy.csv",
+                   "--format", "json")
+    assert want.code == 0, want
+    _, tx, _ = _tx_tables()
+    seller_type = pa.list_(pa.struct([("payee", pa.string()), ("share", pa.decimal128(5, 2))]))
+    sellers = []
+    for row in tx.rows:
+        if row["sellers"]:
+            sellers.append([{"payee": p.split(":")[0], "share": Decimal(p.split(":")[1])}
+                            for p in row["sellers"].split(";")])
+        else:
+            sellers.append(None)
+    arrays = {c: [row[c] for row in tx.rows] for c in tx.names() if c != "sellers"}
+    table = pa.table({
+        **{c: pa.array(v, type=pa.string()) for c, v in arrays.items()
+           if c not in ("date", "amount")},
+        "date": pa.array(arrays["date"], type=pa.date32()),
+        "amount": pa.array(arrays["amount"], type=pa.decimal128(18, 2)),
+        "sellers": pa.array(sellers, type=seller_type)})
+    pq.write_table(table, tmp_path / "tx.parquet")
+    got = run_cli("run", plan_path, folder / "roster.jsonl", "--transactions",
+                  tmp_path / "tx.parquet", "--hierarchy", folder / "hierarchy.csv",
+                  "--format", "json")
+    assert got.code == 0, got
+    assert pay_of(got.out) == pay_of(want.out)
+
+
+def test_python_api_paths_rows_and_to_sql(tmp_path: Path) -> None:
+    """``plan.evaluate`` takes paths (os.PathLike) too; ``read_rows`` gives a source's
+    rows; ``run.to_sql`` holds the pay back when the run had errors, unless told."""
+    import incentives
+
+    plan_path, records_path = EXAMPLE["tobacco"]
+    plan = load_plan(plan_path)
+    flat = flatten(plan, read_jsonl(records_path))
+    want = baseline("tobacco")[1]
+    parquet = write_parquet(tmp_path / "records.parquet", flat.records)
+    book = write_xlsx(tmp_path / "records.xlsx", [flat.records])
+    assert plan.evaluate(parquet).to_json() == want
+    assert plan.evaluate(book).to_json() == want
+    db = tmp_path / "hr.db"
+    write_sqlite(db, flat.records)
+    rows = list(incentives.read_rows(sqlite_url(db, table="records")))
+    assert len(rows) == 11
+    assert rows[1] == {"payee": "GL-01", "period": "2026-05", "group": "gulou",
+                       "role": "manager", "sales": 1150, "target": 1000, "sales_value": 460000,
+                       "satisfaction": 97, "complaints": 0, "innovation": 85, "visits": 42}
+
+    telecom = load_plan(EXAMPLE["telecom"][0])
+    good = telecom.evaluate(read_records_file(EXAMPLE["telecom"][1]))
+    out = sqlite_url(tmp_path / "out.db", table="pay")
+    good.to_sql(out)
+    bad_raws = [{"payee": "X", "period": "2026-05", "metrics": {"traffic_revenue": 1}},
+                {"payee": "Q", "period": "2026-05", "metrics": {}}]
+    bad = telecom.evaluate(bad_raws, errors="collect")
+    assert len(bad.errors) == 1
+    bad.to_sql(out)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    assert [r[2] for r in pay_rows(url)] == ["X", "Y", "Z"]
+    assert [r[3] for r in pay_rows(url)] == ["948.00", "700.00", "4060.00"]
+    bad.to_sql(out, pay_with_errors=True)
+    assert [(r[2], r[3]) for r in pay_rows(url)] == [("X", "700.00")]
+    assert db_query(url, "SELECT payee FROM pay_errors") == [("Q",)]
