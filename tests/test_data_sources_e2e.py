@@ -656,6 +656,12 @@ def big_population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_jsonl(folder / "big.jsonl", telecom_population(50_000))
 
 
+@pytest.fixture(scope="module")
+def mid_population(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mid")
+    return write_jsonl(folder / "mid.jsonl", telecom_population(15_000))
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 @pytest.mark.parametrize("sink", ["sqlite", "duckdb", "postgresql", "xlsx", "parquet"])
 def test_run_killed_mid_write_leaves_the_previous_rows(
@@ -2247,3 +2253,50 @@ def test_python_api_paths_rows_and_to_sql(tmp_path: Path) -> None:
     bad.to_sql(out, pay_with_errors=True)
     assert [(r[2], r[3]) for r in pay_rows(url)] == [("X", "700.00")]
     assert db_query(url, "SELECT payee FROM pay_errors") == [("Q",)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sink", ["xlsx", "parquet", "sqlite"])
+def test_interrupted_write_leaves_nothing_behind(
+        sink: str, sig: signal.Signals, tmp_path: Path, mid_population: Path,
+        run_cli: Callable[..., Result]) -> None:
+    """Ctrl-C (or a TERM) while the results are written: the previous output is as it
+    was and no temporary file is left."""
+    import incentives
+
+    plan_path, records_path = EXAMPLE["telecom"]
+    target = sink_target(sink, tmp_path, lambda: "")
+    assert run_cli("run", plan_path, records_path, "--out", target).code == 0
+    previous = incentives.read_results(target)
+    files_before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "incentives", "run", str(plan_path),
+                             str(mid_population), "--out", target],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        if sink == "sqlite":
+            db = tmp_path / "out.db"
+            _wait_until(lambda: Path(f"{db}-journal").exists() or Path(f"{db}-wal").exists(),
+                        proc, "writing the database (its journal)")
+        else:
+            _wait_until(lambda: any("incentives-tmp" in p.name and p.stat().st_size > 0
+                                    for p in tmp_path.iterdir()), proc,
+                        "writing its temporary file")
+        assert proc.poll() is None
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    assert incentives.read_results(target) == previous
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(files_before), names
+    for name, data in files_before.items():
+        if sink != "sqlite":
+            assert (tmp_path / name).read_bytes() == data, name
