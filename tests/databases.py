@@ -89,7 +89,7 @@ def query(url: str, statement: str) -> list[tuple[Any, ...]]:
     engine = sa.create_engine(_driver_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(statement)]
+            return [tuple(r) for r in conn.execute(sa.text(statement))]
     finally:
         engine.dispose()
 
@@ -120,7 +120,7 @@ def new_schema(server: str) -> tuple[str, str]:
 
 def drop_schema(server: str, name: str) -> None:
     with contextlib.suppress(Exception):
-        execute(server, f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        execute(server, "SET lock_timeout = '10s'", f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def postgres_required() -> bool:

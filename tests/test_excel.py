@@ -209,6 +209,22 @@ def test_an_error_cell_in_transactions_is_a_transaction_error(tmp_path: Path) ->
                           "the cell holds the error #N/A")
 
 
+def test_a_number_excel_cannot_hold_is_that_rows_error(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["payee", "traffic_revenue"])
+    ws.append(["A", None])
+    ws.append(["B", 5])
+    raw_number(ws, "B2", "1e999")  # a program's overflow: a double read as infinity
+    wb.save(tmp_path / "inf.xlsx")
+    error, good = list(read_excel(tmp_path / "inf.xlsx"))
+    assert isinstance(error, RecordError)
+    assert str(error) == ("payee 'A' field 'traffic_revenue': sheet 'Sheet', cell B2 "
+                          "('traffic_revenue'): the cell holds 'inf', not a number Excel can "
+                          "hold")
+    assert good == {"payee": "B", "traffic_revenue": 5}
+
+
 def test_a_merged_header_is_refused_naming_the_range(tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -502,6 +518,15 @@ def test_a_killed_writer_leaves_the_old_workbook_and_its_leftovers_are_cleaned(
     assert all("removed, a temporary file left by an interrupted run" in n
                                    for n in notes)
     assert temporary_files(tmp_path) == []
+
+
+def test_a_sink_dropped_without_commit_writes_nothing(tmp_path: Path) -> None:
+    sink = excel_sink(tmp_path / "pay.xlsx")
+    sink.write(ResultTables("p", "1", 2, [("p", "1", "2026-05", "g", "A", Decimal("1.00"), "",
+                                           "")]))
+    assert len(temporary_files(tmp_path)) == 4
+    del sink
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_only_xlsx_is_written_and_foreign_workbooks_are_not_results(tmp_path: Path) -> None:

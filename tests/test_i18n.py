@@ -520,6 +520,8 @@ def test_the_generator_makes_the_old_sentences() -> None:
 @given(free_texts())
 def test_free_text_is_worded_as_before_for_any_text(text: str) -> None:
     assume(not (text.endswith("\n") and text[:-1] == "no commission recorded for this customer"))
+    # a text past the limit is left as it is, on purpose (the next test)
+    assume(len(text) <= i18n.MAX_REWORDED)
     assert i18n.reword(text, "zh") == old_zh(text)
     assert i18n.reword(text, "en") == text
 

@@ -195,6 +195,15 @@ def test_unreadable_sources_are_one_clear_error(tmp_path: Path) -> None:
         read_parquet(empty)
 
 
+def test_text_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    raw = pa.array([b"\xff\xfeA"], pa.binary())
+    broken = pa.Array.from_buffers(pa.string(), 1, raw.buffers())  # a writer's bug
+    path = write(tmp_path / "bad.parquet", {"payee": broken})
+    with pytest.raises(UsageError, match=r"cannot read records file .*bad.parquet': 'utf-8' "
+                                         r"codec can't decode"):
+        list(read_parquet(path))
+
+
 # ------------------------------------------------------------------ datasets
 
 
@@ -401,6 +410,15 @@ def test_a_killed_writer_leaves_the_old_files_and_its_leftovers_are_cleaned(
     assert all("removed, a temporary file left by an interrupted run"
                                    in note for note in notes)
     assert temporary_files(tmp_path) == []
+
+
+def test_a_sink_dropped_without_commit_writes_nothing(tmp_path: Path) -> None:
+    sink = parquet_sink(tmp_path / "pay.parquet")
+    sink.write(ResultTables("p", "1", 2, totals=[
+        ("p", "1", "2026-05", "g", "A", Decimal("1.00"), "", "")]))
+    assert len(temporary_files(tmp_path)) == 3
+    del sink
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_files_not_written_together_are_refused(tmp_path: Path) -> None:

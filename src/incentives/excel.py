@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncentivesError, RecordError, TransactionError, UsageError, did_you_mean
-from .fileio import StagedFile, check_output
+from .fileio import StagedFile, check_output, quote
 from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell
 
 __all__ = [
@@ -332,7 +332,10 @@ class _SheetReader:
             if c.data_type == "e" and c.value is not None:
                 raise UsageError(f"{self.where}: the header cell {coordinate} holds the error "
                                  f"{c.value}")
-            value = self._value(c.value)
+            try:
+                value = self._value(c.value)
+            except (ValueError, OverflowError):
+                value = str(c.value)
             if value is None:
                 continue
             name = value.strip() if isinstance(value, str) else str(value)
@@ -398,8 +401,8 @@ class _SheetReader:
                         try:
                             value = value_of(raw)
                         except (ValueError, OverflowError):
-                            bad.append((index, f"the cell holds {raw!r}, not a number Excel "
-                                               "can hold"))
+                            bad.append((index, f"the cell holds {quote(str(raw))}, not a "
+                                               "number Excel can hold"))
                             value = raw
                         if value is None:
                             continue
@@ -671,6 +674,12 @@ class ExcelSink:
         """Remove the temporary files; the target stays as it was."""
         self._done = True
         self._abandon()
+
+    def __del__(self) -> None:
+        # dropped without a commit (an error the caller did not catch): nothing is written
+        if not getattr(self, "_done", True):
+            with contextlib.suppress(Exception):
+                self.discard()
 
     def _abandon(self) -> None:
         for ws, _, _ in self._sheets:

@@ -335,7 +335,9 @@ def _rows(plans: list[_FilePlan], what: str) -> Iterator[dict[str, Any]]:
                                for i, convert in enumerate(plan.converters)]
                 except StopIteration:
                     break
-                except (pa.ArrowException, OSError) as exc:
+                except UsageError:
+                    raise
+                except (pa.ArrowException, OSError, ValueError) as exc:  # text not UTF-8...
                     raise UsageError(f"cannot read {plan.source}: {_arrow_message(exc)}"
                                      ) from None
                 if partitions:
@@ -484,6 +486,12 @@ class ParquetSink:
         """Remove the temporary files; the targets stay as they were."""
         self._done = True
         self._abandon()
+
+    def __del__(self) -> None:
+        # dropped without a commit (an error the caller did not catch): nothing is written
+        if not getattr(self, "_done", True):
+            with contextlib.suppress(Exception):
+                self.discard()
 
     def _abandon(self) -> None:
         for _, writer in self._writers:

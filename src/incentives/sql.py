@@ -69,6 +69,28 @@ def is_sql_url(text: str) -> bool:
     return len(dialect) > 1 and dialect not in _NOT_DATABASES
 
 
+def _userinfo(text: str) -> tuple[str, str, str] | None:
+    """``text`` cut around the password of its user part: (before, password, after), or
+    None when it has no password there. Like SQLAlchemy, a password runs up to the last
+    ``@`` before the query string (a ``/`` in it need not be escaped)."""
+    found = _SCHEME.match(text)
+    if found is None:
+        return None
+    start = found.end()
+    end = len(text)
+    for sep in "?#":
+        at = text.find(sep, start)
+        if at != -1:
+            end = min(end, at)
+    at = text.rfind("@", start, end)
+    if at == -1 or text.startswith("/", start):
+        return None
+    colon = text.find(":", start, at)
+    if colon == -1:
+        return None
+    return text[:colon + 1], text[colon + 1:at], text[at:]
+
+
 def safe_url(text: str) -> str:
     """``text`` with any password replaced by ``***`` (in the URL's user part or a
     ``password=`` parameter): how every message names a database.
@@ -78,38 +100,19 @@ def safe_url(text: str) -> str:
     >>> safe_url("postgresql://db/hr?password=s3cret&table=records")
     'postgresql://db/hr?password=***&table=records'
     """
-    found = _SCHEME.match(text)
-    if found is None:
-        return text
-    head, rest = text[:found.end()], text[found.end():]
-    cut = len(rest)
-    for sep in "/?#":
-        at = rest.find(sep)
-        if at != -1:
-            cut = min(cut, at)
-    authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        userinfo, host = authority.rsplit("@", 1)
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            authority = f"{user}:***@{host}"
-    tail = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", tail)
-    return head + authority + tail
+    cut = _userinfo(text)
+    if cut is not None:
+        text = f"{cut[0]}***{cut[2]}"
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
 
 
 def _passwords(spec: str) -> list[str]:
     """The password(s) in ``spec``, raw and decoded (to scrub from drivers' messages)."""
-    found = _SCHEME.match(spec)
-    if found is None:
-        return []
-    rest = spec[found.end():]
     out: list[str] = []
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    if "@" in authority:
-        userinfo = authority.rsplit("@", 1)[0]
-        if ":" in userinfo:
-            out.append(userinfo.split(":", 1)[1])
-    out += re.findall(r"(?i)[?&]password=([^&#]*)", rest)
+    cut = _userinfo(spec)
+    if cut is not None:
+        out.append(cut[1])
+    out += re.findall(r"(?i)[?&]password=([^&#]*)", spec)
     words = {w for p in out for w in (p, unquote(p), quote(unquote(p), safe="")) if w}
     return sorted(words, key=len, reverse=True)
 
@@ -237,7 +240,7 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
     kept = [line for line in lines
             if not line.startswith(("[SQL:", "[parameters:", "(Background on"))]
     return " ".join(kept[:3]) or type(exc).__name__
@@ -260,7 +263,7 @@ def _connect(engine: Any, target: _Target, doing: str) -> Any:
 #: the first word of a query that reads
 _READS = ("select", "with", "values", "table")
 #: words that write (or reach outside the database); refused anywhere in a query's code
-_WRITES = ("insert", "update", "delete", "merge", "upsert", "drop", "alter", "create",
+_WRITES = ("insert", "into", "update", "delete", "merge", "upsert", "drop", "alter", "create",
            "truncate", "grant", "revoke", "copy", "attach", "detach", "pragma", "vacuum",
            "analyze", "reindex", "cluster", "call", "do", "execute", "prepare", "lock",
            "install", "load", "export", "import", "checkpoint", "comment", "refresh",
@@ -393,9 +396,8 @@ def _read_only(conn: Any, target: _Target) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
     elif target.dialect == "sqlite":
         conn.exec_driver_sql("PRAGMA query_only = ON")
-    elif target.dialect == "mysql":
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-    # duckdb: a file is opened read-only (_engine)
+    # duckdb: a file is opened read-only (_engine); other databases: the check of the
+    # query's text (check_query) and a rollback at the end
 
 
 def _tables_there(conn: Any, target: _Target, schema: str | None) -> list[str]:
@@ -466,16 +468,22 @@ def read_sql(spec: str, *, floats: FloatReading = "refuse", what: str = "records
     if (target.table is None) == (target.query is None):
         raise UsageError(f"{target.safe}: say what to read with table=NAME or "
                          "query=FILE.sql in the URL (…?table=records)")
-    return _rows(target, floats, what)
-
-
-def _rows(target: _Target, floats: FloatReading, what: str) -> Iterator[dict[str, Any]]:
-    sa = _sqlalchemy("a SQL database")
+    # checked now, before the rows are asked for: the query, the database file
     sql_text = None if target.query is None else _read_query_file(target.query, target)
+    path = _file_database(target)
+    if path is not None and not path.is_file():
+        raise UsageError(f"{target.safe}: no such database file: {path}")
+    return _rows(target, sql_text, floats, what)
+
+
+def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
+          ) -> Iterator[dict[str, Any]]:
+    sa = _sqlalchemy("a SQL database")
     engine = _engine(target, read_only=True)
     source = target.safe
     try:
         conn = _connect(engine, target, f"read the {what}")
+        result: Any = None
         try:
             try:
                 _read_only(conn, target)
@@ -510,18 +518,22 @@ def _rows(target: _Target, floats: FloatReading, what: str) -> Iterator[dict[str
                     yield {name: cell(value, floats, source=source, column=name)
                            for name, value in zip(names, row, strict=True)}
         finally:
-            try:
+            # (a broken connection: nothing was written anyway)
+            with contextlib.suppress(Exception):
+                if result is not None:
+                    result.close()  # PostgreSQL's server-side cursor
+            with contextlib.suppress(Exception):
                 conn.rollback()
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # the connection broke: nothing was written anyway
-                pass
     finally:
         engine.dispose()
 
 
 def _query_failure(target: _Target, exc: BaseException, what: str) -> UsageError:
     text = _first_line(exc).lower()
-    if any(w in text for w in ("read-only", "readonly", "read only", "query_only")):
+    if any(w in text for w in ("read-only", "readonly", "read only", "query_only",
+                               "data-modifying")):
         return UsageError(f"{target.safe}: the query tried to change the database, and was "
                           "stopped; a query file holds one query that only reads")
     return _failure(target, exc, f"cannot read the {what}")
@@ -531,22 +543,21 @@ def _query_failure(target: _Target, exc: BaseException, what: str) -> UsageError
 
 
 def _money_type(sa: Any, dialect: str, places: int) -> Any:
-    if dialect == "sqlite":
-        return _sqlite_decimal_type(sa, places)
-    return sa.Numeric(38, places, asdecimal=True)
+    """The column type of amounts: NUMERIC(38, places), or on SQLite (no exact decimal
+    type) TEXT holding the digits, declared DECIMAL_TEXT(38, places) to record the places.
 
+    Not ``sa.Numeric``: on a dialect that says it has no native decimal (DuckDB's),
+    SQLAlchemy would send a Decimal through float. This type has no conversion at
+    all: the driver gets the Decimal (or, on SQLite, its text) as it is."""
+    spec = f"DECIMAL_TEXT(38, {places})" if dialect == "sqlite" else f"NUMERIC(38, {places})"
 
-def _sqlite_decimal_type(sa: Any, places: int) -> Any:
-    class DecimalText(sa.types.UserDefinedType):  # type: ignore[misc]
-        """TEXT holding a decimal's digits: SQLite has no exact decimal type. The
-        declared type (TEXT affinity) records the places."""
-
+    class ExactDecimal(sa.types.UserDefinedType):  # type: ignore[misc]
         cache_ok = True
 
         def get_col_spec(self, **_kw: Any) -> str:
-            return f"DECIMAL_TEXT(38, {places})"
+            return spec
 
-    return DecimalText()
+    return ExactDecimal()
 
 
 _KIND_TYPES = {"text": "Text", "text?": "Text", "int": "Integer", "json": "Text"}
