@@ -209,8 +209,12 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
     path = _file_database(target)
     if read_only and path is not None and not path.is_file():
         raise UsageError(f"{target.safe}: no such database file: {path}")
-    if target.dialect == "duckdb" and read_only and path is not None:
-        connect_args["read_only"] = True
+    if target.dialect == "duckdb" and read_only:
+        if path is not None:
+            connect_args["read_only"] = True
+        # a query reads the database, not the machine's files (read_csv('/etc/...'),
+        # COPY ... TO a file) nor extensions fetched from the network
+        connect_args["config"] = {"enable_external_access": False}
     try:
         engine = sa.create_engine(target.url, poolclass=NullPool, connect_args=connect_args)
     except ModuleNotFoundError as exc:
@@ -232,7 +236,9 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # a writer takes the write lock at once: a second run of the period waits
+            # for the first to commit, then replaces its rows
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -306,8 +312,11 @@ def _code_words(sql: str, where: str) -> tuple[list[str], bool]:
             ended = True
             i += 1
             continue
-        if ch in "'\"`[":
-            close = {"[": "]"}.get(ch, ch)
+        # ('[' is not taken for a quote: SQLite's [name] is, but DuckDB's and PostgreSQL's
+        # [ opens a list, and a ';' hidden in one would pass; a [name] with a ';' or a
+        # word that writes is refused, which errs on the safe side)
+        if ch in "'\"`":
+            close = ch
             backslash = ch == "'" and i > 0 and sql[i - 1] in "eE" and (
                 i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
             j = i + 1
@@ -318,7 +327,7 @@ def _code_words(sql: str, where: str) -> tuple[list[str], bool]:
                     j += 2
                     continue
                 if sql[j] == close:
-                    if close != "]" and j + 1 < n and sql[j + 1] == close:
+                    if j + 1 < n and sql[j + 1] == close:
                         j += 2
                         continue
                     break
@@ -406,6 +415,13 @@ def _tables_there(conn: Any, target: _Target, schema: str | None) -> list[str]:
     if target.dialect == "sqlite":
         statement = sa.text("SELECT name FROM pragma_table_list WHERE schema = :s AND "
                             "type IN ('table', 'view') AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")
+    elif target.dialect == "postgresql":
+        # the catalogue lists every table, also those the role may not read (which
+        # information_schema hides): reading one then says "permission denied"
+        statement = sa.text("SELECT c.relname FROM pg_catalog.pg_class c JOIN "
+                            "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+                            "n.nspname = COALESCE(:s, current_schema()) AND c.relkind IN "
+                            "('r', 'v', 'm', 'p', 'f')")
     else:
         statement = sa.text("SELECT table_name FROM information_schema.tables "
                             "WHERE table_schema = COALESCE(:s, current_schema())")
@@ -646,7 +662,21 @@ class SqlSink:
         if self._conn is None:
             self._engine = _engine(self.target, read_only=False)
             self._conn = _connect(self._engine, self.target, "write the results")
-            self._conn.begin()
+            try:
+                self._conn.begin()  # SQLite: BEGIN IMMEDIATE, which may find it locked
+            except Exception as exc:
+                raise _failure(self.target, exc, "write the results") from None
+            if self.target.dialect == "postgresql":
+                # one writer at a time per results table, held to the commit: a second
+                # run of the period waits, then its DELETE sees (and replaces) the first
+                # run's rows; without it both runs' rows would stay (READ COMMITTED)
+                sa = _sqlalchemy("a SQL database")
+                key = f"incentives:{self.target.schema or ''}.{self.target.table}"
+                try:
+                    self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                       {"k": key})
+                except Exception as exc:
+                    raise _failure(self.target, exc, "write the results") from None
         return self._conn
 
     def _money(self, value: Any) -> Any:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -289,4 +290,6 @@ def cell(value: Any, reading: FloatReading, *, source: str, column: str) -> Any:
                          "numbers")
     if isinstance(value, int):  # numpy integers and the like
         return int(value)
+    if isinstance(value, uuid.UUID):  # a UUID key column: its text
+        return str(value)
     return value
