@@ -1,0 +1,148 @@
+"""Hostile tests of the data sources and sinks (issue 18): each test is a finding of an
+attack on the SQL, Parquet and Excel sources and sinks, asserting the correct behaviour.
+Real SQLite, DuckDB and PostgreSQL; no mocks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from databases import execute, query, with_param
+from incentives import load_plan
+from incentives.errors import UsageError
+
+for _module in ("sqlalchemy", "duckdb", "duckdb_engine", "psycopg"):
+    pytest.importorskip(_module)
+
+from incentives.sql import read_result_sql, read_sql, safe_url  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TELECOM = ROOT / "examples" / "telecom"
+
+
+def telecom_run() -> Any:
+    plan = load_plan(TELECOM / "plan.yaml")
+    records = [json.loads(line) for line in
+               (TELECOM / "records.jsonl").read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+    return plan.evaluate(records, errors="collect")
+
+
+# ------------------------------------------------------------------ credentials
+
+
+@pytest.mark.parametrize("password", ["p?ss-S3cret", "p#ss-S3cret", "a?b#c-S3cret"])
+def test_safe_url_hides_a_password_holding_a_question_mark_or_a_hash(password: str) -> None:
+    """SQLAlchemy reads the password up to the '@' (a '?' or '#' in it included): the
+    shown URL must hide all of it."""
+    import sqlalchemy as sa
+
+    url = f"postgresql://pay:{password}@db.example.com:5432/hr?table=records"
+    assert sa.engine.make_url(url).password == password  # what the driver is given
+    shown = safe_url(url)
+    assert "S3cret" not in shown
+    assert shown == "postgresql://pay:***@db.example.com:5432/hr?table=records"
+
+
+def test_a_wrong_password_with_a_question_mark_never_reaches_stderr(
+        postgres: str, cli: Any) -> None:
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(postgres)
+    bad = (f"postgresql://{url.username}:Wr0ng?S3cret@{url.host}:{url.port}/{url.database}"
+           "?table=records")
+    for args in (["run", TELECOM / "plan.yaml", bad],
+                 ["run", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--out",
+                  bad.replace("records", "pay")]):
+        result = cli(*args)
+        assert result.code == 2
+        assert "S3cret" not in result.err + result.out
+        assert "password authentication failed" in result.err
+        assert result.err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ query files
+
+
+@pytest.mark.parametrize("database", ["file", "memory"])
+def test_a_duckdb_query_file_cannot_hide_a_second_statement_in_a_list_literal(
+        database: str, tmp_path: Path) -> None:
+    """DuckDB's [ ... ] is a list, not a quoted name: a ']' inside a string of the list
+    must not let a second statement (COPY ... TO a file) through the check."""
+    url = f"duckdb:///{tmp_path / 'h.duckdb'}" if database == "file" else "duckdb:///:memory:"
+    if database == "file":
+        execute(url, "CREATE TABLE t (payee VARCHAR)", "INSERT INTO t VALUES ('A')")
+    written = tmp_path / "pwned.csv"
+    q = tmp_path / "q.sql"
+    q.write_text(f"SELECT ['x]'] AS a; COPY (SELECT 'pwned' AS p) TO '{written}'; "
+                 "SELECT 1 AS payee -- '", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"q\.sql"):
+        list(read_sql(with_param(url, "query", str(q))))
+    assert not written.exists()
+
+
+def test_a_duckdb_query_file_cannot_reach_outside_the_database(tmp_path: Path) -> None:
+    """The docs: a query file holds no word that reaches outside the database, and the
+    database itself refuses what gets past the check. DuckDB's table functions
+    read_csv/read_text reach any file of the machine: the query is run with DuckDB's
+    external access off."""
+    url = f"duckdb:///{tmp_path / 'h.duckdb'}"
+    execute(url, "CREATE TABLE t (payee VARCHAR)", "INSERT INTO t VALUES ('A')")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("payee\nS3cret-row\n", encoding="utf-8")
+    q = tmp_path / "q.sql"
+    q.write_text(f"SELECT * FROM read_csv('{secret}')", encoding="utf-8")
+    with pytest.raises(UsageError) as e:
+        list(read_sql(with_param(url, "query", str(q))))
+    assert "S3cret-row" not in str(e.value)
+    # a query of the database's own tables still reads
+    q.write_text("SELECT payee FROM t", encoding="utf-8")
+    assert list(read_sql(with_param(url, "query", str(q)))) == [{"payee": "A"}]
+
+
+# ------------------------------------------------------------------ the SQL sink
+
+
+@pytest.mark.parametrize("declared", ["REAL", "NUMERIC", "DOUBLE", "INTEGER", "DECIMAL(38, 2)"])
+def test_a_sqlite_results_table_whose_amounts_would_be_floats_is_refused(
+        declared: str, tmp_path: Path) -> None:
+    """SQLite turns '1234.50' written to a column of NUMERIC, REAL or INTEGER affinity
+    into a binary float (or an integer, losing the places): an existing table with such
+    an amount column is refused, naming it, and nothing is written."""
+    db = tmp_path / "pay.db"
+    con = sqlite3.connect(db)
+    con.execute('CREATE TABLE pay (plan TEXT, plan_version TEXT, period TEXT, "group" TEXT, '
+                f"payee TEXT, total {declared}, titles TEXT, flags TEXT)")
+    con.commit()
+    con.close()
+    run = telecom_run()
+    with pytest.raises(UsageError, match=r"pay\.total") as e:
+        run.to_sql(f"sqlite:///{db}?table=pay")
+    assert "\n" not in str(e.value)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM pay").fetchone() == (0,)
+    assert con.execute("SELECT name FROM sqlite_master WHERE name LIKE 'pay_%'").fetchall() == []
+    con.close()
+
+
+def test_a_sqlite_text_amount_column_round_trips_exactly(tmp_path: Path) -> None:
+    """A pre-made table whose amounts are TEXT (no float affinity) is fine."""
+    db = tmp_path / "pay.db"
+    con = sqlite3.connect(db)
+    con.execute('CREATE TABLE pay (plan TEXT, plan_version TEXT, period TEXT, "group" TEXT, '
+                "payee TEXT, total TEXT, titles TEXT, flags TEXT)")
+    con.commit()
+    con.close()
+    run = telecom_run()
+    run.to_sql(f"sqlite:///{db}?table=pay", pay_with_errors=True)
+    back = read_result_sql(f"sqlite:///{db}?table=pay")
+    from incentives.tabular import result_tables
+
+    assert back.totals == result_tables(run).totals
+    assert {type(r[5]) for r in back.totals} == {Decimal}
+    assert query(f"sqlite:///{db}", "SELECT DISTINCT typeof(total) FROM pay") == [("text",)]
