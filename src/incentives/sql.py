@@ -71,24 +71,32 @@ def is_sql_url(text: str) -> bool:
 
 def _userinfo(text: str) -> tuple[str, str, str] | None:
     """``text`` cut around the password of its user part: (before, password, after), or
-    None when it has no password there. Like SQLAlchemy, a password runs up to the last
-    ``@`` before the query string (a ``/`` in it need not be escaped)."""
+    None when it has no password there. SQLAlchemy reads a password from the first ``:``
+    up to the next ``@``, a ``?``, ``#`` or ``/`` in it included; a password also runs
+    up to the last ``@`` before the query string (``a@b`` unescaped): the wider of the
+    two is cut, so that no part of a password is ever shown."""
     found = _SCHEME.match(text)
     if found is None:
         return None
     start = found.end()
+    spans: list[tuple[int, int]] = []
+    alchemy = re.compile(r"[^:/]*:([^@]*)@").match(text, start)
+    if alchemy is not None:
+        spans.append((alchemy.start(1), alchemy.end(1)))
     end = len(text)
     for sep in "?#":
         at = text.find(sep, start)
         if at != -1:
             end = min(end, at)
     at = text.rfind("@", start, end)
-    if at == -1 or text.startswith("/", start):
+    if at != -1 and not text.startswith("/", start):
+        colon = text.find(":", start, at)
+        if colon != -1:
+            spans.append((colon + 1, at))
+    if not spans:
         return None
-    colon = text.find(":", start, at)
-    if colon == -1:
-        return None
-    return text[:colon + 1], text[colon + 1:at], text[at:]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return text[:first], text[first:last], text[last:]
 
 
 def safe_url(text: str) -> str:
