@@ -208,7 +208,7 @@ def _file_database(target: _Target) -> Path | None:
     return Path(database)
 
 
-def _engine(target: _Target, *, read_only: bool) -> Any:
+def _engine(target: _Target, *, read_only: bool, query: bool = False) -> Any:
     sa = _sqlalchemy("a SQL database")
     from sqlalchemy import event
     from sqlalchemy.pool import NullPool
@@ -219,6 +219,10 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
         raise UsageError(f"{target.safe}: no such database file: {path}")
     if target.dialect == "duckdb" and read_only and path is not None:
         connect_args["read_only"] = True
+    if target.dialect == "duckdb" and query:
+        # a query file reads the database, never the machine's files or the network:
+        # read_csv('/etc/passwd'), COPY ... TO, ATTACH, INSTALL are refused by DuckDB
+        connect_args["config"] = {"enable_external_access": False}
     try:
         engine = sa.create_engine(target.url, poolclass=NullPool, connect_args=connect_args)
     except ModuleNotFoundError as exc:
@@ -395,7 +399,28 @@ def _read_query_file(path: str, target: _Target) -> str:
     except UnicodeDecodeError:
         raise UsageError(f"{where}: not UTF-8 text") from None
     check_query(text, where)
+    if target.dialect == "duckdb":
+        _check_duckdb_query(text, where)
     return text.strip().rstrip(";").rstrip()
+
+
+def _check_duckdb_query(sql: str, where: str) -> None:
+    """DuckDB's own parser must find one statement in ``sql``: its syntax is not quite
+    PostgreSQL's (``[...]`` is a list, not a quoted name), so a second statement could
+    hide from :func:`check_query` in a list's string, and a DuckDB connection runs
+    every statement it is given."""
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - the sql extra brings it
+        return
+    try:
+        statements = duckdb.extract_statements(sql)
+    except Exception as exc:  # a syntax error: one line
+        raise UsageError(f"{where}: {_first_line(exc)}") from None
+    if len(statements) != 1:
+        raise UsageError(f"{where}: the query holds more than one statement; a query file "
+                         "holds one SELECT")
+    # (what the one statement does is check_query's, and the read-only connection's)
 
 
 def _read_only(conn: Any, target: _Target) -> None:
@@ -487,7 +512,7 @@ def read_sql(spec: str, *, floats: FloatReading = "refuse", what: str = "records
 def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
           ) -> Iterator[dict[str, Any]]:
     sa = _sqlalchemy("a SQL database")
-    engine = _engine(target, read_only=True)
+    engine = _engine(target, read_only=True, query=sql_text is not None)
     source = target.safe
     try:
         conn = _connect(engine, target, f"read the {what}")
