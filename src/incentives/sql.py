@@ -469,6 +469,30 @@ def _columns(conn: Any, target: _Target, name: str, schema: str | None
         for column, kind, scale in rows]
 
 
+def _sqlite_affinities(conn: Any, name: str, schema: str | None) -> dict[str, str]:
+    """The type affinity of each column of the SQLite table ``name`` (SQLite's rules:
+    INT -> INTEGER; CHAR, CLOB, TEXT -> TEXT; BLOB or none -> BLOB; REAL, FLOA, DOUB
+    -> REAL; anything else, DECIMAL and NUMERIC included -> NUMERIC)."""
+    sa = _sqlalchemy("a SQL database")
+    out: dict[str, str] = {}
+    for column, declared in conn.execute(
+            sa.text("SELECT name, type FROM pragma_table_info(:t, :s)"),
+            {"t": name, "s": schema or "main"}):
+        kind = str(declared or "").upper()
+        if "INT" in kind:
+            affinity = "INTEGER"
+        elif any(w in kind for w in ("CHAR", "CLOB", "TEXT")):
+            affinity = "TEXT"
+        elif "BLOB" in kind or not kind.strip():
+            affinity = "BLOB"
+        elif any(w in kind for w in ("REAL", "FLOA", "DOUB")):
+            affinity = "REAL"
+        else:
+            affinity = "NUMERIC"
+        out[str(column).lower()] = affinity
+    return out
+
+
 def _resolve_table(target: _Target, conn: Any) -> str:
     """The name of the table of ``target`` as the database spells it; a UsageError
     naming the tables there when it does not exist."""
@@ -656,9 +680,18 @@ class SqlSink:
                         f"{', '.join(have)}; a results table has the columns "
                         f"{', '.join(want)} (write to another table, or drop this one)")
                 scales = {c.lower(): scale for c, scale in found_columns}
+                affinity = (_sqlite_affinities(conn, name, self.target.schema)
+                            if self.target.dialect == "sqlite" else {})
                 for c in columns:
                     if c.kind != "money":
                         continue
+                    if affinity.get(c.name) in ("INTEGER", "REAL", "NUMERIC"):
+                        raise UsageError(
+                            f"{self.target.safe}: the column {name}.{c.name} has SQLite's "
+                            f"{affinity[c.name]} affinity, which would store amounts as "
+                            "binary floats or integers; amounts are written as text "
+                            f"(declare the column DECIMAL_TEXT(38, {places}) or TEXT, or "
+                            "write to another table)")
                     declared = scales.get(c.name)
                     if declared is None and self.target.dialect != "sqlite":
                         raise UsageError(f"{self.target.safe}: the column {name}.{c.name} "
