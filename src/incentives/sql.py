@@ -208,6 +208,12 @@ def _file_database(target: _Target) -> Path | None:
     return Path(database)
 
 
+#: DuckDB settings a URL may not give when reading (read-only, no external access)
+_DUCKDB_LOCKED = ("access_mode", "enable_external_access", "allow_unsigned_extensions",
+                  "allow_community_extensions", "autoinstall_known_extensions",
+                  "autoload_known_extensions", "allowed_directories", "allowed_paths")
+
+
 def _engine(target: _Target, *, read_only: bool, query: bool = False) -> Any:
     sa = _sqlalchemy("a SQL database")
     from sqlalchemy import event
@@ -223,8 +229,16 @@ def _engine(target: _Target, *, read_only: bool, query: bool = False) -> Any:
         # a query file reads the database, never the machine's files or the network:
         # read_csv('/etc/passwd'), COPY ... TO, ATTACH, INSTALL are refused by DuckDB
         connect_args["config"] = {"enable_external_access": False}
+    url = target.url
+    if target.dialect == "duckdb" and (query or "read_only" in connect_args):
+        # duckdb-engine gives the URL's parameters to DuckDB's configuration, after
+        # connect_args: a URL's ...&enable_external_access=true or &access_mode=read_write
+        # must not undo what is set here
+        given = {k.lower(): k for k in url.query}
+        url = url.difference_update_query(
+            [given[k] for k in _DUCKDB_LOCKED if k in given])
     try:
-        engine = sa.create_engine(target.url, poolclass=NullPool, connect_args=connect_args)
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
     except ModuleNotFoundError as exc:
         raise UsageError(f"{target.safe}: the database driver {exc.name!r} is not installed "
                          "(pip install 'incentives[sql]' brings SQLite, DuckDB and "
