@@ -203,3 +203,32 @@ def test_a_row_of_formulas_without_saved_values_is_reported_not_dropped(tmp_path
     assert len(rows) == 2
     assert rows[0] == {"payee": "Y", "period": "2026-05", "traffic_revenue": 10000}
     assert "A3" in str(rows[1])
+
+
+# ------------------------------------------------------------------ sinks that lose the pay
+
+
+@pytest.mark.parametrize("kind,schema", [("sqlite", "temp"), ("sqlite", "TEMP"),
+                                         ("duckdb", "temp"), ("postgresql", "pg_temp"),
+                                         ("postgresql", "PG_TEMP_3")])
+def test_a_results_table_in_a_temporary_schema_is_refused_before_any_work(
+        kind: str, schema: str, request: pytest.FixtureRequest, tmp_path: Path,
+        cli: Any) -> None:
+    """A table of the session's temporary schema is dropped when the sink's connection
+    closes: `--out ...?table=pg_temp.pay` said 'wrote 3 result(s)', exit 0, wrote the
+    --state (the period closed), and the pay was gone: the period never reached
+    payroll and could not be run again. It is refused, exit 2, before any work."""
+    base = {"sqlite": lambda: f"sqlite:///{tmp_path / 'p.db'}",
+            "duckdb": lambda: f"duckdb:///{tmp_path / 'p.duckdb'}",
+            "postgresql": lambda: str(request.getfixturevalue("postgres_url"))}[kind]()
+    target = with_param(base, "table", f"{schema}.pay")
+    state = tmp_path / "state.json"
+    result = cli("run", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--out", target,
+                 "--state", state)
+    assert result.code == 2, result.out
+    assert "temporary" in result.err
+    assert result.err.count("\n") == 1
+    assert not state.exists()
+    run = telecom_run()
+    with pytest.raises(UsageError, match="temporary"):
+        run.to_sql(target)
