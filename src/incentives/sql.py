@@ -644,6 +644,10 @@ def _define(sa: Any, metadata: Any, name: str, schema: str | None, columns: Sequ
     return sa.Table(name, metadata, *cols, schema=schema)
 
 
+#: the schemas of a session's temporary tables (SQLite, DuckDB, PostgreSQL)
+_TEMPORARY = re.compile(r"(?i)temp|temporary|pg_temp(_\d+)?|pg_toast_temp(_\d+)?")
+
+
 class SqlSink:
     """A :class:`~incentives.tabular.Sink` writing to three tables of a database in one
     transaction (see :func:`sql_sink`)."""
@@ -657,6 +661,10 @@ class SqlSink:
             raise UsageError(f"{target.safe}: say which table the results go to with "
                              "table=NAME in the URL (…?table=pay; the lines and errors go to "
                              "NAME_lines and NAME_errors)")
+        if target.schema is not None and _TEMPORARY.fullmatch(target.schema):
+            raise UsageError(f"{target.safe}: {target.schema!r} is the session's temporary "
+                             "schema: its tables are dropped when the run ends, and the "
+                             "results with them; write to a table that stays")
         self.target = target
         self.pay_with_errors = pay_with_errors
         self._engine: Any = None
