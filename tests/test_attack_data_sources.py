@@ -232,3 +232,16 @@ def test_a_results_table_in_a_temporary_schema_is_refused_before_any_work(
     run = telecom_run()
     with pytest.raises(UsageError, match="temporary"):
         run.to_sql(target)
+
+
+def test_an_ssl_key_password_in_the_url_is_hidden_too(cli: Any) -> None:
+    """libpq's sslpassword= (the password of the client's SSL key) is a secret like
+    password=: it was shown whole in the error line."""
+    assert safe_url("postgresql://u@h/db?sslpassword=S3cret&table=t") == (
+        "postgresql://u@h/db?sslpassword=***&table=t")
+    url = ("postgresql://pay@127.0.0.1:9/hr?table=records&sslpassword=S3cret"
+           "&connect_timeout=3")
+    result = cli("run", TELECOM / "plan.yaml", url)
+    assert result.code == 2
+    assert "S3cret" not in result.err
+    assert "sslpassword=***" in result.err
