@@ -99,6 +99,10 @@ def _userinfo(text: str) -> tuple[str, str, str] | None:
     return text[:first], text[first:last], text[last:]
 
 
+#: a query parameter holding a secret: password=, and libpq's sslpassword=
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:ssl)?password=)([^&#]*)")
+
+
 def safe_url(text: str) -> str:
     """``text`` with any password replaced by ``***`` (in the URL's user part or a
     ``password=`` parameter): how every message names a database.
@@ -111,7 +115,7 @@ def safe_url(text: str) -> str:
     cut = _userinfo(text)
     if cut is not None:
         text = f"{cut[0]}***{cut[2]}"
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 def _passwords(spec: str) -> list[str]:
@@ -120,7 +124,7 @@ def _passwords(spec: str) -> list[str]:
     cut = _userinfo(spec)
     if cut is not None:
         out.append(cut[1])
-    out += re.findall(r"(?i)[?&]password=([^&#]*)", spec)
+    out += [found.group(2) for found in _SECRET_PARAM.finditer(spec)]
     words = {w for p in out for w in (p, unquote(p), quote(unquote(p), safe="")) if w}
     return sorted(words, key=len, reverse=True)
 
