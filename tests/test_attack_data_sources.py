@@ -245,3 +245,33 @@ def test_an_ssl_key_password_in_the_url_is_hidden_too(cli: Any) -> None:
     assert result.code == 2
     assert "S3cret" not in result.err
     assert "sslpassword=***" in result.err
+
+
+# ------------------------------------------------------------------ floats read by a quantum
+
+
+def _float_plan(tmp_path: Path) -> Path:
+    text = (TELECOM / "plan.yaml").read_text(encoding="utf-8")
+    assert "\nreading:" not in text
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text + "\nreading:\n  floats: 0.01\n", encoding="utf-8")
+    return plan
+
+
+def test_a_huge_double_read_by_a_quantum_is_that_row_s_error_not_a_traceback(
+        tmp_path: Path, cli: Any) -> None:
+    """reading: {floats: 0.01} and a DOUBLE of 1e300: quantizing it overflowed the
+    decimal context and the run died with decimal.InvalidOperation (a traceback, no
+    pay for anyone). The value is that record's error; the others are paid."""
+    url = f"duckdb:///{tmp_path / 'hr.duckdb'}"
+    execute(url, 'CREATE TABLE r (payee VARCHAR, period VARCHAR, "group" VARCHAR, '
+                 "traffic_revenue DOUBLE)",
+            "INSERT INTO r VALUES ('A', '2026-05', 'g', 10000.0), ('C', '2026-05', 'g', 1e300)")
+    plan = _float_plan(tmp_path)
+    result = cli("run", plan, f"{url}?table=r", "--format", "json")
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err
+    assert "payee 'C'" in result.err
+    assert "too large" in result.err
+    paid = json.loads(result.out)
+    assert [(r["payee"], r["total"]) for r in paid["results"]] == [("A", "700.00")]
