@@ -260,7 +260,10 @@ def float_value(value: float, reading: FloatReading, *, source: str, column: str
         return number
     from decimal import ROUND_HALF_UP
 
-    return number.quantize(reading, rounding=ROUND_HALF_UP)
+    try:
+        return number.quantize(reading, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than a decimal holds at this quantum (1e300)
+        return number  # the reader refuses it as too large, naming the row
 
 
 def cell(value: Any, reading: FloatReading, *, source: str, column: str) -> Any:
