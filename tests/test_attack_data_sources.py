@@ -275,3 +275,22 @@ def test_a_huge_double_read_by_a_quantum_is_that_row_s_error_not_a_traceback(
     assert "too large" in result.err
     paid = json.loads(result.out)
     assert [(r["payee"], r["total"]) for r in paid["results"]] == [("A", "700.00")]
+
+
+@pytest.mark.parametrize("target", ["sqlite://?table=pay", "sqlite:///:memory:?table=pay",
+                                    "duckdb:///:memory:?table=pay", "duckdb://?table=pay",
+                                    "sqlite:///file:pay?mode=memory&uri=true&table=pay"])
+def test_an_in_memory_database_is_refused_as_a_sink(target: str, tmp_path: Path,
+                                                     cli: Any) -> None:
+    """An in-memory database is gone when the run's connection closes: the run said
+    'wrote 3 result(s)', exit 0, closed the period in --state, and the pay existed
+    nowhere. Refused, exit 2, before any work."""
+    state = tmp_path / "state.json"
+    result = cli("run", TELECOM / "plan.yaml", TELECOM / "records.jsonl", "--out", target,
+                 "--state", state)
+    assert result.code == 2, result.out
+    assert "in memory" in result.err
+    assert result.err.count("\n") == 1
+    assert not state.exists()
+    with pytest.raises(UsageError, match="in memory"):
+        telecom_run().to_sql(target)
