@@ -208,9 +208,9 @@ def test_a_row_of_formulas_without_saved_values_is_reported_not_dropped(tmp_path
 # ------------------------------------------------------------------ sinks that lose the pay
 
 
-@pytest.mark.parametrize("kind,schema", [("sqlite", "temp"), ("sqlite", "TEMP"),
-                                         ("duckdb", "temp"), ("postgresql", "pg_temp"),
-                                         ("postgresql", "PG_TEMP_3")])
+@pytest.mark.parametrize(("kind", "schema"), [("sqlite", "temp"), ("sqlite", "TEMP"),
+                                             ("duckdb", "temp"), ("postgresql", "pg_temp"),
+                                             ("postgresql", "PG_TEMP_3")])
 def test_a_results_table_in_a_temporary_schema_is_refused_before_any_work(
         kind: str, schema: str, request: pytest.FixtureRequest, tmp_path: Path,
         cli: Any) -> None:

@@ -648,6 +648,17 @@ def _define(sa: Any, metadata: Any, name: str, schema: str | None, columns: Sequ
     return sa.Table(name, metadata, *cols, schema=schema)
 
 
+def _in_memory(target: _Target) -> bool:
+    """Whether ``target`` is a SQLite or DuckDB database in memory (no file)."""
+    if target.dialect not in ("sqlite", "duckdb"):
+        return False
+    database = (target.url.database or "").strip()
+    mode = target.url.query.get("mode")
+    return (not database or database.startswith(":memory:")
+            or database.startswith("file::memory:")
+            or (isinstance(mode, str) and mode.lower() == "memory"))
+
+
 #: the schemas of a session's temporary tables (SQLite, DuckDB, PostgreSQL)
 _TEMPORARY = re.compile(r"(?i)temp|temporary|pg_temp(_\d+)?|pg_toast_temp(_\d+)?")
 
@@ -665,6 +676,10 @@ class SqlSink:
             raise UsageError(f"{target.safe}: say which table the results go to with "
                              "table=NAME in the URL (…?table=pay; the lines and errors go to "
                              "NAME_lines and NAME_errors)")
+        if _in_memory(target):
+            raise UsageError(f"{target.safe}: the database is in memory: it is gone when "
+                             "the run ends, and the results with it; write to a database file "
+                             "(sqlite:///pay.db?table=..., duckdb:///pay.duckdb?table=...)")
         if target.schema is not None and _TEMPORARY.fullmatch(target.schema):
             raise UsageError(f"{target.safe}: {target.schema!r} is the session's temporary "
                              "schema: its tables are dropped when the run ends, and the "
