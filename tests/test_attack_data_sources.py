@@ -294,3 +294,76 @@ def test_an_in_memory_database_is_refused_as_a_sink(target: str, tmp_path: Path,
     assert not state.exists()
     with pytest.raises(UsageError, match="in memory"):
         telecom_run().to_sql(target)
+
+
+# ------------------------------------------------------------------ a period paid twice
+
+
+def test_two_runs_of_one_period_at_once_never_pay_it_twice(postgres_url: str) -> None:
+    """'Re-running a period replaces its rows' must hold when two runs of the same plan
+    and period overlap (a retry while the first is still writing, two operators): on
+    PostgreSQL (READ COMMITTED) the second run's DELETE did not see the first run's
+    uncommitted rows, both inserted, and the period's pay was in the table twice."""
+    import threading
+
+    from incentives.sql import sql_sink
+    from incentives.tabular import result_tables
+
+    url = with_param(postgres_url, "table", "pay")
+    tables = result_tables(telecom_run())
+    telecom_run().to_sql(url)  # the period, paid once already
+    first = sql_sink(url, pay_with_errors=True)
+    first.write(tables)  # holds its transaction open
+    failures: list[BaseException] = []
+
+    def second_run() -> None:
+        try:
+            sink = sql_sink(url, pay_with_errors=True)
+            sink.write(tables)
+            sink.commit()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    thread.join(2.0)  # the second run waits for the first
+    first.commit()
+    thread.join(60.0)
+    assert not thread.is_alive()
+    assert failures == []
+    payees = sorted(r[0] for r in query(postgres_url, "SELECT payee FROM pay"))
+    assert payees == sorted(r[4] for r in tables.totals)
+    assert int(query(postgres_url, "SELECT COUNT(*) FROM pay_lines")[0][0]) == len(tables.lines)
+
+
+def test_two_first_runs_at_once_both_write(postgres_url: str) -> None:
+    """Two runs writing to tables that do not exist yet: the second waited for nothing
+    and failed on the first one's CREATE TABLE (duplicate key pg_type_typname_nsp_index);
+    it waits, then replaces the first one's rows."""
+    import threading
+
+    from incentives.sql import sql_sink
+    from incentives.tabular import result_tables
+
+    url = with_param(postgres_url, "table", "pay")
+    tables = result_tables(telecom_run())
+    first = sql_sink(url, pay_with_errors=True)
+    first.write(tables)
+    failures: list[BaseException] = []
+
+    def second_run() -> None:
+        try:
+            sink = sql_sink(url, pay_with_errors=True)
+            sink.write(tables)
+            sink.commit()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    thread.join(2.0)
+    first.commit()
+    thread.join(60.0)
+    assert not thread.is_alive()
+    assert failures == []
+    assert int(query(postgres_url, "SELECT COUNT(*) FROM pay")[0][0]) == len(tables.totals)
