@@ -754,7 +754,22 @@ class SqlSink:
             self._engine = _engine(self.target, read_only=False)
             self._conn = _connect(self._engine, self.target, "write the results")
             self._conn.begin()
+            self._lock(self._conn)
         return self._conn
+
+    def _lock(self, conn: Any) -> None:
+        """One writer of these tables at a time, until its transaction ends. PostgreSQL
+        (READ COMMITTED) would let two runs of one period each delete what they see
+        and both insert: the period paid twice. A transaction-scoped advisory lock on
+        the tables' name makes the second wait, then replace the first one's rows.
+        (SQLite and DuckDB allow one writer of a file at a time already.)"""
+        if self.target.dialect != "postgresql":
+            return
+        sa = _sqlalchemy("a SQL database")
+        conn.execute(sa.text(
+            "SELECT pg_advisory_xact_lock(hashtext('incentives results ' || "
+            "COALESCE(:schema, current_schema()) || '.' || :table))"),
+            {"schema": self.target.schema, "table": self.target.table})
 
     def _money(self, value: Any) -> Any:
         if self.target.dialect == "sqlite":
@@ -829,6 +844,7 @@ class SqlSink:
                 self._replaced = set()
                 self._tables = {}  # a table created in the rolled-back transaction is gone
                 self._conn.begin()
+                self._lock(self._conn)
                 places = self._places if self._places is not None else 0
                 tables = self._prepare(self._conn, places)
                 by_plan: dict[str, list[str | None]] = {}
