@@ -367,3 +367,25 @@ def test_two_first_runs_at_once_both_write(postgres_url: str) -> None:
     assert not thread.is_alive()
     assert failures == []
     assert int(query(postgres_url, "SELECT COUNT(*) FROM pay")[0][0]) == len(tables.totals)
+
+
+def test_read_results_of_a_table_two_plans_share_takes_the_plan(tmp_path: Path) -> None:
+    """Two plans may write to one table (each replaces only its own rows). Reading it
+    back with incentives.read_results said 'say which (plan=...)', and read_results
+    took no plan= (a TypeError)."""
+    import incentives
+    from incentives.tabular import result_tables
+
+    url = f"sqlite:///{tmp_path / 'pay.db'}?table=pay"
+    telecom = telecom_run()
+    tobacco_plan = load_plan(ROOT / "examples" / "tobacco" / "plan.yaml")
+    tobacco = tobacco_plan.evaluate(
+        [json.loads(line) for line in (ROOT / "examples" / "tobacco" / "records.jsonl")
+         .read_text(encoding="utf-8").splitlines() if line.strip()], errors="collect")
+    assert result_tables(tobacco).places == result_tables(telecom).places
+    telecom.to_sql(url, pay_with_errors=True)
+    tobacco.to_sql(url, pay_with_errors=True)
+    with pytest.raises(UsageError, match=r"several plans .*plan="):
+        incentives.read_results(url)
+    assert incentives.read_results(url, plan=telecom.plan.name) == result_tables(telecom)
+    assert incentives.read_results(url, plan=tobacco_plan.name) == result_tables(tobacco)
