@@ -389,3 +389,38 @@ def test_read_results_of_a_table_two_plans_share_takes_the_plan(tmp_path: Path) 
         incentives.read_results(url)
     assert incentives.read_results(url, plan=telecom.plan.name) == result_tables(telecom)
     assert incentives.read_results(url, plan=tobacco_plan.name) == result_tables(tobacco)
+
+
+# ------------------------------------------------------------------ floats inside JSON columns
+
+
+def test_a_postgresql_jsonb_sellers_column_gives_exact_decimal_shares(postgres_url: str
+                                                                      ) -> None:
+    """psycopg parses json/jsonb numbers as Python floats: a `sellers` jsonb column gave
+    shares 0.3333333333333333 (a float, 19 digits cut to 16), past the float refusal,
+    where the same transactions as JSON Lines give the exact decimals written."""
+    transactions = ROOT / "examples" / "transactions"
+    thirds = [{"payee": "ana", "share": "0.3333333333333333333"},
+              {"payee": "ben", "share": "0.6666666666666666667"}]
+    execute(postgres_url,
+            "CREATE TABLE tx (kind TEXT, id TEXT, date TEXT, amount NUMERIC(18, 2), "
+            "sellers JSONB, seller TEXT, customer TEXT, product TEXT, specialist TEXT)",
+            "INSERT INTO tx VALUES ('invoices', 'INV-1', '2026-05-10', 10000.00, "
+            "'[{\"payee\": \"ana\", \"share\": 0.3333333333333333333}, "
+            "{\"payee\": \"ben\", \"share\": 0.6666666666666666667}]', NULL, 'c', "
+            "'ipvpn-1g', 'sam')")
+    rows = list(read_sql(with_param(postgres_url, "table", "tx"), what="transactions"))
+    assert rows[0]["sellers"] == [{"payee": "ana", "share": Decimal("0.3333333333333333333")},
+                                  {"payee": "ben", "share": Decimal("0.6666666666666666667")}]
+    assert {type(s["share"]) for s in rows[0]["sellers"]} == {Decimal}
+    plan = load_plan(transactions / "plan.yaml")
+    roster = [json.loads(line) for line in
+              (transactions / "roster.jsonl").read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+    as_json = [{"kind": "invoices", "id": "INV-1", "date": "2026-05-10", "amount": "10000.00",
+                "sellers": thirds, "customer": "c", "product": "ipvpn-1g", "specialist": "sam"}]
+    expected = plan.evaluate(roster, transactions=as_json,
+                             hierarchy=transactions / "hierarchy.csv", errors="collect")
+    got = plan.evaluate(roster, transactions=with_param(postgres_url, "table", "tx"),
+                        hierarchy=transactions / "hierarchy.csv", errors="collect")
+    assert got.to_json() == expected.to_json()
