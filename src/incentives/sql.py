@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -241,8 +243,14 @@ def _engine(target: _Target, *, read_only: bool, query: bool = False) -> Any:
         given = {k.lower(): k for k in url.query}
         url = url.difference_update_query(
             [given[k] for k in _DUCKDB_LOCKED if k in given])
+    options: dict[str, Any] = {}
+    if target.dialect == "postgresql":
+        # psycopg parses json/jsonb numbers as floats: read them as the exact decimals
+        # written, as a JSON file's are (a jsonb sellers column's shares)
+        options["json_deserializer"] = functools.partial(json.loads, parse_float=Decimal)
     try:
-        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args,
+                                  **options)
     except ModuleNotFoundError as exc:
         raise UsageError(f"{target.safe}: the database driver {exc.name!r} is not installed "
                          "(pip install 'incentives[sql]' brings SQLite, DuckDB and "
