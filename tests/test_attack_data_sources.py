@@ -424,3 +424,23 @@ def test_a_postgresql_jsonb_sellers_column_gives_exact_decimal_shares(postgres_u
     got = plan.evaluate(roster, transactions=with_param(postgres_url, "table", "tx"),
                         hierarchy=transactions / "hierarchy.csv", errors="collect")
     assert got.to_json() == expected.to_json()
+
+
+def test_floats_nested_in_a_duckdb_list_column_obey_the_float_reading(tmp_path: Path) -> None:
+    """A DuckDB LIST(STRUCT(payee, share DOUBLE)) column passed its float shares through
+    untouched, where a DOUBLE column is refused and Parquet's sellers obey
+    reading.floats: refused by default, naming the column; read by the plan's reading
+    otherwise; exact decimals inside stay exact."""
+    url = f"duckdb:///{tmp_path / 'tx.duckdb'}"
+    execute(url, "CREATE TABLE tx AS SELECT 'INV-1' AS id, "
+                 "[{'payee': 'ana', 'share': 0.1::DOUBLE}, "
+                 "{'payee': 'ben', 'share': 0.9::DOUBLE}] AS sellers, "
+                 "[{'payee': 'ana', 'share': 0.25::DECIMAL(5, 4)}] AS exact")
+    source = with_param(url, "table", "tx")
+    with pytest.raises(UsageError, match=r"column 'sellers': holds floating-point numbers"):
+        list(read_sql(source, what="transactions"))
+    rows = list(read_sql(source, floats="shortest", what="transactions"))
+    assert rows == [{"id": "INV-1",
+                     "sellers": [{"payee": "ana", "share": Decimal("0.1")},
+                                 {"payee": "ben", "share": Decimal("0.9")}],
+                     "exact": [{"payee": "ana", "share": Decimal("0.2500")}]}]
