@@ -425,22 +425,18 @@ def _read_query_file(path: str, target: _Target) -> str:
     except UnicodeDecodeError:
         raise UsageError(f"{where}: not UTF-8 text") from None
     check_query(text, where)
-    if target.dialect == "duckdb":
-        _check_duckdb_query(text, where)
     return text.strip().rstrip(";").rstrip()
 
 
-def _check_duckdb_query(sql: str, where: str) -> None:
+def _check_duckdb_query(conn: Any, sql: str, where: str) -> None:
     """DuckDB's own parser must find one statement in ``sql``: its syntax is not quite
     PostgreSQL's (``[...]`` is a list, not a quoted name), so a second statement could
     hide from :func:`check_query` in a list's string, and a DuckDB connection runs
-    every statement it is given."""
+    every statement it is given. (The parser of the connection itself: the module
+    imports no driver.)"""
+    raw = conn.connection.dbapi_connection
     try:
-        import duckdb
-    except ImportError:  # pragma: no cover - the sql extra brings it
-        return
-    try:
-        statements = duckdb.extract_statements(sql)
+        statements = raw.extract_statements(sql)
     except Exception as exc:  # a syntax error: one line
         raise UsageError(f"{where}: {_first_line(exc)}") from None
     if len(statements) != 1:
@@ -571,6 +567,9 @@ def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
             try:
                 _read_only(conn, target)
                 if sql_text is not None:
+                    if target.dialect == "duckdb":
+                        _check_duckdb_query(conn, sql_text,
+                                            f"{target.safe}: query file {target.query}")
                     statement: Any = sa.text(sql_text)
                 else:
                     table = _resolve_table(target, conn)
