@@ -456,9 +456,12 @@ def open_sink(target: str | os.PathLike[str], *, pay_with_errors: bool = False) 
                      "database URL with table=NAME (JSON and CSV: --format and --out)")
 
 
-def read_results(target: str | os.PathLike[str]) -> ResultTables:
+def read_results(target: str | os.PathLike[str], *, plan: str | None = None
+                 ) -> ResultTables:
     """The result tables a sink holds (as :func:`incentives.tabular.result_tables`
-    makes them), read back exactly: to check a round trip, or to reconcile."""
+    makes them), read back exactly: to check a round trip, or to reconcile. ``plan``:
+    which plan's rows, when several plans write to one database table (a file holds
+    one plan's: it is checked)."""
     from .extras import require
 
     text = os.fspath(target)
@@ -468,15 +471,22 @@ def read_results(target: str | os.PathLike[str]) -> ResultTables:
         require("sql", f"reading {label}")
         from .sql import read_result_sql
 
-        return read_result_sql(text)
+        return read_result_sql(text, plan=plan)
     if kind == "parquet":
         require("parquet", f"reading {label}")
         from .parquet import read_result_parquet
 
-        return read_result_parquet(text)
+        return _of_plan(read_result_parquet(text), plan, label)
     if kind == "excel":
         require("excel", f"reading {label}")
         from .excel import read_result_excel
 
-        return read_result_excel(text)
+        return _of_plan(read_result_excel(text), plan, label)
     raise UsageError(f"{label}: not a results workbook, Parquet file or database URL")
+
+
+def _of_plan(tables: ResultTables, plan: str | None, label: str) -> ResultTables:
+    if plan is not None and tables.plan != plan:
+        raise UsageError(f"{label} holds the results of the plan {tables.plan!r}, not "
+                         f"{plan!r}")
+    return tables

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -71,24 +73,36 @@ def is_sql_url(text: str) -> bool:
 
 def _userinfo(text: str) -> tuple[str, str, str] | None:
     """``text`` cut around the password of its user part: (before, password, after), or
-    None when it has no password there. Like SQLAlchemy, a password runs up to the last
-    ``@`` before the query string (a ``/`` in it need not be escaped)."""
+    None when it has no password there. SQLAlchemy reads a password from the first ``:``
+    up to the next ``@``, a ``?``, ``#`` or ``/`` in it included; a password also runs
+    up to the last ``@`` before the query string (``a@b`` unescaped): the wider of the
+    two is cut, so that no part of a password is ever shown."""
     found = _SCHEME.match(text)
     if found is None:
         return None
     start = found.end()
+    spans: list[tuple[int, int]] = []
+    alchemy = re.compile(r"[^:/]*:([^@]*)@").match(text, start)
+    if alchemy is not None:
+        spans.append((alchemy.start(1), alchemy.end(1)))
     end = len(text)
     for sep in "?#":
         at = text.find(sep, start)
         if at != -1:
             end = min(end, at)
     at = text.rfind("@", start, end)
-    if at == -1 or text.startswith("/", start):
+    if at != -1 and not text.startswith("/", start):
+        colon = text.find(":", start, at)
+        if colon != -1:
+            spans.append((colon + 1, at))
+    if not spans:
         return None
-    colon = text.find(":", start, at)
-    if colon == -1:
-        return None
-    return text[:colon + 1], text[colon + 1:at], text[at:]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return text[:first], text[first:last], text[last:]
+
+
+#: a query parameter holding a secret: password=, and libpq's sslpassword=
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:ssl)?password=)([^&#]*)")
 
 
 def safe_url(text: str) -> str:
@@ -103,7 +117,7 @@ def safe_url(text: str) -> str:
     cut = _userinfo(text)
     if cut is not None:
         text = f"{cut[0]}***{cut[2]}"
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 def _passwords(spec: str) -> list[str]:
@@ -112,7 +126,7 @@ def _passwords(spec: str) -> list[str]:
     cut = _userinfo(spec)
     if cut is not None:
         out.append(cut[1])
-    out += re.findall(r"(?i)[?&]password=([^&#]*)", spec)
+    out += [found.group(2) for found in _SECRET_PARAM.finditer(spec)]
     words = {w for p in out for w in (p, unquote(p), quote(unquote(p), safe="")) if w}
     return sorted(words, key=len, reverse=True)
 
@@ -200,7 +214,13 @@ def _file_database(target: _Target) -> Path | None:
     return Path(database)
 
 
-def _engine(target: _Target, *, read_only: bool) -> Any:
+#: DuckDB settings a URL may not give when reading (read-only, no external access)
+_DUCKDB_LOCKED = ("access_mode", "enable_external_access", "allow_unsigned_extensions",
+                  "allow_community_extensions", "autoinstall_known_extensions",
+                  "autoload_known_extensions", "allowed_directories", "allowed_paths")
+
+
+def _engine(target: _Target, *, read_only: bool, query: bool = False) -> Any:
     sa = _sqlalchemy("a SQL database")
     from sqlalchemy import event
     from sqlalchemy.pool import NullPool
@@ -209,14 +229,28 @@ def _engine(target: _Target, *, read_only: bool) -> Any:
     path = _file_database(target)
     if read_only and path is not None and not path.is_file():
         raise UsageError(f"{target.safe}: no such database file: {path}")
-    if target.dialect == "duckdb" and read_only:
-        if path is not None:
-            connect_args["read_only"] = True
-        # a query reads the database, not the machine's files (read_csv('/etc/...'),
-        # COPY ... TO a file) nor extensions fetched from the network
+    if target.dialect == "duckdb" and read_only and path is not None:
+        connect_args["read_only"] = True
+    if target.dialect == "duckdb" and (query or read_only):
+        # a read reads the database, never the machine's files or the network:
+        # read_csv('/etc/passwd'), COPY ... TO, ATTACH, INSTALL are refused by DuckDB
         connect_args["config"] = {"enable_external_access": False}
+    url = target.url
+    if target.dialect == "duckdb" and (query or "read_only" in connect_args):
+        # duckdb-engine gives the URL's parameters to DuckDB's configuration, after
+        # connect_args: a URL's ...&enable_external_access=true or &access_mode=read_write
+        # must not undo what is set here
+        given = {k.lower(): k for k in url.query}
+        url = url.difference_update_query(
+            [given[k] for k in _DUCKDB_LOCKED if k in given])
+    options: dict[str, Any] = {}
+    if target.dialect == "postgresql":
+        # psycopg parses json/jsonb numbers as floats: read them as the exact decimals
+        # written, as a JSON file's are (a jsonb sellers column's shares)
+        options["json_deserializer"] = functools.partial(json.loads, parse_float=Decimal)
     try:
-        engine = sa.create_engine(target.url, poolclass=NullPool, connect_args=connect_args)
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args,
+                                  **options)
     except ModuleNotFoundError as exc:
         raise UsageError(f"{target.safe}: the database driver {exc.name!r} is not installed "
                          "(pip install 'incentives[sql]' brings SQLite, DuckDB and "
@@ -399,6 +433,23 @@ def _read_query_file(path: str, target: _Target) -> str:
     return text.strip().rstrip(";").rstrip()
 
 
+def _check_duckdb_query(conn: Any, sql: str, where: str) -> None:
+    """DuckDB's own parser must find one statement in ``sql``: its syntax is not quite
+    PostgreSQL's (``[...]`` is a list, not a quoted name), so a second statement could
+    hide from :func:`check_query` in a list's string, and a DuckDB connection runs
+    every statement it is given. (The parser of the connection itself: the module
+    imports no driver.)"""
+    raw = conn.connection.dbapi_connection
+    try:
+        statements = raw.extract_statements(sql)
+    except Exception as exc:  # a syntax error: one line
+        raise UsageError(f"{where}: {_first_line(exc)}") from None
+    if len(statements) != 1:
+        raise UsageError(f"{where}: the query holds more than one statement; a query file "
+                         "holds one SELECT")
+    # (what the one statement does is check_query's, and the read-only connection's)
+
+
 def _read_only(conn: Any, target: _Target) -> None:
     """Make the transaction ``conn`` is in read-only (defence in depth)."""
     if target.dialect == "postgresql":
@@ -452,6 +503,30 @@ def _columns(conn: Any, target: _Target, name: str, schema: str | None
         for column, kind, scale in rows]
 
 
+def _sqlite_affinities(conn: Any, name: str, schema: str | None) -> dict[str, str]:
+    """The type affinity of each column of the SQLite table ``name`` (SQLite's rules:
+    INT -> INTEGER; CHAR, CLOB, TEXT -> TEXT; BLOB or none -> BLOB; REAL, FLOA, DOUB
+    -> REAL; anything else, DECIMAL and NUMERIC included -> NUMERIC)."""
+    sa = _sqlalchemy("a SQL database")
+    out: dict[str, str] = {}
+    for column, declared in conn.execute(
+            sa.text("SELECT name, type FROM pragma_table_info(:t, :s)"),
+            {"t": name, "s": schema or "main"}):
+        kind = str(declared or "").upper()
+        if "INT" in kind:
+            affinity = "INTEGER"
+        elif any(w in kind for w in ("CHAR", "CLOB", "TEXT")):
+            affinity = "TEXT"
+        elif "BLOB" in kind or not kind.strip():
+            affinity = "BLOB"
+        elif any(w in kind for w in ("REAL", "FLOA", "DOUB")):
+            affinity = "REAL"
+        else:
+            affinity = "NUMERIC"
+        out[str(column).lower()] = affinity
+    return out
+
+
 def _resolve_table(target: _Target, conn: Any) -> str:
     """The name of the table of ``target`` as the database spells it; a UsageError
     naming the tables there when it does not exist."""
@@ -495,7 +570,7 @@ def read_sql(spec: str, *, floats: FloatReading = "refuse", what: str = "records
 def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
           ) -> Iterator[dict[str, Any]]:
     sa = _sqlalchemy("a SQL database")
-    engine = _engine(target, read_only=True)
+    engine = _engine(target, read_only=True, query=sql_text is not None)
     source = target.safe
     try:
         conn = _connect(engine, target, f"read the {what}")
@@ -504,6 +579,9 @@ def _rows(target: _Target, sql_text: str | None, floats: FloatReading, what: str
             try:
                 _read_only(conn, target)
                 if sql_text is not None:
+                    if target.dialect == "duckdb":
+                        _check_duckdb_query(conn, sql_text,
+                                            f"{target.safe}: query file {target.query}")
                     statement: Any = sa.text(sql_text)
                 else:
                     table = _resolve_table(target, conn)
@@ -589,6 +667,21 @@ def _define(sa: Any, metadata: Any, name: str, schema: str | None, columns: Sequ
     return sa.Table(name, metadata, *cols, schema=schema)
 
 
+def _in_memory(target: _Target) -> bool:
+    """Whether ``target`` is a SQLite or DuckDB database in memory (no file)."""
+    if target.dialect not in ("sqlite", "duckdb"):
+        return False
+    database = (target.url.database or "").strip()
+    mode = target.url.query.get("mode")
+    return (not database or database.startswith(":memory:")
+            or database.startswith("file::memory:")
+            or (isinstance(mode, str) and mode.lower() == "memory"))
+
+
+#: the schemas of a session's temporary tables (SQLite, DuckDB, PostgreSQL)
+_TEMPORARY = re.compile(r"(?i)temp|temporary|pg_temp(_\d+)?|pg_toast_temp(_\d+)?")
+
+
 class SqlSink:
     """A :class:`~incentives.tabular.Sink` writing to three tables of a database in one
     transaction (see :func:`sql_sink`)."""
@@ -602,6 +695,14 @@ class SqlSink:
             raise UsageError(f"{target.safe}: say which table the results go to with "
                              "table=NAME in the URL (…?table=pay; the lines and errors go to "
                              "NAME_lines and NAME_errors)")
+        if _in_memory(target):
+            raise UsageError(f"{target.safe}: the database is in memory: it is gone when "
+                             "the run ends, and the results with it; write to a database file "
+                             "(sqlite:///pay.db?table=..., duckdb:///pay.duckdb?table=...)")
+        if target.schema is not None and _TEMPORARY.fullmatch(target.schema):
+            raise UsageError(f"{target.safe}: {target.schema!r} is the session's temporary "
+                             "schema: its tables are dropped when the run ends, and the "
+                             "results with them; write to a table that stays")
         self.target = target
         self.pay_with_errors = pay_with_errors
         self._engine: Any = None
@@ -639,9 +740,18 @@ class SqlSink:
                         f"{', '.join(have)}; a results table has the columns "
                         f"{', '.join(want)} (write to another table, or drop this one)")
                 scales = {c.lower(): scale for c, scale in found_columns}
+                affinity = (_sqlite_affinities(conn, name, self.target.schema)
+                            if self.target.dialect == "sqlite" else {})
                 for c in columns:
                     if c.kind != "money":
                         continue
+                    if affinity.get(c.name) in ("INTEGER", "REAL", "NUMERIC"):
+                        raise UsageError(
+                            f"{self.target.safe}: the column {name}.{c.name} has SQLite's "
+                            f"{affinity[c.name]} affinity, which would store amounts as "
+                            "binary floats or integers; amounts are written as text "
+                            f"(declare the column DECIMAL_TEXT(38, {places}) or TEXT, or "
+                            "write to another table)")
                     declared = scales.get(c.name)
                     if declared is None and self.target.dialect != "sqlite":
                         raise UsageError(f"{self.target.safe}: the column {name}.{c.name} "
@@ -666,18 +776,25 @@ class SqlSink:
                 self._conn.begin()  # SQLite: BEGIN IMMEDIATE, which may find it locked
             except Exception as exc:
                 raise _failure(self.target, exc, "write the results") from None
-            if self.target.dialect == "postgresql":
-                # one writer at a time per results table, held to the commit: a second
-                # run of the period waits, then its DELETE sees (and replaces) the first
-                # run's rows; without it both runs' rows would stay (READ COMMITTED)
-                sa = _sqlalchemy("a SQL database")
-                key = f"incentives:{self.target.schema or ''}.{self.target.table}"
-                try:
-                    self._conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                       {"k": key})
-                except Exception as exc:
-                    raise _failure(self.target, exc, "write the results") from None
+            try:
+                self._lock(self._conn)
+            except Exception as exc:
+                raise _failure(self.target, exc, "write the results") from None
         return self._conn
+
+    def _lock(self, conn: Any) -> None:
+        """One writer of these tables at a time, until its transaction ends. PostgreSQL
+        (READ COMMITTED) would let two runs of one period each delete what they see
+        and both insert: the period paid twice. A transaction-scoped advisory lock on
+        the tables' name makes the second wait, then replace the first one's rows.
+        (SQLite and DuckDB allow one writer of a file at a time already.)"""
+        if self.target.dialect != "postgresql":
+            return
+        sa = _sqlalchemy("a SQL database")
+        conn.execute(sa.text(
+            "SELECT pg_advisory_xact_lock(hashtext('incentives results ' || "
+            "COALESCE(:schema, current_schema()) || '.' || :table))"),
+            {"schema": self.target.schema, "table": self.target.table})
 
     def _money(self, value: Any) -> Any:
         if self.target.dialect == "sqlite":
@@ -752,6 +869,7 @@ class SqlSink:
                 self._replaced = set()
                 self._tables = {}  # a table created in the rolled-back transaction is gone
                 self._conn.begin()
+                self._lock(self._conn)
                 places = self._places if self._places is not None else 0
                 tables = self._prepare(self._conn, places)
                 by_plan: dict[str, list[str | None]] = {}

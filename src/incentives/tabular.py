@@ -261,13 +261,17 @@ def float_value(value: float, reading: FloatReading, *, source: str, column: str
         return number
     from decimal import ROUND_HALF_UP
 
-    return number.quantize(reading, rounding=ROUND_HALF_UP)
+    try:
+        return number.quantize(reading, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than a decimal holds at this quantum (1e300)
+        return number  # the reader refuses it as too large, naming the row
 
 
 def cell(value: Any, reading: FloatReading, *, source: str, column: str) -> Any:
     """A value from a table as the readers take it: text, ``int``, ``Decimal``,
     ``bool`` or ``None`` as they are; a date as ``YYYY-MM-DD``; a date and time at
-    midnight as its date, otherwise ISO text; a float by :func:`float_value`.
+    midnight as its date, otherwise ISO text; a float by :func:`float_value`; a list
+    or a dict (a LIST, STRUCT or JSON column) with each value inside read the same way.
 
     >>> cell(dt.date(2026, 5, 3), "refuse", source="t", column="lost")
     '2026-05-03'
@@ -292,4 +296,8 @@ def cell(value: Any, reading: FloatReading, *, source: str, column: str) -> Any:
         return int(value)
     if isinstance(value, uuid.UUID):  # a UUID key column: its text
         return str(value)
+    if kind is list or kind is tuple:  # a database's LIST, ARRAY or JSON column
+        return [cell(v, reading, source=source, column=column) for v in value]
+    if kind is dict:  # a STRUCT or a JSON object: its floats obey the reading too
+        return {k: cell(v, reading, source=source, column=column) for k, v in value.items()}
     return value
