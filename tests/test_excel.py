@@ -98,11 +98,22 @@ def test_the_number_rule() -> None:
         excel_number(float("inf"))
 
 
+def _significant(d: Decimal) -> int:
+    """Its significant digits, counted without rounding (``normalize`` rounds to the
+    context's 28 digits, which let a 46-digit value through)."""
+    return len("".join(map(str, d.as_tuple().digits)).strip("0")) or 1
+
+
 @given(st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("-1e15"),
-                   max_value=Decimal("1e15")).filter(lambda d: len(d.normalize().as_tuple()
-                                                                   .digits) <= 15))
+                   max_value=Decimal("1e15")).filter(lambda d: _significant(d) <= 15))
 def test_a_number_of_15_significant_digits_is_read_as_written(value: Decimal) -> None:
     assert excel_number(float(value)) == value
+
+
+def test_significant_digits_are_counted_without_rounding() -> None:
+    assert _significant(Decimal("15258789062.49999999999999999550000000000000000")) == 31
+    assert (_significant(Decimal("1.50")), _significant(Decimal("0")),
+            _significant(Decimal("-120"))) == (2, 1, 2)
 
 
 # ------------------------------------------------------------------ reading a sheet
