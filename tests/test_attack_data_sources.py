@@ -180,9 +180,6 @@ def test_a_duckdb_url_parameter_cannot_undo_the_query_guards(param: str, tmp_pat
 # ------------------------------------------------------------------ Excel sources
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: openpyxl's read-only mode gives a formula "
-                   "without a saved value as a blank cell, indistinguishable from a styled "
-                   "blank; telling them apart needs a pass over the sheet's XML")
 def test_a_row_of_formulas_without_saved_values_is_reported_not_dropped(tmp_path: Path
                                                                         ) -> None:
     """A workbook written by a program (never opened in Excel) has formulas without
@@ -203,6 +200,30 @@ def test_a_row_of_formulas_without_saved_values_is_reported_not_dropped(tmp_path
     assert len(rows) == 2
     assert rows[0] == {"payee": "Y", "period": "2026-05", "traffic_revenue": 10000}
     assert "A3" in str(rows[1])
+    assert "a formula with no saved value" in str(rows[1])
+
+
+def test_a_formula_without_a_saved_value_is_never_its_fields_default(tmp_path: Path) -> None:
+    """A metric with a default (0): a formula cell with no saved value must not be read as
+    blank and so as the default; the record is that cell's error, the others are paid."""
+    import openpyxl
+
+    import incentives
+
+    plan = incentives.load_plan("""name: d
+inputs: {metrics: {sales: {}, bonus_base: {default: 0}}}
+policies: [{type: formula, id: pay, amount: sales + bonus_base}]
+""")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["payee", "period", "sales", "bonus_base"])
+    sheet.append(["Y", "2026-05", 100, 5])
+    sheet.append(["Z", "2026-05", 100, "=C3*2"])
+    book.save(tmp_path / "hr.xlsx")
+    run = plan.evaluate(tmp_path / "hr.xlsx", errors="collect")
+    assert [(r.payee, r.total) for r in run.results] == [("Y", Decimal("105.00"))]
+    assert [(e.payee, e.field) for e in run.errors] == [("Z", "bonus_base")]
+    assert "cell D3" in str(run.errors[0])
 
 
 # ------------------------------------------------------------------ sinks that lose the pay

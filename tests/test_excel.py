@@ -165,10 +165,12 @@ def test_a_sheet_is_read_below_its_titles_with_typed_cells(records_book: Path) -
     assert str(error) == ("payee 'Y' period 2026-05 field 'traffic_revenue': sheet 'my "
                           "records', cell C7 ('traffic_revenue'): the cell holds the error "
                           "#DIV/0!")
-    # a formula with no value saved (written by a program, never opened in Excel): blank
-    assert rows[2]["traffic_revenue"] == 3
-    assert type(rows[2]["traffic_revenue"]) is int
-    assert rows[2]["note"] is None
+    # a formula with no value saved (written by a program, never opened in Excel): the
+    # row's error, naming the cell (never a blank, which a default would fill)
+    unsaved = rows[2]
+    assert isinstance(unsaved, RecordError)
+    assert (unsaved.payee, unsaved.field) == ("Z", "note")
+    assert "a formula with no saved value" in unsaved.message
     # text is as written (the records reader trims ids), and a full cell is whole
     assert rows[3]["payee"] == " W "
     assert rows[3]["traffic_revenue"] == "1234.50"

@@ -20,7 +20,8 @@ stores them:
   :class:`~incentives.errors.RecordError` naming the sheet and the cell, in
   place of the row (the row is reported, the others are read);
 - a formula without a value saved with it (a workbook written by a program
-  and never opened in Excel): blank, so the value is reported missing.
+  and never opened in Excel): that row's error, naming the cell (found in the
+  sheet's XML: openpyxl reads such a cell as a blank, which a default would fill).
 
 Writing (:func:`excel_sink`): an ``.xlsx`` with the sheets ``totals``,
 ``lines`` and ``errors`` (the columns of :mod:`incentives.tabular`). Text is
@@ -235,20 +236,42 @@ def _pick_sheet(book: Any, sheet: str | None, path: str | os.PathLike[str], what
                      + f" (its sheets: {listed})")
 
 
+#: a formula in a cell's XML (``<f>...</f>``, ``<f t="shared" .../>``)
+_FORMULA = re.compile(rb"<f[\s>/]")
+#: a saved value (``<v>...</v>``; openpyxl writes ``<v />`` for none)
+_SAVED = re.compile(rb"<v(?:\s[^>/]*)?>")
+_CELL_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
 _MERGE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
 
 
-def _merged_ranges(ws: Any) -> list[tuple[str, tuple[int, int, int, int]]]:
+def _merged_ranges(ws: Any, unsaved: set[tuple[int, int]] | None = None
+                   ) -> list[tuple[str, tuple[int, int, int, int]]]:
     """The merged ranges of a read-only sheet (``A1:D1`` and its bounds), found by
-    scanning the sheet's XML (read-only sheets do not load them)."""
-    from openpyxl.utils import range_boundaries
+    scanning the sheet's XML (read-only sheets do not load them); ``unsaved`` gets the
+    (row, column) of each formula cell with no saved value, which openpyxl reads as a
+    blank."""
+    from openpyxl.utils import column_index_from_string, range_boundaries
 
     get_source = getattr(ws, "_get_source", None)
     if get_source is None:  # pragma: no cover - a sheet loaded whole has them
         return [(str(r.coord), tuple(r.bounds)) for r in ws.merged_cells.ranges]
     found: list[tuple[str, tuple[int, int, int, int]]] = []
 
+    def formulas(data: bytes) -> None:
+        for match in _FORMULA.finditer(data):
+            start = data.rfind(b"<c ", 0, match.start())
+            end = data.find(b"</c>", match.end())
+            if start < 0 or end < 0 or _SAVED.search(data, match.end(), end) is not None:
+                continue  # (a value saved, or not a cell we can place)
+            ref = _CELL_REF.search(data, start, data.find(b">", start) + 1)
+            if ref is not None and unsaved is not None:
+                with contextlib.suppress(ValueError):
+                    unsaved.add((int(ref.group(2)),
+                                 column_index_from_string(ref.group(1).decode("ascii"))))
+
     def scan(data: bytes) -> None:
+        if unsaved is not None and b"<f" in data:
+            formulas(data)
         for match in _MERGE.finditer(data):
             ref = match.group(1).decode("ascii", "replace")
             with contextlib.suppress(ValueError, TypeError):
@@ -297,7 +320,8 @@ class _SheetReader:
                     break
                 if number >= HEADER_SEARCH_ROWS:
                     break
-            merged = _merged_ranges(ws)
+            self.unsaved: set[tuple[int, int]] = set()
+            merged = _merged_ranges(ws, self.unsaved)
         except IncentivesError:
             raise
         except Exception as exc:
@@ -378,6 +402,7 @@ class _SheetReader:
         names = self.names
         order = [names[i] for i in sorted(names)]
         value_of = self._value
+        unsaved = self.unsaved
         try:
             number = self.header_row
             while True:
@@ -393,6 +418,11 @@ class _SheetReader:
                 for index, c in enumerate(row, 1):
                     raw = c.value
                     if raw is None:
+                        if (number, index) in unsaved and index in names:
+                            bad.append((index, "the cell holds a formula with no saved "
+                                               "value (a workbook written by a program and "
+                                               "never calculated): open and save it in "
+                                               "Excel, or give the value"))
                         continue
                     if c.data_type == "e":
                         bad.append((index, f"the cell holds the error {raw}"))
