@@ -177,15 +177,6 @@ def read_rows(spec: str | os.PathLike[str], *, floats: FloatReading = "refuse",
     return read_sql(source.location, floats=floats, what=what)
 
 
-def rows_of(value: Any, *, floats: FloatReading = "refuse", what: str = "records",
-            expect: Sequence[str] = ("payee",)) -> Iterable[Any]:
-    """``value`` as rows: a source spec (text or a path) is read (:func:`read_rows`);
-    anything else (rows, a DataFrame) is returned as it is."""
-    if isinstance(value, (str, os.PathLike)):
-        return read_rows(value, floats=floats, what=what, expect=expect)
-    return value  # type: ignore[no-any-return]
-
-
 def excel_event_sheets(spec: str | os.PathLike[str], names: Iterable[str]) -> dict[str, str]:
     """For a workbook source of records, the event lists among ``names`` that have a
     sheet of their own name in the same workbook: ``{name: "BOOK.xlsx#name"}``."""
