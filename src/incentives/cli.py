@@ -239,8 +239,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         with StagedFiles() as files:
             if target is not None:
                 run.write_to(target)
-                out.write(_wrote(run, args.out, not run.errors or args.pay_with_errors
-                                 or fmt != "sql"))
+                out.write(wrote(args.out, not run.errors or args.pay_with_errors
+                                or fmt != "sql", len(run.results), len(run.errors),
+                                sum(len(r.lines) for r in run.results)))
             elif args.out:
                 files.write(args.out, text)
             if args.state and run.state is not None:
@@ -263,16 +264,15 @@ def open_output(target: str, *, pay_with_errors: bool) -> Any:
     return open_sink(target, pay_with_errors=pay_with_errors)
 
 
-def _wrote(run: Any, target: str, pay: bool) -> str:
-    """The line ``run`` prints when it wrote to a sink."""
+def wrote(target: str, pay: bool, results: int, errors: int, lines: int | None = None) -> str:
+    """The line a run (or a stream) prints when it wrote to a sink."""
     where = _shown(target)
-    n, e = len(run.results), len(run.errors)
     if not pay:
-        return (f"{where}: pay not written: {e} record(s) failed; their errors are written "
-                "and the pay rows are as they were (fix them and run again, or give "
+        return (f"{where}: pay not written: {errors} record(s) failed; their errors are "
+                "written and the pay rows are as they were (fix them and run again, or give "
                 "--pay-with-errors)\n")
-    lines = sum(len(r.lines) for r in run.results)
-    return f"{where}: wrote {n} result(s), {lines} line(s), {e} error(s)\n"
+    counted = f"{lines} line(s), " if lines is not None else ""
+    return f"{where}: wrote {results} result(s), {counted}{errors} error(s)\n"
 
 
 def check_sibling_outputs(target: str) -> None:

@@ -50,7 +50,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     an error, on Ctrl-C (SIGINT) and on SIGTERM; those a killed stream left are
     removed by the next one.
     """
-    from .cli import check_sibling_outputs, open_output, output_format, source_options
+    from .cli import check_sibling_outputs, open_output, output_format, source_options, wrote
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
@@ -106,17 +106,5 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
                     files.write(args.state, summary.state.to_json())
     if sink is not None:
         pay = not summary.errors or args.pay_with_errors or fmt != "sql"
-        out.write(_stream_wrote(summary, args.out, pay))
+        out.write(wrote(args.out, pay, summary.results, len(summary.errors)))
     return 1 if summary.errors else 0
-
-
-def _stream_wrote(summary: Any, target: str, pay: bool) -> str:
-    from .sources import source_label
-
-    where = source_label(target)
-    if not pay:
-        return (f"{where}: pay not written: {len(summary.errors)} record(s) failed; their "
-                "errors are written and the pay rows are as they were (fix them and run "
-                "again, or give --pay-with-errors)\n")
-    return (f"{where}: wrote {summary.results} result(s), {len(summary.errors)} "
-            "error(s)\n")

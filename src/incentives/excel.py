@@ -48,7 +48,7 @@ from typing import Any
 
 from .errors import IncentivesError, RecordError, TransactionError, UsageError, did_you_mean
 from .fileio import StagedFile, check_output, quote
-from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell
+from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell, periods_of
 
 __all__ = [
     "EXCEL_CELL_CHARACTERS",
@@ -792,18 +792,8 @@ def read_result_excel(path: str | os.PathLike[str]) -> ResultTables:
     finally:
         with contextlib.suppress(Exception):
             book.close()
-    out.periods = _periods(out)
+    out.periods = periods_of(out)
     return out
-
-
-def _periods(tables: ResultTables) -> list[str]:
-    """The periods of ``tables``' totals and errors, sorted as
-    :func:`incentives.tabular.result_tables` sorts them."""
-    from .tabular import period_order
-
-    periods = {row[2] for row in tables.totals}
-    periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted(periods, key=period_order)
 
 
 def _result_rows(ws: Any, columns: Sequence[Column], places: int, where: str

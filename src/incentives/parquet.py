@@ -53,7 +53,17 @@ from urllib.parse import unquote
 
 from .errors import UsageError
 from .fileio import StagedFiles, check_output
-from .tabular import ERRORS, LINES, TOTALS, Column, FloatReading, ResultTables, cell, float_value
+from .tabular import (
+    ERRORS,
+    LINES,
+    TOTALS,
+    Column,
+    FloatReading,
+    ResultTables,
+    cell,
+    float_value,
+    periods_of,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -598,15 +608,5 @@ def read_result_parquet(path: str | os.PathLike[str]) -> ResultTables:
     meta = metas[0]
     out = ResultTables(meta[META_PLAN].decode(), meta[META_VERSION].decode(),
                        int(meta[META_PLACES]), read[0][1], read[1][1], read[2][1])
-    out.periods = result_periods(out)
+    out.periods = periods_of(out)
     return out
-
-
-def result_periods(tables: ResultTables) -> list[str]:
-    """The periods of ``tables``' totals and errors, sorted as
-    :func:`incentives.tabular.result_tables` sorts them."""
-    from .tabular import period_order
-
-    periods = {row[2] for row in tables.totals}
-    periods.update(row[2] for row in tables.errors if row[2] is not None)
-    return sorted(periods, key=period_order)

@@ -36,7 +36,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .errors import UsageError
-from .tabular import ERRORS, LINES, TOTALS, Column, FloatReading, ResultTables, Sink, cell
+from .tabular import (
+    ERRORS,
+    LINES,
+    TOTALS,
+    Column,
+    FloatReading,
+    ResultTables,
+    Sink,
+    cell,
+    periods_of,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -990,10 +1000,7 @@ def read_result_sql(spec: str, *, plan: str | None = None) -> ResultTables:
     if places is None:
         places = _places_of_values(totals, lines)
     out = ResultTables(plan, version, places, totals, lines, errors)
-    from .tabular import period_order
-
-    periods = {r[2] for r in totals} | {r[2] for r in errors if r[2] is not None}
-    out.periods = sorted(periods, key=period_order)
+    out.periods = periods_of(out)
     return out
 
 

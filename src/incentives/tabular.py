@@ -61,6 +61,7 @@ __all__ = [
     "cell",
     "float_value",
     "period_order",
+    "periods_of",
     "result_tables",
 ]
 
@@ -191,6 +192,14 @@ def add_results(tables: ResultTables, results: Iterable[PayeeResult],
         if row[2] is not None:
             periods.add(row[2])
     tables.periods = sorted(periods, key=period_order)
+
+
+def periods_of(tables: ResultTables) -> list[str]:
+    """The periods of ``tables``' totals and errors, in :func:`period_order` (what a
+    reader of a sink sets as :attr:`ResultTables.periods`)."""
+    periods = {row[2] for row in tables.totals}
+    periods.update(row[2] for row in tables.errors if row[2] is not None)
+    return sorted(periods, key=period_order)
 
 
 def period_order(p: str) -> Any:
