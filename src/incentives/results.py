@@ -7,6 +7,7 @@ string, and identical inputs give byte-identical output.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -185,12 +186,31 @@ def result_json(r: PayeeResult, details: str = "full") -> str:
     whole result with no call back into Python for the plans' own policies.
     """
     try:
-        return _dumps(_json_data(r, details), ensure_ascii=False, default=json_default)
+        return _encode(_json_data(r, details))
     except TypeError:  # something only jsonable knows how to write (a key, say)
-        return _dumps(r.to_dict(details=details), ensure_ascii=False)
+        return json.dumps(r.to_dict(details=details), ensure_ascii=False)
 
 
-_dumps = json.dumps
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, default=json_default)``, with the C
+    encoder made once rather than for every result (where there is one)."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    text = getattr(encoder, "c_encode_basestring", None)
+    if make is None or text is None:  # pragma: no cover - CPython has both
+        return functools.partial(json.dumps, ensure_ascii=False, default=json_default)
+    # what JSONEncoder(ensure_ascii=False, default=json_default, check_circular=False)
+    # gives its C encoder: the same text (the library's data holds no cycles)
+    c = make(None, json_default, text, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(c(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
 
 
 def _json_data(r: PayeeResult, details: str) -> dict[str, Any]:
