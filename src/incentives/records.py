@@ -1140,7 +1140,8 @@ def _iter_jsonl(lines: Iterator[str], name: str) -> Iterator[Any]:
     found: list[str] = []
     decoder = _decoder(found)
     decode = decoder.decode
-    scan = decoder.scan_once  # decode() without its layers, for a line that is one value
+    # decode() without its layers, for a line that is one value
+    scan = decoder.scan_once  # type: ignore[attr-defined]
     unreadable = 0
     for n, line in enumerate(lines, start=1):
         try:
