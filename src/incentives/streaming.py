@@ -265,6 +265,24 @@ def iter_buckets(
     iteration ends. Periods must then come in order (they do unless
     ``grouped`` records list a later period first: that is a StateError).
     """
+    return _iter_buckets(plan, source, grouped=grouped, default_period=default_period,
+                         spill_dir=spill_dir, on_error=on_error, state=state)
+
+
+def _iter_buckets(
+    plan: Plan | CompiledPlan,
+    source: str | os.PathLike[str] | Iterable[Any],
+    *,
+    grouped: bool = False,
+    default_period: str | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+    on_error: Callable[[IncentivesError], None] | None = None,
+    state: Any = None,
+    reported_before: int = 0,
+) -> Generator[Run, None, None]:
+    """:func:`iter_buckets`; the first ``reported_before`` reading errors were reported
+    already (by a pass that read the same records in order, see :func:`_in_order`):
+    they count, but are not reported again."""
     compiled = _compiled(plan)
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
@@ -280,7 +298,8 @@ def iter_buckets(
         reported[0] += 1
         if limit is not None and reported[0] > limit:  # a file that is not records: stop
             raise too_many_errors(limit)
-        on_error(exc)
+        if reported[0] > reported_before:
+            on_error(exc)
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
         # the period is filled in already, so the plan's own reader needs no default
@@ -402,6 +421,7 @@ def evaluate_stream(
     spill_dir: str | os.PathLike[str] | None = None,
     on_error: Callable[[IncentivesError], None] | None = None,
     state: Any = None,
+    reopen: Callable[[], Iterable[Any]] | None = None,
 ) -> StreamSummary:
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
@@ -413,6 +433,13 @@ def evaluate_stream(
     records are still evaluated. With ``state``, the payees open with their
     ledgers from it and ``summary.state`` is the closing state (see
     :func:`iter_buckets`).
+
+    ``reopen`` gives the same records again, from the start (a records file is
+    read again by itself): then records that arrive bucket after bucket, in
+    order, are read once and evaluated as they come, with no temporary files;
+    when one arrives out of order (or for a payee and period seen already), the
+    stream starts again and sorts them through temporary files. The output is
+    the same either way.
     """
     to_sink = not isinstance(out, (str, os.PathLike)) and hasattr(out, "commit")
     if to_sink:
@@ -431,8 +458,29 @@ def evaluate_stream(
             on_error(exc)
 
     compiled = _compiled(plan)
-    buckets = iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
-                           spill_dir=spill_dir, on_error=error, state=state)
+    if reopen is None and isinstance(source, (str, os.PathLike)):
+        path = source
+
+        def reopen() -> Iterable[Any]:
+            return _raw_records(path)
+
+    reported_before = 0
+    if reopen is not None and not to_sink and not grouped and state is None:
+        # records that come bucket after bucket, in order (a file sorted by period and
+        # group, as most exports are) are evaluated as they are read, each read once;
+        # others are read again, from the start, and spilled (below)
+        try:
+            _in_order(compiled, source, out, format, default_period,  # type: ignore[arg-type]
+                      spill_dir, summary, error)
+            return summary
+        except _NotInOrder:
+            reported_before = len(summary.errors)  # the reading errors, reported once
+            summary.results, summary.total = 0, ZERO
+            summary.buckets = summary.largest_bucket = 0
+            source = reopen()
+    buckets = _iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
+                            spill_dir=spill_dir, on_error=error, state=state,
+                            reported_before=reported_before)
     closing: list[Any] = []
 
     def runs_kept() -> Iterator[Run]:  # remembers the state the runs carry
@@ -456,6 +504,124 @@ def evaluate_stream(
     finally:
         buckets.close()  # its spill files go now, even on an error or an interrupt
     return _closed(summary, compiled, closing, state)
+
+
+class _NotInOrder(Exception):
+    """The records do not come bucket after bucket in order: sort them (spill)."""
+
+
+def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[str],
+              out: TextIO | str | os.PathLike[str], format: str, default_period: str | None,
+              spill_dir: str | os.PathLike[str] | None, summary: StreamSummary,
+              error: Callable[[IncentivesError], None]) -> None:
+    """Evaluate records that come bucket after bucket in the order the spill would
+    give them (by period in calendar order, then group), each bucket as soon as the
+    next one starts, from the records as read (not read again); write the output
+    when the last one is done. :class:`_NotInOrder` (nothing written) when a bucket
+    comes out of order or a payee comes twice in a period.
+
+    What it reports and writes is what the spill gives: reading errors as they come
+    (the spill reports them all before evaluating), then the evaluation errors of
+    each bucket in order; rows in the same order."""
+    from .engine import CheckedRecords
+    from .ledger import period_key
+    from .results import all_policy_ids, csv_order, csv_record, write_csv_row
+
+    reader = RecordReader(compiled.plan.inputs, default_period=default_period)
+    by_period = bucket_scope(compiled) == "period"
+    limit = compiled.reader.max_errors
+    evaluate = compiled.evaluate
+    ids = all_policy_ids(compiled.plan)
+    known = set(ids)
+    zero = str(compiled.plan.rounding.round(ZERO))
+    seen: dict[str, None] = {}
+    later: list[IncentivesError] = []  # evaluation errors, reported once all is read
+    reported = 0
+    current: Key | None = None
+    order: tuple[Any, ...] = ()
+    records: list[Record] = []
+    payees: set[str] = set()
+
+    def done(records: list[Record]) -> None:
+        run = evaluate(CheckedRecords(records), errors="collect")
+        summary.buckets += 1
+        summary.largest_bucket = max(summary.largest_bucket, len(run.results) + len(run.errors))
+        summary.results += len(run.results)
+        summary.total += run.total
+        later.extend(run.errors)
+        if format == "jsonl":
+            for r in run.results:
+                write(r.to_json() + "\n")
+            return
+        for r in sorted(run.results, key=csv_order):
+            for line in r.lines:
+                if line.policy not in seen:
+                    if line.policy not in known:
+                        raise _NotInOrder  # a column the rows were not written with
+                    seen[line.policy] = None
+            write_csv_row(writer, csv_record(r), ids, zero)
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", dir=spill_dir) as rows:
+        write = rows.write
+        writer = csv.writer(rows, lineterminator="\n")
+        for index, raw in enumerate(_raw_records(source)):
+            try:
+                if isinstance(raw, IncentivesError):
+                    raise raw
+                record = reader.read(raw, index)
+            except IncentivesError as exc:
+                if exc is not raw and not isinstance(exc, RecordError):
+                    raise
+                reported += 1
+                if limit is not None and reported > limit:
+                    raise too_many_errors(limit) from None
+                error(exc)
+                continue
+            period = record.period
+            key = (period, "" if by_period else (record.group or ""))
+            if key != current:
+                # after the bucket before, in the spill's order (and the CSV rows')
+                after = (period_key(period), key[1])
+                if current is not None and (after <= order or key <= current):
+                    raise _NotInOrder
+                if records:
+                    done(records)
+                if current is None or period != current[0]:
+                    payees = set()
+                current, order, records = key, after, []
+            if record.payee in payees:
+                raise _NotInOrder  # a duplicate: none of its records is evaluated
+            payees.add(record.payee)
+            records.append(record)
+        if records:
+            done(records)
+        for problem in later:
+            error(problem)
+        rows.seek(0)
+        if format == "jsonl":
+            with _output(out) as handle:
+                shutil.copyfileobj(rows, handle, 1 << 20)
+            return
+        columns = [c for c in ids if c in seen]
+        if columns != ids:
+            # the rows have a column for every policy: drop those no line came from
+            # (their cells are all the zero); read back exactly when no cell holds a
+            # carriage return (written without quotes, it would read as a line end)
+            if any("\r" in chunk for chunk in iter(lambda: rows.read(1 << 20), "")):
+                raise _NotInOrder
+            rows.seek(0)
+        from .results import write_csv_header
+
+        with _output(out) as handle:
+            final = csv.writer(handle, lineterminator="\n")
+            write_csv_header(final, columns)
+            if columns == ids:
+                shutil.copyfileobj(rows, handle, 1 << 20)
+                return
+            keep = [0, 1, 2, *(3 + i for i, c in enumerate(ids) if c in seen),
+                    *range(3 + len(ids), 6 + len(ids))]
+            for row in csv.reader(rows, strict=True):
+                final.writerow([row[i] for i in keep])
 
 
 def _closed(summary: StreamSummary, compiled: CompiledPlan, closing: list[Any],
