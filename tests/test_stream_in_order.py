@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from incentives import load_plan
+from incentives import load_plan, streaming
 from incentives.errors import IncentivesError
 from incentives.streaming import evaluate_stream
 
@@ -105,14 +105,30 @@ def test_records_in_order_are_read_once_and_give_the_spills_output(tmp_path: Pat
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-@pytest.mark.parametrize("spoil", ["group back", "period back", "calendar", "duplicate"])
+@pytest.mark.parametrize("held", [50_000, 4])
+def test_groups_mixed_within_a_period_are_held_then_evaluated(
+        tmp_path: Path, fmt: str, held: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records by period, their groups mixed (sorted by payee, say): a period is held
+    (up to MAX_HELD records), then evaluated bucket by bucket; past MAX_HELD, buckets
+    must come one after another, else the stream reads again and spills."""
+    monkeypatch.setattr(streaming, "MAX_HELD", held)
+    records: list[Any] = _records()
+    records.insert(25, records.pop(2))  # g0 again after g1, g2
+    fast = _stream(tmp_path, records, fmt)
+    spilled = _stream(tmp_path, records, fmt, reopen=False)
+    assert fast[3] == (0 if held > 100 else 1)
+    _same(fast, spilled)
+    in_order = _stream(tmp_path, _records(), fmt)
+    assert in_order[3] == 0  # in order: held a bucket at a time, whatever MAX_HELD
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("spoil", ["period back", "calendar", "duplicate"])
 def test_records_out_of_order_are_read_again_and_spilled(tmp_path: Path, fmt: str,
                                                          spoil: str) -> None:
     records: list[Any] = _records()
     records.insert(3, "not json\n")  # a reading error before the stream starts again
-    if spoil == "group back":
-        records.insert(25, records.pop(2))  # g0 again after g1, g2
-    elif spoil == "period back":
+    if spoil == "period back":
         records.append(records.pop(10))  # 2026-01 again after 2026-03
     elif spoil == "calendar":
         for r in records[:31]:

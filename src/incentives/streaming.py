@@ -88,6 +88,10 @@ __all__ = ["MAX_OPEN", "StreamSummary", "evaluate_stream", "iter_buckets"]
 #: The most bucket files kept open at once while spilling.
 MAX_OPEN = 32
 
+#: The most records of one period the stream holds while they come in period order but
+#: not bucket after bucket (past them, they must come bucket after bucket, or be spilled).
+MAX_HELD = 50_000
+
 #: How many files the (period, payee) keys are spread over to find duplicates.
 KEY_PARTITIONS = 16
 
@@ -537,10 +541,12 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     seen: dict[str, None] = {}
     later: list[IncentivesError] = []  # evaluation errors, reported once all is read
     reported = 0
-    current: Key | None = None
-    order: tuple[Any, ...] = ()
-    records: list[Record] = []
-    payees: set[str] = set()
+    period: str | None = None  # the period being read
+    after: tuple[Any, ...] = ()  # its place in the spill's order
+    held: dict[str, list[Record]] = {}  # its records not evaluated yet, by bucket
+    count = 0  # how many
+    flushed: str | None = None  # the last of its buckets evaluated already
+    payees: set[str] = set()  # its payees
 
     def done(records: list[Record]) -> None:
         run = evaluate(CheckedRecords(records), errors="collect")
@@ -561,6 +567,18 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
                     seen[line.policy] = None
             write_csv_row(writer, csv_record(r), ids, zero)
 
+    def flush(keep: str | None) -> str | None:
+        """Evaluate the held buckets, in order, but ``keep`` (which must come after
+        them); the last one evaluated."""
+        last = None
+        for group in sorted(held):
+            if group != keep:
+                if keep is not None and group > keep:
+                    raise _NotInOrder  # a bucket after the one still coming
+                done(held.pop(group))
+                last = group
+        return last
+
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", dir=spill_dir) as rows:
         write = rows.write
         writer = csv.writer(rows, lineterminator="\n")
@@ -577,24 +595,29 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
                     raise too_many_errors(limit) from None
                 error(exc)
                 continue
-            period = record.period
-            key = (period, "" if by_period else (record.group or ""))
-            if key != current:
-                # after the bucket before, in the spill's order (and the CSV rows')
-                after = (period_key(period), key[1])
-                if current is not None and (after <= order or key <= current):
+            if record.period != period:
+                # periods one after another, in calendar order (and as text: the CSV's)
+                now = (period_key(record.period), record.period)
+                if period is not None and (now <= after or record.period <= period):
                     raise _NotInOrder
-                if records:
-                    done(records)
-                if current is None or period != current[0]:
-                    payees = set()
-                current, order, records = key, after, []
+                flush(None)
+                period, after, count, flushed, payees = record.period, now, 0, None, set()
             if record.payee in payees:
                 raise _NotInOrder  # a duplicate: none of its records is evaluated
             payees.add(record.payee)
-            records.append(record)
-        if records:
-            done(records)
+            group = "" if by_period else (record.group or "")
+            bucket = held.get(group)
+            if bucket is None:
+                if flushed is not None and group <= flushed:
+                    raise _NotInOrder  # a bucket evaluated already, or one before it
+                bucket = held[group] = []
+            bucket.append(record)
+            count += 1
+            if count > MAX_HELD and len(held) > 1:
+                # a large period: hold one bucket at a time when they come in order
+                flushed = flush(group) or flushed
+                count = len(bucket)
+        flush(None)
         for problem in later:
             error(problem)
         rows.seek(0)
