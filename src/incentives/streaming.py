@@ -7,17 +7,26 @@ a policy sees the whole population). Each bucket is evaluated on its own, as
 ``plan.evaluate`` would evaluate it, and its results are written before the
 next one is read. Memory holds one bucket, not the file.
 
-Records need not arrive grouped. By default :func:`evaluate_stream` makes two
-passes:
+Records need not arrive grouped. When they come bucket after bucket in the
+order of the output (a file sorted by period and group, as most exports are), or
+period after period with their groups mixed (at most :data:`MAX_HELD` records
+of a period held), and :func:`evaluate_stream` can read them again (a file),
+each record is read once and each bucket evaluated as soon as it is complete:
+no temporary files. Otherwise (or when a record comes out of that order, or
+for a payee and period seen already: the stream then starts again from the
+start of the file, reporting nothing twice) it makes two passes:
 
-1. it reads and checks every record, and appends it to a temporary file for
-   its bucket (in ``spill_dir``, or the system's temporary folder; at most
-   :data:`MAX_OPEN` files open at once). Bad records are reported here; so are
-   duplicates (several records for one payee and period: none is evaluated,
-   as in ``plan.evaluate``), found from the (period, payee) keys, which are
-   spilled too, into :data:`KEY_PARTITIONS` files by payee;
+1. it reads and checks every record, and appends it to one temporary file
+   (in ``spill_dir``, or the system's temporary folder), a bucket's records
+   written together (at most :data:`SPILL_BUFFER` characters wait in memory).
+   Bad records are reported here; so are duplicates (several records for one
+   payee and period: none is evaluated, as in ``plan.evaluate``), found from
+   the (period, payee) keys, which are spilled too, into
+   :data:`KEY_PARTITIONS` parts by payee;
 2. it evaluates the buckets in order of (period, group), each read back from
-   its file, and deletes the files.
+   the file, and deletes it.
+
+The output, the errors and the summary are the same either way.
 
 With ``grouped=True`` the input is trusted to be grouped already (each
 bucket's records together, e.g. a file sorted by period and group): one pass,
@@ -64,7 +73,8 @@ import os
 import shutil
 import tempfile
 import zlib
-from collections import Counter, OrderedDict
+from array import array
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -85,19 +95,20 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_OPEN", "StreamSummary", "evaluate_stream", "iter_buckets"]
 
-#: The most bucket files kept open at once while spilling.
+#: Kept for compatibility: the spill now writes one file (see :data:`SPILL_BUFFER`).
 MAX_OPEN = 32
 
 #: The most records of one period the stream holds while they come in period order but
 #: not bucket after bucket (past them, they must come bucket after bucket, or be spilled).
-MAX_HELD = 50_000
+MAX_HELD = 64
 
 #: How many files the (period, payee) keys are spread over to find duplicates.
 KEY_PARTITIONS = 16
 
 Key = tuple[str, str]
 
-_BUFFER = 4096  # bytes buffered per open spill file
+#: The most characters of spilled lines held in memory before they are written.
+SPILL_BUFFER = 1 << 14
 
 
 @dataclass
@@ -175,38 +186,61 @@ class _Spill:
         except BaseException:
             self.close()
             raise
-        self.paths: dict[Key, str] = {}  # plain text, lighter than Path objects
-        self.handles: OrderedDict[Key, IO[bytes]] = OrderedDict()
+        # one file of lines, written a bucket's waiting lines at a time; where each
+        # bucket's parts are in it: offset and length, one after the other
+        self.data: IO[bytes] | None = None
+        self.at = 0
+        self.paths: dict[Key, array[int]] = {}
+        # the lines waiting to be written, by bucket: written when they pass
+        # SPILL_BUFFER characters, each bucket's together, so that a bucket is read
+        # back in few parts whatever the order of the records
+        self.waiting: dict[Key, list[str]] = {}
+        self.size = 0
 
     def add(self, key: Key, payee: str, raw: Any) -> None:
-        handle = self.handles.get(key)
-        if handle is None:
-            path = self.paths.get(key)
-            if path is None:
-                path = self.paths[key] = os.path.join(self.folder, f"{len(self.paths):06d}")
-            if len(self.handles) >= MAX_OPEN:
-                _, oldest = self.handles.popitem(last=False)
-                oldest.close()
-            handle = self.handles[key] = open(path, "ab", buffering=_BUFFER)  # noqa: SIM115
-        else:
-            self.handles.move_to_end(key)
-        handle.write((_dumps([payee, raw]) + "\n").encode("utf-8"))
+        line = _dumps([payee, raw]) + "\n"
+        waiting = self.waiting.get(key)
+        if waiting is None:
+            waiting = self.waiting[key] = []
+            if key not in self.paths:
+                self.paths[key] = array("q")
+        waiting.append(line)
+        self.size += len(line)
+        if self.size > SPILL_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every bucket's waiting lines to the file."""
+        if self.data is None:
+            self.data = open(os.path.join(self.folder, "lines"), "wb",  # noqa: SIM115
+                             buffering=1 << 14)
+        for key, lines in self.waiting.items():
+            data = "".join(lines).encode("utf-8")
+            self.data.write(data)
+            self.paths[key].extend((self.at, len(data)))
+            self.at += len(data)
+        self.waiting.clear()
+        self.size = 0
 
     def buckets(self) -> Iterator[tuple[Key, list[tuple[str, Any]]]]:
-        for handle in self.handles.values():
-            handle.close()
-        self.handles.clear()
-        # periods in calendar order (2026-Q3 before 2026-10), as a state closes them
-        for key in sorted(self.paths, key=_bucket_order):
-            path = self.paths[key]
-            with open(path, encoding="utf-8") as text:
-                rows = [(payee, raw) for payee, raw in map(_loads, text)]
-            os.unlink(path)
-            yield key, rows
+        self.flush()
+        assert self.data is not None
+        self.data.close()
+        with open(os.path.join(self.folder, "lines"), "rb", buffering=0) as data:
+            fd = data.fileno()
+            # periods in calendar order (2026-Q3 before 2026-10), as a state closes them
+            for key in sorted(self.paths, key=_bucket_order):
+                parts = self.paths[key]
+                text = b"".join(os.pread(fd, parts[i + 1], parts[i])
+                                for i in range(0, len(parts), 2)).decode("utf-8")
+                # one line a record (JSON escapes a line end inside a string)
+                rows = [(payee, raw) for payee, raw in map(_loads, text.split("\n")[:-1])]
+                yield key, rows
 
     def close(self) -> None:
-        for handle in getattr(self, "handles", {}).values():
-            handle.close()
+        data = getattr(self, "data", None)
+        if data is not None:
+            data.close()
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.lock >= 0:
             os.close(self.lock)
