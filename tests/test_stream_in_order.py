@@ -52,8 +52,8 @@ def _lines(records: list[Any]) -> str:
     return "".join(r if isinstance(r, str) else json.dumps(r) + "\n" for r in records)
 
 
-def _stream(tmp_path: Path, records: list[Any], fmt: str, *, reopen: bool = True
-            ) -> tuple[str, list[str], Any, int]:
+def _stream(tmp_path: Path, records: list[Any], fmt: str, *, reopen: bool = True,
+            details: str = "full") -> tuple[str, list[str], Any, int]:
     """The output, the errors reported, the summary and how often the records were
     read again, for ``records`` streamed from a JSONL file."""
     path = tmp_path / "r.jsonl"
@@ -73,7 +73,8 @@ def _stream(tmp_path: Path, records: list[Any], fmt: str, *, reopen: bool = True
         reported.append(str(exc))
 
     summary = evaluate_stream(PLAN, iter_raw_records(path), out, format=fmt,
-                              on_error=seen, reopen=read_again if reopen else None)
+                              on_error=seen, reopen=read_again if reopen else None,
+                              details=details)
     assert [str(e) for e in summary.errors] == reported
     return out.getvalue(), reported, summary, again[0]
 
@@ -144,3 +145,14 @@ def test_records_out_of_order_are_read_again_and_spilled(tmp_path: Path, fmt: st
     assert fast[1].count(spilled[1][0]) == 1  # the reading error reported once
     if spoil == "duplicate":
         assert any("2 records for the same payee and period" in e for e in fast[1])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("details", ["none", "lines", "full"])
+def test_each_detail_level_in_order_is_the_spills(tmp_path: Path, fmt: str,
+                                                  details: str) -> None:
+    records = _records()
+    fast = _stream(tmp_path, records, fmt, details=details)
+    spilled = _stream(tmp_path, records, fmt, reopen=False, details=details)
+    assert fast[3] == 0
+    _same(fast, spilled)
