@@ -78,6 +78,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
@@ -575,9 +576,13 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     by_period = bucket_scope(compiled) == "period"
     limit = compiled.reader.max_errors
     evaluate = compiled.evaluate
-    # the rows are written with a column for each policy (none at details "none")
-    ids = [] if details == "none" else all_policy_ids(compiled.plan)
-    known = set(all_policy_ids(compiled.plan))
+    place = {pid: i for i, pid in enumerate(all_policy_ids(compiled.plan))}
+    # CSV rows wait in temporary files, each written with the policy columns of the
+    # lines seen when it was started (none at details "none"): a new file when a
+    # policy makes its first line (rarely after the first rows)
+    columns: list[str] = []
+    segments: list[tuple[IO[str], list[str]]] = []
+    writer: Any = None  # the last file's
     zero = str(compiled.plan.rounding.round(ZERO))
     seen: dict[str, None] = {}
     later: list[IncentivesError] = []  # evaluation errors, reported once all is read
@@ -600,13 +605,24 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
             for r in run.results:
                 write(result_json(r, details) + "\n")
             return
+        nonlocal columns, writer
         for r in sorted(run.results, key=csv_order):
             for line in r.lines:
                 if line.policy not in seen:
-                    if line.policy not in known:
-                        raise _NotInOrder  # a column the rows were not written with
+                    if line.policy not in place:
+                        raise _NotInOrder  # a column the spill would put last
                     seen[line.policy] = None
-            write_csv_row(writer, csv_record(r), ids, zero)
+                    if details != "none":
+                        columns = sorted(seen, key=place.__getitem__)
+                        writer = segment(columns)
+            write_csv_row(writer, csv_record(r), columns, zero)
+
+    def segment(columns: list[str]) -> Any:
+        """A new file of CSV rows with these policy columns; its writer."""
+        rows = stack.enter_context(tempfile.TemporaryFile(  # noqa: SIM115 - closed by stack
+            "w+", encoding="utf-8", newline="", dir=spill_dir))
+        segments.append((rows, columns))
+        return csv.writer(rows, lineterminator="\n")
 
     def flush(keep: str | None) -> str | None:
         """Evaluate the held buckets, in order, but ``keep`` (which must come after
@@ -620,9 +636,11 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
                 last = group
         return last
 
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", dir=spill_dir) as rows:
+    with contextlib.ExitStack() as stack:
+        rows = stack.enter_context(tempfile.TemporaryFile(
+            "w+", encoding="utf-8", newline="", dir=spill_dir))  # JSON Lines
         write = rows.write
-        writer = csv.writer(rows, lineterminator="\n")
+        writer = segment(columns)
         for index, raw in enumerate(_raw_records(source)):
             try:
                 if isinstance(raw, IncentivesError):
@@ -666,26 +684,29 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
             with _output(out) as handle:
                 shutil.copyfileobj(rows, handle, 1 << 20)
             return
-        columns = [c for c in ids if c in seen]
-        if columns != ids:
-            # the rows have a column for every policy: drop those no line came from
-            # (their cells are all the zero); read back exactly when no cell holds a
-            # carriage return (written without quotes, it would read as a line end)
-            if any("\r" in chunk for chunk in iter(lambda: rows.read(1 << 20), "")):
-                raise _NotInOrder
-            rows.seek(0)
+        for part, made in segments:
+            if made != columns:
+                # read back exactly when no cell holds a carriage return (written
+                # without quotes, it would read as a line end)
+                part.seek(0)
+                if any("\r" in chunk for chunk in iter(partial(part.read, 1 << 20), "")):
+                    raise _NotInOrder
         from .results import write_csv_header
 
         with _output(out) as handle:
             final = csv.writer(handle, lineterminator="\n")
             write_csv_header(final, columns)
-            if columns == ids:
-                shutil.copyfileobj(rows, handle, 1 << 20)
-                return
-            keep = [0, 1, 2, *(3 + i for i, c in enumerate(ids) if c in seen),
-                    *range(3 + len(ids), 6 + len(ids))]
-            for row in csv.reader(rows, strict=True):
-                final.writerow([row[i] for i in keep])
+            for part, made in segments:
+                part.seek(0)
+                if made == columns:
+                    shutil.copyfileobj(part, handle, 1 << 20)
+                    continue
+                # rows written before a policy's first line: its cells are the zero
+                where = {c: 3 + i for i, c in enumerate(made)}
+                tail = 3 + len(made)
+                for row in csv.reader(part, strict=True):
+                    final.writerow([*row[:3], *(row[where[c]] if c in where else zero
+                                                for c in columns), *row[tail:]])
 
 
 def _closed(summary: StreamSummary, compiled: CompiledPlan, closing: list[Any],
