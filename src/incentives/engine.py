@@ -134,7 +134,10 @@ class CompiledPlan:
         """Check raw records; duplicates of (period, payee) are all errors."""
         records: list[Record] = []
         errors: list[IncentivesError] = []
-        self.reader.read_all(record_rows(raw_records), records, errors)
+        if type(raw_records) is CheckedRecords:  # read by this plan's reader already
+            records.extend(raw_records)
+        else:
+            self.reader.read_all(record_rows(raw_records), records, errors)
         if isinstance(raw_records, SourceRows):
             raw_records.locate(errors)
         keys = list(map(_KEY, records))
@@ -607,6 +610,12 @@ def _is_table(value: Any) -> bool:
     from .sources import parse_source
 
     return parse_source(value).kind != "file"
+
+
+class CheckedRecords(list):  # type: ignore[type-arg]
+    """Records a plan's reader made (:class:`~incentives.runtime.Record`): evaluated
+    without being read again (duplicates are still found). Used by
+    :mod:`incentives.streaming`, which reads each record once."""
 
 
 class SourceRows:
