@@ -639,10 +639,12 @@ def csv_order(r: PayeeResult) -> tuple[str, str, str]:
 def csv_record(r: PayeeResult) -> list[Any]:
     """What a CSV row needs of a result, as plain JSON data: payee, period, group,
     ``{policy: amount}`` of the policies that made lines, total, titles, flags."""
-    amounts: dict[str, str] = {}
-    for line in r.lines:
-        if line.policy not in amounts:
-            amounts[line.policy] = str(r.amount(line.policy))
+    sums: dict[str, Decimal] = {}
+    for line in r.lines:  # one pass: as r.amount(policy) adds them, from ZERO
+        policy = line.policy
+        held = sums.get(policy)
+        sums[policy] = ZERO + line.amount if held is None else held + line.amount
+    amounts = {policy: str(amount) for policy, amount in sums.items()}
     return [r.payee, r.period, r.group or "", amounts, str(r.total),
             "; ".join(r.titles), "; ".join(r.flags)]
 
