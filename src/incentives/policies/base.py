@@ -139,7 +139,8 @@ class StrictModel(BaseModel, metaclass=_PlanErrors):
     plan file (it is a ``ValueError`` too).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
