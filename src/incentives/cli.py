@@ -345,8 +345,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from ._startup import resume_collector
     from .ledger_cli import Terminated, clean_exit_on_signals
 
+    if args.func is not cmd_validate:  # validate's few objects wait for the process's end
+        resume_collector()
     stream = out if out is not None else sys.stdout
     try:
         with clean_exit_on_signals():  # SIGTERM cleans up as Ctrl-C does
@@ -377,7 +380,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def entry() -> None:  # pragma: no cover - console script
-    raise SystemExit(main())
+    code = main()
+    from ._startup import freeze_before_exit
+
+    freeze_before_exit()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
