@@ -72,10 +72,12 @@ class Plan(StrictModel):
     effective_from: dt.date | None = None
     period: Literal["month", "quarter", "year"] = "month"
     rounding: Rounding = Rounding()
-    inputs: Inputs = Inputs()
+    # (the empty defaults are made without building their models' own validators: a
+    # plan's validator checks its inputs and reading itself)
+    inputs: Inputs = Inputs.model_construct()
     parameters: dict[Identifier, Parameter] = {}
     #: how values from typed tables (SQL, Parquet) are read: ``floats``
-    reading: Reading = Reading()
+    reading: Reading = Reading.model_construct()
     #: the kinds of transaction the plan reads (invoices, credit notes, payments...)
     transactions: dict[Identifier, TransactionKind] = {}
     #: the rules that credit transactions to payees, in order
