@@ -4,6 +4,7 @@ Run::
 
     python benchmarks/bench_startup.py            # the least of 20 runs each
     BENCH_QUICK=1 python benchmarks/bench_startup.py   # the least of 5
+    BENCH_INSTRUCTIONS=1 python benchmarks/bench_startup.py   # and instructions counted
 
 It times, as whole processes, interleaved in the same run, the least wall time
 and the least CPU time (user + system, from the operating system's accounting of
@@ -33,12 +34,18 @@ least of N of each step, in this order: ``validate``'s parser, pydantic (its
 ``incentives.plan`` (the plan's model and its parts' models, no policy's) and
 ``load_plan`` of the telecom plan (reading it, validating it: the models of the
 five policy types it names, made then; compiling it).
+
+With ``BENCH_INSTRUCTIONS=1`` (and valgrind installed) it also prints the
+instructions each command executes (valgrind's cachegrind, no cache simulation):
+a count that other processes on a shared machine do not change, where times do.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -151,9 +158,29 @@ def report(best: dict[str, tuple[float, float]], n: int) -> list[str]:
     return lines
 
 
+def instructions(argv: list[str]) -> int:
+    """The instructions one whole process executes (valgrind's count)."""
+    done = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                           "--cachegrind-out-file=/dev/null", *argv], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          check=True, env=child_env())
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind gave no count: {done.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def main() -> int:
     n = runs()
     print("\n".join(report(measure(n), n)))
+    if os.environ.get("BENCH_INSTRUCTIONS", "") not in ("", "0"):
+        if shutil.which("valgrind") is None:
+            raise SystemExit("BENCH_INSTRUCTIONS=1 needs valgrind")
+        counts = {name: instructions(argv) for name, argv in COMMANDS}
+        print("instructions executed (valgrind), whole process:")
+        for name, _ in COMMANDS:
+            print(f"  {name:<20} {counts[name] / 1e6:8.1f} M  "
+                  f"{counts[name] / counts['python -c pass']:5.1f}x")
     print(f"where validate's time goes, the least of {n} fresh processes each step:")
     for label, seconds in validate_steps(n):
         print(f"  {label:<36} {seconds * 1000:6.1f} ms")
