@@ -453,16 +453,19 @@ def test_validate_imports_no_statement_or_integration_module() -> None:
 
 def test_validate_skips_the_plugin_search_only_when_no_plugin_is_declared(
         tmp_path: Path) -> None:
-    from incentives._startup import _declares_no_pydantic_plugin
-
-    if not _declares_no_pydantic_plugin():  # pragma: no cover - an environment with one
+    code = ("from incentives._startup import _declares_no_pydantic_plugin\n"
+            "print(_declares_no_pydantic_plugin())")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, cwd=ROOT).stdout.strip()
+    if found != "True":  # pragma: no cover - an environment with one
         pytest.skip("a pydantic plugin is installed here")
     names, _ = _imported("validate", "examples/telecom/plan.yaml")
     assert "importlib.metadata" not in names  # pydantic's plugin loader stood in for
     # a distribution declaring a plugin: pydantic's own loader runs (and loads it)
     dist = tmp_path / "a_plugin-1.0.dist-info"
     dist.mkdir()
-    (dist / "entry_points.txt").write_text("[pydantic]\nwatch = a_plugin_module:plugin\n")
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n\n"
+                                           " [pydantic] \nwatch = a_plugin_module:plugin\n")
     (tmp_path / "a_plugin_module.py").write_text(
         "import sys\nclass _Plugin:\n"
         "    def new_schema_validator(self, *args, **kwargs):\n"

@@ -91,15 +91,19 @@ def _declares_no_pydantic_plugin() -> bool:
         except OSError:
             return False
         for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
+            if not name.lower().endswith((".dist-info", ".egg-info")):
                 continue
             try:
                 with open(os.path.join(folder, name, "entry_points.txt"), "rb") as f:
-                    if b"[pydantic]" in f.read():
-                        return False
+                    text = f.read()
             except FileNotFoundError:
                 continue
             except OSError:
+                return False
+            if b"pydantic" in text and any(  # a [pydantic] section, as importlib.metadata
+                    line.startswith(b"[") and line.endswith(b"]")  # reads one
+                    and line.strip(b"[]") == b"pydantic"
+                    for line in map(bytes.strip, text.splitlines())):
                 return False
     return True
 
