@@ -44,12 +44,12 @@ def apply_page(package: Path) -> list[str]:
         elif kind == "append":
             with target.open("a", encoding="utf-8") as f:
                 f.write("\n" + body)
-        else:  # the import among the others, the class first in _CLASSES
-            imports, entry = body.splitlines()
+        else:  # the type first in _CLASSES (its tag, its module, its class)
+            (entry,) = body.splitlines()
             text = target.read_text(encoding="utf-8")
-            marker = "_CLASSES: tuple[type[PolicyBase], ...] = (\n"
+            marker = "_CLASSES: tuple[tuple[str, str, str], ...] = (\n"
             assert marker in text
-            text = text.replace(marker, f"{imports}\n\n{marker}{entry}\n", 1)
+            text = text.replace(marker, f"{marker}{entry}\n", 1)
             target.write_text(text, encoding="utf-8")
     return touched
 

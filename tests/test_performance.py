@@ -6,6 +6,7 @@ Speed itself is measured by the benchmarks (``benchmarks/``), never by a timed t
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -421,6 +422,14 @@ def test_each_command_help_imports_no_core_module(command: str) -> None:
     assert _among(names, _CORE) == []
 
 
+#: The modules of the policy types the telecom plan names (tiered, rate_table, value,
+#: churn_penalty, floor): ``validate`` imports these policy modules and no other.
+_TELECOM_POLICIES = ["incentives.policies.base", "incentives.policies.churn",
+                     "incentives.policies.floor", "incentives.policies.formula_line",
+                     "incentives.policies.rate_table", "incentives.policies.tiers",
+                     "incentives.policies.validation"]
+
+
 def test_validate_imports_no_statement_or_integration_module() -> None:
     names, out = _imported("validate", "examples/telecom/plan.yaml")
     assert out == ("examples/telecom/plan.yaml: ok: plan 'telecom-key-account' version "
@@ -428,8 +437,112 @@ def test_validate_imports_no_statement_or_integration_module() -> None:
     assert {"pydantic", "yaml", "incentives.plan", "incentives.policies"} <= names
     heavy = ("incentives.explain", "incentives.docgen", "incentives.results",
              "incentives.simulate", "incentives.streaming", "incentives.testing.strategies",
+             "incentives.i18n", "incentives.cli_explain", "incentives.cli_stream",
+             "incentives.simulate_cli", "incentives.testing",
              "jinja2", "babel", "wcwidth", "charset_normalizer", "hypothesis", "pandas")
     assert _among(names, heavy) == []
+    # only the models of the policy types the plan's type: tags name (imported by
+    # importlib.import_module, which -X importtime does not report: sys.modules tells)
+    code = ("import sys\nfrom incentives.cli import main\n"
+            "assert main(['validate', 'examples/telecom/plan.yaml']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.startswith('incentives.policies.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.splitlines()[-1] == str(_TELECOM_POLICIES)
+
+
+def test_validate_skips_the_plugin_search_only_when_no_plugin_is_declared(
+        tmp_path: Path) -> None:
+    code = ("from incentives._startup import _declares_no_pydantic_plugin\n"
+            "print(_declares_no_pydantic_plugin())")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, cwd=ROOT).stdout.strip()
+    if found != "True":  # pragma: no cover - an environment with one
+        pytest.skip("a pydantic plugin is installed here")
+    names, _ = _imported("validate", "examples/telecom/plan.yaml")
+    assert "importlib.metadata" not in names  # pydantic's plugin loader stood in for
+    # a distribution declaring a plugin: pydantic's own loader runs (and loads it)
+    dist = tmp_path / "a_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n\n"
+                                           " [pydantic] \nwatch = a_plugin_module:plugin\n")
+    (tmp_path / "a_plugin_module.py").write_text(
+        "import sys\nclass _Plugin:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = _Plugin()\nsys.stderr.write('a_plugin loaded\\n')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "incentives", "validate",
+                           "examples/telecom/plan.yaml"], capture_output=True, text=True,
+                          cwd=ROOT, env=env, check=True)
+    assert "a_plugin loaded" in done.stderr
+    assert "importlib.metadata" in done.stderr
+    assert done.stdout.endswith(": ok: plan 'telecom-key-account' version 2026.1, 5 policies\n")
+
+
+def test_the_lazy_registry_names_every_policy_type_and_part() -> None:
+    code = ("import sys, incentives.policies as p\n"
+            "print(sorted(m for m in sys.modules if m.startswith('incentives.policies.')))\n"
+            "for tag in p.POLICY_TYPES:\n"
+            "    assert p.POLICY_TYPES[tag].model_fields['type'].default == tag, tag\n"
+            "for name in p.__all__:\n"
+            "    assert getattr(p, name) is not None and name in dir(p), name\n"
+            "print(len(p.POLICY_TYPES))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    from incentives.policies import _CLASSES, POLICY_TYPES
+
+    # importing the package imports no policy's module
+    assert out.stdout.splitlines() == ["['incentives.policies.base']", str(len(_CLASSES))]
+    assert list(POLICY_TYPES) == [tag for tag, _, _ in _CLASSES]
+
+
+#: Plans whose policies are wrong in every way the type: tag can be: each is refused
+#: with the same message as the discriminated union of every policy type refuses it.
+_BAD_POLICIES = [
+    "{type: tierd, id: a}", "{type: 5, id: a}", "{type: null, id: a}", "{id: a, amount: 1}",
+    "{type: [formula], id: a}", "5", "hello", "[1, 2]", "null", "{type: FORMULA, id: a}",
+    "{type: formula, id: a}", "{type: formula, id: a, amount: sales, amout: 3}",
+    "{type: formula, id: 1a, amount: sales}",
+    "{type: tiered, id: a, basis: sales, tiers: [{from: 0, rate: 0.1}, {from: -5, rate: x}]}",
+    "{type: larger_of, id: a, policies: [{type: formul, id: b, amount: 1}]}",
+    "{type: larger_of, id: a, policies: [{type: formula, id: b, amont: 1}]}",
+    "{type: larger_of, id: a, policies: [{type: formula, id: b, amount: 1}, {id: c}]}",
+    "{type: larger_of, id: a, policies: []}", "{type: sum_of, id: a, policies: [7]}",
+    "{type: sum_of, id: a, policies: [{type: larger_of, id: b, policies: [{type: cap}]}]}",
+    "{type: sum_of, id: a, policies: [{type: bonus_pool, id: b}]}",
+]
+
+
+@pytest.mark.parametrize("policy", _BAD_POLICIES)
+def test_a_bad_policy_is_refused_as_the_union_of_every_type_refuses_it(policy: str) -> None:
+    from typing import Annotated, Union
+
+    from pydantic import Field, ValidationError
+
+    from incentives import Plan, PlanError
+    from incentives.policies import POLICY_TYPES
+    from incentives.policies.validation import plan_error
+    from incentives.yamlio import load_yaml
+
+    every: Any = Annotated[Union[tuple(POLICY_TYPES.values())],  # noqa: UP007
+                           Field(discriminator="type")]
+
+    class UnionPlan(Plan):  # the plan's model as it was: every policy type's model
+        policies: list[every] = Field(min_length=1)  # type: ignore[valid-type]
+
+    text = f"name: p\ninputs:\n  metrics: {{sales: {{}}}}\npolicies:\n  - {policy}\n"
+    data, lines = load_yaml(text, file="p.yaml")
+    with pytest.raises(PlanError) as lazy:
+        load_plan(text, file="p.yaml")
+    try:
+        UnionPlan.model_validate(data)
+    except ValidationError as exc:
+        wanted = plan_error(exc, data, lines, "p.yaml")
+    else:  # a model validator of the plan refuses it (both models have them)
+        pytest.fail("the union accepted it")
+    assert (str(lazy.value), lazy.value.line, lazy.value.suggestion) == \
+        (str(wanted), wanted.line, wanted.suggestion)
 
 
 def test_import_incentives_is_lazy_and_keeps_every_public_name() -> None:

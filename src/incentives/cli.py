@@ -39,7 +39,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command="validate"``, only that command's
+    (what ``incentives validate ...`` parses: the same usage, help and errors, without
+    building every other command, whose options import more)."""
     parser = _Parser(
         prog="incentives",
         description="Design, run, explain and audit incentive and commission pay plans.",
@@ -50,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a plan file; exit 2 with the reason if it is wrong")
     p.add_argument("plan", help="the plan file (YAML)")
     p.set_defaults(func=cmd_validate)
+    if command == "validate":
+        return parser
 
     p = sub.add_parser("run", help="evaluate a plan on a period's records")
     p.add_argument("plan", help="the plan file (YAML)")
@@ -349,7 +354,8 @@ def load_state(plan: object, path: str) -> object:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(given[0] if given[:1] == ["validate"] else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error
@@ -357,8 +363,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from ._startup import resume_collector
     from .ledger_cli import Terminated, clean_exit_on_signals
 
+    if args.func is not cmd_validate:  # validate's few objects wait for the process's end
+        resume_collector()
     stream = out if out is not None else sys.stdout
     try:
         with clean_exit_on_signals():  # SIGTERM cleans up as Ctrl-C does
@@ -389,7 +398,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def entry() -> None:  # pragma: no cover - console script
-    raise SystemExit(main())
+    code = main()
+    from ._startup import freeze_before_exit
+
+    freeze_before_exit()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -91,8 +91,10 @@ COMMON: dict[str, str] = {
 
 def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
     """Every model reachable from ``root`` through its fields, by class name."""
+    from .policies import POLICY_TYPES
+
     found: dict[str, type[BaseModel]] = {}
-    todo: list[Any] = [root]
+    todo: list[Any] = [root, *POLICY_TYPES.values()]  # a plan's policies: every type
     while todo:
         item = todo.pop()
         if isinstance(item, type) and issubclass(item, BaseModel):

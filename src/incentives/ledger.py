@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -485,8 +486,11 @@ def locked_state(path: str | os.PathLike[str], *, wait: float = DEFAULT_WAIT) ->
 
 
 # ---------------------------------------------------------------------- adjustments
-#: what a policy id is (see incentives.policies.base.Identifier)
-_POLICY_ID = re.compile(r"[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]{0,63}")
+@functools.lru_cache(maxsize=1)
+def _policy_id() -> re.Pattern[str]:
+    """What a policy id is (see incentives.policies.base.Identifier): compiled when a
+    state is first read, not at every start-up (its classes take ms to compile)."""
+    return re.compile(r"[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]{0,63}")
 
 
 def _check_adjustments(entry: Any) -> None:
@@ -506,7 +510,7 @@ def _check_adjustments(entry: Any) -> None:
         except ValueError:
             raise ValueError(f"an adjustment's period {short(repr(period))} is not a period "
                              "(YYYY-MM, YYYY-Qn or YYYY)") from None
-        if (not isinstance(policy, str) or not _POLICY_ID.fullmatch(policy)
+        if (not isinstance(policy, str) or not _policy_id().fullmatch(policy)
                 or not policy.isprintable()):
             raise ValueError(f"an adjustment's policy {short(repr(policy))} is not a policy id")
         amount_of(item, "amount")

@@ -29,7 +29,6 @@ from .formulas import NameType
 from .inputs import DatedValue, Inputs, Parameter, Reading, parameter_type
 from .measures import CompiledMeasures, MeasureSpec, check_measures, measure_names
 from .money import Rounding
-from .policies import Cap, Floor, PolicySpec
 from .policies.base import (
     CompileContext,
     Compiled,
@@ -37,6 +36,7 @@ from .policies.base import (
     Label,
     PathError,
     PolicyBase,
+    PolicySpec,
     StrictModel,
     flatten_policies,
     names_of,
@@ -72,10 +72,12 @@ class Plan(StrictModel):
     effective_from: dt.date | None = None
     period: Literal["month", "quarter", "year"] = "month"
     rounding: Rounding = Rounding()
-    inputs: Inputs = Inputs()
+    # (the empty defaults are made without building their models' own validators: a
+    # plan's validator checks its inputs and reading itself)
+    inputs: Inputs = Inputs.model_construct()
     parameters: dict[Identifier, Parameter] = {}
     #: how values from typed tables (SQL, Parquet) are read: ``floats``
-    reading: Reading = Reading()
+    reading: Reading = Reading.model_construct()
     #: the kinds of transaction the plan reads (invoices, credit notes, payments...)
     transactions: dict[Identifier, TransactionKind] = {}
     #: the rules that credit transactions to payees, in order
@@ -159,10 +161,19 @@ class Plan(StrictModel):
         floors: dict[str, tuple[int, Decimal]] = {}
         caps: dict[str, tuple[int, Decimal]] = {}
         for i, p in enumerate(self.policies):
-            if isinstance(p, (Floor, Cap)) and p.when is None:
-                value = self._constant(p.amount if isinstance(p, Floor) else p.limit)
-                if value is not None:
-                    (floors if isinstance(p, Floor) else caps).setdefault(p.of, (i, value))
+            if p.when is not None:
+                continue
+            # a floor's or a cap's module is imported only by a plan using it
+            if p.type == "floor":
+                from .policies.floor import Floor
+
+                if isinstance(p, Floor) and (value := self._constant(p.amount)) is not None:
+                    floors.setdefault(p.of, (i, value))
+            elif p.type == "cap":
+                from .policies.cap import Cap
+
+                if isinstance(p, Cap) and (value := self._constant(p.limit)) is not None:
+                    caps.setdefault(p.of, (i, value))
         for of, (i, low) in floors.items():
             if of in caps and low > caps[of][1]:
                 j, high = caps[of]

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from .i18n import N_, reword, translation
 from .runtime import Line
 
 if TYPE_CHECKING:
@@ -61,9 +60,20 @@ __all__ = [
     "uncapped",
 ]
 
-#: the function that translates a phrase (its English text, the msgid) into a language:
-#: :func:`incentives.i18n.translation` (an unknown language is a UsageError)
-translator = translation
+def N_(msgid: str) -> str:
+    """Mark a phrase for the catalogues where it is written, translated later: ``msgid``
+    (:func:`incentives.i18n.N_`, here so that a policy's module, imported to validate a
+    plan, does not load the catalogues' module)."""
+    return msgid
+
+
+def translator(lang: str, context: str | None = None) -> Callable[[str], str]:
+    """The function that translates a phrase (its English text, the msgid) into a
+    language: :func:`incentives.i18n.translation` (an unknown language is a UsageError),
+    imported when a statement is first worded."""
+    from .i18n import translation
+
+    return translation(lang, context)
 
 
 # ---------------------------------------------------------------------- rows
@@ -229,7 +239,7 @@ class Wording:
     def t_in(self, context: str, msgid: str, /, **kw: Any) -> str:
         """The phrase ``msgid`` of gettext context ``context`` (e.g.
         :data:`incentives.i18n.TIE_RULE`) in the statement's language, filled."""
-        return translation(self.lang, context)(msgid).format(**kw)
+        return translator(self.lang, context)(msgid).format(**kw)
 
     def name(self, ident: str) -> str:
         """An input or policy named for people: its label and id, or the id."""
@@ -240,6 +250,8 @@ class Wording:
 
     def say(self, text: Any) -> str:
         """Free text from a policy's details, in the statement's language."""
+        from .i18n import reword
+
         return reword(str(text), self.lang)
 
 

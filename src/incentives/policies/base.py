@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
@@ -26,13 +26,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_serializer,
     model_validator,
 )
 from pydantic._internal._model_construction import ModelMetaclass
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
@@ -50,6 +51,7 @@ __all__ = [
     "Expr",
     "Identifier",
     "PolicyBase",
+    "PolicySpec",
     "StrictModel",
     "explains",
     "flatten_policies",
@@ -137,7 +139,8 @@ class StrictModel(BaseModel, metaclass=_PlanErrors):
     plan file (it is a ``ValueError`` too).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -252,6 +255,81 @@ class PolicyBase(StrictModel):
     def title(self) -> str:
         """The label, or the id when there is none."""
         return self.label or self.id
+
+
+class _OfItsType:
+    """How pydantic validates a :data:`PolicySpec`: by the class its ``type:`` tag
+    names, that class (and its module) made on first use, so a plan builds the
+    models of the policy types it names and no others.
+
+    A mapping whose ``type`` is a known tag, or a policy object, is validated by
+    that one class. Anything else (no ``type``, an unknown one, not a mapping)
+    goes through the discriminated union of every policy type, which refuses it
+    with pydantic's own error (the suggestion of the closest type, see
+    :func:`~.validation.plan_error`). The JSON Schema is the union's, so
+    ``incentives schema`` lists every type.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(_policy_of_its_type)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        if _IN_SCHEMA:  # a policy inside a policy (larger_of's): each type by reference
+            from . import POLICY_TYPES
+
+            return handler(core_schema.tagged_union_schema(
+                {tag: core_schema.definition_reference_schema(_ref_of(cls))
+                 for tag, cls in POLICY_TYPES.items()}, discriminator="type"))
+        _IN_SCHEMA.append(True)
+        try:
+            return handler(_every_policy().core_schema)
+        finally:
+            _IN_SCHEMA.pop()
+
+
+_IN_SCHEMA: list[bool] = []
+
+
+def _ref_of(cls: type[BaseModel]) -> str:
+    """The reference of a model's core schema (its name in a schema's definitions)."""
+    found: Any = cls.__pydantic_core_schema__
+    while found["type"] == "definitions":
+        found = found["schema"]
+    ref: str = found["ref"]
+    return ref
+
+
+def _policy_of_its_type(value: Any) -> PolicyBase:
+    from . import POLICY_TYPES, policy_class
+
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None) \
+        if isinstance(value, PolicyBase) else None
+    if isinstance(tag, str) and tag in POLICY_TYPES:
+        return policy_class(tag).model_validate(value)
+    # the union refuses it, with the error (and the suggestion) it always gave
+    found: PolicyBase = _every_policy().validate_python(value)
+    return found
+
+
+@lru_cache(maxsize=1)
+def _every_policy() -> TypeAdapter[Any]:
+    """The discriminated union of every policy type (every policy module imported)."""
+    from typing import Union
+
+    from pydantic import Field
+
+    from . import POLICY_TYPES
+
+    choices = tuple(POLICY_TYPES.values())
+    union: Any = Annotated[Union[choices], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+if TYPE_CHECKING:
+    PolicySpec = PolicyBase
+else:
+    #: A plan's policy (a :class:`PolicyBase` subclass), chosen by its ``type:`` tag.
+    PolicySpec = Annotated[PolicyBase, _OfItsType()]
 
 
 class CompileContext:

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
 from ..money import ZERO
 from ..runtime import Line, PayeeState
 from ..wording import N_, Step, Wording, dec, signed_sum
-from .base import CompileContext, Compiled, PolicyBase, explains
-
-if TYPE_CHECKING:
-    from . import PolicySpec
+from .base import CompileContext, Compiled, PolicyBase, PolicySpec, explains
 
 __all__ = ["LargerOf", "SmallerOf", "SumOf"]
 
