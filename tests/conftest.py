@@ -6,6 +6,7 @@ import importlib.util
 import io
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,18 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(autouse=True)
+def _own_temp_dir(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's temporary files (a stream's spill folder, a staged output) in a
+    folder of its own, for its processes too: a stream killed by one test leaves a
+    spill folder that another test's stream would otherwise report (a ``note:``
+    line on its standard error) when the suite runs in parallel."""
+    own = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(own))
+    monkeypatch.setattr(tempfile, "tempdir", str(own))
 
 
 @dataclass
