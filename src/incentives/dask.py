@@ -199,8 +199,21 @@ def _evaluate_partition(frame: Any, text: str, columns: list[str], *checked: Any
     compiled = _compiled(text)
     if _BUCKET in frame.columns:
         frame = frame.drop(columns=[_BUCKET])
+    if "events" in frame.columns:  # each record's event lists, as JSON text
+        frame = frame.assign(events=[_events_value(v) for v in frame["events"]])
     run = compiled.evaluate(frame, errors="collect")
     return pd.DataFrame(run_rows(run, columns), columns=columns, dtype=object)
+
+
+def _events_value(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # the reader says what is wrong with it
+    return value
 
 
 def _frame_keys(frame: Any, names: tuple[str, ...], info: Any = None) -> list[Any]:
@@ -223,7 +236,8 @@ def evaluate_frame(plan: Plan, frame: Any, *,
     """Evaluate a Dask DataFrame of flat records; a Dask DataFrame of results (lazy).
 
     The frame needs ``payee`` and ``period`` columns (and ``group`` for
-    team-scoped policies). By default it is shuffled so that each (period,
+    team-scoped policies); event lists travel in an ``events`` column, each
+    record's ``{"name": [event, ...]}`` as JSON text. By default it is shuffled so that each (period,
     group) lands in one partition, then each partition is evaluated on a
     worker. With ``partitioned_by=("period", "group")`` (or ``("period",)``),
     the frame is taken as already cut that way (as ``dd.read_parquet`` reads a
@@ -303,8 +317,8 @@ def _item_keys(names: tuple[str, ...], items: Iterable[Any]) -> list[tuple[str, 
     return sorted({_bucket_key(False, raw)[:width] for raw in items if isinstance(raw, dict)})
 
 
-def _partition_keys(names: tuple[str, ...], items: Iterable[Any]) -> list[Any]:
-    return [_item_keys(names, items)]
+def _partition_keys(names: tuple[str, ...], items: Iterable[Any]) -> list[tuple[str, ...]]:
+    return _item_keys(names, items)
 
 
 def _checked_bag(parts: list[list[tuple[str, ...]]]) -> bool:
