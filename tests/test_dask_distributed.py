@@ -206,6 +206,25 @@ def test_partitioned_parquet_dataset_with_events_dataset(client: Any, tmp_path: 
     assert len(done.errors) == 1
 
 
+def test_partitioned_transactions_travel_with_their_partition(client: Any,
+                                                             tmp_path: Path) -> None:
+    """A plan paid from invoices: each period's roster and transactions are laid out
+    alike, read and credited on the worker (the hierarchy read whole)."""
+    example = Path("examples/transactions")
+    plan = load_plan(example / "plan.yaml")
+    for name, file in (("roster", "roster.jsonl"), ("invoices", "transactions.jsonl")):
+        (tmp_path / name / "period=2026-05").mkdir(parents=True)
+        (tmp_path / name / "period=2026-05" / file).write_bytes((example / file).read_bytes())
+    done = run_partitioned(plan, tmp_path / "roster", tmp_path / "out", client=client,
+                           partitioned_by=("period",), transactions=tmp_path / "invoices",
+                           hierarchy=example / "hierarchy.csv")
+    expected = expected_lines(plan, example / "roster.jsonl",
+                              transactions=example / "transactions.jsonl",
+                              hierarchy=example / "hierarchy.csv")
+    assert read_lines(done.files(), ".jsonl") == sorted(expected[0] + expected[1])
+    assert done.results == 8
+
+
 def test_partitioned_one_process_without_client(tmp_path: Path) -> None:
     source = write_parts(RECORDS, tmp_path / "records")
     done = run_partitioned(TEAM, source, tmp_path / "out")
@@ -224,6 +243,17 @@ def test_a_key_in_two_partitions_is_refused(client: Any, tmp_path: Path) -> None
         "the records are not partitioned by period/group: group 'g4' of period 2026-02 is in "
         "two partitions (part-2026-02-b.jsonl and part-extra.jsonl); repartition them so that "
         "each is whole in one partition")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records"]  # nothing written
+
+
+def test_an_unreadable_partition_is_one_clear_error(client: Any, tmp_path: Path) -> None:
+    source = write_dataset(flat(RECORDS), tmp_path / "records")
+    bad = source / "period=2026-02" / "group=g3"
+    for f in bad.iterdir():
+        f.write_bytes(b"not parquet at all")
+    with pytest.raises(UsageError, match=r"^partition period=2026-02/group=g3: cannot read "
+                                         r"records file .*: "):
+        run_partitioned(TEAM, source, tmp_path / "out", client=client)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records"]  # nothing written
 
 

@@ -439,9 +439,9 @@ def _filled(rows: Iterable[Any], values: tuple[tuple[str, str], ...],
 
 
 def _rows_of(compiled: CompiledPlan, part: Partition, what: str) -> Iterator[Any]:
-    # a record takes its period and group from its folders; an event row or a
-    # transaction its period only (a group would be a field of the event)
-    keys = ("period", "group") if what == "records" else ("period",)
+    # a record takes its period and group from its folders, an event row its period
+    # only (a group would be a field of the event), a transaction nothing (its date)
+    keys = {"records": ("period", "group"), "transactions": ()}.get(what, ("period",))
     for file in part.files:
         yield from _filled(compiled.rows(file, what=what), part.values, keys)
 
