@@ -246,6 +246,29 @@ def test_a_key_in_two_partitions_is_refused(client: Any, tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records"]  # nothing written
 
 
+@pytest.mark.parametrize("format", ["jsonl", "parquet"])
+def test_a_payee_in_two_partitions_is_refused(client: Any, tmp_path: Path, format: str) -> None:
+    """m-0000 is in team g0 (part a) and, again, in team g4 (part b) in 2026-02: one
+    process would report both records as duplicates; evaluated apart, both would be
+    paid, so the run is refused."""
+    source = write_parts(RECORDS, tmp_path / "records")
+    again = {**next(r for r in RECORDS if r["payee"] == "m-0000" and r["period"] == "2026-02"),
+             "group": "g4"}
+    with (source / "part-2026-02-b.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps(again) + "\n")
+    run = TEAM.evaluate([*RECORDS, again], errors="collect")
+    assert [str(e) for e in run.errors if e.payee == "m-0000"] == [
+        "payee 'm-0000' period 2026-02 field 'payee': 2 records for the same payee and period; "
+        "none of them was evaluated"]
+    with pytest.raises(UsageError) as caught:
+        run_partitioned(TEAM, source, tmp_path / "out", client=client, format=format)
+    assert str(caught.value) == (
+        "payee 'm-0000' of period 2026-02 has records in two partitions "
+        "(part-2026-02-a.jsonl and part-2026-02-b.jsonl: a payee in two teams of one "
+        "period?); none was evaluated apart, nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records"]
+
+
 def test_an_unreadable_partition_is_one_clear_error(client: Any, tmp_path: Path) -> None:
     source = write_dataset(flat(RECORDS), tmp_path / "records")
     bad = source / "period=2026-02" / "group=g3"

@@ -37,7 +37,8 @@ shortest repr in a frame, and as the plan's ``reading.floats`` says in Parquet).
 
 Records for the same payee and period are found (and refused, as duplicates)
 within a partition, so within a (period, group); a payee listed in two groups
-of one period is not caught across partitions, unlike ``plan.evaluate``. A
+of one period, in two partitions, is refused by :func:`run_partitioned` (the
+whole run) and not caught by the lazy collections, unlike ``plan.evaluate``. A
 plan's ledger (``state``) is not carried across partitions: plans whose
 policies read earlier periods are run with ``incentives run --state``.
 
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -459,6 +461,52 @@ def _same_place(root: str | os.PathLike[str], part: Partition) -> Partition | No
     return None
 
 
+def _digest(period: str, payee: str) -> bytes:
+    """8 bytes naming a (period, payee), the same in every process."""
+    return hashlib.blake2b(f"{period}{_SEP}{payee}".encode(), digest_size=8).digest()
+
+
+def _paid_twice(summaries: list[dict[str, Any]], folder: Path) -> UsageError | None:
+    """A payee paid in two partitions for one period (a payee in two teams, one in each
+    partition), found from the digests the workers sent; ``None`` when there is none."""
+    import numpy as np
+
+    digests = [np.frombuffer(s["payees"], dtype=np.uint64) for s in summaries]
+    every = np.concatenate(digests) if digests else np.zeros(0, dtype=np.uint64)
+    ordered = np.sort(every)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(twice):
+        return None
+    first = twice[0]
+    where = [s for s, d in zip(summaries, digests, strict=True) if first in d]
+    for period, payee in _paid_in(where[0], folder):
+        if np.frombuffer(_digest(period, payee), dtype=np.uint64)[0] == first:
+            break
+    else:  # pragma: no cover - the digest was read from this part's results
+        period = payee = "?"
+    return UsageError(f"payee {payee!r} of period {period} has records in two partitions "
+                      f"({where[0]['partition']} and {where[-1]['partition']}: a payee in two "
+                      "teams of one period?); none was evaluated apart, nothing was written")
+
+
+def _paid_in(summary: dict[str, Any], folder: Path) -> Iterator[tuple[str, str]]:
+    for name in summary["files"]:
+        path = folder / name
+        if name.endswith(".errors.jsonl") or ".lines." in name or ".errors." in name:
+            continue
+        if name.endswith(".jsonl"):
+            with path.open(encoding="utf-8") as f:
+                for line in f:
+                    data = json.loads(line)
+                    yield data["period"], data["payee"]
+        else:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, columns=["period", "payee"])
+            yield from zip(table.column("period").to_pylist(),
+                           table.column("payee").to_pylist(), strict=True)
+
+
 def _json_line(r: PayeeResult, details: Details) -> str:
     if details == "full":
         return r.to_json()
@@ -508,7 +556,8 @@ def evaluate_partition(
     JSON output); or, with ``format="parquet"``, ``part-NNNNN.parquet`` and its
     ``.lines`` and ``.errors`` files (the Parquet sink's tables: amounts
     decimal128). Returns a small summary: the files written, the counts, the
-    errors, the partition's keys and the CPU seconds it took. A bad source
+    errors, the partition's keys, the CPU seconds it took and the worker
+    process's id. A bad source
     (a file that cannot be read) is returned as ``{"failed": message}``.
     """
     from .errors import error_dict
@@ -564,7 +613,9 @@ def evaluate_partition(
         "results": len(run.results),
         "errors": [error_dict(e) for e in run.errors],
         "keys": sorted(_keys_of_results(run.results, len(partitioned_by))),
+        "payees": b"".join(_digest(r.period, r.payee) for r in run.results),
         "cpu_seconds": time.process_time() - started,
+        "pid": os.getpid(),
     }
 
 
@@ -623,7 +674,12 @@ def run_partitioned(
     another. ``partitioned_by``: what each partition holds whole,
     ``("period", "group")`` or ``("period",)``; it is checked from the keys the
     workers send back, and a key found in two partitions is a
-    :class:`~incentives.errors.UsageError` naming it and both partitions.
+    :class:`~incentives.errors.UsageError` naming it and both partitions. A
+    payee paid in two partitions for one period (a payee in two teams, its
+    records in two partitions) is refused likewise (each worker sends back 8
+    bytes per payee-period to find it): where ``plan.evaluate`` would report
+    both records as duplicates, a partitioned run cannot, having evaluated them
+    apart.
 
     ``events`` (event-list name to a dataset) and ``transactions`` are datasets
     laid out as ``source``: a partition's event rows (and transactions) are the
@@ -680,12 +736,17 @@ def run_partitioned(
             raise UsageError(failed[0] + (f" (and {len(failed) - 1} more partitions failed)"
                                           if len(failed) > 1 else ""))
         _check_keys((s["partition"], s.pop("keys")) for s in summaries)
+        twice = _paid_twice(summaries, staging)
+        if twice is not None:
+            raise twice
+        for s in summaries:
+            del s["payees"]
         done = PartitionedRun(target, list(summaries), time.perf_counter() - started)
         manifest = {
             "plan": {"name": plan.name, "version": plan.version},
             "format": format, "details": details, "partitioned_by": list(names),
             "results": done.results, "errors": len(done.errors),
-            "parts": [{k: s[k] for k in ("partition", "files", "results")}
+            "parts": [{k: s[k] for k in ("partition", "files", "results", "cpu_seconds")}
                       | {"errors": len(s["errors"])} for s in summaries],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1)
