@@ -239,9 +239,9 @@ def evaluate_frame(plan: Plan, frame: Any, *,
 
     The frame needs ``payee`` and ``period`` columns (and ``group`` for
     team-scoped policies); event lists travel in an ``events`` column, each
-    record's ``{"name": [event, ...]}`` as JSON text. By default it is shuffled so that each (period,
-    group) lands in one partition, then each partition is evaluated on a
-    worker. With ``partitioned_by=("period", "group")`` (or ``("period",)``),
+    record's ``{"name": [event, ...]}`` as JSON text. By default it is
+    shuffled so that each (period, group) lands in one partition, then each
+    partition is evaluated on a worker. With ``partitioned_by=("period", "group")`` (or ``("period",)``),
     the frame is taken as already cut that way (as ``dd.read_parquet`` reads a
     dataset written partitioned by period and group, one file per folder): no
     shuffle; the keys of each partition are read first (two columns) and a key
@@ -271,8 +271,9 @@ def evaluate_frame(plan: Plan, frame: Any, *,
         names = _partitioning(partitioned_by, compiled)
         from dask.delayed import delayed
 
+        present = [n for n in names if n in frame.columns]  # only these columns are read
         keys = [delayed(_frame_keys)(part, names, {"number": i})
-                for i, part in enumerate(frame.to_delayed())]
+                for i, part in enumerate(frame[present].to_delayed())]
         check = delayed(_checked_partitions)(delayed(_flatten)(keys))
         return frame.map_partitions(_evaluate_partition, text, columns, check, meta=meta)
     key = frame["period"].astype(str).str.strip()
