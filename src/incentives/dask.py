@@ -398,7 +398,7 @@ def partitions(source: str | os.PathLike[str]) -> list[Partition]:
     ``.csv``; names starting with ``.`` or ``_`` are left out. Listing is all
     the client does with the data.
     """
-    root = Path(source)
+    root = Path(source).absolute()  # a worker may not share this process's directory
     if not root.is_dir():
         if root.is_file():
             return [Partition(root.name, (str(root),), ())]
@@ -620,6 +620,15 @@ def evaluate_partition(
     }
 
 
+def _where(source: str | os.PathLike[str]) -> str:
+    """A path made absolute (a worker may not share this process's directory); a
+    database URL as it is."""
+    from .sources import is_url
+
+    text = os.fspath(source)
+    return text if is_url(text) else os.path.abspath(text)
+
+
 @dataclass
 class PartitionedRun:
     """What :func:`run_partitioned` did: the folder written, its parts (each
@@ -711,15 +720,15 @@ def run_partitioned(
             raise UsageError(f"events {name!r}: the plan declares no such event list")
     parts = list(source) if isinstance(source, Sequence) and not isinstance(source, str) \
         else partitions(source)
-    target = Path(out)
+    target = Path(out).absolute()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{str(out)!r}: the output folder must not exist or be empty")
     staging = target.with_name(f".{target.name}.incentives-tmp-{uuid.uuid4().hex[:12]}")
     options: dict[str, Any] = {
         "partitioned_by": names, "format": format, "details": details,
-        "events": {n: os.fspath(p) for n, p in (events or {}).items()} or None,
-        "transactions": None if transactions is None else os.fspath(transactions),
-        "hierarchy": None if hierarchy is None else os.fspath(hierarchy),
+        "events": {n: os.path.abspath(p) for n, p in (events or {}).items()} or None,
+        "transactions": None if transactions is None else os.path.abspath(transactions),
+        "hierarchy": None if hierarchy is None else _where(hierarchy),
     }
     started = time.perf_counter()
     staging.mkdir(parents=True)
