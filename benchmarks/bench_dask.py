@@ -118,7 +118,7 @@ def two_workers(source: str, out: str) -> dict[str, Any]:
 
     plan = load_plan(PLAN)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.wait_for_workers(2)
         ready = time.perf_counter()
         done = run_partitioned(plan, source, out, client=client, format="parquet",
