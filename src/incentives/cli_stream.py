@@ -22,8 +22,10 @@ def register(subparsers: Any) -> None:
         "stream", help="evaluate a large records file as a stream (memory bounded by a group)",
         description="Evaluate records as a stream: results are written bucket by bucket "
                     "(period and group), so memory holds one group, not the file. Records "
-                    "need not be grouped: they are sorted into temporary files first, unless "
-                    "--grouped says they already are.")
+                    "need not be grouped: from a file, records that come bucket after bucket "
+                    "(or a period at a time) are read once; otherwise they are sorted into "
+                    "temporary files first. --grouped says they already are (from a pipe, "
+                    "too).")
     p.add_argument("plan", help="the plan file (YAML)")
     add_source_options(p)
     add_output_options(p, ["jsonl", "csv"],
