@@ -298,6 +298,7 @@ def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records
                 with paused_gc():  # neither the results nor the output hold cycles
                     for _, results in evaluation:
                         w.add(results)
+                        results.clear()  # gone before the next period is evaluated
                     w.finish(evaluation.errors)
                 break
             except OutOfOrder:  # a record of a period already passed: again, holding all

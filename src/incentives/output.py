@@ -51,6 +51,8 @@ __all__ = ["CsvWriter", "JsonWriter", "RunWriter", "SinkWriter", "copy_text"]
 
 #: the characters copied at a time from a temporary file
 _CHUNK = 1 << 20
+#: the results encoded (or made rows) at a time, then written
+BATCH = 2_000
 
 
 class RunWriter(Protocol):
@@ -89,10 +91,11 @@ class JsonWriter:
     def add(self, results: Sequence[PayeeResult]) -> None:
         if not results:
             return
-        texts = [r.to_json() for r in results]
-        head = ",\n    " if self.results else "[\n    "
-        self.handle.write(head + ",\n    ".join(texts))
-        self.results += len(results)
+        write = self.handle.write
+        for start in range(0, len(results), BATCH):  # a batch's text at a time
+            texts = [r.to_json() for r in results[start:start + BATCH]]
+            write((",\n    " if self.results else "[\n    ") + ",\n    ".join(texts))
+            self.results += len(texts)
         self.lines += sum(len(r.lines) for r in results)
         if self._names:
             self._add_groups(results)
@@ -241,13 +244,15 @@ class SinkWriter:
         if self._over:  # counted only
             self.lines += sum(len(r.lines) for r in results)
             return
-        tables = self._tables()
-        add_results(tables, results, ())
-        self.lines += len(tables.lines)
-        if self._excel and _too_many(self.results, self.lines, 0):
-            self._over = True
-            return
-        self.sink.write(tables)
+        for start in range(0, len(results), BATCH):  # a batch's rows at a time
+            tables = self._tables()
+            add_results(tables, results[start:start + BATCH], ())
+            self.lines += len(tables.lines)
+            if self._excel and _too_many(self.results, self.lines, 0):
+                self._over = True
+                self.lines += sum(len(r.lines) for r in results[start + BATCH:])
+                return
+            self.sink.write(tables)
 
     def finish(self, errors: Sequence[IncentivesError]) -> None:
         from .tabular import add_results
