@@ -92,37 +92,41 @@ def telecom_records(path: Path, payees: int, months: int, *, by_payee: bool = Fa
 
 @pytest.mark.parametrize(("plan", "records", "extra"), CASES, ids=IDS)
 @pytest.mark.parametrize("fmt", ["json", "csv"])
+@pytest.mark.parametrize("details", ["full", "lines", "none"])
 def test_text_output_is_the_whole_runs_bytes(plan: Path, records: Path, extra: list[str],
-                                             fmt: str, tmp_path: Path,
+                                             fmt: str, details: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     run = whole_run(plan, str(records), **transaction_kwargs(extra))
-    want = run.to_json() if fmt == "json" else run.to_csv()
+    want = run.to_json(details=details) if fmt == "json" else run.to_csv(details=details)
     out = tmp_path / f"out.{fmt}"
-    code, _, err = run_cli(capsys, "run", plan, records, *extra, "--out", out)
+    code, _, err = run_cli(capsys, "run", plan, records, *extra, "--out", out,
+                           "--details", details)
     assert code == (1 if run.errors else 0), err
     assert out.read_text(encoding="utf-8") == want
-    code, stdout, _ = run_cli(capsys, "run", plan, records, *extra, "--format", fmt)
+    code, stdout, _ = run_cli(capsys, "run", plan, records, *extra, "--format", fmt,
+                              "--details", details)
     assert stdout == want
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # nothing left over
 
 
 @pytest.mark.parametrize(("plan", "records", "extra"), CASES, ids=IDS)
 @pytest.mark.parametrize("sink", ["xlsx", "parquet", "sql"])
+@pytest.mark.parametrize("details", ["full", "none"])
 def test_sink_rows_are_the_whole_runs(plan: Path, records: Path, extra: list[str], sink: str,
-                                      tmp_path: Path,
+                                      details: str, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip({"xlsx": "openpyxl", "parquet": "pyarrow", "sql": "sqlalchemy"}[sink])
     run = whole_run(plan, str(records), **transaction_kwargs(extra))
     target = (f"sqlite:///{tmp_path / 'pay.db'}?table=pay" if sink == "sql"
               else str(tmp_path / f"out.{sink}"))
+    told = ["--pay-with-errors"] if sink == "sql" else []
     code, stdout, err = run_cli(capsys, "run", plan, records, *extra, "--out", target,
-                                "--pay-with-errors")  if sink == "sql" else run_cli(
-        capsys, "run", plan, records, *extra, "--out", target)
+                                *told, "--details", details)
     assert code == (1 if run.errors else 0), err
-    lines = sum(len(r.lines) for r in run.results)
+    lines = sum(len(r.lines) for r in run.results) if details == "full" else 0
     assert stdout.endswith(f": wrote {len(run.results)} result(s), {lines} line(s), "
                            f"{len(run.errors)} error(s)\n")
-    got, want = read_results(target), result_tables(run)
+    got, want = read_results(target), result_tables(run, details=details)
     assert (got.totals, got.lines, got.errors) == (want.totals, want.lines, want.errors)
 
 

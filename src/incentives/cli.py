@@ -119,6 +119,21 @@ def add_output_options(p: argparse.ArgumentParser, formats: list[str], format_he
     p.add_argument("--pay-with-errors", action="store_true",
                    help="to a database: write the pay of the good records even when some "
                         "failed (by default only the errors are written then)")
+    add_details_option(p)
+
+
+#: ``--details`` levels (as :data:`incentives.results.DETAILS_LEVELS`, without importing it)
+DETAILS_LEVELS = ("none", "lines", "full")
+
+
+def add_details_option(p: argparse.ArgumentParser) -> None:
+    """``--details none|lines|full``: how much of each result an output holds."""
+    p.add_argument("--details", choices=DETAILS_LEVELS, default="full",
+                   help="how much each result holds: full (every line with its details, "
+                        "the default), lines (every line's id, label, amount and type; "
+                        "no details), none (payee, period, group, total, titles, flags, "
+                        "values; no lines). CSV never holds details; none drops its policy "
+                        "columns. Errors are always written whole")
 
 
 _SINK_FORMATS = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}
@@ -214,7 +229,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.columns is not None:  # an unknown name is refused before any work
         from .results import Run
 
-        Run(plan, []).to_table(columns=args.columns)
+        Run(plan, []).to_table(columns=args.columns, details=args.details)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
@@ -230,7 +245,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             rows = compiled.source_records(records_source, events, **file_options(args))
             run = compiled.evaluate(rows, errors="collect", state=state, **given)
             with paused_gc():  # the output's many small containers hold no cycles
-                text = render(run, fmt, columns=args.columns)
+                text = render(run, fmt, columns=args.columns, details=args.details)
             if not args.out:
                 write_all(out, text)  # shown (all of it) before the state closes the period
             with StagedFiles() as files:
@@ -284,10 +299,10 @@ def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records
 
         def writer() -> RunWriter:
             if target is not None:
-                return SinkWriter(target, plan)
+                return SinkWriter(target, plan, details=args.details)
             if fmt == "json":
-                return JsonWriter(handle, plan)
-            return CsvWriter(handle, plan, folder=folder)
+                return JsonWriter(handle, plan, details=args.details)
+            return CsvWriter(handle, plan, details=args.details, folder=folder)
 
         for in_order in (True, False):
             rows = compiled.source_records(records_source, events, **file_options(args))
@@ -372,16 +387,18 @@ def write_all(out: TextIO, text: str) -> None:
         data = data[os.write(fd, data[:1 << 16]):]
 
 
-def render(run: object, fmt: str, *, columns: str | None = None) -> str:
-    """Render a run in ``table``, ``json`` or ``csv`` format (``columns``: the table's)."""
+def render(run: object, fmt: str, *, columns: str | None = None,
+           details: str = "full") -> str:
+    """Render a run in ``table``, ``json`` or ``csv`` format (``columns``: the table's;
+    ``details``: ``full``, ``lines`` or ``none``)."""
     from .results import Run
 
     assert isinstance(run, Run)
     if fmt == "json":
-        return run.to_json()
+        return run.to_json(details=details)
     if fmt == "csv":
-        return run.to_csv()
-    return run.to_table(columns=columns)
+        return run.to_csv(details=details)
+    return run.to_table(columns=columns, details=details)
 
 
 def load_state(plan: object, path: str) -> object:

@@ -34,11 +34,12 @@ from .errors import IncentivesError, error_dict
 from .money import ZERO
 from .results import (
     all_policy_ids,
+    check_details,
+    csv_header,
     csv_order,
-    csv_record,
+    csv_row,
     group_names,
-    write_csv_header,
-    write_csv_row,
+    result_json,
 )
 from .runtime import json_default, jsonable
 
@@ -75,11 +76,13 @@ def _dumps(value: Any, default: Any = json_default) -> str:
 
 class JsonWriter:
     """The document of :meth:`Run.to_json <incentives.results.Run.to_json>` (with its
-    default layout), written to ``handle`` as the periods come."""
+    default layout) at the level of ``details``, written to ``handle`` as the periods
+    come."""
 
-    def __init__(self, handle: TextIO, plan: Plan) -> None:
+    def __init__(self, handle: TextIO, plan: Plan, *, details: str = "full") -> None:
         self.handle = handle
         self.plan = plan
+        self.details = check_details(details)
         self.results = 0
         self.lines = 0
         self._names = group_names(plan)
@@ -91,9 +94,9 @@ class JsonWriter:
     def add(self, results: Sequence[PayeeResult]) -> None:
         if not results:
             return
-        write = self.handle.write
+        write, details = self.handle.write, self.details
         for start in range(0, len(results), BATCH):  # a batch's text at a time
-            texts = [r.to_json() for r in results[start:start + BATCH]]
+            texts = [result_json(r, details) for r in results[start:start + BATCH]]
             write((",\n    " if self.results else "[\n    ") + ",\n    ".join(texts))
             self.results += len(texts)
         self.lines += sum(len(r.lines) for r in results)
@@ -135,19 +138,22 @@ def _items(texts: list[str]) -> str:
 
 
 class CsvWriter:
-    """The CSV of :meth:`Run.to_csv <incentives.results.Run.to_csv>`, written to
-    ``handle`` by :meth:`finish`; until then the rows wait in a temporary file (in
+    """The CSV of :meth:`Run.to_csv <incentives.results.Run.to_csv>` at the level of
+    ``details``, written to ``handle`` by :meth:`finish`; until then the rows wait in a temporary file (in
     ``folder``, or the system's temporary folder), which is gone when the writer is
     finished or discarded, or the process ends."""
 
-    def __init__(self, handle: TextIO, plan: Plan, *, folder: str | None = None) -> None:
+    def __init__(self, handle: TextIO, plan: Plan, *, details: str = "full",
+                 folder: str | None = None) -> None:
         self.handle = handle
         self.results = 0
         self.lines = 0
+        #: ``none``: no policy column
+        self._policies = check_details(details) != "none"
         self._order = {pid: i for i, pid in enumerate(all_policy_ids(plan))}
         # the columns the rows are written with: every policy of the plan, in plan
         # order, then any other that made a line (as Run.columns orders them)
-        self._columns = list(self._order)
+        self._columns = list(self._order) if self._policies else []
         self._known = set(self._columns)
         self._seen: dict[str, None] = {}
         #: (the row from which, the columns the rows are written with)
@@ -163,7 +169,7 @@ class CsvWriter:
         seen, known = self._seen, self._known
         # the policies in the order Run.columns meets them: by period and payee
         for r in results:
-            for line in r.lines:
+            for line in r.lines if self._policies else ():
                 pid = line.policy
                 if pid not in seen:
                     seen[pid] = None
@@ -172,9 +178,9 @@ class CsvWriter:
                         self._columns.append(pid)
                         self._segments.append((self.results, list(self._columns)))
             self.lines += len(r.lines)
-        writer, columns, zero = self._writer, self._columns, self._zero
+        write, columns, zero = self._writer.writerow, self._columns, self._zero
         for r in sorted(results, key=csv_order):
-            write_csv_row(writer, csv_record(r), columns, zero)
+            write(csv_row(r, columns, zero))
         self.results += len(results)
 
     def columns(self) -> list[str]:
@@ -185,7 +191,7 @@ class CsvWriter:
     def finish(self, errors: Sequence[IncentivesError]) -> None:
         final = self.columns()
         writer = csv.writer(self.handle, lineterminator="\n")
-        write_csv_header(writer, final)
+        writer.writerow(csv_header(final))
         body = self._body
         body.seek(0)
         if len(self._segments) == 1 and final == self._segments[0][1]:
@@ -219,11 +225,12 @@ class SinkWriter:
     rows than Excel allows is refused at the end, with the rows the whole run would
     have (as when it is written at once); nothing more is written to it then."""
 
-    def __init__(self, sink: Sink, plan: Plan) -> None:
+    def __init__(self, sink: Sink, plan: Plan, *, details: str = "full") -> None:
         from .tabular import places_of
 
         self.sink = sink
         self.plan = plan
+        self.details = check_details(details)
         self.results = 0
         self.lines = 0
         self._places = places_of(plan.rounding.quantum)
@@ -242,17 +249,20 @@ class SinkWriter:
             return
         self.results += len(results)
         if self._over:  # counted only
-            self.lines += sum(len(r.lines) for r in results)
+            self.lines += self._line_rows(results)
             return
         for start in range(0, len(results), BATCH):  # a batch's rows at a time
             tables = self._tables()
-            add_results(tables, results[start:start + BATCH], ())
+            add_results(tables, results[start:start + BATCH], (), details=self.details)
             self.lines += len(tables.lines)
             if self._excel and _too_many(self.results, self.lines, 0):
                 self._over = True
-                self.lines += sum(len(r.lines) for r in results[start + BATCH:])
+                self.lines += self._line_rows(results[start + BATCH:])
                 return
             self.sink.write(tables)
+
+    def _line_rows(self, results: Sequence[PayeeResult]) -> int:
+        return 0 if self.details == "none" else sum(len(r.lines) for r in results)
 
     def finish(self, errors: Sequence[IncentivesError]) -> None:
         from .tabular import add_results
