@@ -16,8 +16,9 @@ lines sheet would hold 2,400,000, which ``run`` refuses, as it always has, once 
 knows the count; the workbook is also written at 20,000 payees x 12 months, which
 fits). Each line prints the peak resident memory (``ru_maxrss`` of the finished
 child) and its CPU time (user + system). The goal: under 1 GB in every format.
-With ``--baseline``, ``run --format csv`` and ``--format json`` are also timed with
-the other code, in the same run, and each line says the ratio.
+With ``--baseline``, ``run --format csv`` is also timed with the other code, in the
+same run, and its line says the CPU ratio (not JSON: the code before this change
+holds about 10 GB for it at this size).
 
 A last run reads the same records shuffled by payee (each payee's months
 together): ``run`` then falls back to holding every record (the records are read
@@ -102,7 +103,7 @@ def main() -> int:
             out = d / f"out.{fmt}"
             cpu, rss, code = timed([*run, "--format", fmt, "--out", str(out)])
             note = ""
-            if base_env is not None:
+            if base_env is not None and fmt == "csv":  # a json baseline holds ~10 GB here
                 ref = d / f"base.{fmt}"
                 bcpu, brss, _bcode = timed([*run, "--format", fmt, "--out", str(ref)], base_env)
                 same = filecmp.cmp(out, ref, shallow=False)
