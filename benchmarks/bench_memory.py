@@ -6,6 +6,8 @@ Run::
     BENCH_QUICK=1 python benchmarks/bench_memory.py    # 2,000 payees x 3 months
     python benchmarks/bench_memory.py --baseline SRC   # also the code in SRC (a checkout's
                                                        # src folder), for before/after
+    BENCH_ONLY=parquet,sql python benchmarks/bench_memory.py   # some lines only (csv, json,
+                         # stdout, parquet, sql, xlsx, xlsx-small, by-payee)
 
 It writes one JSONL file of records for the bundled telecom plan
 (``examples/telecom/plan.yaml``, records sorted by period as an export is), then
@@ -87,6 +89,11 @@ def main() -> int:
     payees, months = (2_000, 3) if quick else (50_000, 12)
     xlsx_payees = 2_000 if quick else 20_000
     cli = [sys.executable, "-m", "incentives"]
+    only = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     base_env = None
     if opts.baseline:
         base_env = {**os.environ, "PYTHONPATH": os.path.abspath(opts.baseline),
@@ -99,7 +106,7 @@ def main() -> int:
         print(f"incentives run, {payees * months:,} payee-periods ({size}), "
               f"telecom plan, records sorted by period", flush=True)
         run = [*cli, "run", str(PLAN), str(records)]
-        for fmt in ("csv", "json"):
+        for fmt in [f for f in ("csv", "json") if wanted(f)]:
             out = d / f"out.{fmt}"
             cpu, rss, code = timed([*run, "--format", fmt, "--out", str(out)])
             note = ""
@@ -113,20 +120,28 @@ def main() -> int:
             line(f"run --format {fmt} --out FILE", cpu, rss, code, note)
             out.unlink()
         for fmt in ("csv", "json"):
-            cpu, rss, code = timed([*run, "--format", fmt])
-            line(f"run --format {fmt} (to stdout)", cpu, rss, code)
-        cpu, rss, code = timed([*run, "--out", str(d / "out.parquet")])
-        line("run --out FILE.parquet", cpu, rss, code)
-        cpu, rss, code = timed([*run, "--out", f"sqlite:///{d / 'pay.db'}?table=pay"])
-        line("run --out sqlite:///pay.db?table=pay", cpu, rss, code)
-        cpu, rss, code = timed([*run, "--out", str(d / "out.xlsx")])
-        line("run --out FILE.xlsx", cpu, rss, code,
-             "refused: the lines sheet would hold more rows than Excel's" if code == 2 else "")
-        small = d / "small.jsonl"
-        make_records(small, xlsx_payees, months)
-        cpu, rss, code = timed([*cli, "run", str(PLAN), str(small), "--out",
-                                str(d / "small.xlsx")])
-        line(f"run --out FILE.xlsx ({xlsx_payees:,} x {months})", cpu, rss, code)
+            if wanted("stdout"):
+                cpu, rss, code = timed([*run, "--format", fmt])
+                line(f"run --format {fmt} (to stdout)", cpu, rss, code)
+        if wanted("parquet"):
+            cpu, rss, code = timed([*run, "--out", str(d / "out.parquet")])
+            line("run --out FILE.parquet", cpu, rss, code)
+        if wanted("sql"):
+            cpu, rss, code = timed([*run, "--out", f"sqlite:///{d / 'pay.db'}?table=pay"])
+            line("run --out sqlite:///pay.db?table=pay", cpu, rss, code)
+        if wanted("xlsx"):
+            cpu, rss, code = timed([*run, "--out", str(d / "out.xlsx")])
+            line("run --out FILE.xlsx", cpu, rss, code,
+                 "refused: the lines sheet would hold more rows than Excel's" if code == 2
+                 else "")
+        if wanted("xlsx-small"):
+            small = d / "small.jsonl"
+            make_records(small, xlsx_payees, months)
+            cpu, rss, code = timed([*cli, "run", str(PLAN), str(small), "--out",
+                                    str(d / "small.xlsx")])
+            line(f"run --out FILE.xlsx ({xlsx_payees:,} x {months})", cpu, rss, code)
+        if not wanted("by-payee"):
+            return 0
         sorted_out = d / "sorted.csv"
         timed([*run, "--format", "csv", "--out", str(sorted_out)])
         shuffled = d / "by-payee.jsonl"
