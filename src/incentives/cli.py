@@ -118,6 +118,21 @@ def add_output_options(p: argparse.ArgumentParser, formats: list[str], format_he
     p.add_argument("--pay-with-errors", action="store_true",
                    help="to a database: write the pay of the good records even when some "
                         "failed (by default only the errors are written then)")
+    add_details_option(p)
+
+
+#: ``--details`` levels (as :data:`incentives.results.DETAILS_LEVELS`, without importing it)
+DETAILS_LEVELS = ("none", "lines", "full")
+
+
+def add_details_option(p: argparse.ArgumentParser) -> None:
+    """``--details none|lines|full``: how much of each result an output holds."""
+    p.add_argument("--details", choices=DETAILS_LEVELS, default="full",
+                   help="how much each result holds: full (every line with its details, "
+                        "the default), lines (every line's id, label, amount and type; "
+                        "no details), none (payee, period, group, total, titles, flags, "
+                        "values; no lines). CSV never holds details; none drops its policy "
+                        "columns. Errors are always written whole")
 
 
 _SINK_FORMATS = {"excel": "xlsx", "parquet": "parquet", "sql": "sql"}
@@ -213,7 +228,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.columns is not None:  # an unknown name is refused before any work
         from .results import Run
 
-        Run(plan, []).to_table(columns=args.columns)
+        Run(plan, []).to_table(columns=args.columns, details=args.details)
     compiled = plan.compile()
     if args.period:
         compiled.reader.default_period = args.period
@@ -230,7 +245,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         text = ""
         if not sink:
             with paused_gc():  # the output's many small containers hold no cycles
-                text = render(run, fmt, columns=args.columns)
+                text = render(run, fmt, columns=args.columns, details=args.details)
             if not args.out:
                 write_all(out, text)  # shown (all of it) before the state closes the period
         # the output and the state replace their files together, or neither does (a
@@ -238,10 +253,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         # which replaces the period's rows)
         with StagedFiles() as files:
             if target is not None:
-                run.write_to(target)
+                run.write_to(target, details=args.details)
                 out.write(wrote(args.out, not run.errors or args.pay_with_errors
                                 or fmt != "sql", len(run.results), len(run.errors),
-                                sum(len(r.lines) for r in run.results)))
+                                0 if args.details == "none"
+                                else sum(len(r.lines) for r in run.results)))
             elif args.out:
                 files.write(args.out, text)
             if args.state and run.state is not None:
@@ -307,16 +323,18 @@ def write_all(out: TextIO, text: str) -> None:
         data = data[os.write(fd, data[:1 << 16]):]
 
 
-def render(run: object, fmt: str, *, columns: str | None = None) -> str:
-    """Render a run in ``table``, ``json`` or ``csv`` format (``columns``: the table's)."""
+def render(run: object, fmt: str, *, columns: str | None = None,
+           details: str = "full") -> str:
+    """Render a run in ``table``, ``json`` or ``csv`` format (``columns``: the table's;
+    ``details``: ``full``, ``lines`` or ``none``)."""
     from .results import Run
 
     assert isinstance(run, Run)
     if fmt == "json":
-        return run.to_json()
+        return run.to_json(details=details)
     if fmt == "csv":
-        return run.to_csv()
-    return run.to_table(columns=columns)
+        return run.to_csv(details=details)
+    return run.to_table(columns=columns, details=details)
 
 
 def load_state(plan: object, path: str) -> object:

@@ -92,7 +92,8 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
             target = sink if sink is not None else files.open(args.out) if args.out else out
             summary = evaluate_stream(plan, source, target, format=fmt,
                                       grouped=args.grouped, default_period=args.period,
-                                      spill_dir=args.spill_dir, on_error=show, state=state)
+                                      spill_dir=args.spill_dir, on_error=show, state=state,
+                                      details=args.details)
             if args.errors:
                 files.write(args.errors, "".join(
                     json.dumps(error_dict(e), ensure_ascii=False) + "\n"

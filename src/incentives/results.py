@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,29 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .tabular import Sink
 
-__all__ = ["PayeeResult", "Run", "measure_dict"]
+__all__ = ["DETAILS_LEVELS", "PayeeResult", "Run", "check_details", "csv_header", "csv_row",
+           "measure_dict", "result_json"]
+
+#: The levels of detail of an output (``--details``): ``full`` (every line with its
+#: details: the default), ``lines`` (every line without its details), ``none`` (totals,
+#: titles, flags and values; no lines). See docs/performance.md, "Detail levels".
+DETAILS_LEVELS = ("none", "lines", "full")
+
+
+def check_details(details: str) -> str:
+    """``details`` when it is one of :data:`DETAILS_LEVELS`; else a :class:`UsageError`
+    naming the three.
+
+    >>> check_details("lines")
+    'lines'
+    >>> check_details("some")
+    Traceback (most recent call last):
+    ...
+    incentives.errors.UsageError: details 'some': give none, lines or full
+    """
+    if details not in DETAILS_LEVELS:
+        raise UsageError(f"details {details!r}: give none, lines or full")
+    return details
 
 
 def _plain_text(value: Decimal) -> str:
@@ -113,30 +135,55 @@ class PayeeResult:
 
         return result_html(self)
 
-    def to_json(self) -> str:
-        """This result as one line of JSON (what a line of ``incentives stream`` holds)."""
-        try:
-            return json.dumps(self.to_dict(convert=None), ensure_ascii=False,
-                              default=json_default)
-        except TypeError:  # something only jsonable knows how to write (a key, say)
-            return json.dumps(self.to_dict(), ensure_ascii=False)
+    def to_json(self, *, details: str = "full") -> str:
+        """This result as one line of JSON (what a line of ``incentives stream`` holds,
+        and an entry of ``results`` in ``incentives run --format json``), at the level
+        of ``details`` (``full``, ``lines`` or ``none``: see :data:`DETAILS_LEVELS`)."""
+        return result_json(self, check_details(details))
 
-    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
+    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable,
+                details: str = "full") -> dict[str, Any]:
         """JSON-ready data: amounts as decimal strings (``convert=None``: details and
-        values left as they are, for an encoder that converts them itself)."""
-        data = {
+        values left as they are, for an encoder that converts them itself).
+
+        ``details``: ``full`` (every line with its details), ``lines`` (every line's
+        ``id``, ``label``, ``amount`` and ``type``; the measures' values only) or
+        ``none`` (no ``lines``, no ``measures``).
+        """
+        check_details(details)
+        data: dict[str, Any] = {
             "payee": self.payee,
             "period": self.period,
             "group": self.group,
             "total": str(self.total),
-            "lines": [line.to_dict(convert=convert) for line in self.lines],
-            "titles": list(self.titles),
-            "flags": list(self.flags),
-            "values": convert(self.values) if convert is not None else self.values,
         }
-        if self.measures:
-            data["measures"] = {name: measure_dict(m) for name, m in self.measures.items()}
+        if details == "full":
+            data["lines"] = [line.to_dict(convert=convert) for line in self.lines]
+        elif details == "lines":
+            data["lines"] = [{"id": line.policy, "label": line.label,
+                              "amount": str(line.amount), "type": line.type}
+                             for line in self.lines]
+        data["titles"] = list(self.titles)
+        data["flags"] = list(self.flags)
+        data["values"] = convert(self.values) if convert is not None else self.values
+        if self.measures and details != "none":
+            if details == "full":
+                data["measures"] = {name: measure_dict(m) for name, m in self.measures.items()}
+            else:
+                data["measures"] = {name: {"value": _plain_text(m.value)}
+                                    for name, m in self.measures.items()}
         return data
+
+
+def result_json(r: PayeeResult, details: str = "full") -> str:
+    """The JSON text of one result at the level of ``details``: exactly an entry of the
+    ``results`` array of :meth:`Run.to_json` (and a line of ``incentives stream --format
+    jsonl``, without its newline). What an incremental writer writes per result."""
+    try:
+        return json.dumps(r.to_dict(convert=None, details=details), ensure_ascii=False,
+                          default=json_default)
+    except TypeError:  # something only jsonable knows how to write (a key, say)
+        return json.dumps(r.to_dict(details=details), ensure_ascii=False)
 
 
 @dataclass
@@ -195,12 +242,14 @@ class Run:
         return not self.errors
 
     # ------------------------------------------------------------------ output
-    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable) -> dict[str, Any]:
+    def to_dict(self, *, convert: Callable[[Any], Any] | None = jsonable,
+                details: str = "full") -> dict[str, Any]:
         """JSON-ready data in the documented shape (plus ``groups`` when the plan has
-        group figures); ``convert=None`` leaves Decimals in details and values."""
+        group figures); ``convert=None`` leaves Decimals in details and values;
+        ``details``: see :meth:`PayeeResult.to_dict` (errors are always whole)."""
         data: dict[str, Any] = {
             "plan": {"name": self.plan.name, "version": self.plan.version},
-            "results": [r.to_dict(convert=convert) for r in self.results],
+            "results": [r.to_dict(convert=convert, details=details) for r in self.results],
             "errors": [error_dict(e) for e in self.errors],
         }
         if group_names(self.plan):
@@ -227,19 +276,26 @@ class Run:
                     entry["values"][n] = r.values[n]
         return [out[k] for k in sorted(out)]
 
-    def to_json(self, *, indent: int | None = 2) -> str:
+    def to_json(self, *, indent: int | None = 2, details: str = "full") -> str:
         """The run as JSON text; byte-identical for identical inputs.
 
         Laid out for people and for speed: each top-level key on its own line
         and each result (each error, each group) compact on a line of its own,
         so the text is written by the C encoder rather than indented node by
-        node. ``indent=None`` gives one line.
+        node. ``indent=None`` gives one line. ``details``: ``full`` (the
+        default), ``lines`` or ``none`` (see :data:`DETAILS_LEVELS`).
         """
-        try:
-            # the encoder turns Decimals and dates into strings itself, as jsonable would
-            return _layout(self.to_dict(convert=None), indent, json_default)
-        except TypeError:  # something only jsonable knows how to write (a key, say)
-            return _layout(self.to_dict(), indent, None)
+        check_details(details)
+        if indent is None:
+            try:
+                # the encoder turns Decimals and dates into strings itself, as jsonable would
+                return _layout(self.to_dict(convert=None, details=details), None,
+                               json_default)
+            except TypeError:  # something only jsonable knows how to write (a key, say)
+                return _layout(self.to_dict(details=details), None, None)
+        return "".join(json_pieces(self.plan, (result_json(r, details) for r in self.results),
+                                   self.errors, self.groups() if group_names(self.plan)
+                                   else None, indent=indent))
 
     def columns(self) -> list[str]:
         """The policy ids that made lines, in plan order."""
@@ -272,7 +328,8 @@ class Run:
             rows.append(row)
         return rows
 
-    def write(self, target: str | os.PathLike[str], *, pay_with_errors: bool = False) -> bool:
+    def write(self, target: str | os.PathLike[str], *, pay_with_errors: bool = False,
+              details: str = "full") -> bool:
         """Write the run to a sink: a ``.xlsx`` workbook, a ``.parquet`` file (with its
         ``.lines`` and ``.errors`` files) or a database URL with ``table=NAME`` (see
         :mod:`incentives.tabular` for the tables, docs/data-sources.md for the rules).
@@ -281,41 +338,46 @@ class Run:
         one transaction that replaces this plan's rows of the run's periods. When
         records failed, a database gets their errors and keeps the pay rows it had,
         unless ``pay_with_errors``. Returns whether the pay was written.
+        ``details``: ``full`` (each line's details as JSON text), ``lines`` (the
+        lines with empty details) or ``none`` (totals and errors; no line rows).
         """
         from .sources import open_sink, sink_kind
 
-        self.write_to(open_sink(target, pay_with_errors=pay_with_errors))
+        check_details(details)
+        self.write_to(open_sink(target, pay_with_errors=pay_with_errors), details=details)
         return not self.errors or pay_with_errors or sink_kind(target) != "sql"
 
-    def write_to(self, sink: Sink) -> None:
+    def write_to(self, sink: Sink, *, details: str = "full") -> None:
         """Write the run's tables to an open :class:`~incentives.tabular.Sink` and
-        commit; on any error (or an interrupt) the sink is discarded."""
+        commit; on any error (or an interrupt) the sink is discarded. ``details``: as
+        :meth:`write`."""
         from .tabular import result_tables
 
         try:
-            sink.write(result_tables(self))
+            sink.write(result_tables(self, details=check_details(details)))
             sink.commit()
         except BaseException:
             sink.discard()
             raise
 
-    def to_sql(self, url: str, *, pay_with_errors: bool = False) -> bool:
+    def to_sql(self, url: str, *, pay_with_errors: bool = False,
+               details: str = "full") -> bool:
         """Write the run to the database ``url`` (``...?table=NAME``: the tables NAME,
         NAME_lines and NAME_errors) in one transaction; see :meth:`write`."""
         self._sink_is(url, "sql", "a database URL such as sqlite:///pay.db?table=pay")
-        return self.write(url, pay_with_errors=pay_with_errors)
+        return self.write(url, pay_with_errors=pay_with_errors, details=details)
 
-    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+    def to_parquet(self, path: str | os.PathLike[str], *, details: str = "full") -> None:
         """Write the run to ``path`` (``.parquet``: the totals) and, next to it,
         ``STEM.lines.parquet`` and ``STEM.errors.parquet``; see :meth:`write`."""
         self._sink_is(path, "parquet", "a .parquet file")
-        self.write(path)
+        self.write(path, details=details)
 
-    def to_excel(self, path: str | os.PathLike[str]) -> None:
+    def to_excel(self, path: str | os.PathLike[str], *, details: str = "full") -> None:
         """Write the run to the workbook ``path`` (``.xlsx``: sheets totals, lines and
         errors; no cell is ever a formula); see :meth:`write`."""
         self._sink_is(path, "excel", "an .xlsx file")
-        self.write(path)
+        self.write(path, details=details)
 
     @staticmethod
     def _sink_is(target: str | os.PathLike[str], kind: str, want: str) -> None:
@@ -336,24 +398,26 @@ class Run:
 
         return run_frame(self, floats=floats)
 
-    def to_csv(self) -> str:
+    def to_csv(self, *, details: str = "full") -> str:
         """The run as CSV: one row per payee and period, by period, group and payee.
 
         The same bytes as ``incentives stream --format csv`` for the same records.
         Text cells that a spreadsheet would take for a formula are neutralised
-        (see :func:`csv_text`); amounts are written as they are.
+        (see :func:`csv_text`); amounts are written as they are. CSV never holds
+        details: ``full`` and ``lines`` give a column per policy; ``none`` gives
+        payee, period, group, total, titles and flags only.
         """
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        columns = self.columns()
-        write_csv_header(writer, columns)
+        columns = csv_columns(self.columns(), check_details(details))
+        writer.writerow(csv_header(columns))
         zero = str(self.plan.rounding.round(ZERO))
         for r in sorted(self.results, key=csv_order):
-            write_csv_row(writer, csv_record(r), columns, zero)
+            writer.writerow(csv_row(r, columns, zero))
         return out.getvalue()
 
     def to_table(self, *, width: int | None = None,
-                 columns: str | Sequence[str] | None = None) -> str:
+                 columns: str | Sequence[str] | None = None, details: str = "full") -> str:
         """The run as a text table for a terminal, ``width`` columns wide at most.
 
         ``width`` defaults to the terminal's (``COLUMNS``, else the terminal's own,
@@ -363,13 +427,16 @@ class Run:
         width; a list (or a comma-separated string) of names (``payee``,
         ``period``, ``group``, ``total``, policy ids or labels) shows those, in
         that order. Width is display width: a CJK character takes two columns.
+        ``details="none"`` shows payee, period, group and total only (no policy
+        column: naming one in ``columns`` is then an error).
         """
         from .display import clean, cut, rule, terminal_width, wrap
 
         limit = width if width is not None else terminal_width()
         labels = policy_titles(self.plan.policies)
-        made = self.columns()
-        cols = self._table_columns(made, labels, columns)
+        policies = check_details(details) != "none"
+        made = self.columns() if policies else []
+        cols = self._table_columns(made, labels, columns, policies=policies)
         fit = columns is None
         left_out: list[str] = []
         if fit:
@@ -431,7 +498,8 @@ class Run:
         return "\n".join(lines) + "\n"
 
     def _table_columns(self, made: list[str], labels: dict[str, str],
-                       columns: str | Sequence[str] | None) -> list[_Column]:
+                       columns: str | Sequence[str] | None, *,
+                       policies: bool = True) -> list[_Column]:
         """The table's columns: every one (``columns`` None or ``"all"``), or those named."""
         from .display import clean
         from .display import width as text_width
@@ -471,6 +539,9 @@ class Run:
                 raise UsageError("--columns: an empty column name (names are separated by commas)")
             if name in fixed:
                 chosen.append(fixed[name]())
+            elif not policies and (name in ids or name in by_label):
+                raise UsageError(f"--columns: {name!r} is a policy's column, which --details "
+                                 "none leaves out (columns: payee, period, group, total)")
             elif name in ids or name in by_label:
                 chosen.append(policy(name if name in ids else by_label[name]))
             else:
@@ -520,18 +591,71 @@ def csv_record(r: PayeeResult) -> list[Any]:
             "; ".join(r.titles), "; ".join(r.flags)]
 
 
+def csv_columns(columns: list[str], details: str = "full") -> list[str]:
+    """The policy columns a CSV at the level of ``details`` has: ``columns`` (the
+    policies that made lines, in plan order: :meth:`Run.columns`), none for ``none``."""
+    return [] if details == "none" else columns
+
+
+def csv_header(columns: list[str]) -> list[str]:
+    """The header's cells: payee, period, group, a column per policy (``columns``, from
+    :func:`csv_columns`), total, titles, flags (for ``csv.writer(...).writerow``)."""
+    return [csv_text(c) for c in ["payee", "period", "group", *columns, "total", "titles",
+                                  "flags"]]
+
+
+def csv_row(r: PayeeResult, columns: list[str], zero: str) -> list[str]:
+    """The cells of ``r``'s row under :func:`csv_header` ``(columns)``; ``zero`` (the
+    plan's zero, ``0.00``) where a policy made no line for ``r``."""
+    return csv_cells(csv_record(r), columns, zero)
+
+
+def csv_cells(record: list[Any], columns: list[str], zero: str) -> list[str]:
+    """The cells of a row from :func:`csv_record` (kept as JSON data by a stream)."""
+    payee, period, group, amounts, total, titles, flags = record
+    return [csv_text(payee), csv_text(period), csv_text(group),
+            *[amounts.get(c, zero) for c in columns], total, csv_text(titles),
+            csv_text(flags)]
+
+
 def write_csv_header(writer: Any, columns: list[str]) -> None:
     """The header: payee, period, group, a column per policy, total, titles, flags."""
-    writer.writerow([csv_text(c) for c in
-                     ["payee", "period", "group", *columns, "total", "titles", "flags"]])
+    writer.writerow(csv_header(columns))
 
 
 def write_csv_row(writer: Any, record: list[Any], columns: list[str], zero: str) -> None:
     """One row from :func:`csv_record`; ``zero`` where a policy made no line."""
-    payee, period, group, amounts, total, titles, flags = record
-    writer.writerow([csv_text(payee), csv_text(period), csv_text(group),
-                     *[amounts.get(c, zero) for c in columns],
-                     total, csv_text(titles), csv_text(flags)])
+    writer.writerow(csv_cells(record, columns, zero))
+
+
+def json_pieces(plan: Plan, results: Iterable[str], errors: Iterable[BaseException],
+                groups: list[dict[str, Any]] | None, *, indent: int = 2) -> Iterator[str]:
+    """The text of :meth:`Run.to_json` in pieces, from each result's text
+    (:func:`result_json`), in order: what an incremental writer writes. ``groups``:
+    :meth:`Run.groups` when the plan has group figures (else ``None``)."""
+    pad = " " * indent
+    sep = f",\n{pad}{pad}"
+    yield "{\n" + pad + '"plan": ' + json.dumps(
+        {"name": plan.name, "version": plan.version}, ensure_ascii=False,
+        default=json_default) + ",\n"
+    yield from _json_list(pad, "results", results, sep)
+    yield ",\n"
+    yield from _json_list(pad, "errors", (json.dumps(error_dict(e), ensure_ascii=False,
+                                                     default=json_default)
+                                          for e in errors), sep)
+    if groups is not None:
+        yield ",\n"
+        yield from _json_list(pad, "groups", (json.dumps(jsonable(g), ensure_ascii=False)
+                                              for g in groups), sep)
+    yield "\n}\n"
+
+
+def _json_list(pad: str, key: str, items: Iterable[str], sep: str) -> Iterator[str]:
+    first = True
+    for item in items:
+        yield (f'{pad}"{key}": [\n{pad}{pad}' if first else sep) + item
+        first = False
+    yield f'{pad}"{key}": []' if first else f"\n{pad}]"
 
 
 def _layout(data: dict[str, Any], indent: int | None,

@@ -402,6 +402,7 @@ def evaluate_stream(
     spill_dir: str | os.PathLike[str] | None = None,
     on_error: Callable[[IncentivesError], None] | None = None,
     state: Any = None,
+    details: str = "full",
 ) -> StreamSummary:
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
@@ -412,8 +413,12 @@ def evaluate_stream(
     summary (and passed to ``on_error`` as they happen, when given); the good
     records are still evaluated. With ``state``, the payees open with their
     ledgers from it and ``summary.state`` is the closing state (see
-    :func:`iter_buckets`).
+    :func:`iter_buckets`). ``details``: ``full`` (the default), ``lines`` or ``none``,
+    as in ``incentives run`` (see :data:`incentives.results.DETAILS_LEVELS`).
     """
+    from .results import check_details, result_json
+
+    check_details(details)
     to_sink = not isinstance(out, (str, os.PathLike)) and hasattr(out, "commit")
     if to_sink:
         format = "sink"
@@ -443,16 +448,17 @@ def evaluate_stream(
     runs = runs_kept()
     try:
         if to_sink:
-            _write_sink(compiled, runs, out, summary, error)  # type: ignore[arg-type]
+            _write_sink(compiled, runs, out, summary, error,  # type: ignore[arg-type]
+                        details)
             return _closed(summary, compiled, closing, state)
         with _output(out) as handle:  # type: ignore[arg-type]
             if format == "jsonl":
                 for run in runs:
                     _count(summary, run, error)
                     for r in run.results:
-                        handle.write(r.to_json() + "\n")
+                        handle.write(result_json(r, details) + "\n")
             else:
-                _write_csv(compiled, runs, handle, summary, error, spill_dir)
+                _write_csv(compiled, runs, handle, summary, error, spill_dir, details)
     finally:
         buckets.close()  # its spill files go now, even on an error or an interrupt
     return _closed(summary, compiled, closing, state)
@@ -466,7 +472,8 @@ def _closed(summary: StreamSummary, compiled: CompiledPlan, closing: list[Any],
 
 
 def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
-                summary: StreamSummary, error: Callable[[IncentivesError], None]) -> None:
+                summary: StreamSummary, error: Callable[[IncentivesError], None],
+                details: str = "full") -> None:
     """Each bucket's results to ``sink`` as they are made; every error once the stream
     has ended (those of unreadable records come in as it reads); then commit. On any
     error (or an interrupt) the sink is discarded: nothing is written."""
@@ -480,7 +487,7 @@ def _write_sink(compiled: CompiledPlan, runs: Iterable[Run], sink: Sink,
             _count(summary, run, error)
             if run.results:
                 tables = ResultTables(plan.name, str(plan.version), places)
-                add_results(tables, run.results, ())
+                add_results(tables, run.results, (), details=details)
                 sink.write(tables)
         tables = ResultTables(plan.name, str(plan.version), places)
         add_results(tables, (), sorted(summary.errors, key=error_order))
@@ -505,12 +512,19 @@ def _count(summary: StreamSummary, run: Run, error: Callable[[IncentivesError], 
 
 def _write_csv(compiled: CompiledPlan, runs: Iterable[Run], handle: TextIO,
                summary: StreamSummary, error: Callable[[IncentivesError], None],
-               spill_dir: str | os.PathLike[str] | None) -> None:
+               spill_dir: str | os.PathLike[str] | None, details: str = "full") -> None:
     """CSV with the columns and rows of ``Run.to_csv``, byte for byte, written by the same
-    functions. The columns are known only at the end, so the rows wait in a temporary
+    functions (``details="none"``: no policy columns). The columns are known only at the end, so the rows wait in a temporary
     file (one line each, a bucket's rows together), then are written under the header,
     the buckets in order of (period, group)."""
-    from .results import all_policy_ids, csv_order, csv_record, write_csv_header, write_csv_row
+    from .results import (
+        all_policy_ids,
+        csv_columns,
+        csv_order,
+        csv_record,
+        write_csv_header,
+        write_csv_row,
+    )
 
     order = {pid: i for i, pid in enumerate(all_policy_ids(compiled.plan))}
     seen: dict[str, None] = {}
@@ -527,7 +541,8 @@ def _write_csv(compiled: CompiledPlan, runs: Iterable[Run], handle: TextIO,
                     seen.setdefault(line.policy, None)
                 rows.write((_dumps(csv_record(r)) + "\n").encode("utf-8"))
             segments.append((csv_order(results[0])[:2], start, rows.tell()))
-        columns = sorted(seen, key=lambda pid: order.get(pid, len(order)))
+        columns = csv_columns(sorted(seen, key=lambda pid: order.get(pid, len(order))),
+                              details)
         writer = csv.writer(handle, lineterminator="\n")
         write_csv_header(writer, columns)
         zero = str(compiled.plan.rounding.round(ZERO))

@@ -144,14 +144,19 @@ def _details_text(details: Any) -> str:
         return json.dumps(jsonable(details), ensure_ascii=False, separators=(",", ":"))
 
 
-def result_rows(r: PayeeResult, plan: str, version: str, *, details: bool = True
+def result_rows(r: PayeeResult, plan: str, version: str, *, details: str = "full"
                 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """The totals row and the line rows of one payee's result."""
+    """The totals row and the line rows of one payee's result, at the level of
+    ``details``: ``full`` (each line's details as JSON text), ``lines`` (the lines,
+    their details empty text) or ``none`` (no line rows)."""
     group = r.group or ""
     total = (plan, version, r.period, group, r.payee, r.total, "; ".join(r.titles),
              "; ".join(r.flags))
+    if details == "none":
+        return total, []
+    full = details == "full"
     lines = [(plan, version, r.period, group, r.payee, i, line.policy, line.label,
-              line.type, line.amount, _details_text(line.details) if details else "{}")
+              line.type, line.amount, _details_text(line.details) if full else "")
              for i, line in enumerate(r.lines, 1)]
     return total, lines
 
@@ -168,9 +173,9 @@ def error_row(e: BaseException, plan: str, version: str) -> tuple[Any, ...]:
             text("field"), text("id"), text("policy"), str(d.get("message", "")))
 
 
-def result_tables(run: Run, *, details: bool = True) -> ResultTables:
+def result_tables(run: Run, *, details: str = "full") -> ResultTables:
     """``run`` as :class:`ResultTables` (results in the run's order: period, group,
-    payee). ``details=False`` writes ``{}`` for every line's details."""
+    payee), at the level of ``details`` (see :func:`result_rows`)."""
     plan = run.plan
     out = ResultTables(plan.name, str(plan.version), places_of(plan.rounding.quantum))
     add_results(out, run.results, run.errors, details=details)
@@ -178,7 +183,7 @@ def result_tables(run: Run, *, details: bool = True) -> ResultTables:
 
 
 def add_results(tables: ResultTables, results: Iterable[PayeeResult],
-                errors: Iterable[BaseException], *, details: bool = True) -> None:
+                errors: Iterable[BaseException], *, details: str = "full") -> None:
     """Add results and errors to ``tables`` (and their periods to ``tables.periods``)."""
     periods = set(tables.periods)
     for r in results:
