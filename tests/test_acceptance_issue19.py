@@ -1128,3 +1128,168 @@ def test_transactions_run_in_any_order(cli: Callable[..., Res], tmp_path: Path,
                   tx / "hierarchy.csv", "--format", fmt)
         assert res.code == 0, res.err
         assert res.out == expected.out
+
+
+# ----------------------------------- what a period-by-period writer must still get right
+
+WHEN_PLAN = """\
+name: when-demo
+inputs:
+  metrics: {sales: {min: 0}}
+  attributes:
+    bonus_month: {type: text, allowed: ["yes", "no"], default: "no"}
+policies:
+  - {type: formula, id: commission, amount: sales * 0.1}
+  - {type: formula, id: summer_bonus, when: bonus_month == "yes", amount: 100}
+"""
+
+LATE_COLUMN = [
+    {"payee": "a", "period": "2026-05", "metrics": {"sales": 1000}},
+    {"payee": "b", "period": "2026-05", "metrics": {"sales": 2000}},
+    {"payee": "b", "period": "2026-06", "metrics": {"sales": 2500}},
+    {"payee": "a", "period": "2026-07", "attributes": {"bonus_month": "yes"},
+     "metrics": {"sales": 1000}},
+]
+LATE_COLUMN_CSV = (
+    "payee,period,group,commission,summer_bonus,total,titles,flags\n"
+    "a,2026-05,,100.00,0.00,100.00,,\n"
+    "b,2026-05,,200.00,0.00,200.00,,\n"
+    "b,2026-06,,250.00,0.00,250.00,,\n"
+    "a,2026-07,,100.00,100.00,200.00,,\n")
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed", "shuffled", "interleaved"])
+def test_a_policy_paying_only_in_the_last_period_still_has_its_csv_column(
+        cli: Callable[..., Res], tmp_path: Path, order: str) -> None:
+    """The CSV has a column per policy that made a line anywhere in the run: a writer
+    that wrote its header after the first period would leave `summer_bonus` out."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(WHEN_PLAN, encoding="utf-8")
+    records = _jsonl(tmp_path / "records.jsonl", _ordered(list(LATE_COLUMN), order))
+    for level in (None, "full", "lines"):
+        extra = [] if level is None else ["--details", level]
+        out = tmp_path / f"out-{level}.csv"
+        res = cli("run", plan, records, "--format", "csv", "--out", out, *extra)
+        assert res.code == 0, res.err
+        assert out.read_text(encoding="utf-8") == LATE_COLUMN_CSV
+        assert cli("run", plan, records, "--format", "csv", *extra).out == LATE_COLUMN_CSV
+        assert cli("stream", plan, records, "--format", "csv", *extra).out == LATE_COLUMN_CSV
+    none = cli("run", plan, records, "--format", "csv", "--details", "none").out
+    assert none == ("payee,period,group,total,titles,flags\n"
+                    "a,2026-05,,100.00,,\nb,2026-05,,200.00,,\nb,2026-06,,250.00,,\n"
+                    "a,2026-07,,200.00,,\n")
+    assert incentives.load_plan(WHEN_PLAN).evaluate(list(LATE_COLUMN)).to_csv() == \
+        LATE_COLUMN_CSV
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_late_csv_column_from_a_pipe(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(WHEN_PLAN, encoding="utf-8")
+    fifo = tmp_path / "records.jsonl"
+    os.mkfifo(fifo)
+    data = "".join(json.dumps(r) + "\n" for r in LATE_COLUMN)  # period order
+    proc = _proc("run", plan, fifo, "--format", "csv")
+    feeder = _feed_fifo(fifo, data.encode("utf-8"))
+    out, err = proc.communicate(timeout=120)
+    feeder.join(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode("utf-8") == LATE_COLUMN_CSV
+
+
+MIXED_PERIODS = [
+    {"payee": "a", "period": "2026-07", "metrics": {"sales": 1000}},
+    {"payee": "b", "period": "2026-Q2", "metrics": {"sales": 2000}},
+    {"payee": "c", "period": "2026", "metrics": {"sales": 3000}},
+    {"payee": "d", "period": "2025-12", "metrics": {"sales": 4000}},
+    {"payee": "e", "metrics": {"sales": 5000}},  # --period 2026-06
+]
+MIXED_CSV = (
+    "payee,period,group,commission,total,titles,flags\n"
+    "d,2025-12,,400.00,400.00,,\n"
+    "c,2026,,300.00,300.00,,\n"
+    "e,2026-06,,500.00,500.00,,\n"
+    "a,2026-07,,100.00,100.00,,\n"
+    "b,2026-Q2,,200.00,200.00,,\n")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_months_quarters_and_years_in_one_run_come_out_as_today(
+        cli: Callable[..., Res], tmp_path: Path, seed: int) -> None:
+    """Periods of every kind in one file, and records naming none (--period): the
+    results come out in today's order, whatever the order they arrive in."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(WHEN_PLAN, encoding="utf-8")
+    rows = random.Random(seed).sample(MIXED_PERIODS, len(MIXED_PERIODS))
+    records = _jsonl(tmp_path / "records.jsonl", rows)
+    res = cli("run", plan, records, "--format", "csv", "--period", "2026-06")
+    assert res.code == 0, res.err
+    assert res.out == MIXED_CSV
+    doc = json.loads(cli("run", plan, records, "--format", "json", "--period", "2026-06",
+                         "--details", "none").out)
+    assert [(r["payee"], r["period"], r["total"]) for r in doc["results"]] == [
+        ("d", "2025-12", "400.00"), ("c", "2026", "300.00"), ("e", "2026-06", "500.00"),
+        ("a", "2026-07", "100.00"), ("b", "2026-Q2", "200.00")]
+
+
+@pytest.mark.parametrize("level", [None, *LEVELS])
+def test_no_records_at_all(cli: Callable[..., Res], tmp_path: Path, level: str | None) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(WHEN_PLAN, encoding="utf-8")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n", encoding="utf-8")  # blank lines are skipped
+    extra = [] if level is None else ["--details", level]
+    res = cli("run", plan, empty, "--format", "json", *extra)
+    assert res.code == 0, res.err
+    assert res.out == ('{\n  "plan": {"name": "when-demo", "version": "1"},\n'
+                       '  "results": [],\n  "errors": []\n}\n')
+    res = cli("run", plan, empty, "--format", "csv", *extra)
+    assert res.out == "payee,period,group,total,titles,flags\n"
+    res = cli("stream", plan, empty, *extra)
+    assert (res.code, res.out) == (0, "")
+
+
+ERRORS_PLAN_RECORDS = [
+    '{"payee":"a","period":"2026-07","metrics":{"sales":1000}}',
+    'not json',
+    '{"payee":"b","period":"2026-05","metrics":{"sales":2000}}',
+    '{"payee":"x","period":"2026-05","metrics":{"sales":2000}',
+    '{"payee":"c","period":"2026-06","metrics":{"sales":-1}}',
+    '{"payee":"z","period":"2026-05","metrics":{"sales":-1}}',
+    '{"payee":"a","period":"2026-05","metrics":{"sales":-2}}',
+]
+
+
+def test_errors_from_every_period_come_sorted_at_the_end(cli: Callable[..., Res],
+                                                        tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(WHEN_PLAN, encoding="utf-8")
+    records = tmp_path / "records.jsonl"
+    records.write_text("\n".join(ERRORS_PLAN_RECORDS) + "\n", encoding="utf-8")
+    expected_errors = (
+        '  "errors": [\n'
+        '    {"kind": "record", "payee": null, "period": null, "field": "line 2", '
+        '"message": "line 2 is not JSON: Expecting value"},\n'
+        '    {"kind": "record", "payee": null, "period": null, "field": "line 4", '
+        '"message": "line 4 is not JSON: Expecting \',\' delimiter"},\n'
+        '    {"kind": "record", "payee": "a", "period": "2026-05", "field": "metrics.sales", '
+        '"message": "-2 is below the minimum 0"},\n'
+        '    {"kind": "record", "payee": "z", "period": "2026-05", "field": "metrics.sales", '
+        '"message": "-1 is below the minimum 0"},\n'
+        '    {"kind": "record", "payee": "c", "period": "2026-06", "field": "metrics.sales", '
+        '"message": "-1 is below the minimum 0"}\n'
+        '  ]\n}\n')
+    for level in (None, *LEVELS):
+        extra = [] if level is None else ["--details", level]
+        res = cli("run", plan, records, "--format", "json", *extra)
+        assert res.code == 1
+        assert res.out.endswith(expected_errors), level
+        doc = json.loads(res.out)
+        assert [(r["payee"], r["period"], r["total"]) for r in doc["results"]] == [
+            ("b", "2026-05", "200.00"), ("a", "2026-07", "100.00")]
+        assert [line for line in res.err.splitlines() if line.startswith("error:")] == [
+            "error: record field 'line 2': line 2 is not JSON: Expecting value",
+            "error: record field 'line 4': line 4 is not JSON: Expecting ',' delimiter",
+            "error: payee 'a' period 2026-05 field 'metrics.sales': -2 is below the minimum 0",
+            "error: payee 'z' period 2026-05 field 'metrics.sales': -1 is below the minimum 0",
+            "error: payee 'c' period 2026-06 field 'metrics.sales': -1 is below the minimum 0"]
