@@ -66,6 +66,11 @@ _control = CONTROL_CHARACTERS.search
 _GOOD_PERIODS: set[str] = set()
 
 
+#: a number as text that needs no check but its bounds: ASCII digits, at most 18 before
+#: the point (below 10**18) and 16 after it (34 digits in all: the precision holds it)
+_NUMBER_TEXT = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{0,16})?").fullmatch
+
+
 class _Slow(Exception):
     """The fast path met something it leaves to the full check."""
 
@@ -481,7 +486,9 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
                              "_good_period": _good_period, "_GOOD": _GOOD_PERIODS,
                              "_NK": _NESTED_KEYS, "_TOP": frozenset(_TOP), "_COLS": columns,
                              "_MN": frozenset(inputs.metrics),
-                             "_AN": frozenset(inputs.attributes), "_ctl": _control}
+                             "_AN": frozenset(inputs.attributes), "_ctl": _control,
+                             "_numtext": _NUMBER_TEXT, "_date": dt.date.fromisoformat,
+                             "_ValueError": ValueError}
     code = ["def read(raw):",
             "    payee = raw.get('payee')",
             "    if payee.__class__ is not str: raise _Slow",
@@ -502,6 +509,12 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
         code.append(f"    elif {var}.__class__ is _Decimal:")
         code.append(f"        if not ({var}.is_finite() and _MINA <= {var}.adjusted() < _MAXD "
                     f"and _plus({var}) == {var}): raise _Slow")
+        if bounds + whole:
+            code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
+        # a number written as plain text (``"48000.50"``): at most 18 digits before the
+        # point and 16 after, so in range and within the precision with no more checks
+        code.append(f"    elif {var}.__class__ is str and _numtext({var}) is not None:")
+        code.append(f"        {var} = _Decimal({var})")
         if bounds + whole:
             code.append(f"        if {' or '.join(bounds + whole)}: raise _Slow")
         code.append(f"    elif {var}.__class__ is int and -_BIG < {var} < _BIG:")
@@ -591,7 +604,8 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
     code += _events_code(inputs, const)
     # the source names only the plan's declared inputs (as repr'd literals) and the
     # values bound above; it runs with no builtins but these
-    scope["__builtins__"] = {"len": len, "int": int, "str": str, "dict": dict, "list": list}
+    scope["__builtins__"] = {"len": len, "int": int, "str": str, "dict": dict, "list": list,
+                             "bool": bool}
     exec(compile("\n".join(code), "<record reader>", "exec"), scope)
     read: Callable[[dict[str, Any]], Record] = scope["read"]
     return read
@@ -599,17 +613,22 @@ def _fast_reader(inputs: Inputs, *, default_period: str | None,
 
 def _events_code(inputs: Inputs, const: Callable[[Any], str]) -> list[str]:
     """The part of ``read`` (see :func:`_fast_reader`) that reads the events and
-    returns the record."""
+    returns the record.
+
+    Each declared list is read by a loop written for its fields: a number (a
+    Decimal in range and precision, a whole number below 10**18, or plain text
+    such as ``"1200.50"``), text (not blank, not too long, no control character:
+    kept as written), a date (ISO text) or true/false, an optional field absent
+    or null. Anything else (a blank, a bad value, a number outside its limits, an
+    unknown field) leaves the events to the reader's own method, which gives the
+    same events or the located error."""
     declared = inputs.events
     empty = "{" + ", ".join(f"{n!r}: []" for n in declared) + "}"
     code = ["    if not er:",
             "        if er is not None and er.__class__ is not dict: raise _Slow",
             f"        return _Record(payee, period, group, attributes, metrics, {empty})",
             "    if er.__class__ is not dict: raise _Slow"]
-    plain = all(t in ("number", "text") for spec in declared.values()
-                for t in spec.fields.values())
-    if not declared or not plain:
-        # dates, true/false...: read (or reported) by the reader's own method
+    if not declared:
         code.append("    return _Record(payee, period, group, attributes, metrics, "
                     "_events(er, payee, period))")
         return code
@@ -627,26 +646,53 @@ def _events_code(inputs: Inputs, const: Callable[[Any], str]) -> list[str]:
                  "            for item in items:",
                  "                if item.__class__ is not dict or not item.keys() <= "
                  f"{const(frozenset(spec.fields))}: raise _Slow"]
+        absent = []
         for k, (fname, ftype) in enumerate(fields):
             v = f"f{k}"
             code.append(f"                {v} = item.get({fname!r})")
+            test = "if"
+            if fname in spec.optional:  # absent (or null): left out of the event
+                code.append(f"                if {v} is None: pass")
+                absent.append((fname, v))
+                test = "elif"
             if ftype == "number":
-                code.append(f"                if not ({v}.__class__ is _Decimal and "
-                            f"{v}.is_finite() and _MINA <= {v}.adjusted() < _MAXD and "
-                            f"_plus({v}) == {v}): raise _Slow")
                 lim = spec.limits.get(fname)
-                if lim is not None:  # out of its limits: the reader's own method reports it
-                    checks = ([f"{v} < {const(lim.min)}"] if lim.min is not None else []) + (
-                        [f"{v} > {const(lim.max)}"] if lim.max is not None else []) + (
-                        [f"{v} != {v}.to_integral_value()"] if lim.integer else [])
-                    if checks:
-                        code.append(f"                if {' or '.join(checks)}: raise _Slow")
-            else:
-                code.append(f"                if not ({v}.__class__ is str and {v}.strip() "
+                checks = [] if lim is None else (
+                    [f"{v} < {const(lim.min)}"] if lim.min is not None else []) + (
+                    [f"{v} > {const(lim.max)}"] if lim.max is not None else [])
+                whole = [f"{v} != {v}.to_integral_value()"] if lim is not None and lim.integer \
+                    else []
+                code += [f"                {test} {v}.__class__ is _Decimal:",
+                         f"                    if not ({v}.is_finite() and _MINA <= "
+                         f"{v}.adjusted() < _MAXD and _plus({v}) == {v}): raise _Slow",
+                         f"                elif {v}.__class__ is int and -_BIG < {v} < _BIG:",
+                         f"                    {v} = _SMALL[{v}] if 0 <= {v} < {len(SMALL)} "
+                         f"else _Decimal({v})",
+                         f"                elif {v}.__class__ is str and _numtext({v}) "
+                         "is not None:",
+                         f"                    {v} = _Decimal({v})",
+                         "                else: raise _Slow"]
+                if checks or whole:  # out of its limits: the reader's own method reports it
+                    code.append(f"                if {v} is not None and ("
+                                f"{' or '.join(checks + whole)}): raise _Slow")
+            elif ftype == "text":
+                code.append(f"                {test} not ({v}.__class__ is str and {v}.strip() "
                             f"and len({v}) <= _MAXT and ({v}.isprintable() or not _ctl({v}))): "
                             "raise _Slow")
+            elif ftype == "date":
+                code += [f"                {test} {v}.__class__ is str:",
+                         "                    try:",
+                         f"                        {v} = _date({v}.strip())",
+                         "                    except _ValueError:",
+                         "                        raise _Slow from None",
+                         "                else: raise _Slow"]
+            else:  # bool
+                code.append(f"                {test} {v}.__class__ is not bool: raise _Slow")
         row = "{" + ", ".join(f"{fname!r}: f{k}" for k, (fname, _) in enumerate(fields)) + "}"
-        code.append(f"                {var}.append({row})")
+        code.append(f"                row = {row}")
+        for fname, v in absent:
+            code.append(f"                if {v} is None: del row[{fname!r}]")
+        code.append(f"                {var}.append(row)")
     events = "{" + ", ".join(f"{n!r}: {v}" for n, v in lists) + "}"
     code += [f"        events = {events}",
              "    except _Slow:  # anything unusual in the events: the reader's own method",
@@ -1092,9 +1138,23 @@ def _too_long(name: str, line: int) -> UsageError:
 
 def _iter_jsonl(lines: Iterator[str], name: str) -> Iterator[Any]:
     found: list[str] = []
-    decode = _decoder(found).decode
+    decoder = _decoder(found)
+    decode = decoder.decode
+    # decode() without its layers, for a line that is one value
+    scan = decoder.scan_once  # type: ignore[attr-defined]
     unreadable = 0
     for n, line in enumerate(lines, start=1):
+        try:
+            # the usual line: one object from its first character to its last
+            if line[:1] == "{" and line[-1:] == "}":
+                raw, end = scan(line, 0)
+                if end == len(line):
+                    if not found:
+                        yield raw
+                        continue
+                    found.clear()  # read again below, the duplicate found as it is
+        except Exception:
+            found.clear()
         if not line.strip():
             continue
         try:
