@@ -1293,3 +1293,43 @@ def test_errors_from_every_period_come_sorted_at_the_end(cli: Callable[..., Res]
             "error: payee 'a' period 2026-05 field 'metrics.sales': -2 is below the minimum 0",
             "error: payee 'z' period 2026-05 field 'metrics.sales': -1 is below the minimum 0",
             "error: payee 'c' period 2026-06 field 'metrics.sales': -1 is below the minimum 0"]
+
+
+# ------------------------------------------ spoilt records: today's bytes, every path
+
+DATA = Path(__file__).resolve().parent / "data" / "issue19"
+TRICKY = {"telecom": DATA / "tricky-telecom.jsonl", "bank": DATA / "tricky-bank.csv"}
+
+
+@pytest.mark.parametrize("name", list(TRICKY))
+def test_spoilt_records_give_todays_output(cli: Callable[..., Res], tmp_path: Path,
+                                           name: str) -> None:
+    plan, source = EX / name / "plan.yaml", TRICKY[name]
+    golden_json = (DATA / f"tricky-{name}.run.json").read_text(encoding="utf-8")
+    out = tmp_path / "out.json"
+    res = cli("run", plan, source, "--format", "json", "--out", out)
+    assert res.code == 1
+    assert out.read_text(encoding="utf-8") == golden_json
+    res = cli("run", plan, source, "--format", "csv")
+    assert res.out == (DATA / f"tricky-{name}.run.csv").read_text(encoding="utf-8")
+    for level in LEVELS:
+        res = cli("run", plan, source, "--format", "json", "--details", level)
+        assert res.out == _json_doc_at(golden_json, level), level
+    stream_out, stream_errors = tmp_path / "s.jsonl", tmp_path / "e.jsonl"
+    res = cli("stream", plan, source, "--out", stream_out, "--errors", stream_errors)
+    assert res.code == 1
+    golden_stream = (DATA / f"tricky-{name}.stream.jsonl").read_text(encoding="utf-8")
+    assert stream_out.read_text(encoding="utf-8") == golden_stream
+    assert stream_errors.read_bytes() == (DATA / f"tricky-{name}.stream-errors.jsonl").read_bytes()
+    for level in ("none", "lines"):
+        res = cli("stream", plan, source, "--details", level, "--errors", stream_errors)
+        assert res.out == _jsonl_at(golden_stream, level)
+        assert stream_errors.read_bytes() == \
+            (DATA / f"tricky-{name}.stream-errors.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("name", list(TRICKY))
+def test_spoilt_records_are_reported_as_today_on_stderr(cli: Callable[..., Res],
+                                                        name: str) -> None:
+    res = cli("run", EX / name / "plan.yaml", TRICKY[name], "--format", "json")
+    assert res.err == (DATA / f"tricky-{name}.run.err").read_text(encoding="utf-8")
