@@ -1425,3 +1425,61 @@ def test_stream_state_is_the_same_however_the_records_arrive(cli: Callable[..., 
         assert res.code == 0, (variant, res.err)
         assert res.out == run_csv, variant
         assert state.read_bytes() == run_state.read_bytes(), variant
+
+
+@pytest.mark.parametrize("sink", ["xlsx", "parquet", "sqlite"])
+def test_a_run_refused_late_leaves_the_sinks_as_they_were(cli: Callable[..., Res],
+                                                          tmp_path: Path, sink: str) -> None:
+    ds = DATASETS["synthetic"]
+    state = tmp_path / "state.json"
+    target = _sink_targets(tmp_path, "pay")[sink]
+    opening = _jsonl(tmp_path / "opening.jsonl",
+                     [r for r in ds.records if r["period"] in ("2026-05", "2026-06")])
+    res = cli("run", ds.plan, opening, "--state", state, "--out", target)
+    assert res.code == 0, res.err
+    before_tables = _read_back(target)
+    before_state = state.read_bytes()
+    files = sorted(p for p in tmp_path.iterdir() if p.name.startswith("pay"))
+    before_files = {p: p.read_bytes() for p in files}
+    july = [r for r in ds.records if r["period"] == "2026-07"]
+    september = [{**json.loads(json.dumps(r)), "period": "2026-09"} for r in july]
+    records = _jsonl(tmp_path / "late.jsonl", [*july, *september])
+    res = cli("run", ds.plan, records, "--state", state, "--out", target)
+    assert res.code == 2, res.err
+    assert _read_back(target) == before_tables
+    assert state.read_bytes() == before_state
+    if sink != "sqlite":
+        assert {p: p.read_bytes() for p in files} == before_files
+    assert sorted(p for p in tmp_path.iterdir() if p.name.startswith("pay")) == files
+
+
+def test_a_run_killed_while_writing_to_a_database_leaves_its_rows(tmp_path: Path) -> None:
+    """SIGKILL once the database's write transaction has begun (SQLite's journal file
+    appears): every row is as it was, and the state too."""
+    plan = EX / "telecom" / "plan.yaml"
+    db = tmp_path / "pay.db"
+    target = f"sqlite:///{db}?table=pay"
+    state = tmp_path / "state.json"
+    old = _big_file(tmp_path / "old.jsonl", 200, ("2026-01",))
+    code, _, err = _run_proc("run", plan, old, "--out", target, "--state", state)
+    assert code == 0, err
+    before, before_state = incentives.read_results(target), state.read_bytes()
+    new = _big_file(tmp_path / "new.jsonl", 6000, ("2026-02", "2026-03", "2026-04"))
+    journal = tmp_path / "pay.db-journal"
+    wal = tmp_path / "pay.db-wal"
+    caught = False
+    for _ in range(3):
+        proc = _proc("run", plan, new, "--out", target, "--state", state)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if journal.exists() or wal.exists():
+                break
+            time.sleep(0.001)
+        proc.kill()
+        proc.communicate()
+        if proc.returncode == -signal.SIGKILL:
+            caught = True
+            break
+    assert caught, "the run finished before it could be killed"
+    assert incentives.read_results(target) == before
+    assert state.read_bytes() == before_state
