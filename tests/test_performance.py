@@ -619,3 +619,29 @@ def test_cli_benchmark_baseline_writes_what_incentives_run_writes(
         hand.main(str(source), str(theirs))
         assert ours.read_bytes() == theirs.read_bytes()
         assert len(ours.read_bytes().splitlines()) > 3
+
+
+@pytest.mark.parametrize("details", ["lines", "full"])
+def test_cli_benchmark_baseline_writes_what_run_and_stream_write_at_each_level(
+        load_bench: Any, tmp_path: Path, details: str) -> None:
+    # the JSON of `run` and the JSON Lines of `stream`, at --details lines and full:
+    # the hand-written program works out the same details, byte for byte
+    from incentives.cli import main
+
+    bench = load_bench("bench_cli")
+    hand = load_bench("handwritten_telecom")
+    records = tmp_path / "records.jsonl"
+    bench.make_records(records, 80, 2, seed=13)
+    for source in (records, ROOT / "examples" / "telecom" / "records.jsonl"):
+        for command, fmt in (("run", "json"), ("stream", "jsonl")):
+            ours, theirs = tmp_path / f"ours.{fmt}", tmp_path / f"theirs.{fmt}"
+            assert main([command, str(bench.PLAN), str(source), "--format", fmt,
+                         "--details", details, "--out", str(ours)]) == 0
+            hand.main(str(source), str(theirs), fmt, details)
+            assert ours.read_bytes() == theirs.read_bytes(), (source, command)
+            text = ours.read_text(encoding="utf-8")
+            assert ('"details": {' in text) == (details == "full")
+            if source == records:  # every kind of line the plan makes is there
+                for part in ('"slices": [{', '"exempt": true', '"forgiven": "',
+                             '"next_threshold": "', '"items": [{'):
+                    assert (part in text) == (details == "full"), part

@@ -164,6 +164,7 @@ class Formula:
     _template: tuple[list[str], list[str]] | None = field(default=None, repr=False)
     _getter: Callable[[Mapping[str, Any]], Any] | None = field(default=None, repr=False)
     _sorted_names: tuple[str, ...] = field(default=(), repr=False)
+    _substituter: Callable[[tuple[Any, ...]], str] | None = field(default=None, repr=False)
     #: the checked fast-path expression over ``e[...]`` and the values of its other names
     #: (unique to this formula), for :mod:`incentives.kernel` to inline (None: call the
     #: formula instead)
@@ -241,6 +242,43 @@ class Formula:
         """:meth:`substitute` on the ``values`` :meth:`capture` took."""
         return self.substitute({n: v for n, v in zip(self._sorted_names, values, strict=True)
                                 if v is not ABSENT})
+
+    def substituter(self) -> Callable[[tuple[Any, ...]], str]:
+        """:meth:`substituted` as a function made once for this formula: each slot of the
+        template knows the place of its name's value in what :meth:`capture` took, so a
+        line's explanation builds no mapping per call.
+
+        >>> f = compile_formula("a * b + a", {"a": "number", "b": "number"})
+        >>> f.substituter()((Decimal("3"), Decimal("0.5")))
+        '3 * 0.5 + 3'
+        """
+        made = self._substituter
+        if made is not None:
+            return made
+        template = self._template
+        if template is None:
+            template = self._template = _substitution_template(self.source)
+        texts, slots = template
+        index = {n: i for i, n in enumerate(self._sorted_names)}
+        first = texts[0]
+        rest = tuple((index.get(name, -1), name, text)
+                     for name, text in zip(slots, texts[1:], strict=True))
+
+        def substituted(values: tuple[Any, ...]) -> str:
+            out = [first]
+            for i, name, text in rest:
+                value = values[i] if i >= 0 else ABSENT
+                if value is ABSENT:
+                    out.append(name)
+                elif isinstance(value, str):
+                    out.append(repr(value))
+                else:
+                    out.append(str(value))
+                out.append(text)
+            return "".join(out)
+
+        self._substituter = substituted
+        return substituted
 
     @property
     def captured_names(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ string, and identical inputs give byte-identical output.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -178,12 +179,67 @@ class PayeeResult:
 def result_json(r: PayeeResult, details: str = "full") -> str:
     """The JSON text of one result at the level of ``details``: exactly an entry of the
     ``results`` array of :meth:`Run.to_json` (and a line of ``incentives stream --format
-    jsonl``, without its newline). What an incremental writer writes per result."""
+    jsonl``, without its newline). What an incremental writer writes per result.
+
+    Each line's details are built once, as JSON data, from what its policy captured
+    (:meth:`~incentives.runtime.Line.json_details`), and the C encoder writes the
+    whole result with no call back into Python for the plans' own policies.
+    """
     try:
-        return json.dumps(r.to_dict(convert=None, details=details), ensure_ascii=False,
-                          default=json_default)
+        return _encode(_json_data(r, details))
     except TypeError:  # something only jsonable knows how to write (a key, say)
         return json.dumps(r.to_dict(details=details), ensure_ascii=False)
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, default=json_default)``, with the C
+    encoder made once rather than for every result (where there is one)."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    text = getattr(encoder, "c_encode_basestring", None)
+    if make is None or text is None:  # pragma: no cover - CPython has both
+        return functools.partial(json.dumps, ensure_ascii=False, default=json_default)
+    # what JSONEncoder(ensure_ascii=False, default=json_default, check_circular=False)
+    # gives its C encoder: the same text (the library's data holds no cycles)
+    c = make(None, json_default, text, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(c(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
+
+
+def _json_data(r: PayeeResult, details: str) -> dict[str, Any]:
+    """What :meth:`PayeeResult.to_dict` gives with ``convert=None``, the details of
+    lines as JSON data wherever their policies can make it straight away."""
+    data: dict[str, Any] = {"payee": r.payee, "period": r.period, "group": r.group,
+                            "total": str(r.total)}
+    if details == "full":
+        data["lines"] = [{"id": line.policy, "label": line.label, "amount": str(line.amount),
+                          "type": line.type, "details": line.json_details()}
+                         for line in r.lines]
+    elif details == "lines":
+        data["lines"] = [{"id": line.policy, "label": line.label, "amount": str(line.amount),
+                          "type": line.type} for line in r.lines]
+    elif details != "none":
+        check_details(details)
+    data["titles"] = r.titles
+    data["flags"] = r.flags
+    values = r.values
+    if values:
+        values = {k: str(v) if v.__class__ is Decimal else v for k, v in values.items()}
+    data["values"] = values
+    if r.measures and details != "none":
+        if details == "full":
+            data["measures"] = {name: measure_dict(m) for name, m in r.measures.items()}
+        else:
+            data["measures"] = {name: {"value": _plain_text(m.value)}
+                                for name, m in r.measures.items()}
+    return data
 
 
 @dataclass

@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 
 from .money import CONTEXT, ZERO
 
-__all__ = ["MONEY_DETAILS", "Credit", "Line", "MeasureValue", "PayeeState", "PeriodContext",
+__all__ = ["MONEY_DETAILS", "Credit", "Explained", "Line", "MeasureValue", "PayeeState", "PeriodContext",
            "Record", "Transaction", "TransactionBook", "json_default", "jsonable",
-           "money_details", "paused_gc"]
+           "money_details", "money_places", "money_text", "paused_gc", "plain_json"]
 
 #: Keys of a line's details whose Decimal values are money (at any depth: a tier
 #: slice's ``amount``, a lost customer's ``amount``...). They are written to the
@@ -99,6 +99,83 @@ def _all_money(value: Any, places: Decimal) -> Any:
     if isinstance(value, list):
         return [_all_money(v, places) for v in value]
     return value
+
+
+def money_places(amount: Decimal) -> Decimal:
+    """The places money values of a line's details are written to: its amount's
+    (``0.01`` for ``632.00``; ``1`` for a whole or infinite amount).
+
+    >>> money_places(Decimal("632.00")), money_places(Decimal("-5")), money_places(Decimal("1E+2"))
+    (Decimal('0.01'), Decimal('1'), Decimal('1'))
+    """
+    text = str(amount)  # cheaper than as_tuple(), which makes a named tuple
+    if "E" in text or "e" in text:
+        exp = amount.as_tuple().exponent if amount.is_finite() else 0
+        key = min(exp, 0) if isinstance(exp, int) else 0
+    else:
+        dot = text.find(".")
+        key = dot + 1 - len(text) if dot >= 0 else 0
+    places = _PLACES.get(key)
+    if places is None:
+        places = _PLACES[key] = Decimal(1).scaleb(key, CONTEXT)
+    return places
+
+
+_PLACES: dict[int, Decimal] = {}
+
+
+def money_text(value: Any, places: Decimal) -> Any:
+    """A money value of a line's details as JSON data: what :func:`money_details` then
+    :func:`jsonable` make of it (a Decimal at ``places`` when it is exact there, else
+    with every digit, as text; anything else as :func:`plain_json` writes it).
+
+    >>> money_text(Decimal("180"), Decimal("0.01")), money_text(Decimal("1.2345"), Decimal("0.01"))
+    ('180.00', '1.2345')
+    """
+    if value.__class__ is not Decimal:
+        return plain_json(value)
+    try:
+        shown = value.quantize(places, context=CONTEXT)
+    except decimal.DecimalException:
+        return str(value)
+    return str(shown) if shown == value else str(value)
+
+
+def plain_json(value: Any) -> Any:
+    """A value of a line's details that is not money, as JSON data (:func:`jsonable`)."""
+    c = value.__class__
+    if c is str or c is int or value is None or c is bool:
+        return value
+    if c is Decimal:
+        return str(value)
+    return jsonable(value)
+
+
+class Explained:
+    """A policy's explanation of its lines, and the same as JSON data.
+
+    ``build(captured)`` gives a line's details (Decimals, dates: what
+    :attr:`Line.details` holds, before money values are written to the line's
+    places); ``json(captured, amount)`` gives, straight from what the policy
+    captured, what :func:`jsonable` makes of :attr:`Line.details`: every value
+    JSON-ready (text, numbers, lists, dicts with text keys), so an encoder writes
+    it with no callback; or ``None`` when it has no shortcut for this line (the
+    details are then built and converted). It may be called in any decimal
+    context: its arithmetic names the plans' (:data:`~incentives.money.CONTEXT`:
+    ``CONTEXT.multiply(a, b)``), as building the details does. What it returns
+    may share parts with other lines' (a tier table's full slices): it is only
+    read, never changed.
+    """
+
+    __slots__ = ("build", "json")
+
+    def __init__(self, build: Callable[[Any], dict[str, Any]],
+                 json: Callable[[Any, Decimal], dict[str, Any] | None]) -> None:
+        self.build = build
+        self.json = json
+
+    def __call__(self, captured: Any) -> dict[str, Any]:
+        return self.build(captured)
 
 
 def _given(details: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +302,19 @@ class Line:
     def details(self, value: dict[str, Any]) -> None:
         self._details = value
         self._explain = self._captured = None
+
+    def json_details(self) -> Any:
+        """The details as JSON data, equal to ``jsonable(line.details)``: built straight
+        from what the policy captured when its explanation knows how (an
+        :class:`Explained`), without building
+        :attr:`details`; else :attr:`details` themselves (Decimals and dates in them,
+        for an encoder that converts them itself)."""
+        explain = self._explain
+        if explain.__class__ is Explained and self._details is None:
+            made = explain.json(self._captured, self.amount)
+            if made is not None:
+                return made
+        return self.details
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Line):

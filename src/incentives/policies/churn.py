@@ -29,7 +29,7 @@ from pydantic import Field
 
 from ..errors import RecordError
 from ..money import ZERO, amount_of
-from ..runtime import Line, PayeeState
+from ..runtime import Explained, Line, PayeeState, money_places, money_text, plain_json
 from ..wording import Step, Wording, dec, formula_shown, signed_sum
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
@@ -116,6 +116,7 @@ class _CompiledChurn(Compiled):
         self.carry = spec.above_cap == "carry_forward"
         if self.carry and spec.cap is None:
             raise ctx.error("above_cap: carry_forward needs a cap", "above_cap")
+        self._explain = Explained(self.details, self.json_details)
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
@@ -164,7 +165,7 @@ class _CompiledChurn(Compiled):
                 s.ledger[self.id] = {"carried": str(carried_forward)}
             else:
                 s.ledger.pop(self.id, None)
-        self.line(s, -total, explain=self.details, captured=ChurnCapture(
+        self.line(s, -total, explain=self._explain, captured=ChurnCapture(
             tuple(lost), uncapped, carried_in, limit, above, carried_forward, forgiven,
             self.cap.capture(env) if self.cap is not None else None))
 
@@ -212,7 +213,7 @@ class _CompiledChurn(Compiled):
                                 carried_in="None", limit=limit, above=above,
                                 carried_forward="None", forgiven=forgiven,
                                 cap_values=w.capture(self.cap))
-        w.line(self, f"-{total}", explain=self.details, captured=captured)
+        w.line(self, f"-{total}", explain=self._explain, captured=captured)
         return True
 
     def would_pay(self, event: dict[str, Any], events: Any, amount: Decimal) -> None:
@@ -255,6 +256,44 @@ class _CompiledChurn(Compiled):
                     details["carried_forward"] = c.carried_forward
                 else:
                     details["forgiven"] = c.forgiven
+        return details
+
+    def json_details(self, captured: Iterable[Any], amount: Decimal) -> dict[str, Any]:
+        """What ``jsonable(line.details)`` gives, built straight from the capture."""
+        (lost, uncapped, carried_in, limit, above, carried_forward, forgiven,
+         cap_values) = captured
+        places = money_places(amount)
+        customers: list[dict[str, Any]] = []
+        source = self.per_customer.source
+        substituted = None
+        for ident, reason, lost_amount, values in lost:
+            row: dict[str, Any] = {"id": plain_json(ident), "reason": plain_json(reason)}
+            if lost_amount is None:
+                row["amount"] = money_text(ZERO, places)
+                row["exempt"] = True
+            else:
+                if substituted is None:
+                    substituted = self.per_customer.substituter()
+                row["formula"] = source
+                row["substituted"] = substituted(values)
+                row["amount"] = money_text(lost_amount, places)
+            customers.append(row)
+        details: dict[str, Any] = {"customers": customers,
+                                   "uncapped": money_text(uncapped, places)}
+        if carried_in is not None:
+            details["carried_in"] = money_text(carried_in, places)
+        if limit is not None:
+            assert self.cap is not None
+            assert cap_values is not None
+            details["cap"] = money_text(limit, places)
+            details["cap_formula"] = self.cap.source
+            details["cap_substituted"] = self.cap.substituter()(cap_values)
+            if above is not None:
+                details["above_cap"] = money_text(above, places)
+                if carried_forward is not None:
+                    details["carried_forward"] = money_text(carried_forward, places)
+                else:
+                    details["forgiven"] = money_text(forgiven, places)
         return details
 
 

@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 from ..formulas import NameType
 from ..money import ZERO, amount_of
 from ..periods import parse_period
-from ..runtime import Line, PayeeState
+from ..runtime import Explained, Line, PayeeState, money_places, money_text
 from ..wording import Step, Wording, dec, formula_shown
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
@@ -105,7 +105,8 @@ class _CompiledFloor(Compiled):
         self.limit = ctx.number(spec.recovery_limit, "recovery_limit")
         self.forgive_on = spec.forgive_on
         self.forgive_when = ctx.condition(spec.forgive_when, "forgive_when")
-        self._amount, self._of, self._explain = self.amount.fn, self.of.fn, self.details
+        self._amount, self._of = self.amount.fn, self.of.fn
+        self._explain = Explained(self.details, self.json_details)
 
     def check_entry(self, entry: Any) -> None:
         """Refuse a malformed ledger entry (see :func:`incentives.ledger.check_entries`)."""
@@ -142,6 +143,17 @@ class _CompiledFloor(Compiled):
                                    "of": self.of.source, "before": c.before}
         if self.amount.constant is None:
             details["floor_substituted"] = self.amount.substituted(c.floor_values)
+        return details
+
+    def json_details(self, captured: Iterable[Any], amount: Decimal) -> dict[str, Any]:
+        """What ``jsonable(line.details)`` gives, built straight from the capture."""
+        floor, before, values = captured
+        places = money_places(amount)
+        details: dict[str, Any] = {"floor": money_text(floor, places),
+                                   "floor_formula": self.amount.source, "of": self.of.source,
+                                   "before": money_text(before, places)}
+        if self.amount.constant is None:
+            details["floor_substituted"] = self.amount.substituter()(values)
         return details
 
     def skip(self, s: PayeeState) -> None:

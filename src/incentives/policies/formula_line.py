@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..formulas import NameType
-from ..runtime import Line, PayeeState
+from ..runtime import Explained, Line, PayeeState
 from ..wording import Step, Wording
 from .base import CompileContext, Compiled, Expr, PolicyBase, explains
 
@@ -35,7 +35,8 @@ class _CompiledFormulaLine(Compiled):
     def __init__(self, spec: FormulaLine, ctx: CompileContext) -> None:
         super().__init__(spec, ctx)
         self.amount = ctx.formula(spec.amount, "amount")
-        self._amount, self._explain = self.amount.fn, self.details
+        self._amount = self.amount.fn
+        self._explain = Explained(self.details, self.json_details)
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
@@ -52,6 +53,11 @@ class _CompiledFormulaLine(Compiled):
         """The line's details from the formula's values captured when it was made."""
         f = self.amount
         return {"formula": f.source, "substituted": f.substituted(values)}
+
+    def json_details(self, values: tuple[Any, ...], amount: Any) -> dict[str, Any]:
+        """What ``jsonable(line.details)`` gives (text only), without a mapping per line."""
+        f = self.amount
+        return {"formula": f.source, "substituted": f.substituter()(values)}
 
 
 class Value(PolicyBase):

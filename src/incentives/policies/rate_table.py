@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
-from ..money import ZERO
-from ..runtime import Line, PayeeState
+from ..money import CONTEXT, ZERO
+from ..runtime import Explained, Line, PayeeState, money_places, money_text
 from ..wording import Step, Wording, signed_sum
 from .base import (
     CompileContext,
@@ -102,6 +102,7 @@ class _CompiledRateTable(Compiled):
             )
             for key, item in spec.items.items()
         ]
+        self._explain = Explained(self.details, self.json_details)
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
@@ -112,7 +113,7 @@ class _CompiledRateTable(Compiled):
             unit = unit_f.fn(env)
             total += qty * unit
             used.append(ItemUse(qty, unit))
-        self.line(s, total, explain=self.details, captured=tuple(used))
+        self.line(s, total, explain=self._explain, captured=tuple(used))
 
     def emit(self, w: KernelWriter) -> bool:
         total = w.temp("t")
@@ -123,7 +124,7 @@ class _CompiledRateTable(Compiled):
             unit = w.evaluate(unit_f)
             w(f"{total} = {total} + {qty} * {unit}")
             used.append(w.record(ItemUse, quantity=qty, per_unit=unit))
-        w.line(self, total, explain=self.details, captured=f"({', '.join(used)},)")
+        w.line(self, total, explain=self._explain, captured=f"({', '.join(used)},)")
         return True
 
     def details(self, used: Iterable[Iterable[Any]]) -> dict[str, Any]:
@@ -134,6 +135,22 @@ class _CompiledRateTable(Compiled):
             if item.quantity:
                 rows.append({"item": key, "label": label, "quantity": item.quantity,
                              "per_unit": item.per_unit, "amount": item.quantity * item.per_unit})
+        return {"items": rows}
+
+    def json_details(self, used: Iterable[Iterable[Any]], amount: Decimal
+                     ) -> dict[str, Any] | None:
+        """What ``jsonable(line.details)`` gives, built straight from the capture
+        (``None`` when a quantity or a rate is not a Decimal: built as it is then)."""
+        places = money_places(amount)
+        rows = []
+        for (key, label, _, _), (quantity, per_unit) in zip(self.items, used, strict=True):
+            if quantity:
+                if quantity.__class__ is not Decimal or per_unit.__class__ is not Decimal:
+                    return None
+                rows.append({"item": key, "label": label, "quantity": str(quantity),
+                             "per_unit": str(per_unit),
+                             "amount": money_text(CONTEXT.multiply(quantity, per_unit),
+                                                  places)})
         return {"items": rows}
 
 

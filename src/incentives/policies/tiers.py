@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
-from ..money import ZERO
-from ..runtime import Line, PayeeState
+from ..money import CONTEXT, ZERO
+from ..runtime import Explained, Line, PayeeState, money_places, money_text, plain_json
 from ..wording import N_, Step, Wording, dec, needs_rounding, signed_sum, uncapped
 from .base import CompileContext, Compiled, Expr, Label, PolicyBase, StrictModel, explains
 
@@ -255,7 +255,10 @@ class _CompiledTiered(Compiled):
         self._basis = self.basis.fn
         # a basis that is more than one name is shown with its values substituted
         self._show_basis = not self.basis.source.strip().isidentifier()
-        self._explain = self.details
+        self._explain = Explained(self.details, self.json_details)
+        #: per places of money: the JSON of each full slice of the (unscaled) marginal
+        #: table, and the sum of the slices before each tier
+        self._full_slices: dict[Decimal, tuple[list[dict[str, Any]], list[Decimal], list[Any]]] = {}
 
     def reached(self, basis: Decimal, starts: list[Decimal]) -> int:
         """The index of the tier ``basis`` falls in, or -1 below the first tier."""
@@ -337,6 +340,76 @@ class _CompiledTiered(Compiled):
             details["scale"] = c.factor
         self.compute(c.basis, c.factor, c.applied, c.limit, details)
         return details
+
+    def json_details(self, captured: Iterable[Any], amount: Decimal) -> dict[str, Any] | None:
+        """What ``jsonable(line.details)`` gives, built straight from the capture: a
+        marginal table's full slices are made once per table, only the slice the
+        basis falls in is made per line (``None``, for the other methods: the
+        details are built as they are)."""
+        if self.method != "marginal":
+            return None
+        basis, factor, _, limit, basis_values = captured
+        places = money_places(amount)
+        details: dict[str, Any] = {"basis": plain_json(basis),
+                                   "basis_formula": self.basis.source, "method": "marginal"}
+        if basis_values is not None:
+            details["basis_substituted"] = self.basis.substituter()(basis_values)
+        if factor is not None:
+            details["scale"] = plain_json(factor)
+            starts = [CONTEXT.multiply(x, factor) for x in self.starts]
+            full, sums, texts = self._slices(starts, places)
+        else:
+            starts = self.starts
+            made = self._full_slices.get(places)
+            if made is None:
+                made = self._full_slices[places] = self._slices(starts, places)
+            full, sums, texts = made
+        n = len(starts)
+        # the tiers the basis passed whole, then the one it falls in (amount(), written out)
+        k = 0
+        while k + 1 < n and basis >= starts[k + 1]:
+            k += 1
+        if n and basis > starts[k]:
+            rate = self.rates[k]
+            part = CONTEXT.multiply(CONTEXT.subtract(basis, starts[k]), rate)
+            details["slices"] = [*full[:k], {"from": texts[k], "to": details["basis"],
+                                             "rate": texts[n + k],
+                                             "amount": money_text(part, places)}]
+            total = CONTEXT.add(sums[k], part)
+        else:
+            details["slices"] = full[:k]
+            total = sums[k] if n else ZERO
+        i = self.table.reached(basis, starts)
+        if i >= 0 and self.labels[i]:
+            details["tier_label"] = self.labels[i]
+        if i + 1 < n:
+            details["next_threshold"] = texts[i + 1]
+            details["to_next_tier"] = plain_json(CONTEXT.subtract(starts[i + 1], basis))
+        if limit is not None and total > limit:
+            assert self.cap is not None
+            details["capped"] = {"limit": money_text(limit, places),
+                                 "limit_formula": self.cap.source,
+                                 "uncapped": money_text(total, places)}
+            total = limit
+        details["amount"] = money_text(total, places)
+        return details
+
+    def _slices(self, starts: list[Decimal], places: Decimal
+                ) -> tuple[list[dict[str, Any]], list[Decimal], list[Any]]:
+        """Each full slice of a marginal table with thresholds ``starts`` as JSON, the
+        sum of the slices before each tier (as :meth:`TierTable.amount` adds them), and
+        the JSON of each threshold then of each rate."""
+        full: list[dict[str, Any]] = []
+        sums = [ZERO]
+        rates = self.rates
+        texts = [plain_json(x) for x in [*starts, *rates]]
+        n = len(starts)
+        for k in range(n - 1):
+            part = CONTEXT.multiply(CONTEXT.subtract(starts[k + 1], starts[k]), rates[k])
+            full.append({"from": texts[k], "to": texts[k + 1], "rate": texts[n + k],
+                         "amount": money_text(part, places)})
+            sums.append(CONTEXT.add(sums[-1], part))
+        return full, sums, texts
 
 
 # ------------------------------------------------------------------ statement
