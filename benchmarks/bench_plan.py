@@ -503,6 +503,8 @@ def main() -> int:
     print(f"plan {plan.name!r}: {len(plan.policies)} policies "
           f"({', '.join(p.type for p in plan.policies)})")
     print(f"sizes {sizes} payees x {n_periods} periods, teams of {TEAM}")
+    print("engine-only: records parsed beforehand, no output written (the whole command, "
+          "reading and writing included, is benchmarks/bench_cli.py)")
     problems: list[str] = []
     lib_t: dict[int, float] = {}
     hand_t: dict[int, float] = {}

@@ -124,6 +124,8 @@ def plans(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
             churn,
             {"type": "formula", "id": "g", "amount": draw(st.sampled_from(
                 ["x * 0.001 + q1", "q2 * 3", "(x - y) / 7"]))},
+            {"type": "cap", "id": "k", "limit": draw(st.sampled_from(
+                ["x * 0.05 + 100", "2000", "y"]))},
             {"type": "floor", "id": "f", "amount": draw(st.sampled_from(
                 ["500", "x * 0.01 + 5", "y"]))},
         ],

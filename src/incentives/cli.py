@@ -13,6 +13,7 @@ Each subcommand is a small function; other modules add theirs through
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -240,36 +241,99 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         with paused_gc():  # a million transactions hold no cycles either
             given = transaction_options(args, compiled.transaction_reader,
                                         floats=plan.reading.floats, **file_options(args))
-        rows = compiled.source_records(records_source, events, **file_options(args))
-        run = compiled.evaluate(rows, errors="collect", state=state, **given)
-        text = ""
-        if not sink:
+        if fmt == "table":  # a terminal's table: the whole run, held
+            rows = compiled.source_records(records_source, events, **file_options(args))
+            run = compiled.evaluate(rows, errors="collect", state=state, **given)
             with paused_gc():  # the output's many small containers hold no cycles
                 text = render(run, fmt, columns=args.columns, details=args.details)
             if not args.out:
                 write_all(out, text)  # shown (all of it) before the state closes the period
-        # the output and the state replace their files together, or neither does (a
-        # database commits first: a state not replaced then only means a run again,
-        # which replaces the period's rows)
-        with StagedFiles() as files:
-            if target is not None:
-                run.write_to(target, details=args.details)
-                out.write(wrote(args.out, not run.errors or args.pay_with_errors
-                                or fmt != "sql", len(run.results), len(run.errors),
-                                0 if args.details == "none"
-                                else sum(len(r.lines) for r in run.results)))
-            elif args.out:
-                files.write(args.out, text)
-            if args.state and run.state is not None:
-                if run.errors:
-                    sys.stderr.write(
-                        f"state not written: {len(run.errors)} record(s) failed; {args.state} "
-                        "is unchanged (fix them and run the period again)\n")
-                else:
-                    files.write(args.state, run.state.to_json())
-    for e in run.errors:
+            with StagedFiles() as files:
+                if args.out:
+                    files.write(args.out, text)
+                _stage_state(files, args, run.state, run.errors)
+            errors = run.errors
+        else:
+            errors = _run_by_period(args, out, compiled, records_source, events, state,
+                                    given, fmt, target)
+    for e in errors:
         sys.stderr.write(f"error: {e}\n")
-    return EXIT_RECORDS if run.errors else EXIT_OK
+    return EXIT_RECORDS if errors else EXIT_OK
+
+
+def _stage_state(files: Any, args: argparse.Namespace, state: Any, errors: list[Any]) -> None:
+    """The new state, staged with the output, when every record was evaluated."""
+    if args.state and state is not None:
+        if errors:
+            sys.stderr.write(
+                f"state not written: {len(errors)} record(s) failed; {args.state} "
+                "is unchanged (fix them and run the period again)\n")
+        else:
+            files.write(args.state, state.to_json())
+
+
+def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records_source: str,
+                   events: dict[str, str], state: Any, given: dict[str, Any], fmt: str,
+                   target: Any) -> list[Any]:
+    """``incentives run`` to json, csv or a sink: the run evaluated a period at a time,
+    each period's results written as they are made and dropped (see
+    :mod:`incentives.output`). Records that come period after period are held a period
+    at a time; a record for a period already passed starts the run again, every record
+    held (the source is read again). Returns the run's errors."""
+    import tempfile
+
+    from .engine import OutOfOrder, paused_gc
+    from .fileio import StagedFiles, file_options
+    from .output import CsvWriter, JsonWriter, RunWriter, SinkWriter, copy_text
+
+    plan = compiled.plan
+    # the output and the state replace their files together, or neither does (a
+    # database commits first: a state not replaced then only means a run again,
+    # which replaces the period's rows)
+    with StagedFiles() as files, contextlib.ExitStack() as stack:
+        handle: Any = None
+        if target is None:
+            handle = (files.open(args.out) if args.out else stack.enter_context(
+                tempfile.TemporaryFile("w+", encoding="utf-8", newline="")))
+        folder = (os.path.dirname(os.path.abspath(args.out)) if args.out else None)
+
+        def writer() -> RunWriter:
+            if target is not None:
+                return SinkWriter(target, plan, details=args.details)
+            if fmt == "json":
+                return JsonWriter(handle, plan, details=args.details)
+            return CsvWriter(handle, plan, details=args.details, folder=folder)
+
+        for in_order in (True, False):
+            rows = compiled.source_records(records_source, events, **file_options(args))
+            evaluation = compiled.periods(rows, errors="collect", state=state,
+                                          in_order=in_order, **given)
+            w = writer()
+            try:
+                with paused_gc():  # neither the results nor the output hold cycles
+                    for _, results in evaluation:
+                        w.add(results)
+                        results.clear()  # gone before the next period is evaluated
+                    w.finish(evaluation.errors)
+                break
+            except OutOfOrder:  # a record of a period already passed: again, holding all
+                w.discard()
+                if target is not None:
+                    target = open_output(args.out, pay_with_errors=args.pay_with_errors)
+                else:
+                    handle.seek(0)
+                    handle.truncate()
+            except BaseException:
+                w.discard()
+                raise
+        errors: list[Any] = evaluation.errors
+        if target is not None:
+            out.write(wrote(args.out, not errors or args.pay_with_errors or fmt != "sql",
+                            w.results, len(errors), w.lines))
+        elif not args.out:
+            copy_text(handle, out)  # shown (all of it) before the state closes the period
+        _stage_state(files, args, evaluation.state, errors)
+    return errors
 
 
 def open_output(target: str, *, pay_with_errors: bool) -> Any:

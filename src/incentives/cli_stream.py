@@ -83,6 +83,15 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     if args.period:
         compiled.reader.default_period = args.period
     source = compiled.source_records(records_source, events, **file_options(args))
+
+    def read_again() -> Any:  # the same records again, from the start
+        return compiled.source_records(records_source, events, **file_options(args))
+
+    # a regular file (not a pipe, not a database) can be read again: records in order
+    # are then evaluated as they are read, others read again and sorted
+    again = isinstance(records_source, str) and records_source != "-" and all(
+        isinstance(v, str) and os.path.isfile(v) for v in (records_source, *events.values()))
+    reopen = read_again if again else None
     with state_lock(args):
         report_leftovers(args.out, args.errors, args.state)
         for note in clean_spill_leftovers(args.spill_dir):
@@ -90,7 +99,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
         state = open_state(args, plan) if args.state else None
         with StagedFiles() as files:
             target = sink if sink is not None else files.open(args.out) if args.out else out
-            summary = evaluate_stream(plan, source, target, format=fmt,
+            summary = evaluate_stream(plan, source, target, format=fmt, reopen=reopen,
                                       grouped=args.grouped, default_period=args.period,
                                       spill_dir=args.spill_dir, on_error=show, state=state,
                                       details=args.details)

@@ -36,7 +36,7 @@ from .measures import CompiledMeasures, CreditIndex
 from .money import CONTEXT, ZERO, whole
 from .periods import parse_period, period_kind, shift_period
 from .policies.base import Compiled
-from .records import RecordReader
+from .records import RecordReader, too_many_errors
 from .runtime import (
     Credit,
     PayeeState,
@@ -56,13 +56,14 @@ from .transactions import (
 
 if TYPE_CHECKING:
     from .plan import Plan
-    from .results import Run
+    from .results import PayeeResult, Run
 
-__all__ = ["CompiledPlan", "error_order", "paused_gc", "record_rows"]
+__all__ = ["CompiledPlan", "Evaluation", "OutOfOrder", "error_order", "paused_gc", "record_rows"]
 
 #: (period, payee) of a record or result; (group, payee) of a record with a group
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
+_PAYEE = attrgetter("payee")
 
 
 class CompiledPlan:
@@ -134,7 +135,10 @@ class CompiledPlan:
         """Check raw records; duplicates of (period, payee) are all errors."""
         records: list[Record] = []
         errors: list[IncentivesError] = []
-        self.reader.read_all(record_rows(raw_records), records, errors)
+        if type(raw_records) is CheckedRecords:  # read by this plan's reader already
+            records.extend(raw_records)
+        else:
+            self.reader.read_all(record_rows(raw_records), records, errors)
         if isinstance(raw_records, SourceRows):
             raw_records.locate(errors)
         keys = list(map(_KEY, records))
@@ -232,14 +236,57 @@ class CompiledPlan:
         hierarchy: Any = None,
         tables: Mapping[str, Any] | None = None,
     ) -> Run:
-        from .results import PayeeResult, Run
+        from .results import Run
 
-        records, problems = self.check(raw_records)
+        evaluation = self.periods(raw_records, errors=errors, state=state, book=book,
+                                  transactions=transactions, hierarchy=hierarchy,
+                                  tables=tables)
+        results = [r for _, made in evaluation for r in made]
+        results.sort(key=_KEY)
+        return Run(plan=self.plan, results=results, errors=evaluation.errors,
+                   state=evaluation.state)
+
+    def periods(
+        self,
+        raw_records: Iterable[Any],
+        *,
+        errors: Literal["raise", "collect"] = "raise",
+        state: Any = None,
+        book: State | None = None,
+        transactions: Any = None,
+        hierarchy: Any = None,
+        tables: Mapping[str, Any] | None = None,
+        in_order: bool = False,
+    ) -> Evaluation:
+        """An evaluation of ``raw_records`` period by period (see :class:`Evaluation`):
+        iterating it evaluates the periods one at a time, in calendar order, and
+        yields each one's results; then its ``errors`` and ``state`` are set.
+
+        ``in_order=True`` (errors collected; no transactions): the records are read
+        as they arrive and only the current period's are held, each period evaluated
+        as soon as the next one starts. A record that arrives for a period already
+        passed (or for one before the current one) raises :class:`OutOfOrder`; the
+        caller then starts again without ``in_order`` (see ``incentives run``).
+        """
+        streams = in_order and book is None and errors == "collect" and \
+            self.measures is None and self.transaction_reader is None and \
+            transactions is None and hierarchy is None and not tables
+        return Evaluation(self, raw_records, errors=errors, state=state, book=book,
+                          transactions=transactions, hierarchy=hierarchy, tables=tables,
+                          in_order=streams)
+
+    def _all_periods(self, evaluation: Evaluation) -> Iterator[tuple[str, list[PayeeResult]]]:
+        """Every record read and checked first (the whole population held), then the
+        periods evaluated one by one."""
+        e = evaluation
+        errors = e.mode
+        records, problems = self.check(e.raw_records)
+        e.raw_records = ()  # the rows are not needed again
         credited: Credited | None = None
         if self.measures is not None or self.transaction_reader is not None:
-            credited = self.credit(records, transactions, hierarchy, tables)
+            credited = self.credit(records, e.transactions, e.hierarchy, e.tables)
             problems.extend(credited.errors)
-        elif transactions is not None or hierarchy is not None:
+        elif e.transactions is not None or e.hierarchy is not None:
             raise UsageError("the plan declares no transactions: declare their kinds, "
                              "crediting rules and measures (see docs/transactions.md)")
         if problems and errors == "raise":
@@ -248,37 +295,135 @@ class CompiledPlan:
         by_period: dict[str, list[Record]] = defaultdict(list)
         for r in records:
             by_period[r.period].append(r)
-        part = book is not None
-        if book is None:
-            book = self.opening_state(state)
+        del records
+        part = e.book is not None
+        book = e.book if e.book is not None else self.opening_state(e.state)
+        e.state = book
         book.check_open(by_period)
-        results: list[PayeeResult] = []
-        with decimal.localcontext(CONTEXT):
-            # in calendar order (2026-Q3 before 2026-10), as the state closes them
-            for period in sorted(by_period, key=period_key):
-                try:
-                    pctx = self.period(period)
-                except EvaluationError as exc:
-                    if errors == "raise":
-                        raise
-                    problems.append(exc)
-                    continue
-                states = self.evaluate_period(by_period[period], pctx, book, credited)
-                if part:
-                    book.record(states)
-                else:
-                    book.close_period(period, states, self.plan)
-                for s in states:
-                    if s.error is not None:
-                        if errors == "raise":
-                            raise s.error
-                        problems.append(s.error)  # type: ignore[arg-type]
-                    else:
-                        results.append(PayeeResult.from_state(s))
-        results.sort(key=_KEY)
+        # in calendar order (2026-Q3 before 2026-10), as the state closes them
+        for period in sorted(by_period, key=period_key):
+            made = self._one_period(period, by_period.pop(period), book, credited, part,
+                                    errors, problems)
+            if made is not None:
+                yield period, made
         # errors in a stable order, whatever the order records arrived in
         problems.sort(key=_error_key)
-        return Run(plan=self.plan, results=results, errors=problems, state=book)
+        e.errors = problems
+
+    def _in_order(self, evaluation: Evaluation) -> Iterator[tuple[str, list[PayeeResult]]]:
+        """The records read as they arrive, one period held at a time."""
+        e = evaluation
+        problems: list[IncentivesError] = []
+        read_errors: list[IncentivesError] = []
+        book = self.opening_state(e.state)
+        e.state = book
+        # the periods are checked against the state as it was opened, each as it comes
+        # (as check_open checks them all at once: the same first refusal)
+        opened = State(book.plan, book.plan_version, list(book.closed), {}, book.gaps)
+        checked: list[str] = []
+        # a period the state refuses is raised once every record is read (as when all
+        # are read first: a file that is not records is said first)
+        refused: list[StateError] = []
+        read = self.reader.read
+        limit = self.reader.max_errors
+        passed: set[str] = set()
+        current: str | None = None
+        current_key: Any = None
+        held: list[Record] = []
+        for i, raw in enumerate(record_rows(e.raw_records)):
+            if type(raw) is not dict and isinstance(raw, IncentivesError):
+                read_errors.append(raw)
+                if limit is not None and len(read_errors) > limit:
+                    raise too_many_errors(limit)
+                continue
+            try:
+                record = read(raw, i)
+            except RecordError as exc:
+                read_errors.append(exc)
+                if limit is not None and len(read_errors) > limit:
+                    raise too_many_errors(limit) from None
+                continue
+            period = record.period
+            if period != current:
+                key = period_key(period)
+                if current is not None:
+                    if period in passed or key <= current_key or period < current:
+                        raise OutOfOrder(period)
+                    passed.add(current)
+                    made = self._held_period(current, held, book, opened, checked, problems,
+                                             refused)
+                    if made is not None:
+                        yield current, made
+                current, current_key, held = period, key, []
+            held.append(record)
+        if current is not None:
+            made = self._held_period(current, held, book, opened, checked, problems,
+                                     refused)
+            del held
+            if made is not None:
+                yield current, made
+        if refused:
+            raise refused[0]
+        if isinstance(e.raw_records, SourceRows):
+            e.raw_records.locate(read_errors)
+        problems.extend(read_errors)
+        problems.sort(key=_error_key)
+        e.errors = problems
+
+    def _held_period(self, period: str, records: list[Record], book: State, opened: State,
+                     checked: list[str], problems: list[IncentivesError],
+                     refused: list[StateError]) -> list[PayeeResult] | None:
+        """One period's records, read in order: its duplicates reported, the period
+        checked against the state, evaluated and closed."""
+        payees = [r.payee for r in records]
+        if len(set(payees)) != len(payees):
+            counts = Counter(payees)
+            dupes = {p for p, n in counts.items() if n > 1}
+            for payee in sorted(dupes):
+                problems.append(RecordError(
+                    f"{counts[payee]} records for the same payee and period; "
+                    "none of them was evaluated", payee=payee, period=period, field="payee"))
+            records = [r for r in records if r.payee not in dupes]
+        if not records or refused:
+            return None
+        checked.append(period)
+        try:
+            opened.check_open(checked)
+        except StateError as exc:
+            refused.append(exc)
+            return None
+        return self._one_period(period, records, book, None, False, "collect", problems)
+
+    def _one_period(self, period: str, records: list[Record], book: State,
+                    credited: Credited | None, part: bool, errors: str,
+                    problems: list[IncentivesError]) -> list[PayeeResult] | None:
+        """Evaluate one period and close it in ``book`` (or record it, ``part``); its
+        results by payee, or None when the period itself is wrong."""
+        from .results import PayeeResult
+
+        with decimal.localcontext(CONTEXT):
+            try:
+                pctx = self.period(period)
+            except EvaluationError as exc:
+                if errors == "raise":
+                    raise
+                problems.append(exc)
+                return None
+            states = self.evaluate_period(records, pctx, book, credited)
+            if part:
+                book.record(states)
+            else:
+                book.close_period(period, states, self.plan)
+        results: list[PayeeResult] = []
+        for s in states:
+            if s.error is not None:
+                if errors == "raise":
+                    raise s.error
+                problems.append(s.error)  # type: ignore[arg-type]
+            else:
+                results.append(PayeeResult.from_state(s))
+        results.sort(key=_PAYEE)
+        return results
 
     def opening_state(self, state: Any) -> State:
         """A copy of ``state`` (a :class:`~incentives.ledger.State` or its JSON data)
@@ -545,6 +690,42 @@ def _with_gaps(periods: set[str]) -> set[str]:
     return out
 
 
+class OutOfOrder(Exception):
+    """Records read in order (:meth:`CompiledPlan.periods` with ``in_order``) met a
+    record of a period already passed: start again holding every record."""
+
+
+class Evaluation:
+    """A population evaluated period by period (see :meth:`CompiledPlan.periods`).
+
+    Iterate it once: it yields ``(period, results)`` for each period evaluated, in
+    calendar order, the results sorted by payee; then :attr:`errors` holds every
+    error, sorted as a :class:`~incentives.results.Run` lists them, and :attr:`state`
+    the closing state.
+    """
+
+    def __init__(self, compiled: CompiledPlan, raw_records: Iterable[Any], *,
+                 errors: Literal["raise", "collect"], state: Any, book: State | None,
+                 transactions: Any, hierarchy: Any, tables: Mapping[str, Any] | None,
+                 in_order: bool) -> None:
+        self.compiled = compiled
+        self.raw_records = raw_records
+        self.mode = errors
+        self.state: Any = state
+        self.book = book
+        self.transactions = transactions
+        self.hierarchy = hierarchy
+        self.tables = tables
+        self.in_order = in_order
+        #: every error, sorted (set once the iteration has ended)
+        self.errors: list[IncentivesError] = []
+
+    def __iter__(self) -> Iterator[tuple[str, list[PayeeResult]]]:
+        if self.in_order:
+            return self.compiled._in_order(self)
+        return self.compiled._all_periods(self)
+
+
 class Credited:
     """A run's transactions after crediting: the book, the credits, their index by payee
     and date, the measures that read them, and every problem found on the way."""
@@ -607,6 +788,12 @@ def _is_table(value: Any) -> bool:
     from .sources import parse_source
 
     return parse_source(value).kind != "file"
+
+
+class CheckedRecords(list):  # type: ignore[type-arg]
+    """Records a plan's reader made (:class:`~incentives.runtime.Record`): evaluated
+    without being read again (duplicates are still found). Used by
+    :mod:`incentives.streaming`, which reads each record once."""
 
 
 class SourceRows:

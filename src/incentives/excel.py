@@ -55,6 +55,7 @@ __all__ = [
     "EXCEL_DIGITS",
     "EXCEL_ROWS",
     "HEADER_SEARCH_ROWS",
+    "check_sheet_rows",
     "escape_text",
     "excel_number",
     "excel_sink",
@@ -607,6 +608,16 @@ def _sheet_writer(ws: Any, out: str) -> Any:
     return writer
 
 
+def check_sheet_rows(counts: Sequence[int]) -> None:
+    """Refuse a workbook whose sheets (totals, lines, errors) would hold ``counts`` rows
+    (besides their header) when one holds more than a sheet can."""
+    for (name, _), n in zip(SHEETS, counts, strict=True):
+        if n > EXCEL_ROWS - 1:
+            raise UsageError(f"Excel output: the {name} sheet would hold {n:,} rows, more "
+                             f"than the {EXCEL_ROWS - 1:,} a sheet holds; write Parquet or "
+                             "SQL instead")
+
+
 class ExcelSink:
     """A run's tables to an ``.xlsx`` workbook (see :func:`excel_sink`)."""
 
@@ -659,12 +670,8 @@ class ExcelSink:
                              f"({tables.places} places) added to those of plan "
                              f"{self._about!r}")
         batches = (tables.totals, tables.lines, tables.errors)
-        for (name, _), (_, _, count), rows in zip(SHEETS, self._sheets, batches, strict=True):
-            if count + len(rows) > EXCEL_ROWS:
-                raise UsageError(f"Excel output: the {name} sheet would hold "
-                                 f"{count - 1 + len(rows):,} rows, more than the "
-                                 f"{EXCEL_ROWS - 1:,} a sheet holds; write Parquet or SQL "
-                                 "instead")
+        check_sheet_rows([count - 1 + len(rows) for (_, _, count), rows in
+                          zip(self._sheets, batches, strict=True)])
         converted = [[cells.row(row, columns, name, count + i) for i, row in enumerate(rows, 1)]
                      for (name, columns), (_, cells, count), rows in
                      zip(SHEETS, self._sheets, batches, strict=True)]

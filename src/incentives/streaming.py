@@ -7,17 +7,26 @@ a policy sees the whole population). Each bucket is evaluated on its own, as
 ``plan.evaluate`` would evaluate it, and its results are written before the
 next one is read. Memory holds one bucket, not the file.
 
-Records need not arrive grouped. By default :func:`evaluate_stream` makes two
-passes:
+Records need not arrive grouped. When they come bucket after bucket in the
+order of the output (a file sorted by period and group, as most exports are), or
+period after period with their groups mixed (at most :data:`MAX_HELD` records
+of a period held), and :func:`evaluate_stream` can read them again (a file),
+each record is read once and each bucket evaluated as soon as it is complete:
+no temporary files. Otherwise (or when a record comes out of that order, or
+for a payee and period seen already: the stream then starts again from the
+start of the file, reporting nothing twice) it makes two passes:
 
-1. it reads and checks every record, and appends it to a temporary file for
-   its bucket (in ``spill_dir``, or the system's temporary folder; at most
-   :data:`MAX_OPEN` files open at once). Bad records are reported here; so are
-   duplicates (several records for one payee and period: none is evaluated,
-   as in ``plan.evaluate``), found from the (period, payee) keys, which are
-   spilled too, into :data:`KEY_PARTITIONS` files by payee;
+1. it reads and checks every record, and appends it to one temporary file
+   (in ``spill_dir``, or the system's temporary folder), a bucket's records
+   written together (at most :data:`SPILL_BUFFER` characters wait in memory).
+   Bad records are reported here; so are duplicates (several records for one
+   payee and period: none is evaluated, as in ``plan.evaluate``), found from
+   the (period, payee) keys, which are spilled too, into
+   :data:`KEY_PARTITIONS` parts by payee;
 2. it evaluates the buckets in order of (period, group), each read back from
-   its file, and deletes the files.
+   the file, and deletes it.
+
+The output, the errors and the summary are the same either way.
 
 With ``grouped=True`` the input is trusted to be grouped already (each
 bucket's records together, e.g. a file sorted by period and group): one pass,
@@ -64,7 +73,8 @@ import os
 import shutil
 import tempfile
 import zlib
-from collections import Counter, OrderedDict
+from array import array
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -85,15 +95,20 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_OPEN", "StreamSummary", "evaluate_stream", "iter_buckets"]
 
-#: The most bucket files kept open at once while spilling.
+#: Kept for compatibility: the spill now writes one file (see :data:`SPILL_BUFFER`).
 MAX_OPEN = 32
+
+#: The most records of one period the stream holds while they come in period order but
+#: not bucket after bucket (past them, they must come bucket after bucket, or be spilled).
+MAX_HELD = 64
 
 #: How many files the (period, payee) keys are spread over to find duplicates.
 KEY_PARTITIONS = 16
 
 Key = tuple[str, str]
 
-_BUFFER = 4096  # bytes buffered per open spill file
+#: The most characters of spilled lines held in memory before they are written.
+SPILL_BUFFER = 1 << 14
 
 
 @dataclass
@@ -171,38 +186,61 @@ class _Spill:
         except BaseException:
             self.close()
             raise
-        self.paths: dict[Key, str] = {}  # plain text, lighter than Path objects
-        self.handles: OrderedDict[Key, IO[bytes]] = OrderedDict()
+        # one file of lines, written a bucket's waiting lines at a time; where each
+        # bucket's parts are in it: offset and length, one after the other
+        self.data: IO[bytes] | None = None
+        self.at = 0
+        self.paths: dict[Key, array[int]] = {}
+        # the lines waiting to be written, by bucket: written when they pass
+        # SPILL_BUFFER characters, each bucket's together, so that a bucket is read
+        # back in few parts whatever the order of the records
+        self.waiting: dict[Key, list[str]] = {}
+        self.size = 0
 
     def add(self, key: Key, payee: str, raw: Any) -> None:
-        handle = self.handles.get(key)
-        if handle is None:
-            path = self.paths.get(key)
-            if path is None:
-                path = self.paths[key] = os.path.join(self.folder, f"{len(self.paths):06d}")
-            if len(self.handles) >= MAX_OPEN:
-                _, oldest = self.handles.popitem(last=False)
-                oldest.close()
-            handle = self.handles[key] = open(path, "ab", buffering=_BUFFER)  # noqa: SIM115
-        else:
-            self.handles.move_to_end(key)
-        handle.write((_dumps([payee, raw]) + "\n").encode("utf-8"))
+        line = _dumps([payee, raw]) + "\n"
+        waiting = self.waiting.get(key)
+        if waiting is None:
+            waiting = self.waiting[key] = []
+            if key not in self.paths:
+                self.paths[key] = array("q")
+        waiting.append(line)
+        self.size += len(line)
+        if self.size > SPILL_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every bucket's waiting lines to the file."""
+        if self.data is None:
+            self.data = open(os.path.join(self.folder, "lines"), "wb",  # noqa: SIM115
+                             buffering=1 << 14)
+        for key, lines in self.waiting.items():
+            data = "".join(lines).encode("utf-8")
+            self.data.write(data)
+            self.paths[key].extend((self.at, len(data)))
+            self.at += len(data)
+        self.waiting.clear()
+        self.size = 0
 
     def buckets(self) -> Iterator[tuple[Key, list[tuple[str, Any]]]]:
-        for handle in self.handles.values():
-            handle.close()
-        self.handles.clear()
-        # periods in calendar order (2026-Q3 before 2026-10), as a state closes them
-        for key in sorted(self.paths, key=_bucket_order):
-            path = self.paths[key]
-            with open(path, encoding="utf-8") as text:
-                rows = [(payee, raw) for payee, raw in map(_loads, text)]
-            os.unlink(path)
-            yield key, rows
+        self.flush()
+        assert self.data is not None
+        self.data.close()
+        with open(os.path.join(self.folder, "lines"), "rb", buffering=0) as data:
+            fd = data.fileno()
+            # periods in calendar order (2026-Q3 before 2026-10), as a state closes them
+            for key in sorted(self.paths, key=_bucket_order):
+                parts = self.paths[key]
+                text = b"".join(os.pread(fd, parts[i + 1], parts[i])
+                                for i in range(0, len(parts), 2)).decode("utf-8")
+                # one line a record (JSON escapes a line end inside a string)
+                rows = [(payee, raw) for payee, raw in map(_loads, text.split("\n")[:-1])]
+                yield key, rows
 
     def close(self) -> None:
-        for handle in getattr(self, "handles", {}).values():
-            handle.close()
+        data = getattr(self, "data", None)
+        if data is not None:
+            data.close()
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.lock >= 0:
             os.close(self.lock)
@@ -265,6 +303,24 @@ def iter_buckets(
     iteration ends. Periods must then come in order (they do unless
     ``grouped`` records list a later period first: that is a StateError).
     """
+    return _iter_buckets(plan, source, grouped=grouped, default_period=default_period,
+                         spill_dir=spill_dir, on_error=on_error, state=state)
+
+
+def _iter_buckets(
+    plan: Plan | CompiledPlan,
+    source: str | os.PathLike[str] | Iterable[Any],
+    *,
+    grouped: bool = False,
+    default_period: str | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+    on_error: Callable[[IncentivesError], None] | None = None,
+    state: Any = None,
+    reported_before: int = 0,
+) -> Generator[Run, None, None]:
+    """:func:`iter_buckets`; the first ``reported_before`` reading errors were reported
+    already (by a pass that read the same records in order, see :func:`_in_order`):
+    they count, but are not reported again."""
     compiled = _compiled(plan)
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
@@ -280,7 +336,8 @@ def iter_buckets(
         reported[0] += 1
         if limit is not None and reported[0] > limit:  # a file that is not records: stop
             raise too_many_errors(limit)
-        on_error(exc)
+        if reported[0] > reported_before:
+            on_error(exc)
 
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
         # the period is filled in already, so the plan's own reader needs no default
@@ -403,6 +460,7 @@ def evaluate_stream(
     on_error: Callable[[IncentivesError], None] | None = None,
     state: Any = None,
     details: str = "full",
+    reopen: Callable[[], Iterable[Any]] | None = None,
 ) -> StreamSummary:
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
@@ -415,6 +473,13 @@ def evaluate_stream(
     ledgers from it and ``summary.state`` is the closing state (see
     :func:`iter_buckets`). ``details``: ``full`` (the default), ``lines`` or ``none``,
     as in ``incentives run`` (see :data:`incentives.results.DETAILS_LEVELS`).
+
+    ``reopen`` gives the same records again, from the start (a records file is
+    read again by itself): then records that arrive bucket after bucket, in
+    order, are read once and evaluated as they come, with no temporary files;
+    when one arrives out of order (or for a payee and period seen already), the
+    stream starts again and sorts them through temporary files. The output is
+    the same either way.
     """
     from .results import check_details, result_json
 
@@ -436,8 +501,29 @@ def evaluate_stream(
             on_error(exc)
 
     compiled = _compiled(plan)
-    buckets = iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
-                           spill_dir=spill_dir, on_error=error, state=state)
+    if reopen is None and isinstance(source, (str, os.PathLike)):
+        path = source
+
+        def reopen() -> Iterable[Any]:
+            return _raw_records(path)
+
+    reported_before = 0
+    if reopen is not None and not to_sink and not grouped and state is None:
+        # records that come bucket after bucket, in order (a file sorted by period and
+        # group, as most exports are) are evaluated as they are read, each read once;
+        # others are read again, from the start, and spilled (below)
+        try:
+            _in_order(compiled, source, out, format, default_period,  # type: ignore[arg-type]
+                      spill_dir, summary, error, details)
+            return summary
+        except _NotInOrder:
+            reported_before = len(summary.errors)  # the reading errors, reported once
+            summary.results, summary.total = 0, ZERO
+            summary.buckets = summary.largest_bucket = 0
+            source = reopen()
+    buckets = _iter_buckets(compiled, source, grouped=grouped, default_period=default_period,
+                            spill_dir=spill_dir, on_error=error, state=state,
+                            reported_before=reported_before)
     closing: list[Any] = []
 
     def runs_kept() -> Iterator[Run]:  # remembers the state the runs carry
@@ -462,6 +548,144 @@ def evaluate_stream(
     finally:
         buckets.close()  # its spill files go now, even on an error or an interrupt
     return _closed(summary, compiled, closing, state)
+
+
+class _NotInOrder(Exception):
+    """The records do not come bucket after bucket in order: sort them (spill)."""
+
+
+def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[str],
+              out: TextIO | str | os.PathLike[str], format: str, default_period: str | None,
+              spill_dir: str | os.PathLike[str] | None, summary: StreamSummary,
+              error: Callable[[IncentivesError], None], details: str = "full") -> None:
+    """Evaluate records that come bucket after bucket in the order the spill would
+    give them (by period in calendar order, then group), each bucket as soon as the
+    next one starts, from the records as read (not read again); write the output
+    when the last one is done. :class:`_NotInOrder` (nothing written) when a bucket
+    comes out of order or a payee comes twice in a period.
+
+    What it reports and writes is what the spill gives: reading errors as they come
+    (the spill reports them all before evaluating), then the evaluation errors of
+    each bucket in order; rows in the same order."""
+    from .engine import CheckedRecords
+    from .ledger import period_key
+    from .results import all_policy_ids, csv_order, csv_record, result_json, write_csv_row
+
+    reader = RecordReader(compiled.plan.inputs, default_period=default_period)
+    by_period = bucket_scope(compiled) == "period"
+    limit = compiled.reader.max_errors
+    evaluate = compiled.evaluate
+    # the rows are written with a column for each policy (none at details "none")
+    ids = [] if details == "none" else all_policy_ids(compiled.plan)
+    known = set(all_policy_ids(compiled.plan))
+    zero = str(compiled.plan.rounding.round(ZERO))
+    seen: dict[str, None] = {}
+    later: list[IncentivesError] = []  # evaluation errors, reported once all is read
+    reported = 0
+    period: str | None = None  # the period being read
+    after: tuple[Any, ...] = ()  # its place in the spill's order
+    held: dict[str, list[Record]] = {}  # its records not evaluated yet, by bucket
+    count = 0  # how many
+    flushed: str | None = None  # the last of its buckets evaluated already
+    payees: set[str] = set()  # its payees
+
+    def done(records: list[Record]) -> None:
+        run = evaluate(CheckedRecords(records), errors="collect")
+        summary.buckets += 1
+        summary.largest_bucket = max(summary.largest_bucket, len(run.results) + len(run.errors))
+        summary.results += len(run.results)
+        summary.total += run.total
+        later.extend(run.errors)
+        if format == "jsonl":
+            for r in run.results:
+                write(result_json(r, details) + "\n")
+            return
+        for r in sorted(run.results, key=csv_order):
+            for line in r.lines:
+                if line.policy not in seen:
+                    if line.policy not in known:
+                        raise _NotInOrder  # a column the rows were not written with
+                    seen[line.policy] = None
+            write_csv_row(writer, csv_record(r), ids, zero)
+
+    def flush(keep: str | None) -> str | None:
+        """Evaluate the held buckets, in order, but ``keep`` (which must come after
+        them); the last one evaluated."""
+        last = None
+        for group in sorted(held):
+            if group != keep:
+                if keep is not None and group > keep:
+                    raise _NotInOrder  # a bucket after the one still coming
+                done(held.pop(group))
+                last = group
+        return last
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="", dir=spill_dir) as rows:
+        write = rows.write
+        writer = csv.writer(rows, lineterminator="\n")
+        for index, raw in enumerate(_raw_records(source)):
+            try:
+                if isinstance(raw, IncentivesError):
+                    raise raw
+                record = reader.read(raw, index)
+            except IncentivesError as exc:
+                if exc is not raw and not isinstance(exc, RecordError):
+                    raise
+                reported += 1
+                if limit is not None and reported > limit:
+                    raise too_many_errors(limit) from None
+                error(exc)
+                continue
+            if record.period != period:
+                # periods one after another, in calendar order (and as text: the CSV's)
+                now = (period_key(record.period), record.period)
+                if period is not None and (now <= after or record.period <= period):
+                    raise _NotInOrder
+                flush(None)
+                period, after, count, flushed, payees = record.period, now, 0, None, set()
+            if record.payee in payees:
+                raise _NotInOrder  # a duplicate: none of its records is evaluated
+            payees.add(record.payee)
+            group = "" if by_period else (record.group or "")
+            bucket = held.get(group)
+            if bucket is None:
+                if flushed is not None and group <= flushed:
+                    raise _NotInOrder  # a bucket evaluated already, or one before it
+                bucket = held[group] = []
+            bucket.append(record)
+            count += 1
+            if count > MAX_HELD and len(held) > 1:
+                # a large period: hold one bucket at a time when they come in order
+                flushed = flush(group) or flushed
+                count = len(bucket)
+        flush(None)
+        for problem in later:
+            error(problem)
+        rows.seek(0)
+        if format == "jsonl":
+            with _output(out) as handle:
+                shutil.copyfileobj(rows, handle, 1 << 20)
+            return
+        columns = [c for c in ids if c in seen]
+        if columns != ids:
+            # the rows have a column for every policy: drop those no line came from
+            # (their cells are all the zero); read back exactly when no cell holds a
+            # carriage return (written without quotes, it would read as a line end)
+            if any("\r" in chunk for chunk in iter(lambda: rows.read(1 << 20), "")):
+                raise _NotInOrder
+            rows.seek(0)
+        from .results import write_csv_header
+
+        with _output(out) as handle:
+            final = csv.writer(handle, lineterminator="\n")
+            write_csv_header(final, columns)
+            if columns == ids:
+                shutil.copyfileobj(rows, handle, 1 << 20)
+                return
+            keep = [0, 1, 2, *(3 + i for i, c in enumerate(ids) if c in seen),
+                    *range(3 + len(ids), 6 + len(ids))]
+            for row in csv.reader(rows, strict=True):
+                final.writerow([row[i] for i in keep])
 
 
 def _closed(summary: StreamSummary, compiled: CompiledPlan, closing: list[Any],

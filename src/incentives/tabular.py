@@ -132,16 +132,19 @@ def places_of(quantum: Decimal) -> int:
     return max(0, -exponent)
 
 
-def _details_text(details: Any) -> str:
+def _details_text(line: Any) -> str:
+    """A line's details as compact JSON text: made as JSON data from what its policy
+    captured where it can (:meth:`~incentives.runtime.Line.json_details`)."""
     from .runtime import json_default
 
+    details = line.json_details()
     try:
         return json.dumps(details, ensure_ascii=False, sort_keys=False, default=json_default,
                           separators=(",", ":"))
     except TypeError:
         from .runtime import jsonable
 
-        return json.dumps(jsonable(details), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(jsonable(line.details), ensure_ascii=False, separators=(",", ":"))
 
 
 def result_rows(r: PayeeResult, plan: str, version: str, *, details: str = "full"
@@ -156,7 +159,7 @@ def result_rows(r: PayeeResult, plan: str, version: str, *, details: str = "full
         return total, []
     full = details == "full"
     lines = [(plan, version, r.period, group, r.payee, i, line.policy, line.label,
-              line.type, line.amount, _details_text(line.details) if full else "")
+              line.type, line.amount, _details_text(line) if full else "")
              for i, line in enumerate(r.lines, 1)]
     return total, lines
 

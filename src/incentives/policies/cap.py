@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..money import ZERO
-from ..runtime import Line, PayeeState
+from ..runtime import Explained, Line, PayeeState, money_places, money_text
 from ..wording import Step, Wording, formula_shown
 from .base import CompileContext, Compiled, Expr, Identifier, PolicyBase, explains
 
@@ -58,12 +58,13 @@ class _CompiledCap(Compiled):
         super().__init__(spec, ctx)
         self.limit = ctx.formula(spec.limit, "limit")
         self.of = ctx.formula(spec.of, "of")
+        self._explain = Explained(self.details, self.json_details)
 
     def apply(self, s: PayeeState) -> None:
         env = s.env
         limit = self.limit(env)
         current = self.of(env)
-        self.line(s, limit - current if current > limit else ZERO, explain=self.details,
+        self.line(s, limit - current if current > limit else ZERO, explain=self._explain,
                   captured=CapCapture(limit, current, self.limit.capture(env)))
 
     def emit(self, w: KernelWriter) -> bool:
@@ -71,7 +72,7 @@ class _CompiledCap(Compiled):
         current = w.evaluate(self.of)
         values = w.capture(self.limit)
         w.line(self, f"{limit} - {current} if {current} > {limit} else _ZERO",
-               explain=self.details, captured=w.record(
+               explain=self._explain, captured=w.record(
                    CapCapture, limit=limit, before=current, limit_values=values))
         return True
 
@@ -82,6 +83,17 @@ class _CompiledCap(Compiled):
                                    "of": self.of.source, "before": c.before}
         if self.limit.constant is None:
             details["limit_substituted"] = self.limit.substituted(c.limit_values)
+        return details
+
+    def json_details(self, captured: Iterable[Any], amount: Decimal) -> dict[str, Any]:
+        """What ``jsonable(line.details)`` gives, built straight from the capture."""
+        limit, before, values = captured
+        places = money_places(amount)
+        details: dict[str, Any] = {"limit": money_text(limit, places),
+                                   "limit_formula": self.limit.source, "of": self.of.source,
+                                   "before": money_text(before, places)}
+        if self.limit.constant is None:
+            details["limit_substituted"] = self.limit.substituter()(values)
         return details
 
 
