@@ -436,3 +436,30 @@ def test_a_run_stopped_mid_way_leaves_no_output_and_no_state(
                             *([f"out.{x}.parquet" for x in ("errors", "lines")]
                               if fmt == "parquet" else [])])
     assert os.path.getsize(out) > 0
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_standard_output_that_cannot_show_the_text_gets_none_of_it(
+        fmt: str, tmp_path: Path) -> None:
+    records = tmp_path / "zh.jsonl"
+    rows = [{"payee": f"p{i}", "period": "2026-06", "metrics": {"traffic_revenue": "1"}}
+            for i in range(3000)]
+    rows.append({"payee": "张三", "period": "2026-06", "metrics": {"traffic_revenue": "1"}})
+    records.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    state = tmp_path / "state.json"
+    done = subprocess.run([sys.executable, "-m", "incentives", "run", str(TELECOM),
+                           str(records), "--state", str(state), "--format", fmt],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert (done.returncode, done.stdout) == (2, "")
+    # the first characters ascii cannot write, as when the whole text was encoded at once
+    run = whole_run(TELECOM, str(records))
+    text = run.to_json() if fmt == "json" else run.to_csv()
+    with pytest.raises(UnicodeEncodeError) as exc:
+        text.encode("ascii")
+    shown = exc.value.object[exc.value.start:exc.value.end]
+    said = f"{shown!r}".encode("ascii", "backslashreplace").decode()  # stderr is ascii too
+    assert done.stderr == (f"error: the output holds {said}, which standard output "
+                           "(ascii) cannot show: give --out FILE (written in UTF-8), or set "
+                           "PYTHONIOENCODING=utf-8\n")
+    assert not state.exists()
