@@ -911,7 +911,7 @@ def test_a_run_killed_mid_write_leaves_the_old_output_and_state(tmp_path: Path,
         "2026-01", "2026-02", *periods]
 
 
-def _communicate(proc: subprocess.Popen[bytes], timeout: float = 60) -> tuple[bytes, bytes]:
+def _communicate(proc: subprocess.Popen[bytes], timeout: float = 30) -> tuple[bytes, bytes]:
     """The process's output; a process still running after ``timeout`` is killed and the
     test fails (a run reading a pipe a second time waits for a writer forever)."""
     try:
