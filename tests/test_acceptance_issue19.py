@@ -932,7 +932,6 @@ def _feed_fifo(path: Path, data: bytes) -> threading.Thread:
     return thread
 
 
-@pytest.mark.xfail(strict=True, reason='bug (runmem): records out of period order from a FIFO: run reads the source again (engine._all_periods -> records.read_all -> open), and opening the FIFO again waits for a writer forever; the run hangs instead of holding the records it read')
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 @pytest.mark.parametrize("order", ["reversed", "shuffled", "interleaved"])
@@ -1238,7 +1237,6 @@ MIXED_CSV = (
     "b,2026-Q2,,200.00,200.00,,\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug (runmem): periods of different kinds in one run (2025-12, 2026, 2026-06, 2026-07, 2026-Q2) are written in another order than Run sorts them (today's bytes: 2025-12, 2026, 2026-06, 2026-07, 2026-Q2; run writes 2025-12, 2026-06, 2026-Q2, 2026-07, 2026)")
 @pytest.mark.parametrize("seed", range(6))
 def test_months_quarters_and_years_in_one_run_come_out_as_today(
         cli: Callable[..., Res], tmp_path: Path, seed: int) -> None:
@@ -1329,7 +1327,7 @@ TRICKY = {"telecom": DATA / "tricky-telecom.jsonl", "bank": DATA / "tricky-bank.
 
 @pytest.mark.parametrize("name", [
     "telecom",
-    pytest.param("bank", marks=pytest.mark.xfail(strict=True, reason="bug (runmem): periods of different kinds in one run (2025-12, 2026, 2026-06, 2026-07, 2026-Q2) are written in another order than Run sorts them (today's bytes: 2025-12, 2026, 2026-06, 2026-07, 2026-Q2; run writes 2025-12, 2026-06, 2026-Q2, 2026-07, 2026)")),
+    "bank",
 ])
 def test_spoilt_records_give_todays_output(cli: Callable[..., Res], tmp_path: Path,
                                            name: str) -> None:

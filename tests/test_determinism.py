@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import incentives.cli
+import incentives.output
 from incentives import load_plan
 from incentives.fileio import atomic_write
 from incentives.records import read_records_file
@@ -99,10 +100,11 @@ def test_a_failed_render_leaves_no_out_file(tmp_path: Path, monkeypatch: pytest.
                                              cli: Callable[..., Any]) -> None:
     out = tmp_path / "pay.json"
 
-    def broken(run: object, fmt: str, **options: Any) -> str:
+    def broken(*args: Any, **options: Any) -> None:
         raise RuntimeError("rendering failed")
 
-    monkeypatch.setattr(incentives.cli, "render", broken)
+    # a run to a file writes each period as it is made (incentives.output)
+    monkeypatch.setattr(incentives.output.JsonWriter, "add", broken)
     with pytest.raises(RuntimeError):
         cli(*_args(tmp_path, out))
     assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -309,7 +310,10 @@ def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records
                 return JsonWriter(handle, plan, details=args.details)
             return CsvWriter(handle, plan, details=args.details, folder=folder)
 
-        for in_order in (True, False):
+        # a pipe or a device cannot be read twice: its records are held from the start
+        for in_order in ((True, False) if all(map(_read_twice, (records_source,
+                                                                *events.values())))
+                         else (False,)):
             rows = compiled.source_records(records_source, events, **file_options(args))
             evaluation = compiled.periods(rows, errors="collect", state=state,
                                           in_order=in_order, **given)
@@ -339,6 +343,16 @@ def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records
             copy_text(handle, out)  # shown (all of it) before the state closes the period
         _stage_state(files, args, evaluation.state, errors)
     return errors
+
+
+def _read_twice(source: str) -> bool:
+    """Whether ``source`` can be read again from its start: a regular file, a folder
+    (a dataset) or a database can; a pipe (a FIFO, ``/dev/stdin``) or a device cannot."""
+    try:
+        mode = os.stat(source).st_mode
+    except (OSError, ValueError):  # a database URL, a sheet (book.xlsx#Sheet), or missing
+        return True
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def open_output(target: str, *, pay_with_errors: bool) -> Any:

@@ -260,7 +260,7 @@ class CompiledPlan:
     ) -> Evaluation:
         """An evaluation of ``raw_records`` period by period (see :class:`Evaluation`):
         iterating it evaluates the periods one at a time, in calendar order, and
-        yields each one's results; then its ``errors`` and ``state`` are set.
+        yields each one's results (in the order of the periods' names); then its ``errors`` and ``state`` are set.
 
         ``in_order=True`` (errors collected; no transactions): the records are read
         as they arrive and only the current period's are held, each period evaluated
@@ -300,12 +300,20 @@ class CompiledPlan:
         book = e.book if e.book is not None else self.opening_state(e.state)
         e.state = book
         book.check_open(by_period)
-        # in calendar order (2026-Q3 before 2026-10), as the state closes them
+        # evaluated in calendar order (2026-Q3 before 2026-10), as the state closes
+        # them, and given in the order of their names, as a Run sorts its results (the
+        # two differ only when months, quarters or years are mixed: a period evaluated
+        # early then waits for the ones named before it)
+        shown = sorted(by_period)
+        waiting: dict[str, list[PayeeResult] | None] = {}
         for period in sorted(by_period, key=period_key):
-            made = self._one_period(period, by_period.pop(period), book, credited, part,
-                                    errors, problems)
-            if made is not None:
-                yield period, made
+            waiting[period] = self._one_period(period, by_period.pop(period), book,
+                                               credited, part, errors, problems)
+            while shown and shown[0] in waiting:
+                name = shown.pop(0)
+                made = waiting.pop(name)
+                if made is not None:
+                    yield name, made
         # errors in a stable order, whatever the order records arrived in
         problems.sort(key=_error_key)
         e.errors = problems
@@ -698,8 +706,9 @@ class OutOfOrder(Exception):
 class Evaluation:
     """A population evaluated period by period (see :meth:`CompiledPlan.periods`).
 
-    Iterate it once: it yields ``(period, results)`` for each period evaluated, in
-    calendar order, the results sorted by payee; then :attr:`errors` holds every
+    Iterate it once: it yields ``(period, results)`` for each period evaluated, in the
+    order of the periods' names (as a :class:`~incentives.results.Run` sorts its
+    results; the periods are evaluated in calendar order), the results sorted by payee; then :attr:`errors` holds every
     error, sorted as a :class:`~incentives.results.Run` lists them, and :attr:`state`
     the closing state.
     """
