@@ -1062,7 +1062,6 @@ def test_amounts_identical_across_levels(cli: Callable[..., Res], tmp_path: Path
     assert sum(Decimal(t[2]) for t in totals["none"]) == ref.total
 
 
-@pytest.mark.xfail(strict=True, reason="found here, already on io (not from issue 19): `stream` without --state starts every period with an empty ledger, `run` carries it between the periods of one run (X's June: run 1236.00, stream 2060.00)")
 def test_stream_and_run_carry_the_ledger_alike_without_a_state_file(
         cli: Callable[..., Res], tmp_path: Path) -> None:
     """Three months of the ledger plan in one file, no --state: `run` carries May's

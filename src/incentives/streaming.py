@@ -325,7 +325,10 @@ def _iter_buckets(
     compiled = _compiled(plan)
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
-    book = None if state is None else compiled.opening_state(state)
+    # the payees' ledgers are carried from period to period, as a run carries them,
+    # with a state given or not (without one, no period is closed: none is written)
+    book = compiled.opening_state(state)
+    closes = state is not None
     current: list[str] = []  # the period being evaluated, with a state
 
     reported = [0]
@@ -343,9 +346,9 @@ def _iter_buckets(
     def evaluate(rows: list[tuple[str, Any]]) -> Run:
         # the period is filled in already, so the plan's own reader needs no default
         raws = [raw for _, raw in rows]
-        if book is None:
-            return compiled.evaluate(raws, errors="collect")
         period = raws[0]["period"]
+        if not closes:
+            return compiled.evaluate_part(raws, book)
         if current and current[0] != period:
             book.close(current.pop(), compiled.plan)
         if not current:
@@ -353,7 +356,7 @@ def _iter_buckets(
         return compiled.evaluate_part(raws, book)
 
     def close_last() -> None:
-        if book is not None and current:
+        if current:
             book.close(current.pop(), compiled.plan)
 
     def checked(index: int, raw: Any) -> tuple[Key, str, Any] | None:
@@ -390,7 +393,7 @@ def _iter_buckets(
             # partition at a time, so no set of every key is held in memory
             keys.add(("", str(zlib.crc32(payee.encode("utf-8")) % KEY_PARTITIONS)), payee,
                      key[0])
-        if book is not None:
+        if closes:
             book.check_open({key[0] for key in spill.paths})  # before any result is written
         dupes: dict[tuple[str, str], int] = {}
         for _, rows in keys.buckets():
@@ -575,7 +578,9 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
     limit = compiled.reader.max_errors
-    evaluate = compiled.evaluate
+    # the payees' ledgers carried from period to period, as a run carries them (no
+    # state is written, so no period is closed in it)
+    book = compiled.opening_state(None)
     place = {pid: i for i, pid in enumerate(all_policy_ids(compiled.plan))}
     # CSV rows wait in temporary files, each written with the policy columns of the
     # lines seen when it was started (none at details "none"): a new file when a
@@ -595,7 +600,7 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     payees: set[str] = set()  # its payees
 
     def done(records: list[Record]) -> None:
-        run = evaluate(CheckedRecords(records), errors="collect")
+        run = compiled.evaluate_part(CheckedRecords(records), book)
         summary.buckets += 1
         summary.largest_bucket = max(summary.largest_bucket, len(run.results) + len(run.errors))
         summary.results += len(run.results)
