@@ -509,17 +509,9 @@ def _paid_in(summary: dict[str, Any], folder: Path) -> Iterator[tuple[str, str]]
 
 
 def _json_line(r: PayeeResult, details: Details) -> str:
-    if details == "full":
-        return r.to_json()
-    with contextlib.suppress(TypeError):
-        return r.to_json(details=details)  # type: ignore[call-arg]
-    data = r.to_dict()
-    if details == "none":
-        del data["lines"]
-    else:
-        for line in data["lines"]:
-            line.pop("details", None)
-    return json.dumps(data, ensure_ascii=False)
+    """A result's JSONL line at the level of ``details`` (as ``incentives stream`` writes
+    it)."""
+    return r.to_json(details=details)
 
 
 def _write_jsonl(path: Path, lines: Iterable[str]) -> None:
@@ -587,9 +579,7 @@ def evaluate_partition(
                 from .parquet import parquet_sink
                 from .tabular import result_tables
 
-                tables = result_tables(run, details=details == "full")
-                if details == "none":
-                    tables.lines = []
+                tables = result_tables(run, details=details)
                 sink = parquet_sink(folder / f"{stem}.parquet")
                 try:
                     sink.write(tables)
