@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 from .errors import IncentivesError, error_dict
 from .money import ZERO
 from .results import (
+    add_to_groups,
     all_policy_ids,
     check_details,
     csv_header,
@@ -105,17 +106,7 @@ class JsonWriter:
 
     def _add_groups(self, results: Sequence[PayeeResult]) -> None:
         """What :meth:`Run.groups <incentives.results.Run.groups>` makes of these."""
-        names, groups = self._names, self._groups
-        for r in results:
-            key = (r.period, r.group or "")
-            entry = groups.get(key)
-            if entry is None:
-                entry = groups[key] = {"period": r.period, "group": r.group, "size": 0,
-                                       "values": {}}
-            entry["size"] += 1
-            for n in names:
-                if n in r.values and n not in entry["values"]:
-                    entry["values"][n] = r.values[n]
+        add_to_groups(self._groups, self._names, results)
 
     def finish(self, errors: Sequence[IncentivesError]) -> None:
         write = self.handle.write

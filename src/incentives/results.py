@@ -320,16 +320,7 @@ class Run:
         if not names:
             return []
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in self.results:
-            key = (r.period, r.group or "")
-            entry = out.get(key)
-            if entry is None:
-                entry = out[key] = {"period": r.period, "group": r.group, "size": 0,
-                                    "values": {}}
-            entry["size"] += 1
-            for n in names:
-                if n in r.values and n not in entry["values"]:
-                    entry["values"][n] = r.values[n]
+        add_to_groups(out, names, self.results)
         return [out[k] for k in sorted(out)]
 
     def to_json(self, *, indent: int | None = 2, details: str = "full") -> str:
@@ -618,6 +609,23 @@ class Run:
 #: A cell starting with one of these is read as a formula by spreadsheets (OWASP,
 #: "CSV injection"); the fullwidth forms too, which some spreadsheets convert.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def add_to_groups(groups: dict[tuple[str, str], dict[str, Any]], names: Sequence[str],
+                  results: Iterable[PayeeResult]) -> None:
+    """Count ``results`` into ``groups`` (by period and group, as :meth:`Run.groups`
+    lists them), each group's figures ``names`` taken from its first member having
+    them; a writer adds a run's results a period at a time."""
+    for r in results:
+        key = (r.period, r.group or "")
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = {"period": r.period, "group": r.group, "size": 0,
+                                   "values": {}}
+        entry["size"] += 1
+        for n in names:
+            if n in r.values and n not in entry["values"]:
+                entry["values"][n] = r.values[n]
 
 
 def csv_text(value: str) -> str:
