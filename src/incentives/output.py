@@ -142,13 +142,13 @@ class CsvWriter:
         #: ``none``: no policy column
         self._policies = check_details(details) != "none"
         self._order = {pid: i for i, pid in enumerate(all_policy_ids(plan))}
-        # the columns the rows are written with: every policy of the plan, in plan
-        # order, then any other that made a line (as Run.columns orders them)
-        self._columns = list(self._order) if self._policies else []
-        self._known = set(self._columns)
+        # the columns the rows are written with: the policies that made lines so far,
+        # in plan order (those of the first period, mostly: the rows are then copied
+        # as they are under the header)
+        self._columns: list[str] = []
         self._seen: dict[str, None] = {}
         #: (the row from which, the columns the rows are written with)
-        self._segments: list[tuple[int, list[str]]] = [(0, list(self._columns))]
+        self._segments: list[tuple[int, list[str]]] = [(0, [])]
         self._zero = str(plan.rounding.round(ZERO))
         self._body: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115 - closed by finish
             "w+", encoding="utf-8", newline="", dir=folder)
@@ -157,18 +157,18 @@ class CsvWriter:
     def add(self, results: Sequence[PayeeResult]) -> None:
         if not results:
             return
-        seen, known = self._seen, self._known
-        # the policies in the order Run.columns meets them: by period and payee
+        seen = self._seen
+        before = len(seen)
         for r in results:
             for line in r.lines if self._policies else ():
-                pid = line.policy
-                if pid not in seen:
-                    seen[pid] = None
-                    if pid not in known:
-                        known.add(pid)
-                        self._columns.append(pid)
-                        self._segments.append((self.results, list(self._columns)))
+                if line.policy not in seen:
+                    seen[line.policy] = None
             self.lines += len(r.lines)
+        if len(seen) != before:  # a policy's first line: the rows from here get its column
+            self._columns = self.columns()
+            if self._segments[-1][0] == self.results:  # no row written with the last
+                self._segments.pop()
+            self._segments.append((self.results, list(self._columns)))
         write, columns, zero = self._writer.writerow, self._columns, self._zero
         for r in sorted(results, key=csv_order):
             write(csv_row(r, columns, zero))
