@@ -126,6 +126,23 @@ def command(name: str, records: Path, out: Path) -> list[str]:
             "--out", str(out)]
 
 
+def fixed_costs(folder: Path, runs: int = 5) -> dict[str, float]:
+    """Each command's fixed cost: the least CPU time of ``runs`` whole processes on a
+    file of one record (start-up: the interpreter, the imports, the plan loaded and
+    compiled; for the hand-written program, the interpreter and its imports)."""
+    one = folder / "one.jsonl"
+    make_records(one, 1, 1)
+    least: dict[str, float] = {}
+    for _ in range(runs):
+        for name, (_, _, out) in COMMANDS.items():
+            cpu, _ = timed(command(name, one, folder / out))
+            least[name] = min(least.get(name, float("inf")), cpu)
+    for _, _, out in COMMANDS.values():
+        (folder / out).unlink()
+    one.unlink()
+    return least
+
+
 def measure(payees: int, months: int, folder: Path
             ) -> tuple[dict[str, tuple[float, int]], dict[str, bool], int]:
     """The least CPU time and the largest peak RSS of each command; whether each
@@ -179,6 +196,15 @@ def main() -> int:
             costs = [every[p][name][0] / periods[p] * 1e6 for p in every]
             shown = ", ".join(f"{p:,}: {c:.1f}" for p, c in zip(every, costs, strict=True))
             print(f"  {name:<19} {shown}  spread {max(costs) / min(costs) - 1:.0%}")
+        with tempfile.TemporaryDirectory() as tmp:
+            fixed = fixed_costs(Path(tmp))
+        print("the same, net of each command's fixed cost (its least CPU time on a file of "
+              "one record: start-up, imports, the plan compiled):")
+        for name in COMMANDS:
+            costs = [(every[p][name][0] - fixed[name]) / periods[p] * 1e6 for p in every]
+            shown = ", ".join(f"{p:,}: {c:.1f}" for p, c in zip(every, costs, strict=True))
+            print(f"  {name:<19} fixed {fixed[name]:5.2f} s  {shown}  spread "
+                  f"{max(costs) / min(costs) - 1:.0%}")
     for p, best in every.items():
         for name, (_, baseline, _) in COMMANDS.items():
             if name != baseline:
