@@ -10,8 +10,8 @@ writer of its output format, then drops them. Each writer writes the same bytes
   (each result on a line of its own), the errors and the group figures at the end;
 - :class:`CsvWriter`: the rows of :meth:`Run.to_csv`. Its header names the policies
   that made lines, known only at the end: the rows wait in a temporary file (written
-  with every policy of the plan as a column, which is what the header says almost
-  always; otherwise they are written again with the columns found);
+  with the columns of the policies that made lines so far, which is what the header
+  says almost always; otherwise they are written again with the columns found);
 - :class:`SinkWriter`: the tables of :func:`~incentives.tabular.result_tables`
   to a :class:`~incentives.tabular.Sink` (a database, a workbook, Parquet), a
   period at a time within its one transaction or its staged files.
@@ -24,13 +24,12 @@ run's errors, sorted; :meth:`discard` drops what was written.
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
-from .errors import IncentivesError, error_dict
+from .errors import IncentivesError
 from .money import ZERO
 from .results import (
     add_to_groups,
@@ -40,9 +39,10 @@ from .results import (
     csv_order,
     csv_row,
     group_names,
+    json_head,
+    json_tail,
     result_json,
 )
-from .runtime import json_default, jsonable
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -71,14 +71,11 @@ class RunWriter(Protocol):
     def discard(self) -> None: ...
 
 
-def _dumps(value: Any, default: Any = json_default) -> str:
-    return json.dumps(value, ensure_ascii=False, default=default)
-
-
 class JsonWriter:
     """The document of :meth:`Run.to_json <incentives.results.Run.to_json>` (with its
     default layout) at the level of ``details``, written to ``handle`` as the periods
-    come."""
+    come: :func:`~incentives.results.json_head`, the results a batch at a time (one
+    on each line), then :func:`~incentives.results.json_tail`."""
 
     def __init__(self, handle: TextIO, plan: Plan, *, details: str = "full") -> None:
         self.handle = handle
@@ -88,9 +85,7 @@ class JsonWriter:
         self.lines = 0
         self._names = group_names(plan)
         self._groups: dict[tuple[str, str], dict[str, Any]] = {}
-        handle.write('{\n  "plan": '
-                     + _dumps({"name": plan.name, "version": plan.version})
-                     + ',\n  "results": ')
+        handle.write(json_head(plan))
 
     def add(self, results: Sequence[PayeeResult]) -> None:
         if not results:
@@ -98,34 +93,20 @@ class JsonWriter:
         write, details = self.handle.write, self.details
         for start in range(0, len(results), BATCH):  # a batch's text at a time
             texts = [result_json(r, details) for r in results[start:start + BATCH]]
-            write((",\n    " if self.results else "[\n    ") + ",\n    ".join(texts))
+            write(('  "results": [\n    ' if not self.results else ",\n    ")
+                  + ",\n    ".join(texts))
             self.results += len(texts)
         self.lines += sum(len(r.lines) for r in results)
         if self._names:
-            self._add_groups(results)
-
-    def _add_groups(self, results: Sequence[PayeeResult]) -> None:
-        """What :meth:`Run.groups <incentives.results.Run.groups>` makes of these."""
-        add_to_groups(self._groups, self._names, results)
+            add_to_groups(self._groups, self._names, results)
 
     def finish(self, errors: Sequence[IncentivesError]) -> None:
-        write = self.handle.write
-        write("\n  ]" if self.results else "[]")
-        write(',\n  "errors": ' + _items([_dumps(error_dict(e)) for e in errors]))
-        if self._names:
-            groups = jsonable([self._groups[k] for k in sorted(self._groups)])
-            write(',\n  "groups": ' + _items([_dumps(g) for g in groups]))
-        write("\n}\n")
+        groups = [self._groups[k] for k in sorted(self._groups)] if self._names else None
+        end = "\n  ]" if self.results else '  "results": []'
+        self.handle.write(end + json_tail(errors, groups))
 
     def discard(self) -> None:
         pass
-
-
-def _items(texts: list[str]) -> str:
-    """A list laid out as :meth:`Run.to_json` lays it out: an item on each line."""
-    if not texts:
-        return "[]"
-    return "[\n    " + ",\n    ".join(texts) + "\n  ]"
 
 
 class CsvWriter:

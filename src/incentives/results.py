@@ -697,23 +697,35 @@ def write_csv_row(writer: Any, record: list[Any], columns: list[str], zero: str)
 def json_pieces(plan: Plan, results: Iterable[str], errors: Iterable[BaseException],
                 groups: list[dict[str, Any]] | None, *, indent: int = 2) -> Iterator[str]:
     """The text of :meth:`Run.to_json` in pieces, from each result's text
-    (:func:`result_json`), in order: what an incremental writer writes. ``groups``:
-    :meth:`Run.groups` when the plan has group figures (else ``None``)."""
+    (:func:`result_json`), in order. ``groups``: :meth:`Run.groups` when the plan has
+    group figures (else ``None``). An incremental writer
+    (:class:`incentives.output.JsonWriter`) writes :func:`json_head`, the results (one
+    on each line), then :func:`json_tail`."""
     pad = " " * indent
-    sep = f",\n{pad}{pad}"
-    yield "{\n" + pad + '"plan": ' + json.dumps(
+    yield json_head(plan, indent=indent)
+    yield from _json_list(pad, "results", results, f",\n{pad}{pad}")
+    yield json_tail(errors, groups, indent=indent)
+
+
+def json_head(plan: Plan, *, indent: int = 2) -> str:
+    """The text of :meth:`Run.to_json` before its results."""
+    return "{\n" + " " * indent + '"plan": ' + json.dumps(
         {"name": plan.name, "version": plan.version}, ensure_ascii=False,
         default=json_default) + ",\n"
-    yield from _json_list(pad, "results", results, sep)
-    yield ",\n"
-    yield from _json_list(pad, "errors", (json.dumps(error_dict(e), ensure_ascii=False,
-                                                     default=json_default)
-                                          for e in errors), sep)
+
+
+def json_tail(errors: Iterable[BaseException], groups: list[dict[str, Any]] | None, *,
+              indent: int = 2) -> str:
+    """The text of :meth:`Run.to_json` after its results: the errors, the groups."""
+    pad = " " * indent
+    sep = f",\n{pad}{pad}"
+    parts = [",\n", *_json_list(pad, "errors", (json.dumps(
+        error_dict(e), ensure_ascii=False, default=json_default) for e in errors), sep)]
     if groups is not None:
-        yield ",\n"
-        yield from _json_list(pad, "groups", (json.dumps(jsonable(g), ensure_ascii=False)
-                                              for g in groups), sep)
-    yield "\n}\n"
+        parts += [",\n", *_json_list(pad, "groups", (json.dumps(jsonable(g), ensure_ascii=False)
+                                                    for g in groups), sep)]
+    parts.append("\n}\n")
+    return "".join(parts)
 
 
 def _json_list(pad: str, key: str, items: Iterable[str], sep: str) -> Iterator[str]:
