@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incentives import load_plan
 from incentives.cli import main
@@ -463,3 +465,37 @@ def test_standard_output_that_cannot_show_the_text_gets_none_of_it(
                            "(ascii) cannot show: give --out FILE (written in UTF-8), or set "
                            "PYTHONIOENCODING=utf-8\n")
     assert not state.exists()
+
+
+# ---------------------------------------------------------------- any order (property)
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(15)), duplicate=st.booleans(),
+       fmt=st.sampled_from(["json", "csv"]), details=st.sampled_from(["full", "none"]))
+def test_any_record_order_gives_the_whole_runs_bytes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], order: list[int],
+        duplicate: bool, fmt: str, details: str) -> None:
+    """Whatever order the records come in (period after period, or not: run then holds
+    them all), with or without a payee twice in a period, ``run`` writes the bytes of
+    the whole run evaluated at once, and ``stream`` the same amounts."""
+    rows = telecom_records(tmp_path / "sorted.jsonl", 5, 3)
+    if duplicate:
+        rows.append({**rows[0], "group": "g9"})
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_text("".join(json.dumps(rows[i]) + "\n"
+                                for i in [*order, *range(15, len(rows))]), encoding="utf-8")
+    run = whole_run(TELECOM, str(tmp_path / "sorted.jsonl"))
+    if duplicate:
+        run = whole_run(TELECOM, str(shuffled))
+    want = run.to_json(details=details) if fmt == "json" else run.to_csv(details=details)
+    out = tmp_path / f"pay.{fmt}"
+    code, _, _ = run_cli(capsys, "run", TELECOM, shuffled, "--format", fmt,
+                         "--details", details, "--out", out)
+    assert code == (1 if duplicate else 0)
+    assert out.read_text(encoding="utf-8") == want
+    if fmt == "csv":
+        streamed = tmp_path / "stream.csv"
+        run_cli(capsys, "stream", TELECOM, shuffled, "--format", "csv", "--details", details,
+                "--out", streamed)
+        assert streamed.read_text(encoding="utf-8") == want
