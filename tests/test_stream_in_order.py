@@ -16,7 +16,7 @@ from incentives import load_plan, streaming
 from incentives.errors import IncentivesError
 from incentives.streaming import evaluate_stream
 
-PLAN = load_plan("""
+_PLAN_TEXT = """
 name: in-order
 inputs:
   metrics:
@@ -31,7 +31,8 @@ policies:
     id: bonus
     when: revenue > 1000000
     amount: 5
-""")
+"""
+PLAN = load_plan(_PLAN_TEXT)
 
 
 def _records() -> list[dict[str, Any]]:
@@ -156,3 +157,80 @@ def test_each_detail_level_in_order_is_the_spills(tmp_path: Path, fmt: str,
     spilled = _stream(tmp_path, records, fmt, reopen=False, details=details)
     assert fast[3] == 0
     _same(fast, spilled)
+
+
+@pytest.mark.parametrize("spoil", ["none", "period back", "duplicates"])
+def test_jsonl_goes_straight_into_a_file_cut_back_when_read_again(
+        tmp_path: Path, spoil: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``direct=True``: the lines go into ``out`` as they are made; when the records
+    come out of order (read again, spilled) what was written is cut back to where the
+    file was, so it holds what the spill gives, after what it held before (even when
+    that is shorter than what was written: duplicates are not evaluated)."""
+    from incentives.records import iter_raw_records
+
+    monkeypatch.setattr(streaming, "MAX_HELD", 4)  # buckets written as they come
+    records: list[Any] = _records()
+    records.insert(3, "not json\n")
+    if spoil == "period back":
+        records.append(records.pop(10))  # 2026-01 again after 2026-03
+    elif spoil == "duplicates":
+        # 2026-03: g0 and g1 written when g2 (one payee) starts; then g0's payees again
+        records = records[:-9]
+        records.extend({**r, "group": "g9"} for r in records[-21:-11])
+    expected = _stream(tmp_path, records, "jsonl", reopen=False)
+    path = tmp_path / "r.jsonl"  # written by _stream
+    target = tmp_path / "out.jsonl"
+    again = [0]
+
+    def read_again() -> Iterable[Any]:
+        again[0] += 1
+        return iter_raw_records(path)
+
+    with target.open("w+", encoding="utf-8", newline="") as out:
+        out.write("before\n")
+        summary = evaluate_stream(PLAN, iter_raw_records(path), out, reopen=read_again,
+                                  direct=True)
+    assert again[0] == (0 if spoil == "none" else 1)
+    assert target.read_text(encoding="utf-8") == "before\n" + expected[0]
+    assert [str(e) for e in summary.errors] == expected[1]
+    assert summary.results == expected[2].results == (71 if spoil == "duplicates" else 90)
+
+
+@pytest.mark.parametrize("spoil", [False, True])
+def test_jsonl_to_a_path_in_order_or_not_leaves_only_the_output(tmp_path: Path,
+                                                                spoil: bool) -> None:
+    """A path is written atomically as the lines are made; records out of order throw
+    that file away (no temporary file is left) and the spill writes the output."""
+    records: list[Any] = _records()
+    if spoil:
+        records.append(records.pop(10))
+    expected = _stream(tmp_path, records, "jsonl", reopen=False)[0]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    summary = evaluate_stream(PLAN, tmp_path / "r.jsonl", folder / "out.jsonl")
+    assert summary.results == 90
+    assert [p.name for p in folder.iterdir()] == ["out.jsonl"]
+    assert (folder / "out.jsonl").read_text(encoding="utf-8") == expected
+
+
+def test_stream_command_out_of_order_to_a_file_is_its_output_to_stdout(
+        tmp_path: Path, cli: Any) -> None:
+    """``incentives stream --out``: the staged file is written as the stream goes and
+    cut back when the records must be read again: the same bytes as on stdout."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(_PLAN_TEXT, encoding="utf-8")
+    for spoil in (False, True):
+        records: list[Any] = _records()
+        records.insert(3, "not json\n")
+        if spoil:
+            records.append(records.pop(10))
+        path = tmp_path / f"r{spoil}.jsonl"
+        path.write_text(_lines(records), encoding="utf-8")
+        shown = cli("stream", plan, path)
+        assert shown.code == 1
+        out = tmp_path / f"out{spoil}.jsonl"
+        written = cli("stream", plan, path, "--out", out)
+        assert (written.code, written.err, written.out) == (1, shown.err, "")
+        assert out.read_text(encoding="utf-8") == shown.out
+        assert shown.out == _stream(tmp_path, records, "jsonl", reopen=False)[0]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

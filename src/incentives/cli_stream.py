@@ -104,7 +104,9 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
             summary = evaluate_stream(plan, source, target, format=fmt, reopen=reopen,
                                       grouped=args.grouped, default_period=args.period,
                                       spill_dir=args.spill_dir, on_error=show, state=state,
-                                      details=args.details)
+                                      details=args.details,
+                                      # a staged --out goes if the stream fails
+                                      direct=sink is None and bool(args.out))
             if args.errors:
                 files.write(args.errors, "".join(
                     json.dumps(error_dict(e), ensure_ascii=False) + "\n"

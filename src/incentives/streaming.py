@@ -86,7 +86,7 @@ from .errors import IncentivesError, RecordError, UsageError
 from .fileio import atomic_open, names_starting, path_in_use, try_lock
 from .money import ZERO
 from .records import RecordReader, iter_raw_records, too_many_errors
-from .runtime import Record
+from .runtime import Record, paused_gc
 
 if TYPE_CHECKING:
     from .engine import CompiledPlan
@@ -465,6 +465,7 @@ def evaluate_stream(
     state: Any = None,
     details: str = "full",
     reopen: Callable[[], Iterable[Any]] | None = None,
+    direct: bool = False,
 ) -> StreamSummary:
     """Evaluate ``source`` as a stream and write each result to ``out`` as it is made.
 
@@ -484,6 +485,12 @@ def evaluate_stream(
     when one arrives out of order (or for a payee and period seen already), the
     stream starts again and sorts them through temporary files. The output is
     the same either way.
+
+    ``direct=True`` says that ``out`` (a seekable text file) is thrown away by the
+    caller when the stream fails, as ``incentives stream`` throws away its staged
+    ``--out``: JSON Lines then go into it as they are made rather than through a
+    temporary file, and when the records must be read again it is cut back to where
+    it was. Otherwise a stream of the caller's is written only once all is done.
     """
     from .results import check_details, result_json
 
@@ -516,11 +523,16 @@ def evaluate_stream(
         # records that come bucket after bucket, in order (a file sorted by period and
         # group, as most exports are) are evaluated as they are read, each read once;
         # others are read again, from the start, and spilled (below)
+        start = out.tell() if direct else 0  # type: ignore[union-attr]
         try:
-            _in_order(compiled, source, out, format, default_period,  # type: ignore[arg-type]
-                      spill_dir, summary, error, details)
+            with paused_gc():  # as incentives run: the results hold no cycles
+                _in_order(compiled, source, out, format, default_period,  # type: ignore[arg-type]
+                          spill_dir, summary, error, details, direct)
             return summary
         except _NotInOrder:
+            if direct:  # what was written goes
+                out.seek(start)  # type: ignore[union-attr]
+                out.truncate()  # type: ignore[union-attr]
             reported_before = len(summary.errors)  # the reading errors, reported once
             summary.results, summary.total = 0, ZERO
             summary.buckets = summary.largest_bucket = 0
@@ -545,8 +557,10 @@ def evaluate_stream(
             if format == "jsonl":
                 for run in runs:
                     _count(summary, run, error)
-                    for r in run.results:
-                        handle.write(result_json(r, details) + "\n")
+                    if run.results:  # the bucket's lines in one write
+                        texts = [result_json(r, details) for r in run.results]
+                        texts.append("")
+                        handle.write("\n".join(texts))
             else:
                 _write_csv(compiled, runs, handle, summary, error, spill_dir, details)
     finally:
@@ -561,7 +575,8 @@ class _NotInOrder(Exception):
 def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[str],
               out: TextIO | str | os.PathLike[str], format: str, default_period: str | None,
               spill_dir: str | os.PathLike[str] | None, summary: StreamSummary,
-              error: Callable[[IncentivesError], None], details: str = "full") -> None:
+              error: Callable[[IncentivesError], None], details: str = "full",
+              direct: bool = False) -> None:
     """Evaluate records that come bucket after bucket in the order the spill would
     give them (by period in calendar order, then group), each bucket as soon as the
     next one starts, from the records as read (not read again); write the output
@@ -607,8 +622,10 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
         summary.total += run.total
         later.extend(run.errors)
         if format == "jsonl":
-            for r in run.results:
-                write(result_json(r, details) + "\n")
+            if run.results:  # the bucket's lines in one write
+                texts = [result_json(r, details) for r in run.results]
+                texts.append("")
+                write("\n".join(texts))
             return
         nonlocal columns, writer
         for r in sorted(run.results, key=csv_order):
@@ -642,10 +659,17 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
         return last
 
     with contextlib.ExitStack() as stack:
-        rows = stack.enter_context(tempfile.TemporaryFile(
-            "w+", encoding="utf-8", newline="", dir=spill_dir))  # JSON Lines
-        write = rows.write
-        writer = segment(columns)
+        rows: IO[str] | None = None
+        if format != "jsonl":
+            writer = segment(columns)
+        elif direct or isinstance(out, (str, os.PathLike)):
+            # JSON Lines straight into the output: a file that is thrown away on an
+            # error (a path is written atomically, discarded when this block fails)
+            write = stack.enter_context(_output(out)).write
+        else:  # a stream of the caller's: written only once all is done
+            rows = stack.enter_context(tempfile.TemporaryFile(
+                "w+", encoding="utf-8", newline="", dir=spill_dir))
+            write = rows.write
         for index, raw in enumerate(_raw_records(source)):
             try:
                 if isinstance(raw, IncentivesError):
@@ -684,10 +708,11 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
         flush(None)
         for problem in later:
             error(problem)
-        rows.seek(0)
         if format == "jsonl":
-            with _output(out) as handle:
-                shutil.copyfileobj(rows, handle, 1 << 20)
+            if rows is not None:
+                rows.seek(0)
+                with _output(out) as handle:
+                    shutil.copyfileobj(rows, handle, 1 << 20)
             return
         for part, made in segments:
             if made != columns:
