@@ -225,6 +225,22 @@ class CompiledPlan:
         with paused_gc():
             return self._evaluate(raw_records, errors="collect", book=book)
 
+    def evaluate_bucket(self, records: list[Record], book: State
+                        ) -> tuple[list[PayeeResult], list[IncentivesError]]:
+        """:meth:`evaluate_part` of records this plan's reader made, all of one period and
+        no two of one payee (a stream's bucket, read once: see :mod:`incentives.streaming`):
+        the results (by payee) and the errors (sorted) of its run, without the run."""
+        if self.measures is not None or self.transaction_reader is not None:
+            run = self.evaluate_part(CheckedRecords(records), book)
+            return run.results, run.errors
+        period = records[0].period
+        problems: list[IncentivesError] = []
+        with paused_gc():
+            book.check_open((period,))
+            made = self._one_period(period, records, book, None, True, "collect", problems)
+        problems.sort(key=_error_key)
+        return made or [], problems
+
     def _evaluate(
         self,
         raw_records: Iterable[Any],

@@ -586,13 +586,13 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     What it reports and writes is what the spill gives: reading errors as they come
     (the spill reports them all before evaluating), then the evaluation errors of
     each bucket in order; rows in the same order."""
-    from .engine import CheckedRecords
     from .ledger import period_key
     from .results import all_policy_ids, csv_order, csv_record, result_json, write_csv_row
 
     reader = RecordReader(compiled.plan.inputs, default_period=default_period)
     by_period = bucket_scope(compiled) == "period"
     limit = compiled.reader.max_errors
+    evaluate = compiled.evaluate_bucket
     # the payees' ledgers carried from period to period, as a run carries them (no
     # state is written, so no period is closed in it)
     book = compiled.opening_state(None)
@@ -615,20 +615,20 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     payees: set[str] = set()  # its payees
 
     def done(records: list[Record]) -> None:
-        run = compiled.evaluate_part(CheckedRecords(records), book)
+        results, problems = evaluate(records, book)
         summary.buckets += 1
-        summary.largest_bucket = max(summary.largest_bucket, len(run.results) + len(run.errors))
-        summary.results += len(run.results)
-        summary.total += run.total
-        later.extend(run.errors)
+        summary.largest_bucket = max(summary.largest_bucket, len(results) + len(problems))
+        summary.results += len(results)
+        summary.total += sum((r.total for r in results), ZERO)
+        later.extend(problems)
         if format == "jsonl":
-            if run.results:  # the bucket's lines in one write
-                texts = [result_json(r, details) for r in run.results]
+            if results:  # the bucket's lines in one write
+                texts = [result_json(r, details) for r in results]
                 texts.append("")
                 write("\n".join(texts))
             return
         nonlocal columns, writer
-        for r in sorted(run.results, key=csv_order):
+        for r in sorted(results, key=csv_order):
             for line in r.lines:
                 if line.policy not in seen:
                     if line.policy not in place:
