@@ -266,3 +266,23 @@ policies:
         assert "division by zero" in str(errors[0]).lower()
         assert books[1].to_data() == books[0].to_data()
     assert books[1].payees  # the draws owed back are carried
+
+
+def test_a_default_period_is_the_streams_own_not_kept_by_the_compiled_plan(
+        tmp_path: Path) -> None:
+    """The plan's own reader reads a stream's records when it reads them as asked;
+    a stream given a default period reads with one of its own, kept by nobody."""
+    compiled = PLAN.compile()
+    records = [{k: v for k, v in r.items() if k != "period"} for r in _records()[:30]]
+    path = tmp_path / "r.jsonl"
+    path.write_text(_lines(records), encoding="utf-8")
+    for default in ("2026-07", None, "2026-Q3", None):
+        out = io.StringIO()
+        summary = evaluate_stream(compiled, path, out, default_period=default)
+        if default is None:
+            assert summary.results == 0
+            assert {str(e).split(": ", 1)[-1] for e in summary.errors} == {"missing period"}
+        else:
+            assert summary.results == 30
+            assert {json.loads(x)["period"] for x in out.getvalue().splitlines()} == {default}
+    assert compiled.reader.default_period is None

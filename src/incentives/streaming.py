@@ -136,6 +136,16 @@ def _compiled(plan: Plan | CompiledPlan) -> CompiledPlan:
     return plan if isinstance(plan, CompiledPlan) else plan.compile()
 
 
+def _reader(compiled: CompiledPlan, default_period: str | None) -> RecordReader:
+    """A reader of the plan's records with ``default_period``: the plan's own when it
+    reads them so (its code is written once per plan), else a new one."""
+    reader = compiled.reader
+    if (reader.default_period == default_period and reader.unknown == "error"
+            and reader.inputs is compiled.plan.inputs):
+        return reader
+    return RecordReader(compiled.plan.inputs, default_period=default_period)
+
+
 def bucket_scope(compiled: CompiledPlan) -> Literal["period", "group"]:
     """``"period"`` when some policy sees a period's whole population, else ``"group"``."""
     return "period" if any(p.scope == "population" for p in compiled.policies) else "group"
@@ -323,7 +333,7 @@ def _iter_buckets(
     already (by a pass that read the same records in order, see :func:`_in_order`):
     they count, but are not reported again."""
     compiled = _compiled(plan)
-    reader = RecordReader(compiled.plan.inputs, default_period=default_period)
+    reader = _reader(compiled, default_period)
     by_period = bucket_scope(compiled) == "period"
     # the payees' ledgers are carried from period to period, as a run carries them,
     # with a state given or not (without one, no period is closed: none is written)
@@ -589,7 +599,7 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     from .ledger import period_key
     from .results import all_policy_ids, csv_order, csv_record, result_json, write_csv_row
 
-    reader = RecordReader(compiled.plan.inputs, default_period=default_period)
+    reader = _reader(compiled, default_period)
     by_period = bucket_scope(compiled) == "period"
     limit = compiled.reader.max_errors
     evaluate = compiled.evaluate_bucket
@@ -670,11 +680,14 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
             rows = stack.enter_context(tempfile.TemporaryFile(
                 "w+", encoding="utf-8", newline="", dir=spill_dir))
             write = rows.write
+        read, most = reader.read, MAX_HELD
+        group: str | None = None  # the bucket of the last record, held: bucket
+        bucket: list[Record] = []
         for index, raw in enumerate(_raw_records(source)):
             try:
-                if isinstance(raw, IncentivesError):
+                if type(raw) is not dict and isinstance(raw, IncentivesError):
                     raise raw
-                record = reader.read(raw, index)
+                record = read(raw, index)
             except IncentivesError as exc:
                 if exc is not raw and not isinstance(exc, RecordError):
                     raise
@@ -690,18 +703,23 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
                     raise _NotInOrder
                 flush(None)
                 period, after, count, flushed, payees = record.period, now, 0, None, set()
-            if record.payee in payees:
+                group = None
+            payee = record.payee
+            if payee in payees:
                 raise _NotInOrder  # a duplicate: none of its records is evaluated
-            payees.add(record.payee)
-            group = "" if by_period else (record.group or "")
-            bucket = held.get(group)
-            if bucket is None:
-                if flushed is not None and group <= flushed:
-                    raise _NotInOrder  # a bucket evaluated already, or one before it
-                bucket = held[group] = []
+            payees.add(payee)
+            this = "" if by_period else (record.group or "")
+            if this != group:
+                group = this
+                found = held.get(group)
+                if found is None:
+                    if flushed is not None and group <= flushed:
+                        raise _NotInOrder  # a bucket evaluated already, or one before it
+                    found = held[group] = []
+                bucket = found
             bucket.append(record)
             count += 1
-            if count > MAX_HELD and len(held) > 1:
+            if count > most and len(held) > 1:
                 # a large period: hold one bucket at a time when they come in order
                 flushed = flush(group) or flushed
                 count = len(bucket)
