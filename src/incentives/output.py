@@ -36,8 +36,8 @@ from .results import (
     all_policy_ids,
     check_details,
     csv_header,
-    csv_order,
-    csv_row,
+    csv_rows,
+    csv_sorted,
     group_names,
     json_head,
     json_tail,
@@ -150,9 +150,7 @@ class CsvWriter:
             if self._segments[-1][0] == self.results:  # no row written with the last
                 self._segments.pop()
             self._segments.append((self.results, list(self._columns)))
-        write, columns, zero = self._writer.writerow, self._columns, self._zero
-        for r in sorted(results, key=csv_order):
-            write(csv_row(r, columns, zero))
+        self._writer.writerows(csv_rows(csv_sorted(results), self._columns, self._zero))
         self.results += len(results)
 
     def columns(self) -> list[str]:
