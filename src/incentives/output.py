@@ -17,8 +17,10 @@ writer of its output format, then drops them. Each writer writes the same bytes
   period at a time within its one transaction or its staged files.
 
 Each writer is given the periods in calendar order, each period's results sorted by
-payee (what :meth:`CompiledPlan.periods` yields), then :meth:`finish` with the
-run's errors, sorted; :meth:`discard` drops what was written.
+payee (what :meth:`CompiledPlan.periods` yields), or a large period in parts, one
+after another, in the order the format writes them (``parts="payee"`` for JSON,
+``"group"`` for CSV, when the plan allows: see :meth:`CompiledPlan.periods`); then
+:meth:`finish` with the run's errors, sorted; :meth:`discard` drops what was written.
 """
 
 from __future__ import annotations
