@@ -205,7 +205,9 @@ class CompiledPlan:
             from .sources import excel_event_sheets
 
             missing = [n for n in declared if n not in given]
-            given.update(excel_event_sheets(records, missing) if missing else {})
+            given.update(excel_event_sheets(records, missing,
+                                            max_bytes=options.get("max_bytes"))
+                         if missing else {})
         rows = self.rows(records, **options)
         from .sources import join_events, source_label
 
