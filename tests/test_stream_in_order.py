@@ -286,3 +286,25 @@ def test_a_default_period_is_the_streams_own_not_kept_by_the_compiled_plan(
             assert summary.results == 30
             assert {json.loads(x)["period"] for x in out.getvalue().splitlines()} == {default}
     assert compiled.reader.default_period is None
+
+
+def test_direct_is_ignored_for_a_path_or_a_stream_that_cannot_seek(tmp_path: Path) -> None:
+    """``direct=True`` with a path (written atomically anyway) or a stream that cannot
+    be cut back (a pipe) writes what it would without it."""
+    records: list[Any] = _records()
+    records.append(records.pop(10))  # read again: what was written would be cut back
+    expected = _stream(tmp_path, records, "jsonl", reopen=False)[0]
+    source = tmp_path / "r.jsonl"
+
+    class Pipe(io.StringIO):
+        def seekable(self) -> bool:
+            return False
+
+        def tell(self) -> int:
+            raise OSError("not seekable")
+
+    pipe = Pipe()
+    evaluate_stream(PLAN, source, pipe, direct=True)
+    assert pipe.getvalue() == expected
+    evaluate_stream(PLAN, source, tmp_path / "o.jsonl", direct=True)
+    assert (tmp_path / "o.jsonl").read_text(encoding="utf-8") == expected

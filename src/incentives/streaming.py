@@ -511,6 +511,9 @@ def evaluate_stream(
     elif format not in ("jsonl", "csv"):
         raise UsageError(f"unknown stream format {format!r}; use jsonl or csv")
     summary = StreamSummary()
+    if direct and (to_sink or isinstance(out, (str, os.PathLike))
+                   or not out.seekable()):  # type: ignore[union-attr]
+        direct = False  # a path is written atomically; a pipe cannot be cut back
 
     locate = getattr(source, "locate", None)  # the rows of a table name it in errors
 
@@ -590,8 +593,11 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     """Evaluate records that come bucket after bucket in the order the spill would
     give them (by period in calendar order, then group), each bucket as soon as the
     next one starts, from the records as read (not read again); write the output
-    when the last one is done. :class:`_NotInOrder` (nothing written) when a bucket
-    comes out of order or a payee comes twice in a period.
+    when the last one is done, or JSON Lines as they are made into a file that is
+    thrown away on a failure (a path, written atomically; or ``out`` itself when
+    ``direct``: the caller cuts it back). :class:`_NotInOrder` (nothing written, or
+    all of it thrown away) when a bucket comes out of order or a payee comes twice
+    in a period.
 
     What it reports and writes is what the spill gives: reading errors as they come
     (the spill reports them all before evaluating), then the evaluation errors of
