@@ -266,6 +266,16 @@ policies:
         assert "division by zero" in str(errors[0]).lower()
         assert books[1].to_data() == books[0].to_data()
     assert books[1].payees  # the draws owed back are carried
+    from incentives.errors import StateError
+
+    for book in books:  # a period the book closed already is refused, as by evaluate_part
+        book.close("2026-02", plan)
+    with pytest.raises(StateError) as part:
+        compiled.evaluate_part(CheckedRecords(records), books[0])
+    with pytest.raises(StateError) as bucket:
+        compiled.evaluate_bucket(records, books[1])
+    assert str(bucket.value) == str(part.value)
+    assert "2026-02 is already closed" in str(bucket.value)
 
 
 def test_a_default_period_is_the_streams_own_not_kept_by_the_compiled_plan(

@@ -241,7 +241,8 @@ class CompiledPlan:
         period = records[0].period
         problems: list[IncentivesError] = []
         with paused_gc():
-            book.check_open((period,))
+            if book.closed:  # one period refused only after one closed (check_open)
+                book.check_open((period,))
             made = self._one_period(period, records, book, None, True, "collect", problems)
         problems.sort(key=_error_key)
         return made or [], problems
