@@ -169,6 +169,7 @@ def test_jsonl_goes_straight_into_a_file_cut_back_when_read_again(
     from incentives.records import iter_raw_records
 
     monkeypatch.setattr(streaming, "MAX_HELD", 4)  # buckets written as they come
+    monkeypatch.setattr(streaming, "WRITE_LINES", 1)  # each bucket's lines at once
     records: list[Any] = _records()
     records.insert(3, "not json\n")
     if spoil == "period back":
