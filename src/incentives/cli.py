@@ -34,7 +34,39 @@ EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.cli_schema", 
                              "incentives.cli_stream", "incentives.ledger_cli"]
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` (what argparse's help is wrapped to), read
+    as :mod:`shutil` reads it, without importing it (and bz2, lzma... with it) when
+    nothing else has."""
+    if "shutil" in sys.modules:
+        return sys.modules["shutil"].get_terminal_size().columns  # type: ignore[no-any-return]
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            size = os.terminal_size((80, 24))
+        columns = size.columns or 80
+    return columns
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, as wide as it always is (see :func:`_terminal_columns`)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
@@ -202,9 +234,9 @@ def _version() -> str:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from .plan import load_plan
+    from .plan import check_plan
 
-    plan = load_plan(args.plan)
+    plan = check_plan(args.plan)
     n = len(plan.policies)
     out.write(f"{args.plan}: ok: plan {plan.name!r} version {plan.version}, {n} policies\n")
     return EXIT_OK
@@ -441,8 +473,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    from ._startup import resume_collector
-    from .ledger_cli import Terminated, clean_exit_on_signals
+    from ._startup import Terminated, clean_exit_on_signals, resume_collector
 
     if args.func is not cmd_validate:  # validate's few objects wait for the process's end
         resume_collector()

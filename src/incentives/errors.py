@@ -24,7 +24,6 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Iterable, Sequence
-from difflib import get_close_matches
 from typing import Any
 
 __all__ = [
@@ -61,6 +60,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     >>> did_you_mean("trafic_revenue", ["traffic_revenue", "new_fax"])
     "did you mean 'traffic_revenue'?"
     """
+    from difflib import get_close_matches  # (only a mistake needs it)
+
     matches = get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
 

@@ -385,6 +385,18 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
 
     A string holding a newline or a ``:`` is read as YAML text; otherwise as a path.
     """
+    return _load(source, file, compiled=True)
+
+
+def check_plan(source: str | os.PathLike[str]) -> Plan:
+    """What ``incentives validate`` does: load a plan as :func:`load_plan` does, every
+    check made (the model, every formula, the measures), but without preparing it for
+    evaluation (the engine, its kernels and record reader: made from what these checks
+    passed, they refuse nothing; :meth:`Plan.compile` makes them when asked)."""
+    return _load(source, None, compiled=False)
+
+
+def _load(source: str | os.PathLike[str], file: str | None, *, compiled: bool) -> Plan:
     text, name = _read_source(source, file)
     data, lines = load_yaml(text, file=name)
     if not isinstance(data, dict):
@@ -405,7 +417,11 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
     plan._file = name
     plan._lines = lines
     try:
-        plan.compile()
+        if compiled:
+            plan.compile()
+        else:  # the checks plan.compile() makes, in its order
+            plan._compile_policies()
+            plan.compile_measures()
     except IncentivesError:
         raise
     except _UNEXPECTED as exc:

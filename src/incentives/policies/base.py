@@ -26,7 +26,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
-    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_serializer,
@@ -42,6 +41,8 @@ from ..runtime import Line, PayeeState, PeriodContext
 from ..wording import Shape, Working, generic_working
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from ..kernel import KernelWriter
     from ..yamlio import LineMap
 
@@ -316,7 +317,7 @@ def _every_policy() -> TypeAdapter[Any]:
     """The discriminated union of every policy type (every policy module imported)."""
     from typing import Union
 
-    from pydantic import Field
+    from pydantic import Field, TypeAdapter
 
     from . import POLICY_TYPES
 
