@@ -210,16 +210,24 @@ def pause_collector() -> None:
     """Hold the cyclic garbage collector while the command line imports its modules and
     validates its plan (thousands of objects made, none of them garbage): its passes
     are a sixth of ``incentives validate``'s time. Only in the command line's process;
-    a command that does more work gets it back from :func:`resume_collector`."""
+    a command that does more work gets it back from :func:`resume_collector` (``run``
+    and ``stream`` once their plan is compiled, the others before they start)."""
     if gc.isenabled():
         gc.disable()
         _paused.append(True)
 
 
 def resume_collector() -> None:
-    """Give the collector back if :func:`pause_collector` held it."""
+    """Give the collector back if :func:`pause_collector` held it. What was made
+    meanwhile (the modules, the plan: long-lived) is handed to the collector's oldest
+    generation, as :func:`incentives.runtime.paused_gc` does, rather than left in the
+    youngest, where the collector would walk all of it once as young objects, then
+    again as middle-aged ones (unless the process froze objects itself)."""
     if _paused:
         _paused.clear()
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

@@ -73,23 +73,44 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+#: The module of :data:`EXTRA_COMMANDS` that adds each built-in command (``validate`` and
+#: ``run`` are this module's own).
+COMMAND_MODULES = {"explain": "incentives.cli_explain", "schema": "incentives.cli_schema",
+                   "simulate": "incentives.simulate_cli", "audit": "incentives.testing.audit",
+                   "test": "incentives.testing.cases", "stream": "incentives.cli_stream",
+                   "correct": "incentives.ledger_cli"}
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; with ``command="validate"``, only that command's
-    (what ``incentives validate ...`` parses: the same usage, help and errors, without
-    building every other command, whose options import more)."""
+    """The command line's parser; with ``command`` a built-in command (``"validate"``,
+    ``"run"``, a name of :data:`COMMAND_MODULES`), only that command's: what ``incentives
+    COMMAND ...`` parses (a command's arguments are parsed by its own parser alone), with
+    the same usage, help and errors, without building every other command, whose options
+    import more. Anything else (``None``, an option, an unknown name) builds them all."""
     parser = _Parser(
         prog="incentives",
         description="Design, run, explain and audit incentive and commission pay plans.",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    only = command if command in ("validate", "run") or (
+        command in COMMAND_MODULES and COMMAND_MODULES[command] in EXTRA_COMMANDS) else None
 
-    p = sub.add_parser("validate", help="check a plan file; exit 2 with the reason if it is wrong")
-    p.add_argument("plan", help="the plan file (YAML)")
-    p.set_defaults(func=cmd_validate)
-    if command == "validate":
-        return parser
+    if only in (None, "validate"):
+        p = sub.add_parser("validate",
+                           help="check a plan file; exit 2 with the reason if it is wrong")
+        p.add_argument("plan", help="the plan file (YAML)")
+        p.set_defaults(func=cmd_validate)
+    if only in (None, "run"):
+        _add_run(sub)
+    for name in EXTRA_COMMANDS:
+        if only is None or COMMAND_MODULES.get(only) == name:
+            importlib.import_module(name).register(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
+    """Add ``incentives run``."""
     p = sub.add_parser("run", help="evaluate a plan on a period's records")
     p.add_argument("plan", help="the plan file (YAML)")
     add_source_options(p)
@@ -110,10 +131,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_file_options(p)
     add_transaction_options(p)
     p.set_defaults(func=cmd_run)
-
-    for name in EXTRA_COMMANDS:
-        importlib.import_module(name).register(sub)
-    return parser
 
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
@@ -243,6 +260,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from ._startup import resume_collector
     from .engine import paused_gc
     from .fileio import StagedFiles, file_options
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
@@ -269,6 +287,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
         Run(plan, []).to_table(columns=args.columns, details=args.details)
     compiled = plan.compile()
+    resume_collector()  # held while the modules were imported and the plan compiled
     if args.period:
         compiled.reader.default_period = args.period
     # one writer per state: locked from reading the state to replacing it
@@ -465,7 +484,7 @@ def load_state(plan: object, path: str) -> object:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     given = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(given[0] if given[:1] == ["validate"] else None)
+    parser = build_parser(given[0] if given else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error
@@ -475,7 +494,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return EXIT_USAGE
     from ._startup import Terminated, clean_exit_on_signals, resume_collector
 
-    if args.func is not cmd_validate:  # validate's few objects wait for the process's end
+    # validate's few objects wait for the process's end; run and stream get the collector
+    # back once their plan is compiled (their modules imported)
+    if args.func not in (cmd_validate, cmd_run) and getattr(args, "command", None) != "stream":
         resume_collector()
     stream = out if out is not None else sys.stdout
     try:
