@@ -266,7 +266,6 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
     from .records import MAX_ERRORS
-    from .transactions import transaction_options
 
     records_source, events = source_options(args)
     fmt = output_format(args)
@@ -295,9 +294,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with state_lock(args):
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
-        with paused_gc():  # a million transactions hold no cycles either
-            given = transaction_options(args, compiled.transaction_reader,
-                                        floats=plan.reading.floats, **file_options(args))
+        given: dict[str, Any] = {}
+        if compiled.transaction_reader is not None or args.transactions or args.table \
+                or args.hierarchy is not None:  # (else no module of transactions is needed)
+            from .transactions import transaction_options
+
+            with paused_gc():  # a million transactions hold no cycles either
+                given = transaction_options(args, compiled.transaction_reader,
+                                            floats=plan.reading.floats, **file_options(args))
         if fmt == "table":  # a terminal's table: the whole run, held
             rows = compiled.source_records(records_source, events, **file_options(args))
             run = compiled.evaluate(rows, errors="collect", state=state, **given)
