@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import simpleeval
 
@@ -104,8 +104,7 @@ def _pow(a: Decimal, b: Decimal) -> Decimal:
     return a**b
 
 
-@dataclass(frozen=True)
-class _Fn:
+class _Fn(NamedTuple):
     impl: Callable[..., Any]
     min_args: int
     max_args: int | None

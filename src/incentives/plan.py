@@ -540,6 +540,7 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
         raise PlanError(f"cannot read the plan file: {exc.strerror or exc}",
                         file=str(source)) from None
     try:
-        return raw.decode("utf-8-sig"), file or str(source)
+        # (UTF-8 without the BOM: what the "utf-8-sig" codec reads, without importing it)
+        return raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"), file or str(source)
     except UnicodeDecodeError:
         raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None

@@ -26,11 +26,11 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     WithJsonSchema,
-    model_serializer,
     model_validator,
 )
+from pydantic._internal._decorators import ModelSerializerDecoratorInfo, PydanticDescriptorProxy
 from pydantic._internal._model_construction import ModelMetaclass
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
@@ -240,6 +240,14 @@ def _decimal_text(text: str) -> bool:
     return True
 
 
+def _wrap_serializer(func: Callable[..., Any]) -> Any:
+    """``@pydantic.model_serializer(mode="wrap")``: what that decorator makes, made here
+    without importing :mod:`pydantic.functional_serializers` (its dataclasses are a
+    hundredth of ``incentives validate``; a test keeps the two the same)."""
+    return PydanticDescriptorProxy(func, ModelSerializerDecoratorInfo(
+        mode="wrap", return_type=PydanticUndefined, when_used="always"))  # type: ignore[arg-type]
+
+
 class PolicyBase(StrictModel):
     """Fields every policy has."""
 
@@ -261,12 +269,13 @@ class PolicyBase(StrictModel):
     #: (None: never guessed); set by :func:`explains`
     looks_like: ClassVar[Shape | None] = None
 
-    @model_serializer(mode="wrap")
     def _keep_type(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         data = handler(self)
         if isinstance(data, dict) and "type" not in data:
             data = {"type": self.type, **data}
         return data
+
+    _keep_type = _wrap_serializer(_keep_type)
 
     def publishes(self) -> dict[str, NameType]:
         """Names this policy makes available to later policies, with their types."""
