@@ -897,3 +897,31 @@ def test_the_policies_serializer_is_pydantics_model_serializer() -> None:
     assert ours.decorator_info == theirs.decorator_info
     assert ours.wrapped is theirs.wrapped
     assert list(PolicyBase.__pydantic_decorators__.model_serializers) == ["_keep_type"]
+
+
+@pytest.mark.parametrize("argv", [["validate", "plan.yaml"], ["validate", ""],
+                                  ["validate", "a plan=x.yaml"], ["validate", "@plan"],
+                                  ["validate", "plan.yaml", "x"], ["validate", "-"],
+                                  ["validate", "--", "plan.yaml"], ["validate", "-h"],
+                                  ["validate", "-1"], ["validate"], ["run", "plan.yaml"],
+                                  ["--version", "plan.yaml"]])
+def test_validate_of_one_plan_reads_its_arguments_as_the_parser_does(argv: list[str]) -> None:
+    # `incentives validate PLAN` is read without building a parser (argparse and its
+    # messages not imported): the same arguments the parser gives; anything else is
+    # left to the parser
+    from incentives.cli import _validate_only, build_parser
+
+    found = _validate_only(argv)
+    if found is not None:
+        assert vars(found) == _parsed(build_parser(), argv)[0]
+    assert (found is not None) == (argv[0] == "validate" and len(argv) == 2
+                                   and not argv[1].startswith("-"))
+
+
+def test_validate_of_one_plan_imports_no_argparse() -> None:
+    code = ("import sys\nfrom incentives.cli import main\n"
+            "assert main(['validate', 'examples/telecom/plan.yaml']) == 0\n"
+            "print(sorted(m for m in ('argparse', 'gettext') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.splitlines()[-1] == "[]"

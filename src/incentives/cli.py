@@ -12,16 +12,18 @@ Each subcommand is a small function; other modules add theirs through
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import IncentivesError, PlanError, StateError, UsageError
+
+if TYPE_CHECKING:  # (imported when a parser is built: `incentives validate PLAN` builds none)
+    import argparse
 
 __all__ = ["main"]
 
@@ -53,24 +55,36 @@ def _terminal_columns() -> int:
     return columns
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter, as wide as it always is (see :func:`_terminal_columns`)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position,
-                         _terminal_columns() - 2 if width is None else width)
+_PARSER_CLASS: list[type[argparse.ArgumentParser]] = []
 
 
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """The command line's parser class (made, and argparse imported, when a parser is
+    built)."""
+    if _PARSER_CLASS:
+        return _PARSER_CLASS[0]
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter, as wide as it always is (see :func:`_terminal_columns`)."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            super().__init__(prog, indent_increment, max_help_position,
+                             _terminal_columns() - 2 if width is None else width)
+
+    class _Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)
+            super().__init__(*args, **kwargs)
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            raise SystemExit(EXIT_USAGE)
+
+    _PARSER_CLASS.append(_Parser)
+    return _Parser
 
 
 #: The module of :data:`EXTRA_COMMANDS` that adds each built-in command (``validate`` and
@@ -87,12 +101,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     COMMAND ...`` parses (a command's arguments are parsed by its own parser alone), with
     the same usage, help and errors, without building every other command, whose options
     import more. Anything else (``None``, an option, an unknown name) builds them all."""
-    parser = _Parser(
+    parser_class = _parser_class()
+    parser = parser_class(
         prog="incentives",
         description="Design, run, explain and audit incentive and commission pay plans.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     only = command if command in ("validate", "run") or (
         command in COMMAND_MODULES and COMMAND_MODULES[command] in EXTRA_COMMANDS) else None
 
@@ -235,6 +250,8 @@ def period_option(text: str) -> str:
     Traceback (most recent call last):
     argparse.ArgumentTypeError: period '2026-13': month 13 does not exist
     """
+    import argparse
+
     from .periods import parse_period
 
     try:
@@ -485,17 +502,32 @@ def load_state(plan: object, path: str) -> object:
     return loader(path, plan)
 
 
+def _validate_only(given: list[Any]) -> Any:
+    """The arguments of ``incentives validate PLAN`` (a plan and nothing else: no option,
+    nothing that looks like one) as argparse reads them, read without building a parser
+    (argparse, the messages' gettext and the parser are a fiftieth of ``validate``'s
+    time); None for any other command line, which the parser reads."""
+    if len(given) == 2 and given[0] == "validate" and isinstance(given[1], str) \
+            and not given[1].startswith("-"):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(command="validate", plan=given[1], func=cmd_validate)
+    return None
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     given = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(given[0] if given else None)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    args = _validate_only(given)
+    if args is None:
+        parser = build_parser(given[0] if given else None)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
     from ._startup import Terminated, clean_exit_on_signals, resume_collector
 
     # validate's few objects wait for the process's end; run and stream get the collector
