@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .errors import CONTROL_CHARACTERS, PlanError, PlanLimitError
+from .errors import PlanError, PlanLimitError
 from .money import MAX_NUMBER_TEXT, MAX_PLACES, plain, range_problem, short
 
 __all__ = [
@@ -229,6 +229,11 @@ class _Builder:
         one line of printable text; longer text (a description, a formula) may also
         break lines and hold tabs."""
         one_line = bool(path) and path[-1] in _ONE_LINE_KEYS
+        if not one_line and value.replace("\n", "").replace("\r", "").replace(
+                "\t", "").isprintable():
+            return  # line breaks and tabs, which longer text may hold, and nothing else
+        from .errors import CONTROL_CHARACTERS  # (every control character is unprintable)
+
         for found in CONTROL_CHARACTERS.finditer(value):
             if found.group() in "\t\n\r" and not one_line:
                 continue

@@ -32,7 +32,7 @@ from pydantic._internal._decorators import ModelSerializerDecoratorInfo, Pydanti
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
-from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mean
+from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
 from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding, parse_number_text
 from ..runtime import Line, PayeeState, PeriodContext
@@ -62,6 +62,10 @@ Scope = Literal["payee", "group", "population"]
 def _one_printable_line(value: str) -> str:
     """``value``, or an error if it holds a control character (a line break, ESC, a
     bidirectional override...): labels, names and ids are shown on one line."""
+    if value.isprintable():  # (every control character is unprintable)
+        return value
+    from ..errors import CONTROL_CHARACTERS
+
     found = CONTROL_CHARACTERS.search(value)
     if found is not None:
         raise PydanticCustomError(
