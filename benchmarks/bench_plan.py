@@ -26,7 +26,10 @@ the script exits 1 otherwise. It prints throughput (payee-periods per
 second), the time per period (growth should be linear in payees), the peak
 memory, the speed-up of ``incentives.dask`` with two worker processes (when
 dask is installed; on 40,000 records, 500 in quick mode, both once the workers
-are started and counting their start), and, as its last lines, ``ratio vs_handwritten <value>``
+are started and counting their start; for a frame in any order, which
+``evaluate_frame`` shuffles, and for one cut by period, given as
+``partitioned_by=("period",)``, which is not shuffled: see ``bench_dask.py`` for
+the scale-out path), and, as its last lines, ``ratio vs_handwritten <value>``
 (library time / hand-written time, on the largest size) and ``ratio
 vs_reparse <value>`` (library time / re-parsing time, on the smallest size).
 """
@@ -464,17 +467,30 @@ def _dask_speedup(plan: Plan, records: list[dict[str, Any]]) -> str:
         import pandas as pd
     except ImportError:
         return "dask not installed (pip install 'incentives[dask]')"
-    from concurrent.futures import ProcessPoolExecutor
-
-    from incentives.dask import evaluate_frame
 
     flat = []
     for r in records:
         row = {"payee": r["payee"], "period": r["period"], "group": r["group"],
                **r["attributes"], **{k: str(v) for k, v in r["metrics"].items()}}
         flat.append(row)  # events are not in the flat form: churn sees none here
-    frame = dd.from_pandas(pd.DataFrame(flat, dtype=object), npartitions=8)
-    graph = evaluate_frame(plan, frame)
+    whole = pd.DataFrame(flat, dtype=object)
+    # shuffled (rows in any partition), and cut by period (each partition one period's
+    # rows, as a dataset partitioned by period is read: partitioned_by, no shuffle)
+    shuffled = dd.from_pandas(whole, npartitions=8)
+    by_period = dd.concat([dd.from_pandas(part.reset_index(drop=True), npartitions=1)
+                           for _, part in whole.groupby("period", sort=True)])
+    return "; ".join(_dask_timing(plan, dask, frame, name, given)
+                     for name, frame, given in (
+                         ("shuffled", shuffled, None),
+                         ("cut by period, partitioned_by", by_period, ("period",))))
+
+
+def _dask_timing(plan: Plan, dask: Any, frame: Any, name: str, partitioned_by: Any) -> str:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from incentives.dask import evaluate_frame
+
+    graph = evaluate_frame(plan, frame, partitioned_by=partitioned_by)
     # wall time here: the work of two worker processes is not this process's CPU time
     t0 = time.perf_counter()
     one = graph.compute(scheduler="synchronous")
@@ -489,8 +505,8 @@ def _dask_speedup(plan: Plan, records: list[dict[str, Any]]) -> str:
     rows = sorted(map(tuple, one.values.tolist()))
     same = rows == sorted(map(tuple, two.values.tolist())) == sorted(
         map(tuple, warm.values.tolist()))
-    return (f"{(t1 - t0) / (t4 - t3):.2f}x once the workers are started, "
-            f"{(t1 - t0) / (t2 - t1):.2f}x counting their start ({len(records)} records: one "
+    return (f"{name}: {(t1 - t0) / (t4 - t3):.2f}x once the workers are started, "
+            f"{(t1 - t0) / (t2 - t1):.2f}x counting their start ({len(one)} records: one "
             f"process {t1 - t0:.1f} s, two worker processes {t4 - t3:.1f} s, or "
             f"{t2 - t1:.1f} s with their start; same results: {same})")
 

@@ -183,3 +183,53 @@ def test_a_mistyped_period_is_a_usage_error(cli: Callable[..., Any], examples: P
     assert res.out == ""
     assert f"incentives {command}: error: argument --period: period {period!r}" in res.err
     assert "Traceback" not in res.err
+
+
+# ---------------------------------------------------------------------------
+# csv_rows (the rows of a period at once) gives csv_cells(csv_record(r)) exactly
+
+_TEXTS = st.one_of(st.sampled_from([*HOSTILE, "", "g1", "p-1"]),
+                   st.text(alphabet="=+-@ab\uff0d1", max_size=4))
+_AMOUNTS = st.sampled_from([Decimal("0.00"), Decimal("-0.00"), Decimal("0"), Decimal("1.50"),
+                            Decimal("-632.00"), Decimal("1E+2"), Decimal("0.005"),
+                            Decimal("12345678901234567890.12")])
+
+
+@st.composite
+def _results(draw: Any) -> list[Any]:
+    from incentives.results import PayeeResult
+    from incentives.runtime import Line
+
+    out = []
+    for _ in range(draw(st.integers(0, 6))):
+        lines = [Line(draw(st.sampled_from(["a", "b", "c", "=d"])), "label", draw(_AMOUNTS),
+                      "commission") for _ in range(draw(st.integers(0, 4)))]
+        out.append(PayeeResult(
+            draw(_TEXTS.filter(bool)), draw(st.sampled_from(["2026-05", "2026-06", "-1"])),
+            draw(st.one_of(st.none(), _TEXTS)), lines, draw(_AMOUNTS),
+            draw(st.lists(_TEXTS, max_size=2)), draw(st.lists(_TEXTS, max_size=2))))
+    return out
+
+
+@given(_results(), st.lists(st.sampled_from(["a", "b", "c", "=d", "e"]), unique=True),
+       st.sampled_from(["0.00", "0"]))
+def test_csv_rows_are_the_rows_of_csv_record(results: list[Any], columns: list[str],
+                                             zero: str) -> None:
+    from incentives.results import (
+        csv_cells,
+        csv_order,
+        csv_record,
+        csv_row,
+        csv_rows,
+        csv_sorted,
+    )
+
+    expected = [csv_cells(csv_record(r), columns, zero) for r in results]
+    assert csv_rows(results, columns, zero) == expected
+    assert [csv_row(r, columns, zero) for r in results] == expected
+    assert csv_sorted(results) == sorted(results, key=csv_order)
+    # the negative zero of a policy's lines is written as the zero ZERO + it gives
+    for r, row in zip(results, expected, strict=True):
+        for c, cell in zip(columns, row[3:3 + len(columns)], strict=True):
+            assert not cell.startswith("-0") or not Decimal(cell).is_zero() or \
+                not any(line.policy == c for line in r.lines)

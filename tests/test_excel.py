@@ -573,3 +573,76 @@ def test_any_amount_at_the_plans_places_round_trips(tmp_path_factory: pytest.Tem
     for i, amount in enumerate(amounts, 2):
         significant = len(amount.normalize().as_tuple().digits) if amount else 1
         assert ws[f"F{i}"].data_type == ("n" if significant <= 15 else "s")
+
+
+# ---------------------------------------------------------------- a workbook that inflates
+
+def _inflating_book(path: Path, strings: int, sheet_rows: int = 1) -> Path:
+    """A small workbook of telecom records whose strings part (or sheet) inflates to
+    many bytes: ``strings`` shared strings of 80 characters, ``sheet_rows`` rows."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["payee", "period", "traffic_revenue"])
+    for i in range(sheet_rows):
+        ws.append([f"p{i}", "2026-01", 100 + i])
+    plain = path.with_name("plain.xlsx")
+    book.save(plain)
+    with zipfile.ZipFile(plain) as zin, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "[Content_Types].xml":
+                data = data.replace(b"</Types>", (
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+                    b"</Types>"))
+            if name == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", (
+                    b'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/sharedStrings" '
+                    b'Target="sharedStrings.xml"/></Relationships>'))
+            z.writestr(name, data)
+        z.writestr("xl/sharedStrings.xml", b'<?xml version="1.0" encoding="UTF-8"?><sst '
+                   b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                   + (b"<si><t>" + b"A" * 80 + b"</t></si>") * strings + b"</sst>")
+    return path
+
+
+def test_a_workbook_that_inflates_past_the_limit_is_refused_before_it_is_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "zip bomb": a small file whose parts inflate to much more. Refused at once,
+    with what it holds and how to allow it; --max-bytes allows it."""
+    import incentives.excel as excel
+    from incentives.sources import read_rows
+
+    bomb = _inflating_book(tmp_path / "bomb.xlsx", strings=40_000)  # 3.6 MB of strings
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(excel, "MAX_WORKBOOK_BYTES", 4_000_000)  # strings: a quarter
+    with pytest.raises(UsageError, match=r"its strings hold 3,[0-9,]+ bytes once "
+                       r"uncompressed, more than the 1,000,000 a workbook may .*--max-bytes"):
+        list(read_rows(bomb))
+    rows = list(read_rows(bomb, max_bytes=20_000_000))
+    assert rows == [{"payee": "p0", "period": "2026-01", "traffic_revenue": Decimal(100)}]
+    big = _inflating_book(tmp_path / "big.xlsx", strings=0, sheet_rows=20_000)
+    with pytest.raises(UsageError, match=r"it holds [0-9,]+ bytes once uncompressed, more "
+                       r"than the 100,000 a workbook may"):
+        list(read_rows(big, max_bytes=100_000))
+    assert len(list(read_rows(big))) == 20_000  # under the default
+
+
+def test_the_command_line_refuses_an_inflating_workbook_and_its_limit_can_be_raised(
+        tmp_path: Path) -> None:
+    bomb = _inflating_book(tmp_path / "bomb.xlsx", strings=40_000)
+    plan = Path(__file__).resolve().parent.parent / "examples" / "telecom" / "plan.yaml"
+    run = [sys.executable, "-m", "incentives", "run", str(plan), str(bomb), "--format", "csv"]
+    refused = subprocess.run([*run, "--max-bytes", "8M"], capture_output=True, text=True,
+                             check=False)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert "Traceback" not in refused.stderr
+    assert "its strings hold 3,8" in refused.stderr
+    assert "once uncompressed, more than the 2,097,152 a workbook may" in refused.stderr
+    allowed = subprocess.run([*run, "--max-bytes", "20M"], capture_output=True, text=True,
+                             check=False)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.splitlines()[1].startswith("p0,2026-01,")

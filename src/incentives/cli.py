@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import IncentivesError, PlanError, StateError, UsageError
 
@@ -350,6 +350,10 @@ def _stage_state(files: Any, args: argparse.Namespace, state: Any, errors: list[
             files.write(args.state, state.to_json())
 
 
+#: the order each output format writes a period's results in (see CompiledPlan.periods)
+_PARTS: dict[str, Literal["payee", "group"]] = {"json": "payee", "csv": "group"}
+
+
 def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records_source: str,
                    events: dict[str, str], state: Any, given: dict[str, Any], fmt: str,
                    target: Any) -> list[Any]:
@@ -387,8 +391,9 @@ def _run_by_period(args: argparse.Namespace, out: TextIO, compiled: Any, records
                                                                 *events.values())))
                          else (False,)):
             rows = compiled.source_records(records_source, events, **file_options(args))
+            # a large period evaluated and written a part at a time, in the output's order
             evaluation = compiled.periods(rows, errors="collect", state=state,
-                                          in_order=in_order, **given)
+                                          in_order=in_order, parts=_PARTS.get(fmt), **given)
             w = writer()
             try:
                 with paused_gc():  # neither the results nor the output hold cycles

@@ -57,6 +57,9 @@ __all__ = ["CompiledPlan", "Evaluation", "OutOfOrder", "error_order", "paused_gc
 _KEY = attrgetter("period", "payee")
 _GROUP_PAYEE = attrgetter("group", "payee")
 _PAYEE = attrgetter("payee")
+#: the payees of a period evaluated at a time, in a run written as it is made (see
+#: CompiledPlan.periods: ``parts``)
+PART = 256
 
 
 class CompiledPlan:
@@ -198,7 +201,9 @@ class CompiledPlan:
             from .sources import excel_event_sheets
 
             missing = [n for n in declared if n not in given]
-            given.update(excel_event_sheets(records, missing) if missing else {})
+            given.update(excel_event_sheets(records, missing,
+                                            max_bytes=options.get("max_bytes"))
+                         if missing else {})
         rows = self.rows(records, **options)
         from .sources import join_events, source_label
 
@@ -253,6 +258,7 @@ class CompiledPlan:
         hierarchy: Any = None,
         tables: Mapping[str, Any] | None = None,
         in_order: bool = False,
+        parts: Literal["payee", "group"] | None = None,
     ) -> Evaluation:
         """An evaluation of ``raw_records`` period by period (see :class:`Evaluation`):
         iterating it evaluates the periods one at a time, in calendar order, and
@@ -263,13 +269,25 @@ class CompiledPlan:
         as soon as the next one starts. A record that arrives for a period already
         passed (or for one before the current one) raises :class:`OutOfOrder`; the
         caller then starts again without ``in_order`` (see ``incentives run``).
+
+        ``parts`` (with ``in_order``): a period may be yielded in parts, one after
+        another, each evaluated and made as the one before is used, when the plan
+        allows: ``"payee"``, the parts together in payee order (a plan whose policies
+        all see one payee at a time); ``"group"``, in the order of CSV rows (by group,
+        then payee: each part whole groups; a plan with no policy that sees a whole
+        period). A writer that drops each part (see :mod:`incentives.output`) then
+        never holds a large period's results, which is faster too.
         """
         streams = in_order and book is None and errors == "collect" and \
             self.measures is None and self.transaction_reader is None and \
             transactions is None and hierarchy is None and not tables
+        scopes = {p.scope for p in self.policies}
+        if (parts == "payee" and not scopes <= {"payee"}) or \
+                (parts == "group" and not scopes <= {"payee", "group"}):
+            parts = None
         return Evaluation(self, raw_records, errors=errors, state=state, book=book,
                           transactions=transactions, hierarchy=hierarchy, tables=tables,
-                          in_order=streams)
+                          in_order=streams, parts=parts if streams else None)
 
     def _all_periods(self, evaluation: Evaluation) -> Iterator[tuple[str, list[PayeeResult]]]:
         """Every record read and checked first (the whole population held), then the
@@ -354,17 +372,16 @@ class CompiledPlan:
                     if period in passed or key <= current_key or period < current:
                         raise OutOfOrder(period)
                     passed.add(current)
-                    made = self._held_period(current, held, book, opened, checked, problems,
-                                             refused)
-                    if made is not None:
+                    for made in self._held_period(current, held, book, opened, checked,
+                                                  problems, refused, e.parts):
                         yield current, made
                 current, current_key, held = period, key, []
             held.append(record)
         if current is not None:
-            made = self._held_period(current, held, book, opened, checked, problems,
-                                     refused)
+            last = self._held_period(current, held, book, opened, checked, problems,
+                                     refused, e.parts)
             del held
-            if made is not None:
+            for made in last:
                 yield current, made
         if refused:
             raise refused[0]
@@ -376,9 +393,11 @@ class CompiledPlan:
 
     def _held_period(self, period: str, records: list[Record], book: State, opened: State,
                      checked: list[str], problems: list[IncentivesError],
-                     refused: list[StateError]) -> list[PayeeResult] | None:
+                     refused: list[StateError], parts: Literal["payee", "group"] | None
+                     ) -> Iterator[list[PayeeResult]]:
         """One period's records, read in order: its duplicates reported, the period
-        checked against the state, evaluated and closed."""
+        checked against the state, evaluated and closed; its results, in ``parts``
+        (see :meth:`periods`) or whole."""
         payees = [r.payee for r in records]
         if len(set(payees)) != len(payees):
             counts = Counter(payees)
@@ -389,14 +408,64 @@ class CompiledPlan:
                     "none of them was evaluated", payee=payee, period=period, field="payee"))
             records = [r for r in records if r.payee not in dupes]
         if not records or refused:
-            return None
+            return
         checked.append(period)
         try:
             opened.check_open(checked)
         except StateError as exc:
             refused.append(exc)
-            return None
-        return self._one_period(period, records, book, None, False, "collect", problems)
+            return
+        if parts is None:
+            made = self._one_period(period, records, book, None, False, "collect", problems)
+            if made is not None:
+                yield made
+            return
+        with decimal.localcontext(CONTEXT):
+            try:
+                pctx = self.period(period)
+            except EvaluationError as exc:
+                problems.append(exc)
+                return
+        yield from self._parts(pctx, records, book, problems, parts)
+        book.close(period, self.plan)
+
+    def _parts(self, pctx: PeriodContext, records: list[Record], book: State,
+               problems: list[IncentivesError], by: Literal["payee", "group"]
+               ) -> Iterator[list[PayeeResult]]:
+        """A period's results in parts of about :data:`PART` payees, evaluated one
+        after another (each recorded in ``book``, which the caller closes): by payee,
+        or by group and payee, each part whole groups (see :meth:`periods`)."""
+        from .results import PayeeResult
+
+        if by == "payee":
+            records.sort(key=_PAYEE)
+        elif all(r.group is not None for r in records):
+            records.sort(key=_GROUP_PAYEE)
+        else:
+            records.sort(key=lambda r: (r.group or "", r.payee))
+        n = len(records)
+        start = 0
+        while start < n:
+            end = min(start + PART, n)
+            if by == "group":  # to the end of the last part's group
+                group = records[end - 1].group
+                while end < n and records[end].group == group:
+                    end += 1
+            with decimal.localcontext(CONTEXT):
+                states = self.evaluate_period(records[start:end], pctx, book)
+                book.record(states)
+            results: list[PayeeResult] = []
+            for s in states:
+                if s.error is not None:
+                    problems.append(s.error)  # type: ignore[arg-type]
+                else:
+                    results.append(PayeeResult.from_state(s))
+            del states
+            if by == "payee":  # evaluated by group and payee
+                results.sort(key=_PAYEE)
+            start = end
+            if results:
+                yield results
 
     def _one_period(self, period: str, records: list[Record], book: State,
                     credited: Credited | None, part: bool, errors: str,
@@ -713,7 +782,8 @@ class Evaluation:
 
     Iterate it once: it yields ``(period, results)`` for each period evaluated, in the
     order of the periods' names (as a :class:`~incentives.results.Run` sorts its
-    results; the periods are evaluated in calendar order), the results sorted by payee; then :attr:`errors` holds every
+    results; the periods are evaluated in calendar order), the results sorted by payee
+    (or a period in parts: see :meth:`CompiledPlan.periods`); then :attr:`errors` holds every
     error, sorted as a :class:`~incentives.results.Run` lists them, and :attr:`state`
     the closing state.
     """
@@ -721,7 +791,7 @@ class Evaluation:
     def __init__(self, compiled: CompiledPlan, raw_records: Iterable[Any], *,
                  errors: Literal["raise", "collect"], state: Any, book: State | None,
                  transactions: Any, hierarchy: Any, tables: Mapping[str, Any] | None,
-                 in_order: bool) -> None:
+                 in_order: bool, parts: Literal["payee", "group"] | None = None) -> None:
         self.compiled = compiled
         self.raw_records = raw_records
         self.mode = errors
@@ -731,6 +801,8 @@ class Evaluation:
         self.hierarchy = hierarchy
         self.tables = tables
         self.in_order = in_order
+        #: a period's results may come in parts, in this order (see CompiledPlan.periods)
+        self.parts = parts
         #: every error, sorted (set once the iteration has ended)
         self.errors: list[IncentivesError] = []
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncentivesError, RecordError, TransactionError, UsageError, did_you_mean
-from .fileio import StagedFile, check_output, quote
+from .fileio import MAX_FILE_BYTES, StagedFile, check_output, quote
 from .tabular import ERRORS, LINES, TOTALS, Column, ResultTables, cell, periods_of
 
 __all__ = [
@@ -73,6 +73,12 @@ EXCEL_CELL_CHARACTERS = 32_767
 EXCEL_ROWS = 1_048_576
 #: The header row is looked for in this many rows at the top of the sheet.
 HEADER_SEARCH_ROWS = 50
+#: The most a workbook read as records may hold once its parts are uncompressed,
+#: unless told otherwise (``max_bytes``, ``--max-bytes``): a small file can inflate to
+#: gigabytes (a "zip bomb"), and the workbook's strings are read whole when it is
+#: opened (they may hold a quarter of it). Zip itself holds each part to the size its
+#: directory declares.
+MAX_WORKBOOK_BYTES = MAX_FILE_BYTES
 #: Sheets the sink writes, with their columns.
 SHEETS: tuple[tuple[str, tuple[Column, ...]], ...] = (
     ("totals", TOTALS), ("lines", LINES), ("errors", ERRORS))
@@ -154,8 +160,8 @@ def _column_letter(index: int) -> str:
 
 
 def read_excel(path: str | os.PathLike[str], *, sheet: str | None = None,
-               what: str = "records", expect: Sequence[str] = ("payee",)
-               ) -> Iterator[dict[str, Any] | RecordError]:
+               what: str = "records", expect: Sequence[str] = ("payee",),
+               max_bytes: int | None = None) -> Iterator[dict[str, Any] | RecordError]:
     """The rows of a sheet of the workbook ``path``, one dict per row (header ->
     value), or a :class:`RecordError` in place of a row holding an error cell.
 
@@ -164,10 +170,12 @@ def read_excel(path: str | os.PathLike[str], *, sheet: str | None = None,
     trimmed) to one of ``expect``; the rows above it (titles) are skipped, and so
     are wholly blank rows below it. The workbook, the sheet and the header are
     checked at once (a :class:`UsageError`); the rows are read as the iterator is
-    consumed. ``what`` names the source in messages.
+    consumed. ``what`` names the source in messages. A workbook holding more than
+    ``max_bytes`` bytes once uncompressed (default :data:`MAX_WORKBOOK_BYTES`) is
+    refused before it is opened.
     """
     _require()
-    book = _open_book(Path(path), what)
+    book = _open_book(Path(path), what, max_bytes)
     try:
         ws = _pick_sheet(book, sheet, path, what)
         reader = _SheetReader(ws, str(path), what, tuple(expect))
@@ -178,11 +186,13 @@ def read_excel(path: str | os.PathLike[str], *, sheet: str | None = None,
     return reader.rows(book)
 
 
-def sheet_names(path: str | os.PathLike[str], *, what: str = "records") -> list[str]:
+def sheet_names(path: str | os.PathLike[str], *, what: str = "records",
+                max_bytes: int | None = None) -> list[str]:
     """The names of the sheets of cells of the workbook ``path``, in order (charts left
-    out); a :class:`UsageError` when it cannot be read."""
+    out); a :class:`UsageError` when it cannot be read (or holds more than
+    ``max_bytes`` once uncompressed: see :func:`read_excel`)."""
     _require()
-    book = _open_book(Path(path), what)
+    book = _open_book(Path(path), what, max_bytes)
     try:
         return [str(ws.title) for ws in book.worksheets]
     finally:
@@ -190,10 +200,11 @@ def sheet_names(path: str | os.PathLike[str], *, what: str = "records") -> list[
             book.close()
 
 
-def _open_book(path: Path, what: str) -> Any:
+def _open_book(path: Path, what: str, max_bytes: int | None = None) -> Any:
     import openpyxl
 
     where = f"{what} file {str(path)!r}"
+    _check_inflated(path, where, MAX_WORKBOOK_BYTES if max_bytes is None else max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -209,6 +220,31 @@ def _open_book(path: Path, what: str) -> Any:
         old = " (an old .xls workbook? save it as .xlsx)" if path.suffix.lower() == ".xls" else ""
         raise UsageError(f"{where} is not an Excel workbook (.xlsx){old}: "
                          f"{_short(exc)}") from None
+
+
+def _check_inflated(path: Path, where: str, limit: int) -> None:
+    """Refuse a workbook whose parts hold more than ``limit`` bytes once uncompressed
+    (as its zip directory declares them, which zip holds each part to). A file that
+    cannot be read as a zip is left to openpyxl to report."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            parts = z.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return
+    inflated = sum(info.file_size for info in parts)
+    # the strings are read whole when the workbook is opened (its sheets a row at a
+    # time): they may take a quarter
+    strings = sum(info.file_size for info in parts
+                  if info.filename.lower().endswith("sharedstrings.xml"))
+    if inflated > limit or strings > limit // 4:
+        what, most = (("its strings hold", limit // 4) if inflated <= limit
+                      else ("it holds", limit))
+        size = strings if inflated <= limit else inflated
+        raise UsageError(f"{where}: {what} {size:,} bytes once uncompressed, more than "
+                         f"the {most:,} a workbook may (a file that inflates so much may "
+                         "be built to exhaust memory; --max-bytes raises the limit)")
 
 
 def _short(exc: BaseException) -> str:
@@ -768,7 +804,7 @@ def read_result_excel(path: str | os.PathLike[str]) -> ResultTables:
     :class:`~decimal.Decimal` at the places written (a detail or text cut to fit a
     cell stays as written: see :func:`fit_cell`)."""
     _require()
-    book = _open_book(Path(path), "Excel output")
+    book = _open_book(Path(path), "Excel output", 1 << 34)  # a run's own workbook
     where = f"{str(path)!r}"
     try:
         props = {p.name: p.value for p in book.custom_doc_props.props}

@@ -17,8 +17,10 @@ writer of its output format, then drops them. Each writer writes the same bytes
   period at a time within its one transaction or its staged files.
 
 Each writer is given the periods in calendar order, each period's results sorted by
-payee (what :meth:`CompiledPlan.periods` yields), then :meth:`finish` with the
-run's errors, sorted; :meth:`discard` drops what was written.
+payee (what :meth:`CompiledPlan.periods` yields), or a large period in parts, one
+after another, in the order the format writes them (``parts="payee"`` for JSON,
+``"group"`` for CSV, when the plan allows: see :meth:`CompiledPlan.periods`); then
+:meth:`finish` with the run's errors, sorted; :meth:`discard` drops what was written.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from .results import (
     all_policy_ids,
     check_details,
     csv_header,
-    csv_order,
-    csv_row,
+    csv_rows,
+    csv_sorted,
     group_names,
     json_head,
     json_tail,
@@ -150,9 +152,7 @@ class CsvWriter:
             if self._segments[-1][0] == self.results:  # no row written with the last
                 self._segments.pop()
             self._segments.append((self.results, list(self._columns)))
-        write, columns, zero = self._writer.writerow, self._columns, self._zero
-        for r in sorted(results, key=csv_order):
-            write(csv_row(r, columns, zero))
+        self._writer.writerows(csv_rows(csv_sorted(results), self._columns, self._zero))
         self.results += len(results)
 
     def columns(self) -> list[str]:

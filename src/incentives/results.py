@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .errors import IncentivesError, UsageError, did_you_mean, error_dict
@@ -459,8 +460,7 @@ class Run:
         columns = csv_columns(self.columns(), check_details(details))
         writer.writerow(csv_header(columns))
         zero = str(self.plan.rounding.round(ZERO))
-        for r in sorted(self.results, key=csv_order):
-            writer.writerow(csv_row(r, columns, zero))
+        writer.writerows(csv_rows(csv_sorted(self.results), columns, zero))
         return out.getvalue()
 
     def to_table(self, *, width: int | None = None,
@@ -644,6 +644,17 @@ def csv_order(r: PayeeResult) -> tuple[str, str, str]:
     return (r.period, r.group or "", r.payee)
 
 
+_PERIOD_GROUP_PAYEE = attrgetter("period", "group", "payee")
+
+
+def csv_sorted(results: Iterable[PayeeResult]) -> list[PayeeResult]:
+    """``results`` in the order of CSV rows (:func:`csv_order`)."""
+    results = list(results)
+    if all(r.group is not None for r in results):  # the key made without a call
+        return sorted(results, key=_PERIOD_GROUP_PAYEE)
+    return sorted(results, key=csv_order)
+
+
 def csv_record(r: PayeeResult) -> list[Any]:
     """What a CSV row needs of a result, as plain JSON data: payee, period, group,
     ``{policy: amount}`` of the policies that made lines, total, titles, flags."""
@@ -655,6 +666,39 @@ def csv_record(r: PayeeResult) -> list[Any]:
     amounts = {policy: str(amount) for policy, amount in sums.items()}
     return [r.payee, r.period, r.group or "", amounts, str(r.total),
             "; ".join(r.titles), "; ".join(r.flags)]
+
+
+def csv_rows(results: Iterable[PayeeResult], columns: list[str], zero: str
+             ) -> list[list[str]]:
+    """The cells of each of ``results``' rows, as :func:`csv_row` gives them: made for
+    many rows at once (a period's), each period's and group's cell made once."""
+    starts = FORMULA_STARTS
+    texts: dict[str, str] = {}  # a period's or a group's cell
+    rows: list[list[str]] = []
+    append = rows.append
+    for r in results:
+        lines = r.lines
+        # as csv_record adds them: from ZERO, a policy's lines in one figure
+        sums = {line.policy: ZERO + line.amount for line in lines}
+        if len(sums) != len(lines):  # a policy made more than one line
+            sums = {}
+            for line in lines:
+                held = sums.get(line.policy)
+                sums[line.policy] = ZERO + line.amount if held is None else \
+                    held + line.amount
+        payee, period, group = r.payee, r.period, r.group or ""
+        period_cell = texts.get(period)
+        if period_cell is None:
+            period_cell = texts[period] = csv_text(period)
+        group_cell = texts.get(group)
+        if group_cell is None:
+            group_cell = texts[group] = csv_text(group)
+        titles, flags = r.titles, r.flags
+        append([f"'{payee}" if payee.startswith(starts) else payee, period_cell, group_cell,
+                *[str(sums[c]) if c in sums else zero for c in columns], str(r.total),
+                csv_text("; ".join(titles)) if titles else "",
+                csv_text("; ".join(flags)) if flags else ""])
+    return rows
 
 
 def csv_columns(columns: list[str], details: str = "full") -> list[str]:
@@ -673,7 +717,7 @@ def csv_header(columns: list[str]) -> list[str]:
 def csv_row(r: PayeeResult, columns: list[str], zero: str) -> list[str]:
     """The cells of ``r``'s row under :func:`csv_header` ``(columns)``; ``zero`` (the
     plan's zero, ``0.00``) where a policy made no line for ``r``."""
-    return csv_cells(csv_record(r), columns, zero)
+    return csv_rows((r,), columns, zero)[0]
 
 
 def csv_cells(record: list[Any], columns: list[str], zero: str) -> list[str]:

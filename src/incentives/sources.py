@@ -143,9 +143,10 @@ def read_rows(spec: str | os.PathLike[str], *, floats: FloatReading = "refuse",
     cannot be read is a :class:`RecordError` in its place, so the others are still
     read). ``floats``: how a floating-point column is read (see
     :class:`incentives.tabular.FloatReading`); ``what`` names the rows in messages;
-    ``expect``: the columns that mark a workbook's header row. ``encoding``,
-    ``delimiter`` and ``max_bytes`` are for text files
-    (:func:`incentives.records.iter_raw_records`)."""
+    ``expect``: the columns that mark a workbook's header row. ``encoding`` and
+    ``delimiter`` are for text files (:func:`incentives.records.iter_raw_records`);
+    ``max_bytes`` is the most a text file may hold, or a workbook once uncompressed
+    (:data:`incentives.excel.MAX_WORKBOOK_BYTES`)."""
     source = parse_source(spec)
     if source.kind != "file" and (encoding is not None or delimiter is not None):
         raise UsageError(f"{source.label}: an encoding or a delimiter applies to text files "
@@ -168,7 +169,8 @@ def read_rows(spec: str | os.PathLike[str], *, floats: FloatReading = "refuse",
         require("excel", f"reading {source.label}")
         from .excel import read_excel
 
-        return read_excel(source.location, sheet=source.sheet, what=what, expect=expect)
+        return read_excel(source.location, sheet=source.sheet, what=what, expect=expect,
+                          max_bytes=max_bytes)
     from .extras import require
 
     require("sql", f"reading {source.label}")
@@ -177,9 +179,11 @@ def read_rows(spec: str | os.PathLike[str], *, floats: FloatReading = "refuse",
     return read_sql(source.location, floats=floats, what=what)
 
 
-def excel_event_sheets(spec: str | os.PathLike[str], names: Iterable[str]) -> dict[str, str]:
+def excel_event_sheets(spec: str | os.PathLike[str], names: Iterable[str], *,
+                       max_bytes: int | None = None) -> dict[str, str]:
     """For a workbook source of records, the event lists among ``names`` that have a
-    sheet of their own name in the same workbook: ``{name: "BOOK.xlsx#name"}``."""
+    sheet of their own name in the same workbook: ``{name: "BOOK.xlsx#name"}``
+    (``max_bytes``: see :func:`read_rows`)."""
     source = parse_source(spec)
     if source.kind != "excel":
         return {}
@@ -188,7 +192,7 @@ def excel_event_sheets(spec: str | os.PathLike[str], names: Iterable[str]) -> di
     require("excel", f"reading {source.label}")
     from .excel import sheet_names
 
-    present = set(sheet_names(source.location))
+    present = set(sheet_names(source.location, max_bytes=max_bytes))
     return {name: f"{source.location}#{name}" for name in names
             if name in present and name != source.sheet}
 

@@ -20,7 +20,6 @@ not paid (the others are).
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -136,7 +135,7 @@ class _CompiledChurn(Compiled):
             if reason in self.exempt:
                 lost.append(LostCustomer(event.get("id"), reason, None, None))
             else:
-                scope = ChainMap(event, env)
+                scope = {**env, **event}  # the event's fields first (a dict: faster)
                 amount: Decimal = per_customer(scope)
                 if amount < ZERO:
                     self.would_pay(event, events, amount)
@@ -184,7 +183,7 @@ class _CompiledChurn(Compiled):
                                               reason="reason", amount="None",
                                               values="None") + ")")
             with w.block("else"):
-                w(f"scope = {w.const(ChainMap)}(event, e)")
+                w("scope = {**e, **event}")  # the event's fields first, as apply
                 w(f"amount = {per_customer}(scope)")
                 with w.block("if amount < _ZERO"):
                     w(f"{w.const(self.would_pay)}(event, {events}, amount)")
