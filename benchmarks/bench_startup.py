@@ -29,11 +29,14 @@ goal (0.15 s wall).
 Then it prints where ``validate``'s time goes: in a fresh process each time, set
 up as the command line's own process is (:mod:`incentives._startup`: the
 collector held, pydantic's plugin search skipped when no plugin is declared), the
-least of N of each step, in this order: ``validate``'s parser, pydantic (its
+least of N of each step, in this order: ``validate``'s command line (the package,
+its command-line module and what reads ``validate PLAN``: no parser is built for
+it; on code before, the parser), pydantic (its
 ``fields`` and ``main``, which every model loads), PyYAML, simpleeval,
 ``incentives.plan`` (the plan's model and its parts' models, no policy's) and
-``load_plan`` of the telecom plan (reading it, validating it: the models of the
-five policy types it names, made then; compiling it).
+the telecom plan loaded as ``validate`` loads it (``incentives.plan.check_plan``:
+reading it, validating it, the models of the five policy types it names made then,
+its formulas compiled; on code without ``check_plan``, ``load_plan``).
 
 With ``BENCH_INSTRUCTIONS=1`` (and valgrind installed) it also prints the
 instructions each command executes (valgrind's cachegrind, no cache simulation):
@@ -113,20 +116,24 @@ t0 = time.perf_counter()
 import incentives._startup as startup
 for name in ("pause_collector", "skip_plugin_search"):  # as the command line's process
     getattr(startup, name, lambda: None)()
-from incentives.cli import build_parser
-try:
-    build_parser("validate")
-except TypeError:  # a parser that builds every command
-    build_parser()
-steps = [("validate's parser", time.perf_counter())]
+import incentives.cli as cli
+if hasattr(cli, "_validate_only"):  # `validate PLAN` is read without a parser
+    cli._validate_only(["validate", sys.argv[1]])
+else:
+    try:
+        cli.build_parser("validate")
+    except TypeError:  # a parser that builds every command
+        cli.build_parser()
+steps = [("validate's command line", time.perf_counter())]
 for label, modules in (("pydantic", ("pydantic.fields", "pydantic.main")), ("PyYAML", ("yaml",)),
                        ("simpleeval", ("simpleeval",)),
                        ("the plan's model and its parts'", ("incentives.plan",))):
     for module in modules:
         importlib.import_module(module)
     steps.append((label, time.perf_counter()))
-importlib.import_module("incentives.plan").load_plan(sys.argv[1])
-steps.append(("load_plan (read, validate, compile)", time.perf_counter()))
+plan_module = importlib.import_module("incentives.plan")
+getattr(plan_module, "check_plan", plan_module.load_plan)(sys.argv[1])  # as validate does
+steps.append(("the plan read, validated, compiled", time.perf_counter()))
 last = t0
 for label, t in steps:
     print(f"{label}\\t{t - last}")

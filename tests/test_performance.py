@@ -758,3 +758,170 @@ def test_cli_benchmark_baseline_writes_what_run_and_stream_write_at_each_level(
                 for part in ('"slices": [{', '"exempt": true', '"forgiven": "',
                              '"next_threshold": "', '"items": [{'):
                     assert (part in text) == (details == "full"), part
+
+
+# --------------------------------------------------------------------------
+# start-up: what a command builds and imports is what it needs, with the same outcome
+
+
+def _parsed(parser: Any, argv: list[str]) -> tuple[Any, str, str]:
+    """What ``parser`` makes of ``argv``: its namespace (or exit status), stdout, stderr."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            found: Any = vars(parser.parse_args(argv))
+        except SystemExit as exc:
+            found = ("exit", exc.code)
+    return found, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_a_command_parser_alone_parses_as_the_whole_parser(command: str) -> None:
+    # `incentives COMMAND ...` builds that command's parser alone: the same help, the
+    # same errors, the same arguments as the parser of every command
+    from incentives.cli import build_parser
+
+    alone = next(a for a in build_parser(command)._actions if a.dest == "command")
+    assert list(alone.choices) == [command]
+    for argv in ([command, "--help"], [command], [command, "--no-such-option"],
+                 [command, "plan.yaml", "records.jsonl", "--format", "csv", "--period",
+                  "2026-13"],
+                 [command, "plan.yaml", "records.jsonl", "--details", "lines"],
+                 [command, "plan.yaml"]):
+        whole = _parsed(build_parser(), argv)
+        assert _parsed(build_parser(command), argv) == whole, argv
+    # anything else builds every command (an unknown one is refused with their names)
+    for other in (None, "--help", "bogus", "-x"):
+        assert _commands() == sorted(next(
+            a for a in build_parser(other)._actions if a.dest == "command").choices)
+
+
+def _modules_after(*code_lines: str) -> set[str]:
+    code = "\n".join(["import sys", *code_lines,
+                      "print(sorted(m for m in sys.modules if m.startswith('incentives')))"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    return set(ast.literal_eval(done.stdout.splitlines()[-1]))
+
+
+_TRANSACTION_MODULES = {"incentives.transactions", "incentives.crediting",
+                        "incentives.measures"}
+
+
+def test_a_plan_without_transactions_imports_none_of_their_modules(tmp_path: Path) -> None:
+    records = tmp_path / "one.jsonl"
+    records.write_text((ROOT / "examples/telecom/records.jsonl").read_text(
+        encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    for argv in (["validate", "examples/telecom/plan.yaml"],
+                 ["run", "examples/telecom/plan.yaml", str(records), "--format", "csv",
+                  "--out", str(tmp_path / "out.csv")],
+                 ["stream", "examples/telecom/plan.yaml", str(records), "--format", "csv",
+                  "--out", str(tmp_path / "out2.csv")]):
+        found = _modules_after("from incentives.cli import main",
+                               f"assert main({argv!r}) == 0")
+        assert found & _TRANSACTION_MODULES == set(), argv
+        assert ("incentives.engine" in found) == (argv[0] != "validate"), argv
+    # (the telecom plan declares invariants: their module is imported; a plan with
+    # transactions imports theirs, and validates as before)
+    found = _modules_after("from incentives.cli import main",
+                           "assert main(['validate', 'examples/transactions/plan.yaml']) == 0")
+    assert found >= _TRANSACTION_MODULES
+
+
+def _plan_files() -> list[Path]:
+    return sorted([*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("tests/**/*.yaml")])
+
+
+def test_validate_refuses_what_load_plan_refuses_with_the_same_error() -> None:
+    # validate checks a plan without preparing the engine: every plan file the project
+    # holds (the hostile ones included) gets the same verdict and the same message
+    from incentives.errors import IncentivesError
+    from incentives.plan import check_plan
+
+    def verdict(load: Any, path: Path) -> str:
+        try:
+            plan = load(str(path))
+        except IncentivesError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return f"ok {plan.name} {len(plan.policies)}"
+
+    seen = {"ok": 0, "refused": 0}
+    for path in _plan_files():
+        expected = verdict(load_plan, path)
+        assert verdict(check_plan, path) == expected, path
+        seen["ok" if expected.startswith("ok ") else "refused"] += 1
+    assert seen["ok"] >= 5, seen
+    assert seen["refused"] >= 50, seen
+
+
+def test_the_parts_a_plan_validates_later_have_their_models_schema() -> None:
+    # transactions, crediting, measures and invariants are validated through plan.Later;
+    # the plan's JSON Schema is what pydantic gives for their models themselves
+    from pydantic import TypeAdapter
+
+    from incentives.crediting import CreditRule
+    from incentives.declared import InvariantSpec
+    from incentives.measures import MeasureSpec
+    from incentives.plan import Plan
+    from incentives.policies.base import Identifier
+    from incentives.transactions import TransactionKind
+
+    schema = Plan.model_json_schema()
+    for field, kind in (("transactions", dict[Identifier, TransactionKind]),
+                        ("crediting", list[CreditRule]),
+                        ("measures", dict[Identifier, MeasureSpec]),
+                        ("invariants", list[InvariantSpec])):
+        expected = TypeAdapter(kind).json_schema()
+        definitions = expected.pop("$defs")
+        found = {k: v for k, v in schema["properties"][field].items()
+                 if k not in ("default", "title")}
+        assert found == expected, field
+        for name, definition in definitions.items():
+            assert schema["$defs"][name] == definition, (field, name)
+
+
+def test_the_policies_serializer_is_pydantics_model_serializer() -> None:
+    # made without importing pydantic.functional_serializers: what the decorator makes
+    from pydantic import model_serializer
+
+    from incentives.policies.base import PolicyBase, _wrap_serializer
+
+    def keep(self: Any, handler: Any) -> Any:
+        return handler(self)
+
+    ours, theirs = _wrap_serializer(keep), model_serializer(mode="wrap")(keep)
+    assert type(ours) is type(theirs)
+    assert ours.decorator_info == theirs.decorator_info
+    assert ours.wrapped is theirs.wrapped
+    assert list(PolicyBase.__pydantic_decorators__.model_serializers) == ["_keep_type"]
+
+
+@pytest.mark.parametrize("argv", [["validate", "plan.yaml"], ["validate", ""],
+                                  ["validate", "a plan=x.yaml"], ["validate", "@plan"],
+                                  ["validate", "plan.yaml", "x"], ["validate", "-"],
+                                  ["validate", "--", "plan.yaml"], ["validate", "-h"],
+                                  ["validate", "-1"], ["validate"], ["run", "plan.yaml"],
+                                  ["--version", "plan.yaml"]])
+def test_validate_of_one_plan_reads_its_arguments_as_the_parser_does(argv: list[str]) -> None:
+    # `incentives validate PLAN` is read without building a parser (argparse and its
+    # messages not imported): the same arguments the parser gives; anything else is
+    # left to the parser
+    from incentives.cli import _validate_only, build_parser
+
+    found = _validate_only(argv)
+    if found is not None:
+        assert vars(found) == _parsed(build_parser(), argv)[0]
+    assert (found is not None) == (argv[0] == "validate" and len(argv) == 2
+                                   and not argv[1].startswith("-"))
+
+
+def test_validate_of_one_plan_imports_no_argparse() -> None:
+    code = ("import sys\nfrom incentives.cli import main\n"
+            "assert main(['validate', 'examples/telecom/plan.yaml']) == 0\n"
+            "print(sorted(m for m in ('argparse', 'gettext') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.splitlines()[-1] == "[]"

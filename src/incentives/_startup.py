@@ -6,7 +6,8 @@ When the package is started as the command line (``python -m incentives`` or
 the ``incentives`` script), :func:`guard` makes either signal end the process
 at once with the command line's statuses (130, 143) and one line on stderr:
 nothing has been written yet. :func:`release` gives the signals back when the
-command takes them over (see :func:`incentives.ledger_cli.clean_exit_on_signals`).
+command takes them over (:func:`clean_exit_on_signals`, here so that a command that
+needs nothing else of :mod:`incentives.ledger_cli` does not import it).
 Imported as a library, nothing is changed. The package imports this module
 first, so the guard is in place while the rest is imported.
 """
@@ -18,7 +19,7 @@ import itertools
 import os
 import signal
 import sys
-from types import FrameType, ModuleType
+from types import FrameType, ModuleType, TracebackType
 from typing import Any
 
 _saved: dict[int, Any] = {}
@@ -64,6 +65,81 @@ def release() -> None:
         if signal.getsignal(s) is _quit:
             signal.signal(s, handler)
     _saved.clear()
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that a run cleans up as on Ctrl-C."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a command runs: a ``KeyboardInterrupt`` (``except KeyboardInterrupt``
+    catches it), but not that class itself.
+
+    CPython marks a ``KeyboardInterrupt`` that leaves code compiled from a string
+    (``exec``/``eval`` of text, as :mod:`dataclasses` and ``namedtuple`` build their
+    methods while a module is imported) as unhandled, even when a caller then
+    handles it, and at exit kills the process with SIGINT: the run cleaned up and
+    said "interrupted", then died by the signal instead of exiting 130. The mark is
+    made for that exact class only, so the handler raises this subclass."""
+
+
+class clean_exit_on_signals:  # (a class used as a function: with clean_exit_on_signals())
+    """While the block runs, SIGTERM raises :class:`Terminated` and SIGINT
+    :class:`Interrupted` (a ``KeyboardInterrupt``), so temporary files and locks are
+    let go; further signals are ignored while that cleaning runs.
+
+    The exception is raised wherever the block is when the signal comes, which may
+    be inside Python's own machinery: a class being made while a module is imported
+    (Python 3.11 turns an exception from a ``__set_name__`` into a ``RuntimeError``).
+    So an exception that leaves the block after one of these signals came is
+    replaced by the signal's own: the command says "interrupted" (130) or
+    "terminated" (143) whatever the signal's exception became on its way up.
+
+    Off the main thread (where signals cannot be handled) it does nothing."""
+
+    def __init__(self) -> None:
+        self.came: list[int] = []
+        self.old: dict[int, Any] = {}
+        self.installed: list[int] = []
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.came.append(signum)
+        if signum == signal.SIGINT:
+            raise Interrupted  # not KeyboardInterrupt itself: see Interrupted
+        raise Terminated
+
+    def __enter__(self) -> None:
+        threading = sys.modules.get("threading")  # not imported for this alone: signal.signal
+        if threading is not None and (  # says it, below, off the main thread
+                threading.current_thread() is not threading.main_thread()):
+            return
+        try:
+            release()  # the start-up guard hands the signals over
+            self.old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            for s in self.old:
+                if s == signal.SIGINT and self.old[s] is not signal.default_int_handler:
+                    continue  # SIGINT ignored (a background job) or handled by the caller
+                signal.signal(s, self._stop)
+                self.installed.append(s)
+        except ValueError:  # not the main thread: signals are not this thread's to handle
+            self._restore()
+
+    def _restore(self) -> None:
+        for s in self.installed:
+            signal.signal(s, self.old[s])
+        self.installed.clear()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if isinstance(exc, Exception) and self.came:
+                if self.came[0] == signal.SIGINT:
+                    raise Interrupted from exc
+                raise Terminated from exc
+        finally:
+            self._restore()
 
 
 #: pydantic's plugin loader, stood in for by :func:`skip_plugin_search`
@@ -134,16 +210,24 @@ def pause_collector() -> None:
     """Hold the cyclic garbage collector while the command line imports its modules and
     validates its plan (thousands of objects made, none of them garbage): its passes
     are a sixth of ``incentives validate``'s time. Only in the command line's process;
-    a command that does more work gets it back from :func:`resume_collector`."""
+    a command that does more work gets it back from :func:`resume_collector` (``run``
+    and ``stream`` once their plan is compiled, the others before they start)."""
     if gc.isenabled():
         gc.disable()
         _paused.append(True)
 
 
 def resume_collector() -> None:
-    """Give the collector back if :func:`pause_collector` held it."""
+    """Give the collector back if :func:`pause_collector` held it. What was made
+    meanwhile (the modules, the plan: long-lived) is handed to the collector's oldest
+    generation, as :func:`incentives.runtime.paused_gc` does, rather than left in the
+    youngest, where the collector would walk all of it once as young objects, then
+    again as middle-aged ones (unless the process froze objects itself)."""
     if _paused:
         _paused.clear()
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

@@ -12,16 +12,18 @@ Each subcommand is a small function; other modules add theirs through
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import IncentivesError, PlanError, StateError, UsageError
+
+if TYPE_CHECKING:  # (imported when a parser is built: `incentives validate PLAN` builds none)
+    import argparse
 
 __all__ = ["main"]
 
@@ -34,30 +36,96 @@ EXTRA_COMMANDS: list[str] = ["incentives.cli_explain", "incentives.cli_schema", 
                              "incentives.cli_stream", "incentives.ledger_cli"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` (what argparse's help is wrapped to), read
+    as :mod:`shutil` reads it, without importing it (and bz2, lzma... with it) when
+    nothing else has."""
+    if "shutil" in sys.modules:
+        return sys.modules["shutil"].get_terminal_size().columns  # type: ignore[no-any-return]
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            size = os.terminal_size((80, 24))
+        columns = size.columns or 80
+    return columns
+
+
+_PARSER_CLASS: list[type[argparse.ArgumentParser]] = []
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """The command line's parser class (made, and argparse imported, when a parser is
+    built)."""
+    if _PARSER_CLASS:
+        return _PARSER_CLASS[0]
+    import argparse
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter, as wide as it always is (see :func:`_terminal_columns`)."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            super().__init__(prog, indent_increment, max_help_position,
+                             _terminal_columns() - 2 if width is None else width)
+
+    class _Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)
+            super().__init__(*args, **kwargs)
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            raise SystemExit(EXIT_USAGE)
+
+    _PARSER_CLASS.append(_Parser)
+    return _Parser
+
+
+#: The module of :data:`EXTRA_COMMANDS` that adds each built-in command (``validate`` and
+#: ``run`` are this module's own).
+COMMAND_MODULES = {"explain": "incentives.cli_explain", "schema": "incentives.cli_schema",
+                   "simulate": "incentives.simulate_cli", "audit": "incentives.testing.audit",
+                   "test": "incentives.testing.cases", "stream": "incentives.cli_stream",
+                   "correct": "incentives.ledger_cli"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; with ``command="validate"``, only that command's
-    (what ``incentives validate ...`` parses: the same usage, help and errors, without
-    building every other command, whose options import more)."""
-    parser = _Parser(
+    """The command line's parser; with ``command`` a built-in command (``"validate"``,
+    ``"run"``, a name of :data:`COMMAND_MODULES`), only that command's: what ``incentives
+    COMMAND ...`` parses (a command's arguments are parsed by its own parser alone), with
+    the same usage, help and errors, without building every other command, whose options
+    import more. Anything else (``None``, an option, an unknown name) builds them all."""
+    parser_class = _parser_class()
+    parser = parser_class(
         prog="incentives",
         description="Design, run, explain and audit incentive and commission pay plans.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
+    only = command if command in ("validate", "run") or (
+        command in COMMAND_MODULES and COMMAND_MODULES[command] in EXTRA_COMMANDS) else None
 
-    p = sub.add_parser("validate", help="check a plan file; exit 2 with the reason if it is wrong")
-    p.add_argument("plan", help="the plan file (YAML)")
-    p.set_defaults(func=cmd_validate)
-    if command == "validate":
-        return parser
+    if only in (None, "validate"):
+        p = sub.add_parser("validate",
+                           help="check a plan file; exit 2 with the reason if it is wrong")
+        p.add_argument("plan", help="the plan file (YAML)")
+        p.set_defaults(func=cmd_validate)
+    if only in (None, "run"):
+        _add_run(sub)
+    for name in EXTRA_COMMANDS:
+        if only is None or COMMAND_MODULES.get(only) == name:
+            importlib.import_module(name).register(sub)
+    return parser
 
+
+def _add_run(sub: Any) -> None:
+    """Add ``incentives run``."""
     p = sub.add_parser("run", help="evaluate a plan on a period's records")
     p.add_argument("plan", help="the plan file (YAML)")
     add_source_options(p)
@@ -78,10 +146,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_file_options(p)
     add_transaction_options(p)
     p.set_defaults(func=cmd_run)
-
-    for name in EXTRA_COMMANDS:
-        importlib.import_module(name).register(sub)
-    return parser
 
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
@@ -186,6 +250,8 @@ def period_option(text: str) -> str:
     Traceback (most recent call last):
     argparse.ArgumentTypeError: period '2026-13': month 13 does not exist
     """
+    import argparse
+
     from .periods import parse_period
 
     try:
@@ -202,21 +268,21 @@ def _version() -> str:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from .plan import load_plan
+    from .plan import check_plan
 
-    plan = load_plan(args.plan)
+    plan = check_plan(args.plan)
     n = len(plan.policies)
     out.write(f"{args.plan}: ok: plan {plan.name!r} version {plan.version}, {n} policies\n")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from ._startup import resume_collector
     from .engine import paused_gc
     from .fileio import StagedFiles, file_options
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
     from .plan import load_plan
     from .records import MAX_ERRORS
-    from .transactions import transaction_options
 
     records_source, events = source_options(args)
     fmt = output_format(args)
@@ -237,6 +303,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
         Run(plan, []).to_table(columns=args.columns, details=args.details)
     compiled = plan.compile()
+    resume_collector()  # held while the modules were imported and the plan compiled
     if args.period:
         compiled.reader.default_period = args.period
     # one writer per state: locked from reading the state to replacing it
@@ -244,9 +311,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with state_lock(args):
         report_leftovers(args.out, args.state)
         state = open_state(args, plan) if args.state else None
-        with paused_gc():  # a million transactions hold no cycles either
-            given = transaction_options(args, compiled.transaction_reader,
-                                        floats=plan.reading.floats, **file_options(args))
+        given: dict[str, Any] = {}
+        if compiled.transaction_reader is not None or args.transactions or args.table \
+                or args.hierarchy is not None:  # (else no module of transactions is needed)
+            from .transactions import transaction_options
+
+            with paused_gc():  # a million transactions hold no cycles either
+                given = transaction_options(args, compiled.transaction_reader,
+                                            floats=plan.reading.floats, **file_options(args))
         if fmt == "table":  # a terminal's table: the whole run, held
             rows = compiled.source_records(records_source, events, **file_options(args))
             run = compiled.evaluate(rows, errors="collect", state=state, **given)
@@ -435,21 +507,37 @@ def load_state(plan: object, path: str) -> object:
     return loader(path, plan)
 
 
+def _validate_only(given: list[Any]) -> Any:
+    """The arguments of ``incentives validate PLAN`` (a plan and nothing else: no option,
+    nothing that looks like one) as argparse reads them, read without building a parser
+    (argparse, the messages' gettext and the parser are a fiftieth of ``validate``'s
+    time); None for any other command line, which the parser reads."""
+    if len(given) == 2 and given[0] == "validate" and isinstance(given[1], str) \
+            and not given[1].startswith("-"):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(command="validate", plan=given[1], func=cmd_validate)
+    return None
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     given = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(given[0] if given[:1] == ["validate"] else None)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    from ._startup import resume_collector
-    from .ledger_cli import Terminated, clean_exit_on_signals
+    args = _validate_only(given)
+    if args is None:
+        parser = build_parser(given[0] if given else None)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    from ._startup import Terminated, clean_exit_on_signals, resume_collector
 
-    if args.func is not cmd_validate:  # validate's few objects wait for the process's end
+    # validate's few objects wait for the process's end; run and stream get the collector
+    # back once their plan is compiled (their modules imported)
+    if args.func not in (cmd_validate, cmd_run) and getattr(args, "command", None) != "stream":
         resume_collector()
     stream = out if out is not None else sys.stdout
     try:

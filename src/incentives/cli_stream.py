@@ -52,6 +52,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
     an error, on Ctrl-C (SIGINT) and on SIGTERM; those a killed stream left are
     removed by the next one.
     """
+    from ._startup import resume_collector
     from .cli import check_sibling_outputs, open_output, output_format, source_options, wrote
     from .fileio import StagedFiles
     from .ledger_cli import check_outputs, open_state, report_leftovers, state_lock
@@ -81,6 +82,7 @@ def cmd_stream(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"error: {exc}\n")
 
     compiled = plan.compile()
+    resume_collector()  # held while the modules were imported and the plan compiled
     compiled.reader.max_errors = MAX_ERRORS  # a file that is not records ends
     if args.period:
         compiled.reader.default_period = args.period

@@ -91,6 +91,7 @@ COMMON: dict[str, str] = {
 
 def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
     """Every model reachable from ``root`` through its fields, by class name."""
+    from .plan import Later
     from .policies import POLICY_TYPES
 
     found: dict[str, type[BaseModel]] = {}
@@ -102,6 +103,8 @@ def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
                 continue
             found[item.__name__] = item
             todo += [f.annotation for f in item.model_fields.values()]
+        elif isinstance(item, Later):  # a part of the plan whose model is imported later
+            todo.append(item.target())
         else:
             todo += list(get_args(item))
     return found

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from .crediting import AssignmentTable, Hierarchy, credit
 from .errors import (
     EvaluationError,
     IncentivesError,
@@ -32,7 +31,6 @@ from .errors import (
 from .inputs import DatedValue
 from .kernel import EVAL_ERRORS, Kernel, compile_kernel
 from .ledger import ADJUSTMENTS, State, pay_adjustments, period_key
-from .measures import CompiledMeasures, CreditIndex
 from .money import CONTEXT, ZERO, whole
 from .periods import parse_period, period_kind, shift_period
 from .policies.base import Compiled
@@ -46,17 +44,12 @@ from .runtime import (
     TransactionBook,
     paused_gc,
 )
-from .transactions import (
-    TransactionInput,
-    TransactionReader,
-    link_transactions,
-    read_rows,
-    read_transactions_file,
-)
 
 if TYPE_CHECKING:
+    from .measures import CompiledMeasures, CreditIndex
     from .plan import Plan
     from .results import PayeeResult, Run
+    from .transactions import TransactionReader
 
 __all__ = ["CompiledPlan", "Evaluation", "OutOfOrder", "error_order", "paused_gc", "record_rows"]
 
@@ -85,9 +78,12 @@ class CompiledPlan:
         #: the plan's measures (None when it has none)
         self.measures: CompiledMeasures | None = plan.compile_measures()
         #: reads the plan's transactions (None when it declares none)
-        self.transaction_reader: TransactionReader | None = (
-            TransactionReader(plan.transactions, currency=plan.currency)
-            if plan.transactions else None)
+        self.transaction_reader: TransactionReader | None = None
+        if plan.transactions:  # (a plan without transactions imports none of their modules)
+            from .transactions import TransactionReader
+
+            self.transaction_reader = TransactionReader(plan.transactions,
+                                                        currency=plan.currency)
 
     # ------------------------------------------------------------------
     def period(self, period: str) -> PeriodContext:
@@ -619,6 +615,15 @@ class CompiledPlan:
         """Read, link and credit the run's transactions; index the credits for the
         measures. Every problem is collected (a bad transaction is not credited; the
         others are)."""
+        from .crediting import AssignmentTable, Hierarchy, credit
+        from .measures import CompiledMeasures, CreditIndex
+        from .transactions import (
+            TransactionInput,
+            link_transactions,
+            read_rows,
+            read_transactions_file,
+        )
+
         plan = self.plan
         errors: list[IncentivesError] = []
         tables = dict(tables or {})

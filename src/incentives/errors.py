@@ -24,7 +24,6 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Iterable, Sequence
-from difflib import get_close_matches
 from typing import Any
 
 __all__ = [
@@ -51,8 +50,20 @@ __all__ = [
 #: (NUL, ESC, tab, newlines...), DEL, the line and paragraph separators U+2028/U+2029,
 #: the bidirectional embeddings, overrides and isolates, and lone surrogates. Shown
 #: on a terminal or in a spreadsheet, they could hide or rewrite what is displayed.
-CONTROL_CHARACTERS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+#: (Every one of them is unprintable: text whose ``str.isprintable()`` holds has
+#: none. Compiled the first time it is read: see :func:`__getattr__`.)
+CONTROL_CHARACTERS: re.Pattern[str]
+_CONTROL_CHARACTERS = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+
+
+def __getattr__(name: str) -> Any:
+    """:data:`CONTROL_CHARACTERS`, compiled the first time it is read (a class this wide
+    takes half a millisecond to compile; ``incentives validate`` of a plan whose text is
+    all printable never needs it)."""
+    if name == "CONTROL_CHARACTERS":
+        found = globals()[name] = re.compile(_CONTROL_CHARACTERS)
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -61,6 +72,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     >>> did_you_mean("trafic_revenue", ["traffic_revenue", "new_fax"])
     "did you mean 'traffic_revenue'?"
     """
+    from difflib import get_close_matches  # (only a mistake needs it)
+
     matches = get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
 

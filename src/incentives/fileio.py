@@ -14,15 +14,11 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from .errors import UsageError
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = [
     "DEFAULT_WAIT",
@@ -41,6 +37,9 @@ __all__ = [
 #: file is read whole, whatever its size (``stream`` exists for large ones), and may
 #: grow by at most this much while it is read. (Also ``incentives.records.MAX_FILE_BYTES``.)
 MAX_FILE_BYTES = 1 << 28
+#: The longest text a record or a transaction may hold in one field (payee, group, a text
+#: attribute, an id...). (Also ``incentives.records.MAX_TEXT_FIELD``.)
+MAX_TEXT_FIELD = 1000
 #: How many seconds a run waits while another holds the state file's lock
 #: (``--wait``; also ``incentives.ledger.DEFAULT_WAIT``).
 DEFAULT_WAIT = 10.0
@@ -82,6 +81,8 @@ def try_lock(fd: int, *, shared: bool = False) -> bool:
     """Take an advisory lock on ``fd`` without waiting; whether it was taken."""
     if sys.platform == "win32":  # pragma: no cover - no flock there: process ids decide
         return True
+    import fcntl
+
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError:
@@ -234,6 +235,8 @@ class StagedFile:
         # named as a temporary file of ``temp_for`` (a file in the same folder written
         # with it): clean_leftovers(temp_for) then removes it too
         named = Path(temp_for) if temp_for is not None else self.target
+        import tempfile  # (only a command that writes a file needs it)
+
         try:
             fd, self.tmp = tempfile.mkstemp(
                 prefix=f"{_temp_prefix(named)}{os.getpid()}-", suffix=".tmp", dir=folder)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import simpleeval
 
@@ -104,8 +104,7 @@ def _pow(a: Decimal, b: Decimal) -> Decimal:
     return a**b
 
 
-@dataclass(frozen=True)
-class _Fn:
+class _Fn(NamedTuple):
     impl: Callable[..., Any]
     min_args: int
     max_args: int | None
@@ -648,6 +647,34 @@ class _DecimalLiterals(ast.NodeTransformer):
 
 
 #: the shape of every compiled formula; the checked expression replaces ``None``
+def _plain_formula(body: ast.expr, consts: Mapping[str, Any], source: str
+                   ) -> Callable[[Mapping[str, Any]], Any] | None:
+    """The function of a formula that is one number or one name, made without compiling
+    :data:`_FUNCTION` for it (what that function would do: the number; the name's value,
+    a missing one reported as :func:`evaluation_error` reports it); None for any other
+    formula."""
+    if isinstance(body, ast.Name) and body.id in consts:
+        value = consts[body.id]
+
+        def constant(e: Mapping[str, Any]) -> Any:
+            return value
+
+        return constant
+    if isinstance(body, ast.Subscript) and isinstance(body.value, ast.Name) \
+            and body.value.id == "e" and isinstance(body.slice, ast.Constant) \
+            and isinstance(body.slice.value, str):
+        name = body.slice.value
+
+        def named(e: Mapping[str, Any]) -> Any:
+            try:
+                return e[name]
+            except RUNTIME_ERRORS as exc:
+                raise evaluation_error(source, exc) from exc
+
+        return named
+    return None
+
+
 _FUNCTION = """
 def _formula(e):
     try:
@@ -707,15 +734,17 @@ def compile_formula(
 
     fast_tr = _FastPath(text, funcs)
     body = fast_tr.visit(_parse(text))
-    module = ast.parse(_FUNCTION)
-    module.body[0].body[0].body[0].value = body  # type: ignore[attr-defined]
-    ast.fix_missing_locations(module)
-    scope: dict[str, Any] = {"__builtins__": {}, "_errors": RUNTIME_ERRORS,
-                             "_error": evaluation_error, "_source": text}
-    scope.update(fast_tr.consts)
-    # The tree was built only from the whitelisted nodes checked above.
-    exec(compile(module, "<formula>", "exec"), scope)
-    fast = scope["_formula"]
+    fast = _plain_formula(body, fast_tr.consts, text)
+    if fast is None:
+        module = ast.parse(_FUNCTION)
+        module.body[0].body[0].body[0].value = body  # type: ignore[attr-defined]
+        ast.fix_missing_locations(module)
+        scope: dict[str, Any] = {"__builtins__": {}, "_errors": RUNTIME_ERRORS,
+                                 "_error": evaluation_error, "_source": text}
+        scope.update(fast_tr.consts)
+        # The tree was built only from the whitelisted nodes checked above.
+        exec(compile(module, "<formula>", "exec"), scope)
+        fast = scope["_formula"]
     # the checked expression and the names it uses, for code that inlines it
     # (incentives.kernel); a formula whose type is only known when it runs is not inlined
     inline: tuple[ast.expr, dict[str, Any]] | None = (body, fast_tr.consts)

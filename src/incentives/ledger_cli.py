@@ -26,20 +26,20 @@ import json
 import math
 import os
 import re
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._startup import Interrupted, Terminated, clean_exit_on_signals
 from .errors import StateError, UsageError
 
 if TYPE_CHECKING:
     from .ledger import State
     from .plan import Plan
 
-__all__ = ["Interrupted", "Terminated", "add_state_options", "check_outputs", "register"]
+__all__ = ["Interrupted", "Terminated", "add_state_options", "check_outputs",
+           "clean_exit_on_signals", "register"]
 
 #: The longest ``--wait`` accepted (a day).
 MAX_WAIT = 86400.0
@@ -167,72 +167,6 @@ def open_state(args: argparse.Namespace, plan: Plan) -> State:
     state = load_state_file(args.state, plan)
     state.gaps = "allow" if getattr(args, "allow_gap", False) else "refuse"
     return state
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that a run cleans up as on Ctrl-C."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C while a command runs: a ``KeyboardInterrupt`` (``except KeyboardInterrupt``
-    catches it), but not that class itself.
-
-    CPython marks a ``KeyboardInterrupt`` that leaves code compiled from a string
-    (``exec``/``eval`` of text, as :mod:`dataclasses` and ``namedtuple`` build their
-    methods while a module is imported) as unhandled, even when a caller then
-    handles it, and at exit kills the process with SIGINT: the run cleaned up and
-    said "interrupted", then died by the signal instead of exiting 130. The mark is
-    made for that exact class only, so the handler raises this subclass."""
-
-
-@contextlib.contextmanager
-def clean_exit_on_signals() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`Terminated` and SIGINT
-    :class:`Interrupted` (a ``KeyboardInterrupt``), so temporary files and locks are
-    let go; further signals are ignored while that cleaning runs.
-
-    The exception is raised wherever the block is when the signal comes, which may
-    be inside Python's own machinery: a class being made while a module is imported
-    (Python 3.11 turns an exception from a ``__set_name__`` into a ``RuntimeError``).
-    So an exception that leaves the block after one of these signals came is
-    replaced by the signal's own: the command says "interrupted" (130) or
-    "terminated" (143) whatever the signal's exception became on its way up."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    from ._startup import release
-
-    release()  # the start-up guard hands the signals over
-    came: list[int] = []
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        came.append(signum)
-        if signum == signal.SIGINT:
-            raise Interrupted  # not KeyboardInterrupt itself: see Interrupted
-        raise Terminated
-
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    installed = []
-    try:
-        for s in old:
-            if s == signal.SIGINT and old[s] is not signal.default_int_handler:
-                continue  # SIGINT ignored (a background job) or handled by the caller
-            signal.signal(s, stop)
-            installed.append(s)
-        yield
-    except Exception as exc:
-        if not came:
-            raise
-        if came[0] == signal.SIGINT:
-            raise Interrupted from exc
-        raise Terminated from exc
-    finally:
-        for s in installed:
-            signal.signal(s, old[s])
 
 
 # ---------------------------------------------------------------------- incentives correct

@@ -18,16 +18,14 @@ import os
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import core_schema
 
-from .crediting import CreditRule, check_rules
-from .declared import InvariantSpec, check_declared
 from .errors import IncentivesError, PlanError, did_you_mean
 from .formulas import NameType
 from .inputs import DatedValue, Inputs, Parameter, Reading, parameter_type
-from .measures import CompiledMeasures, MeasureSpec, check_measures, measure_names
 from .money import Rounding
 from .policies.base import (
     CompileContext,
@@ -42,14 +40,78 @@ from .policies.base import (
     names_of,
 )
 from .policies.validation import plan_error
-from .transactions import TransactionKind, check_kinds, kind_fields
 from .yamlio import LineMap, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
+    from .crediting import CreditRule
+    from .declared import InvariantSpec
     from .engine import CompiledPlan
+    from .measures import CompiledMeasures, MeasureSpec
     from .results import Run
+    from .transactions import TransactionKind
 
 __all__ = ["BUILTIN_NAMES", "Plan", "flatten_policies", "load_plan"]
+
+
+class Later:
+    """How pydantic validates a part of a plan that most plans leave out (its transaction
+    kinds, crediting rules, measures, invariants): by its model (``name`` in
+    ``module``), the module imported the first time a plan has one. A plan without any
+    imports none of them and builds none of their validators.
+
+    What it accepts, refuses (the same errors, at the same places), gives and dumps is
+    the model's own; the JSON Schema (``incentives schema``) is the model's, by
+    reference, as if the field named the model itself. :meth:`target` is the model
+    (or the union of models), for whoever walks the plan's fields."""
+
+    __slots__ = ("_adapter", "module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        self._adapter: Any = None
+
+    def target(self) -> Any:
+        """The type this part is validated as (its module imported)."""
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def adapter(self) -> Any:
+        """What validates :meth:`target` (made once): a model itself, else a
+        ``TypeAdapter`` of it."""
+        if self._adapter is None:
+            target = self.target()
+            if isinstance(target, type) and issubclass(target, StrictModel):
+                self._adapter = target
+            else:
+                from pydantic import TypeAdapter
+
+                self._adapter = TypeAdapter(target)
+        return self._adapter
+
+    def _validate(self, value: Any) -> Any:
+        found = self.adapter()
+        if isinstance(found, type) and issubclass(found, StrictModel):
+            return found.model_validate(value)
+        return found.validate_python(value)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self._validate)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        found = self.adapter()
+        inner = (found.__pydantic_core_schema__
+                 if isinstance(found, type) and issubclass(found, StrictModel)
+                 else found.core_schema)
+        return handler.generate_json_schema.generate_inner(inner)
+
+
+if not TYPE_CHECKING:  # the plan's fields name these; see Later
+    TransactionKind = Annotated[Any, Later("incentives.transactions", "TransactionKind")]
+    CreditRule = Annotated[Any, Later("incentives.crediting", "CreditRule")]
+    MeasureSpec = Annotated[Any, Later("incentives.measures", "MeasureSpec")]
+    InvariantSpec = Annotated[Any, Later("incentives.declared", "InvariantSpec")]
 
 #: Names every formula may read, whatever the plan declares.
 BUILTIN_NAMES: dict[str, NameType] = {
@@ -117,6 +179,8 @@ class Plan(StrictModel):
                 raise PathError(f"parameter {n!r} clashes with {seen[n]}", "parameters", n)
             seen[n] = "a parameter"
         for m, spec in self.measures.items():
+            from .measures import measure_names
+
             for n in measure_names({m: spec}):
                 if n in seen:
                     raise PathError(f"measure {m!r} makes name {n!r}, which clashes with "
@@ -131,24 +195,38 @@ class Plan(StrictModel):
                                         f"with {seen[n]}; give the policy another id",
                                         *where, "id")
                     seen[n] = f"policy {q.id!r}"
-        for message, at in check_declared(self.invariants, self.inputs, self.policies):
-            raise PathError(message, "invariants", *at)
+        if self.invariants:
+            from .declared import check_declared
+
+            for message, at in check_declared(self.invariants, self.inputs, self.policies):
+                raise PathError(message, "invariants", *at)
         return self
 
     @model_validator(mode="after")
     def _transactions(self) -> Plan:
-        for message, at in check_kinds(self.transactions):
-            raise PathError(message, "transactions", *at)
+        # (the modules of transactions, crediting and measures: imported by a plan with them)
+        if self.transactions:
+            from .transactions import check_kinds, kind_fields
+
+            for message, at in check_kinds(self.transactions):
+                raise PathError(message, "transactions", *at)
         if self.crediting and not self.transactions:
             raise PathError("crediting rules credit transactions: declare their kinds under "
                             "'transactions'", "crediting")
-        effective = {k: _Fields(kind_fields(self.transactions, k)) for k in self.transactions}
-        for message, at in check_rules(self.crediting, effective):
-            raise PathError(message, *at)
+        if self.crediting:
+            from .crediting import check_rules
+
+            effective = {k: _Fields(kind_fields(self.transactions, k))
+                         for k in self.transactions}
+            for message, at in check_rules(self.crediting, effective):
+                raise PathError(message, *at)
         rules = {r.id: r for r in self.crediting}
-        for message, at in check_measures(self.measures, self.transactions, rules,
-                                          self.inputs.events, self.tables):
-            raise PathError(message, "measures", *at)
+        if self.measures:
+            from .measures import check_measures
+
+            for message, at in check_measures(self.measures, self.transactions, rules,
+                                              self.inputs.events, self.tables):
+                raise PathError(message, "measures", *at)
         if self.transactions and not self.crediting:
             raise PathError("transactions are paid through crediting rules: add a "
                             "'crediting' section (e.g. [{id: direct, type: direct}])",
@@ -216,7 +294,10 @@ class Plan(StrictModel):
         names: dict[str, NameType] = dict(BUILTIN_NAMES)
         names.update(self.inputs.names())
         names.update({k: parameter_type(v) for k, v in self.parameters.items()})
-        names.update(measure_names(self.measures))
+        if self.measures:
+            from .measures import measure_names
+
+            names.update(measure_names(self.measures))
         return names
 
     def compile_measures(self) -> CompiledMeasures | None:
@@ -229,16 +310,22 @@ class Plan(StrictModel):
             events={name: dict(spec.fields) for name, spec in self.inputs.events.items()},
         ).sub("measures")
         params = {k: v for k, v in self.parameters.items() if not isinstance(v, DatedValue)}
+        from .measures import CompiledMeasures
+
         return CompiledMeasures(self.measures, ctx, self.transactions, self.tables, params)
 
     def _compile_policies(self) -> list[Compiled]:
         events = {name: dict(spec.fields) for name, spec in self.inputs.events.items()}
+        measures: dict[str, str] = {}
+        if self.measures:
+            from .measures import measure_names
+
+            measures = {n: "events" if spec.events is not None else spec.aggregation[0]
+                        for m, spec in self.measures.items() for n in measure_names({m: spec})}
         ctx = CompileContext(
             names=self.names(), rounding=self.rounding, file=self._file, lines=self._lines,
             later=names_of(flatten_policies(self.policies)), events=events,
-            tables=self.tables, measures={
-                n: "events" if spec.events is not None else spec.aggregation[0]
-                for m, spec in self.measures.items() for n in measure_names({m: spec})},
+            tables=self.tables, measures=measures,
             kinds={k: kind.refers_to for k, kind in self.transactions.items()},
         )
         compiled = []
@@ -385,6 +472,18 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
 
     A string holding a newline or a ``:`` is read as YAML text; otherwise as a path.
     """
+    return _load(source, file, compiled=True)
+
+
+def check_plan(source: str | os.PathLike[str]) -> Plan:
+    """What ``incentives validate`` does: load a plan as :func:`load_plan` does, every
+    check made (the model, every formula, the measures), but without preparing it for
+    evaluation (the engine, its kernels and record reader: made from what these checks
+    passed, they refuse nothing; :meth:`Plan.compile` makes them when asked)."""
+    return _load(source, None, compiled=False)
+
+
+def _load(source: str | os.PathLike[str], file: str | None, *, compiled: bool) -> Plan:
     text, name = _read_source(source, file)
     data, lines = load_yaml(text, file=name)
     if not isinstance(data, dict):
@@ -405,7 +504,11 @@ def load_plan(source: str | os.PathLike[str], *, file: str | None = None) -> Pla
     plan._file = name
     plan._lines = lines
     try:
-        plan.compile()
+        if compiled:
+            plan.compile()
+        else:  # the checks plan.compile() makes, in its order
+            plan._compile_policies()
+            plan.compile_measures()
     except IncentivesError:
         raise
     except _UNEXPECTED as exc:
@@ -437,6 +540,7 @@ def _read_source(source: str | os.PathLike[str], file: str | None) -> tuple[str,
         raise PlanError(f"cannot read the plan file: {exc.strerror or exc}",
                         file=str(source)) from None
     try:
-        return raw.decode("utf-8-sig"), file or str(source)
+        # (UTF-8 without the BOM: what the "utf-8-sig" codec reads, without importing it)
+        return raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"), file or str(source)
     except UnicodeDecodeError:
         raise PlanError("the plan file is not UTF-8 text", file=str(source)) from None

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CONTROL_CHARACTERS, IncentivesError, RecordError, UsageError, did_you_mean
-from .fileio import MAX_FILE_BYTES, add_file_options, file_options, quote
+from .fileio import MAX_FILE_BYTES, MAX_TEXT_FIELD, add_file_options, file_options, quote
 from .inputs import AttributeSpec, FieldLimits, Inputs, MetricSpec
 from .money import (
     CONTEXT,
@@ -59,8 +59,6 @@ _MISSING = object()
 _PLUS = CONTEXT.plus
 #: the least ``adjusted()`` an input number may have (:data:`money.MAX_PLACES`)
 _MINA = -MAX_PLACES
-#: The longest text a record may hold in one field (payee, group, a text attribute...).
-MAX_TEXT_FIELD = 1000
 _NESTED_KEYS = frozenset((*_TOP, *_NESTED))
 _control = CONTROL_CHARACTERS.search
 _GOOD_PERIODS: set[str] = set()

@@ -49,11 +49,10 @@ from .errors import (
     UsageError,
     did_you_mean,
 )
-from .fileio import add_transaction_options
+from .fileio import MAX_TEXT_FIELD, add_transaction_options
 from .formulas import NameType
 from .money import ZERO, short, to_decimal
 from .policies.base import Identifier, Label, StrictModel
-from .records import MAX_TEXT_FIELD
 from .runtime import Transaction, TransactionBook
 
 if TYPE_CHECKING:

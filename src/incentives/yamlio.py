@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .errors import CONTROL_CHARACTERS, PlanError, PlanLimitError
+from .errors import PlanError, PlanLimitError
 from .money import MAX_NUMBER_TEXT, MAX_PLACES, plain, range_problem, short
 
 __all__ = [
@@ -67,16 +67,17 @@ _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _DEC_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)", re.ASCII)
 _DEC_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 # YAML 1.1 forms read differently by different readers: refused, with what they mean
-_OTHER_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"[-+]?0[xX][0-9a-fA-F_]*"), "a hexadecimal number"),
-    (re.compile(r"[-+]?0[oO][0-7_]*"), "an octal number"),
-    (re.compile(r"[-+]?0[bB][01_]*"), "a binary number"),
-    (re.compile(r"[-+]?0[0-9_]+"), "a number with a leading zero (octal in YAML 1.1)"),
-    (re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"),
+# (compiled the first time a plan holds a value that is none of YAML 1.2's numbers)
+_OTHER_FORMS: tuple[tuple[str, str], ...] = (
+    (r"[-+]?0[xX][0-9a-fA-F_]*", "a hexadecimal number"),
+    (r"[-+]?0[oO][0-7_]*", "an octal number"),
+    (r"[-+]?0[bB][01_]*", "a binary number"),
+    (r"[-+]?0[0-9_]+", "a number with a leading zero (octal in YAML 1.1)"),
+    (r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
      "a base-60 (sexagesimal) number in YAML 1.1"),
 )
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
-_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_SPECIAL = r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 # plain text that YAML 1.2 would read as a number
 _NUMBERISH = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)"
                         r"(?:[eE][-+]?[0-9]+)?|[-+]?0[oO][0-7_]*", re.ASCII)
@@ -129,7 +130,7 @@ class _Builder:
             if len(text) > MAX_NUMBER_TEXT:
                 raise self._too_large(node, path)
             return self._magnitude(Decimal(text), node, path)
-        if _SPECIAL.fullmatch(text):
+        if re.fullmatch(_SPECIAL, text):
             raise self.fail(f"{text} is not a finite number", node, path,
                             suggestion="write a number, or quote it if text is meant")
         if "_" in text and (_DEC_FLOAT.fullmatch(text.replace("_", ""))):
@@ -137,7 +138,7 @@ class _Builder:
                             suggestion=f"write {short(text.replace('_', ''), _QUOTE)}, or "
                                        "quote it if text is meant")
         for pattern, what in _OTHER_FORMS:
-            if pattern.fullmatch(text):
+            if re.fullmatch(pattern, text):
                 raise self.fail(
                     f"{short(text, _QUOTE)} is {what}, which YAML readers read differently",
                     node, path, suggestion="write the number in decimal, or quote it if "
@@ -228,6 +229,11 @@ class _Builder:
         one line of printable text; longer text (a description, a formula) may also
         break lines and hold tabs."""
         one_line = bool(path) and path[-1] in _ONE_LINE_KEYS
+        if not one_line and value.replace("\n", "").replace("\r", "").replace(
+                "\t", "").isprintable():
+            return  # line breaks and tabs, which longer text may hold, and nothing else
+        from .errors import CONTROL_CHARACTERS  # (every control character is unprintable)
+
         for found in CONTROL_CHARACTERS.finditer(value):
             if found.group() in "\t\n\r" and not one_line:
                 continue
@@ -304,15 +310,14 @@ else:  # pragma: no cover - PyYAML built without libyaml
 
 
 # a bracket, or a quoted string or a comment (whose brackets do not nest anything)
-_BRACKETS = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:^|(?<=\s))#[^\n]*|[\[\]{}]""",
-                       re.MULTILINE)
+_BRACKETS = r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:^|(?<=\s))#[^\n]*|[\[\]{}]"""
 
 
 def _check_flow_depth(text: str, file: str | None) -> None:
     """Refuse ``[[[[...`` nested past :data:`MAX_DEPTH` before PyYAML parses it (its
     parser slows down with the square of the nesting)."""
     depth = 0
-    for m in _BRACKETS.finditer(text):
+    for m in re.finditer(_BRACKETS, text, re.MULTILINE):
         if len(m.group()) > 1 or m.group() in "\"'#":
             continue
         if m.group() in "[{":

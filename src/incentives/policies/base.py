@@ -21,27 +21,26 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     StringConstraints,
-    TypeAdapter,
     ValidationError,
     WithJsonSchema,
-    model_serializer,
     model_validator,
 )
+from pydantic._internal._decorators import ModelSerializerDecoratorInfo, PydanticDescriptorProxy
 from pydantic._internal._model_construction import ModelMetaclass
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
-from ..errors import CONTROL_CHARACTERS, EvaluationError, PlanError, did_you_mean
+from ..errors import EvaluationError, PlanError, did_you_mean
 from ..formulas import Formula, NameType, compile_formula
 from ..money import CONTEXT, MAX_DIGITS, ZERO, Rounding, parse_number_text
 from ..runtime import Line, PayeeState, PeriodContext
 from ..wording import Shape, Working, generic_working
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from ..kernel import KernelWriter
     from ..yamlio import LineMap
 
@@ -63,6 +62,10 @@ Scope = Literal["payee", "group", "population"]
 def _one_printable_line(value: str) -> str:
     """``value``, or an error if it holds a control character (a line break, ESC, a
     bidirectional override...): labels, names and ids are shown on one line."""
+    if value.isprintable():  # (every control character is unprintable)
+        return value
+    from ..errors import CONTROL_CHARACTERS
+
     found = CONTROL_CHARACTERS.search(value)
     if found is not None:
         raise PydanticCustomError(
@@ -72,13 +75,38 @@ def _one_printable_line(value: str) -> str:
     return value
 
 
+class _After:
+    """``pydantic.AfterValidator(func)`` for a ``func`` of the value alone: the same core
+    schema, without pydantic reading the function's signature again for every field of
+    every model that uses the type (a plan's models have hundreds)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.func, schema=handler(source))
+
+
+class _Before(_After):
+    """``pydantic.BeforeValidator(func)``, as :class:`_After` is ``AfterValidator``."""
+
+    __slots__ = ()
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.func, schema=handler(source))
+
+
+_ONE_LINE = _After(_one_printable_line)
+
 #: Text shown on one line (a label, a name): any language, no control characters.
-Label = Annotated[str, AfterValidator(_one_printable_line)]
+Label = Annotated[str, _ONE_LINE]
 
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF]*$",
                            max_length=64),
-    AfterValidator(_one_printable_line),
+    _ONE_LINE,
 ]
 
 
@@ -97,7 +125,7 @@ def _to_expr(value: Any) -> Any:
 #: A formula, written as text (``"traffic_revenue * 0.02"``) or as a number.
 Expr = Annotated[
     str,
-    BeforeValidator(_to_expr),
+    _Before(_to_expr),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
                     "x-formula": True}),
 ]
@@ -216,6 +244,14 @@ def _decimal_text(text: str) -> bool:
     return True
 
 
+def _wrap_serializer(func: Callable[..., Any]) -> Any:
+    """``@pydantic.model_serializer(mode="wrap")``: what that decorator makes, made here
+    without importing :mod:`pydantic.functional_serializers` (its dataclasses are a
+    hundredth of ``incentives validate``; a test keeps the two the same)."""
+    return PydanticDescriptorProxy(func, ModelSerializerDecoratorInfo(
+        mode="wrap", return_type=PydanticUndefined, when_used="always"))  # type: ignore[arg-type]
+
+
 class PolicyBase(StrictModel):
     """Fields every policy has."""
 
@@ -237,12 +273,13 @@ class PolicyBase(StrictModel):
     #: (None: never guessed); set by :func:`explains`
     looks_like: ClassVar[Shape | None] = None
 
-    @model_serializer(mode="wrap")
     def _keep_type(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         data = handler(self)
         if isinstance(data, dict) and "type" not in data:
             data = {"type": self.type, **data}
         return data
+
+    _keep_type = _wrap_serializer(_keep_type)
 
     def publishes(self) -> dict[str, NameType]:
         """Names this policy makes available to later policies, with their types."""
@@ -316,7 +353,7 @@ def _every_policy() -> TypeAdapter[Any]:
     """The discriminated union of every policy type (every policy module imported)."""
     from typing import Union
 
-    from pydantic import Field
+    from pydantic import Field, TypeAdapter
 
     from . import POLICY_TYPES
 
