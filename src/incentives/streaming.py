@@ -608,7 +608,7 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
     (the spill reports them all before evaluating), then the evaluation errors of
     each bucket in order; rows in the same order."""
     from .ledger import period_key
-    from .results import all_policy_ids, csv_order, csv_record, result_json, write_csv_row
+    from .results import all_policy_ids, csv_rows, csv_sorted, result_json
 
     reader = _reader(compiled, default_period)
     by_period = bucket_scope(compiled) == "period"
@@ -649,16 +649,16 @@ def _in_order(compiled: CompiledPlan, source: Iterable[Any] | str | os.PathLike[
                 write_lines()
             return
         nonlocal columns, writer
-        for r in sorted(results, key=csv_order):
-            for line in r.lines:
-                if line.policy not in seen:
-                    if line.policy not in place:
-                        raise _NotInOrder  # a column the spill would put last
-                    seen[line.policy] = None
-                    if details != "none":
-                        columns = sorted(seen, key=place.__getitem__)
-                        writer = segment(columns)
-            write_csv_row(writer, csv_record(r), columns, zero)
+        ordered = csv_sorted(results)
+        made = {line.policy for r in ordered for line in r.lines}
+        if not made.issubset(seen):  # a policy's first line: a file with its column
+            if not made.issubset(place):
+                raise _NotInOrder  # a column the spill would put last
+            seen.update(dict.fromkeys(made))
+            if details != "none":
+                columns = sorted(seen, key=place.__getitem__)
+                writer = segment(columns)
+        writer.writerows(csv_rows(ordered, columns, zero))
 
     lines: list[str] = []  # JSON Lines not written yet
 
