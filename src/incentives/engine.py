@@ -452,14 +452,7 @@ class CompiledPlan:
         """A period's results in parts of about :data:`PART` payees, evaluated one
         after another (each recorded in ``book``, which the caller closes): by payee,
         or by group and payee, each part whole groups (see :meth:`periods`)."""
-        from .results import PayeeResult
-
-        if by == "payee":
-            records.sort(key=_PAYEE)
-        elif all(r.group is not None for r in records):
-            records.sort(key=_GROUP_PAYEE)
-        else:
-            records.sort(key=lambda r: (r.group or "", r.payee))
+        records = sorted(records, key=_PAYEE) if by == "payee" else _by_group(records)
         n = len(records)
         start = 0
         while start < n:
@@ -471,12 +464,7 @@ class CompiledPlan:
             with decimal.localcontext(CONTEXT):
                 states = self.evaluate_period(records[start:end], pctx, book)
                 book.record(states)
-            results: list[PayeeResult] = []
-            for s in states:
-                if s.error is not None:
-                    problems.append(s.error)  # type: ignore[arg-type]
-                else:
-                    results.append(PayeeResult.from_state(s))
+            results = _results(states, "collect", problems)
             del states
             if by == "payee":  # evaluated by group and payee
                 results.sort(key=_PAYEE)
@@ -489,8 +477,6 @@ class CompiledPlan:
                     problems: list[IncentivesError]) -> list[PayeeResult] | None:
         """Evaluate one period and close it in ``book`` (or record it, ``part``); its
         results by payee, or None when the period itself is wrong."""
-        from .results import PayeeResult
-
         with decimal.localcontext(CONTEXT):
             try:
                 pctx = self.period(period)
@@ -504,14 +490,7 @@ class CompiledPlan:
                 book.record(states)
             else:
                 book.close_period(period, states, self.plan)
-        results: list[PayeeResult] = []
-        for s in states:
-            if s.error is not None:
-                if errors == "raise":
-                    raise s.error
-                problems.append(s.error)  # type: ignore[arg-type]
-            else:
-                results.append(PayeeResult.from_state(s))
+        results = _results(states, errors, problems)
         results.sort(key=_PAYEE)
         return results
 
@@ -537,10 +516,7 @@ class CompiledPlan:
         the period with :meth:`State.close_period`). ``credited``: the run's
         transactions and credits (see :meth:`credit`), for the measures.
         """
-        if all(r.group is not None for r in records):
-            records = sorted(records, key=_GROUP_PAYEE)
-        else:
-            records = sorted(records, key=lambda r: (r.group or "", r.payee))
+        records = _by_group(records)
         states = self.states_for(records, pctx)
         if credited is not None:
             for s in states:
@@ -934,6 +910,31 @@ def record_rows(raw_records: Iterable[Any]) -> Iterable[Any]:
 
         return frame_rows(raw_records)
     return raw_records
+
+
+def _by_group(records: list[Record]) -> list[Record]:
+    """``records`` sorted by group (none first, as ``""``), then payee: the order a
+    period is evaluated in, and CSV rows are written in."""
+    if all(r.group is not None for r in records):
+        return sorted(records, key=_GROUP_PAYEE)
+    return sorted(records, key=lambda r: (r.group or "", r.payee))
+
+
+def _results(states: list[PayeeState], errors: str, problems: list[IncentivesError]
+             ) -> list[PayeeResult]:
+    """The results of the states that succeeded, in their order; each failure raised
+    (``errors="raise"``) or added to ``problems``."""
+    from .results import PayeeResult
+
+    results: list[PayeeResult] = []
+    for s in states:
+        if s.error is not None:
+            if errors == "raise":
+                raise s.error
+            problems.append(s.error)  # type: ignore[arg-type]
+        else:
+            results.append(PayeeResult.from_state(s))
+    return results
 
 
 def _groups(states: list[PayeeState], scope: str) -> list[tuple[str | None, list[PayeeState]]]:
